@@ -1,0 +1,82 @@
+//! Identifiers. Execution ids are ULIDs: unique without coordination and
+//! sortable by creation time, so "newest first" pages are a keyset scan.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A malformed id given by a user.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{kind} id {text:?} is malformed (expected a 26-character ULID such as 01JD7Z3V4Q8X2M5N6P7R8S9T0V)"
+)]
+pub struct IdError {
+    kind: &'static str,
+    text: String,
+}
+
+macro_rules! ulid_id {
+    ($name:ident, $kind:literal) => {
+        #[doc = concat!("The id of ", $kind, ".")]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(ulid::Ulid);
+
+        impl $name {
+            /// A fresh id, ordered after every id made earlier by this process.
+            pub fn new() -> Self {
+                Self(ulid::Ulid::new())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                ulid::Ulid::from_string(s.trim())
+                    .map(Self)
+                    .map_err(|_| IdError {
+                        kind: $kind,
+                        text: s.to_owned(),
+                    })
+            }
+        }
+    };
+}
+
+ulid_id!(ExecutionId, "an execution");
+ulid_id!(GrantId, "a grant");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_by_time() {
+        let a = ExecutionId::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = ExecutionId::new();
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<ExecutionId>().unwrap(), a);
+    }
+
+    #[test]
+    fn malformed_id_names_the_kind() {
+        let err = "nope".parse::<GrantId>().unwrap_err().to_string();
+        assert!(err.contains("a grant id \"nope\" is malformed"), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! drover's domain types, shared by every other crate: executions and their
+//! status, dry-run plans, audit records, grants, log lines and ids.
+//!
+//! Plain data with serde; no I/O, no wasmtime, no SQL. Anything that knows
+//! how to *store* or *produce* these lives elsewhere (`drover-store`,
+//! `drover-host`).
+
+mod audit;
+mod execution;
+mod grant;
+mod id;
+mod time;
+
+pub use audit::{AuditRecord, Decision};
+pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
+pub use grant::Grant;
+pub use id::{ExecutionId, GrantId, IdError};
+pub use time::now_ms;

@@ -1,0 +1,25 @@
+//! One module per WIT host interface. Each implements its interface on
+//! [`CallCtx`](crate::call::CallCtx) and owns its grant check, its audit
+//! and its dry-run behaviour:
+//!
+//! | interface | grant | dry run |
+//! |---|---|---|
+//! | log | no | live |
+//! | kv | no (pack-scoped) | reads live; writes planned |
+//! | secrets | names | live read (audited) |
+//! | http | hosts | GET/HEAD live; other methods planned |
+//! | probe | hosts | unsupported until the fleet controller |
+//! | command | argv | planned; unsupported when real, until the fleet controller |
+//! | nodes | label selector for changes | reads live; changes planned |
+
+mod command;
+mod http;
+mod kv;
+mod log;
+mod nodes;
+mod probe;
+mod secrets;
+
+pub(crate) use http::client as http_client;
+
+impl crate::bindings::drover::plugin::types::Host for crate::call::CallCtx {}

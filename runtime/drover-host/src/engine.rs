@@ -1,0 +1,106 @@
+//! The one wasmtime `Engine` per process and the `Linker` that offers every
+//! host interface.
+//!
+//! Configuration, and why:
+//! - epoch interruption with a ticker thread every [`EPOCH_TICK`]: a
+//!   wall-clock deadline for every call at a few percent of overhead;
+//! - the pooling allocator: a fresh instance per call costs tens of
+//!   microseconds instead of an mmap per memory; its slots bound how many
+//!   plugins run at once, so callers take a permit first;
+//! - WASI p2 linked in full but each store's `WasiCtx` is empty (no
+//!   preopens, env, args, network), so filesystem and socket calls fail
+//!   inside the guest.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::Action;
+use crate::call::{CallCtx, HostState};
+
+/// Deadline precision: a call is stopped at most one tick after its
+/// deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The largest memory any plugin may be given (pack.yaml `memory`).
+pub const MAX_PLUGIN_MEMORY: u64 = 512 << 20;
+/// Plugin instances alive at once, process-wide.
+pub const MAX_CONCURRENT_CALLS: u32 = 128;
+
+/// The engine, its linker and the epoch ticker.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    ticker: Ticker,
+}
+
+impl PluginEngine {
+    pub fn new() -> wasmtime::Result<PluginEngine> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(MAX_CONCURRENT_CALLS)
+            .total_core_instances(MAX_CONCURRENT_CALLS * 8)
+            .total_memories(MAX_CONCURRENT_CALLS * 2)
+            .total_tables(MAX_CONCURRENT_CALLS * 8)
+            .max_memories_per_component(4)
+            .max_memory_size(MAX_PLUGIN_MEMORY as usize);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Action::add_to_linker::<HostState, HasSelf<CallCtx>>(&mut linker, |s| &mut s.call)?;
+
+        let ticker = Ticker::start(engine.clone());
+        Ok(PluginEngine {
+            engine,
+            linker,
+            ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    /// Stops the ticker now rather than when the engine is dropped.
+    pub fn shutdown(&self) {
+        self.ticker.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("drover-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        Ticker { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

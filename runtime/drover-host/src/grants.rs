@@ -1,0 +1,232 @@
+//! The grant check made on every host call that needs one.
+//!
+//! A use is allowed only when (1) the plugin's manifest declared the
+//! capability, (2) the capability needs no grant, or an unrevoked grant to
+//! this pack version covers it, (3) that grant was given for the very
+//! component digest now running, and (4) the target is inside the grant's
+//! scope. Every refusal says which of these failed and what to do.
+
+use drover_core::{Decision, Grant};
+use drover_policy::{Capability, Scope, Target};
+
+/// A decision and the reason an operator reads in the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub decision: Decision,
+    pub reason: String,
+}
+
+impl Check {
+    fn allow(reason: String) -> Check {
+        Check {
+            decision: Decision::Allowed,
+            reason,
+        }
+    }
+
+    fn deny(reason: String) -> Check {
+        Check {
+            decision: Decision::Denied,
+            reason,
+        }
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.decision == Decision::Allowed
+    }
+}
+
+/// The active grants of one pack version, scopes parsed once per call.
+pub struct GrantSet {
+    pack_ref: String,
+    grants: Vec<(Grant, Capability, Scope)>,
+}
+
+impl GrantSet {
+    pub fn new(pack: &str, version: &str, grants: Vec<Grant>) -> GrantSet {
+        let grants = grants
+            .into_iter()
+            .filter_map(|g| {
+                let cap: Capability = g.capability.parse().ok()?;
+                match Scope::parse(cap, &g.scope) {
+                    Ok(scope) => Some((g, cap, scope)),
+                    Err(e) => {
+                        tracing::warn!(grant = %g.id, error = %e, "ignoring a grant whose scope no longer parses");
+                        None
+                    }
+                }
+            })
+            .collect();
+        GrantSet {
+            pack_ref: format!("{pack}@{version}"),
+            grants,
+        }
+    }
+
+    /// Decides one use of `cap` on `target` by `plugin` running `digest`.
+    pub fn check(
+        &self,
+        declared: &[Capability],
+        plugin: &str,
+        digest: &str,
+        cap: Capability,
+        target: &Target<'_>,
+        target_text: &str,
+    ) -> Check {
+        if !declared.contains(&cap) {
+            return Check::deny(format!(
+                "{plugin} does not declare {cap} in its pack.yaml capabilities"
+            ));
+        }
+        if !cap.needs_grant() {
+            return Check::allow(format!("{cap} needs no grant"));
+        }
+        let of_cap: Vec<_> = self.grants.iter().filter(|(_, c, _)| *c == cap).collect();
+        if of_cap.is_empty() {
+            return Check::deny(format!(
+                "no grant of {cap} to {pack}; an admin can run: drover grant add {pack} {cap} --scope '…'",
+                pack = self.pack_ref
+            ));
+        }
+        let for_this_build: Vec<_> = of_cap
+            .iter()
+            .filter(|(g, _, _)| g.digests.get(plugin).map(String::as_str) == Some(digest))
+            .collect();
+        if for_this_build.is_empty() {
+            let ids: Vec<_> = of_cap.iter().map(|(g, _, _)| g.id.to_string()).collect();
+            return Check::deny(format!(
+                "the grant{s} of {cap} to {pack} ({ids}) {were} given for another build of {plugin}; \
+                 this build is {digest}: review it and grant again",
+                s = if ids.len() > 1 { "s" } else { "" },
+                were = if ids.len() > 1 { "were" } else { "was" },
+                pack = self.pack_ref,
+                ids = ids.join(", "),
+            ));
+        }
+        match for_this_build.iter().find(|(_, _, s)| s.allows(target)) {
+            Some((g, _, s)) => Check::allow(format!("grant {} (scope '{s}')", g.id)),
+            None => {
+                let scopes: Vec<_> = for_this_build
+                    .iter()
+                    .map(|(g, _, s)| format!("'{s}' (grant {})", g.id))
+                    .collect();
+                Check::deny(format!(
+                    "{target_text} is outside the granted scope of {cap}: {}",
+                    scopes.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use drover_core::GrantId;
+
+    use super::*;
+
+    fn grant(cap: &str, scope: &str, digest: &str) -> Grant {
+        Grant {
+            id: GrantId::new(),
+            pack: "demo".into(),
+            version: "0.1.0".into(),
+            capability: cap.into(),
+            scope: scope.into(),
+            digests: BTreeMap::from([("reboot_node".into(), digest.into())]),
+            created_at_ms: 0,
+            created_by: "test".into(),
+            revoked_at_ms: None,
+        }
+    }
+
+    fn node_check(set: &GrantSet, digest: &str, name: &str, rack: &str) -> Check {
+        let labels = BTreeMap::from([("rack".to_string(), rack.to_string())]);
+        set.check(
+            &[Capability::NodesReboot, Capability::Log],
+            "reboot_node",
+            digest,
+            Capability::NodesReboot,
+            &Target::Node {
+                name,
+                labels: &labels,
+            },
+            name,
+        )
+    }
+
+    #[test]
+    fn no_grant_is_denied_with_the_command_to_fix_it() {
+        let set = GrantSet::new("demo", "0.1.0", vec![]);
+        let c = node_check(&set, "sha256:a", "n001", "r01");
+        assert!(!c.allowed());
+        assert!(
+            c.reason
+                .contains("drover grant add demo@0.1.0 nodes.reboot"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn scope_and_digest_decide() {
+        let set = GrantSet::new(
+            "demo",
+            "0.1.0",
+            vec![grant("nodes.reboot", "rack=r01", "sha256:a")],
+        );
+        assert!(node_check(&set, "sha256:a", "n001", "r01").allowed());
+        let out = node_check(&set, "sha256:a", "n900", "r23");
+        assert!(!out.allowed());
+        assert!(
+            out.reason.contains("outside the granted scope"),
+            "{}",
+            out.reason
+        );
+        let rebuilt = node_check(&set, "sha256:b", "n001", "r01");
+        assert!(!rebuilt.allowed());
+        assert!(
+            rebuilt.reason.contains("another build"),
+            "{}",
+            rebuilt.reason
+        );
+    }
+
+    #[test]
+    fn undeclared_capabilities_are_denied_even_when_granted() {
+        let set = GrantSet::new("demo", "0.1.0", vec![grant("nodes.drain", "*", "sha256:a")]);
+        let labels = BTreeMap::new();
+        let c = set.check(
+            &[Capability::NodesReboot],
+            "reboot_node",
+            "sha256:a",
+            Capability::NodesDrain,
+            &Target::Node {
+                name: "n001",
+                labels: &labels,
+            },
+            "n001",
+        );
+        assert!(!c.allowed());
+        assert!(
+            c.reason.contains("does not declare nodes.drain"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
+    fn capabilities_without_grants_are_allowed_when_declared() {
+        let set = GrantSet::new("demo", "0.1.0", vec![]);
+        let c = set.check(
+            &[Capability::Kv],
+            "p",
+            "sha256:a",
+            Capability::Kv,
+            &Target::Name("k"),
+            "k",
+        );
+        assert!(c.allowed());
+    }
+}

@@ -1,0 +1,155 @@
+//! Installing a pack: read and validate it, compile each component, refuse
+//! one that imports more than its manifest declares or does not export its
+//! world, precompile into the cache, and record pack and components in one
+//! transaction. Nothing is recorded unless every plugin passes.
+
+use std::path::{Path, PathBuf};
+
+use drover_core::now_ms;
+use drover_pack::{PackError, PluginKind, load_pack_dir};
+use drover_store::{ComponentBlob, InstalledPack, StoreError};
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+
+use crate::bindings::ActionPre;
+use crate::executor::Runtime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    #[error("{path}: not a valid component: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error(
+        "{path}: plugin {plugin:?} imports {imports} but pack.yaml declares only [{declared}]; \
+         add the matching capabilities to plugins.{plugin}.capabilities or remove the calls",
+        imports = imports.join(", ")
+    )]
+    Undeclared {
+        path: PathBuf,
+        plugin: String,
+        imports: Vec<String>,
+        declared: String,
+    },
+    #[error("{path}: plugin {plugin:?} is not a drover {world} component: {message}")]
+    WrongWorld {
+        path: PathBuf,
+        plugin: String,
+        world: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an install did.
+#[derive(Debug, Serialize)]
+pub struct InstallReport {
+    /// `name@version`.
+    pub pack: String,
+    /// True when this version was installed before and is now replaced.
+    pub replaced: bool,
+    pub plugins: Vec<InstalledPlugin>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstalledPlugin {
+    pub name: String,
+    pub kind: PluginKind,
+    pub digest: String,
+    /// The component's imports, without the WASI base.
+    pub imports: Vec<String>,
+}
+
+impl Runtime {
+    /// Installs the pack in `dir` (see the module doc).
+    pub fn install(&self, dir: &Path, actor: &str) -> Result<InstallReport, InstallError> {
+        let source = load_pack_dir(dir)?;
+        let pack = &source.pack;
+        let engine = self.engine.engine();
+        let mut plugins = Vec::new();
+        let mut blobs = Vec::new();
+        for plugin in &pack.plugins {
+            let file = &source.components[&plugin.name];
+            let component = self
+                .cache
+                .compile(engine, file.digest.as_str(), &file.bytes)
+                .map_err(|e| InstallError::Corrupt {
+                    path: file.path.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            let imports: Vec<String> = component
+                .component_type()
+                .imports(engine)
+                .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
+                .map(|(name, _)| name.to_owned())
+                .collect();
+            let extra = drover_policy::undeclared_imports(
+                imports.iter().map(String::as_str),
+                &plugin.capabilities,
+            );
+            if !extra.is_empty() {
+                return Err(InstallError::Undeclared {
+                    path: file.path.clone(),
+                    plugin: plugin.name.clone(),
+                    imports: extra,
+                    declared: plugin
+                        .capabilities
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            if plugin.kind == PluginKind::Action {
+                // Resolves every import against the linker and checks the
+                // `run` export's type: a wrong component fails here, not at
+                // its first call.
+                self.engine
+                    .linker()
+                    .instantiate_pre(&component)
+                    .and_then(ActionPre::new)
+                    .map_err(|e| InstallError::WrongWorld {
+                        path: file.path.clone(),
+                        plugin: plugin.name.clone(),
+                        world: "action",
+                        message: format!("{e:#}"),
+                    })?;
+            }
+            plugins.push(InstalledPlugin {
+                name: plugin.name.clone(),
+                kind: plugin.kind,
+                digest: file.digest.to_string(),
+                // Everything beyond the harmless WASI base.
+                imports: drover_policy::undeclared_imports(imports.iter().map(String::as_str), &[]),
+            });
+            blobs.push(ComponentBlob {
+                plugin: plugin.name.clone(),
+                digest: file.digest.to_string(),
+                bytes: file.bytes.clone(),
+            });
+        }
+        let store = &self.services.store;
+        let replaced = store.get_pack(&pack.name, Some(&pack.version))?.is_some();
+        let manifest = serde_json::to_value(pack).map_err(StoreError::from)?;
+        let source_dir = std::fs::canonicalize(&source.dir).unwrap_or(source.dir.clone());
+        store.install_pack(
+            InstalledPack {
+                name: pack.name.clone(),
+                version: pack.version.clone(),
+                manifest,
+                source_dir: source_dir.display().to_string(),
+                installed_at_ms: now_ms(),
+                installed_by: actor.to_owned(),
+                digests: Default::default(),
+            },
+            blobs,
+        )?;
+        self.forget_prepared();
+        Ok(InstallReport {
+            pack: pack.reference(),
+            replaced,
+            plugins,
+        })
+    }
+}

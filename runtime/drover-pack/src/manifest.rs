@@ -1,0 +1,344 @@
+//! Reading `pack.yaml`: YAML text -> validated [`Pack`].
+//!
+//! Owns the manifest format (the raw serde structs below never leave this
+//! module) and the errors a pack author sees. Checking happens in three
+//! places, all reporting `file:line:column: field.path: message`:
+//!
+//! 1. YAML syntax, by a first pass that ignores the content;
+//! 2. shapes and scalar rules, inside deserialization (the newtypes of
+//!    [`crate::fields`] and `deny_unknown_fields`), so the YAML parser knows
+//!    the line and `serde_path_to_error` the field path;
+//! 3. rules over whole values (parameter schemas and their defaults, at
+//!    least one plugin), after deserialization, with the line recovered from
+//!    the text by [`crate::locate`].
+//!
+//! It reads no files: [`crate::source`] does, and passes the text in.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::PackError;
+use crate::fields::{
+    Capabilities, ComponentPath, KeyKind, MemorySize, Name, NamedMap, OutputSize, SchemaType,
+    Timeout, Version,
+};
+use crate::locate::locate;
+use crate::pack::{Limits, Pack, Plugin, PluginKind};
+use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
+use crate::suggest::closest;
+
+/// Parses and validates a manifest. `origin` is only used in messages
+/// (usually the path of the `pack.yaml` the text came from).
+pub fn parse_manifest(origin: &Path, text: &str) -> Result<Pack, PackError> {
+    let raw = deserialize(origin, text)?;
+    resolve(&Context { origin, text }, raw)
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a pack manifest: a map with name, version and plugins"
+)]
+struct RawManifest {
+    name: Name,
+    version: Version,
+    description: Option<String>,
+    plugins: NamedMap<RawPlugin, PluginKey>,
+}
+
+struct PluginKey;
+impl KeyKind for PluginKey {
+    const WHAT: &'static str = "plugin";
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a plugin: a map with at least kind and component"
+)]
+struct RawPlugin {
+    kind: PluginKind,
+    description: Option<String>,
+    component: ComponentPath,
+    timeout: Option<Timeout>,
+    memory: Option<MemorySize>,
+    output: Option<OutputSize>,
+    idempotent: Option<bool>,
+    parameters: Option<NamedMap<RawParam, ParamKey>>,
+    capabilities: Option<Capabilities>,
+}
+
+struct ParamKey;
+impl KeyKind for ParamKey {
+    const WHAT: &'static str = "parameter";
+}
+
+/// One parameter: the JSON Schema keywords drover accepts at the top of a
+/// property, plus StackStorm's `required: true`. Keywords are typed where a
+/// wrong type is a likely mistake, so the error gets a line number; nested
+/// schemas (`items`, `properties`, …) are checked by `jsonschema` afterwards.
+/// Serializing it gives the property's JSON Schema.
+#[derive(Deserialize, Serialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a parameter: a map of JSON Schema keywords such as type: string"
+)]
+struct RawParam {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    type_: Option<SchemaType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(skip_serializing)]
+    required: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    default: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    r#const: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r#enum: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    examples: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    minimum: Option<serde_json::Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maximum: Option<serde_json::Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclusive_minimum: Option<serde_json::Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclusive_maximum: Option<serde_json::Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    multiple_of: Option<serde_json::Number>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unique_items: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_properties: Option<Value>,
+}
+
+/// Keeps an explicit `null` as `Some(Value::Null)` (plain `Option` would drop it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Stages 1 and 2: YAML syntax, then shapes and scalar rules.
+fn deserialize(origin: &Path, text: &str) -> Result<RawManifest, PackError> {
+    if let Err(err) = serde_norway::from_str::<serde::de::IgnoredAny>(text) {
+        let location = err.location();
+        return Err(PackError::Yaml {
+            origin: origin.to_owned(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message: without_location(&err.to_string(), location.as_ref()),
+        });
+    }
+    if text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---"
+    }) {
+        return Err(PackError::Invalid {
+            origin: origin.to_owned(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: "the manifest is empty: write at least name, version and plugins".into(),
+        });
+    }
+    serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let location = inner.location();
+        let message = without_location(&inner.to_string(), location.as_ref());
+        PackError::Invalid {
+            origin: origin.to_owned(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message: explain(strip_path(&message, &path)),
+            path,
+        }
+    })
+}
+
+/// The YAML library's message without its trailing ` at line L column C`.
+fn without_location(message: &str, location: Option<&serde_norway::Location>) -> String {
+    match location {
+        Some(l) => message.replacen(
+            &format!(" at line {} column {}", l.line(), l.column()),
+            "",
+            1,
+        ),
+        None => message.to_owned(),
+    }
+}
+
+/// The message without the YAML library's own `path: ` prefix (we print
+/// ours). Its path is ours, or our parent's for errors about a map key.
+fn strip_path<'a>(message: &'a str, path: &str) -> &'a str {
+    let parent = path.rsplit_once('.').map_or("", |(parent, _)| parent);
+    [path, parent]
+        .into_iter()
+        .filter(|prefix| !prefix.is_empty())
+        .find_map(|prefix| message.strip_prefix(prefix)?.strip_prefix(": "))
+        .unwrap_or(message)
+}
+
+/// Rewrites serde's generic messages in drover's words, with suggestions.
+fn explain(message: &str) -> String {
+    let quoted = backticked(message);
+    let unknown = if message.starts_with("unknown field `") {
+        Some("key")
+    } else if message.starts_with("unknown variant `") {
+        Some("value")
+    } else {
+        None
+    };
+    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
+        return unknown_message(what, given, valid);
+    }
+    match quoted.as_slice() {
+        [name] if message.starts_with("missing field `") => {
+            format!("missing required key {name:?}")
+        }
+        [name] if message.starts_with("duplicate field `") => {
+            format!("key {name:?} is given twice; give it once")
+        }
+        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
+            format!("{message} (write true or false)")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// `unknown key "timout"; did you mean "timeout"? (valid keys: …)`.
+fn unknown_message(what: &str, given: &str, valid: &[&str]) -> String {
+    if valid.is_empty() {
+        return format!("unknown {what} {given:?}: nothing is allowed here");
+    }
+    let hint = closest(given, valid.iter().copied())
+        .map(|near| format!("; did you mean {near:?}?"))
+        .unwrap_or_default();
+    format!(
+        "unknown {what} {given:?}{hint} (valid {what}s: {})",
+        valid.join(", ")
+    )
+}
+
+/// The words between backticks, in order: serde quotes names that way.
+fn backticked(message: &str) -> Vec<&str> {
+    message.split('`').skip(1).step_by(2).collect()
+}
+
+/// Where stage-3 errors point.
+struct Context<'a> {
+    origin: &'a Path,
+    text: &'a str,
+}
+
+impl Context<'_> {
+    fn invalid(&self, path: &[&str], message: String) -> PackError {
+        let location = locate(self.text, path);
+        PackError::Invalid {
+            origin: self.origin.to_owned(),
+            line: location.map(|(line, _)| line),
+            column: location.map(|(_, column)| column),
+            path: path.join("."),
+            message,
+        }
+    }
+}
+
+/// Stage 3: rules over whole values, and raw -> validated.
+fn resolve(cx: &Context<'_>, raw: RawManifest) -> Result<Pack, PackError> {
+    if raw.plugins.entries.is_empty() {
+        return Err(cx.invalid(
+            &["plugins"],
+            "a pack needs at least one plugin: add e.g. `echo: {kind: action, component: components/echo.wasm}`".into(),
+        ));
+    }
+    let plugins = raw
+        .plugins
+        .entries
+        .into_iter()
+        .map(|(name, plugin)| resolve_plugin(cx, name, plugin))
+        .collect::<Result<_, _>>()?;
+    Ok(Pack {
+        name: raw.name.0,
+        version: raw.version.0,
+        description: raw.description.unwrap_or_default(),
+        plugins,
+    })
+}
+
+fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plugin, PackError> {
+    let defaults = Limits::default();
+    let mut parameters = Vec::new();
+    for (param, spec) in raw.parameters.map(|p| p.entries).unwrap_or_default() {
+        let at = ["plugins", name.as_str(), "parameters", param.as_str()];
+        let required = spec.required.unwrap_or(false);
+        let schema = serde_json::to_value(&spec).map_err(|err| {
+            cx.invalid(&at, format!("cannot turn the parameter into JSON: {err}"))
+        })?;
+        match check_schema(&schema) {
+            Ok(()) => {}
+            Err(SchemaProblem::Invalid { pointer, message }) => {
+                let mut path = at.to_vec();
+                path.extend(pointer.split('/').skip(1));
+                return Err(cx.invalid(&path, format!("not a valid JSON Schema: {message}")));
+            }
+            Err(SchemaProblem::BadDefault { message }) => {
+                let mut path = at.to_vec();
+                path.push("default");
+                return Err(cx.invalid(
+                    &path,
+                    format!("the default does not match the parameter's schema: {message} (fix the default or the schema)"),
+                ));
+            }
+        }
+        parameters.push(Parameter::checked(param, required, schema));
+    }
+    Ok(Plugin {
+        kind: raw.kind,
+        description: raw.description.unwrap_or_default(),
+        component: raw.component.0,
+        limits: Limits {
+            timeout: raw.timeout.map_or(defaults.timeout, |t| t.0),
+            memory_bytes: raw.memory.map_or(defaults.memory_bytes, |m| m.0),
+            output_bytes: raw.output.map_or(defaults.output_bytes, |o| o.0),
+        },
+        idempotent: raw.idempotent.unwrap_or(false),
+        parameters: Parameters::from_checked(parameters),
+        capabilities: raw.capabilities.unwrap_or_default().0,
+        name,
+    })
+}
+
+#[cfg(test)]
+#[path = "manifest_tests.rs"]
+mod tests;

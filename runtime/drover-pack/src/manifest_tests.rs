@@ -1,0 +1,414 @@
+use std::path::Path;
+use std::time::Duration;
+
+use drover_policy::Capability;
+use serde_json::json;
+
+use super::*;
+
+const GOOD: &str = "\
+name: core
+version: 0.1.0
+description: Built-in actions every drover has.
+plugins:
+  echo:
+    kind: action
+    description: Return the message it was given.
+    component: components/core_echo.wasm
+    timeout: 30s
+    memory: 64MiB
+    output: 1MiB
+    idempotent: true
+    parameters:
+      message:
+        type: string
+        description: What to echo.
+        required: true
+      count:
+        type: integer
+        default: 1
+        minimum: 1
+    capabilities: [log]
+  ticker:
+    kind: sensor
+    component: components/core_ticker.wasm
+    timeout: 2m
+    memory: 16 MiB
+    output: 4KiB
+    capabilities:
+      - log
+      - kv
+";
+
+const ORIGIN: &str = "packs/core/pack.yaml";
+
+fn parse(text: &str) -> Result<Pack, PackError> {
+    parse_manifest(Path::new(ORIGIN), text)
+}
+
+/// The error for `GOOD` with the first `from` replaced by `to`.
+fn err_with(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "GOOD has no {from:?}");
+    parse(&GOOD.replacen(from, to, 1)).unwrap_err().to_string()
+}
+
+#[track_caller]
+fn assert_starts(err: &str, prefix: &str) {
+    assert!(err.starts_with(prefix), "\n  got: {err}\n want: {prefix}…");
+}
+
+#[test]
+fn good_manifest() {
+    let pack = parse(GOOD).unwrap();
+    assert_eq!(pack.name, "core");
+    assert_eq!(pack.version, "0.1.0");
+    assert_eq!(pack.reference(), "core@0.1.0");
+    assert_eq!(pack.description, "Built-in actions every drover has.");
+    let names: Vec<&str> = pack.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["echo", "ticker"]);
+
+    let echo = pack.plugin("echo").unwrap();
+    assert_eq!(echo.kind, PluginKind::Action);
+    assert_eq!(echo.description, "Return the message it was given.");
+    assert_eq!(echo.component, "components/core_echo.wasm");
+    assert_eq!(echo.limits, Limits::default());
+    assert!(echo.idempotent);
+    assert_eq!(echo.capabilities, [Capability::Log]);
+    let params: Vec<&str> = echo.parameters.iter().map(|p| p.name()).collect();
+    assert_eq!(params, ["message", "count"]);
+    assert_eq!(
+        echo.parameters.json_schema(),
+        json!({
+            "type": "object",
+            "properties": {
+                "message": {"type": "string", "description": "What to echo."},
+                "count": {"type": "integer", "default": 1, "minimum": 1},
+            },
+            "required": ["message"],
+            "additionalProperties": false,
+        })
+    );
+
+    let ticker = pack.plugin("ticker").unwrap();
+    assert_eq!(ticker.kind, PluginKind::Sensor);
+    assert_eq!(ticker.limits.timeout, Duration::from_secs(120));
+    assert_eq!(ticker.limits.memory_bytes, 16 << 20);
+    assert_eq!(ticker.limits.output_bytes, 4 << 10);
+    assert_eq!(ticker.capabilities, [Capability::Log, Capability::Kv]);
+    assert!(pack.plugin("nope").is_none());
+}
+
+#[test]
+fn json_round_trip() {
+    let pack = parse(GOOD).unwrap();
+    let json = serde_json::to_string(&pack).unwrap();
+    let back: Pack = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, pack);
+    // The stored form is readable, and keeps parameter order.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["plugins"][0]["kind"], "action");
+    assert_eq!(value["plugins"][0]["limits"]["timeout"], "30s");
+    assert_eq!(value["plugins"][0]["capabilities"], json!(["log"]));
+    assert_eq!(
+        value["plugins"][0]["parameters"]["message"]["required"],
+        true
+    );
+    assert!(json.find("\"message\"").unwrap() < json.find("\"count\"").unwrap());
+}
+
+#[test]
+fn defaults() {
+    let pack = parse(
+        "name: tiny\nversion: 1.0.0-rc.1+build.7\nplugins:\n  \
+         noop:\n    kind: action\n    component: noop.wasm\n",
+    )
+    .unwrap();
+    assert_eq!(pack.description, "");
+    let noop = &pack.plugins[0];
+    assert_eq!(noop.description, "");
+    assert_eq!(noop.limits.timeout, Duration::from_secs(30));
+    assert_eq!(noop.limits.memory_bytes, 64 * 1024 * 1024);
+    assert_eq!(noop.limits.output_bytes, 1024 * 1024);
+    assert!(!noop.idempotent);
+    assert!(noop.parameters.is_empty());
+    assert!(noop.capabilities.is_empty());
+}
+
+#[test]
+fn malformed_yaml_has_line_and_column() {
+    let err = parse("name: [core\nversion: 0.1.0\n").unwrap_err();
+    assert!(matches!(err, PackError::Yaml { .. }), "{err:?}");
+    assert_eq!(err.location(), Some((2, 8)));
+    assert_starts(
+        &err.to_string(),
+        "packs/core/pack.yaml:2:8: invalid YAML: did not find expected ',' or ']'",
+    );
+    let err = parse("name: core\n  version: 0.1.0\n")
+        .unwrap_err()
+        .to_string();
+    assert_starts(
+        &err,
+        "packs/core/pack.yaml:2:10: invalid YAML: mapping values are not allowed",
+    );
+}
+
+#[test]
+fn empty_and_wrong_shape() {
+    assert_eq!(
+        parse("# nothing\n").unwrap_err().to_string(),
+        "packs/core/pack.yaml: the manifest is empty: write at least name, version and plugins"
+    );
+    assert_eq!(
+        parse("- core\n").unwrap_err().to_string(),
+        "packs/core/pack.yaml:1:1: invalid type: sequence, expected a pack manifest: \
+         a map with name, version and plugins"
+    );
+    assert_eq!(
+        parse("name: core\nversion: 0.1.0\n")
+            .unwrap_err()
+            .to_string(),
+        "packs/core/pack.yaml:1:1: missing required key \"plugins\""
+    );
+    assert_eq!(
+        err_with("    component: components/core_echo.wasm\n", ""),
+        "packs/core/pack.yaml:6:5: plugins.echo: missing required key \"component\""
+    );
+    assert_eq!(
+        parse("name: core\nversion: 0.1.0\nplugins: {}\n")
+            .unwrap_err()
+            .to_string(),
+        "packs/core/pack.yaml:3:1: plugins: a pack needs at least one plugin: \
+         add e.g. `echo: {kind: action, component: components/echo.wasm}`"
+    );
+}
+
+#[test]
+fn unknown_keys_are_named_with_a_suggestion() {
+    assert_eq!(
+        err_with("    timeout: 30s", "    timout: 30s"),
+        "packs/core/pack.yaml:9:5: plugins.echo.timout: unknown key \"timout\"; did you mean \
+         \"timeout\"? (valid keys: kind, description, component, timeout, memory, output, \
+         idempotent, parameters, capabilities)"
+    );
+    assert_eq!(
+        err_with("version: 0.1.0", "verison: 0.1.0"),
+        "packs/core/pack.yaml:2:1: verison: unknown key \"verison\"; did you mean \"version\"? \
+         (valid keys: name, version, description, plugins)"
+    );
+    assert_starts(
+        &err_with("        default: 1", "        defualt: 1"),
+        "packs/core/pack.yaml:20:9: plugins.echo.parameters.count.defualt: unknown key \
+         \"defualt\"; did you mean \"default\"? (valid keys: type, description, required, default,",
+    );
+    // No suggestion when nothing is close, but still the list.
+    assert_starts(
+        &err_with("    idempotent: true", "    retries: 3"),
+        "packs/core/pack.yaml:12:5: plugins.echo.retries: unknown key \"retries\" (valid keys: kind,",
+    );
+}
+
+#[test]
+fn bad_kind() {
+    assert_eq!(
+        err_with("    kind: action", "    kind: actoin"),
+        "packs/core/pack.yaml:6:11: plugins.echo.kind: unknown value \"actoin\"; did you mean \
+         \"action\"? (valid values: action, sensor)"
+    );
+}
+
+#[test]
+fn bad_names() {
+    assert_eq!(
+        err_with("name: core", "name: Core-Pack"),
+        "packs/core/pack.yaml:1:7: name: invalid name \"Core-Pack\": use lowercase letters, \
+         digits and _, starting with a letter, at most 64 characters (write \"core_pack\")"
+    );
+    assert_starts(
+        &err_with("  echo:", "  2echo:"),
+        "packs/core/pack.yaml:5:3: plugins.2echo: invalid name \"2echo\": use lowercase letters",
+    );
+    assert_eq!(
+        err_with("  ticker:", "  echo:"),
+        "packs/core/pack.yaml:23:3: plugins.echo: plugin \"echo\" is declared twice; declare it once"
+    );
+    assert_eq!(
+        err_with("      count:", "      message:"),
+        "packs/core/pack.yaml:18:7: plugins.echo.parameters.message: parameter \"message\" \
+         is declared twice; declare it once"
+    );
+}
+
+#[test]
+fn bad_version() {
+    assert_eq!(
+        err_with("version: 0.1.0", "version: 1.0"),
+        "packs/core/pack.yaml:2:10: version: invalid version \"1.0\": write a semantic version \
+         major.minor.patch[-pre][+build] (write \"1.0.0\")"
+    );
+    assert_starts(
+        &err_with("version: 0.1.0", "version: v1.0.0"),
+        "packs/core/pack.yaml:2:10: version: invalid version \"v1.0.0\"",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    assert_eq!(
+        err_with("    timeout: 30s", "    timeout: 5 parsecs"),
+        "packs/core/pack.yaml:9:14: plugins.echo.timeout: invalid duration \"5 parsecs\" \
+         (write e.g. 30s, 2m, 1h)"
+    );
+    assert_eq!(
+        err_with("    timeout: 30s", "    timeout: 30"),
+        "packs/core/pack.yaml:9:14: plugins.echo.timeout: invalid duration \"30\": add a unit \
+         (write e.g. 30s, 2m, 1h)"
+    );
+}
+
+#[test]
+fn bad_size() {
+    assert_eq!(
+        err_with("    memory: 64MiB", "    memory: lots"),
+        "packs/core/pack.yaml:10:13: plugins.echo.memory: invalid size \"lots\" \
+         (write e.g. 64MiB, 512KiB, 1GiB)"
+    );
+    assert_eq!(
+        err_with("    output: 1MiB", "    output: 1024"),
+        "packs/core/pack.yaml:11:13: plugins.echo.output: invalid size \"1024\": add a unit \
+         (write e.g. 64MiB, 512KiB, 1GiB)"
+    );
+}
+
+#[test]
+fn limits_out_of_range() {
+    let cases = [
+        (
+            "    timeout: 30s",
+            "    timeout: 5ms",
+            "9:14: plugins.echo.timeout: timeout \"5ms\" is too short: write at least 10ms",
+        ),
+        (
+            "    timeout: 30s",
+            "    timeout: 61m",
+            "9:14: plugins.echo.timeout: timeout \"61m\" is too long: write at most 1h",
+        ),
+        (
+            "    memory: 64MiB",
+            "    memory: 512KiB",
+            "10:13: plugins.echo.memory: size \"512KiB\" is too small: write at least 1 MiB",
+        ),
+        (
+            "    memory: 64MiB",
+            "    memory: 1GiB",
+            "10:13: plugins.echo.memory: size \"1GiB\" is too large: write at most 512 MiB",
+        ),
+        (
+            "    output: 1MiB",
+            "    output: 512B",
+            "11:13: plugins.echo.output: size \"512B\" is too small: write at least 1 KiB",
+        ),
+        (
+            "    output: 1MiB",
+            "    output: 65MiB",
+            "11:13: plugins.echo.output: size \"65MiB\" is too large: write at most 64 MiB",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert_starts(&err_with(from, to), &format!("{ORIGIN}:{want}"));
+    }
+    // The bounds themselves are allowed.
+    for (from, to) in [
+        ("    timeout: 30s", "    timeout: 10ms"),
+        ("    timeout: 30s", "    timeout: 1h"),
+        ("    memory: 64MiB", "    memory: 1MiB"),
+        ("    memory: 64MiB", "    memory: 512MiB"),
+        ("    output: 1MiB", "    output: 1KiB"),
+        ("    output: 1MiB", "    output: 64MiB"),
+    ] {
+        parse(&GOOD.replacen(from, to, 1)).unwrap();
+    }
+}
+
+#[test]
+fn component_path_stays_inside_the_pack() {
+    assert_eq!(
+        err_with("components/core_echo.wasm", "components/../../evil.wasm"),
+        "packs/core/pack.yaml:8:16: plugins.echo.component: component path \
+         \"components/../../evil.wasm\" contains .. and so may leave the pack directory: write a \
+         path relative to the pack directory (e.g. components/core_echo.wasm)"
+    );
+    assert_starts(
+        &err_with("components/core_echo.wasm", "/usr/lib/echo.wasm"),
+        "packs/core/pack.yaml:8:16: plugins.echo.component: component path \"/usr/lib/echo.wasm\" is absolute",
+    );
+}
+
+#[test]
+fn bad_capabilities() {
+    assert_starts(
+        &err_with("[log]", "[log, lgo]"),
+        "packs/core/pack.yaml:22:25: plugins.echo.capabilities[1]: unknown capability \"lgo\"",
+    );
+    let err = err_with("[log]", "[reboot]");
+    assert!(err.contains("nodes.reboot"), "{err}");
+    assert_eq!(
+        err_with("      - kv", "      - log"),
+        "packs/core/pack.yaml:31:9: plugins.ticker.capabilities[1]: capability \"log\" is listed \
+         twice; list each capability once"
+    );
+}
+
+#[test]
+fn bad_parameter_schemas() {
+    assert_eq!(
+        err_with("        type: integer", "        type: int"),
+        "packs/core/pack.yaml:19:15: plugins.echo.parameters.count.type: unknown type \"int\"; \
+         did you mean \"integer\"? (valid types: string, integer, number, boolean, object, array, null)"
+    );
+    assert_starts(
+        &err_with("        type: integer", "        type: [integer, nothing]"),
+        "packs/core/pack.yaml:19:25: plugins.echo.parameters.count.type[1]: unknown type \"nothing\"",
+    );
+    assert_eq!(
+        err_with("        required: true", "        required: yes"),
+        "packs/core/pack.yaml:17:19: plugins.echo.parameters.message.required: invalid type: \
+         string \"yes\", expected a boolean (write true or false)"
+    );
+    assert_eq!(
+        err_with("        minimum: 1", "        minimum: one"),
+        "packs/core/pack.yaml:21:18: plugins.echo.parameters.count.minimum: invalid type: \
+         string \"one\", expected a JSON number"
+    );
+    // Nested schemas are checked by jsonschema; the line comes from the text.
+    assert_starts(
+        &err_with("        minimum: 1", "        items:\n          type: 5"),
+        "packs/core/pack.yaml:22:11: plugins.echo.parameters.count.items.type: not a valid JSON Schema: ",
+    );
+    assert_starts(
+        &err_with("        minimum: 1", "        pattern: \"(\""),
+        "packs/core/pack.yaml:21:9: plugins.echo.parameters.count.pattern: not a valid JSON Schema: ",
+    );
+}
+
+#[test]
+fn default_must_match_its_schema() {
+    assert_eq!(
+        err_with("        default: 1", "        default: one"),
+        "packs/core/pack.yaml:20:9: plugins.echo.parameters.count.default: the default does not \
+         match the parameter's schema: \"one\" is not of type \"integer\" (fix the default or the schema)"
+    );
+    assert_starts(
+        &err_with("        default: 1", "        default: 0"),
+        "packs/core/pack.yaml:20:9: plugins.echo.parameters.count.default: the default does not \
+         match the parameter's schema: 0 is less than the minimum of 1",
+    );
+    // Flow style: no line, but still the file and path.
+    let text = GOOD.replace(
+        "      count:\n        type: integer\n        default: 1\n        minimum: 1\n",
+        "      count: {type: integer, default: x}\n",
+    );
+    assert_starts(
+        &parse(&text).unwrap_err().to_string(),
+        "packs/core/pack.yaml: plugins.echo.parameters.count.default: the default does not match",
+    );
+}

@@ -1,0 +1,198 @@
+//! The validated pack model: [`Pack`], [`Plugin`], [`Limits`].
+//!
+//! Values of these types have passed every check in [`crate::manifest`]:
+//! names follow the naming rule, limits are in range, component paths stay
+//! inside the pack directory, capabilities are known. Downstream crates take
+//! these, never the raw manifest. They are serialized as JSON for storage;
+//! deserializing trusts that stored data (it was validated when written).
+
+use std::time::Duration;
+
+use drover_policy::Capability;
+use serde::{Deserialize, Serialize};
+
+use crate::params::Parameters;
+
+/// A validated pack: a named, versioned set of plugins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pack {
+    /// Pack name, e.g. `core` (see [`is_name`]).
+    pub name: String,
+    /// Semantic version, e.g. `0.1.0`.
+    pub version: String,
+    /// One line for humans; may be empty.
+    pub description: String,
+    /// Plugins in declaration order; never empty, names unique.
+    pub plugins: Vec<Plugin>,
+}
+
+impl Pack {
+    /// `name@version`, e.g. `core@0.1.0`: what grants are given to.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// The plugin called `name`, if the pack has one.
+    pub fn plugin(&self, name: &str) -> Option<&Plugin> {
+        self.plugins.iter().find(|plugin| plugin.name == name)
+    }
+}
+
+/// One action or sensor of a pack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plugin {
+    /// Plugin name inside its pack, e.g. `echo` (see [`is_name`]).
+    pub name: String,
+    /// Whether it is run on demand or polled for triggers.
+    pub kind: PluginKind,
+    /// One line for humans; may be empty.
+    pub description: String,
+    /// Path of the component file relative to the pack directory, as written
+    /// in the manifest; relative, without `..`.
+    pub component: String,
+    /// Per-call resource limits.
+    pub limits: Limits,
+    /// Whether running it twice with the same input is harmless (it may be
+    /// retried).
+    pub idempotent: bool,
+    /// The parameters it takes.
+    pub parameters: Parameters,
+    /// Capabilities it asks for, in declaration order, without duplicates.
+    pub capabilities: Vec<Capability>,
+}
+
+/// What a plugin is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Runs on demand (`world action`).
+    Action,
+    /// Polled for triggers (`world sensor`).
+    Sensor,
+}
+
+impl PluginKind {
+    /// `action` or `sensor`, as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Action => "action",
+            PluginKind::Sensor => "sensor",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-call resource limits of a plugin. The manifest may lower or raise each
+/// within the `MIN_*..=MAX_*` range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock deadline of one call (stored as text, e.g. `"30s"`).
+    #[serde(with = "humantime_text")]
+    pub timeout: Duration,
+    /// Linear-memory cap of one instance, in bytes.
+    pub memory_bytes: u64,
+    /// Cap on the result plus log lines of one call, in bytes.
+    pub output_bytes: u64,
+}
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+
+impl Limits {
+    /// Timeout when the manifest says nothing.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Shortest timeout a manifest may ask for.
+    pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+    /// Longest timeout a manifest may ask for: longer work belongs in a workflow.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+    /// Memory cap when the manifest says nothing.
+    pub const DEFAULT_MEMORY: u64 = 64 * MIB;
+    /// Smallest memory cap a manifest may ask for (a Rust component needs about this much).
+    pub const MIN_MEMORY: u64 = MIB;
+    /// Largest memory cap a manifest may ask for.
+    pub const MAX_MEMORY: u64 = 512 * MIB;
+    /// Output cap when the manifest says nothing.
+    pub const DEFAULT_OUTPUT: u64 = MIB;
+    /// Smallest output cap a manifest may ask for.
+    pub const MIN_OUTPUT: u64 = KIB;
+    /// Largest output cap a manifest may ask for: results are stored in SQLite.
+    pub const MAX_OUTPUT: u64 = 64 * MIB;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Self::DEFAULT_TIMEOUT,
+            memory_bytes: Self::DEFAULT_MEMORY,
+            output_bytes: Self::DEFAULT_OUTPUT,
+        }
+    }
+}
+
+/// `[a-z][a-z0-9_]*`, at most this long: the rule for pack, plugin and parameter names.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `s` is a valid pack, plugin or parameter name: `[a-z][a-z0-9_]*`,
+/// at most [`MAX_NAME_LEN`] characters.
+pub fn is_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    s.len() <= MAX_NAME_LEN
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Serde for a [`Duration`] as humantime text (`"30s"`, `"1m 30s"`).
+mod humantime_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["core", "a", "node_2", &"a".repeat(64)] {
+            assert!(is_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Core",
+            "2core",
+            "_core",
+            "co-re",
+            "co.re",
+            "cöre",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_default_and_json() {
+        let limits = Limits::default();
+        assert_eq!(limits.timeout, Duration::from_secs(30));
+        assert_eq!(limits.memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(limits.output_bytes, 1024 * 1024);
+        let json = serde_json::to_value(limits).unwrap();
+        assert_eq!(json["timeout"], "30s");
+        assert_eq!(serde_json::from_value::<Limits>(json).unwrap(), limits);
+    }
+}

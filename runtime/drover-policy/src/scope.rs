@@ -1,0 +1,477 @@
+//! Grant scopes: what part of a capability a grant covers, and the check
+//! of one call's target against it.
+//!
+//! | Scope kind | Capabilities          | Grammar                           | Example                                  |
+//! | ---------- | --------------------- | --------------------------------- | ---------------------------------------- |
+//! | none       | `log`, `kv`, `wasi:*` | `*` or empty                      | `*`                                      |
+//! | labels     | `nodes.*`             | [label selector](crate::selector) | `rack=r01,role in (compute,gpu)`         |
+//! | hosts      | `http`, `probe`       | [host list](crate::hosts)         | `bmc.example.com,*.mgmt.example.com:443` |
+//! | names      | `secrets`             | [name list](crate::names)         | `redfish.password,ipmi.*`                |
+//! | argv       | `command`             | [argv patterns](crate::argv)      | `uptime; systemctl restart slurmd`       |
+//!
+//! `*` alone means [`Scope::Any`] for every kind. An empty scope is the same
+//! as `*` only for kind none; every other kind refuses it, so a grant never
+//! covers everything without saying so. `probe` host lists may not pin a
+//! scheme.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::{ArgvList, Capability, HostList, NameList, PolicyError, ScopeKind, Selector};
+
+/// A parsed grant scope. [`Display`](fmt::Display) gives back a canonical
+/// text that [`Scope::parse`] turns into an equal scope; store that text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `*`: every target.
+    Any,
+    /// `nodes.*`: the nodes a label selector matches.
+    Labels(Selector),
+    /// `http`, `probe`: the hosts a host list matches.
+    Hosts(HostList),
+    /// `secrets`: the names a name list matches.
+    Names(NameList),
+    /// `command`: the argvs an argv pattern list matches.
+    Argv(ArgvList),
+}
+
+/// What one host call wants to touch, checked against a grant's scope.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A node, for `nodes.*` (and the node `command` runs on).
+    Node {
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+    },
+    /// An `http` request. `port` is the effective port: the caller fills in
+    /// 80 or 443 when the URL has none.
+    Url {
+        scheme: &'a str,
+        host: &'a str,
+        port: u16,
+    },
+    /// A `probe` target: `port` is `None` for a ping.
+    Host { host: &'a str, port: Option<u16> },
+    /// A secret name.
+    Name(&'a str),
+    /// A `command` argv.
+    Argv(&'a [String]),
+}
+
+impl Scope {
+    /// Parses the scope of a grant of `capability`. Surrounding whitespace
+    /// is ignored; `*` is [`Scope::Any`] for every capability; an empty
+    /// text is `Any` for capabilities without a scope and an error for the
+    /// others.
+    pub fn parse(capability: Capability, text: &str) -> Result<Scope, PolicyError> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(Scope::Any);
+        }
+        let kind = capability.scope_kind();
+        if text.is_empty() {
+            return match kind {
+                ScopeKind::None => Ok(Scope::Any),
+                _ => Err(PolicyError::MissingScope { capability }),
+            };
+        }
+        match kind {
+            ScopeKind::None => Err(PolicyError::UnexpectedScope {
+                capability,
+                text: text.to_owned(),
+            }),
+            ScopeKind::Labels => Selector::parse(text).map(Scope::Labels),
+            ScopeKind::Hosts if capability == Capability::Probe => {
+                HostList::parse_without_scheme(text).map(Scope::Hosts)
+            }
+            ScopeKind::Hosts => HostList::parse(text).map(Scope::Hosts),
+            ScopeKind::Names => NameList::parse(text).map(Scope::Names),
+            ScopeKind::Argv => ArgvList::parse(text).map(Scope::Argv),
+        }
+    }
+
+    /// Does this scope cover `target`? A target of another kind than the
+    /// scope (a URL against a label selector) is never covered, except by
+    /// [`Scope::Any`].
+    pub fn allows(&self, target: &Target<'_>) -> bool {
+        match (self, *target) {
+            (Scope::Any, _) => true,
+            (Scope::Labels(selector), Target::Node { name, labels }) => {
+                selector.matches(name, labels)
+            }
+            (Scope::Hosts(hosts), Target::Url { scheme, host, port }) => {
+                hosts.allows_url(scheme, host, port)
+            }
+            (Scope::Hosts(hosts), Target::Host { host, port }) => hosts.allows_host(host, port),
+            (Scope::Names(names), Target::Name(name)) => names.matches(name),
+            (Scope::Argv(patterns), Target::Argv(argv)) => patterns.matches(argv),
+            (Scope::Labels(_) | Scope::Hosts(_) | Scope::Names(_) | Scope::Argv(_), _) => false,
+        }
+    }
+
+    /// Is this `*`?
+    pub fn is_any(&self) -> bool {
+        matches!(self, Scope::Any)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Any => f.write_str("*"),
+            Scope::Labels(selector) => selector.fmt(f),
+            Scope::Hosts(hosts) => hosts.fmt(f),
+            Scope::Names(names) => names.fmt(f),
+            Scope::Argv(patterns) => patterns.fmt(f),
+        }
+    }
+}
+
+/// One line, with an example, on how to write a scope of `kind`; for the
+/// CLI's help and for [`PolicyError::MissingScope`].
+pub fn scope_help(kind: ScopeKind) -> &'static str {
+    match kind {
+        ScopeKind::None => "no scope: write `*` or leave it empty",
+        ScopeKind::Labels => {
+            "a label selector, comma = and: `rack=r01,role in (compute,gpu),!maintenance` \
+             (`name=n001` matches the node name); `*` for every node"
+        }
+        ScopeKind::Hosts => {
+            "hosts, comma-separated: `bmc.example.com,*.mgmt.example.com:443,10.0.0.5,[fd00::5]` \
+             (http may pin a scheme: `https://api.example.com`); `*` for any host"
+        }
+        ScopeKind::Names => {
+            "names, comma-separated, a trailing `*` for a prefix: `redfish.password,ipmi.*`; \
+             `*` for every name"
+        }
+        ScopeKind::Argv => {
+            "argv patterns separated by `;`, `*` for one word, a final `**` for the rest: \
+             `uptime; systemctl restart slurmd; journalctl -u * **`; `*` for any command"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [ScopeKind; 5] = [
+        ScopeKind::None,
+        ScopeKind::Labels,
+        ScopeKind::Hosts,
+        ScopeKind::Names,
+        ScopeKind::Argv,
+    ];
+
+    fn node_labels() -> BTreeMap<String, String> {
+        [("rack", "r01"), ("role", "compute")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn star_is_any_for_every_capability() {
+        for capability in Capability::ALL {
+            for text in ["*", " * ", "\t*\n"] {
+                assert_eq!(
+                    Scope::parse(capability, text),
+                    Ok(Scope::Any),
+                    "{capability}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_is_any_only_without_a_scope_kind() {
+        for capability in Capability::ALL {
+            for text in ["", "   "] {
+                let parsed = Scope::parse(capability, text);
+                if capability.scope_kind() == ScopeKind::None {
+                    assert_eq!(parsed, Ok(Scope::Any), "{capability}");
+                } else {
+                    assert_eq!(
+                        parsed,
+                        Err(PolicyError::MissingScope { capability }),
+                        "{capability}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kind_none_refuses_any_other_text() {
+        for capability in [
+            Capability::Log,
+            Capability::Kv,
+            Capability::WasiFilesystem,
+            Capability::WasiSockets,
+        ] {
+            assert_eq!(
+                Scope::parse(capability, " bucket-a "),
+                Err(PolicyError::UnexpectedScope {
+                    capability,
+                    text: "bucket-a".into()
+                })
+            );
+            assert!(Scope::parse(capability, "**").is_err());
+        }
+    }
+
+    #[test]
+    fn each_capability_parses_its_own_grammar() {
+        let labels = Scope::parse(Capability::NodesReboot, "rack=r01").unwrap();
+        assert!(matches!(labels, Scope::Labels(_)));
+        for capability in [
+            Capability::NodesRead,
+            Capability::NodesDrain,
+            Capability::NodesSetState,
+        ] {
+            assert_eq!(Scope::parse(capability, "rack=r01").unwrap(), labels);
+        }
+        assert!(matches!(
+            Scope::parse(Capability::Http, "https://api.example.com"),
+            Ok(Scope::Hosts(_))
+        ));
+        assert!(matches!(
+            Scope::parse(Capability::Probe, "n001:22"),
+            Ok(Scope::Hosts(_))
+        ));
+        assert!(matches!(
+            Scope::parse(Capability::Secrets, "redfish.*"),
+            Ok(Scope::Names(_))
+        ));
+        assert!(matches!(
+            Scope::parse(Capability::Command, "uptime"),
+            Ok(Scope::Argv(_))
+        ));
+    }
+
+    #[test]
+    fn errors_come_from_the_capability_grammar() {
+        let cases = [
+            (Capability::NodesReboot, "rack r01", ScopeKind::Labels),
+            (Capability::Http, "*foo", ScopeKind::Hosts),
+            (Capability::Probe, "https://bmc", ScopeKind::Hosts),
+            (Capability::Secrets, "red*fish", ScopeKind::Names),
+            (Capability::Command, "cat ** x", ScopeKind::Argv),
+            (Capability::Log, "x", ScopeKind::None),
+        ];
+        for (capability, text, kind) in cases {
+            let err = Scope::parse(capability, text).unwrap_err();
+            assert_eq!(err.scope_kind(), Some(kind), "{capability} {text:?}: {err}");
+        }
+        // The same text means different things to different capabilities.
+        assert!(Scope::parse(Capability::Http, "rack=r01").is_err());
+        assert!(Scope::parse(Capability::NodesReboot, "bmc:443").is_err());
+        assert!(Scope::parse(Capability::Secrets, "uptime -p").is_err());
+    }
+
+    #[test]
+    fn probe_refuses_a_scheme_but_http_takes_one() {
+        assert!(Scope::parse(Capability::Http, "https://bmc").is_ok());
+        assert_eq!(
+            Scope::parse(Capability::Probe, "bmc, https://bmc:443"),
+            Err(PolicyError::Host {
+                entry: "https://bmc:443".into(),
+                reason: "a probe has no scheme: write `host` or `host:port`".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn display_round_trips_for_every_capability() {
+        let cases = [
+            (Capability::Log, ""),
+            (Capability::Kv, "*"),
+            (
+                Capability::NodesReboot,
+                " rack == r01 , role in (gpu,compute) , !maint ",
+            ),
+            (Capability::NodesRead, "name notin (n2,n1),x!=y,z"),
+            (
+                Capability::Http,
+                "HTTPS://API.example.com/, *.Example.org:8443, [::1]",
+            ),
+            (Capability::Probe, "n001:22, 10.0.0.5"),
+            (Capability::Secrets, " b , a.* "),
+            (Capability::Command, " uptime ;journalctl  -u * ** "),
+            (Capability::WasiSockets, " * "),
+        ];
+        for (capability, text) in cases {
+            let scope = Scope::parse(capability, text).unwrap();
+            let canonical = scope.to_string();
+            assert_eq!(
+                Scope::parse(capability, &canonical),
+                Ok(scope.clone()),
+                "{text:?}"
+            );
+            assert_eq!(canonical.trim(), canonical, "{text:?}");
+            assert_eq!(scope.to_string(), canonical, "{text:?}");
+        }
+        assert_eq!(
+            Scope::parse(Capability::NodesReboot, "rack==r01, role in (gpu,compute)")
+                .unwrap()
+                .to_string(),
+            "rack=r01,role in (compute,gpu)"
+        );
+        assert_eq!(Scope::Any.to_string(), "*");
+    }
+
+    #[test]
+    fn allows_dispatches_on_the_target_kind() {
+        let labels = node_labels();
+        let node = Target::Node {
+            name: "n001",
+            labels: &labels,
+        };
+        let url = Target::Url {
+            scheme: "https",
+            host: "bmc.example.com",
+            port: 443,
+        };
+        let host = Target::Host {
+            host: "bmc.example.com",
+            port: Some(623),
+        };
+        let name = Target::Name("redfish.password");
+        let args = argv(&["uptime"]);
+        let command = Target::Argv(&args);
+        let targets = [node, url, host, name, command];
+
+        let scopes = [
+            Scope::parse(Capability::NodesReboot, "rack=r01").unwrap(),
+            Scope::parse(Capability::Http, "bmc.example.com").unwrap(),
+            Scope::parse(Capability::Secrets, "redfish.*").unwrap(),
+            Scope::parse(Capability::Command, "uptime").unwrap(),
+        ];
+        // Which targets each scope allows: hosts cover both URL and probe
+        // targets, every other scope only its own kind.
+        let expected = [
+            [true, false, false, false, false],
+            [false, true, true, false, false],
+            [false, false, false, true, false],
+            [false, false, false, false, true],
+        ];
+        for (scope, row) in scopes.iter().zip(expected) {
+            for (target, allowed) in targets.iter().zip(row) {
+                assert_eq!(scope.allows(target), allowed, "{scope} / {target:?}");
+            }
+        }
+        for target in &targets {
+            assert!(Scope::Any.allows(target), "{target:?}");
+        }
+    }
+
+    #[test]
+    fn allows_refuses_targets_outside_the_scope() {
+        let labels = node_labels();
+        let reboot = Scope::parse(Capability::NodesReboot, "rack=r02").unwrap();
+        assert!(!reboot.allows(&Target::Node {
+            name: "n001",
+            labels: &labels
+        }));
+        let by_name = Scope::parse(Capability::NodesReboot, "name in (n001,n002)").unwrap();
+        assert!(by_name.allows(&Target::Node {
+            name: "n002",
+            labels: &labels
+        }));
+        assert!(!by_name.allows(&Target::Node {
+            name: "n003",
+            labels: &labels
+        }));
+
+        let http = Scope::parse(Capability::Http, "https://*.example.com").unwrap();
+        assert!(http.allows(&Target::Url {
+            scheme: "https",
+            host: "bmc.example.com",
+            port: 443
+        }));
+        assert!(!http.allows(&Target::Url {
+            scheme: "http",
+            host: "bmc.example.com",
+            port: 80
+        }));
+        assert!(!http.allows(&Target::Url {
+            scheme: "https",
+            host: "example.com",
+            port: 443
+        }));
+        assert!(!http.allows(&Target::Host {
+            host: "bmc.example.com",
+            port: None
+        }));
+
+        let probe = Scope::parse(Capability::Probe, "n001:22").unwrap();
+        assert!(probe.allows(&Target::Host {
+            host: "n001",
+            port: Some(22)
+        }));
+        assert!(!probe.allows(&Target::Host {
+            host: "n001",
+            port: None
+        }));
+
+        let secrets = Scope::parse(Capability::Secrets, "redfish.*").unwrap();
+        assert!(!secrets.allows(&Target::Name("ipmi.password")));
+
+        let command = Scope::parse(Capability::Command, "systemctl restart *").unwrap();
+        assert!(command.allows(&Target::Argv(&argv(&["systemctl", "restart", "slurmd"]))));
+        assert!(!command.allows(&Target::Argv(&argv(&["systemctl", "stop", "slurmd"]))));
+        assert!(!command.allows(&Target::Argv(&[])));
+    }
+
+    #[test]
+    fn is_any() {
+        assert!(Scope::Any.is_any());
+        assert!(!Scope::parse(Capability::Secrets, "a").unwrap().is_any());
+    }
+
+    #[test]
+    fn scope_help_is_one_line_with_an_example() {
+        for kind in KINDS {
+            let help = scope_help(kind);
+            assert!(!help.contains('\n'), "{kind}");
+            assert!(help.contains('`'), "{kind}: {help}");
+            assert!(help.starts_with(|c: char| c.is_lowercase()), "{kind}");
+        }
+    }
+
+    #[test]
+    fn scope_help_examples_parse() {
+        let examples = [
+            (
+                Capability::NodesReboot,
+                "rack=r01,role in (compute,gpu),!maintenance",
+            ),
+            (
+                Capability::Http,
+                "bmc.example.com,*.mgmt.example.com:443,10.0.0.5,[fd00::5]",
+            ),
+            (
+                Capability::Probe,
+                "bmc.example.com,*.mgmt.example.com:443,10.0.0.5,[fd00::5]",
+            ),
+            (Capability::Http, "https://api.example.com"),
+            (Capability::Secrets, "redfish.password,ipmi.*"),
+            (
+                Capability::Command,
+                "uptime; systemctl restart slurmd; journalctl -u * **",
+            ),
+        ];
+        for (capability, example) in examples {
+            assert!(
+                scope_help(capability.scope_kind()).contains(example),
+                "{capability}: {example}"
+            );
+            let scope = Scope::parse(capability, example).unwrap();
+            assert_eq!(scope.to_string(), example, "{capability}");
+        }
+    }
+}

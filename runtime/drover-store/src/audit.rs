@@ -1,0 +1,117 @@
+//! The `audit` table: append records, list them newest first.
+
+use drover_core::{AuditRecord, Decision, ExecutionId};
+use rusqlite::{Connection, params};
+
+use crate::{Result, Store, StoreError};
+
+/// Which audit records to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub execution_id: Option<ExecutionId>,
+    pub pack: Option<String>,
+    pub decision: Option<Decision>,
+    /// Keyset pagination: only records with a smaller id.
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Appends a record and waits until it is durable; returns its id.
+    pub fn append_audit(&self, rec: AuditRecord) -> Result<i64> {
+        self.write(move |conn| append(conn, &rec))
+    }
+
+    pub fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, execution_id, actor, pack, plugin, capability, target, decision,
+                        reason, dry_run
+                 FROM audit
+                 WHERE (?1 IS NULL OR execution_id = ?1)
+                   AND (?2 IS NULL OR pack = ?2 OR pack LIKE ?2 || '@%')
+                   AND (?3 IS NULL OR decision = ?3)
+                   AND (?4 IS NULL OR id < ?4)
+                 ORDER BY id DESC LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    filter.execution_id.map(|e| e.to_string()),
+                    filter.pack,
+                    filter.decision.map(|d| d.as_str()),
+                    filter.before,
+                    filter.limit.max(1)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, bool>(10)?,
+                    ))
+                },
+            )?;
+            rows.map(|row| {
+                let (
+                    id,
+                    at_ms,
+                    exec,
+                    actor,
+                    pack,
+                    plugin,
+                    capability,
+                    target,
+                    decision,
+                    reason,
+                    dry_run,
+                ) = row?;
+                Ok(AuditRecord {
+                    id,
+                    at_ms,
+                    execution_id: exec
+                        .map(|e| e.parse())
+                        .transpose()
+                        .map_err(|e: drover_core::IdError| StoreError::Corrupt(e.to_string()))?,
+                    actor,
+                    pack,
+                    plugin,
+                    capability,
+                    target,
+                    decision: Decision::parse(&decision)
+                        .ok_or_else(|| StoreError::Corrupt(format!("decision {decision:?}")))?,
+                    reason,
+                    dry_run,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+pub(crate) fn append(conn: &Connection, r: &AuditRecord) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, execution_id, actor, pack, plugin, capability, target, decision,
+            reason, dry_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        r.at_ms,
+        r.execution_id.map(|e| e.to_string()),
+        r.actor,
+        r.pack,
+        r.plugin,
+        r.capability,
+        r.target,
+        r.decision.as_str(),
+        r.reason,
+        r.dry_run
+    ])?;
+    Ok(conn.last_insert_rowid())
+}

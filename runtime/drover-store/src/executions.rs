@@ -1,0 +1,189 @@
+//! The `executions` table: store a finished execution, get one, list a page.
+
+use drover_core::{ExecStatus, Execution, ExecutionId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::{Result, Store, StoreError};
+
+/// Which executions to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionFilter {
+    pub action: Option<String>,
+    pub status: Option<ExecStatus>,
+    /// Keyset pagination: only executions older than this id.
+    pub before: Option<ExecutionId>,
+    pub limit: u32,
+}
+
+/// One row of an execution list.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecutionSummary {
+    pub id: ExecutionId,
+    pub action: String,
+    pub status: ExecStatus,
+    pub dry_run: bool,
+    pub actor: String,
+    pub started_at_ms: i64,
+    pub duration_us: u64,
+}
+
+impl Store {
+    /// Stores a finished execution and waits until it is durable.
+    pub fn insert_execution(&self, exec: Execution) -> Result<()> {
+        self.write(move |conn| insert(conn, &exec))
+    }
+
+    /// Like [`Store::insert_execution`] without waiting (group commit
+    /// pipelining).
+    pub fn insert_execution_pipelined(&self, exec: Execution) -> Result<crate::Pending<()>> {
+        self.write_pipelined(move |conn| insert(conn, &exec))
+    }
+
+    pub fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT * FROM executions WHERE id = ?1")?
+                .query_row([id.to_string()], from_row)
+                .optional()?
+                .transpose()
+        })
+    }
+
+    pub fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, action, status, dry_run, actor, started_at, duration_us
+                 FROM executions
+                 WHERE (?1 IS NULL OR action = ?1)
+                   AND (?2 IS NULL OR status = ?2)
+                   AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    filter.action,
+                    filter.status.map(|s| s.as_str()),
+                    filter.before.map(|b| b.to_string()),
+                    filter.limit.max(1)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )?;
+            rows.map(|row| {
+                let (id, action, status, dry_run, actor, started_at_ms, duration_us) = row?;
+                Ok(ExecutionSummary {
+                    id: parse_id(&id)?,
+                    action,
+                    status: parse_status(&status)?,
+                    dry_run,
+                    actor,
+                    started_at_ms,
+                    duration_us: duration_us as u64,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Number of stored executions (for tests and benchmarks).
+    pub fn count_executions(&self) -> Result<u64> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM executions", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+        })
+    }
+}
+
+fn insert(conn: &Connection, e: &Execution) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO executions (id, action, pack_version, digest, parameters, status, result,
+            error, dry_run, plan, logs, actor, started_at, finished_at, duration_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        e.id.to_string(),
+        e.action,
+        e.pack_version,
+        e.digest,
+        e.parameters.to_string(),
+        e.status.as_str(),
+        e.result.as_ref().map(|v| v.to_string()),
+        e.error,
+        e.dry_run,
+        e.plan.as_ref().map(serde_json::to_string).transpose()?,
+        serde_json::to_string(&e.logs)?,
+        e.actor,
+        e.started_at_ms,
+        e.finished_at_ms,
+        e.duration_us as i64,
+    ])?;
+    Ok(())
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Execution>> {
+    let id: String = r.get("id")?;
+    let status: String = r.get("status")?;
+    let parameters: String = r.get("parameters")?;
+    let result: Option<String> = r.get("result")?;
+    let plan: Option<String> = r.get("plan")?;
+    let logs: String = r.get("logs")?;
+    let (action, pack_version, digest, error, dry_run, actor, started, finished, duration): (
+        String,
+        String,
+        String,
+        Option<String>,
+        bool,
+        String,
+        i64,
+        i64,
+        i64,
+    ) = (
+        r.get("action")?,
+        r.get("pack_version")?,
+        r.get("digest")?,
+        r.get("error")?,
+        r.get("dry_run")?,
+        r.get("actor")?,
+        r.get("started_at")?,
+        r.get("finished_at")?,
+        r.get("duration_us")?,
+    );
+    Ok((|| {
+        Ok(Execution {
+            id: parse_id(&id)?,
+            action,
+            pack_version,
+            digest,
+            parameters: serde_json::from_str(&parameters)?,
+            status: parse_status(&status)?,
+            result: result.as_deref().map(serde_json::from_str).transpose()?,
+            error,
+            dry_run,
+            plan: plan.as_deref().map(serde_json::from_str).transpose()?,
+            logs: serde_json::from_str(&logs)?,
+            actor,
+            started_at_ms: started,
+            finished_at_ms: finished,
+            duration_us: duration as u64,
+        })
+    })())
+}
+
+fn parse_id(s: &str) -> Result<ExecutionId> {
+    s.parse()
+        .map_err(|e: drover_core::IdError| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse_status(s: &str) -> Result<ExecStatus> {
+    ExecStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
+}

@@ -1,0 +1,93 @@
+//! The `kv` table: a key-value store per scope (a pack's name). Expired
+//! keys read as absent.
+
+use drover_core::now_ms;
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Result, Store};
+
+impl Store {
+    pub fn kv_get(&self, scope: &str, key: &str) -> Result<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value FROM kv WHERE scope = ?1 AND key = ?2
+                     AND (expires_at IS NULL OR expires_at > ?3)",
+                )?
+                .query_row(params![scope, key, now_ms()], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    pub fn kv_set(
+        &self,
+        scope: &str,
+        key: &str,
+        value: &str,
+        ttl_seconds: Option<u32>,
+    ) -> Result<()> {
+        let (scope, key, value) = (scope.to_owned(), key.to_owned(), value.to_owned());
+        let expires = ttl_seconds.map(|t| now_ms() + i64::from(t) * 1000);
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO kv (scope, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value,
+                     expires_at = excluded.expires_at",
+            )?
+            .execute(params![scope, key, value, expires])?;
+            Ok(())
+        })
+    }
+
+    /// Removes a key; true when a live key was there.
+    pub fn kv_delete(&self, scope: &str, key: &str) -> Result<bool> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.write(move |conn| {
+            let live = conn
+                .prepare_cached(
+                    "DELETE FROM kv WHERE scope = ?1 AND key = ?2
+                     AND (expires_at IS NULL OR expires_at > ?3)",
+                )?
+                .execute(params![scope, key, now_ms()])?;
+            conn.execute(
+                "DELETE FROM kv WHERE scope = ?1 AND key = ?2",
+                params![scope, key],
+            )?;
+            Ok(live > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+
+    #[test]
+    fn set_get_delete_and_scopes_are_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        store.kv_set("a", "k", "1", None).unwrap();
+        store.kv_set("b", "k", "2", None).unwrap();
+        assert_eq!(store.kv_get("a", "k").unwrap().as_deref(), Some("1"));
+        assert_eq!(store.kv_get("b", "k").unwrap().as_deref(), Some("2"));
+        assert!(store.kv_delete("a", "k").unwrap());
+        assert!(!store.kv_delete("a", "k").unwrap());
+        assert_eq!(store.kv_get("a", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn expired_keys_read_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        store
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO kv (scope, key, value, expires_at) VALUES ('a', 'old', 'x', 1)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.kv_get("a", "old").unwrap(), None);
+    }
+}

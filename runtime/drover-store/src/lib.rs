@@ -1,0 +1,199 @@
+//! drover's storage: one SQLite file in WAL mode holding everything an
+//! operator or a plugin may need later (packs, component blobs, executions,
+//! audit, grants, kv, secrets, the fleet inventory).
+//!
+//! Writes go through a single writer thread that batches whatever is
+//! queued into one transaction (group commit) with `synchronous=FULL`:
+//! callers block until their write is durable, and many concurrent callers
+//! share one fsync. Reads use their own connection. All SQL lives in this
+//! crate; the query modules below are grouped by table.
+
+mod audit;
+mod executions;
+mod grants;
+mod kv;
+mod nodes;
+mod packs;
+mod secrets;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+pub use audit::AuditFilter;
+pub use executions::{ExecutionFilter, ExecutionSummary};
+pub use nodes::{FleetRequest, NodeRow};
+pub use packs::{ComponentBlob, InstalledPack};
+pub use writer::Pending;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot migrate the database schema: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Secret(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+}
+
+/// A handle on the database. Cheap to clone; all clones share the writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: writer::Writer,
+    reader: Mutex<Connection>,
+    secrets: secrets::SecretBox,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, brings its schema
+    /// up to date and starts the writer thread. The secrets key lives in
+    /// `<path>.key`, created on first use with mode 0600.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = open_connection(path, false)?;
+        migrations().to_latest(&mut conn)?;
+        let reader = open_connection(path, true)?;
+        let secrets = secrets::SecretBox::open(&key_path(path))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: writer::Writer::start(conn),
+                reader: Mutex::new(reader),
+                secrets,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside the next group-commit transaction and waits until it
+    /// is durable. `f` runs in a savepoint: its error rolls back only its
+    /// own changes.
+    pub fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.writer.submit(f)?.wait()
+    }
+
+    /// Like [`Store::write`] but returns at once; [`Pending::wait`] blocks
+    /// until the write is durable. Lets one thread keep many writes in flight.
+    pub fn write_pipelined<R, F>(&self, f: F) -> Result<Pending<R>>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.inner.writer.submit(f)
+    }
+
+    /// Runs a read on the reader connection. Sees every committed write.
+    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let conn = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+fn key_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_owned();
+    name.push(".key");
+    db.with_file_name(name)
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Pragmas live outside migrations: journal_mode cannot change inside a
+    // transaction. FULL: a commit that returned survives power loss, which
+    // is what an acknowledged trigger or a recorded effect promises.
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/drover.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.kv_set("core", "k", "v", None).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.kv_get("core", "k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn a_failing_write_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        let err = store.write(|conn| {
+            conn.execute(
+                "INSERT INTO kv (scope, key, value) VALUES ('p', 'a', '1')",
+                [],
+            )?;
+            Err::<(), _>(StoreError::Corrupt("boom".into()))
+        });
+        assert!(err.is_err());
+        store.kv_set("p", "b", "2", None).unwrap();
+        assert_eq!(store.kv_get("p", "a").unwrap(), None);
+        assert_eq!(store.kv_get("p", "b").unwrap().as_deref(), Some("2"));
+    }
+}

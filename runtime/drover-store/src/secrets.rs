@@ -1,0 +1,177 @@
+//! The `secrets` table. Values are sealed with XChaCha20-Poly1305 under a
+//! key kept in a file beside the database (mode 0600), with the secret's
+//! name as associated data so a ciphertext cannot be moved to another name.
+//! A copied database without its key file reveals no secret.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use drover_core::now_ms;
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Result, Store, StoreError};
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+
+pub(crate) struct SecretBox {
+    cipher: XChaCha20Poly1305,
+}
+
+impl SecretBox {
+    pub(crate) fn open(key_path: &Path) -> Result<SecretBox> {
+        let io = |source| StoreError::Io {
+            path: key_path.to_owned(),
+            source,
+        };
+        let key = match std::fs::read(key_path) {
+            Ok(key) => key,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_key(key_path).map_err(io)?
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| {
+            StoreError::Secret(format!(
+                "{}: the secrets key must be {KEY_LEN} bytes; restore the original key file",
+                key_path.display()
+            ))
+        })?;
+        Ok(SecretBox { cipher })
+    }
+}
+
+fn create_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut key = vec![0u8; KEY_LEN];
+    getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+impl Store {
+    /// The key file that seals this database's secrets.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        crate::key_path(self.path())
+    }
+
+    pub fn secret_set(&self, name: &str, value: &str) -> Result<()> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| StoreError::Secret(e.to_string()))?;
+        let sealed = self
+            .inner
+            .secrets
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| StoreError::Secret("cannot encrypt the secret".into()))?;
+        let name = name.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO secrets (name, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
+                     ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                params![name, nonce.to_vec(), sealed, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn secret_get(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT nonce, ciphertext FROM secrets WHERE name = ?1")?
+                .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })?;
+        let Some((nonce, sealed)) = row else {
+            return Ok(None);
+        };
+        if nonce.len() != NONCE_LEN {
+            return Err(StoreError::Corrupt(format!(
+                "secret {name:?} has a bad nonce"
+            )));
+        }
+        let plain = self
+            .inner
+            .secrets
+            .cipher
+            .decrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                StoreError::Secret(format!(
+                    "secret {name:?} cannot be decrypted with {}: is this the key file it was set with?",
+                    self.secrets_key_path().display()
+                ))
+            })?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("secret {name:?} is not UTF-8")))
+    }
+
+    /// Secret names (never values), sorted.
+    pub fn secret_names(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT name FROM secrets ORDER BY name")?;
+            let names = stmt.query_map([], |r| r.get(0))?;
+            Ok(names.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+
+    #[test]
+    fn secrets_round_trip_and_are_not_stored_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .secret_set("redfish.password", "hunter2-very-secret")
+            .unwrap();
+        assert_eq!(
+            store.secret_get("redfish.password").unwrap().as_deref(),
+            Some("hunter2-very-secret")
+        );
+        assert_eq!(store.secret_get("nope").unwrap(), None);
+        assert_eq!(store.secret_names().unwrap(), vec!["redfish.password"]);
+        drop(store);
+        let raw = std::fs::read(&path).unwrap();
+        let needle = b"hunter2-very-secret";
+        assert!(!raw.windows(needle.len()).any(|w| w == needle));
+    }
+
+    #[test]
+    fn a_different_key_cannot_read_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let store = Store::open(&path).unwrap();
+        store.secret_set("s", "v").unwrap();
+        let key = store.secrets_key_path();
+        drop(store);
+        std::fs::remove_file(&key).unwrap();
+        let store = Store::open(&path).unwrap();
+        let err = store.secret_get("s").unwrap_err().to_string();
+        assert!(err.contains("cannot be decrypted"), "{err}");
+    }
+}
