@@ -2,6 +2,7 @@
 //! host interface uses (grant check with audit, plan recording, output
 //! accounting), and the classification of how the call ended.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,9 @@ pub struct CallCtx {
     log_bytes: usize,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) plan: Vec<PlannedEffect>,
+    /// A dry run's planned kv writes (`None`: deleted), so the plugin's
+    /// later reads see them and it goes down the path it would really take.
+    pub(crate) kv_planned: HashMap<String, Option<String>>,
     pub(crate) stopped: Option<HostStop>,
 }
 
@@ -107,6 +111,7 @@ impl CallCtx {
             log_bytes: 0,
             logs: Vec::new(),
             plan: Vec::new(),
+            kv_planned: HashMap::new(),
             stopped: None,
         }
     }

@@ -40,10 +40,10 @@ pub enum RunError {
     },
     #[error("{action} is a sensor, not an action; sensors are started by `drover serve`")]
     NotAnAction { action: String },
-    #[error("{action}: {source}\n{action} takes:\n  {params}", params = if params.is_empty() { "no parameters".to_string() } else { params.join("\n  ") })]
+    #[error("{action}: {problem}\n{action} takes:\n  {params}", params = if params.is_empty() { "no parameters".to_string() } else { params.join("\n  ") })]
     Params {
         action: String,
-        source: ParamError,
+        problem: ParamError,
         params: Vec<String>,
     },
     #[error("{action}: cannot load component {digest}: {message}")]
@@ -232,17 +232,27 @@ impl Runtime {
         params: Value,
         opts: &RunOptions,
     ) -> Result<Execution, RunError> {
-        let prepared = self.prepare(action)?;
+        self.run_prepared(&self.prepare(action)?, params, opts)
+    }
+
+    /// Validates the parameters of a prepared action, runs it and stores
+    /// the execution before returning it.
+    pub fn run_prepared(
+        &self,
+        prepared: &Prepared,
+        params: Value,
+        opts: &RunOptions,
+    ) -> Result<Execution, RunError> {
         let params = prepared
             .plugin
             .parameters
             .validate(params)
-            .map_err(|source| RunError::Params {
-                action: action.to_string(),
-                source,
+            .map_err(|problem| RunError::Params {
+                action: prepared.action(),
+                problem,
                 params: prepared.plugin.parameters.describe(),
             })?;
-        let exec = self.execute(&prepared, params, opts)?;
+        let exec = self.execute(prepared, params, opts)?;
         self.store().insert_execution(exec.clone())?;
         Ok(exec)
     }

@@ -27,7 +27,7 @@ pub use audit::AuditFilter;
 pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
-pub use writer::Pending;
+pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +123,12 @@ impl Store {
         R: Send + 'static,
     {
         self.inner.writer.submit(f)
+    }
+
+    /// Counts of the writer's transactions and of the writes batched into
+    /// them, since the store was opened (for metrics and benchmarks).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer.stats()
     }
 
     /// Runs a read on the reader connection. Sees every committed write.

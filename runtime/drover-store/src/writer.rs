@@ -4,6 +4,8 @@
 //! transaction commits once for the whole batch and every caller is told
 //! the outcome after the commit, so "returned Ok" always means "durable".
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -25,6 +27,23 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
 pub(crate) struct Writer {
     jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done so far: how well group commit batches shows
+/// as `writes / transactions`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (or rolled back), one fsync each.
+    pub transactions: u64,
+    /// Writes run inside them.
+    pub writes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    transactions: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// A write in flight; [`Pending::wait`] returns once it is durable.
@@ -41,13 +60,23 @@ impl<R> Pending<R> {
 impl Writer {
     pub(crate) fn start(conn: Connection) -> Writer {
         let (tx, rx) = sync_channel::<Job>(QUEUE_DEPTH);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
         let thread = std::thread::Builder::new()
             .name("drover-db-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &thread_counters))
             .expect("spawn the database writer thread");
         Writer {
             jobs: Some(tx),
             thread: Some(thread),
+            counters,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
         }
     }
 
@@ -101,7 +130,7 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
     }
 }
 
-fn run(conn: Connection, rx: Receiver<Job>) {
+fn run(conn: Connection, rx: Receiver<Job>, counters: &Counters) {
     let mut delivers: Vec<Deliver> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -121,6 +150,10 @@ fn run(conn: Connection, rx: Receiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let commit_msg = commit.as_ref().err().map(|e| e.to_string());
+        counters.transactions.fetch_add(1, Ordering::Relaxed);
+        counters
+            .writes
+            .fetch_add(delivers.len() as u64, Ordering::Relaxed);
         for deliver in delivers.drain(..) {
             deliver(match &commit_msg {
                 None => Ok(()),

@@ -1,1 +1,34 @@
-fn main() {}
+//! The `drover` binary: command-line parsing, configuration and wiring.
+//! Each subcommand lives in `commands/`; they open the store and the
+//! plugin runtime and print human text or, with `--json`, JSON.
+//!
+//! Exit codes: 0 success (for `run`: the execution succeeded), 1 an
+//! execution that ended failed/denied/timeout, 2 anything that stopped the
+//! command itself (bad input, unknown action, unreadable database).
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("drover: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

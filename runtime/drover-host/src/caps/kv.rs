@@ -1,5 +1,6 @@
-//! `kv`: a key-value store private to the calling pack. Reads are live in a
-//! dry run; writes are planned.
+//! `kv`: a key-value store private to the calling pack. In a dry run writes
+//! are planned, not performed, and reads see the live store overlaid with
+//! the run's own planned writes.
 
 use drover_policy::{Capability, Target};
 use serde_json::json;
@@ -34,16 +35,21 @@ impl CallCtx {
     fn store_error(e: drover_store::StoreError) -> PluginError {
         PluginError::Failed(format!("kv: {e}"))
     }
+
+    fn kv_read(&self, key: &str) -> Result<Option<String>, PluginError> {
+        if let Some(planned) = self.kv_planned.get(key) {
+            return Ok(planned.clone());
+        }
+        self.services
+            .store
+            .kv_get(&self.pack, key)
+            .map_err(CallCtx::store_error)
+    }
 }
 
 impl Host for CallCtx {
     fn get(&mut self, key: String) -> R<Option<String>> {
-        Ok(self.kv_checked(&key).and_then(|_| {
-            self.services
-                .store
-                .kv_get(&self.pack, &key)
-                .map_err(CallCtx::store_error)
-        }))
+        Ok(self.kv_checked(&key).and_then(|_| self.kv_read(&key)))
     }
 
     fn set(&mut self, key: String, value: String, ttl_seconds: Option<u32>) -> R<()> {
@@ -62,6 +68,7 @@ impl Host for CallCtx {
                     &check,
                     json!({"value": value, "ttl_seconds": ttl_seconds}),
                 );
+                self.kv_planned.insert(key, Some(value));
                 return Ok(());
             }
             self.services
@@ -76,13 +83,9 @@ impl Host for CallCtx {
             let check = self.kv_checked(&key)?;
             if self.dry_run {
                 // Tell the plugin what a real delete would have answered.
-                let existed = self
-                    .services
-                    .store
-                    .kv_get(&self.pack, &key)
-                    .map_err(CallCtx::store_error)?
-                    .is_some();
+                let existed = self.kv_read(&key)?.is_some();
                 self.plan(Capability::Kv, "delete", &key, &check, json!(existed));
+                self.kv_planned.insert(key, None);
                 return Ok(existed);
             }
             self.services

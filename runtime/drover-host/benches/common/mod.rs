@@ -1,0 +1,88 @@
+//! Setup shared by the drover-host benchmarks: a temporary database, a
+//! runtime over it with `packs/core` installed, and `core.noop` prepared
+//! the way the executor runs it.
+
+use std::path::{Path, PathBuf};
+
+use drover_core::ExecStatus;
+use drover_host::{Prepared, RunOptions, Runtime};
+use drover_pack::ActionRef;
+use drover_store::Store;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A runtime with `packs/core` installed, in a temporary directory that
+/// is removed when this is dropped.
+pub struct Env {
+    pub runtime: Runtime,
+    /// `core.noop`, prepared once as a long-running process would.
+    pub noop: Prepared,
+    /// `core.noop`'s parameters, already validated.
+    pub params: Value,
+    pub opts: RunOptions,
+    /// The runtime's compiled-component cache.
+    pub cache_dir: PathBuf,
+    pub dir: TempDir,
+}
+
+/// The repository root (this crate is `runtime/drover-host`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl Env {
+    /// Panics with what to do when the plugin components are not built.
+    pub fn new() -> Env {
+        let pack = repo_root().join("packs/core");
+        let noop = pack.join("components/core_noop.wasm");
+        assert!(
+            noop.is_file(),
+            "{} is missing: build the plugin components first with `cargo xtask plugins` \
+             (or run the benchmarks with `cargo xtask bench`)",
+            noop.display()
+        );
+        // The database lives on the same file system as a real one would
+        // (not tmpfs), so commits pay for a real fsync.
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let store = Store::open(&dir.path().join("drover.db")).expect("open the database");
+        let cache_dir = dir.path().join("cache");
+        let runtime = Runtime::new(store, &cache_dir).expect("start the runtime");
+        runtime.install(&pack, "bench").expect("install packs/core");
+        let noop = runtime
+            .prepare(&ActionRef::new("core", "noop"))
+            .expect("prepare core.noop");
+        let params = noop
+            .plugin
+            .parameters
+            .validate(json!({}))
+            .expect("core.noop takes no parameters");
+        let opts = RunOptions {
+            dry_run: false,
+            actor: "user:bench".into(),
+            timeout: None,
+        };
+        let env = Env {
+            runtime,
+            noop,
+            params,
+            opts,
+            cache_dir,
+            dir,
+        };
+        let exec = env.execute();
+        assert_eq!(
+            exec.status,
+            ExecStatus::Succeeded,
+            "core.noop did not succeed: {:?}",
+            exec.error
+        );
+        env
+    }
+
+    /// One `core.noop` execution in a fresh sandbox, not stored.
+    pub fn execute(&self) -> drover_core::Execution {
+        self.runtime
+            .execute(&self.noop, self.params.clone(), &self.opts)
+            .expect("execute core.noop")
+    }
+}

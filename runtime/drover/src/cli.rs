@@ -1,0 +1,178 @@
+//! The command-line interface, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// drover: auto-remediation for server fleets. Sensors notice, rules
+/// decide, sandboxed WebAssembly actions act, within the grants an
+/// operator gave them.
+#[derive(Parser, Debug)]
+#[command(name = "drover", version, about, long_about = None)]
+pub struct Cli {
+    /// The SQLite database (created when missing). Compiled components are
+    /// cached in `cache/` beside it and secrets are sealed with `<db>.key`.
+    #[arg(long, global = true, env = "DROVER_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Install, list and inspect packs.
+    #[command(subcommand)]
+    Pack(PackCmd),
+    /// Run an action: `drover run core.echo message=hello`.
+    Run(RunArgs),
+    /// Give, list and revoke capability grants (admin).
+    #[command(subcommand)]
+    Grant(GrantCmd),
+    /// Inspect executions.
+    #[command(subcommand, name = "exec")]
+    Exec(ExecCmd),
+    /// Read the audit log of capability uses.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Set and list named secrets (values are write-only).
+    #[command(subcommand)]
+    Secret(SecretCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PackCmd {
+    /// Check a pack directory, store its components by digest and record
+    /// it. Refuses a component that imports more than its manifest
+    /// declares.
+    Install {
+        /// Pack directories (each with a pack.yaml).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List installed packs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a pack's actions, parameters, and capabilities declared vs granted.
+    Show {
+        /// `NAME` or `NAME@VERSION`.
+        pack: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The action, `PACK.ACTION` (e.g. `core.echo`).
+    pub action: String,
+    /// Parameters as `key=value`; values are typed by the action's schema
+    /// (numbers, booleans; objects and arrays as JSON).
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Record effects as a plan instead of performing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Parameters as one JSON object (merged under any `key=value`).
+    #[arg(long, value_name = "JSON")]
+    pub params_json: Option<String>,
+    /// Override the action's timeout (e.g. `500ms`, `10s`).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
+    /// Print the execution as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GrantCmd {
+    /// Grant a capability to a pack version, bound to its current
+    /// component digests.
+    #[command(after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '*'")]
+    Add {
+        /// `PACK@VERSION`, e.g. `demo@0.1.0`.
+        pack: String,
+        /// The capability, e.g. `nodes.reboot`, `http`, `secrets`.
+        capability: String,
+        /// Where it applies; `*` for everywhere (see below).
+        #[arg(long)]
+        scope: String,
+        /// Only this plugin of the pack (default: every plugin that declares the capability).
+        #[arg(long)]
+        plugin: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List grants (unrevoked unless --all).
+    List {
+        #[arg(long)]
+        pack: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExecCmd {
+    /// List executions, newest first.
+    List {
+        #[arg(long)]
+        action: Option<String>,
+        /// succeeded, failed, denied or timeout.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only executions older than this id (the next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution with its result, logs and plan.
+    Get {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// List audit records, newest first.
+    List {
+        /// Only records of this execution.
+        #[arg(long = "exec", value_name = "ID")]
+        execution: Option<String>,
+        /// Only records of this pack (`NAME` or `NAME@VERSION`).
+        #[arg(long)]
+        pack: Option<String>,
+        /// allowed or denied.
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCmd {
+    /// Set a secret; the value is read from standard input (one trailing
+    /// newline is dropped).
+    Set { name: String },
+    /// List secret names (never values).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,142 @@
+//! `drover grant add|list|revoke`: an operator's permissions, bound to a
+//! pack version and its component digests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use drover_core::{Grant, GrantId, now_ms};
+use drover_pack::Pack;
+use drover_policy::{Capability, Scope};
+
+use crate::cli::GrantCmd;
+use crate::context::{actor, open_store};
+use crate::output;
+
+pub fn run(db: &Path, cmd: GrantCmd) -> Result<ExitCode> {
+    match cmd {
+        GrantCmd::Add {
+            pack,
+            capability,
+            scope,
+            plugin,
+            json,
+        } => add(db, &pack, &capability, &scope, plugin.as_deref(), json),
+        GrantCmd::List { pack, all, json } => list(db, pack.as_deref(), all, json),
+        GrantCmd::Revoke { id } => revoke(db, &id),
+    }
+}
+
+fn add(
+    db: &Path,
+    pack_ref: &str,
+    capability: &str,
+    scope: &str,
+    only_plugin: Option<&str>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let Some((name, version)) = pack_ref.split_once('@') else {
+        bail!("grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`)");
+    };
+    let cap: Capability = capability.parse()?;
+    if !cap.needs_grant() {
+        bail!("{cap} needs no grant: declaring it in pack.yaml is enough");
+    }
+    let scope = Scope::parse(cap, scope)?;
+    let store = open_store(db)?;
+    let Some(installed) = store.get_pack(name, Some(version))? else {
+        bail!("{pack_ref} is not installed (see `drover pack list`)");
+    };
+    let pack: Pack = serde_json::from_value(installed.manifest.clone())?;
+    if let Some(p) = only_plugin
+        && pack.plugin(p).is_none()
+    {
+        bail!("{pack_ref} has no plugin {p:?}");
+    }
+    // Bind the grant to the digests of the plugins that asked for it.
+    let digests: BTreeMap<String, String> = pack
+        .plugins
+        .iter()
+        .filter(|p| p.capabilities.contains(&cap))
+        .filter(|p| only_plugin.is_none_or(|only| only == p.name))
+        .filter_map(|p| Some((p.name.clone(), installed.digests.get(&p.name)?.clone())))
+        .collect();
+    if digests.is_empty() {
+        bail!(
+            "no plugin of {pack_ref}{} declares {cap}; a grant would have no effect",
+            only_plugin.map(|p| format!(" named {p:?}")).unwrap_or_default()
+        );
+    }
+    let grant = Grant {
+        id: GrantId::new(),
+        pack: name.to_owned(),
+        version: version.to_owned(),
+        capability: cap.to_string(),
+        scope: scope.to_string(),
+        digests,
+        created_at_ms: now_ms(),
+        created_by: actor(),
+        revoked_at_ms: None,
+    };
+    store.insert_grant(grant.clone())?;
+    if as_json {
+        output::json(&grant)?;
+    } else {
+        println!(
+            "granted {cap} to {pack_ref} (plugins: {}) scope '{}'",
+            grant.digests.keys().cloned().collect::<Vec<_>>().join(", "),
+            grant.scope
+        );
+        println!("{}", grant.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitCode> {
+    let grants = open_store(db)?.list_grants(pack, all)?;
+    if as_json {
+        output::json(&grants)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if grants.is_empty() {
+        println!("no grants");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "PACK".into(),
+        "CAPABILITY".into(),
+        "SCOPE".into(),
+        "PLUGINS".into(),
+        "GRANTED".into(),
+        "STATE".into(),
+    ]];
+    for g in &grants {
+        rows.push(vec![
+            g.id.to_string(),
+            g.pack_ref(),
+            g.capability.clone(),
+            g.scope.clone(),
+            g.digests.keys().cloned().collect::<Vec<_>>().join(","),
+            format!("{} by {}", output::time(g.created_at_ms), g.created_by),
+            match g.revoked_at_ms {
+                Some(t) => format!("revoked {}", output::time(t)),
+                None => "active".into(),
+            },
+        ]);
+    }
+    output::table(&rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(db: &Path, id: &str) -> Result<ExitCode> {
+    let id: GrantId = id.parse()?;
+    match open_store(db)?.revoke_grant(id, now_ms())? {
+        Some(g) => {
+            println!("revoked grant {id}: {} on {} scope '{}'", g.capability, g.pack_ref(), g.scope);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("no active grant {id} (see `drover grant list --all`)"),
+    }
+}

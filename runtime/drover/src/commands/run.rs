@@ -1,0 +1,55 @@
+//! `drover run`: run one action now, in this process, and store it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use drover_core::ExecStatus;
+use drover_host::RunOptions;
+use drover_pack::ActionRef;
+use serde_json::Value;
+
+use crate::cli::RunArgs;
+use crate::context::{actor, open_runtime};
+use crate::output;
+
+pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
+    let action: ActionRef = args.action.parse()?;
+    let runtime = open_runtime(db)?;
+    let prepared = runtime.prepare(&action)?;
+    let schema = &prepared.plugin.parameters;
+    let mut params = match &args.params_json {
+        Some(text) => serde_json::from_str::<Value>(text)
+            .context("--params-json is not valid JSON")?,
+        None => Value::Object(Default::default()),
+    };
+    let Value::Object(map) = &mut params else {
+        bail!("--params-json must be a JSON object, e.g. '{{\"message\": \"hi\"}}'");
+    };
+    let cli = schema.parse_cli_args(&args.params).map_err(|source| drover_host::RunError::Params {
+        action: action.to_string(),
+        problem,
+        params: schema.describe(),
+    })?;
+    if let Value::Object(cli) = cli {
+        map.extend(cli);
+    }
+    let exec = runtime.run_prepared(
+        &prepared,
+        params,
+        &RunOptions {
+            dry_run: args.dry_run,
+            actor: actor(),
+            timeout: args.timeout,
+        },
+    )?;
+    if args.json {
+        output::json(&exec)?;
+    } else {
+        output::execution(&exec);
+    }
+    Ok(match exec.status {
+        ExecStatus::Succeeded => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}

@@ -1,0 +1,38 @@
+//! Where drover keeps its state and who is asking: the database path, the
+//! component cache beside it, the acting user, and opening the runtime.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use drover_host::Runtime;
+use drover_store::Store;
+
+/// The database path: `--db`/`DROVER_DB`, else `drover.db` in the user's
+/// data directory (e.g. `~/.local/share/drover/drover.db`).
+pub fn db_path(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = flag {
+        return Ok(p.to_owned());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "drover").context(
+        "cannot find a home directory for drover's data; pass --db PATH or set DROVER_DB",
+    )?;
+    Ok(dirs.data_dir().join("drover.db"))
+}
+
+pub fn open_store(db: &Path) -> Result<Store> {
+    Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))
+}
+
+pub fn open_runtime(db: &Path) -> Result<Runtime> {
+    let store = open_store(db)?;
+    let cache = db.parent().unwrap_or(Path::new(".")).join("cache");
+    Ok(Runtime::new(store, &cache)?)
+}
+
+/// Who is acting, for audit records: `user:NAME`.
+pub fn actor() -> String {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("user:{name}")
+}
