@@ -26,7 +26,7 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     let Value::Object(map) = &mut params else {
         bail!("--params-json must be a JSON object, e.g. '{{\"message\": \"hi\"}}'");
     };
-    let cli = schema.parse_cli_args(&args.params).map_err(|source| drover_host::RunError::Params {
+    let cli = schema.parse_cli_args(&args.params).map_err(|problem| drover_host::RunError::Params {
         action: action.to_string(),
         problem,
         params: schema.describe(),
