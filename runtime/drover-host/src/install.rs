@@ -78,16 +78,28 @@ impl Runtime {
                     path: file.path.clone(),
                     message: format!("{e:#}"),
                 })?;
-            let imports: Vec<String> = component
-                .component_type()
-                .imports(engine)
-                .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
-                .map(|(name, _)| name.to_owned())
-                .collect();
-            let extra = drover_policy::undeclared_imports(
+            let mut imports = Vec::new();
+            let mut extra = Vec::new();
+            for (name, item) in component.component_type().imports(engine) {
+                let ComponentItem::ComponentInstance(instance) = item.ty else {
+                    continue;
+                };
+                let functions: Vec<&str> = instance
+                    .exports(engine)
+                    .filter(|(_, ty)| matches!(ty.ty, ComponentItem::ComponentFunc(_)))
+                    .map(|(f, _)| f)
+                    .collect();
+                extra.extend(drover_policy::undeclared_functions(
+                    name,
+                    functions,
+                    &plugin.capabilities,
+                ));
+                imports.push(name.to_owned());
+            }
+            extra.extend(drover_policy::undeclared_imports(
                 imports.iter().map(String::as_str),
                 &plugin.capabilities,
-            );
+            ));
             if !extra.is_empty() {
                 return Err(InstallError::Undeclared {
                     path: file.path.clone(),

@@ -280,6 +280,58 @@ pub fn undeclared_imports<'a>(
 }
 
 /// `wasi:io/streams@0.2.6` -> `wasi:io/streams`.
+/// The capability a function of an imported interface needs, where one
+/// interface serves several capabilities (`drover:plugin/nodes`: reads vs
+/// each kind of change). `None` for interfaces that map to one capability.
+pub fn function_capability(import: &str, function: &str) -> Option<Capability> {
+    if without_version(import) != "drover:plugin/nodes" {
+        return None;
+    }
+    Some(match function {
+        "reboot" => Capability::NodesReboot,
+        "drain" => Capability::NodesDrain,
+        "set-state" => Capability::NodesSetState,
+        _ => Capability::NodesRead,
+    })
+}
+
+/// The `interface#function` names among `functions` of `import` whose
+/// capability is not declared: a plugin that declares `nodes.read` but
+/// imports `nodes#reboot` is refused at install.
+pub fn undeclared_functions<'a>(
+    import: &str,
+    functions: impl IntoIterator<Item = &'a str>,
+    declared: &[Capability],
+) -> Vec<String> {
+    functions
+        .into_iter()
+        .filter_map(|f| {
+            let cap = function_capability(import, f)?;
+            (!declared.contains(&cap)).then(|| format!("{}#{f} ({cap})", without_version(import)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod function_tests {
+    use super::*;
+
+    #[test]
+    fn nodes_functions_need_their_own_capability() {
+        let imp = "drover:plugin/nodes@0.1.0";
+        assert!(undeclared_functions(imp, ["get", "facts"], &[Capability::NodesRead]).is_empty());
+        assert_eq!(
+            undeclared_functions(imp, ["get", "reboot"], &[Capability::NodesRead]),
+            vec!["drover:plugin/nodes#reboot (nodes.reboot)"]
+        );
+        assert_eq!(
+            undeclared_functions(imp, ["facts"], &[Capability::NodesReboot]),
+            vec!["drover:plugin/nodes#facts (nodes.read)"]
+        );
+        assert!(undeclared_functions("drover:plugin/log@0.1.0", ["log"], &[]).is_empty());
+    }
+}
+
 fn without_version(import: &str) -> &str {
     import.split_once('@').map_or(import, |(name, _)| name)
 }

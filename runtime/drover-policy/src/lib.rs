@@ -61,7 +61,9 @@ pub mod names;
 pub mod selector;
 
 pub use argv::ArgvList;
-pub use capability::{Capability, ScopeKind, undeclared_imports};
+pub use capability::{
+    Capability, ScopeKind, function_capability, undeclared_functions, undeclared_imports,
+};
 pub use error::PolicyError;
 pub use hosts::HostList;
 pub use names::NameList;
