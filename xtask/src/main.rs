@@ -34,7 +34,10 @@ tasks:
   test [args...]   build, drover-sdk unit tests, then the workspace tests
                    (cargo nextest when installed, else cargo test); args
                    are passed to the test runner
-  bench [args...]  plugins, then `cargo bench -p drover-host [args...]`";
+  bench [args...]  plugins, then `cargo bench -p drover-host [args...]`
+  demo             build, then show drover's main job on a fresh database in
+                   target/demo/: install the bundled packs, dry-run a reboot,
+                   see it denied, grant it, run it for real";
 
 fn main() -> ExitCode {
     match run() {
@@ -62,6 +65,10 @@ fn run() -> Result<()> {
         }
         Some("test") => test(&root, &rest),
         Some("bench") => bench(&root, &rest),
+        Some("demo") => {
+            no_args("demo", &rest)?;
+            demo(&root)
+        }
         None | Some("help" | "-h" | "--help") => {
             println!("{HELP}");
             Ok(())
@@ -129,6 +136,44 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     plugins(root)?;
     step("benchmarking drover-host");
     run_cmd(cargo(root).args(["bench", "-p", "drover-host"]).args(args))
+}
+
+/// `build`, then a short tour on a fresh database: what README's first
+/// command shows a new user.
+fn demo(root: &Path) -> Result<()> {
+    build(root)?;
+    let dir = root.join("target").join("demo");
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let db = dir.join("drover.db");
+    let drover = |args: &[&str], expect_ok: bool| -> Result<()> {
+        let mut cmd = Command::new(root.join("target/release/drover"));
+        cmd.current_dir(root).env("DROVER_DB", &db).args(args);
+        println!("\n$ drover {}", args.join(" "));
+        let status = cmd.status().context("cannot start target/release/drover")?;
+        ensure!(
+            status.success() == expect_ok,
+            "`drover {}` exited with {status}",
+            args.join(" ")
+        );
+        Ok(())
+    };
+    step(&format!("demo database: {}", db.display()));
+    drover(&["pack", "install", "packs/core", "packs/demo"], true)?;
+    drover(&["run", "core.echo", "message=hello from drover"], true)?;
+    drover(&["run", "demo.reboot_node", "node=n001", "--dry-run"], false)?;
+    drover(&["run", "demo.reboot_node", "node=n001"], false)?;
+    drover(&["grant", "add", "demo@0.1.0", "nodes.reboot", "--scope", "rack=r01"], true)?;
+    drover(&["run", "demo.reboot_node", "node=n001", "--dry-run"], true)?;
+    drover(&["run", "demo.reboot_node", "node=n001"], true)?;
+    drover(&["run", "demo.reboot_node", "node=n900"], false)?;
+    drover(&["audit", "list"], true)?;
+    println!(
+        "\nxtask: demo done. Go on with:  export DROVER_DB={}  and  target/release/drover --help",
+        db.display()
+    );
+    Ok(())
 }
 
 /// `cargo` for the host workspace: the cargo that runs us, in the root.

@@ -84,8 +84,9 @@ impl GrantSet {
         let of_cap: Vec<_> = self.grants.iter().filter(|(_, c, _)| *c == cap).collect();
         if of_cap.is_empty() {
             return Check::deny(format!(
-                "no grant of {cap} to {pack}; an admin can run: drover grant add {pack} {cap} --scope '…'",
-                pack = self.pack_ref
+                "no grant of {cap} to {pack}; an admin can run: drover grant add {pack} {cap} --scope '{scope}'",
+                pack = self.pack_ref,
+                scope = example_scope(target),
             ));
         }
         let for_this_build: Vec<_> = of_cap
@@ -116,6 +117,20 @@ impl GrantSet {
                 ))
             }
         }
+    }
+}
+
+/// A scope that would cover `target`, for the hint in a refusal.
+fn example_scope(target: &Target<'_>) -> String {
+    match target {
+        Target::Node { name, labels } => match labels.get("rack") {
+            Some(rack) => format!("rack={rack}"),
+            None => format!("name={name}"),
+        },
+        Target::Url { host, port, .. } => format!("{host}:{port}"),
+        Target::Host { host, .. } => (*host).to_owned(),
+        Target::Name(name) => (*name).to_owned(),
+        Target::Argv(argv) => argv.join(" "),
     }
 }
 

@@ -29,10 +29,23 @@ pub fn open_runtime(db: &Path) -> Result<Runtime> {
     Ok(Runtime::new(store, &cache)?)
 }
 
-/// Who is acting, for audit records: `user:NAME`.
+/// Who is acting, for audit records: `user:NAME`, from `$USER`, else the
+/// account of this process's uid, else `uid:N`.
 pub fn actor() -> String {
-    let name = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("user:{name}")
+    if let Ok(name) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))
+        && !name.is_empty()
+    {
+        return format!("user:{name}");
+    }
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "user:unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid.to_string())
+        .map(|f| format!("user:{}", f[0]))
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
