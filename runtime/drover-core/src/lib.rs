@@ -6,12 +6,14 @@
 //! `drover-host`).
 
 mod audit;
+mod event;
 mod execution;
 mod grant;
 mod id;
 mod time;
 
 pub use audit::{AuditRecord, Decision};
+pub use event::{Enforcement, EnforcementState, ExecutionRequest, TriggerInstance};
 pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
 pub use grant::Grant;
 pub use id::{ExecutionId, GrantId, IdError};

@@ -104,7 +104,7 @@ impl Store {
     }
 }
 
-fn insert(conn: &Connection, e: &Execution) -> Result<()> {
+pub(crate) fn insert(conn: &Connection, e: &Execution) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO executions (id, action, pack_version, digest, parameters, status, result,
             error, dry_run, plan, logs, actor, started_at, finished_at, duration_us)

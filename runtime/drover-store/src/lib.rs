@@ -9,6 +9,7 @@
 //! crate; the query modules below are grouped by table.
 
 mod audit;
+mod events;
 mod executions;
 mod grants;
 mod kv;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use audit::AuditFilter;
+pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
@@ -58,7 +60,10 @@ impl From<serde_json::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_events.sql")),
+    ])
 }
 
 /// A handle on the database. Cheap to clone; all clones share the writer.
