@@ -25,7 +25,7 @@ use crate::fields::{
     Timeout, Version,
 };
 use crate::locate::locate;
-use crate::pack::{Limits, Pack, Plugin, PluginKind};
+use crate::pack::{Limits, Pack, Plugin, PluginKind, TriggerType, WebhookAuth};
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
 use crate::suggest::closest;
 
@@ -46,6 +46,7 @@ struct RawManifest {
     version: Version,
     description: Option<String>,
     plugins: NamedMap<RawPlugin, PluginKey>,
+    triggers: Option<NamedMap<RawTrigger, TriggerKey>>,
 }
 
 struct PluginKey;
@@ -73,6 +74,35 @@ struct RawPlugin {
 struct ParamKey;
 impl KeyKind for ParamKey {
     const WHAT: &'static str = "parameter";
+}
+
+struct TriggerKey;
+impl KeyKind for TriggerKey {
+    const WHAT: &'static str = "trigger type";
+}
+
+/// A trigger type the pack declares: its payload schema (same form as
+/// parameters; payloads may carry more fields than declared) and, when
+/// events may arrive by webhook, how the sender proves who it is.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a trigger type: a map with description, payload, webhook"
+)]
+struct RawTrigger {
+    description: Option<String>,
+    payload: Option<NamedMap<RawParam, ParamKey>>,
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a webhook: hmac_secret: NAME or token_secret: NAME"
+)]
+struct RawWebhook {
+    hmac_secret: Option<String>,
+    token_secret: Option<String>,
 }
 
 /// One parameter: the JSON Schema keywords drover accepts at the top of a
@@ -288,41 +318,101 @@ fn resolve(cx: &Context<'_>, raw: RawManifest) -> Result<Pack, PackError> {
         .into_iter()
         .map(|(name, plugin)| resolve_plugin(cx, name, plugin))
         .collect::<Result<_, _>>()?;
+    let triggers = raw
+        .triggers
+        .map(|t| t.entries)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, trigger)| resolve_trigger(cx, name, trigger))
+        .collect::<Result<_, _>>()?;
     Ok(Pack {
         name: raw.name.0,
         version: raw.version.0,
         description: raw.description.unwrap_or_default(),
         plugins,
+        triggers,
     })
 }
 
-fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plugin, PackError> {
-    let defaults = Limits::default();
+/// Checks a StackStorm-style property map (parameters, trigger payloads)
+/// whose entries sit at `at` in the manifest.
+fn resolve_params(
+    cx: &Context<'_>,
+    at: &[&str],
+    entries: Vec<(String, RawParam)>,
+) -> Result<Vec<Parameter>, PackError> {
     let mut parameters = Vec::new();
-    for (param, spec) in raw.parameters.map(|p| p.entries).unwrap_or_default() {
-        let at = ["plugins", name.as_str(), "parameters", param.as_str()];
+    for (param, spec) in entries {
+        let mut here = at.to_vec();
+        here.push(param.as_str());
         let required = spec.required.unwrap_or(false);
         let schema = serde_json::to_value(&spec).map_err(|err| {
-            cx.invalid(&at, format!("cannot turn the parameter into JSON: {err}"))
+            cx.invalid(&here, format!("cannot turn the parameter into JSON: {err}"))
         })?;
         match check_schema(&schema) {
             Ok(()) => {}
             Err(SchemaProblem::Invalid { pointer, message }) => {
-                let mut path = at.to_vec();
+                let mut path = here.clone();
                 path.extend(pointer.split('/').skip(1));
                 return Err(cx.invalid(&path, format!("not a valid JSON Schema: {message}")));
             }
             Err(SchemaProblem::BadDefault { message }) => {
-                let mut path = at.to_vec();
-                path.push("default");
+                here.push("default");
                 return Err(cx.invalid(
-                    &path,
+                    &here,
                     format!("the default does not match the parameter's schema: {message} (fix the default or the schema)"),
                 ));
             }
         }
         parameters.push(Parameter::checked(param, required, schema));
     }
+    Ok(parameters)
+}
+
+fn resolve_trigger(
+    cx: &Context<'_>,
+    name: String,
+    raw: RawTrigger,
+) -> Result<TriggerType, PackError> {
+    let payload = resolve_params(
+        cx,
+        &["triggers", name.as_str(), "payload"],
+        raw.payload.map(|p| p.entries).unwrap_or_default(),
+    )?;
+    let webhook = match raw.webhook {
+        None => None,
+        Some(RawWebhook {
+            hmac_secret: Some(secret),
+            token_secret: None,
+        }) => Some(WebhookAuth::Hmac { secret }),
+        Some(RawWebhook {
+            hmac_secret: None,
+            token_secret: Some(secret),
+        }) => Some(WebhookAuth::Token { secret }),
+        Some(_) => {
+            return Err(cx.invalid(
+                &["triggers", name.as_str(), "webhook"],
+                "give exactly one of hmac_secret (senders sign the body: X-Drover-Signature: sha256=HEX) \
+                 or token_secret (senders send X-Drover-Token: TOKEN)"
+                    .into(),
+            ));
+        }
+    };
+    Ok(TriggerType {
+        name,
+        description: raw.description.unwrap_or_default(),
+        payload: Parameters::from_checked(payload),
+        webhook,
+    })
+}
+
+fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plugin, PackError> {
+    let defaults = Limits::default();
+    let parameters = resolve_params(
+        cx,
+        &["plugins", name.as_str(), "parameters"],
+        raw.parameters.map(|p| p.entries).unwrap_or_default(),
+    )?;
     Ok(Plugin {
         kind: raw.kind,
         description: raw.description.unwrap_or_default(),

@@ -193,7 +193,7 @@ fn unknown_keys_are_named_with_a_suggestion() {
     assert_eq!(
         err_with("version: 0.1.0", "verison: 0.1.0"),
         "packs/core/pack.yaml:2:1: verison: unknown key \"verison\"; did you mean \"version\"? \
-         (valid keys: name, version, description, plugins)"
+         (valid keys: name, version, description, plugins, triggers)"
     );
     assert_starts(
         &err_with("        default: 1", "        defualt: 1"),
@@ -411,4 +411,55 @@ fn default_must_match_its_schema() {
         &parse(&text).unwrap_err().to_string(),
         "packs/core/pack.yaml: plugins.echo.parameters.count.default: the default does not match",
     );
+}
+
+const WITH_TRIGGERS: &str = "\
+name: batch
+version: 0.1.0
+plugins:
+  noop: {kind: action, component: c/noop.wasm}
+triggers:
+  no_contact:
+    description: A node stopped answering.
+    payload:
+      node: {type: string, required: true}
+      since: {type: string}
+    webhook:
+      hmac_secret: batch.webhook
+";
+
+#[test]
+fn trigger_types_with_payload_schema_and_webhook_auth() {
+    let pack = parse(WITH_TRIGGERS).unwrap();
+    let t = pack.trigger("no_contact").unwrap();
+    assert_eq!(
+        t.webhook,
+        Some(WebhookAuth::Hmac {
+            secret: "batch.webhook".into()
+        })
+    );
+    // Payloads may carry more than they declare; declared fields are checked.
+    let ok = t
+        .payload
+        .validate_payload(json!({"node": "b7s01", "extra": 1}))
+        .unwrap();
+    assert_eq!(ok["extra"], 1);
+    let err = t.payload.validate_payload(json!({"node": 7})).unwrap_err();
+    assert!(err.to_string().contains("\"node\""), "{err}");
+    let err = t.payload.validate_payload(json!({})).unwrap_err();
+    assert!(err.to_string().contains("node"), "{err}");
+}
+
+#[test]
+fn a_webhook_needs_exactly_one_way_to_authenticate() {
+    let both = WITH_TRIGGERS.replace(
+        "      hmac_secret: batch.webhook\n",
+        "      hmac_secret: a\n      token_secret: b\n",
+    );
+    let err = parse(&both).unwrap_err().to_string();
+    assert!(err.contains("triggers.no_contact.webhook"), "{err}");
+    assert!(err.contains("exactly one of hmac_secret"), "{err}");
+    let typo = WITH_TRIGGERS.replace("hmac_secret", "hmac_secrt");
+    let err = parse(&typo).unwrap_err().to_string();
+    assert!(err.contains("did you mean \"hmac_secret\""), "{err}");
 }

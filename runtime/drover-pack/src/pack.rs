@@ -24,6 +24,31 @@ pub struct Pack {
     pub description: String,
     /// Plugins in declaration order; never empty, names unique.
     pub plugins: Vec<Plugin>,
+    /// Trigger types in declaration order; names unique.
+    #[serde(default)]
+    pub triggers: Vec<TriggerType>,
+}
+
+/// A kind of event the pack's sensors, webhooks or timers produce;
+/// its reference is `pack.name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriggerType {
+    pub name: String,
+    pub description: String,
+    /// The payload's declared fields; a payload may carry more.
+    pub payload: Parameters,
+    /// Present when events may arrive at `/api/v1/webhooks/<pack.name>`.
+    pub webhook: Option<WebhookAuth>,
+}
+
+/// How a webhook sender proves who it is; the value is a named secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAuth {
+    /// `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    Hmac { secret: String },
+    /// `X-Drover-Token: <token>`.
+    Token { secret: String },
 }
 
 impl Pack {
@@ -35,6 +60,11 @@ impl Pack {
     /// The plugin called `name`, if the pack has one.
     pub fn plugin(&self, name: &str) -> Option<&Plugin> {
         self.plugins.iter().find(|plugin| plugin.name == name)
+    }
+
+    /// The trigger type called `name` (without the pack prefix).
+    pub fn trigger(&self, name: &str) -> Option<&TriggerType> {
+        self.triggers.iter().find(|t| t.name == name)
     }
 }
 

@@ -290,6 +290,16 @@ impl Parameters {
     /// Apply defaults for absent parameters, then validate. Errors name the
     /// parameter. `null` counts as an empty object.
     pub fn validate(&self, input: Value) -> Result<Value, ParamError> {
+        self.validate_with(input, false)
+    }
+
+    /// Like [`Parameters::validate`] for a trigger payload: fields beyond
+    /// the declared ones are allowed and kept.
+    pub fn validate_payload(&self, input: Value) -> Result<Value, ParamError> {
+        self.validate_with(input, true)
+    }
+
+    fn validate_with(&self, input: Value, open: bool) -> Result<Value, ParamError> {
         let mut object = match input {
             Value::Object(object) => object,
             Value::Null => Map::new(),
@@ -299,7 +309,7 @@ impl Parameters {
                 });
             }
         };
-        if let Some(name) = object.keys().find(|name| self.get(name).is_none()) {
+        if !open && let Some(name) = object.keys().find(|name| self.get(name).is_none()) {
             return Err(self.unknown(name));
         }
         let mut missing = Vec::new();
@@ -317,11 +327,14 @@ impl Parameters {
             return Err(ParamError::Missing { names: missing });
         }
         let input = Value::Object(object);
-        let validator = jsonschema::validator_for(&self.json_schema()).map_err(|err| {
-            ParamError::Declaration {
+        let mut schema = self.json_schema();
+        if open {
+            schema["additionalProperties"] = Value::Bool(true);
+        }
+        let validator =
+            jsonschema::validator_for(&schema).map_err(|err| ParamError::Declaration {
                 message: err.to_string(),
-            }
-        })?;
+            })?;
         if let Some(err) = validator.iter_errors(&input).next() {
             let pointer = err.instance_path().as_str();
             let mut segments = pointer.split('/').skip(1);
