@@ -162,9 +162,22 @@ fn demo(root: &Path) -> Result<()> {
     step(&format!("demo database: {}", db.display()));
     drover(&["pack", "install", "packs/core", "packs/demo"], true)?;
     drover(&["run", "core.echo", "message=hello from drover"], true)?;
-    drover(&["run", "demo.reboot_node", "node=n001", "--dry-run"], false)?;
+    drover(
+        &["run", "demo.reboot_node", "node=n001", "--dry-run"],
+        false,
+    )?;
     drover(&["run", "demo.reboot_node", "node=n001"], false)?;
-    drover(&["grant", "add", "demo@0.1.0", "nodes.reboot", "--scope", "rack=r01"], true)?;
+    drover(
+        &[
+            "grant",
+            "add",
+            "demo@0.1.0",
+            "nodes.reboot",
+            "--scope",
+            "rack=r01",
+        ],
+        true,
+    )?;
     drover(&["run", "demo.reboot_node", "node=n001", "--dry-run"], true)?;
     drover(&["run", "demo.reboot_node", "node=n001"], true)?;
     drover(&["run", "demo.reboot_node", "node=n900"], false)?;

@@ -111,7 +111,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; `cargo test --benches` does not.
     let bench_mode = args.iter().any(|a| a == "--bench");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let filters = filters(&args);
     let (round, rounds) = if bench_mode {
         (ROUND, ROUNDS)
     } else {
@@ -119,9 +119,10 @@ fn main() {
     };
     let scenarios: Vec<&Scenario> = SCENARIOS
         .iter()
-        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name().contains(f.as_str())))
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name().contains(f)))
         .collect();
     if scenarios.is_empty() {
+        println!("throughput: no scenario matches {filters:?}");
         return;
     }
 
@@ -155,7 +156,8 @@ fn main() {
     );
     for (s, rounds) in scenarios.iter().zip(&mut results) {
         rounds.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-        let median = &mut rounds[rounds.len() / 2];
+        let mid = rounds.len() / 2;
+        let median = &mut rounds[mid];
         let (p50, p90) = if median.latencies.is_empty() {
             ("-".to_string(), "-".to_string())
         } else {
@@ -174,6 +176,32 @@ fn main() {
             p90
         );
     }
+}
+
+/// The positional arguments: scenario filters. `cargo bench -p drover-host
+/// -- ARGS` hands the same ARGS to the criterion bench, so criterion's
+/// options and their values are skipped.
+fn filters(args: &[String]) -> Vec<&str> {
+    const WITH_VALUE: [&str; 8] = [
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--profile-time",
+        "--color",
+    ];
+    let mut out = Vec::new();
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            out.push(a.as_str());
+        }
+    }
+    out
 }
 
 fn run(env: &Env, store: &Store, s: &Scenario, round: Duration) -> Round {

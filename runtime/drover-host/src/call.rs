@@ -236,11 +236,13 @@ pub(crate) struct Ending {
     pub(crate) error: Option<String>,
 }
 
-/// Classifies the outcome of instantiate + `run`.
+/// Classifies the outcome of instantiate + `run`. `timeout_overridden`:
+/// the deadline came from the run's options, not pack.yaml.
 pub(crate) fn classify(
     outcome: wasmtime::Result<Result<String, PluginError>>,
     state: &HostState,
     timeout: Duration,
+    timeout_overridden: bool,
     stdout: &MemoryOutputPipe,
     stderr: &MemoryOutputPipe,
 ) -> Ending {
@@ -271,27 +273,35 @@ pub(crate) fn classify(
             }
         }
         Ok(Err(err)) => {
-            let (status, msg) = match err {
-                PluginError::Denied(m) => (ExecStatus::Denied, format!("denied: {m}")),
-                PluginError::Unsupported(m) => (ExecStatus::Failed, format!("unsupported: {m}")),
-                PluginError::Invalid(m) => (ExecStatus::Failed, format!("invalid: {m}")),
-                PluginError::NotFound(m) => (ExecStatus::Failed, format!("not found: {m}")),
-                PluginError::Failed(m) => (ExecStatus::Failed, m),
-            };
+            let (status, msg) = plugin_error(err);
             Ending {
                 status,
                 result: None,
                 error: Some(msg),
             }
         }
-        Err(trap) => classify_trap(trap, state, timeout, stdout, stderr),
+        Err(trap) => classify_trap(trap, state, timeout, timeout_overridden, stdout, stderr),
     }
 }
 
-fn classify_trap(
+/// The status and message of an error a plugin returned.
+pub(crate) fn plugin_error(err: PluginError) -> (ExecStatus, String) {
+    match err {
+        PluginError::Denied(m) => (ExecStatus::Denied, format!("denied: {m}")),
+        PluginError::Unsupported(m) => (ExecStatus::Failed, format!("unsupported: {m}")),
+        PluginError::Invalid(m) => (ExecStatus::Failed, format!("invalid: {m}")),
+        PluginError::NotFound(m) => (ExecStatus::Failed, format!("not found: {m}")),
+        PluginError::Failed(m) => (ExecStatus::Failed, m),
+    }
+}
+
+/// Classifies a call that ended in a trap (deadline, limit, output cap,
+/// panic, other trap).
+pub(crate) fn classify_trap(
     err: wasmtime::Error,
     state: &HostState,
     timeout: Duration,
+    timeout_overridden: bool,
     stdout: &MemoryOutputPipe,
     stderr: &MemoryOutputPipe,
 ) -> Ending {
@@ -304,9 +314,17 @@ fn classify_trap(
         return Ending {
             status: ExecStatus::Timeout,
             result: None,
-            error: Some(format!(
-                "stopped after {timeout:?}: the action ran past its deadline (`timeout` in pack.yaml)"
-            )),
+            error: Some(if timeout_overridden {
+                format!(
+                    "stopped after {timeout:?}: the action ran past the deadline set for this \
+                     run; give it longer, or make it finish sooner"
+                )
+            } else {
+                format!(
+                    "stopped after {timeout:?}: the action ran past its deadline (`timeout` in \
+                     pack.yaml); make it finish sooner, or raise `timeout` if it really needs longer"
+                )
+            }),
         };
     }
     if let Some(hit) = state.limiter.hit {
@@ -332,7 +350,8 @@ fn classify_trap(
     for (name, pipe) in [("stdout", stdout), ("stderr", stderr)] {
         if pipe.contents().len() >= cap {
             return failed(format!(
-                "output cap of {cap} bytes exceeded: the plugin wrote more than that to {name}"
+                "output cap of {cap} bytes exceeded: the plugin wrote more than that to {name}; \
+                 write less (log through the `log` interface), or raise `output` in pack.yaml"
             ));
         }
     }

@@ -13,10 +13,13 @@ use drover_fleet::Fleet;
 use drover_pack::{ActionRef, Pack, ParamError, Plugin, PluginKind};
 use drover_store::{Store, StoreError};
 use serde_json::Value;
+use wasmtime::UpdateDeadline;
+use wasmtime::component::InstancePre;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+use crate::bindings::sensor::SensorPre;
 use crate::bindings::{ActionPre, Context};
 use crate::cache::ComponentCache;
 use crate::call::{CallCtx, CallSpec, HostState, Services, classify};
@@ -40,6 +43,8 @@ pub enum RunError {
     },
     #[error("{action} is a sensor, not an action; sensors are started by `drover serve`")]
     NotAnAction { action: String },
+    #[error("{sensor} is an action, not a sensor")]
+    NotASensor { sensor: String },
     #[error("{action}: {problem}\n{action} takes:\n  {params}", params = if params.is_empty() { "no parameters".to_string() } else { params.join("\n  ") })]
     Params {
         action: String,
@@ -103,6 +108,8 @@ pub struct Runtime {
     pub(crate) cache: ComponentCache,
     /// Instantiation-ready components by digest.
     prepared: Mutex<HashMap<String, ActionPre<HostState>>>,
+    /// Instantiation-ready sensor components by digest.
+    pub(crate) sensor_pres: Mutex<HashMap<String, SensorPre<HostState>>>,
     permits: Permits,
 }
 
@@ -123,6 +130,7 @@ impl Runtime {
             engine,
             cache,
             prepared: Mutex::new(HashMap::new()),
+            sensor_pres: Mutex::new(HashMap::new()),
             permits: Permits::new(MAX_CONCURRENT_CALLS),
         })
     }
@@ -140,43 +148,21 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        self.sensor_pres
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Looks an action up in the installed packs (the newest installed
     /// version of its pack) and readies its component.
     pub fn prepare(&self, action: &ActionRef) -> Result<Prepared, RunError> {
-        let store = self.store();
-        let Some(installed) = store.get_pack(&action.pack, None)? else {
-            let mut names: Vec<String> = store.list_packs()?.into_iter().map(|p| p.name).collect();
-            names.dedup();
-            return Err(RunError::UnknownPack {
-                pack: action.pack.clone(),
-                installed: names,
-            });
-        };
-        let pack: Pack = serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
-        let Some(plugin) = pack.plugin(&action.plugin).cloned() else {
-            return Err(RunError::UnknownAction {
-                pack: pack.reference(),
-                action: action.plugin.clone(),
-                available: pack
-                    .plugins
-                    .iter()
-                    .filter(|p| p.kind == PluginKind::Action)
-                    .map(|p| p.name.clone())
-                    .collect(),
-            });
-        };
+        let (pack, plugin, digest) = self.lookup(action, PluginKind::Action)?;
         if plugin.kind != PluginKind::Action {
             return Err(RunError::NotAnAction {
                 action: action.to_string(),
             });
         }
-        let digest = installed
-            .digests
-            .get(&plugin.name)
-            .cloned()
-            .ok_or_else(|| StoreError::Corrupt(format!("{action} has no component record")))?;
         let pre = self.action_pre(&action.to_string(), &digest)?;
         Ok(Prepared {
             pack: Arc::new(pack),
@@ -184,6 +170,43 @@ impl Runtime {
             digest,
             pre,
         })
+    }
+
+    /// The pack (newest installed version), plugin and component digest of
+    /// `reference`; `kind` only shapes the "its actions/sensors" hint.
+    pub(crate) fn lookup(
+        &self,
+        reference: &ActionRef,
+        kind: PluginKind,
+    ) -> Result<(Pack, Plugin, String), RunError> {
+        let store = self.store();
+        let Some(installed) = store.get_pack(&reference.pack, None)? else {
+            let mut names: Vec<String> = store.list_packs()?.into_iter().map(|p| p.name).collect();
+            names.dedup();
+            return Err(RunError::UnknownPack {
+                pack: reference.pack.clone(),
+                installed: names,
+            });
+        };
+        let pack: Pack = serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
+        let Some(plugin) = pack.plugin(&reference.plugin).cloned() else {
+            return Err(RunError::UnknownAction {
+                pack: pack.reference(),
+                action: reference.plugin.clone(),
+                available: pack
+                    .plugins
+                    .iter()
+                    .filter(|p| p.kind == kind)
+                    .map(|p| p.name.clone())
+                    .collect(),
+            });
+        };
+        let digest = installed
+            .digests
+            .get(&plugin.name)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("{reference} has no component record")))?;
+        Ok((pack, plugin, digest))
     }
 
     fn action_pre(&self, action: &str, digest: &str) -> Result<ActionPre<HostState>, RunError> {
@@ -195,11 +218,23 @@ impl Runtime {
         {
             return Ok(pre.clone());
         }
-        let component_err = |message: String| RunError::Component {
-            action: action.to_owned(),
-            digest: digest.to_owned(),
-            message,
-        };
+        let pre = self
+            .instance_pre(action, digest)
+            .and_then(|pre| ActionPre::new(pre).map_err(|e| component_err(action, digest, e)))?;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_owned(), pre.clone());
+        Ok(pre)
+    }
+
+    /// Loads the component `digest` (compiled cache, else the stored blob)
+    /// and resolves its imports against the linker.
+    pub(crate) fn instance_pre(
+        &self,
+        plugin: &str,
+        digest: &str,
+    ) -> Result<InstancePre<HostState>, RunError> {
         let store = self.store().clone();
         let (component, _) = self
             .cache
@@ -211,18 +246,11 @@ impl Runtime {
                         wasmtime::format_err!("the component blob is missing; reinstall the pack")
                     })
             })
-            .map_err(|e| component_err(format!("{e:#}")))?;
-        let pre = self
-            .engine
+            .map_err(|e| component_err(plugin, digest, e))?;
+        self.engine
             .linker()
             .instantiate_pre(&component)
-            .and_then(ActionPre::new)
-            .map_err(|e| component_err(format!("{e:#}")))?;
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest.to_owned(), pre.clone());
-        Ok(pre)
+            .map_err(|e| component_err(plugin, digest, e))
     }
 
     /// Looks up, validates, runs and stores one execution.
@@ -265,15 +293,18 @@ impl Runtime {
         params: Value,
         opts: &RunOptions,
     ) -> Result<Execution, RunError> {
-        let grants = GrantSet::new(
-            &p.pack.name,
-            &p.pack.version,
-            self.store().active_grants(&p.pack.name, &p.pack.version)?,
-        );
-        let limits = &p.plugin.limits;
-        let timeout = opts.timeout.unwrap_or(limits.timeout);
-        let output_cap = limits.output_bytes as usize;
-        let id = ExecutionId::new();
+        self.execute_as(ExecutionId::new(), p, params, opts)
+    }
+
+    /// [`Runtime::execute`] under an id chosen beforehand (a queued
+    /// request's).
+    pub fn execute_as(
+        &self,
+        id: ExecutionId,
+        p: &Prepared,
+        params: Value,
+        opts: &RunOptions,
+    ) -> Result<Execution, RunError> {
         let action = p.action();
         let input = params.to_string();
         let ctx = Context {
@@ -282,6 +313,64 @@ impl Runtime {
             pack_version: p.pack.version.clone(),
             dry_run: opts.dry_run,
         };
+        let run = self.sandboxed(id, &p.pack, &p.plugin, &p.digest, opts, |store| {
+            let instance = p.pre.instantiate(&mut *store)?;
+            instance.call_run(&mut *store, &input, &ctx)
+        })?;
+        let ending = classify(
+            run.outcome,
+            &run.state,
+            run.timeout,
+            opts.timeout.is_some(),
+            &run.stdout,
+            &run.stderr,
+        );
+        let logs = run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration);
+        Ok(Execution {
+            id,
+            action,
+            pack_version: p.pack.version.clone(),
+            digest: p.digest.clone(),
+            parameters: params,
+            status: ending.status,
+            result: ending.result,
+            error: ending.error,
+            dry_run: opts.dry_run,
+            plan: opts.dry_run.then_some(run.state.call.plan),
+            logs,
+            actor: opts.actor.clone(),
+            started_at_ms: run.started_at_ms,
+            finished_at_ms: now_ms(),
+            duration_us: run.duration.as_micros() as u64,
+        })
+    }
+
+    /// Runs `call` against a fresh sandbox for `plugin`: its grants, limits,
+    /// epoch deadline, empty WASI context, audit and dry-run handling.
+    /// Shared by actions and sensors.
+    pub(crate) fn sandboxed<T>(
+        &self,
+        id: ExecutionId,
+        pack: &Pack,
+        plugin: &Plugin,
+        digest: &str,
+        opts: &RunOptions,
+        call: impl FnOnce(&mut wasmtime::Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<SandboxRun<T>, RunError> {
+        // Grants are only consulted for a declared capability that needs
+        // one (see `GrantSet::check`), so a plugin that declares none, like
+        // `core.noop`, skips the database read: it was about a fifth of such
+        // a call (docs/perf.md). They are not cached across calls because
+        // `drover grant` may change them from another process.
+        let active = if plugin.capabilities.iter().any(|c| c.needs_grant()) {
+            self.store().active_grants(&pack.name, &pack.version)?
+        } else {
+            Vec::new()
+        };
+        let grants = GrantSet::new(&pack.name, &pack.version, active);
+        let limits = &plugin.limits;
+        let timeout = opts.timeout.unwrap_or(limits.timeout);
+        let output_cap = limits.output_bytes as usize;
 
         let _permit = self.permits.acquire();
         let stdout = MemoryOutputPipe::new(output_cap);
@@ -292,15 +381,15 @@ impl Runtime {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
-        let call = CallCtx::new(
+        let call_ctx = CallCtx::new(
             self.services.clone(),
             CallSpec {
                 exec_id: id,
-                pack: p.pack.name.clone(),
-                version: p.pack.version.clone(),
-                plugin: p.plugin.name.clone(),
-                digest: p.digest.clone(),
-                declared: p.plugin.capabilities.clone(),
+                pack: pack.name.clone(),
+                version: pack.version.clone(),
+                plugin: plugin.name.clone(),
+                digest: digest.to_owned(),
+                declared: plugin.capabilities.clone(),
                 grants,
                 dry_run: opts.dry_run,
                 actor: opts.actor.clone(),
@@ -317,42 +406,67 @@ impl Runtime {
                     memory_cap: limits.memory_bytes as usize,
                     hit: None,
                 },
-                call,
+                call: call_ctx,
             },
         );
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks(timeout));
+        // Epochs only approximate the clock (a deadline set just before a
+        // tick expires up to a tick early; a late ticker catches up in a
+        // burst): at each expiry, stop only once the deadline has passed.
+        store.epoch_deadline_callback(|store| {
+            let left = store.data().call.remaining();
+            Ok(if left.is_zero() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(deadline_ticks(left))
+            })
+        });
 
         let started_at_ms = now_ms();
         let t0 = Instant::now();
-        let outcome = p
-            .pre
-            .instantiate(&mut store)
-            .and_then(|action| action.call_run(&mut store, &input, &ctx));
+        let outcome = call(&mut store);
         let duration = t0.elapsed();
-        let state = store.into_data();
-        let ending = classify(outcome, &state, timeout, &stdout, &stderr);
-
-        let mut logs = state.call.logs;
-        append_pipe(&mut logs, "stdout", LogLevel::Info, &stdout, duration);
-        append_pipe(&mut logs, "stderr", LogLevel::Warn, &stderr, duration);
-        Ok(Execution {
-            id,
-            action,
-            pack_version: p.pack.version.clone(),
-            digest: p.digest.clone(),
-            parameters: params,
-            status: ending.status,
-            result: ending.result,
-            error: ending.error,
-            dry_run: opts.dry_run,
-            plan: opts.dry_run.then_some(state.call.plan),
-            logs,
-            actor: opts.actor.clone(),
+        Ok(SandboxRun {
+            outcome,
+            state: store.into_data(),
+            stdout,
+            stderr,
+            timeout,
             started_at_ms,
-            finished_at_ms: now_ms(),
-            duration_us: duration.as_micros() as u64,
+            duration,
         })
+    }
+}
+
+/// What one sandboxed call left behind, for its caller to classify.
+pub(crate) struct SandboxRun<T> {
+    pub(crate) outcome: wasmtime::Result<T>,
+    pub(crate) state: HostState,
+    pub(crate) stdout: MemoryOutputPipe,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) timeout: Duration,
+    pub(crate) started_at_ms: i64,
+    pub(crate) duration: Duration,
+}
+
+/// The call's log lines followed by what it printed.
+pub(crate) fn run_logs(
+    mut logs: Vec<LogLine>,
+    stdout: &MemoryOutputPipe,
+    stderr: &MemoryOutputPipe,
+    duration: Duration,
+) -> Vec<LogLine> {
+    append_pipe(&mut logs, "stdout", LogLevel::Info, stdout, duration);
+    append_pipe(&mut logs, "stderr", LogLevel::Warn, stderr, duration);
+    logs
+}
+
+pub(crate) fn component_err(plugin: &str, digest: &str, e: wasmtime::Error) -> RunError {
+    RunError::Component {
+        action: plugin.to_owned(),
+        digest: digest.to_owned(),
+        message: format!("{e:#}"),
     }
 }
 

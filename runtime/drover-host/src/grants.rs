@@ -64,6 +64,10 @@ impl GrantSet {
     }
 
     /// Decides one use of `cap` on `target` by `plugin` running `digest`.
+    ///
+    /// The grants are looked at only for a declared capability that needs
+    /// one: the executor relies on this to skip loading them for plugins
+    /// that declare no such capability.
     pub fn check(
         &self,
         declared: &[Capability],

@@ -12,6 +12,7 @@ use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 
 use crate::bindings::ActionPre;
+use crate::bindings::sensor::SensorPre;
 use crate::executor::Runtime;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,10 +97,20 @@ impl Runtime {
                 ));
                 imports.push(name.to_owned());
             }
-            extra.extend(drover_policy::undeclared_imports(
+            // An interface already reported function by function is not
+            // listed again as a whole.
+            let reported = |import: &str| {
+                let bare = import.split('@').next().unwrap_or(import);
+                extra.iter().any(|e| e.starts_with(&format!("{bare}#")))
+            };
+            let whole: Vec<String> = drover_policy::undeclared_imports(
                 imports.iter().map(String::as_str),
                 &plugin.capabilities,
-            ));
+            )
+            .into_iter()
+            .filter(|i| !reported(i))
+            .collect();
+            extra.extend(whole);
             if !extra.is_empty() {
                 return Err(InstallError::Undeclared {
                     path: file.path.clone(),
@@ -113,21 +124,20 @@ impl Runtime {
                         .join(", "),
                 });
             }
-            if plugin.kind == PluginKind::Action {
-                // Resolves every import against the linker and checks the
-                // `run` export's type: a wrong component fails here, not at
-                // its first call.
-                self.engine
-                    .linker()
-                    .instantiate_pre(&component)
-                    .and_then(ActionPre::new)
-                    .map_err(|e| InstallError::WrongWorld {
-                        path: file.path.clone(),
-                        plugin: plugin.name.clone(),
-                        world: "action",
-                        message: format!("{e:#}"),
-                    })?;
-            }
+            // Resolves every import against the linker and checks the
+            // exports' types (`run`, or `poll` and `on-message`): a wrong
+            // component fails here, not at its first call.
+            let pre = self.engine.linker().instantiate_pre(&component);
+            let checked = match plugin.kind {
+                PluginKind::Action => pre.and_then(ActionPre::new).map(drop),
+                PluginKind::Sensor => pre.and_then(SensorPre::new).map(drop),
+            };
+            checked.map_err(|e| InstallError::WrongWorld {
+                path: file.path.clone(),
+                plugin: plugin.name.clone(),
+                world: plugin.kind.as_str(),
+                message: format!("{e:#}"),
+            })?;
             plugins.push(InstalledPlugin {
                 name: plugin.name.clone(),
                 kind: plugin.kind,

@@ -12,6 +12,8 @@
 //! - [`call`]: the per-call sandbox state and how a call's end is classified
 //!   (succeeded, failed, denied, timeout).
 //! - [`executor`]: ties it together: look up, validate, run, store.
+//! - [`sensor`]: one `poll` / `on-message` call of a sensor, in the same
+//!   sandbox as an action.
 
 mod bindings;
 pub mod cache;
@@ -22,6 +24,10 @@ pub mod executor;
 pub mod grants;
 pub mod install;
 mod limits;
+pub mod sensor;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
 pub use install::{InstallError, InstallReport};
+pub use sensor::{
+    EmittedTrigger, PreparedSensor, SensorCall, SensorFailure, SensorFailureKind, SensorInput,
+};

@@ -63,7 +63,10 @@ mod suggest;
 pub use digest::{Digest, DigestError};
 pub use error::PackError;
 pub use manifest::parse_manifest;
-pub use pack::{Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, TriggerType, WebhookAuth, is_name};
+pub use pack::{
+    Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType,
+    WebhookAuth, is_name,
+};
 pub use params::{JSON_TYPES, ParamError, Parameter, Parameters};
 pub use reference::{ActionRef, ActionRefError};
 pub use source::{ComponentFile, MANIFEST_FILE, PackSource, load_pack_dir};

@@ -25,7 +25,9 @@ use crate::fields::{
     Timeout, Version,
 };
 use crate::locate::locate;
-use crate::pack::{Limits, Pack, Plugin, PluginKind, TriggerType, WebhookAuth};
+use crate::pack::{
+    Limits, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType, WebhookAuth,
+};
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
 use crate::suggest::closest;
 
@@ -69,6 +71,21 @@ struct RawPlugin {
     idempotent: Option<bool>,
     parameters: Option<NamedMap<RawParam, ParamKey>>,
     capabilities: Option<Capabilities>,
+    /// Sensors only: call `poll` this often (a duration such as `30s`).
+    poll_interval: Option<String>,
+    /// Sensors only: host-owned subscriptions, e.g. `[{nats: drover.nodes}]`.
+    subscriptions: Option<Vec<RawSubscription>>,
+    /// Sensors only: passed to every `poll` as JSON.
+    config: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a subscription: a map such as {nats: SUBJECT}"
+)]
+struct RawSubscription {
+    nats: String,
 }
 
 struct ParamKey;
@@ -413,7 +430,16 @@ fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plug
         &["plugins", name.as_str(), "parameters"],
         raw.parameters.map(|p| p.entries).unwrap_or_default(),
     )?;
+    let sensor = resolve_sensor(
+        cx,
+        &name,
+        raw.kind,
+        raw.poll_interval,
+        raw.subscriptions,
+        raw.config,
+    )?;
     Ok(Plugin {
+        sensor,
         kind: raw.kind,
         description: raw.description.unwrap_or_default(),
         component: raw.component.0,
@@ -426,6 +452,71 @@ fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plug
         parameters: Parameters::from_checked(parameters),
         capabilities: raw.capabilities.unwrap_or_default().0,
         name,
+    })
+}
+
+fn resolve_sensor(
+    cx: &Context<'_>,
+    name: &str,
+    kind: PluginKind,
+    poll_interval: Option<String>,
+    subscriptions: Option<Vec<RawSubscription>>,
+    config: Option<Value>,
+) -> Result<SensorSpec, PackError> {
+    if kind != PluginKind::Sensor {
+        for (field, given) in [
+            ("poll_interval", poll_interval.is_some()),
+            ("subscriptions", subscriptions.is_some()),
+            ("config", config.is_some()),
+        ] {
+            if given {
+                return Err(cx.invalid(
+                    &["plugins", name, field],
+                    format!("`{field}` is for sensors only; this plugin is an action"),
+                ));
+            }
+        }
+        return Ok(SensorSpec::default());
+    }
+    let poll_interval = match poll_interval {
+        None => None,
+        Some(text) => {
+            let path = ["plugins", name, "poll_interval"];
+            let d = humantime::parse_duration(&text).map_err(|_| {
+                cx.invalid(
+                    &path,
+                    format!("invalid duration {text:?} (write e.g. 30s, 5m)"),
+                )
+            })?;
+            let show = |d| humantime::format_duration(d).to_string();
+            if d < SensorSpec::MIN_POLL_INTERVAL || d > SensorSpec::MAX_POLL_INTERVAL {
+                return Err(cx.invalid(
+                    &path,
+                    format!(
+                        "poll_interval {text:?} is out of range: write {} to {}",
+                        show(SensorSpec::MIN_POLL_INTERVAL),
+                        show(SensorSpec::MAX_POLL_INTERVAL)
+                    ),
+                ));
+            }
+            Some(d)
+        }
+    };
+    let mut subs = Vec::new();
+    for raw in subscriptions.unwrap_or_default() {
+        let subject = raw.nats;
+        if subject.is_empty() || subject.chars().any(char::is_whitespace) {
+            return Err(cx.invalid(
+                &["plugins", name, "subscriptions"],
+                format!("invalid NATS subject {subject:?}: write e.g. drover.nodes.*"),
+            ));
+        }
+        subs.push(Subscription::Nats(subject));
+    }
+    Ok(SensorSpec {
+        poll_interval,
+        subscriptions: subs,
+        config: config.unwrap_or(Value::Null),
     })
 }
 

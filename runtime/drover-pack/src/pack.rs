@@ -89,6 +89,56 @@ pub struct Plugin {
     pub parameters: Parameters,
     /// Capabilities it asks for, in declaration order, without duplicates.
     pub capabilities: Vec<Capability>,
+    /// Sensors only: how the host drives it (default for actions).
+    #[serde(default, skip_serializing_if = "SensorSpec::is_empty")]
+    pub sensor: SensorSpec,
+}
+
+/// How the host drives a sensor: `poll` on an interval, `on-message` for
+/// each message of its host-owned subscriptions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SensorSpec {
+    /// Call `poll` this often; `None`: never polled.
+    #[serde(
+        default,
+        with = "humantime_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub poll_interval: Option<Duration>,
+    /// Subscriptions the host owns for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscription>,
+    /// Passed to every `poll` as JSON; `null` when not given.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
+}
+
+impl SensorSpec {
+    /// Shortest `poll_interval` a manifest may ask for.
+    pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+    /// Longest `poll_interval` a manifest may ask for.
+    pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+    fn is_empty(&self) -> bool {
+        self == &SensorSpec::default()
+    }
+}
+
+/// A host-owned message source; `source` of `on-message` is its
+/// [`Display`](std::fmt::Display) form, e.g. `nats:drover.nodes`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subscription {
+    /// A NATS subject (wildcards allowed), on the server of `drover serve --nats`.
+    Nats(String),
+}
+
+impl std::fmt::Display for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subscription::Nats(subject) => write!(f, "nats:{subject}"),
+        }
+    }
 }
 
 /// What a plugin is for.
@@ -189,6 +239,27 @@ mod humantime_text {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(D::Error::custom)
+    }
+}
+
+mod humantime_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| humantime::parse_duration(&text).map_err(D::Error::custom))
+            .transpose()
     }
 }
 

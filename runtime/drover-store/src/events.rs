@@ -48,7 +48,11 @@ impl Store {
     }
 
     /// The oldest `pending` trigger instances after `after` (exclusive).
-    pub fn pending_triggers(&self, after: Option<&str>, limit: u32) -> Result<Vec<TriggerInstance>> {
+    pub fn pending_triggers(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TriggerInstance>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, trigger_type, payload, source, received_at FROM trigger_instances
@@ -363,7 +367,10 @@ mod tests {
             .unwrap();
         assert!(s.pending_triggers(None, 10).unwrap().is_empty());
         assert_eq!(s.claim_requests(10).unwrap(), vec![req.clone()]);
-        assert!(s.claim_requests(10).unwrap().is_empty(), "claimed once only");
+        assert!(
+            s.claim_requests(10).unwrap().is_empty(),
+            "claimed once only"
+        );
         assert_eq!(s.interrupted_requests().unwrap().len(), 1);
         let exec = Execution {
             id: exec_id,

@@ -15,6 +15,7 @@ mod grants;
 mod kv;
 mod nodes;
 mod packs;
+mod rules;
 mod secrets;
 mod writer;
 
@@ -29,6 +30,7 @@ pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
+pub use rules::StoredRule;
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.

@@ -38,6 +38,49 @@ pub enum Command {
     /// Set and list named secrets (values are write-only).
     #[command(subcommand)]
     Secret(SecretCmd),
+    /// Work with rules: `drover rule test --rule FILE --trigger-instance FILE`.
+    #[command(subcommand)]
+    Rule(RuleCmd),
+    /// Work with workflows, offline: `drover workflow validate|rehearse|graph`.
+    #[command(subcommand)]
+    Workflow(WorkflowCmd),
+    /// Run drover as a service: webhooks, rules, the execution queue and
+    /// its workers, in one process.
+    Serve(ServeArgs),
+    /// Inspect stored trigger instances and what the rules made of them.
+    #[command(subcommand)]
+    Trigger(TriggerCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8330", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Worker threads running plugins.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// How long shutdown waits for running executions before leaving them
+    /// to the next start.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub grace: std::time::Duration,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TriggerCmd {
+    /// Stored trigger instances, newest first, with their enforcements.
+    List {
+        /// Only instances of this trigger type (`pack.name`).
+        #[arg(long = "type", value_name = "TYPE")]
+        trigger_type: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only instances older than this id (the next page).
+        #[arg(long, value_name = "ID")]
+        before: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,7 +135,9 @@ pub struct RunArgs {
 pub enum GrantCmd {
     /// Grant a capability to a pack version, bound to its current
     /// component digests.
-    #[command(after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '*'")]
+    #[command(
+        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '*'"
+    )]
     Add {
         /// `PACK@VERSION`, e.g. `demo@0.1.0`.
         pack: String,
@@ -175,4 +220,83 @@ pub enum SecretCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleCmd {
+    /// Test a rule against a trigger instance, offline (like st2-rule-tester):
+    /// prints each criterion's value, operator, pattern and verdict, then the
+    /// rendered parameters. Exits 0 when the rule matches, 1 when it does not,
+    /// 2 on error (including a parameter or pattern that fails to render).
+    Test(RuleTestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RuleTestArgs {
+    /// The rule file (StackStorm rule YAML, or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub rule: PathBuf,
+    /// The trigger instance, as st2-rule-tester reads it:
+    /// `{"trigger": "<type>", "payload": {...}}` (JSON, or YAML).
+    #[arg(long, value_name = "FILE")]
+    pub trigger_instance: PathBuf,
+    /// A key-value pair templates see as `kv.KEY` and `st2kv.system.KEY`
+    /// (repeatable).
+    #[arg(long = "kv", value_name = "KEY=VALUE")]
+    pub kv: Vec<String>,
+    /// The rule's pack configuration (JSON or YAML), seen as `config.*`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Evaluate at this time instead of now (RFC 3339, e.g.
+    /// `2026-01-31T12:00:00Z`), for `timediff_*` criteria.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkflowCmd {
+    /// Check workflow files (Orquesta `version: 1.0`, Jinja expressions):
+    /// YAML, keys, task references, reachability, joins, expressions and the
+    /// variables they read. Prints every problem as
+    /// `FILE:LINE:COLUMN: PATH: MESSAGE (HINT)`. Exits 0 when every file is
+    /// valid, 2 otherwise.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run Orquesta rehearsal test specs (mocked action results) and compare
+    /// task sequences, routes, status, errors, output and terminal tasks.
+    /// Prints PASS/FAIL per case with the first difference. Exits 0 when
+    /// every case passes, 1 when one fails, 2 when a spec or its workflow
+    /// cannot be read or is invalid.
+    Rehearse {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Where the specs' `workflow:` files are (default: beside each spec,
+        /// then `../jinja/` relative to it).
+        #[arg(long, value_name = "DIR")]
+        workflows: Option<PathBuf>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a workflow on stdout: Graphviz DOT (`dot -Tpng`) or a standalone SVG.
+    Graph {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Svg,
 }

@@ -81,7 +81,12 @@ pub fn execution(e: &Execution) {
         duration_us(e.duration_us)
     );
     println!("  started   {} by {}", time(e.started_at_ms), e.actor);
-    println!("  pack      {}@{} ({})", e.action.split('.').next().unwrap_or(""), e.pack_version, e.digest);
+    println!(
+        "  pack      {}@{} ({})",
+        e.action.split('.').next().unwrap_or(""),
+        e.pack_version,
+        e.digest
+    );
     println!("  params    {}", e.parameters);
     if let Some(r) = &e.result {
         println!("  result    {r}");

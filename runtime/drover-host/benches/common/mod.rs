@@ -2,6 +2,8 @@
 //! runtime over it with `packs/core` installed, and `core.noop` prepared
 //! the way the executor runs it.
 
+#![allow(dead_code, reason = "each bench target uses a different part")]
+
 use std::path::{Path, PathBuf};
 
 use drover_core::ExecStatus;

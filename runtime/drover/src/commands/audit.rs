@@ -21,10 +21,9 @@ pub fn run(db: &Path, cmd: AuditCmd) -> Result<ExitCode> {
     } = cmd;
     let decision = match decision.as_deref() {
         None => None,
-        Some(d) => Some(
-            Decision::parse(d)
-                .ok_or_else(|| anyhow::anyhow!("unknown decision {d:?} (expected allowed or denied)"))?,
-        ),
+        Some(d) => Some(Decision::parse(d).ok_or_else(|| {
+            anyhow::anyhow!("unknown decision {d:?} (expected allowed or denied)")
+        })?),
     };
     let records = open_store(db)?.list_audit(&AuditFilter {
         execution_id: execution.map(|e| e.parse()).transpose()?,
@@ -54,7 +53,11 @@ pub fn run(db: &Path, cmd: AuditCmd) -> Result<ExitCode> {
     for r in &records {
         rows.push(vec![
             output::time(r.at_ms),
-            format!("{}{}", r.decision.as_str(), if r.dry_run { " (dry)" } else { "" }),
+            format!(
+                "{}{}",
+                r.decision.as_str(),
+                if r.dry_run { " (dry)" } else { "" }
+            ),
             r.capability.clone(),
             r.target.clone(),
             format!("{}/{}", r.pack, r.plugin),

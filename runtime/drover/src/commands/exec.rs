@@ -24,7 +24,9 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             let status = match status.as_deref() {
                 None => None,
                 Some(s) => Some(ExecStatus::parse(s).ok_or_else(|| {
-                    anyhow::anyhow!("unknown status {s:?} (expected succeeded, failed, denied or timeout)")
+                    anyhow::anyhow!(
+                        "unknown status {s:?} (expected succeeded, failed, denied or timeout)"
+                    )
                 })?),
             };
             let filter = ExecutionFilter {

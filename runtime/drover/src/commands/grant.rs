@@ -37,7 +37,9 @@ fn add(
     as_json: bool,
 ) -> Result<ExitCode> {
     let Some((name, version)) = pack_ref.split_once('@') else {
-        bail!("grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`)");
+        bail!(
+            "grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`)"
+        );
     };
     let cap: Capability = capability.parse()?;
     if !cap.needs_grant() {
@@ -65,7 +67,9 @@ fn add(
     if digests.is_empty() {
         bail!(
             "no plugin of {pack_ref}{} declares {cap}; a grant would have no effect",
-            only_plugin.map(|p| format!(" named {p:?}")).unwrap_or_default()
+            only_plugin
+                .map(|p| format!(" named {p:?}"))
+                .unwrap_or_default()
         );
     }
     let grant = Grant {
@@ -134,7 +138,12 @@ fn revoke(db: &Path, id: &str) -> Result<ExitCode> {
     let id: GrantId = id.parse()?;
     match open_store(db)?.revoke_grant(id, now_ms())? {
         Some(g) => {
-            println!("revoked grant {id}: {} on {} scope '{}'", g.capability, g.pack_ref(), g.scope);
+            println!(
+                "revoked grant {id}: {} on {} scope '{}'",
+                g.capability,
+                g.pack_ref(),
+                g.scope
+            );
             Ok(ExitCode::SUCCESS)
         }
         None => bail!("no active grant {id} (see `drover grant list --all`)"),

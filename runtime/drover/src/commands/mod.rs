@@ -4,8 +4,12 @@ mod audit;
 mod exec;
 mod grant;
 mod pack;
+mod rule;
 mod run;
 mod secret;
+mod serve;
+mod trigger;
+mod workflow;
 
 use std::process::ExitCode;
 
@@ -23,5 +27,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exec(cmd) => exec::run(&db, cmd),
         Command::Audit(cmd) => audit::run(&db, cmd),
         Command::Secret(cmd) => secret::run(&db, cmd),
+        Command::Rule(cmd) => rule::run(cmd),
+        Command::Workflow(cmd) => workflow::run(cmd),
+        Command::Serve(args) => serve::run(&db, args),
+        Command::Trigger(cmd) => trigger::run(&db, cmd),
     }
 }

@@ -24,11 +24,18 @@ fn install(db: &Path, dirs: &[std::path::PathBuf], as_json: bool) -> Result<Exit
     let runtime = open_runtime(db)?;
     let mut reports = Vec::new();
     for dir in dirs {
-        let report = runtime
-            .install(dir, &actor())
-            .with_context(|| format!("cannot install the pack in {}", dir.display()))?;
+        let cannot = || format!("cannot install the pack in {}", dir.display());
+        // Rules are checked first: a bad rule refuses the whole pack.
+        let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
+        let rules = pack_rules.references();
+        let report = runtime.install(dir, &actor()).with_context(cannot)?;
+        drover_engine::store_pack_rules(runtime.store(), pack_rules).with_context(cannot)?;
         if !as_json {
-            let verb = if report.replaced { "reinstalled" } else { "installed" };
+            let verb = if report.replaced {
+                "reinstalled"
+            } else {
+                "installed"
+            };
             println!("{verb} {}", report.pack);
             for p in &report.plugins {
                 let imports = if p.imports.is_empty() {
@@ -37,6 +44,9 @@ fn install(db: &Path, dirs: &[std::path::PathBuf], as_json: bool) -> Result<Exit
                     p.imports.join(", ")
                 };
                 println!("  {} ({}) {}  imports: {imports}", p.name, p.kind, p.digest);
+            }
+            for r in &rules {
+                println!("  rule {r}");
             }
         }
         reports.push(report);
@@ -110,11 +120,23 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{} — {}", pack.reference(), pack.description);
-    println!("installed {} by {} from {}", output::time(installed.installed_at_ms), installed.installed_by, installed.source_dir);
+    println!(
+        "installed {} by {} from {}",
+        output::time(installed.installed_at_ms),
+        installed.installed_by,
+        installed.source_dir
+    );
     for plugin in &pack.plugins {
-        let digest = installed.digests.get(&plugin.name).map(String::as_str).unwrap_or("?");
+        let digest = installed
+            .digests
+            .get(&plugin.name)
+            .map(String::as_str)
+            .unwrap_or("?");
         println!();
-        println!("{}.{} ({}) {}", pack.name, plugin.name, plugin.kind, plugin.description);
+        println!(
+            "{}.{} ({}) {}",
+            pack.name, plugin.name, plugin.kind, plugin.description
+        );
         println!("  component  {digest}");
         println!(
             "  limits     timeout {:?}, memory {} MiB, output {} KiB",
@@ -126,20 +148,30 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
             println!("  param      {line}");
         }
         for cap in &plugin.capabilities {
-            println!("  capability {cap}: {}", grant_state(*cap, &plugin.name, digest, &grants));
+            println!(
+                "  capability {cap}: {}",
+                grant_state(*cap, &plugin.name, digest, &grants)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// "granted (scope)", "needs no grant", or "not granted".
-fn grant_state(cap: Capability, plugin: &str, digest: &str, grants: &[drover_core::Grant]) -> String {
+fn grant_state(
+    cap: Capability,
+    plugin: &str,
+    digest: &str,
+    grants: &[drover_core::Grant],
+) -> String {
     if !cap.needs_grant() {
         return "needs no grant".into();
     }
     let scopes: Vec<String> = grants
         .iter()
-        .filter(|g| g.capability == cap.name() && g.digests.get(plugin).map(String::as_str) == Some(digest))
+        .filter(|g| {
+            g.capability == cap.name() && g.digests.get(plugin).map(String::as_str) == Some(digest)
+        })
         .map(|g| format!("'{}' (grant {})", g.scope, g.id))
         .collect();
     if scopes.is_empty() {

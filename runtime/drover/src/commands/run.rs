@@ -19,18 +19,22 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     let prepared = runtime.prepare(&action)?;
     let schema = &prepared.plugin.parameters;
     let mut params = match &args.params_json {
-        Some(text) => serde_json::from_str::<Value>(text)
-            .context("--params-json is not valid JSON")?,
+        Some(text) => {
+            serde_json::from_str::<Value>(text).context("--params-json is not valid JSON")?
+        }
         None => Value::Object(Default::default()),
     };
     let Value::Object(map) = &mut params else {
         bail!("--params-json must be a JSON object, e.g. '{{\"message\": \"hi\"}}'");
     };
-    let cli = schema.parse_cli_args(&args.params).map_err(|problem| drover_host::RunError::Params {
-        action: action.to_string(),
-        problem,
-        params: schema.describe(),
-    })?;
+    let cli =
+        schema
+            .parse_cli_args(&args.params)
+            .map_err(|problem| drover_host::RunError::Params {
+                action: action.to_string(),
+                problem,
+                params: schema.describe(),
+            })?;
     if let Value::Object(cli) = cli {
         map.extend(cli);
     }

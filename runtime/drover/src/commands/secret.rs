@@ -20,7 +20,9 @@ pub fn run(db: &Path, cmd: SecretCmd) -> Result<ExitCode> {
     match cmd {
         SecretCmd::Set { name } => {
             if !is_secret_name(&name) {
-                bail!("secret names are letters, digits and . _ - / (e.g. redfish.password); got {name:?}");
+                bail!(
+                    "secret names are letters, digits and . _ - / (e.g. redfish.password); got {name:?}"
+                );
             }
             let mut value = String::new();
             std::io::stdin()

@@ -1,0 +1,111 @@
+//! Accepting trigger instances: check the type and the payload, store the
+//! instance durably, wake the rules stage. Bounded: past
+//! `max_in_flight` instances not yet durable, new ones are refused as busy
+//! (HTTP 429 with Retry-After) instead of queueing without limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use drover_core::{TriggerInstance, now_ms};
+use drover_pack::{ParamError, TriggerType};
+use drover_store::{Pending, StoreError};
+use serde_json::Value;
+
+use crate::Shared;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("no trigger type {0:?} is installed")]
+    UnknownTrigger(String),
+    #[error("payload of {trigger}: {problem}")]
+    InvalidPayload {
+        trigger: String,
+        problem: ParamError,
+    },
+    #[error("drover is busy: {0} trigger instances are being stored; retry shortly")]
+    Busy(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Intake {
+    shared: Arc<Shared>,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+/// An accepted instance; [`Accepted::wait`] returns once it is durable.
+pub struct Accepted<'a> {
+    pub id: String,
+    pending: Pending<()>,
+    intake: &'a Intake,
+}
+
+impl Accepted<'_> {
+    pub fn wait(self) -> Result<String, IntakeError> {
+        let result = self.pending.wait();
+        self.intake.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result?;
+        self.intake.shared.triggers_waiting.notify();
+        Ok(self.id)
+    }
+}
+
+impl Intake {
+    pub(crate) fn new(shared: Arc<Shared>, max_in_flight: usize) -> Intake {
+        Intake {
+            shared,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight,
+        }
+    }
+
+    /// The trigger type `reference`, if installed.
+    pub fn trigger_type(&self, reference: &str) -> Option<&TriggerType> {
+        self.shared.catalog.trigger(reference)
+    }
+
+    /// Validates and queues one instance for storage.
+    pub fn accept(
+        &self,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+    ) -> Result<Accepted<'_>, IntakeError> {
+        let Some(declared) = self.shared.catalog.trigger(trigger_type) else {
+            return Err(IntakeError::UnknownTrigger(trigger_type.to_owned()));
+        };
+        let payload = declared
+            .payload
+            .validate_payload(payload)
+            .map_err(|problem| IntakeError::InvalidPayload {
+                trigger: trigger_type.to_owned(),
+                problem,
+            })?;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if now >= self.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(IntakeError::Busy(now));
+        }
+        let id = ulid::Ulid::new().to_string();
+        let pending = self
+            .shared
+            .runtime
+            .store()
+            .insert_trigger(TriggerInstance {
+                id: id.clone(),
+                trigger_type: trigger_type.to_owned(),
+                payload,
+                source: source.to_owned(),
+                received_at_ms: now_ms(),
+            })
+            .inspect_err(|_| {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            })?;
+        Ok(Accepted {
+            id,
+            pending,
+            intake: self,
+        })
+    }
+}

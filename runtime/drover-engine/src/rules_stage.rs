@@ -1,0 +1,195 @@
+//! The rules stage: takes pending trigger instances in arrival order,
+//! evaluates the rules on their type, and records per trigger, in one
+//! transaction, its enforcements, the executions they request and its
+//! `processed` state.
+//!
+//! Rendered parameters are validated against the action's schema here, so
+//! a rule that cannot produce a valid request leaves a `failed`
+//! enforcement with the reason instead of a doomed execution.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use drover_core::{
+    Enforcement, EnforcementState, ExecutionId, ExecutionRequest, TriggerInstance, now_ms,
+};
+use drover_host::Prepared;
+use drover_pack::ActionRef;
+use drover_rules::{Context, KvStore, Match, Outcome, StormState};
+use serde_json::Value;
+
+use crate::Shared;
+
+/// Trigger instances taken per round.
+const BATCH: u32 = 512;
+/// How long the stage sleeps without a signal before looking again.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+pub(crate) fn spawn(shared: Arc<Shared>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("drover-rules".into())
+        .spawn(move || Stage::new(shared).run())
+        .expect("spawn the rules stage")
+}
+
+struct Stage {
+    shared: Arc<Shared>,
+    /// Throttle and threshold memory. Kept in memory for now: a restart
+    /// forgets open windows (they re-open on the next event).
+    storm: StormState,
+    kv: Arc<dyn KvStore>,
+    /// Looked-up actions (or why they cannot run), by reference.
+    actions: HashMap<String, Result<Prepared, String>>,
+}
+
+impl Stage {
+    fn new(shared: Arc<Shared>) -> Stage {
+        let store = shared.runtime.store().clone();
+        // `kv.<key>` / `st2kv.system.<key>` in rule templates read the
+        // system scope; a pack's own keys are `kv` scope = pack name.
+        let kv: Arc<dyn KvStore> = Arc::new(move |scope: &str, key: &str| {
+            let scope = if scope.is_empty() { "system" } else { scope };
+            store.kv_get(scope, key).ok().flatten()
+        });
+        Stage {
+            shared,
+            storm: StormState::new(),
+            kv,
+            actions: HashMap::new(),
+        }
+    }
+
+    fn run(mut self) {
+        while !self.shared.stopping() {
+            let batch = match self.shared.runtime.store().pending_triggers(None, BATCH) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read pending triggers");
+                    std::thread::sleep(IDLE_POLL);
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                self.shared.triggers_waiting.wait(IDLE_POLL);
+                continue;
+            }
+            self.process(batch);
+        }
+    }
+
+    fn process(&mut self, batch: Vec<TriggerInstance>) {
+        let cx = Context::new(jiff::Timestamp::now()).with_kv(self.kv.clone());
+        let store = self.shared.runtime.store().clone();
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut requested = false;
+        for trigger in batch {
+            let matches = self.shared.catalog.rules().evaluate(
+                &trigger.trigger_type,
+                &trigger.payload,
+                &cx,
+                &mut self.storm,
+            );
+            let (enforcements, requests) = self.enforce(&trigger, matches);
+            requested |= !requests.is_empty();
+            writes.push(store.record_enforcements(trigger.id, enforcements, requests));
+        }
+        // Wait for every write before the next round reads pending triggers
+        // again, or it would see these once more.
+        for w in writes {
+            if let Err(e) = w.and_then(|w| w.wait()) {
+                tracing::error!(error = %e, "cannot record rule enforcements");
+                std::thread::sleep(IDLE_POLL);
+            }
+        }
+        if requested {
+            self.shared.requests_waiting.notify();
+        }
+    }
+
+    fn enforce(
+        &mut self,
+        trigger: &TriggerInstance,
+        matches: Vec<Match>,
+    ) -> (Vec<Enforcement>, Vec<ExecutionRequest>) {
+        let mut enforcements = Vec::new();
+        let mut requests = Vec::new();
+        for m in matches {
+            let id = ulid::Ulid::new().to_string();
+            let at_ms = now_ms();
+            let mut enforcement = Enforcement {
+                id: id.clone(),
+                trigger_instance_id: trigger.id.clone(),
+                rule_ref: m.rule.reference.clone(),
+                execution_id: None,
+                state: EnforcementState::Failed,
+                reason: None,
+                at_ms,
+            };
+            match m.outcome {
+                Outcome::Fired { parameters, .. } => {
+                    let action = &m.rule.action.reference;
+                    match self.validate(action, Value::Object(parameters)) {
+                        Ok(parameters) => {
+                            let exec = ExecutionId::new();
+                            enforcement.state = EnforcementState::Scheduled;
+                            enforcement.execution_id = Some(exec);
+                            requests.push(ExecutionRequest {
+                                id: exec,
+                                action: action.clone(),
+                                parameters,
+                                dry_run: false,
+                                actor: format!("rule:{}", m.rule.reference),
+                                enforcement_id: Some(id),
+                                requested_at_ms: at_ms,
+                            });
+                        }
+                        Err(reason) => enforcement.reason = Some(reason),
+                    }
+                }
+                Outcome::RenderFailed { error } => enforcement.reason = Some(error),
+                Outcome::CriteriaFailed { criterion, error } => {
+                    enforcement.reason = Some(format!("criterion {criterion}: {error}"));
+                }
+                Outcome::Throttled {
+                    group,
+                    until,
+                    suppressed,
+                } => {
+                    enforcement.state = EnforcementState::Suppressed;
+                    enforcement.reason = Some(format!(
+                        "throttled: group {group} fires again after {until} ({suppressed} suppressed so far)"
+                    ));
+                }
+                Outcome::Waiting {
+                    group,
+                    seen,
+                    needed,
+                } => {
+                    enforcement.state = EnforcementState::Suppressed;
+                    enforcement.reason = Some(format!(
+                        "threshold: {seen} of {needed} events in group {group}"
+                    ));
+                }
+            }
+            enforcements.push(enforcement);
+        }
+        (enforcements, requests)
+    }
+
+    /// The action's parameters with defaults, or why it cannot run.
+    fn validate(&mut self, action: &str, params: Value) -> Result<Value, String> {
+        let runtime = &self.shared.runtime;
+        let prepared = self.actions.entry(action.to_owned()).or_insert_with(|| {
+            let reference: ActionRef = action.parse().map_err(|e| format!("{e}"))?;
+            runtime.prepare(&reference).map_err(|e| e.to_string())
+        });
+        let prepared = prepared.as_ref().map_err(Clone::clone)?;
+        prepared
+            .plugin
+            .parameters
+            .validate(params)
+            .map_err(|e| format!("{action}: {e}"))
+    }
+}

@@ -1,0 +1,252 @@
+//! Sensors (`world sensor`): one `poll` or `on-message` call in a fresh
+//! sandbox, with the same limits, grants, audit and dry-run handling as an
+//! action (see [`Runtime::sandboxed`]). A call returns the triggers the
+//! sensor emitted, each checked to be of a trigger type its own pack
+//! declares, or a classified failure. Payload schemas are checked where the
+//! triggers enter the pipeline (`drover_engine::Intake::accept`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::{ExecStatus, ExecutionId, LogLine};
+use drover_pack::{ActionRef, Pack, Plugin, PluginKind};
+use drover_store::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bindings::drover::plugin::types::Trigger;
+use crate::bindings::sensor::SensorPre;
+use crate::call::{HostState, classify_trap, plugin_error};
+use crate::executor::{RunError, RunOptions, Runtime, component_err, run_logs};
+
+/// A sensor looked up and ready to instantiate.
+#[derive(Clone)]
+pub struct PreparedSensor {
+    pub pack: Arc<Pack>,
+    pub plugin: Plugin,
+    pub digest: String,
+    pre: SensorPre<HostState>,
+}
+
+impl PreparedSensor {
+    /// `pack.plugin`.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.pack.name, self.plugin.name)
+    }
+}
+
+/// Which export to call.
+#[derive(Clone, Copy, Debug)]
+pub enum SensorInput<'a> {
+    /// `poll(config)`.
+    Poll { config: &'a Value },
+    /// `on-message(source, payload)`; `source` names the subscription.
+    Message { source: &'a str, payload: &'a Value },
+}
+
+/// A trigger a sensor emitted, of a type its pack declares.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmittedTrigger {
+    /// `pack.name`.
+    pub trigger_type: String,
+    pub payload: Value,
+}
+
+/// How a sensor call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SensorFailureKind {
+    /// It trapped: a panic, a limit, an output cap.
+    Trap,
+    /// It ran past its deadline.
+    Timeout,
+    /// It returned an error, or triggers the host rejected.
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct SensorFailure {
+    pub kind: SensorFailureKind,
+    pub message: String,
+}
+
+/// One sensor call's outcome and logs.
+#[derive(Debug)]
+pub struct SensorCall {
+    pub outcome: Result<Vec<EmittedTrigger>, SensorFailure>,
+    pub logs: Vec<LogLine>,
+    pub duration: Duration,
+}
+
+impl Runtime {
+    /// Looks a sensor up (newest installed version of its pack) and readies
+    /// its component.
+    pub fn prepare_sensor(&self, sensor: &ActionRef) -> Result<PreparedSensor, RunError> {
+        let (pack, plugin, digest) = self.lookup(sensor, PluginKind::Sensor)?;
+        if plugin.kind != PluginKind::Sensor {
+            return Err(RunError::NotASensor {
+                sensor: sensor.to_string(),
+            });
+        }
+        let pre = self.sensor_pre(&sensor.to_string(), &digest)?;
+        Ok(PreparedSensor {
+            pack: Arc::new(pack),
+            plugin,
+            digest,
+            pre,
+        })
+    }
+
+    /// Every sensor of the installed packs (newest version of each pack),
+    /// ready to call, by name.
+    pub fn installed_sensors(&self) -> Result<Vec<PreparedSensor>, RunError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for installed in self.store().list_packs()? {
+            // Newest install first per name: keep the first.
+            if !seen.insert(installed.name.clone()) {
+                continue;
+            }
+            let pack: Pack =
+                serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
+            for plugin in pack.plugins.iter().filter(|p| p.kind == PluginKind::Sensor) {
+                out.push(self.prepare_sensor(&ActionRef {
+                    pack: pack.name.clone(),
+                    plugin: plugin.name.clone(),
+                })?);
+            }
+        }
+        out.sort_by_key(PreparedSensor::name);
+        Ok(out)
+    }
+
+    fn sensor_pre(&self, sensor: &str, digest: &str) -> Result<SensorPre<HostState>, RunError> {
+        if let Some(pre) = self
+            .sensor_pres
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Ok(pre.clone());
+        }
+        let pre = self
+            .instance_pre(sensor, digest)
+            .and_then(|pre| SensorPre::new(pre).map_err(|e| component_err(sensor, digest, e)))?;
+        self.sensor_pres
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_owned(), pre.clone());
+        Ok(pre)
+    }
+
+    /// Calls `poll` or `on-message` once in a fresh sandbox. `opts.actor`
+    /// is what the audit log names, by convention `sensor:pack.name`.
+    pub fn call_sensor(
+        &self,
+        s: &PreparedSensor,
+        input: SensorInput<'_>,
+        opts: &RunOptions,
+    ) -> Result<SensorCall, RunError> {
+        let id = ExecutionId::new();
+        let run = self.sandboxed(id, &s.pack, &s.plugin, &s.digest, opts, |store| {
+            let sensor = s.pre.instantiate(&mut *store)?;
+            match input {
+                SensorInput::Poll { config } => sensor.call_poll(&mut *store, &config.to_string()),
+                SensorInput::Message { source, payload } => {
+                    sensor.call_on_message(&mut *store, source, &payload.to_string())
+                }
+            }
+        })?;
+        let outcome = match run.outcome {
+            Ok(Ok(triggers)) => check_triggers(&s.pack, triggers, run.state.call.output_cap),
+            Ok(Err(err)) => Err(SensorFailure {
+                kind: SensorFailureKind::Error,
+                message: plugin_error(err).1,
+            }),
+            Err(trap) => {
+                let ending = classify_trap(
+                    trap,
+                    &run.state,
+                    run.timeout,
+                    opts.timeout.is_some(),
+                    &run.stdout,
+                    &run.stderr,
+                );
+                Err(SensorFailure {
+                    kind: if ending.status == ExecStatus::Timeout {
+                        SensorFailureKind::Timeout
+                    } else {
+                        SensorFailureKind::Trap
+                    },
+                    message: ending.error.unwrap_or_default(),
+                })
+            }
+        };
+        Ok(SensorCall {
+            outcome,
+            logs: run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration),
+            duration: run.duration,
+        })
+    }
+}
+
+/// Parses the payloads and refuses a trigger of a type the sensor's pack
+/// does not declare: a sensor speaks only for its own pack.
+fn check_triggers(
+    pack: &Pack,
+    triggers: Vec<Trigger>,
+    output_cap: usize,
+) -> Result<Vec<EmittedTrigger>, SensorFailure> {
+    let error = |message: String| SensorFailure {
+        kind: SensorFailureKind::Error,
+        message,
+    };
+    let size: usize = triggers.iter().map(|t| t.payload.len()).sum();
+    if size > output_cap {
+        return Err(error(format!(
+            "the triggers are {size} bytes, over the output cap of {output_cap} bytes; \
+             emit less, or raise `output` in pack.yaml"
+        )));
+    }
+    let declared = || {
+        pack.triggers
+            .iter()
+            .map(|t| format!("{}.{}", pack.name, t.name))
+            .collect::<Vec<_>>()
+    };
+    triggers
+        .into_iter()
+        .map(|t| {
+            let own = t
+                .trigger_type
+                .strip_prefix(&pack.name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|name| pack.trigger(name));
+            if own.is_none() {
+                let list = declared();
+                return Err(error(format!(
+                    "emitted a trigger of type {:?}, which pack {} does not declare ({}); \
+                     a sensor may emit only its own pack's trigger types",
+                    t.trigger_type,
+                    pack.name,
+                    if list.is_empty() {
+                        "it declares none".to_owned()
+                    } else {
+                        format!("it declares {}", list.join(", "))
+                    }
+                )));
+            }
+            let payload: Value = serde_json::from_str(&t.payload).map_err(|e| {
+                error(format!(
+                    "the payload of a {} trigger is not JSON: {e}",
+                    t.trigger_type
+                ))
+            })?;
+            Ok(EmittedTrigger {
+                trigger_type: t.trigger_type,
+                payload,
+            })
+        })
+        .collect()
+}

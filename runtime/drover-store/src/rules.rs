@@ -1,0 +1,79 @@
+//! The `rules` table: rule definitions (their YAML source) from packs or
+//! created through the CLI/API, and whether each is enabled.
+
+use drover_core::now_ms;
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::{Result, Store};
+
+/// A stored rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredRule {
+    /// `pack.name`.
+    pub reference: String,
+    pub pack: String,
+    /// The rule's YAML source.
+    pub definition: String,
+    pub enabled: bool,
+    /// `pack` or `api`.
+    pub origin: String,
+    pub updated_at_ms: i64,
+}
+
+impl Store {
+    /// Replaces the rules a pack ships (origin `pack`) with `rules`
+    /// (reference, YAML, enabled), in one transaction. Rules created
+    /// through the API are kept.
+    pub fn replace_pack_rules(&self, pack: &str, rules: Vec<(String, String, bool)>) -> Result<()> {
+        let pack = pack.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM rules WHERE pack = ?1 AND origin = 'pack'",
+                [&pack],
+            )?;
+            let now = now_ms();
+            for (reference, definition, enabled) in &rules {
+                conn.execute(
+                    "INSERT INTO rules (ref, pack, definition, enabled, origin, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 'pack', ?5)
+                     ON CONFLICT (ref) DO UPDATE SET definition = excluded.definition,
+                        enabled = excluded.enabled, origin = 'pack', updated_at = excluded.updated_at",
+                    params![reference, pack, definition, enabled, now],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every stored rule, by reference.
+    pub fn list_rules(&self) -> Result<Vec<StoredRule>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT ref, pack, definition, enabled, origin, updated_at FROM rules ORDER BY ref",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(StoredRule {
+                    reference: r.get(0)?,
+                    pack: r.get(1)?,
+                    definition: r.get(2)?,
+                    enabled: r.get(3)?,
+                    origin: r.get(4)?,
+                    updated_at_ms: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Enables or disables a rule; false when there is no such rule.
+    pub fn set_rule_enabled(&self, reference: &str, enabled: bool) -> Result<bool> {
+        let reference = reference.to_owned();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE rules SET enabled = ?2, updated_at = ?3 WHERE ref = ?1",
+                params![reference, enabled, now_ms()],
+            )? > 0)
+        })
+    }
+}

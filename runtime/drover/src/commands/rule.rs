@@ -1,0 +1,88 @@
+//! `drover rule test`: one rule file against one trigger-instance file,
+//! offline — no database, no installed packs (drover's st2-rule-tester).
+//!
+//! This module only reads the files and prints; parsing, matching and the
+//! report are `drover_rules`'. Exit codes: 0 the rule matches, 1 it does
+//! not, 2 an error (an unreadable or invalid file, or a rule that matches
+//! but cannot be enforced because a pattern or parameter fails to render).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use drover_rules::{Context, Rule, TriggerInstance, Verdict, test_rule};
+use serde_json::Value;
+
+use crate::cli::{RuleCmd, RuleTestArgs};
+use crate::output;
+
+/// Largest rule, trigger-instance or config file read: these are
+/// hand-written documents, and the tester holds them in memory.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+pub fn run(cmd: RuleCmd) -> Result<ExitCode> {
+    match cmd {
+        RuleCmd::Test(args) => test(args),
+    }
+}
+
+fn test(args: RuleTestArgs) -> Result<ExitCode> {
+    let rule = Rule::parse(&args.rule, &read(&args.rule)?)?;
+    let instance = TriggerInstance::parse(&args.trigger_instance, &read(&args.trigger_instance)?)?;
+    let mut cx = Context::new(args.now.unwrap_or_else(jiff::Timestamp::now));
+    if !args.kv.is_empty() {
+        let mut pairs = HashMap::new();
+        for arg in &args.kv {
+            let Some((key, value)) = arg.split_once('=') else {
+                bail!("--kv takes KEY=VALUE (e.g. --kv maintenance.b7s01=true); got {arg:?}");
+            };
+            pairs.insert(key.to_owned(), value.to_owned());
+        }
+        cx = cx.with_kv(Arc::new(move |_pack: &str, key: &str| {
+            pairs.get(key).cloned()
+        }));
+    }
+    if let Some(path) = &args.config {
+        let config = read_document(path)?;
+        cx = cx.with_configs(Arc::new(move |_pack: &str| Some(config.clone())));
+    }
+    let report = test_rule(&rule, &instance, &cx);
+    if args.json {
+        output::json(&report)?;
+    } else {
+        print!("{report}");
+    }
+    Ok(match report.verdict {
+        Verdict::Match => ExitCode::SUCCESS,
+        Verdict::NoMatch => ExitCode::from(1),
+        Verdict::Error => ExitCode::from(2),
+    })
+}
+
+fn read(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        bail!("{} is over {MAX_FILE_BYTES} bytes", path.display());
+    }
+    Ok(text)
+}
+
+/// A JSON (`.json`) or YAML file as a JSON value.
+fn read_document(path: &Path) -> Result<Value> {
+    let text = read(path)?;
+    let value: Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
+    } else {
+        serde_norway::from_str(&text)
+            .with_context(|| format!("{}: invalid YAML", path.display()))?
+    };
+    Ok(value)
+}

@@ -1,0 +1,157 @@
+//! Shared harness for the end-to-end tests: a scratch database per test,
+//! the real `drover` binary, and the bundled packs' built components.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A pack directory of the repository, e.g. `packs/core` or
+/// `tests/packs/hostile`, with its components built.
+pub fn pack_dir(rel: &str) -> PathBuf {
+    let dir = repo().join(rel);
+    let components = dir.join("components");
+    assert!(
+        components.is_dir() && std::fs::read_dir(&components).unwrap().next().is_some(),
+        "{} has no built components: run `cargo xtask plugins` first (`cargo xtask test` does)",
+        dir.display()
+    );
+    dir
+}
+
+/// One test's drover: its own database in a temporary directory.
+pub struct Drover {
+    pub dir: tempfile::TempDir,
+}
+
+impl Drover {
+    pub fn new() -> Drover {
+        Drover {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("drover.db")
+    }
+
+    pub fn cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drover"));
+        c.env("DROVER_DB", self.db())
+            .env("USER", "tester")
+            .current_dir(repo());
+        c
+    }
+
+    /// Runs drover with `args`; returns the output whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run drover")
+    }
+
+    /// Runs drover and asserts it exited with `code`.
+    pub fn expect(&self, code: i32, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "drover {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs drover with `--json` appended and parses stdout.
+    pub fn json(&self, code: i32, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.expect(code, &all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "drover {all:?} printed no JSON ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Installs packs by repository-relative path.
+    pub fn install(&self, rels: &[&str]) {
+        for rel in rels {
+            let dir = pack_dir(rel);
+            self.expect(0, &["pack", "install", dir.to_str().unwrap()]);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The last non-empty line a command printed, trimmed (e.g. the id that
+/// `grant add` prints last).
+pub fn last_line(o: &Output) -> String {
+    stdout(o)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// Copies a directory tree (a pack with its components) to `dst`.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Rewrites one line of `<dir>/pack.yaml`: `from` must occur exactly once.
+pub fn edit_manifest(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("pack.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} in {}",
+        path.display()
+    );
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+impl Drover {
+    /// Copies the repository pack `rel` (with its built components) into
+    /// this test's directory as `name`, for a test to alter.
+    pub fn copy_pack(&self, rel: &str, name: &str) -> PathBuf {
+        let dst = self.dir.path().join("packs").join(name);
+        copy_dir(&pack_dir(rel), &dst);
+        dst
+    }
+
+    /// `drover grant add PACK CAP --scope SCOPE`; returns the grant id.
+    pub fn grant(&self, pack: &str, capability: &str, scope: &str) -> String {
+        let out = self.expect(0, &["grant", "add", pack, capability, "--scope", scope]);
+        last_line(&out)
+    }
+}
