@@ -1,2 +1,848 @@
-//! placeholder
+//! End-to-end tests of `drover serve`: the real binary on 127.0.0.1 with an
+//! ephemeral port, real HTTP, its own database per test. Webhooks go in,
+//! rules fire, Wasm actions run and their executions are read back through
+//! the CLI (`drover trigger list`, `drover exec list|get`).
+//!
+//! Every wait is a poll with a deadline; every server is killed when its
+//! guard drops, even when the test panics.
+
 mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drover_core::{ExecutionId, ExecutionRequest};
+use serde_json::{Value, json};
+use support::*;
+
+/// The HMAC key of `events.ping` (secret `events.webhook`).
+const HMAC_KEY: &str = "webhook-key-for-tests";
+/// The token of `events.token_ping` (secret `events.token`).
+const TOKEN: &str = "token-for-tests";
+
+/// How long a server may take to answer `/healthz` after it starts.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long the pipeline may take to process a handful of triggers.
+const SETTLE: Duration = Duration::from_secs(60);
+/// Between polls.
+const POLL: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------- harness
+
+/// A drover with `core` and the `events` test pack installed and the
+/// webhook HMAC key set.
+fn events_drover() -> Drover {
+    let d = Drover::new();
+    d.install(&["packs/core", "tests/packs/events"]);
+    set_secret(&d, "events.webhook", HMAC_KEY);
+    d
+}
+
+/// `printf VALUE | drover secret set NAME`.
+fn set_secret(d: &Drover, name: &str, value: &str) {
+    let mut child = d
+        .cmd()
+        .args(["secret", "set", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drover secret set");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "drover secret set {name}: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// A running `drover serve`; killed (SIGKILL) and reaped on drop.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `drover serve` on a free port of 127.0.0.1 and waits for
+    /// `/healthz`. Retries with another port if the one picked was taken
+    /// in between.
+    fn start(d: &Drover) -> Server {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        for _attempt in 0..5 {
+            let port = free_port();
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let n = STARTS.fetch_add(1, Ordering::SeqCst);
+            let log = d.dir.path().join(format!("serve-{n}.log"));
+            let file = std::fs::File::create(&log).unwrap();
+            let child = d
+                .cmd()
+                .args(["serve", "--listen", &addr.to_string(), "--grace", "10s"])
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .spawn()
+                .expect("spawn drover serve");
+            let mut server = Server {
+                child: Some(child),
+                addr,
+                log,
+            };
+            match server.wait_healthy() {
+                Ok(()) => return server,
+                Err(log) if log.contains("cannot listen") => continue,
+                Err(log) => panic!("drover serve did not come up:\n{log}"),
+            }
+        }
+        panic!("drover serve: no free port after 5 attempts");
+    }
+
+    /// Polls `/healthz` until it answers 200; on the process exiting or
+    /// the deadline passing, returns its log.
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let agent = agent(Duration::from_secs(2));
+        let url = format!("http://{}/healthz", self.addr);
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return Err(format!("exited {status}\n{}", self.log()));
+            }
+            if let Ok(resp) = agent.get(&url).call()
+                && resp.status() == 200
+            {
+                return Ok(());
+            }
+            std::thread::sleep(POLL);
+        }
+        Err(format!(
+            "no answer on /healthz within {STARTUP:?}\n{}",
+            self.log()
+        ))
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, trigger: &str) -> String {
+        format!("http://{}/api/v1/webhooks/{trigger}", self.addr)
+    }
+
+    /// Sends `signal` and waits (bounded) for the process to exit.
+    fn signal_and_wait(&mut self, signal: i32, within: Duration) -> ExitStatus {
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped
+        // yet, so the pid cannot have been reused.
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "drover serve did not exit within {within:?} of signal {signal}\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTP client that returns 4xx/5xx as responses, not errors.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// An HTTP answer: status and body (parsed as JSON when it is).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The `id` of a 202.
+    fn accepted_id(&self) -> String {
+        assert_eq!(self.status, 202, "expected 202, got {self:?}");
+        self.json()["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("202 without an id: {self:?}"))
+            .to_owned()
+    }
+}
+
+fn post(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Answer, ureq::Error> {
+    let mut req = agent.post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body)?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()?;
+    Ok(Answer { status, body })
+}
+
+fn signature(body: &[u8]) -> String {
+    drover_api::webhooks::sign(HMAC_KEY.as_bytes(), body)
+}
+
+/// POSTs `body` to `events.ping` with a good signature.
+fn post_signed(server: &Server, body: &[u8]) -> Answer {
+    let sig = signature(body);
+    post(
+        &agent(Duration::from_secs(30)),
+        &server.url("events.ping"),
+        &[("x-drover-signature", &sig)],
+        body,
+    )
+    .unwrap_or_else(|e| panic!("POST events.ping: {e}\n{}", server.log()))
+}
+
+/// `drover trigger list --json --limit 1000`.
+fn triggers(d: &Drover) -> Vec<Value> {
+    let v = d.json(0, &["trigger", "list", "--limit", "1000"]);
+    v.as_array().expect("trigger list is an array").clone()
+}
+
+/// `drover exec list --json --limit 1000`.
+fn executions(d: &Drover) -> Vec<Value> {
+    let v = d.json(0, &["exec", "list", "--limit", "1000"]);
+    v.as_array().expect("exec list is an array").clone()
+}
+
+/// Polls `f` every [`POLL`] until it returns `Some`, for at most `within`.
+fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    let max_rounds = (within.as_millis() / POLL.as_millis()).max(1) + 1;
+    for _ in 0..max_rounds {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    panic!("timed out after {within:?} waiting for {what}");
+}
+
+/// Waits until the trigger `id` is `processed`; returns its listing.
+fn processed(d: &Drover, server: &Server, id: &str) -> Value {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let list = triggers(d);
+        if let Some(t) = list.iter().find(|t| t["id"] == id)
+            && t["state"] == "processed"
+        {
+            return t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trigger {id} not processed within {SETTLE:?}: {list:#?}\nserver log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits until execution `id` is stored; returns `drover exec get --json`.
+fn execution(d: &Drover, server: &Server, id: &str) -> Value {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let out = d.run(&["exec", "get", id, "--json"]);
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "execution {id} not stored within {SETTLE:?}: {}\nserver log:\n{}",
+            stderr(&out),
+            server.log()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The one enforcement of a processed trigger, checked to be a scheduled
+/// `events.echo_ping`; returns its execution id.
+fn one_scheduled_echo(t: &Value) -> String {
+    let enf = t["enforcements"].as_array().unwrap();
+    assert_eq!(enf.len(), 1, "exactly one enforcement: {t:#}");
+    assert_eq!(enf[0]["rule_ref"], "events.echo_ping", "{t:#}");
+    assert_eq!(enf[0]["state"], "scheduled", "{t:#}");
+    enf[0]["execution_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("scheduled without an execution id: {t:#}"))
+        .to_owned()
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn signed_webhook_runs_the_rule_action_and_stores_the_result() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"b7s01","message":"hi"}"#).accepted_id();
+
+    let t = processed(&d, &server, &id);
+    assert_eq!(t["trigger_type"], "events.ping");
+    assert_eq!(t["source"], "webhook");
+    assert_eq!(t["payload"], json!({"node": "b7s01", "message": "hi"}));
+    let exec_id = one_scheduled_echo(&t);
+
+    let exec = execution(&d, &server, &exec_id);
+    assert_eq!(exec["id"], exec_id.as_str());
+    assert_eq!(exec["action"], "core.echo", "{exec:#}");
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+    assert_eq!(exec["result"], json!({"message": "hi"}), "{exec:#}");
+    assert_eq!(exec["parameters"], json!({"message": "hi"}), "{exec:#}");
+    assert_eq!(exec["actor"], "rule:events.echo_ping", "{exec:#}");
+    assert_eq!(exec["dry_run"], false);
+
+    // Exactly one trigger and one execution: nothing doubled.
+    assert_eq!(triggers(&d).len(), 1);
+    let all = executions(&d);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["id"], exec_id.as_str());
+}
+
+#[test]
+fn templates_in_the_payload_reach_the_action_as_literal_text() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let hostile = [
+        "{{ 7*7 }}",
+        "{% for i in range(3) %}x{% endfor %}",
+        "{{ trigger.node }}",
+        "{{ kv.anything }}",
+    ];
+    let mut sent = Vec::new();
+    for message in hostile {
+        let body = serde_json::to_vec(&json!({"node": "b1", "message": message})).unwrap();
+        sent.push((message, post_signed(&server, &body).accepted_id()));
+    }
+    for (message, id) in sent {
+        let t = processed(&d, &server, &id);
+        let exec = execution(&d, &server, &one_scheduled_echo(&t));
+        assert_eq!(exec["status"], "succeeded", "{exec:#}");
+        assert_eq!(exec["parameters"], json!({"message": message}), "{exec:#}");
+        assert_eq!(exec["result"], json!({"message": message}), "{exec:#}");
+    }
+}
+
+#[test]
+fn bad_or_missing_credentials_are_refused_and_nothing_is_stored() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let agent = agent(Duration::from_secs(30));
+    let body = br#"{"node":"b7s01","message":"hi"}"#;
+    let ping = server.url("events.ping");
+
+    // A signature with another key, one for another body, garbage, none.
+    let wrong_key = drover_api::webhooks::sign(b"not-the-key", body);
+    let other_body = signature(br#"{"node":"b7s02","message":"hi"}"#);
+    let bare_hex = signature(body).replace("sha256=", "");
+    for sig in [
+        wrong_key.as_str(),
+        other_body.as_str(),
+        bare_hex.as_str(),
+        "sha256=zz",
+        "",
+    ] {
+        let a = post(&agent, &ping, &[("x-drover-signature", sig)], body).unwrap();
+        assert_eq!(a.status, 401, "signature {sig:?}: {a:?}");
+        assert!(a.json()["error"].is_string(), "{a:?}");
+    }
+    let a = post(&agent, &ping, &[], body).unwrap();
+    assert_eq!(a.status, 401, "no signature: {a:?}");
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("x-drover-signature"),
+        "the error names the header: {a:?}"
+    );
+    // A token is not a signature.
+    let a = post(&agent, &ping, &[("x-drover-token", HMAC_KEY)], body).unwrap();
+    assert_eq!(a.status, 401, "token on an HMAC trigger: {a:?}");
+
+    // Token auth: refused while the secret is unset, then only the token.
+    let token_url = server.url("events.token_ping");
+    let token_body = br#"{"node":"b7s03"}"#;
+    let a = post(&agent, &token_url, &[("x-drover-token", TOKEN)], token_body).unwrap();
+    assert_eq!(a.status, 401, "token secret not set yet: {a:?}");
+    set_secret(&d, "events.token", TOKEN);
+    for wrong in [
+        "wrong-token",
+        "",
+        &TOKEN[..TOKEN.len() - 1],
+        &format!("{TOKEN}x"),
+    ] {
+        let a = post(&agent, &token_url, &[("x-drover-token", wrong)], token_body).unwrap();
+        assert_eq!(a.status, 401, "token {wrong:?}: {a:?}");
+    }
+    let a = post(&agent, &token_url, &[], token_body).unwrap();
+    assert_eq!(a.status, 401, "no token: {a:?}");
+    let sig = signature(token_body);
+    let a = post(
+        &agent,
+        &token_url,
+        &[("x-drover-signature", &sig)],
+        token_body,
+    )
+    .unwrap();
+    assert_eq!(a.status, 401, "signature on a token trigger: {a:?}");
+
+    assert_eq!(triggers(&d), Vec::<Value>::new(), "nothing stored");
+
+    // The right token is accepted and stored.
+    let a = post(&agent, &token_url, &[("x-drover-token", TOKEN)], token_body).unwrap();
+    let id = a.accepted_id();
+    let t = processed(&d, &server, &id);
+    assert_eq!(t["trigger_type"], "events.token_ping");
+    assert_eq!(t["payload"], json!({"node": "b7s03"}));
+    // No rule listens on events.token_ping.
+    assert_eq!(t["enforcements"], json!([]), "{t:#}");
+    assert_eq!(triggers(&d).len(), 1);
+}
+
+#[test]
+fn invalid_requests_get_4xx_naming_the_problem_and_nothing_is_stored() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let agent = agent(Duration::from_secs(60));
+    let ping = server.url("events.ping");
+    let send = |url: &str, body: &[u8]| {
+        let sig = signature(body);
+        post(&agent, url, &[("x-drover-signature", &sig)], body)
+            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", server.log()))
+    };
+
+    for body in [
+        &br#"{"node": 5}"#[..],
+        br#"{"message": "no node"}"#,
+        br#"{}"#,
+        br#"{"node": null}"#,
+        br#"{"node": "b1", "message": 7}"#,
+    ] {
+        let a = send(&ping, body);
+        assert_eq!(a.status, 400, "{}: {a:?}", String::from_utf8_lossy(body));
+        let err = a.json()["error"].as_str().unwrap().to_owned();
+        let field = if body.starts_with(br#"{"node": "b1""#) {
+            "message"
+        } else {
+            "node"
+        };
+        assert!(
+            err.contains(field),
+            "{}: the error names {field}: {err}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    for body in [
+        &b"not json"[..],
+        b"{\"node\": \"b1\"",
+        b"",
+        b"[1,2]",
+        b"\"b1\"",
+    ] {
+        let a = send(&ping, body);
+        assert_eq!(a.status, 400, "{:?}: {a:?}", String::from_utf8_lossy(body));
+        assert!(a.json()["error"].is_string(), "{a:?}");
+    }
+
+    // Unknown trigger types, and a pack that has none.
+    for trigger in ["events.nope", "core.echo", "nope", "events.ping.x"] {
+        let a = send(&server.url(trigger), br#"{"node":"b1"}"#);
+        assert_eq!(a.status, 404, "{trigger}: {a:?}");
+        assert!(a.json()["error"].is_string(), "{a:?}");
+    }
+
+    // Over 1 MiB, signed and otherwise valid JSON.
+    let big = format!(
+        r#"{{"node":"b1","message":"{}"}}"#,
+        "x".repeat(drover_api::MAX_WEBHOOK_BODY)
+    );
+    let a = send(&ping, big.as_bytes());
+    assert_eq!(a.status, 413, "{} bytes: {a:?}", big.len());
+    // Just under the limit is fine (and proves the limit is the 1 MiB one).
+    let fits = format!(
+        r#"{{"node":"a1","message":"{}"}}"#,
+        "x".repeat(drover_api::MAX_WEBHOOK_BODY - 64)
+    );
+    assert!(fits.len() <= drover_api::MAX_WEBHOOK_BODY);
+
+    assert_eq!(triggers(&d), Vec::<Value>::new(), "nothing stored");
+
+    let id = send(&ping, fits.as_bytes()).accepted_id();
+    processed(&d, &server, &id);
+    assert_eq!(triggers(&d).len(), 1);
+}
+
+#[test]
+fn a_rule_whose_parameters_do_not_fit_leaves_a_failed_enforcement() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"x1","message":"m"}"#).accepted_id();
+    let t = processed(&d, &server, &id);
+    let enf = t["enforcements"].as_array().unwrap();
+    assert_eq!(enf.len(), 1, "only bad_param matches x1: {t:#}");
+    assert_eq!(enf[0]["rule_ref"], "events.bad_param", "{t:#}");
+    assert_eq!(enf[0]["state"], "failed", "{t:#}");
+    assert_eq!(enf[0]["execution_id"], Value::Null, "{t:#}");
+    let reason = enf[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("core.sleep") && reason.contains("secs"),
+        "the reason names the action and the parameter: {reason:?}"
+    );
+    // Give the scheduler a moment it would need to run something: the
+    // trigger is processed, so any request would already be queued.
+    assert_eq!(executions(&d), Vec::<Value>::new(), "no execution");
+    assert_eq!(queue_depth(&d), (0, 0));
+}
+
+#[test]
+fn a_payload_no_rule_matches_is_processed_without_enforcement() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"a1","message":"m"}"#).accepted_id();
+    let t = processed(&d, &server, &id);
+    assert_eq!(t["enforcements"], json!([]), "{t:#}");
+    assert_eq!(executions(&d), Vec::<Value>::new());
+    assert_eq!(queue_depth(&d), (0, 0));
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let d = events_drover();
+    let mut server = Server::start(&d);
+    // Leave a kept-alive connection open in the agent's pool: graceful
+    // shutdown must not wait for the client to close it.
+    let agent = agent(Duration::from_secs(30));
+    let body = br#"{"node":"b2","message":"before the stop"}"#;
+    let sig = signature(body);
+    let id = post(
+        &agent,
+        &server.url("events.ping"),
+        &[("x-drover-signature", &sig)],
+        body,
+    )
+    .unwrap()
+    .accepted_id();
+    let exec_id = one_scheduled_echo(&processed(&d, &server, &id));
+    execution(&d, &server, &exec_id);
+
+    let started = Instant::now();
+    let status = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    let took = started.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status {status} after SIGTERM\n{}",
+        server.log()
+    );
+    eprintln!("SIGTERM to exit: {took:?}");
+    assert_eq!(queue_depth(&d), (0, 0));
+
+    // The same database serves again.
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"b3","message":"after"}"#).accepted_id();
+    let exec = execution(
+        &d,
+        &server,
+        &one_scheduled_echo(&processed(&d, &server, &id)),
+    );
+    assert_eq!(exec["result"], json!({"message": "after"}));
+}
+
+/// `(requested, running)` requests in the execution queue, read directly
+/// from the database (the CLI does not show the queue).
+fn queue_depth(d: &Drover) -> (u64, u64) {
+    drover_store::Store::open(&d.db())
+        .unwrap()
+        .queue_depth()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_under_webhook_load_loses_and_doubles_nothing() {
+    const N: usize = 300;
+    const CLIENTS: usize = 4;
+    const KILL_AFTER: usize = N / 3;
+
+    let d = events_drover();
+    let mut server = Server::start(&d);
+    let url = server.url("events.ping");
+
+    // message -> id of its 202.
+    let accepted: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let other: Arc<Mutex<Vec<String>>> = Arc::default();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (url, accepted, count, refused, other) = (
+                url.clone(),
+                accepted.clone(),
+                count.clone(),
+                refused.clone(),
+                other.clone(),
+            );
+            std::thread::spawn(move || {
+                let agent = agent(Duration::from_secs(30));
+                for i in (c..N).step_by(CLIENTS) {
+                    let message = format!("m{i:04}");
+                    let body = serde_json::to_vec(
+                        &json!({"node": format!("b{i:04}"), "message": message}),
+                    )
+                    .unwrap();
+                    let sig = signature(&body);
+                    match post(&agent, &url, &[("x-drover-signature", &sig)], &body) {
+                        Ok(a) if a.status == 202 => {
+                            let id = a.accepted_id();
+                            accepted.lock().unwrap().insert(message, id);
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(a) => other.lock().unwrap().push(format!("{message}: {a:?}")),
+                        Err(_) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Kill the server once a third of the webhooks have been accepted.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(
+            Instant::now() < deadline,
+            "only {} webhooks accepted in 120 s\n{}",
+            count.load(Ordering::SeqCst),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = server.signal_and_wait(libc::SIGKILL, Duration::from_secs(10));
+    let at_kill = count.load(Ordering::SeqCst);
+    assert_eq!(status.code(), None, "killed by a signal: {status}");
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let accepted = Arc::try_unwrap(accepted).unwrap().into_inner().unwrap();
+    let other = other.lock().unwrap().clone();
+    assert!(other.is_empty(), "answers other than 202: {other:#?}");
+    assert!(
+        accepted.len() < N,
+        "the kill came after every webhook was answered; nothing was tested"
+    );
+
+    let before_restart = triggers(&d);
+    let pending = before_restart
+        .iter()
+        .filter(|t| t["state"] == "pending")
+        .count();
+    let (queued, running) = queue_depth(&d);
+    let executed = executions(&d).len();
+    eprintln!(
+        "kill: {at_kill} 202s when SIGKILL was sent, {} in all, {} transport errors; \
+         stored {} triggers ({pending} pending), queue {queued} requested + {running} running, \
+         {executed} executions",
+        accepted.len(),
+        refused.load(Ordering::SeqCst),
+        before_restart.len()
+    );
+
+    // Restart on the same database and let it finish.
+    let restarted = Instant::now();
+    let server = Server::start(&d);
+    let (stored, execs) = wait_for("the pipeline to drain after restart", SETTLE, || {
+        let ts = triggers(&d);
+        if ts.iter().any(|t| t["state"] != "processed") {
+            return None;
+        }
+        let scheduled = ts
+            .iter()
+            .flat_map(|t| t["enforcements"].as_array().unwrap())
+            .filter(|e| e["state"] == "scheduled")
+            .count();
+        let execs = executions(&d);
+        if execs.len() < scheduled || queue_depth(&d) != (0, 0) {
+            return None;
+        }
+        Some((ts, execs))
+    });
+    eprintln!(
+        "recovery: drained in {:?} after restart",
+        restarted.elapsed()
+    );
+
+    // Every 202 is stored; stored triggers without a 202 (killed between
+    // commit and answer) are fine, but all have exactly one enforcement.
+    let by_id: HashMap<&str, &Value> = stored
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t))
+        .collect();
+    assert_eq!(by_id.len(), stored.len(), "trigger ids are unique");
+    for (message, id) in &accepted {
+        let t = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("202 {id} ({message}) was lost"));
+        assert_eq!(t["payload"]["message"], message.as_str(), "{t:#}");
+    }
+    let acked: HashSet<&str> = accepted.values().map(String::as_str).collect();
+    let unacked = stored
+        .iter()
+        .filter(|t| !acked.contains(t["id"].as_str().unwrap()))
+        .count();
+
+    // One enforcement each, one execution each, none doubled.
+    let execs_by_id: HashMap<&str, &Value> = execs
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e))
+        .collect();
+    assert_eq!(execs_by_id.len(), execs.len(), "execution ids are unique");
+    let mut exec_ids = HashSet::new();
+    for t in &stored {
+        let exec_id = one_scheduled_echo(t);
+        assert!(exec_ids.insert(exec_id.clone()), "{exec_id} twice");
+        let e = execs_by_id
+            .get(exec_id.as_str())
+            .unwrap_or_else(|| panic!("execution {exec_id} of trigger {} missing", t["id"]));
+        assert_eq!(e["status"], "succeeded", "{e:#}");
+        assert_eq!(e["actor"], "rule:events.echo_ping", "{e:#}");
+        assert_eq!(e["action"], "core.echo", "{e:#}");
+    }
+    assert_eq!(
+        execs.len(),
+        stored.len(),
+        "exactly one execution per trigger"
+    );
+
+    // Each execution echoed its own trigger's message.
+    let store = drover_store::Store::open(&d.db()).unwrap();
+    for t in &stored {
+        let exec_id: ExecutionId = one_scheduled_echo(t).parse().unwrap();
+        let e = store.get_execution(exec_id).unwrap().unwrap();
+        assert_eq!(
+            e.result,
+            Some(json!({"message": t["payload"]["message"]})),
+            "{e:#?}"
+        );
+    }
+    eprintln!(
+        "totals: {} triggers stored ({} acknowledged, {unacked} stored without a 202), \
+         {} executions",
+        stored.len(),
+        accepted.len(),
+        execs.len()
+    );
+    drop(server);
+}
+
+#[test]
+fn requests_left_running_are_rerun_if_idempotent_and_closed_otherwise() {
+    let d = events_drover();
+    // A previous process claimed these (state `running`) and died.
+    let echo = ExecutionId::new();
+    let http = ExecutionId::new();
+    {
+        let store = drover_store::Store::open(&d.db()).unwrap();
+        let request = |id: ExecutionId, action: &str, parameters: Value| ExecutionRequest {
+            id,
+            action: action.into(),
+            parameters,
+            dry_run: false,
+            actor: "rule:events.echo_ping".into(),
+            enforcement_id: None,
+            requested_at_ms: 1,
+        };
+        store
+            .request_execution(request(echo, "core.echo", json!({"message": "again"})))
+            .unwrap();
+        store
+            .request_execution(request(
+                http,
+                "core.http",
+                json!({"url": "http://127.0.0.1:9/x"}),
+            ))
+            .unwrap();
+        assert_eq!(store.claim_requests(10).unwrap().len(), 2);
+        assert_eq!(store.queue_depth().unwrap(), (0, 2));
+    }
+
+    let server = Server::start(&d);
+    let e = execution(&d, &server, &echo.to_string());
+    assert_eq!(
+        e["status"], "succeeded",
+        "idempotent core.echo ran again: {e:#}"
+    );
+    assert_eq!(e["result"], json!({"message": "again"}));
+    let h = execution(&d, &server, &http.to_string());
+    assert_eq!(h["status"], "failed", "core.http is not idempotent: {h:#}");
+    let error = h["error"].as_str().unwrap_or_default();
+    assert!(error.contains("idempotent"), "{error}");
+    wait_for("an empty queue", SETTLE, || {
+        (queue_depth(&d) == (0, 0)).then_some(())
+    });
+    assert_eq!(executions(&d).len(), 2);
+}

@@ -10,7 +10,7 @@
 //! it with `drover_sdk::bindings::export_guest!(MyType)`. Prefer
 //! [`export_action!`](crate::export_action).
 //!
-//! Adding the `sensor` world later: generate it in a sibling module with
+//! The `sensor` world is generated in [`sensor`], a sibling module with
 //! `with` pointing every shared interface (`types`, `log`, `kv`, ...) at the
 //! modules below, its own `export_macro_name` and a `type_section_suffix`,
 //! so the wrappers in this crate serve both worlds unchanged.
@@ -43,3 +43,29 @@ wit_bindgen::generate!({
         "drover:plugin/nodes@0.1.0/node.labels": [#[serde(serialize_with = "crate::nodes::serialize_labels")]],
     },
 });
+
+/// World `sensor`: its own exports (`poll`, `on-message`); every shared
+/// interface is the one above, so the wrappers serve both worlds.
+pub mod sensor {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "sensor",
+        pub_export_macro: true,
+        export_macro_name: "export_sensor_guest",
+        default_bindings_module: "::drover_sdk::bindings::sensor",
+        runtime_path: "::drover_sdk::__private::wit_bindgen::rt",
+        type_section_suffix: "sensor",
+        with: {
+            "drover:plugin/types@0.1.0/error": crate::Error,
+            "drover:plugin/types@0.1.0/context": crate::bindings::drover::plugin::types::Context,
+            "drover:plugin/types@0.1.0/trigger": crate::bindings::drover::plugin::types::Trigger,
+            "drover:plugin/log@0.1.0": crate::bindings::drover::plugin::log,
+            "drover:plugin/kv@0.1.0": crate::bindings::drover::plugin::kv,
+            "drover:plugin/secrets@0.1.0": crate::bindings::drover::plugin::secrets,
+            "drover:plugin/http@0.1.0": crate::bindings::drover::plugin::http,
+            "drover:plugin/probe@0.1.0": crate::bindings::drover::plugin::probe,
+            "drover:plugin/command@0.1.0": crate::bindings::drover::plugin::command,
+            "drover:plugin/nodes@0.1.0": crate::bindings::drover::plugin::nodes,
+        },
+    });
+}

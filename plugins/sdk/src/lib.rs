@@ -1,6 +1,7 @@
-//! Write drover actions in Rust.
+//! Write drover actions and sensors in Rust.
 //!
-//! `drover-sdk` owns the guest side of `wit/plugin.wit` (world `action`):
+//! `drover-sdk` owns the guest side of `wit/plugin.wit` (worlds `action`
+//! and `sensor`, the latter through [`export_sensor!`]):
 //! the generated bindings ([`bindings`]), thin wrappers for each host
 //! interface ([`log`], [`kv`], [`secrets`], [`http`], [`nodes`], [`probe`],
 //! [`command`]), the shared [`Error`] type, and [`export_action!`], which
@@ -95,12 +96,13 @@ pub mod secrets;
 extern crate self as drover_sdk;
 
 pub use bindings::drover::plugin::types::Context;
+pub use bindings::drover::plugin::types::Trigger;
 pub use error::Error;
 pub use serde_json;
 
 /// Everything most actions need: `use drover_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, Error, command, http, kv, log, nodes, probe, secrets};
+    pub use crate::{Context, Error, Trigger, command, http, kv, log, nodes, probe, secrets};
     pub use serde_json::{Value, json};
 }
 
@@ -139,6 +141,67 @@ macro_rules! export_action {
     };
 }
 
+impl Trigger {
+    /// A trigger of type `trigger_type` (`pack.name`, declared in the
+    /// sensor's own pack) with `payload` serialised as JSON.
+    pub fn new(trigger_type: &str, payload: impl serde::Serialize) -> Result<Trigger, Error> {
+        Ok(Trigger {
+            trigger_type: trigger_type.to_owned(),
+            payload: serde_json::to_string(&payload).map_err(|e| {
+                Error::failed(format!("cannot serialise a {trigger_type} payload: {e}"))
+            })?,
+        })
+    }
+}
+
+/// Export `$poll` and `$on_message` as this component's sensor.
+///
+/// - `$poll`: `fn(C) -> Result<Vec<Trigger>, Error>`, called on the
+///   sensor's `poll_interval` with its `config` from pack.yaml (an absent
+///   config reads as `{}`), `C: serde::de::DeserializeOwned`;
+/// - `$on_message`: `fn(&str, P) -> Result<Vec<Trigger>, Error>`, called
+///   for each message of a host-owned subscription with its source (e.g.
+///   `nats:drover.nodes`) and payload, `P: serde::de::DeserializeOwned`.
+///
+/// ```no_run
+/// use drover_sdk::prelude::*;
+///
+/// fn poll(_config: Value) -> Result<Vec<Trigger>, Error> {
+///     Ok(vec![Trigger::new("mypack.tick", json!({}))?])
+/// }
+///
+/// fn on_message(_source: &str, _payload: Value) -> Result<Vec<Trigger>, Error> {
+///     Ok(Vec::new())
+/// }
+///
+/// drover_sdk::export_sensor!(poll, on_message);
+/// ```
+#[macro_export]
+macro_rules! export_sensor {
+    ($poll:expr, $on_message:expr) => {
+        const _: () = {
+            struct DroverSensor;
+
+            impl $crate::bindings::sensor::Guest for DroverSensor {
+                fn poll(
+                    config: ::std::string::String,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Trigger>, $crate::Error> {
+                    $crate::__private::run_poll($poll, &config)
+                }
+
+                fn on_message(
+                    source: ::std::string::String,
+                    payload: ::std::string::String,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Trigger>, $crate::Error> {
+                    $crate::__private::run_on_message($on_message, &source, &payload)
+                }
+            }
+
+            $crate::bindings::sensor::export_sensor_guest!(DroverSensor with_types_in $crate::bindings::sensor);
+        };
+    };
+}
+
 #[doc(hidden)]
 pub mod __private {
     //! Support for the macros; not part of the API.
@@ -146,9 +209,31 @@ pub mod __private {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    use crate::{Context, Error};
+    use crate::{Context, Error, Trigger};
 
     pub use wit_bindgen;
+
+    /// Parse the config (`null` reads as `{}`), call `poll`.
+    pub fn run_poll<C: DeserializeOwned>(
+        poll: impl FnOnce(C) -> Result<Vec<Trigger>, Error>,
+        config: &str,
+    ) -> Result<Vec<Trigger>, Error> {
+        let config = if config.trim() == "null" { "{}" } else { config };
+        let config = serde_json::from_str(config)
+            .map_err(|e| Error::invalid(format!("the sensor config does not fit: {e}")))?;
+        poll(config)
+    }
+
+    /// Parse the payload, call `on_message`.
+    pub fn run_on_message<P: DeserializeOwned>(
+        on_message: impl FnOnce(&str, P) -> Result<Vec<Trigger>, Error>,
+        source: &str,
+        payload: &str,
+    ) -> Result<Vec<Trigger>, Error> {
+        let payload = serde_json::from_str(payload)
+            .map_err(|e| Error::invalid(format!("a message from {source} does not fit: {e}")))?;
+        on_message(source, payload)
+    }
 
     /// Parse `input`, call `run`, serialise its output.
     pub fn run_action<I, O>(

@@ -17,6 +17,11 @@ pub struct TriggerInstance {
     /// `webhook`, `sensor:<ref>`, `timer:<ref>`, `cli`.
     pub source: String,
     pub received_at_ms: i64,
+    /// The parameters of a parameterized trigger (a timer's schedule, in
+    /// canonical form): only rules on the same parameters see it. `None`
+    /// for triggers without parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_parameters: Option<serde_json::Map<String, Value>>,
 }
 
 /// What a rule match led to.

@@ -34,6 +34,12 @@ pub enum CatalogError {
     RuleSet(#[from] drover_rules::RuleSetError),
     #[error(transparent)]
     Pack(#[from] drover_pack::PackError),
+    #[error("{path}: rule {rule}: {error}")]
+    Timer {
+        path: PathBuf,
+        rule: String,
+        error: crate::timers::SpecError,
+    },
 }
 
 /// Trigger types and rules of the installed packs (newest installed
@@ -71,6 +77,7 @@ impl Catalog {
             rule.enabled = stored.enabled;
             rules.push(rule);
         }
+        crate::timers::canonicalize(&mut rules);
         Ok(Catalog {
             triggers,
             rules: RuleSet::new(rules)?,
@@ -142,6 +149,11 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
             source,
         })?;
         let rule = Rule::parse(&path, &text)?;
+        crate::timers::check_rule(&rule).map_err(|error| CatalogError::Timer {
+            path: path.clone(),
+            rule: rule.reference.clone(),
+            error,
+        })?;
         if rule.pack != pack {
             return Err(CatalogError::WrongPack {
                 path,

@@ -46,6 +46,8 @@ impl Accepted<'_> {
         let result = self.pending.wait();
         self.intake.in_flight.fetch_sub(1, Ordering::SeqCst);
         result?;
+        let metrics = &self.intake.shared.metrics;
+        metrics.triggers_accepted.fetch_add(1, Ordering::Relaxed);
         self.intake.shared.triggers_waiting.notify();
         Ok(self.id)
     }
@@ -67,6 +69,19 @@ impl Intake {
 
     /// Validates and queues one instance for storage.
     pub fn accept(
+        &self,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+    ) -> Result<Accepted<'_>, IntakeError> {
+        self.try_accept(trigger_type, payload, source)
+            .inspect_err(|_| {
+                let metrics = &self.shared.metrics;
+                metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+            })
+    }
+
+    fn try_accept(
         &self,
         trigger_type: &str,
         payload: Value,
@@ -98,6 +113,7 @@ impl Intake {
                 payload,
                 source: source.to_owned(),
                 received_at_ms: now_ms(),
+                trigger_parameters: None,
             })
             .inspect_err(|_| {
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -15,13 +15,16 @@
 //! - [`catalog`]: trigger types and rules of the installed packs;
 //! - [`intake`]: accepting a trigger instance (validation, back-pressure);
 //! - [`rules_stage`], [`scheduler`]: the two stages;
+//! - [`timers`]: interval, cron and date timers (st2's `core.st2.*Timer`);
 //! - [`Pipeline`]: starts and stops them.
 
 pub mod catalog;
 pub mod intake;
+pub mod metrics;
 mod rules_stage;
 mod scheduler;
 mod signal;
+pub mod timers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +35,7 @@ use drover_host::Runtime;
 
 pub use catalog::{Catalog, CatalogError, PackRules, read_pack_rules, store_pack_rules};
 pub use intake::{Intake, IntakeError};
+pub use metrics::Metrics;
 use signal::Signal;
 
 /// How the pipeline runs.
@@ -57,6 +61,7 @@ impl Default for PipelineConfig {
 pub(crate) struct Shared {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) triggers_waiting: Signal,
     pub(crate) requests_waiting: Signal,
     pub(crate) stop: AtomicBool,
@@ -78,6 +83,7 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             runtime,
             catalog,
+            metrics: Arc::new(Metrics::default()),
             triggers_waiting: Signal::default(),
             requests_waiting: Signal::default(),
             stop: AtomicBool::new(false),
@@ -86,6 +92,7 @@ impl Pipeline {
         let intake = Arc::new(Intake::new(shared.clone(), config.max_intake_in_flight));
         let mut threads = vec![rules_stage::spawn(shared.clone())];
         threads.extend(scheduler::spawn(shared.clone(), config.workers));
+        threads.extend(timers::spawn(shared.clone()));
         Ok(Pipeline {
             shared,
             intake,
@@ -100,6 +107,10 @@ impl Pipeline {
 
     pub fn catalog(&self) -> Arc<Catalog> {
         self.shared.catalog.clone()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     /// Stops taking new work and waits (up to `grace`) for running

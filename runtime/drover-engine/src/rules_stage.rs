@@ -85,13 +85,32 @@ impl Stage {
         let mut writes = Vec::with_capacity(batch.len());
         let mut requested = false;
         for trigger in batch {
-            let matches = self.shared.catalog.rules().evaluate(
-                &trigger.trigger_type,
-                &trigger.payload,
-                &cx,
-                &mut self.storm,
-            );
+            let rules = self.shared.catalog.rules();
+            let matches = match &trigger.trigger_parameters {
+                // A parameterized trigger (a timer): only rules on the same
+                // parameters.
+                Some(params) => rules.evaluate_parameterized(
+                    &trigger.trigger_type,
+                    params,
+                    &trigger.payload,
+                    &cx,
+                    &mut self.storm,
+                ),
+                None => rules.evaluate(
+                    &trigger.trigger_type,
+                    &trigger.payload,
+                    &cx,
+                    &mut self.storm,
+                ),
+            };
             let (enforcements, requests) = self.enforce(&trigger, matches);
+            let metrics = &self.shared.metrics;
+            metrics
+                .triggers_processed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for e in &enforcements {
+                metrics.enforcement(e.state);
+            }
             requested |= !requests.is_empty();
             writes.push(store.record_enforcements(trigger.id, enforcements, requests));
         }

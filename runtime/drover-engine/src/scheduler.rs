@@ -143,13 +143,18 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>) {
     let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
     for req in rx {
         let exec = run_one(&shared, &mut prepared, &req);
-        if let Err(e) = shared
+        let status = exec.status;
+        match shared
             .runtime
             .store()
             .finish_request(exec)
             .and_then(|p| p.wait())
         {
-            tracing::error!(error = %e, id = %req.id, "cannot store an execution");
+            Ok(()) => {
+                let latency_ms = (now_ms() - req.requested_at_ms).max(0) as u64;
+                shared.metrics.execution(status, latency_ms * 1000);
+            }
+            Err(e) => tracing::error!(error = %e, id = %req.id, "cannot store an execution"),
         }
     }
 }

@@ -44,7 +44,8 @@
 //! assert_eq!(
 //!     bad.unwrap_err().to_string(),
 //!     "pack.yaml:5:5: plugins.echo.knd: unknown key \"knd\"; did you mean \"kind\"? (valid keys: \
-//!      kind, description, component, timeout, memory, output, idempotent, parameters, capabilities)",
+//!      kind, description, component, timeout, memory, output, idempotent, parameters, capabilities, \
+//!      poll_interval, subscriptions, config)",
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

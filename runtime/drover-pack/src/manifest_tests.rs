@@ -188,7 +188,7 @@ fn unknown_keys_are_named_with_a_suggestion() {
         err_with("    timeout: 30s", "    timout: 30s"),
         "packs/core/pack.yaml:9:5: plugins.echo.timout: unknown key \"timout\"; did you mean \
          \"timeout\"? (valid keys: kind, description, component, timeout, memory, output, \
-         idempotent, parameters, capabilities)"
+         idempotent, parameters, capabilities, poll_interval, subscriptions, config)"
     );
     assert_eq!(
         err_with("version: 0.1.0", "verison: 0.1.0"),
@@ -462,4 +462,46 @@ fn a_webhook_needs_exactly_one_way_to_authenticate() {
     let typo = WITH_TRIGGERS.replace("hmac_secret", "hmac_secrt");
     let err = parse(&typo).unwrap_err().to_string();
     assert!(err.contains("did you mean \"hmac_secret\""), "{err}");
+}
+
+#[test]
+fn sensor_fields() {
+    let text = GOOD.replacen(
+        "    timeout: 2m\n",
+        "    timeout: 2m\n    poll_interval: 5s\n    subscriptions: [{nats: drover.nodes.*}]\n    config: {mode: quiet, n: 3}\n",
+        1,
+    );
+    let pack = parse(&text).unwrap();
+    let ticker = pack.plugin("ticker").unwrap();
+    assert_eq!(ticker.sensor.poll_interval, Some(Duration::from_secs(5)));
+    assert_eq!(
+        ticker.sensor.subscriptions,
+        vec![Subscription::Nats("drover.nodes.*".into())]
+    );
+    assert_eq!(
+        ticker.sensor.subscriptions[0].to_string(),
+        "nats:drover.nodes.*"
+    );
+    assert_eq!(ticker.sensor.config, json!({"mode": "quiet", "n": 3}));
+    // Stored as JSON and read back unchanged; actions carry no sensor spec.
+    let stored = serde_json::to_value(&pack).unwrap();
+    assert!(stored["plugins"][0].get("sensor").is_none());
+    let back: Pack = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.plugin("ticker").unwrap().sensor, ticker.sensor);
+}
+
+#[test]
+fn sensor_fields_are_checked() {
+    let err = err_with("    timeout: 2m\n", "    poll_interval: 10ms\n");
+    assert!(
+        err.contains("poll_interval \"10ms\" is out of range"),
+        "{err}"
+    );
+    let err = err_with(
+        "    timeout: 2m\n",
+        "    subscriptions: [{nats: \"a b\"}]\n",
+    );
+    assert!(err.contains("invalid NATS subject"), "{err}");
+    let err = err_with("    timeout: 30s\n", "    poll_interval: 5s\n");
+    assert!(err.contains("`poll_interval` is for sensors only"), "{err}");
 }

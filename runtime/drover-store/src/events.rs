@@ -31,20 +31,7 @@ impl Store {
     /// Stores a trigger instance as `pending`; durable when the returned
     /// write completes.
     pub fn insert_trigger(&self, t: TriggerInstance) -> Result<Pending<()>> {
-        self.write_pipelined(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
-            )?
-            .execute(params![
-                t.id,
-                t.trigger_type,
-                t.payload.to_string(),
-                t.source,
-                t.received_at_ms
-            ])?;
-            Ok(())
-        })
+        self.write_pipelined(move |conn| insert_trigger(conn, &t))
     }
 
     /// The oldest `pending` trigger instances after `after` (exclusive).
@@ -55,7 +42,8 @@ impl Store {
     ) -> Result<Vec<TriggerInstance>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, trigger_type, payload, source, received_at FROM trigger_instances
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters
+                 FROM trigger_instances
                  WHERE state = 'pending' AND (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after, limit], trigger_from_row)?;
@@ -188,12 +176,13 @@ impl Store {
     ) -> Result<Vec<TriggerSummary>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, trigger_type, payload, source, received_at, state FROM trigger_instances
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, state
+                 FROM trigger_instances
                  WHERE (?1 IS NULL OR trigger_type = ?1) AND (?2 IS NULL OR id < ?2)
                  ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![trigger_type, before, limit.max(1)], |r| {
-                Ok((trigger_from_row(r)?, r.get::<_, String>(5)?))
+                Ok((trigger_from_row(r)?, r.get::<_, String>(6)?))
             })?;
             let mut out = Vec::new();
             for row in rows {
@@ -225,6 +214,27 @@ impl Store {
                 .optional()?)
         })
     }
+}
+
+/// Inserts a trigger instance as `pending` (also used by timers, inside
+/// the transaction that records the slot).
+pub(crate) fn insert_trigger(conn: &Connection, t: &TriggerInstance) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at, state,
+            trigger_parameters) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+    )?
+    .execute(params![
+        t.id,
+        t.trigger_type,
+        t.payload.to_string(),
+        t.source,
+        t.received_at_ms,
+        t.trigger_parameters
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?
+    ])?;
+    Ok(())
 }
 
 fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
@@ -278,16 +288,18 @@ fn enforcements_of(conn: &Connection, trigger_id: &str) -> Result<Vec<Enforcemen
 
 fn trigger_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TriggerInstance>> {
     let payload: String = r.get(2)?;
+    let parameters: Option<String> = r.get(5)?;
     let (id, trigger_type, source, received_at_ms) = (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?);
-    Ok(serde_json::from_str(&payload)
-        .map_err(StoreError::from)
-        .map(|payload| TriggerInstance {
+    Ok((|| {
+        Ok(TriggerInstance {
             id,
             trigger_type,
-            payload,
+            payload: serde_json::from_str(&payload)?,
             source,
             received_at_ms,
-        }))
+            trigger_parameters: parameters.map(|p| serde_json::from_str(&p)).transpose()?,
+        })
+    })())
 }
 
 fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ExecutionRequest>> {
@@ -333,6 +345,7 @@ mod tests {
             payload: json!({"node": "b7s01"}),
             source: "webhook".into(),
             received_at_ms: 1,
+            trigger_parameters: None,
         }
     }
 

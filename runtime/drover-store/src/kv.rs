@@ -39,6 +39,20 @@ impl Store {
         })
     }
 
+    /// Live keys of a scope starting with `prefix`, sorted, with values.
+    pub fn kv_list(&self, scope: &str, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT key, value FROM kv WHERE scope = ?1 AND substr(key, 1, length(?2)) = ?2
+                 AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![scope, prefix, now_ms()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Removes a key; true when a live key was there.
     pub fn kv_delete(&self, scope: &str, key: &str) -> Result<bool> {
         let (scope, key) = (scope.to_owned(), key.to_owned());

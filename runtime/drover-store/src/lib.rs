@@ -17,6 +17,8 @@ mod nodes;
 mod packs;
 mod rules;
 mod secrets;
+mod sensors;
+mod timers;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,8 @@ pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
+pub use sensors::SensorStatus;
+pub use timers::TimerState;
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.
@@ -65,6 +69,8 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_events.sql")),
+        M::up(include_str!("migrations/0003_timers.sql")),
+        M::up(include_str!("migrations/0004_sensors.sql")),
     ])
 }
 

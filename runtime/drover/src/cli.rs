@@ -50,6 +50,48 @@ pub enum Command {
     /// Inspect stored trigger instances and what the rules made of them.
     #[command(subcommand)]
     Trigger(TriggerCmd),
+    /// The key-value store: `drover kv set maintenance.b7s01 true --ttl 3600`.
+    #[command(subcommand)]
+    Kv(KvCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KvCmd {
+    /// Read a key.
+    Get {
+        key: String,
+        /// `system` (what rules see as `kv.KEY`), or a pack name.
+        #[arg(long, default_value = "system")]
+        scope: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a key, optionally expiring after `--ttl` seconds.
+    Set {
+        key: String,
+        value: String,
+        #[arg(long, default_value = "system")]
+        scope: String,
+        /// Seconds until the key expires.
+        #[arg(long)]
+        ttl: Option<u32>,
+    },
+    /// Delete a key.
+    Delete {
+        key: String,
+        #[arg(long, default_value = "system")]
+        scope: String,
+    },
+    /// List the live keys of a scope.
+    List {
+        #[arg(long, default_value = "system")]
+        scope: String,
+        /// Only keys starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +266,24 @@ pub enum SecretCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum RuleCmd {
+    /// List stored rules (from installed packs).
+    List {
+        #[arg(long)]
+        pack: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one rule: trigger, criteria, action and parameters.
+    Show {
+        /// `pack.name`.
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a rule (a running `drover serve` picks it up on restart).
+    Enable { reference: String },
+    /// Disable a rule (a running `drover serve` picks it up on restart).
+    Disable { reference: String },
     /// Test a rule against a trigger instance, offline (like st2-rule-tester):
     /// prints each criterion's value, operator, pattern and verdict, then the
     /// rendered parameters. Exits 0 when the rule matches, 1 when it does not,

@@ -3,6 +3,7 @@
 mod audit;
 mod exec;
 mod grant;
+mod kv;
 mod pack;
 mod rule;
 mod run;
@@ -27,9 +28,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exec(cmd) => exec::run(&db, cmd),
         Command::Audit(cmd) => audit::run(&db, cmd),
         Command::Secret(cmd) => secret::run(&db, cmd),
-        Command::Rule(cmd) => rule::run(cmd),
+        Command::Rule(cmd) => rule::run(&db, cmd),
         Command::Workflow(cmd) => workflow::run(cmd),
         Command::Serve(args) => serve::run(&db, args),
         Command::Trigger(cmd) => trigger::run(&db, cmd),
+        Command::Kv(cmd) => kv::run(&db, cmd),
     }
 }

@@ -22,10 +22,115 @@ use crate::output;
 /// hand-written documents, and the tester holds them in memory.
 const MAX_FILE_BYTES: u64 = 4 << 20;
 
-pub fn run(cmd: RuleCmd) -> Result<ExitCode> {
+pub fn run(db: &Path, cmd: RuleCmd) -> Result<ExitCode> {
     match cmd {
         RuleCmd::Test(args) => test(args),
+        RuleCmd::List { pack, json } => list(db, pack.as_deref(), json),
+        RuleCmd::Show { reference, json } => show(db, &reference, json),
+        RuleCmd::Enable { reference } => set_enabled(db, &reference, true),
+        RuleCmd::Disable { reference } => set_enabled(db, &reference, false),
     }
+}
+
+fn list(db: &Path, pack: Option<&str>, as_json: bool) -> Result<ExitCode> {
+    let rules: Vec<_> = crate::context::open_store(db)?
+        .list_rules()?
+        .into_iter()
+        .filter(|r| pack.is_none_or(|p| r.pack == p))
+        .collect();
+    let parsed: Vec<(drover_store::StoredRule, Option<Rule>)> = rules
+        .into_iter()
+        .map(|r| {
+            let rule = Rule::parse(Path::new(&r.reference), &r.definition).ok();
+            (r, rule)
+        })
+        .collect();
+    if as_json {
+        let rows: Vec<Value> = parsed
+            .iter()
+            .map(|(stored, rule)| {
+                serde_json::json!({
+                    "ref": stored.reference,
+                    "pack": stored.pack,
+                    "enabled": stored.enabled,
+                    "origin": stored.origin,
+                    "trigger": rule.as_ref().map(|r| r.trigger.type_.clone()),
+                    "action": rule.as_ref().map(|r| r.action.reference.clone()),
+                    "description": rule.as_ref().map(|r| r.description.clone()),
+                })
+            })
+            .collect();
+        output::json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if parsed.is_empty() {
+        println!("no rules; packs ship them in rules/*.yaml");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "RULE".to_string(),
+        "ENABLED".into(),
+        "TRIGGER".into(),
+        "ACTION".into(),
+        "DESCRIPTION".into(),
+    ]];
+    for (stored, rule) in &parsed {
+        table.push(vec![
+            stored.reference.clone(),
+            stored.enabled.to_string(),
+            rule.as_ref()
+                .map(|r| r.trigger.type_.clone())
+                .unwrap_or_default(),
+            rule.as_ref()
+                .map(|r| r.action.reference.clone())
+                .unwrap_or_default(),
+            rule.as_ref()
+                .map(|r| r.description.clone())
+                .unwrap_or_default(),
+        ]);
+    }
+    output::table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(db: &Path, reference: &str, as_json: bool) -> Result<ExitCode> {
+    let Some(stored) = crate::context::open_store(db)?
+        .list_rules()?
+        .into_iter()
+        .find(|r| r.reference == reference)
+    else {
+        bail!("no rule {reference:?} (see `drover rule list`)");
+    };
+    let rule = Rule::parse(Path::new(&stored.reference), &stored.definition)?;
+    if as_json {
+        let mut v = rule.to_json();
+        v["enabled"] = Value::Bool(stored.enabled);
+        output::json(&v)?;
+    } else {
+        println!(
+            "# {} ({}; from {})",
+            stored.reference,
+            if stored.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            stored.origin
+        );
+        print!("{}", stored.definition);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set_enabled(db: &Path, reference: &str, enabled: bool) -> Result<ExitCode> {
+    if !crate::context::open_store(db)?.set_rule_enabled(reference, enabled)? {
+        bail!("no rule {reference:?} (see `drover rule list`)");
+    }
+    println!(
+        "rule {reference} {}; a running `drover serve` applies it when restarted",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn test(args: RuleTestArgs) -> Result<ExitCode> {

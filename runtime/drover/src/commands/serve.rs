@@ -26,6 +26,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
     let app = drover_api::router(drover_api::AppState {
         store,
         intake: pipeline.intake(),
+        metrics: pipeline.metrics(),
     });
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,0 +1,113 @@
+//! The `sensor_status` table: each sensor's state, last error and counts,
+//! kept by the sensor service and shown by `drover sensor list`.
+
+use drover_core::now_ms;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store};
+
+/// One sensor's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensorStatus {
+    /// `pack.name`.
+    pub name: String,
+    /// `running`, `failed`, `backoff` or `stopped`.
+    pub state: String,
+    pub last_error: Option<String>,
+    /// Calls of `poll`.
+    pub polls: u64,
+    /// Calls of `on-message`.
+    pub messages: u64,
+    /// Triggers accepted into the pipeline.
+    pub triggers: u64,
+    /// Calls that trapped, timed out or failed.
+    pub failures: u64,
+    /// Wait before the next retry while failing.
+    pub backoff_ms: Option<u64>,
+    pub updated_at_ms: i64,
+}
+
+impl Store {
+    /// Writes `status` (its `updated_at_ms` is set to now).
+    pub fn put_sensor_status(&self, status: &SensorStatus) -> Result<()> {
+        let s = status.clone();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO sensor_status
+                    (name, state, last_error, polls, messages, triggers, failures, backoff_ms, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                    last_error = excluded.last_error, polls = excluded.polls,
+                    messages = excluded.messages, triggers = excluded.triggers,
+                    failures = excluded.failures, backoff_ms = excluded.backoff_ms,
+                    updated_at = excluded.updated_at",
+                params![
+                    s.name,
+                    s.state,
+                    s.last_error,
+                    s.polls as i64,
+                    s.messages as i64,
+                    s.triggers as i64,
+                    s.failures as i64,
+                    s.backoff_ms.map(|b| b as i64),
+                    now_ms()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every sensor's status, by name.
+    pub fn list_sensor_status(&self) -> Result<Vec<SensorStatus>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, state, last_error, polls, messages, triggers, failures, backoff_ms,
+                        updated_at
+                 FROM sensor_status ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(SensorStatus {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    last_error: r.get(2)?,
+                    polls: r.get::<_, i64>(3)? as u64,
+                    messages: r.get::<_, i64>(4)? as u64,
+                    triggers: r.get::<_, i64>(5)? as u64,
+                    failures: r.get::<_, i64>(6)? as u64,
+                    backoff_ms: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
+                    updated_at_ms: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SensorStatus;
+    use crate::Store;
+
+    #[test]
+    fn sensor_status_round_trips_and_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("drover.db")).unwrap();
+        let mut s = SensorStatus {
+            name: "testkit.sensor".into(),
+            state: "running".into(),
+            polls: 1,
+            ..Default::default()
+        };
+        store.put_sensor_status(&s).unwrap();
+        s.state = "backoff".into();
+        s.last_error = Some("the plugin panicked".into());
+        s.failures = 1;
+        s.backoff_ms = Some(1000);
+        store.put_sensor_status(&s).unwrap();
+        let listed = store.list_sensor_status().unwrap();
+        assert_eq!(listed.len(), 1);
+        s.updated_at_ms = listed[0].updated_at_ms;
+        assert_eq!(listed[0], s);
+    }
+}
