@@ -218,7 +218,11 @@ pub mod __private {
         poll: impl FnOnce(C) -> Result<Vec<Trigger>, Error>,
         config: &str,
     ) -> Result<Vec<Trigger>, Error> {
-        let config = if config.trim() == "null" { "{}" } else { config };
+        let config = if config.trim() == "null" {
+            "{}"
+        } else {
+            config
+        };
         let config = serde_json::from_str(config)
             .map_err(|e| Error::invalid(format!("the sensor config does not fit: {e}")))?;
         poll(config)

@@ -86,6 +86,12 @@ pub struct PlannedEffect {
     pub reason: String,
     /// What the plugin was told happened.
     pub simulated_result: Value,
+    /// In a workflow's plan: the task that asked (absent for a lone action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// In a workflow's plan: the task's route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<u32>,
 }
 
 /// One run of an action, as stored and shown.

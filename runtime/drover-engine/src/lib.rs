@@ -15,16 +15,21 @@
 //! - [`catalog`]: trigger types and rules of the installed packs;
 //! - [`intake`]: accepting a trigger instance (validation, back-pressure);
 //! - [`rules_stage`], [`scheduler`]: the two stages;
+//! - [`sensors`]: a thread per sensor (poll, NATS messages, backoff);
+//!   [`nats`]: the small NATS subscriber behind it;
 //! - [`timers`]: interval, cron and date timers (st2's `core.st2.*Timer`);
 //! - [`Pipeline`]: starts and stops them.
 
 pub mod catalog;
 pub mod intake;
 pub mod metrics;
+pub mod nats;
 mod rules_stage;
 mod scheduler;
+pub mod sensors;
 mod signal;
 pub mod timers;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +51,8 @@ pub struct PipelineConfig {
     /// Trigger instances accepted but not yet durable before intake says
     /// "busy" (HTTP 429): bounds memory under overload.
     pub max_intake_in_flight: usize,
+    /// NATS server for sensors' subscriptions (`nats://HOST:PORT`).
+    pub nats_url: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -53,6 +60,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             workers: 8,
             max_intake_in_flight: 4096,
+            nats_url: None,
         }
     }
 }
@@ -93,6 +101,11 @@ impl Pipeline {
         let mut threads = vec![rules_stage::spawn(shared.clone())];
         threads.extend(scheduler::spawn(shared.clone(), config.workers));
         threads.extend(timers::spawn(shared.clone()));
+        threads.extend(sensors::spawn(
+            shared.clone(),
+            intake.clone(),
+            config.nats_url,
+        ));
         Ok(Pipeline {
             shared,
             intake,

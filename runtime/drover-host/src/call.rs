@@ -220,6 +220,8 @@ impl CallCtx {
             decision: check.decision,
             reason: check.reason.clone(),
             simulated_result,
+            task: None,
+            route: None,
         });
     }
 }

@@ -43,6 +43,8 @@ pub enum RunError {
     },
     #[error("{action} is a sensor, not an action; sensors are started by `drover serve`")]
     NotAnAction { action: String },
+    #[error("{action} is a workflow (runner: workflow); run it with `drover run {action}`")]
+    IsWorkflow { action: String },
     #[error("{sensor} is an action, not a sensor")]
     NotASensor { sensor: String },
     #[error("{action}: {problem}\n{action} takes:\n  {params}", params = if params.is_empty() { "no parameters".to_string() } else { params.join("\n  ") })]
@@ -163,6 +165,11 @@ impl Runtime {
                 action: action.to_string(),
             });
         }
+        if plugin.is_workflow() {
+            return Err(RunError::IsWorkflow {
+                action: action.to_string(),
+            });
+        }
         let pre = self.action_pre(&action.to_string(), &digest)?;
         Ok(Prepared {
             pack: Arc::new(pack),
@@ -170,6 +177,18 @@ impl Runtime {
             digest,
             pre,
         })
+    }
+
+    /// The pack (newest installed version) and plugin of an action, whether
+    /// a component or a workflow.
+    pub fn action_plugin(&self, action: &ActionRef) -> Result<(Arc<Pack>, Plugin), RunError> {
+        let (pack, plugin, _) = self.lookup(action, PluginKind::Action)?;
+        if plugin.kind != PluginKind::Action {
+            return Err(RunError::NotAnAction {
+                action: action.to_string(),
+            });
+        }
+        Ok((Arc::new(pack), plugin))
     }
 
     /// The pack (newest installed version), plugin and component digest of
@@ -201,6 +220,10 @@ impl Runtime {
                     .collect(),
             });
         };
+        if plugin.is_workflow() {
+            // A workflow has no component.
+            return Ok((pack, plugin, String::new()));
+        }
         let digest = installed
             .digests
             .get(&plugin.name)

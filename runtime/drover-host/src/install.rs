@@ -2,11 +2,18 @@
 //! one that imports more than its manifest declares or does not export its
 //! world, precompile into the cache, and record pack and components in one
 //! transaction. Nothing is recorded unless every plugin passes.
+//!
+//! A workflow action (`runner: workflow`) has no component: its workflow
+//! file is parsed and validated against the installed packs plus the pack
+//! being installed (unknown actions, bad inputs refuse the pack, with
+//! `file:line:column`), and its text is stored inside the manifest JSON. Its
+//! parameters are the manifest's `parameters` when given, else one per
+//! workflow `input` (any JSON value; required unless it has a default).
 
 use std::path::{Path, PathBuf};
 
 use drover_core::now_ms;
-use drover_pack::{PackError, PluginKind, load_pack_dir};
+use drover_pack::{Pack, PackError, Parameters, PluginKind, load_pack_dir};
 use drover_store::{ComponentBlob, InstalledPack, StoreError};
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
@@ -39,6 +46,13 @@ pub enum InstallError {
         world: &'static str,
         message: String,
     },
+    #[error("workflow {plugin:?}: {error}")]
+    Workflow {
+        plugin: String,
+        error: drover_workflow::SpecError,
+    },
+    #[error("workflow {plugin:?}: {message}")]
+    WorkflowParams { plugin: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -65,12 +79,22 @@ pub struct InstalledPlugin {
 impl Runtime {
     /// Installs the pack in `dir` (see the module doc).
     pub fn install(&self, dir: &Path, actor: &str) -> Result<InstallReport, InstallError> {
-        let source = load_pack_dir(dir)?;
+        let mut source = load_pack_dir(dir)?;
+        self.check_workflows(&source.dir, &mut source.pack)?;
         let pack = &source.pack;
         let engine = self.engine.engine();
         let mut plugins = Vec::new();
         let mut blobs = Vec::new();
         for plugin in &pack.plugins {
+            if plugin.is_workflow() {
+                plugins.push(InstalledPlugin {
+                    name: plugin.name.clone(),
+                    kind: plugin.kind,
+                    digest: "workflow".into(),
+                    imports: Vec::new(),
+                });
+                continue;
+            }
             let file = &source.components[&plugin.name];
             let component = self
                 .cache
@@ -173,5 +197,81 @@ impl Runtime {
             replaced,
             plugins,
         })
+    }
+
+    /// Parses and validates every workflow of `pack` against the installed
+    /// packs plus `pack` itself, and gives a workflow without declared
+    /// parameters one per input.
+    fn check_workflows(&self, dir: &Path, pack: &mut Pack) -> Result<(), InstallError> {
+        if !pack.plugins.iter().any(|p| p.is_workflow()) {
+            return Ok(());
+        }
+        let mut others = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for installed in self.store().list_packs()? {
+            // Newest install first per name; the pack being installed
+            // replaces its older versions.
+            if installed.name == pack.name || !seen.insert(installed.name.clone()) {
+                continue;
+            }
+            others.push(
+                serde_json::from_value::<Pack>(installed.manifest).map_err(StoreError::from)?,
+            );
+        }
+        // Parameters first (a workflow may call a sibling workflow).
+        for i in 0..pack.plugins.len() {
+            let plugin = &pack.plugins[i];
+            let Some(workflow) = &plugin.workflow else {
+                continue;
+            };
+            if !plugin.parameters.is_empty() {
+                continue;
+            }
+            let file = dir.join(&workflow.entry).display().to_string();
+            let wf =
+                drover_workflow::Workflow::parse(&file, &workflow.text, None).map_err(|error| {
+                    InstallError::Workflow {
+                        plugin: plugin.name.clone(),
+                        error,
+                    }
+                })?;
+            let params =
+                Parameters::new(wf.inputs().map(|(name, has_default)| {
+                    (name.to_owned(), !has_default, serde_json::json!({}))
+                }))
+                .map_err(|e| InstallError::WorkflowParams {
+                    plugin: plugin.name.clone(),
+                    message: e.to_string(),
+                })?;
+            pack.plugins[i].parameters = params;
+        }
+        let this: &Pack = pack;
+        let catalog = |reference: &str| {
+            let (pack_name, plugin) = reference.split_once('.')?;
+            let found = if pack_name == this.name {
+                this.plugin(plugin)
+            } else {
+                others
+                    .iter()
+                    .find(|p| p.name == pack_name)
+                    .and_then(|p| p.plugin(plugin))
+            }?;
+            (found.kind == PluginKind::Action).then(|| drover_workflow::ActionInfo {
+                parameters: found.parameters.json_schema(),
+            })
+        };
+        for plugin in &this.plugins {
+            let Some(workflow) = &plugin.workflow else {
+                continue;
+            };
+            let file = dir.join(&workflow.entry).display().to_string();
+            drover_workflow::Workflow::parse(&file, &workflow.text, Some(&catalog)).map_err(
+                |error| InstallError::Workflow {
+                    plugin: plugin.name.clone(),
+                    error,
+                },
+            )?;
+        }
+        Ok(())
     }
 }

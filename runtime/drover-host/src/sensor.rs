@@ -250,3 +250,47 @@ fn check_triggers(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{SensorFailureKind, check_triggers};
+    use crate::bindings::drover::plugin::types::Trigger;
+
+    fn pack() -> drover_pack::Pack {
+        drover_pack::parse_manifest(
+            Path::new("pack.yaml"),
+            "name: mon\nversion: 0.1.0\nplugins:\n  s: {kind: sensor, component: s.wasm}\n\
+             triggers:\n  down: {payload: {node: {type: string}}}\n",
+        )
+        .unwrap()
+    }
+
+    fn trigger(t: &str, payload: &str) -> Trigger {
+        Trigger {
+            trigger_type: t.into(),
+            payload: payload.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_packs_own_trigger_types_pass() {
+        let ok = check_triggers(&pack(), vec![trigger("mon.down", r#"{"node":"n1"}"#)], 1024);
+        assert_eq!(ok.unwrap()[0].payload["node"], "n1");
+        for other in ["core.down", "mon.up", "down", "monx.down"] {
+            let err = check_triggers(&pack(), vec![trigger(other, "{}")], 1024).unwrap_err();
+            assert_eq!(err.kind, SensorFailureKind::Error);
+            assert!(
+                err.message.contains("it declares mon.down"),
+                "{}",
+                err.message
+            );
+        }
+        let err = check_triggers(&pack(), vec![trigger("mon.down", "{")], 1024).unwrap_err();
+        assert!(err.message.contains("not JSON"), "{}", err.message);
+        let err = check_triggers(&pack(), vec![trigger("mon.down", &"x".repeat(2000))], 1024)
+            .unwrap_err();
+        assert!(err.message.contains("output cap"), "{}", err.message);
+    }
+}

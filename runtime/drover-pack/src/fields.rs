@@ -245,6 +245,30 @@ fn parse_component_path(s: &str) -> Result<ComponentPath, String> {
     }
 }
 
+/// A workflow file of a `runner: workflow` action: relative, inside the
+/// pack, `.yaml` or `.yml`.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryPath(pub String);
+
+from_str_field!(
+    EntryPath,
+    "a path such as workflows/handle_no_contact.yaml",
+    parse_entry_path
+);
+
+fn parse_entry_path(s: &str) -> Result<EntryPath, String> {
+    match parse_component_path(s) {
+        Err(e) => Err(e.replacen("component path", "entry path", 1).replace(
+            "e.g. components/core_echo.wasm",
+            "e.g. workflows/handle_no_contact.yaml",
+        )),
+        Ok(_) if !(s.ends_with(".yaml") || s.ends_with(".yml")) => Err(format!(
+            "entry path {s:?} is not a .yaml file: point it at the workflow, e.g. workflows/handle_no_contact.yaml"
+        )),
+        Ok(p) => Ok(EntryPath(p.0)),
+    }
+}
+
 /// A JSON Schema `type`: one type name or a list of them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]

@@ -45,7 +45,7 @@
 //!     bad.unwrap_err().to_string(),
 //!     "pack.yaml:5:5: plugins.echo.knd: unknown key \"knd\"; did you mean \"kind\"? (valid keys: \
 //!      kind, description, component, timeout, memory, output, idempotent, parameters, capabilities, \
-//!      poll_interval, subscriptions, config)",
+//!      poll_interval, subscriptions, config, runner, entry)",
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -66,7 +66,7 @@ pub use error::PackError;
 pub use manifest::parse_manifest;
 pub use pack::{
     Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType,
-    WebhookAuth, is_name,
+    WebhookAuth, WorkflowEntry, is_name,
 };
 pub use params::{JSON_TYPES, ParamError, Parameter, Parameters};
 pub use reference::{ActionRef, ActionRefError};

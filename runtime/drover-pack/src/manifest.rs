@@ -21,12 +21,13 @@ use serde_json::Value;
 
 use crate::error::PackError;
 use crate::fields::{
-    Capabilities, ComponentPath, KeyKind, MemorySize, Name, NamedMap, OutputSize, SchemaType,
-    Timeout, Version,
+    Capabilities, ComponentPath, EntryPath, KeyKind, MemorySize, Name, NamedMap, OutputSize,
+    SchemaType, Timeout, Version,
 };
 use crate::locate::locate;
 use crate::pack::{
     Limits, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType, WebhookAuth,
+    WorkflowEntry,
 };
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
 use crate::suggest::closest;
@@ -64,7 +65,8 @@ impl KeyKind for PluginKey {
 struct RawPlugin {
     kind: PluginKind,
     description: Option<String>,
-    component: ComponentPath,
+    /// Exactly one of `component` and `runner: workflow` + `entry`.
+    component: Option<ComponentPath>,
     timeout: Option<Timeout>,
     memory: Option<MemorySize>,
     output: Option<OutputSize>,
@@ -77,6 +79,18 @@ struct RawPlugin {
     subscriptions: Option<Vec<RawSubscription>>,
     /// Sensors only: passed to every `poll` as JSON.
     config: Option<Value>,
+    /// `workflow`: the action is a workflow (`entry`), not a component.
+    runner: Option<Runner>,
+    /// Workflow actions only: the workflow file, relative to the pack.
+    entry: Option<EntryPath>,
+}
+
+/// How an action is run when it is not a Wasm component.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Runner {
+    /// An Orquesta-compatible workflow file (`entry`).
+    Workflow,
 }
 
 #[derive(Deserialize)]
@@ -423,8 +437,63 @@ fn resolve_trigger(
     })
 }
 
+/// `component`, or `runner: workflow` with `entry`: exactly one. Returns
+/// the component path (empty for a workflow) and the workflow entry.
+fn resolve_runner(
+    cx: &Context<'_>,
+    name: &str,
+    raw: &RawPlugin,
+) -> Result<(String, Option<WorkflowEntry>), PackError> {
+    let at = |field: &'static str| ["plugins", name, field];
+    match (&raw.component, raw.runner, &raw.entry) {
+        (Some(c), None, None) => Ok((c.0.clone(), None)),
+        (None, Some(Runner::Workflow), Some(entry)) => {
+            if raw.kind != PluginKind::Action {
+                return Err(cx.invalid(
+                    &at("runner"),
+                    "`runner: workflow` is for actions only; write `kind: action`".into(),
+                ));
+            }
+            if raw.capabilities.is_some() {
+                return Err(cx.invalid(
+                    &at("capabilities"),
+                    "a workflow has no capabilities of its own: its tasks' actions declare theirs"
+                        .into(),
+                ));
+            }
+            Ok((
+                String::new(),
+                Some(WorkflowEntry {
+                    entry: entry.0.clone(),
+                    text: String::new(),
+                }),
+            ))
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(cx.invalid(
+            &at("component"),
+            "give either `component` (a Wasm component) or `runner: workflow` with `entry`, not both"
+                .into(),
+        )),
+        (None, Some(Runner::Workflow), None) => Err(cx.invalid(
+            &at("runner"),
+            "`runner: workflow` needs `entry: workflows/NAME.yaml`, the workflow file".into(),
+        )),
+        (None, None, Some(_)) => Err(cx.invalid(
+            &at("entry"),
+            "`entry` is for workflow actions: add `runner: workflow`".into(),
+        )),
+        (None, None, None) => Err(cx.invalid(
+            &["plugins", name],
+            "missing required key \"component\" (a Wasm component such as components/echo.wasm; \
+             or `runner: workflow` with `entry: workflows/NAME.yaml`)"
+                .into(),
+        )),
+    }
+}
+
 fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plugin, PackError> {
     let defaults = Limits::default();
+    let (component, workflow) = resolve_runner(cx, &name, &raw)?;
     let parameters = resolve_params(
         cx,
         &["plugins", name.as_str(), "parameters"],
@@ -442,7 +511,8 @@ fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plug
         sensor,
         kind: raw.kind,
         description: raw.description.unwrap_or_default(),
-        component: raw.component.0,
+        component,
+        workflow,
         limits: Limits {
             timeout: raw.timeout.map_or(defaults.timeout, |t| t.0),
             memory_bytes: raw.memory.map_or(defaults.memory_bytes, |m| m.0),

@@ -171,7 +171,9 @@ fn empty_and_wrong_shape() {
     );
     assert_eq!(
         err_with("    component: components/core_echo.wasm\n", ""),
-        "packs/core/pack.yaml:6:5: plugins.echo: missing required key \"component\""
+        "packs/core/pack.yaml:5:3: plugins.echo: missing required key \"component\" (a Wasm \
+         component such as components/echo.wasm; or `runner: workflow` with \
+         `entry: workflows/NAME.yaml`)"
     );
     assert_eq!(
         parse("name: core\nversion: 0.1.0\nplugins: {}\n")
@@ -188,7 +190,8 @@ fn unknown_keys_are_named_with_a_suggestion() {
         err_with("    timeout: 30s", "    timout: 30s"),
         "packs/core/pack.yaml:9:5: plugins.echo.timout: unknown key \"timout\"; did you mean \
          \"timeout\"? (valid keys: kind, description, component, timeout, memory, output, \
-         idempotent, parameters, capabilities, poll_interval, subscriptions, config)"
+         idempotent, parameters, capabilities, poll_interval, subscriptions, config, runner, \
+         entry)"
     );
     assert_eq!(
         err_with("version: 0.1.0", "verison: 0.1.0"),
@@ -504,4 +507,77 @@ fn sensor_fields_are_checked() {
     assert!(err.contains("invalid NATS subject"), "{err}");
     let err = err_with("    timeout: 30s\n", "    poll_interval: 5s\n");
     assert!(err.contains("`poll_interval` is for sensors only"), "{err}");
+}
+
+const FLOW: &str = "\
+name: flows
+version: 0.1.0
+plugins:
+  handle:
+    kind: action
+    runner: workflow
+    entry: workflows/handle.yaml
+";
+
+#[test]
+fn workflow_actions() {
+    let pack = parse(FLOW).unwrap();
+    let handle = pack.plugin("handle").unwrap();
+    assert!(handle.is_workflow());
+    assert_eq!(handle.component, "");
+    assert_eq!(
+        handle.workflow.as_ref().unwrap().entry,
+        "workflows/handle.yaml"
+    );
+    // Stored and read back.
+    let back: Pack = serde_json::from_value(serde_json::to_value(&pack).unwrap()).unwrap();
+    assert_eq!(back, pack);
+    // Components stay components.
+    assert!(!parse(GOOD).unwrap().plugin("echo").unwrap().is_workflow());
+}
+
+#[test]
+fn workflow_actions_need_exactly_one_of_component_and_entry() {
+    let with = |from: &str, to: &str| {
+        assert!(FLOW.contains(from), "FLOW has no {from:?}");
+        parse(&FLOW.replacen(from, to, 1)).unwrap_err().to_string()
+    };
+    assert_eq!(
+        with(
+            "    entry: workflows/handle.yaml\n",
+            "    entry: workflows/handle.yaml\n    component: c/x.wasm\n"
+        ),
+        "packs/core/pack.yaml:8:5: plugins.handle.component: give either `component` (a Wasm \
+         component) or `runner: workflow` with `entry`, not both"
+    );
+    assert_eq!(
+        with("    entry: workflows/handle.yaml\n", ""),
+        "packs/core/pack.yaml:6:5: plugins.handle.runner: `runner: workflow` needs \
+         `entry: workflows/NAME.yaml`, the workflow file"
+    );
+    assert_eq!(
+        with("    runner: workflow\n", ""),
+        "packs/core/pack.yaml:6:5: plugins.handle.entry: `entry` is for workflow actions: \
+         add `runner: workflow`"
+    );
+    assert_eq!(
+        with("kind: action", "kind: sensor"),
+        "packs/core/pack.yaml:6:5: plugins.handle.runner: `runner: workflow` is for actions \
+         only; write `kind: action`"
+    );
+    assert_eq!(
+        with("workflows/handle.yaml", "../handle.yaml"),
+        "packs/core/pack.yaml:7:12: plugins.handle.entry: entry path \"../handle.yaml\" contains \
+         .. and so may leave the pack directory: write a path relative to the pack directory \
+         (e.g. workflows/handle_no_contact.yaml)"
+    );
+    assert_starts(
+        &with("workflows/handle.yaml", "workflows/handle.json"),
+        "packs/core/pack.yaml:7:12: plugins.handle.entry: entry path \"workflows/handle.json\" is \
+         not a .yaml file",
+    );
+    assert_starts(
+        &with("runner: workflow", "runner: python"),
+        "packs/core/pack.yaml:6:13: plugins.handle.runner: unknown value \"python\"",
+    );
 }

@@ -92,6 +92,29 @@ pub struct Plugin {
     /// Sensors only: how the host drives it (default for actions).
     #[serde(default, skip_serializing_if = "SensorSpec::is_empty")]
     pub sensor: SensorSpec,
+    /// Workflow actions only (`runner: workflow`): the workflow file. Such
+    /// a plugin has no component (`component` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowEntry>,
+}
+
+impl Plugin {
+    /// Whether it is a workflow (`runner: workflow`), not a Wasm component.
+    pub fn is_workflow(&self) -> bool {
+        self.workflow.is_some()
+    }
+}
+
+/// The workflow of a `runner: workflow` action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowEntry {
+    /// Path of the workflow file relative to the pack directory, as written
+    /// in the manifest (`entry:`).
+    pub entry: String,
+    /// The workflow's text: filled in by [`crate::load_pack_dir`] and stored
+    /// with the pack, so a run never reads the pack directory again.
+    #[serde(default)]
+    pub text: String,
 }
 
 /// How the host drives a sensor: `poll` on an interval, `on-message` for

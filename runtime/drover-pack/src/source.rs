@@ -1,4 +1,5 @@
-//! Reading a pack directory: `pack.yaml` plus every plugin's component file.
+//! Reading a pack directory: `pack.yaml` plus every plugin's component file
+//! (or, for a `runner: workflow` action, its workflow file's text).
 //!
 //! Owns file I/O for packs and the cheap check that a file is a WebAssembly
 //! *component* (not a core module, not something else) by its 8-byte header.
@@ -56,9 +57,18 @@ pub fn load_pack_dir(dir: &Path) -> Result<PackSource, PackError> {
         path: manifest_path.clone(),
         source,
     })?;
-    let pack = parse_manifest(&manifest_path, &text)?;
+    let mut pack = parse_manifest(&manifest_path, &text)?;
     let mut components = BTreeMap::new();
-    for plugin in &pack.plugins {
+    for plugin in &mut pack.plugins {
+        if let Some(workflow) = &mut plugin.workflow {
+            // A workflow action: its file's text travels with the manifest.
+            let path = dir.join(&workflow.entry);
+            workflow.text = std::fs::read_to_string(&path).map_err(|source| PackError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            continue;
+        }
         let path = dir.join(&plugin.component);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,

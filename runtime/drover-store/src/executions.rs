@@ -179,11 +179,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Execution>> {
     })())
 }
 
-fn parse_id(s: &str) -> Result<ExecutionId> {
+pub(crate) fn parse_id(s: &str) -> Result<ExecutionId> {
     s.parse()
         .map_err(|e: drover_core::IdError| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse_status(s: &str) -> Result<ExecStatus> {
+pub(crate) fn parse_status(s: &str) -> Result<ExecStatus> {
     ExecStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
 }

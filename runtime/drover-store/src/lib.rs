@@ -19,6 +19,7 @@ mod rules;
 mod secrets;
 mod sensors;
 mod timers;
+mod workflows;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
 pub use sensors::SensorStatus;
 pub use timers::TimerState;
+pub use workflows::{ChildLink, ChildRow, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.
@@ -71,6 +73,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_events.sql")),
         M::up(include_str!("migrations/0003_timers.sql")),
         M::up(include_str!("migrations/0004_sensors.sql")),
+        M::up(include_str!("migrations/0005_workflows.sql")),
     ])
 }
 

@@ -252,6 +252,14 @@ impl Workflow {
         self.input.iter().map(|i| i.name.as_str())
     }
 
+    /// The inputs in declaration order, each with whether it has a default
+    /// (one without must be given).
+    pub fn inputs(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.input
+            .iter()
+            .map(|i| (i.name.as_str(), i.default.is_some()))
+    }
+
     /// The names of the outputs.
     pub fn output_names(&self) -> impl Iterator<Item = &str> {
         self.output.iter().map(|o| o.name.as_str())

@@ -53,6 +53,18 @@ pub enum Command {
     /// The key-value store: `drover kv set maintenance.b7s01 true --ttl 3600`.
     #[command(subcommand)]
     Kv(KvCmd),
+    /// Sensors' state, last error and counts: `drover sensor list`.
+    #[command(subcommand)]
+    Sensor(SensorCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SensorCmd {
+    /// Every sensor that has run under `drover serve`.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +118,9 @@ pub struct ServeArgs {
     /// to the next start.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub grace: std::time::Duration,
+    /// NATS server for sensors' subscriptions, e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "DROVER_NATS_URL", value_name = "URL")]
+    pub nats: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -229,6 +244,10 @@ pub enum ExecCmd {
         id: String,
         #[arg(long)]
         json: bool,
+        /// For a workflow: also list its child executions (task, status,
+        /// duration), subworkflows nested.
+        #[arg(long)]
+        tree: bool,
     },
 }
 

@@ -59,8 +59,13 @@ pub fn table(rows: &[Vec<String>]) {
 
 /// One planned effect as a line of a plan.
 pub fn effect(e: &PlannedEffect) -> String {
+    let task = match (&e.task, e.route) {
+        (Some(task), Some(route)) if route > 0 => format!("[{task} route {route}] "),
+        (Some(task), _) => format!("[{task}] "),
+        _ => String::new(),
+    };
     format!(
-        "{seq}. {cap} {op} {target}: {decision} ({reason})",
+        "{seq}. {task}{cap} {op} {target}: {decision} ({reason})",
         seq = e.seq,
         cap = e.capability,
         op = e.operation,

@@ -1,4 +1,4 @@
-//! `drover exec list|get`.
+//! `drover exec list|get`; `get --tree` adds a workflow's child executions.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -70,17 +70,81 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ExecCmd::Get { id, json } => {
+        ExecCmd::Get { id, json, tree } => {
             let id: ExecutionId = id.parse()?;
             let Some(exec) = store.get_execution(id)? else {
                 bail!("no execution {id} (see `drover exec list`)");
             };
             if json {
-                output::json(&exec)?;
+                if tree {
+                    let mut value = serde_json::to_value(&exec)?;
+                    value["children"] = children_json(&store, id, 0)?;
+                    output::json(&value)?;
+                } else {
+                    output::json(&exec)?;
+                }
             } else {
                 output::execution(&exec);
+                if tree {
+                    println!("  tree");
+                    print_tree(&store, id, 2)?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Most levels of subworkflows shown by `--tree`.
+const MAX_TREE_DEPTH: usize = 16;
+
+/// The children of workflow execution `id`, one line each, nested.
+fn print_tree(store: &drover_store::Store, id: ExecutionId, depth: usize) -> Result<()> {
+    let children = store.execution_children(id)?;
+    if children.is_empty() && depth == 2 {
+        println!("    no child executions");
+    }
+    for c in children {
+        let route = if c.route > 0 {
+            format!(" (route {})", c.route)
+        } else {
+            String::new()
+        };
+        let error = c
+            .error
+            .as_deref()
+            .filter(|_| c.summary.status != ExecStatus::Succeeded)
+            .map(|e| format!(": {}", e.lines().next().unwrap_or("")))
+            .unwrap_or_default();
+        println!(
+            "{:indent$}{}{route}  {}  {}  {}  {}{error}",
+            "",
+            c.task,
+            c.summary.action,
+            c.summary.status,
+            output::duration_us(c.summary.duration_us),
+            c.summary.id,
+            indent = depth * 2
+        );
+        if depth < MAX_TREE_DEPTH {
+            print_tree(store, c.summary.id, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn children_json(
+    store: &drover_store::Store,
+    id: ExecutionId,
+    depth: usize,
+) -> Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for c in store.execution_children(id)? {
+        let mut value = serde_json::to_value(&c)?;
+        if depth < MAX_TREE_DEPTH {
+            value["children"] = children_json(store, c.summary.id, depth + 1)?;
+        }
+        out.push(value);
+    }
+    Ok(serde_json::Value::Array(out))
 }

@@ -8,6 +8,7 @@ mod pack;
 mod rule;
 mod run;
 mod secret;
+mod sensor;
 mod serve;
 mod trigger;
 mod workflow;
@@ -33,5 +34,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&db, args),
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
+        Command::Sensor(cmd) => sensor::run(&db, cmd),
     }
 }

@@ -1,4 +1,6 @@
-//! `drover run`: run one action now, in this process, and store it.
+//! `drover run`: run one action now, in this process, and store it. A
+//! workflow (`runner: workflow`) runs to its end here too, every child
+//! execution stored and, with `--dry-run`, dry.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,8 +18,8 @@ use crate::output;
 pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     let action: ActionRef = args.action.parse()?;
     let runtime = open_runtime(db)?;
-    let prepared = runtime.prepare(&action)?;
-    let schema = &prepared.plugin.parameters;
+    let (_, plugin) = runtime.action_plugin(&action)?;
+    let schema = &plugin.parameters;
     let mut params = match &args.params_json {
         Some(text) => {
             serde_json::from_str::<Value>(text).context("--params-json is not valid JSON")?
@@ -38,15 +40,16 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     if let Value::Object(cli) = cli {
         map.extend(cli);
     }
-    let exec = runtime.run_prepared(
-        &prepared,
-        params,
-        &RunOptions {
-            dry_run: args.dry_run,
-            actor: actor(),
-            timeout: args.timeout,
-        },
-    )?;
+    let opts = RunOptions {
+        dry_run: args.dry_run,
+        actor: actor(),
+        timeout: args.timeout,
+    };
+    let exec = if plugin.is_workflow() {
+        drover_engine::workflows::run_workflow(&runtime, &action, params, &opts)?
+    } else {
+        runtime.run_prepared(&runtime.prepare(&action)?, params, &opts)?
+    };
     if args.json {
         output::json(&exec)?;
     } else {

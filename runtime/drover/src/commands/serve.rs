@@ -10,19 +10,48 @@ use anyhow::{Context, Result};
 use drover_engine::{Pipeline, PipelineConfig};
 
 use crate::cli::ServeArgs;
+
+/// How long open HTTP requests may take to finish after a stop signal.
+const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::context::open_runtime;
 
 pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
     let runtime = Arc::new(open_runtime(db)?);
     let store = runtime.store().clone();
     let pipeline = Pipeline::start(
-        runtime,
+        runtime.clone(),
         PipelineConfig {
             workers: args.workers,
+            nats_url: args.nats.clone(),
             ..PipelineConfig::default()
         },
     )
     .context("cannot load the installed packs and rules")?;
+    // Workflow runs a crash or kill left mid-way continue from their stored
+    // state (in-flight non-idempotent children are abandoned, see
+    // drover_engine::workflows), in the background.
+    {
+        let runtime = runtime.clone();
+        std::thread::Builder::new()
+            .name("drover-workflow-resume".into())
+            .spawn(
+                move || match drover_engine::workflows::resume_unfinished(&runtime) {
+                    Ok(ends) => {
+                        for end in ends {
+                            match end {
+                                Ok(exec) => eprintln!(
+                                    "drover: resumed workflow {} {}: {}",
+                                    exec.id, exec.action, exec.status
+                                ),
+                                Err(e) => eprintln!("drover: cannot resume a workflow run: {e}"),
+                            }
+                        }
+                    }
+                    Err(e) => eprintln!("drover: cannot list unfinished workflow runs: {e}"),
+                },
+            )
+            .context("cannot start the workflow resume thread")?;
+    }
     let app = drover_api::router(drover_api::AppState {
         store,
         intake: pipeline.intake(),
@@ -48,16 +77,32 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
                 &triggers
             }
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the HTTP server failed")
+        // Graceful shutdown waits for open connections, and a client that
+        // stalls mid-request would hold it forever: give them HTTP_DRAIN.
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let notify = signalled.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            notify.notify_one();
+        });
+        tokio::select! {
+            r = server => r.context("the HTTP server failed"),
+            () = async {
+                signalled.notified().await;
+                tokio::time::sleep(HTTP_DRAIN).await;
+            } => {
+                eprintln!("drover: requests still open {HTTP_DRAIN:?} after the stop signal; closing them");
+                Ok(())
+            }
+        }
     })?;
     eprintln!(
         "drover: stopping; waiting up to {:?} for running executions",
         args.grace
     );
     pipeline.shutdown(args.grace);
+    // Connection tasks of stalled clients must not hold up the exit.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,316 @@
+//! The sensor service: one thread per installed sensor (newest version of
+//! each pack). It calls `poll` on the sensor's `poll_interval` and
+//! `on-message` for each message of its host-owned subscriptions (NATS
+//! subjects, one reader thread each, see [`crate::nats`]); each call runs
+//! in a fresh sandbox (`Runtime::call_sensor`), and the triggers it emits
+//! enter the pipeline through [`Intake::accept`] with source
+//! `sensor:pack.name`.
+//!
+//! A call that traps, times out or fails (or emits a trigger intake
+//! rejects) marks the sensor `failed` with the error, and the sensor is
+//! retried after an exponential backoff ([`MIN_BACKOFF`] doubling up to
+//! [`MAX_BACKOFF`]; messages wait meanwhile); a good call resets it to
+//! `running`. State and counts are stored in `sensor_status` after every
+//! call, for `drover sensor list`.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use drover_host::{PreparedSensor, RunOptions, SensorInput};
+use drover_pack::Subscription;
+use drover_store::SensorStatus;
+use serde_json::Value;
+
+use crate::Shared;
+use crate::intake::Intake;
+use crate::nats;
+
+/// First wait after a failure.
+pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often waiting threads look at the stop flag.
+const SLICE: Duration = Duration::from_millis(100);
+/// Messages waiting for a sensor before new ones are dropped.
+const QUEUE: usize = 1024;
+
+/// One message of a subscription: its source and payload.
+type Message = (String, Value);
+
+/// Starts a thread per installed sensor (and per NATS subscription).
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    intake: Arc<Intake>,
+    nats_url: Option<String>,
+) -> Vec<JoinHandle<()>> {
+    let sensors = match shared.runtime.installed_sensors() {
+        Ok(sensors) => sensors,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the installed sensors; none will run");
+            return Vec::new();
+        }
+    };
+    let mut threads = Vec::new();
+    for sensor in sensors {
+        let name = sensor.name();
+        let (tx, rx) = crossbeam_channel::bounded::<Message>(QUEUE);
+        let mut setup_error = None;
+        for sub in &sensor.plugin.sensor.subscriptions {
+            let Subscription::Nats(subject) = sub;
+            let Some(url) = &nats_url else {
+                setup_error = Some(format!(
+                    "subscribes to {sub}, but no NATS server is configured: \
+                     start `drover serve --nats nats://HOST:PORT` (or set DROVER_NATS_URL)"
+                ));
+                continue;
+            };
+            match nats::address(url) {
+                Ok(addr) => threads.push(spawn_nats(
+                    shared.clone(),
+                    addr,
+                    subject.clone(),
+                    sub.to_string(),
+                    name.clone(),
+                    tx.clone(),
+                )),
+                Err(e) => setup_error = Some(e.to_string()),
+            }
+        }
+        let shared = shared.clone();
+        let intake = intake.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("drover-sensor-{name}"))
+            .spawn(move || run_sensor(&shared, &intake, &sensor, tx, rx, setup_error));
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => tracing::error!(sensor = %name, error = %e, "cannot start the sensor thread"),
+        }
+    }
+    threads
+}
+
+/// The state of one sensor's thread.
+struct Driver<'a> {
+    shared: &'a Shared,
+    intake: &'a Intake,
+    sensor: &'a PreparedSensor,
+    opts: RunOptions,
+    status: SensorStatus,
+    backoff: Option<Duration>,
+}
+
+fn run_sensor(
+    shared: &Shared,
+    intake: &Intake,
+    sensor: &PreparedSensor,
+    // Kept so the channel stays open for a sensor with no subscriptions.
+    _tx: Sender<Message>,
+    rx: Receiver<Message>,
+    setup_error: Option<String>,
+) {
+    let name = sensor.name();
+    let previous = shared
+        .runtime
+        .store()
+        .list_sensor_status()
+        .ok()
+        .and_then(|all| all.into_iter().find(|s| s.name == name));
+    let mut d = Driver {
+        shared,
+        intake,
+        sensor,
+        opts: RunOptions {
+            dry_run: false,
+            actor: format!("sensor:{name}"),
+            timeout: None,
+        },
+        // Counts go on from the previous run.
+        status: SensorStatus {
+            name: name.clone(),
+            state: "running".into(),
+            last_error: setup_error,
+            backoff_ms: None,
+            ..previous.unwrap_or_default()
+        },
+        backoff: None,
+    };
+    d.save();
+    let interval = sensor.plugin.sensor.poll_interval;
+    let config = sensor.plugin.sensor.config.clone();
+    let mut next_poll = interval.map(|_| Instant::now());
+    let mut retry_at: Option<Instant> = None;
+    while !shared.stopping() {
+        let now = Instant::now();
+        if let Some(at) = retry_at {
+            if now < at {
+                std::thread::sleep((at - now).min(SLICE));
+                continue;
+            }
+            retry_at = None;
+        }
+        let wait = next_poll
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or(SLICE)
+            .min(SLICE);
+        let failed = match rx.recv_timeout(wait) {
+            Ok((source, payload)) => {
+                d.status.messages += 1;
+                d.call(SensorInput::Message {
+                    source: &source,
+                    payload: &payload,
+                })
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                match (next_poll, interval) {
+                    (Some(t), Some(every)) if Instant::now() >= t => {
+                        next_poll = Some(Instant::now() + every);
+                        d.status.polls += 1;
+                        d.call(SensorInput::Poll { config: &config })
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        if let Some(wait) = failed {
+            let at = Instant::now() + wait;
+            retry_at = Some(at);
+            // The retry is a poll: the restart the operator sees.
+            if next_poll.is_some() {
+                next_poll = Some(at);
+            }
+        }
+    }
+    d.status.state = "stopped".into();
+    d.status.backoff_ms = None;
+    d.save();
+}
+
+impl Driver<'_> {
+    /// One call; on failure, the backoff to wait before the next.
+    fn call(&mut self, input: SensorInput<'_>) -> Option<Duration> {
+        let name = self.status.name.clone();
+        let result = match self
+            .shared
+            .runtime
+            .call_sensor(self.sensor, input, &self.opts)
+        {
+            Ok(call) => call.outcome.map_err(|f| {
+                format!(
+                    "{}: {}",
+                    match f.kind {
+                        drover_host::SensorFailureKind::Trap => "trap",
+                        drover_host::SensorFailureKind::Timeout => "timeout",
+                        drover_host::SensorFailureKind::Error => "error",
+                    },
+                    f.message
+                )
+            }),
+            Err(e) => Err(format!("error: {e}")),
+        };
+        let outcome = result.and_then(|triggers| {
+            for t in triggers {
+                let accepted = self
+                    .intake
+                    .accept(&t.trigger_type, t.payload, &self.opts.actor)
+                    .and_then(|a| a.wait());
+                match accepted {
+                    Ok(id) => {
+                        self.status.triggers += 1;
+                        tracing::debug!(sensor = %name, trigger = %t.trigger_type, %id, "trigger accepted");
+                    }
+                    Err(e) => return Err(format!("error: trigger rejected: {e}")),
+                }
+            }
+            Ok(())
+        });
+        let wait = match outcome {
+            Ok(()) => {
+                self.backoff = None;
+                self.status.state = "running".into();
+                self.status.backoff_ms = None;
+                None
+            }
+            Err(message) => {
+                let wait = self
+                    .backoff
+                    .map_or(MIN_BACKOFF, |b| (b * 2).min(MAX_BACKOFF));
+                self.backoff = Some(wait);
+                tracing::warn!(sensor = %name, error = %message, retry_in = ?wait, "sensor failed");
+                self.status.failures += 1;
+                self.status.state = "failed".into();
+                self.status.last_error = Some(message);
+                self.status.backoff_ms = Some(wait.as_millis() as u64);
+                Some(wait)
+            }
+        };
+        self.save();
+        wait
+    }
+
+    fn save(&self) {
+        if let Err(e) = self.shared.runtime.store().put_sensor_status(&self.status) {
+            tracing::error!(sensor = %self.status.name, error = %e, "cannot store the sensor status");
+        }
+    }
+}
+
+/// Reads `subject` on `addr` and hands each message to the sensor,
+/// reconnecting with backoff until the pipeline stops.
+fn spawn_nats(
+    shared: Arc<Shared>,
+    addr: String,
+    subject: String,
+    source: String,
+    sensor: String,
+    tx: Sender<Message>,
+) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(format!("drover-nats-{subject}"))
+        .spawn(move || {
+            let mut backoff = MIN_BACKOFF;
+            while !shared.stopping() {
+                let mut sub = match nats::Subscriber::connect(&addr, &subject) {
+                    Ok(sub) => {
+                        tracing::info!(%sensor, %source, "subscribed");
+                        backoff = MIN_BACKOFF;
+                        sub
+                    }
+                    Err(e) => {
+                        tracing::warn!(%sensor, %source, error = %e, retry_in = ?backoff, "cannot subscribe");
+                        sleep_unless_stopping(&shared, backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                };
+                while !shared.stopping() {
+                    match sub.next_message() {
+                        Ok(None) => {}
+                        Ok(Some(bytes)) => {
+                            // A payload that is not JSON reaches the sensor
+                            // as a JSON string.
+                            let payload = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                                Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                            });
+                            if let Err(TrySendError::Full(_)) = tx.try_send((source.clone(), payload)) {
+                                tracing::warn!(%sensor, %source, "sensor queue full: message dropped");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%sensor, %source, error = %e, "NATS connection lost");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn a NATS reader thread")
+}
+
+fn sleep_unless_stopping(shared: &Shared, total: Duration) {
+    let until = Instant::now() + total;
+    while !shared.stopping() && Instant::now() < until {
+        std::thread::sleep(SLICE);
+    }
+}

@@ -1,0 +1,284 @@
+//! The `workflow_runs` table and the workflow columns of `executions`
+//! (`parent`, `task`, `route`).
+//!
+//! Every change to a run is one write: the conductor state together with
+//! what caused it (a child about to start, a child's stored execution), so
+//! after a crash the state and the children always agree.
+
+use drover_core::{Execution, ExecutionId, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::executions::{insert, parse_id, parse_status};
+use crate::{ExecutionSummary, Result, Store};
+
+/// Where a child execution sits in its workflow.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChildLink {
+    pub parent: ExecutionId,
+    pub task: String,
+    pub route: u32,
+}
+
+/// A workflow run as stored while it runs.
+#[derive(Clone, Debug)]
+pub struct WorkflowRun {
+    /// The workflow execution's id.
+    pub id: ExecutionId,
+    /// `pack.workflow`.
+    pub action: String,
+    /// Set for a subworkflow.
+    pub link: Option<ChildLink>,
+    pub parameters: Value,
+    pub dry_run: bool,
+    pub actor: String,
+    pub started_at_ms: i64,
+    /// The serialized conductor state.
+    pub state: Value,
+    /// The child started and not yet recorded, as the runner described it.
+    pub inflight: Option<Value>,
+    pub finished: bool,
+}
+
+/// A child of a workflow execution, for `exec get --tree`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildRow {
+    #[serde(flatten)]
+    pub summary: ExecutionSummary,
+    pub task: String,
+    pub route: u32,
+    pub error: Option<String>,
+}
+
+fn insert_linked(conn: &Connection, exec: &Execution, link: Option<&ChildLink>) -> Result<()> {
+    insert(conn, exec)?;
+    if let Some(l) = link {
+        conn.prepare_cached(
+            "UPDATE executions SET parent = ?2, task = ?3, route = ?4 WHERE id = ?1",
+        )?
+        .execute(params![
+            exec.id.to_string(),
+            l.parent.to_string(),
+            l.task,
+            l.route
+        ])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records a new run (its initial state). Does nothing if the run
+    /// exists already (a resumed subworkflow).
+    pub fn workflow_start(&self, run: WorkflowRun) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO workflow_runs (id, action, parent, task, route, parameters,
+                    dry_run, actor, started_at, state, inflight, finished, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12)",
+                params![
+                    run.id.to_string(),
+                    run.action,
+                    run.link.as_ref().map(|l| l.parent.to_string()),
+                    run.link.as_ref().map(|l| l.task.clone()),
+                    run.link.as_ref().map(|l| l.route),
+                    run.parameters.to_string(),
+                    run.dry_run,
+                    run.actor,
+                    run.started_at_ms,
+                    run.state.to_string(),
+                    run.inflight.as_ref().map(Value::to_string),
+                    now_ms(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Stores the state of run `id` with the child about to start
+    /// (`inflight`), or with none.
+    pub fn workflow_step(
+        &self,
+        id: ExecutionId,
+        state: Value,
+        inflight: Option<Value>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
+                params![
+                    id.to_string(),
+                    state.to_string(),
+                    inflight.as_ref().map(Value::to_string),
+                    now_ms()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// In one transaction: stores the finished `child` of run `id` (linked
+    /// to its task), marks the child's own run finished if it was a
+    /// subworkflow, and stores the run's new `state` with nothing in flight.
+    pub fn workflow_child_done(
+        &self,
+        id: ExecutionId,
+        state: Value,
+        child: Execution,
+        link: ChildLink,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            insert_linked(conn, &child, Some(&link))?;
+            let now = now_ms();
+            conn.execute(
+                "UPDATE workflow_runs SET finished = 1, inflight = NULL, updated_at = ?2 WHERE id = ?1",
+                params![child.id.to_string(), now],
+            )?;
+            conn.execute(
+                "UPDATE workflow_runs SET state = ?2, inflight = NULL, updated_at = ?3 WHERE id = ?1",
+                params![id.to_string(), state.to_string(), now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// In one transaction: stores the workflow execution `exec` (linked if
+    /// it is a subworkflow) and marks its run finished with `state`.
+    pub fn workflow_finish(
+        &self,
+        state: Value,
+        exec: Execution,
+        link: Option<ChildLink>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            insert_linked(conn, &exec, link.as_ref())?;
+            conn.execute(
+                "UPDATE workflow_runs SET state = ?2, inflight = NULL, finished = 1, updated_at = ?3
+                 WHERE id = ?1",
+                params![exec.id.to_string(), state.to_string(), now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// One run, finished or not.
+    pub fn get_workflow_run(&self, id: ExecutionId) -> Result<Option<WorkflowRun>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT * FROM workflow_runs WHERE id = ?1")?
+                .query_row([id.to_string()], run_from_row)
+                .optional()?
+                .transpose()
+        })
+    }
+
+    /// Runs left unfinished (by a crash or a stop), oldest first; top-level
+    /// runs only (a subworkflow is resumed by its parent).
+    pub fn unfinished_workflow_runs(&self) -> Result<Vec<WorkflowRun>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM workflow_runs WHERE finished = 0 AND parent IS NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], run_from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    /// Where execution `id` sits in its workflow, if it is a child.
+    pub fn execution_link(&self, id: ExecutionId) -> Result<Option<ChildLink>> {
+        self.read(|conn| {
+            let row: Option<(Option<String>, Option<String>, Option<i64>)> = conn
+                .prepare_cached("SELECT parent, task, route FROM executions WHERE id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            match row {
+                Some((Some(parent), Some(task), Some(route))) => Ok(Some(ChildLink {
+                    parent: parse_id(&parent)?,
+                    task,
+                    route: route as u32,
+                })),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    /// The children of workflow execution `parent`, in the order they ran.
+    pub fn execution_children(&self, parent: ExecutionId) -> Result<Vec<ChildRow>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, action, status, dry_run, actor, started_at, duration_us, task, route,
+                        error
+                 FROM executions WHERE parent = ?1 ORDER BY started_at, id",
+            )?;
+            let rows = stmt.query_map([parent.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, action, status, dry_run, actor, started, duration, task, route, error) =
+                    row?;
+                Ok(ChildRow {
+                    summary: ExecutionSummary {
+                        id: parse_id(&id)?,
+                        action,
+                        status: parse_status(&status)?,
+                        dry_run,
+                        actor,
+                        started_at_ms: started,
+                        duration_us: duration as u64,
+                    },
+                    task,
+                    route: route as u32,
+                    error,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> {
+    let id: String = r.get("id")?;
+    let parent: Option<String> = r.get("parent")?;
+    let task: Option<String> = r.get("task")?;
+    let route: Option<i64> = r.get("route")?;
+    let parameters: String = r.get("parameters")?;
+    let state: String = r.get("state")?;
+    let inflight: Option<String> = r.get("inflight")?;
+    let action: String = r.get("action")?;
+    let dry_run: bool = r.get("dry_run")?;
+    let actor: String = r.get("actor")?;
+    let started_at_ms: i64 = r.get("started_at")?;
+    let finished: bool = r.get("finished")?;
+    Ok((|| {
+        let link = match (parent, task, route) {
+            (Some(p), Some(task), Some(route)) => Some(ChildLink {
+                parent: parse_id(&p)?,
+                task,
+                route: route as u32,
+            }),
+            _ => None,
+        };
+        Ok(WorkflowRun {
+            id: parse_id(&id)?,
+            action,
+            link,
+            parameters: serde_json::from_str(&parameters)?,
+            dry_run,
+            actor,
+            started_at_ms,
+            state: serde_json::from_str(&state)?,
+            inflight: inflight.as_deref().map(serde_json::from_str).transpose()?,
+            finished,
+        })
+    })())
+}
