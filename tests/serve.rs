@@ -1070,3 +1070,74 @@ fn requests_left_running_are_rerun_if_idempotent_and_closed_otherwise() {
     });
     assert_eq!(executions(&d).len(), 2);
 }
+
+// ------------------------------------------------------------ shadow mode
+
+/// A pack from outside drover's own tree is installed in shadow mode: its
+/// rules fire, but every execution they start is a dry run with a plan,
+/// until `drover pack promote`. Actions run by hand are unaffected.
+#[test]
+fn a_shadow_packs_rules_start_dry_runs_until_it_is_promoted() {
+    let d = Drover::new();
+    let pack = d.copy_pack("tests/packs/events", "events");
+    d.install(&["packs/core"]);
+    let out = d.expect(0, &["pack", "install", pack.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("in shadow mode"),
+        "a pack from elsewhere is shadowed by default:\n{}",
+        stdout(&out)
+    );
+    let listed = d.json(0, &["pack", "list"]);
+    let events = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "events")
+        .unwrap();
+    assert_eq!(events["shadow"], true, "{listed:#}");
+    set_secret(&d, "events.webhook", HMAC_KEY);
+
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"b1","message":"shadowed"}"#).accepted_id();
+    let exec_id = one_scheduled_echo(&processed(&d, &server, &id));
+    let exec = execution(&d, &server, &exec_id);
+    assert_eq!(exec["dry_run"], true, "{exec:#}");
+    assert!(
+        exec["plan"].is_array(),
+        "a dry run stores its plan: {exec:#}"
+    );
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+    drop(server);
+
+    let out = d.expect(0, &["pack", "promote", "events"]);
+    assert!(
+        stdout(&out).contains("promoted events@0.1.0"),
+        "{}",
+        stdout(&out)
+    );
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"b1","message":"real"}"#).accepted_id();
+    let exec_id = one_scheduled_echo(&processed(&d, &server, &id));
+    let exec = execution(&d, &server, &exec_id);
+    assert_eq!(
+        exec["dry_run"], false,
+        "promoted: real executions: {exec:#}"
+    );
+    assert_eq!(exec["result"], json!({"message": "real"}), "{exec:#}");
+}
+
+/// `--trusted` installs a pack from elsewhere without shadow mode.
+#[test]
+fn trusted_installs_are_not_shadowed() {
+    let d = Drover::new();
+    let pack = d.copy_pack("tests/packs/events", "events");
+    d.install(&["packs/core"]);
+    let out = d.expect(0, &["pack", "install", "--trusted", pack.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("shadow"), "{}", stdout(&out));
+    let out = d.expect(0, &["pack", "promote", "events"]);
+    assert!(
+        stdout(&out).contains("not in shadow mode"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -46,6 +46,8 @@ pub enum CatalogError {
 /// version of each pack).
 pub struct Catalog {
     triggers: HashMap<String, TriggerType>,
+    /// Packs whose rules start dry runs only (shadow mode).
+    shadow: std::collections::HashSet<String>,
     rules: RuleSet,
 }
 
@@ -53,10 +55,14 @@ impl Catalog {
     pub fn load(store: &Store) -> Result<Catalog, CatalogError> {
         let mut triggers = HashMap::new();
         let mut seen = std::collections::HashSet::new();
+        let mut shadow = std::collections::HashSet::new();
         for installed in store.list_packs()? {
             // list_packs is newest install first per name: keep the first.
             if !seen.insert(installed.name.clone()) {
                 continue;
+            }
+            if installed.shadow {
+                shadow.insert(installed.name.clone());
             }
             let pack: Pack =
                 serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
@@ -80,8 +86,15 @@ impl Catalog {
         crate::timers::canonicalize(&mut rules);
         Ok(Catalog {
             triggers,
+            shadow,
             rules: RuleSet::new(rules)?,
         })
+    }
+
+    /// Whether `pack` is in shadow mode: executions its rules start are
+    /// dry runs.
+    pub fn is_shadow(&self, pack: &str) -> bool {
+        self.shadow.contains(pack)
     }
 
     /// The trigger type `pack.name`.

@@ -158,7 +158,8 @@ impl Stage {
                                 id: exec,
                                 action: action.clone(),
                                 parameters,
-                                dry_run: false,
+                                // A shadow pack's rules fire, but only dry.
+                                dry_run: self.shared.catalog.is_shadow(&m.rule.pack),
                                 actor: format!("rule:{}", m.rule.reference),
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,

@@ -181,6 +181,7 @@ fn start(
         state: state_json(&c)?,
         inflight: None,
         finished: false,
+        owner_pid: None,
     })?;
     drive(runtime, &meta, c, None)
 }

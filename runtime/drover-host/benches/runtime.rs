@@ -1,6 +1,6 @@
 //! Per-call and load-time costs of the plugin runtime (criterion).
 //!
-//! - `per_call/execute core.noop`: [`Runtime::execute`] on a prepared
+//! - `per_call/execute core.noop`: `Runtime::execute` on a prepared
 //!   `core.noop`, i.e. everything drover does for one call (a fresh
 //!   `Store`, instantiate from the `InstancePre`, `run`, classify, build the
 //!   `Execution`, drop), without storing the execution. Target: median

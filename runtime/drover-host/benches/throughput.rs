@@ -1,5 +1,5 @@
 //! Durable executions per second: `core.noop` run in-process through the
-//! executor ([`Runtime::execute`]) and each execution stored with
+//! executor (`Runtime::execute`) and each execution stored with
 //! `synchronous=FULL` through the store's group-commit writer. Target:
 //! ≥ 10,000 executions/s with batching.
 //!
@@ -17,7 +17,9 @@
 //!
 //! An execution counts once its write is durable. Reported per scenario:
 //! executions/s, writes per transaction (from [`Store::writer_stats`]),
-//! and for the waiting scenarios the latency of execute + durable store.
+//! for the waiting scenarios the latency of execute + durable store, and
+//! the process's CPU time per execution (Linux), which says more than the
+//! rate when the machine is shared.
 //!
 //! Criterion does not fit here (a sustained multi-threaded rate, not the
 //! time of one routine), so this is a plain `main`. Run from the
@@ -92,6 +94,9 @@ const SCENARIOS: [Scenario; 5] = [
 struct Round {
     executions: u64,
     elapsed: Duration,
+    /// CPU time of the whole process (submitters, writer, ticker), when
+    /// the platform tells.
+    cpu: Option<Duration>,
     writer: WriterStats,
     /// Execute + durable store, per execution (waiting scenarios only).
     latencies: Vec<Duration>,
@@ -100,6 +105,13 @@ struct Round {
 impl Round {
     fn rate(&self) -> f64 {
         self.executions as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU time per execution: much less affected by other load on the
+    /// machine than the rate; CPUs / this is about the rate an idle machine
+    /// allows once commits overlap.
+    fn cpu_per_execution(&self) -> Option<Duration> {
+        Some(self.cpu? / self.executions.max(1) as u32)
     }
 
     fn batch(&self) -> f64 {
@@ -140,10 +152,11 @@ fn main() {
             let stored = store.count_executions().expect("count") - before;
             assert_eq!(stored, res.executions, "every execution is stored");
             println!(
-                "round {r} {:<26} {:>8.0} executions/s  {:>6.1} writes/transaction",
+                "round {r} {:<26} {:>8.0} executions/s  {:>6.1} writes/transaction  {} CPU/execution",
                 s.name(),
                 res.rate(),
-                res.batch()
+                res.batch(),
+                fmt_opt(res.cpu_per_execution()),
             );
             out.push(res);
         }
@@ -151,8 +164,8 @@ fn main() {
 
     println!("\nmedian round of {rounds}:");
     println!(
-        "{:<26} {:>13} {:>13} {:>10} {:>10}",
-        "scenario", "executions/s", "writes/txn", "p50", "p90"
+        "{:<26} {:>13} {:>11} {:>10} {:>10} {:>9}",
+        "scenario", "executions/s", "writes/txn", "p50", "p90", "CPU/exec"
     );
     for (s, rounds) in scenarios.iter().zip(&mut results) {
         rounds.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
@@ -168,12 +181,13 @@ fn main() {
             )
         };
         println!(
-            "{:<26} {:>13.0} {:>13.1} {:>10} {:>10}",
+            "{:<26} {:>13.0} {:>11.1} {:>10} {:>10} {:>9}",
             s.name(),
             median.rate(),
             median.batch(),
             p50,
-            p90
+            p90,
+            fmt_opt(median.cpu_per_execution()),
         );
     }
 }
@@ -206,6 +220,7 @@ fn filters(args: &[String]) -> Vec<&str> {
 
 fn run(env: &Env, store: &Store, s: &Scenario, round: Duration) -> Round {
     let before = store.writer_stats();
+    let cpu_before = process_cpu_time();
     let start = Instant::now();
     let deadline = start + round;
     let per_thread: Vec<(u64, Vec<Duration>)> = std::thread::scope(|scope| {
@@ -219,6 +234,7 @@ fn run(env: &Env, store: &Store, s: &Scenario, round: Duration) -> Round {
     });
     // Every submitter has seen its last write durable.
     let elapsed = start.elapsed();
+    let cpu = process_cpu_time().zip(cpu_before).map(|(a, b)| a - b);
     let after = store.writer_stats();
     let mut latencies = Vec::new();
     let mut executions = 0;
@@ -229,6 +245,7 @@ fn run(env: &Env, store: &Store, s: &Scenario, round: Duration) -> Round {
     Round {
         executions,
         elapsed,
+        cpu,
         writer: WriterStats {
             transactions: after.transactions - before.transactions,
             writes: after.writes - before.writes,
@@ -266,6 +283,23 @@ fn submit(env: &Env, store: &Store, window: usize, deadline: Instant) -> (u64, V
         pending.wait().expect("store the execution");
     }
     (n, latencies)
+}
+
+fn fmt_opt(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{d:.2?}"))
+}
+
+/// User + system CPU time of this process so far (Linux: /proc/self/stat,
+/// in clock ticks of 10 ms; enough over a round of seconds).
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are
+    // fields 14 and 15 of the whole line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// The `q` quantile of sorted samples (nearest rank).

@@ -64,6 +64,8 @@ pub struct InstallReport {
     pub pack: String,
     /// True when this version was installed before and is now replaced.
     pub replaced: bool,
+    /// Installed in shadow mode.
+    pub shadow: bool,
     pub plugins: Vec<InstalledPlugin>,
 }
 
@@ -79,6 +81,17 @@ pub struct InstalledPlugin {
 impl Runtime {
     /// Installs the pack in `dir` (see the module doc).
     pub fn install(&self, dir: &Path, actor: &str) -> Result<InstallReport, InstallError> {
+        self.install_as(dir, actor, false)
+    }
+
+    /// [`Runtime::install`], in shadow mode when `shadow`: the pack's
+    /// rules will start dry runs only, until it is promoted.
+    pub fn install_as(
+        &self,
+        dir: &Path,
+        actor: &str,
+        shadow: bool,
+    ) -> Result<InstallReport, InstallError> {
         let mut source = load_pack_dir(dir)?;
         self.check_workflows(&source.dir, &mut source.pack)?;
         let pack = &source.pack;
@@ -187,6 +200,7 @@ impl Runtime {
                 source_dir: source_dir.display().to_string(),
                 installed_at_ms: now_ms(),
                 installed_by: actor.to_owned(),
+                shadow,
                 digests: Default::default(),
             },
             blobs,
@@ -195,6 +209,7 @@ impl Runtime {
         Ok(InstallReport {
             pack: pack.reference(),
             replaced,
+            shadow,
             plugins,
         })
     }

@@ -19,6 +19,8 @@ pub struct InstalledPack {
     pub source_dir: String,
     pub installed_at_ms: i64,
     pub installed_by: String,
+    /// Rules of a shadow pack start dry runs only, until it is promoted.
+    pub shadow: bool,
     /// Plugin name -> component digest.
     pub digests: BTreeMap<String, String>,
 }
@@ -48,15 +50,17 @@ impl Store {
                 params![pack.name, pack.version],
             )?;
             conn.execute(
-                "INSERT INTO packs (name, version, manifest, source_dir, installed_at, installed_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO packs (name, version, manifest, source_dir, installed_at, installed_by,
+                    shadow)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     pack.name,
                     pack.version,
                     pack.manifest.to_string(),
                     pack.source_dir,
                     pack.installed_at_ms,
-                    pack.installed_by
+                    pack.installed_by,
+                    pack.shadow
                 ],
             )?;
             for c in &components {
@@ -90,7 +94,7 @@ impl Store {
         self.read(|conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT name, version, manifest, source_dir, installed_at, installed_by
+                    "SELECT name, version, manifest, source_dir, installed_at, installed_by, shadow
                      FROM packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)
                      ORDER BY installed_at DESC, rowid DESC LIMIT 1",
                 )?
@@ -102,10 +106,12 @@ impl Store {
                         r.get::<_, String>(3)?,
                         r.get::<_, i64>(4)?,
                         r.get::<_, String>(5)?,
+                        r.get::<_, bool>(6)?,
                     ))
                 })
                 .optional()?;
-            let Some((name, version, manifest, source_dir, installed_at_ms, installed_by)) = row
+            let Some((name, version, manifest, source_dir, installed_at_ms, installed_by, shadow)) =
+                row
             else {
                 return Ok(None);
             };
@@ -122,8 +128,21 @@ impl Store {
                 source_dir,
                 installed_at_ms,
                 installed_by,
+                shadow,
                 digests,
             }))
+        })
+    }
+
+    /// Takes a pack version out of shadow mode (or puts it back); false
+    /// when it is not installed.
+    pub fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE packs SET shadow = ?3 WHERE name = ?1 AND version = ?2",
+                params![name, version, shadow],
+            )? > 0)
         })
     }
 

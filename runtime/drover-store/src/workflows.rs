@@ -39,6 +39,9 @@ pub struct WorkflowRun {
     /// The child started and not yet recorded, as the runner described it.
     pub inflight: Option<Value>,
     pub finished: bool,
+    /// The process that drives it (set by [`Store::workflow_start`] and
+    /// [`Store::workflow_claim`]).
+    pub owner_pid: Option<u32>,
 }
 
 /// A child of a workflow execution, for `exec get --tree`.
@@ -74,8 +77,8 @@ impl Store {
         self.write(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO workflow_runs (id, action, parent, task, route, parameters,
-                    dry_run, actor, started_at, state, inflight, finished, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12)",
+                    dry_run, actor, started_at, state, inflight, finished, updated_at, owner_pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)",
                 params![
                     run.id.to_string(),
                     run.action,
@@ -89,9 +92,23 @@ impl Store {
                     run.state.to_string(),
                     run.inflight.as_ref().map(Value::to_string),
                     now_ms(),
+                    std::process::id(),
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    /// Makes this process the driver of unfinished run `id` (and of its
+    /// unfinished subworkflows); false if it finished meanwhile.
+    pub fn workflow_claim(&self, id: ExecutionId) -> Result<bool> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE workflow_runs SET owner_pid = ?2, updated_at = ?3
+                 WHERE finished = 0 AND (id = ?1 OR parent = ?1)",
+                params![id.to_string(), std::process::id(), now_ms()],
+            )?;
+            Ok(n > 0)
         })
     }
 
@@ -259,6 +276,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
     let actor: String = r.get("actor")?;
     let started_at_ms: i64 = r.get("started_at")?;
     let finished: bool = r.get("finished")?;
+    let owner_pid: Option<i64> = r.get("owner_pid")?;
     Ok((|| {
         let link = match (parent, task, route) {
             (Some(p), Some(task), Some(route)) => Some(ChildLink {
@@ -279,6 +297,94 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
             state: serde_json::from_str(&state)?,
             inflight: inflight.as_deref().map(serde_json::from_str).transpose()?,
             finished,
+            owner_pid: owner_pid.and_then(|p| u32::try_from(p).ok()),
         })
     })())
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_core::ExecStatus;
+    use serde_json::json;
+
+    use super::*;
+
+    fn exec(id: ExecutionId, action: &str) -> Execution {
+        Execution {
+            id,
+            action: action.into(),
+            pack_version: "0.1.0".into(),
+            digest: String::new(),
+            parameters: json!({}),
+            status: ExecStatus::Succeeded,
+            result: Some(json!({"ok": true})),
+            error: None,
+            dry_run: false,
+            plan: None,
+            logs: Vec::new(),
+            actor: "user:t".into(),
+            started_at_ms: 1,
+            finished_at_ms: 2,
+            duration_us: 1,
+        }
+    }
+
+    #[test]
+    fn a_run_records_its_children_and_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        let id = ExecutionId::new();
+        store
+            .workflow_start(WorkflowRun {
+                id,
+                action: "flows.greet".into(),
+                link: None,
+                parameters: json!({"name": "bob"}),
+                dry_run: false,
+                actor: "user:t".into(),
+                started_at_ms: 1,
+                state: json!({"step": 0}),
+                inflight: None,
+                finished: false,
+                owner_pid: None,
+            })
+            .unwrap();
+        let child = ExecutionId::new();
+        store
+            .workflow_step(id, json!({"step": 1}), Some(json!({"child": child})))
+            .unwrap();
+        let run = &store.unfinished_workflow_runs().unwrap()[0];
+        assert_eq!(run.inflight, Some(json!({"child": child})));
+        assert_eq!(run.owner_pid, Some(std::process::id()));
+        let link = ChildLink {
+            parent: id,
+            task: "first".into(),
+            route: 0,
+        };
+        store
+            .workflow_child_done(
+                id,
+                json!({"step": 2}),
+                exec(child, "core.echo"),
+                link.clone(),
+            )
+            .unwrap();
+        let run = store.get_workflow_run(id).unwrap().unwrap();
+        assert_eq!((run.state, run.inflight), (json!({"step": 2}), None));
+        assert_eq!(store.execution_link(child).unwrap(), Some(link));
+        let kids = store.execution_children(id).unwrap();
+        assert_eq!(kids.len(), 1);
+        assert_eq!(
+            (kids[0].task.as_str(), kids[0].summary.id),
+            ("first", child)
+        );
+
+        assert!(store.workflow_claim(id).unwrap());
+        store
+            .workflow_finish(json!({"step": 3}), exec(id, "flows.greet"), None)
+            .unwrap();
+        assert!(store.unfinished_workflow_runs().unwrap().is_empty());
+        assert!(!store.workflow_claim(id).unwrap());
+        assert_eq!(store.execution_link(id).unwrap(), None);
+    }
 }

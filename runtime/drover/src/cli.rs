@@ -149,8 +149,22 @@ pub enum PackCmd {
         /// Pack directories (each with a pack.yaml).
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
+        /// Shadow mode: the pack's rules fire, but every execution they
+        /// start is a dry run, until `drover pack promote`. The default for
+        /// packs from outside this drover's own packs/ and tests/packs/.
+        #[arg(long, conflicts_with = "trusted")]
+        shadow: bool,
+        /// Not in shadow mode, wherever the pack comes from.
+        #[arg(long)]
+        trusted: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Take a pack out of shadow mode: its rules' executions become real
+    /// (a running `drover serve` applies it when restarted).
+    Promote {
+        /// `NAME` or `NAME@VERSION` (default: the newest installed).
+        pack: String,
     },
     /// List installed packs.
     List {

@@ -19,6 +19,7 @@ CREATE TABLE workflow_runs (
     state       TEXT NOT NULL,      -- serialized conductor state
     inflight    TEXT,               -- the child started and not yet recorded
     finished    INTEGER NOT NULL DEFAULT 0,
+    owner_pid   INTEGER,            -- the process driving it (resume skips a live one)
     updated_at  INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX workflow_runs_unfinished ON workflow_runs (id) WHERE finished = 0;

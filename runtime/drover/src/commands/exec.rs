@@ -85,6 +85,12 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
                 }
             } else {
                 output::execution(&exec);
+                if let Some(link) = store.execution_link(id)? {
+                    println!(
+                        "  workflow  {} (task {}, route {})",
+                        link.parent, link.task, link.route
+                    );
+                }
                 if tree {
                     println!("  tree");
                     print_tree(&store, id, 2)?;

@@ -14,13 +14,66 @@ use crate::output;
 
 pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
     match cmd {
-        PackCmd::Install { dirs, json } => install(db, &dirs, json),
+        PackCmd::Install {
+            dirs,
+            shadow,
+            trusted,
+            json,
+        } => install(
+            db,
+            &dirs,
+            shadow.then_some(true).or(trusted.then_some(false)),
+            json,
+        ),
+        PackCmd::Promote { pack } => promote(db, &pack),
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
 }
 
-fn install(db: &Path, dirs: &[std::path::PathBuf], as_json: bool) -> Result<ExitCode> {
+/// Packs shipped with this drover's source (its `packs/` and
+/// `tests/packs/`) are trusted; any other pack is installed in shadow mode
+/// unless the operator says otherwise.
+fn shadow_by_default(dir: &Path) -> bool {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return true;
+    };
+    !["packs", "tests/packs"].iter().any(|bundled| {
+        std::fs::canonicalize(repo.join(bundled)).is_ok_and(|b| dir.parent() == Some(b.as_path()))
+    })
+}
+
+fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
+    let store = open_store(db)?;
+    let (name, version) = match spec.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (spec, None),
+    };
+    let Some(installed) = store.get_pack(name, version)? else {
+        bail!("no pack {spec:?} is installed (see `drover pack list`)");
+    };
+    if !installed.shadow {
+        println!(
+            "{}@{} is not in shadow mode",
+            installed.name, installed.version
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    store.set_pack_shadow(&installed.name, &installed.version, false)?;
+    println!(
+        "promoted {}@{}: its rules now start real executions (restart a running `drover serve`)",
+        installed.name, installed.version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn install(
+    db: &Path,
+    dirs: &[std::path::PathBuf],
+    shadow: Option<bool>,
+    as_json: bool,
+) -> Result<ExitCode> {
     let runtime = open_runtime(db)?;
     let mut reports = Vec::new();
     for dir in dirs {
@@ -28,7 +81,10 @@ fn install(db: &Path, dirs: &[std::path::PathBuf], as_json: bool) -> Result<Exit
         // Rules are checked first: a bad rule refuses the whole pack.
         let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
         let rules = pack_rules.references();
-        let report = runtime.install(dir, &actor()).with_context(cannot)?;
+        let shadow = shadow.unwrap_or_else(|| shadow_by_default(dir));
+        let report = runtime
+            .install_as(dir, &actor(), shadow)
+            .with_context(cannot)?;
         drover_engine::store_pack_rules(runtime.store(), pack_rules).with_context(cannot)?;
         if !as_json {
             let verb = if report.replaced {
@@ -36,7 +92,15 @@ fn install(db: &Path, dirs: &[std::path::PathBuf], as_json: bool) -> Result<Exit
             } else {
                 "installed"
             };
-            println!("{verb} {}", report.pack);
+            let mode = if report.shadow {
+                format!(
+                    " in shadow mode: its rules start dry runs only, until `drover pack promote {}`",
+                    report.pack
+                )
+            } else {
+                String::new()
+            };
+            println!("{verb} {}{mode}", report.pack);
             for p in &report.plugins {
                 let imports = if p.imports.is_empty() {
                     "no host imports".to_string()
@@ -70,6 +134,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
                     "plugins": p.digests,
                     "installed_at": output::time(p.installed_at_ms),
                     "installed_by": p.installed_by,
+                    "shadow": p.shadow,
                     "source_dir": p.source_dir,
                 })
             })
@@ -126,6 +191,12 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
         installed.installed_by,
         installed.source_dir
     );
+    if installed.shadow {
+        println!(
+            "SHADOW MODE: its rules start dry runs only; `drover pack promote {}` makes them real",
+            pack.reference()
+        );
+    }
     for plugin in &pack.plugins {
         let digest = installed
             .digests
