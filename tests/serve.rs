@@ -1141,3 +1141,55 @@ fn trusted_installs_are_not_shadowed() {
         stdout(&out)
     );
 }
+
+// ------------------------------------------------------------ storm control
+
+/// A threshold rule fires on the Nth matching event of its group only, and
+/// its count survives a restart: two pings, restart, the third fires.
+#[test]
+fn a_threshold_rule_fires_on_the_third_event_even_across_a_restart() {
+    let d = events_drover();
+    let enforcement_of = |server: &Server, id: &str| -> Value {
+        let t = processed(&d, server, id);
+        let enf = t["enforcements"].as_array().unwrap();
+        assert_eq!(
+            enf.len(),
+            1,
+            "one enforcement of events.three_strikes: {t:#}"
+        );
+        assert_eq!(enf[0]["rule_ref"], "events.three_strikes", "{t:#}");
+        enf[0].clone()
+    };
+    let mut server = Server::start(&d);
+    for n in 1..=2 {
+        let id = post_signed(&server, br#"{"node":"t1"}"#).accepted_id();
+        let e = enforcement_of(&server, &id);
+        assert_eq!(
+            e["state"], "suppressed",
+            "event {n} is below the threshold: {e:#}"
+        );
+        assert!(
+            e["reason"].as_str().unwrap().contains(&format!("{n} of 3")),
+            "{e:#}"
+        );
+    }
+    // Another node has its own count.
+    let other = post_signed(&server, br#"{"node":"t2"}"#).accepted_id();
+    assert_eq!(enforcement_of(&server, &other)["state"], "suppressed");
+    let status = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+
+    let server = Server::start(&d);
+    let id = post_signed(&server, br#"{"node":"t1"}"#).accepted_id();
+    let e = enforcement_of(&server, &id);
+    assert_eq!(
+        e["state"], "scheduled",
+        "the third event fires after a restart: {e:#}"
+    );
+    let exec = execution(&d, &server, e["execution_id"].as_str().unwrap());
+    assert_eq!(
+        exec["result"],
+        json!({"message": "three strikes for t1"}),
+        "{exec:#}"
+    );
+}

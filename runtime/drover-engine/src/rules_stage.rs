@@ -36,8 +36,8 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> JoinHandle<()> {
 
 struct Stage {
     shared: Arc<Shared>,
-    /// Throttle and threshold memory. Kept in memory for now: a restart
-    /// forgets open windows (they re-open on the next event).
+    /// Throttle and threshold memory, saved with each trigger whose rules
+    /// use it and loaded at start, so windows and counts survive restarts.
     storm: StormState,
     kv: Arc<dyn KvStore>,
     /// Looked-up actions (or why they cannot run), by reference.
@@ -53,9 +53,10 @@ impl Stage {
             let scope = if scope.is_empty() { "system" } else { scope };
             store.kv_get(scope, key).ok().flatten()
         });
+        let storm = load_storm(&shared);
         Stage {
             shared,
-            storm: StormState::new(),
+            storm,
             kv,
             actions: HashMap::new(),
         }
@@ -80,7 +81,13 @@ impl Stage {
     }
 
     fn process(&mut self, batch: Vec<TriggerInstance>) {
-        let cx = Context::new(jiff::Timestamp::now()).with_kv(self.kv.clone());
+        let now = jiff::Timestamp::now();
+        let cx = Context::new(now).with_kv(self.kv.clone());
+        // Forget windows that can no longer matter, so the state stays small.
+        self.shared
+            .catalog
+            .rules()
+            .prune_storm(&mut self.storm, now);
         let store = self.shared.runtime.store().clone();
         let mut writes = Vec::with_capacity(batch.len());
         let mut requested = false;
@@ -103,6 +110,12 @@ impl Stage {
                     &mut self.storm,
                 ),
             };
+            let stormy = matches
+                .iter()
+                .any(|m| m.rule.throttle.is_some() || m.rule.threshold.is_some());
+            let storm = stormy
+                .then(|| serde_json::to_string(&self.storm).ok())
+                .flatten();
             let (enforcements, requests) = self.enforce(&trigger, matches);
             let metrics = &self.shared.metrics;
             metrics
@@ -112,7 +125,7 @@ impl Stage {
                 metrics.enforcement(e.state);
             }
             requested |= !requests.is_empty();
-            writes.push(store.record_enforcements(trigger.id, enforcements, requests));
+            writes.push(store.record_enforcements(trigger.id, enforcements, requests, storm));
         }
         // Wait for every write before the next round reads pending triggers
         // again, or it would see these once more.
@@ -211,5 +224,21 @@ impl Stage {
             .parameters
             .validate(params)
             .map_err(|e| format!("{action}: {e}"))
+    }
+}
+
+/// The saved throttle/threshold state, or a fresh one (logged) when it is
+/// missing or unreadable.
+fn load_storm(shared: &Shared) -> StormState {
+    match shared.runtime.store().rule_state("*") {
+        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring unreadable throttle/threshold state");
+            StormState::new()
+        }),
+        Ok(None) => StormState::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read throttle/threshold state");
+            StormState::new()
+        }
     }
 }

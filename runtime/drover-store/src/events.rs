@@ -54,13 +54,25 @@ impl Store {
     /// Records what the rules made of one trigger instance, in one
     /// transaction: its enforcements, the executions they request, and the
     /// trigger's `processed` state.
+    ///
+    /// `storm`, when given, is the rules' throttle/threshold state after
+    /// this trigger, saved in the same transaction so counts stay right
+    /// across a restart.
     pub fn record_enforcements(
         &self,
         trigger_id: String,
         enforcements: Vec<Enforcement>,
         requests: Vec<ExecutionRequest>,
+        storm: Option<String>,
     ) -> Result<Pending<()>> {
         self.write_pipelined(move |conn| {
+            if let Some(state) = &storm {
+                conn.prepare_cached(
+                    "INSERT INTO rule_state (rule_ref, state) VALUES ('*', ?1)
+                     ON CONFLICT (rule_ref) DO UPDATE SET state = excluded.state",
+                )?
+                .execute([state])?;
+            }
             for r in &requests {
                 insert_request(conn, r)?;
             }
@@ -374,11 +386,17 @@ mod tests {
             reason: None,
             at_ms: 2,
         };
-        s.record_enforcements("01A".into(), vec![enf], vec![req.clone()])
-            .unwrap()
-            .wait()
-            .unwrap();
+        s.record_enforcements(
+            "01A".into(),
+            vec![enf],
+            vec![req.clone()],
+            Some("{}".into()),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
         assert!(s.pending_triggers(None, 10).unwrap().is_empty());
+        assert_eq!(s.rule_state("*").unwrap().as_deref(), Some("{}"));
         assert_eq!(s.claim_requests(10).unwrap(), vec![req.clone()]);
         assert!(
             s.claim_requests(10).unwrap().is_empty(),
