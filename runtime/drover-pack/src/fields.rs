@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pack::{Limits, MAX_NAME_LEN, is_name};
 use crate::params::JSON_TYPES;
-use crate::suggest::closest;
+use drover_text::closest;
 
 /// Implements `Deserialize` for a type parsed from one string by `parse`.
 macro_rules! from_str_field {

@@ -53,13 +53,11 @@
 mod digest;
 mod error;
 mod fields;
-mod locate;
 mod manifest;
 mod pack;
 mod params;
 mod reference;
 mod source;
-mod suggest;
 
 pub use digest::{Digest, DigestError};
 pub use error::PackError;

@@ -24,13 +24,13 @@ use crate::fields::{
     Capabilities, ComponentPath, EntryPath, KeyKind, MemorySize, Name, NamedMap, OutputSize,
     SchemaType, Timeout, Version,
 };
-use crate::locate::locate;
 use crate::pack::{
     Limits, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType, WebhookAuth,
     WorkflowEntry,
 };
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
-use crate::suggest::closest;
+use drover_text::closest;
+use drover_text::locate;
 
 /// Parses and validates a manifest. `origin` is only used in messages
 /// (usually the path of the `pack.yaml` the text came from).

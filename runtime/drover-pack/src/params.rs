@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::pack::is_name;
-use crate::suggest::closest;
+use drover_text::closest;
 
 /// The JSON Schema types a parameter's `type` may name.
 pub const JSON_TYPES: [&str; 7] = [

@@ -63,7 +63,6 @@ mod rule;
 mod storm;
 pub mod template;
 mod tester;
-mod text;
 
 pub use engine::{Context, Match, Outcome, RuleSet, RuleSetError};
 pub use error::ParseError;

@@ -55,7 +55,7 @@ use crate::error::ParseError;
 use crate::operators::{self, Matcher, OPERATOR_NAMES, Operator};
 use crate::path::{self, KeyPath, Root};
 use crate::template::{TemplateRef, Templates, is_template};
-use crate::text::{closest, locate};
+use drover_text::{closest, locate};
 
 /// Largest `count` of a threshold: the state keeps that many times per group.
 pub const MAX_THRESHOLD_COUNT: u32 = 10_000;

@@ -1,16 +1,16 @@
-//! Helpers for messages about YAML text: "did you mean …?" and finding the
-//! line of a key after parsing.
+//! Helpers for drover's messages about YAML files (pack manifests, rules):
+//! "did you mean …?" and finding the line of a key after parsing.
 //!
-//! Owns an edit-distance heuristic for misspelt keys and operator names, and
-//! a best-effort search for where a key sits in block-style YAML, used for
+//! Owns an edit-distance heuristic for misspelt keys and names, and a
+//! best-effort search for where a key sits in block-style YAML, used for
 //! errors found after deserialization (when the parser's positions are
-//! gone). It knows nothing about rules.
+//! gone). It knows nothing of packs or rules.
 
 /// The candidate closest to `input`, if it is close enough to be a typo:
 /// an optimal-string-alignment distance (case-insensitive) of at most a
 /// third of the candidate's length (at least 1), else the one candidate an
 /// abbreviation of three or more characters starts.
-pub(crate) fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
+pub fn closest<'a, I>(input: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
@@ -84,7 +84,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// 1-based `(line, column)` of the last key of `path` (map keys from the
 /// document root) in block-style YAML, or `None` when it cannot be found
 /// (flow style, anchors, anything unusual).
-pub(crate) fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut start = 0;
     let mut parent_indent: Option<usize> = None;
