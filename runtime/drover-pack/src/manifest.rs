@@ -29,7 +29,6 @@ use crate::pack::{
     WorkflowEntry,
 };
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
-use drover_text::closest;
 use drover_text::locate;
 
 /// Parses and validates a manifest. `origin` is only used in messages
@@ -272,48 +271,7 @@ fn strip_path<'a>(message: &'a str, path: &str) -> &'a str {
 
 /// Rewrites serde's generic messages in drover's words, with suggestions.
 fn explain(message: &str) -> String {
-    let quoted = backticked(message);
-    let unknown = if message.starts_with("unknown field `") {
-        Some("key")
-    } else if message.starts_with("unknown variant `") {
-        Some("value")
-    } else {
-        None
-    };
-    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
-        return unknown_message(what, given, valid);
-    }
-    match quoted.as_slice() {
-        [name] if message.starts_with("missing field `") => {
-            format!("missing required key {name:?}")
-        }
-        [name] if message.starts_with("duplicate field `") => {
-            format!("key {name:?} is given twice; give it once")
-        }
-        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
-            format!("{message} (write true or false)")
-        }
-        _ => message.to_owned(),
-    }
-}
-
-/// `unknown key "timout"; did you mean "timeout"? (valid keys: …)`.
-fn unknown_message(what: &str, given: &str, valid: &[&str]) -> String {
-    if valid.is_empty() {
-        return format!("unknown {what} {given:?}: nothing is allowed here");
-    }
-    let hint = closest(given, valid.iter().copied())
-        .map(|near| format!("; did you mean {near:?}?"))
-        .unwrap_or_default();
-    format!(
-        "unknown {what} {given:?}{hint} (valid {what}s: {})",
-        valid.join(", ")
-    )
-}
-
-/// The words between backticks, in order: serde quotes names that way.
-fn backticked(message: &str) -> Vec<&str> {
-    message.split('`').skip(1).step_by(2).collect()
+    drover_text::explain_serde(message, |_, _| false)
 }
 
 /// Where stage-3 errors point.

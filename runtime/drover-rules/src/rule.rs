@@ -756,47 +756,12 @@ fn strip_path<'a>(message: &'a str, path: &str) -> &'a str {
 
 /// Rewrites serde's generic messages in drover's words, with suggestions.
 pub(crate) fn explain(message: &str) -> String {
-    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    let unknown = if message.starts_with("unknown field `") {
-        Some("key")
-    } else if message.starts_with("unknown variant `") {
-        Some("value")
-    } else {
-        None
-    };
-    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
-        // Keep st2's ignored bookkeeping keys out of the list (`ref` is
-        // bookkeeping only at the top, where `name` is valid).
-        let top = valid.contains(&"name");
-        let valid: Vec<&str> = valid
-            .iter()
-            .copied()
-            .filter(|k| {
-                let bookkeeping = ["id", "uid", "tags", "context", "metadata_file"].contains(k)
-                    || (top && *k == "ref");
-                !bookkeeping
-            })
-            .collect();
-        let hint = closest(given, valid.iter().copied())
-            .map(|near| format!("; did you mean {near:?}?"))
-            .unwrap_or_default();
-        return format!(
-            "unknown {what} {given:?}{hint} (valid {what}s: {})",
-            valid.join(", ")
-        );
-    }
-    match quoted.as_slice() {
-        [name] if message.starts_with("missing field `") => {
-            format!("missing required key {name:?}")
-        }
-        [name] if message.starts_with("duplicate field `") => {
-            format!("key {name:?} is given twice; give it once")
-        }
-        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
-            format!("{message} (write true or false)")
-        }
-        _ => message.to_owned(),
-    }
+    // Keep st2's ignored bookkeeping keys out of the list (`ref` is
+    // bookkeeping only at the top, where `name` is valid).
+    drover_text::explain_serde(message, |key, valid| {
+        ["id", "uid", "tags", "context", "metadata_file"].contains(&key)
+            || (key == "ref" && valid.contains(&"name"))
+    })
 }
 
 // -------------------------------------------------------------- validating
