@@ -5,7 +5,10 @@
 //! Owns an edit-distance heuristic for misspelt keys and names, and a
 //! best-effort search for where a key sits in block-style YAML, used for
 //! errors found after deserialization (when the parser's positions are
-//! gone). It knows nothing of packs or rules.
+//! gone), and [`yaml::deserialize`], which parses a document with
+//! located errors. It knows nothing of packs or rules.
+
+pub mod yaml;
 
 /// The candidate closest to `input`, if it is close enough to be a typo:
 /// an optimal-string-alignment distance (case-insensitive) of at most a
