@@ -1,9 +1,18 @@
 //! The fleet controller, as far as the plugin runtime needs it today: the
 //! node inventory (seeded with a simulated fleet of 1,000 nodes) and change
 //! requests (reboot, drain, set-state) that the `sim` driver accepts at
-//! once. Lifecycle deadlines, budgets, windows and real drivers (Redfish,
-//! command) grow here in the fleet-controller issue; callers already go
-//! through [`Fleet::request`] so they will get those decisions unchanged.
+//! once. Lifecycle deadlines, budgets and windows grow here in the
+//! fleet-controller issue; callers already go through [`Fleet::request`] so
+//! they will get those decisions unchanged.
+//!
+//! - [`driver`]: the contract every driver implements.
+//! - [`drivers`]: the real drivers, `redfish` and `command`.
+//! - [`process`]: running a local argv with a deadline and capped output
+//!   (the `command` driver, and the host's `command` and `probe`).
+
+pub mod driver;
+pub mod drivers;
+pub mod process;
 
 use drover_core::{ExecutionId, now_ms};
 use drover_store::{FleetRequest, NodeRow, Store, StoreError};
