@@ -52,9 +52,10 @@ impl Brake {
         total > 0 && unhealthy as f64 * 100.0 > self.threshold_percent * total as f64
     }
 
-    /// Signals from this time on count.
+    /// Signals from this time on count: within the window, and after the
+    /// last release.
     pub fn counting_from(&self, now_ms: i64) -> i64 {
-        (now_ms - self.window_ms).max(self.released_at_ms.unwrap_or(i64::MIN))
+        (now_ms - self.window_ms).max(self.released_at_ms.map_or(i64::MIN, |t| t + 1))
     }
 }
 
