@@ -56,6 +56,19 @@ pub enum Command {
     /// Sensors' state, last error and counts: `drover sensor list`.
     #[command(subcommand)]
     Sensor(SensorCmd),
+    /// The fleet inventory and requests: `drover node list --label rack=r07`,
+    /// `drover node reboot b7s01 --reason kernel`.
+    #[command(subcommand)]
+    Node(crate::commands::node::NodeCmd),
+    /// Fleet budgets: `drover budget set rack-one --strategy groupsemaphore --label rack --max 1`.
+    #[command(subcommand)]
+    Budget(crate::commands::budget::BudgetCmd),
+    /// The storm brake: `drover brake status|release`.
+    #[command(subcommand)]
+    Brake(crate::commands::brake::BrakeCmd),
+    /// Fleet controller switches: pause, resume, windows, ladders, run.
+    #[command(subcommand)]
+    Fleet(crate::commands::fleet::FleetCmd),
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,9 +1,13 @@
 //! One module per subcommand; [`dispatch`] routes to them.
 
 mod audit;
+pub mod brake;
+pub mod budget;
 mod exec;
+pub mod fleet;
 mod grant;
 mod kv;
+pub mod node;
 mod pack;
 mod rule;
 mod run;
@@ -35,5 +39,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
+        Command::Node(cmd) => node::run(&db, cmd),
+        Command::Budget(cmd) => budget::run(&db, cmd),
+        Command::Brake(cmd) => brake::run(&db, cmd),
+        Command::Fleet(cmd) => fleet::run(&db, cmd),
     }
 }

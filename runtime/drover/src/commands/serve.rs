@@ -13,6 +13,8 @@ use crate::cli::ServeArgs;
 
 /// How long open HTTP requests may take to finish after a stop signal.
 const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// Time between fleet controller ticks.
+const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::context::open_runtime;
 
 pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
@@ -52,6 +54,11 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             )
             .context("cannot start the workflow resume thread")?;
     }
+    // The fleet controller moves requested nodes through their lifecycle.
+    let fleet_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fleet = drover_fleet::Controller::standard(runtime.store().clone())
+        .spawn(FLEET_TICK, fleet_stop.clone())
+        .context("cannot start the fleet controller thread")?;
     let app = drover_api::router(drover_api::AppState {
         store,
         intake: pipeline.intake(),
@@ -101,6 +108,8 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         args.grace
     );
     pipeline.shutdown(args.grace);
+    fleet_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = fleet.join();
     // Connection tasks of stalled clients must not hold up the exit.
     tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
