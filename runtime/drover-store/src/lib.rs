@@ -12,6 +12,7 @@ mod audit;
 mod events;
 mod executions;
 mod grants;
+mod inquiries;
 mod kv;
 mod nodes;
 mod packs;
@@ -31,6 +32,7 @@ use rusqlite_migration::{M, Migrations};
 pub use audit::AuditFilter;
 pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
+pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
@@ -75,6 +77,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_sensors.sql")),
         M::up(include_str!("migrations/0005_workflows.sql")),
         M::up(include_str!("migrations/0006_shadow.sql")),
+        M::up(include_str!("migrations/0008_workflow_control.sql")),
     ])
 }
 

@@ -2,7 +2,9 @@
 
 mod audit;
 mod exec;
+pub mod exec_control;
 mod grant;
+pub mod inquiry;
 mod kv;
 mod pack;
 mod rule;
@@ -35,5 +37,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
+        Command::Inquiry(cmd) => inquiry::run(&db, cmd),
     }
 }
