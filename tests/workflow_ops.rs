@@ -661,3 +661,118 @@ fn rerun_goes_on_from_an_abandoned_task_with_its_context() {
     let out = d.expect(2, &["exec", "rerun", &id, "--task", "nope"]);
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
 }
+
+// ------------------------------------------------------------ crash test
+
+/// A small deterministic generator (seeded from the clock, printed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[test]
+fn a_hundred_workflows_survive_kill_9_of_serve_and_no_task_runs_twice() {
+    const RUNS: usize = 100;
+    let d = installed();
+    set_secret(&d, "flows.token", TOKEN);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = Lcg(seed);
+    eprintln!("crash test seed {seed}");
+
+    // 100 webhooks, each accepted (durable) before the first kill.
+    let mut server = Server::start(&d);
+    let agent = agent();
+    for n in 0..RUNS {
+        let resp = agent
+            .post(&format!(
+                "http://{}/api/v1/webhooks/flows.crash",
+                server.addr
+            ))
+            .header("content-type", "application/json")
+            .header("x-drover-token", TOKEN)
+            .send(format!(r#"{{"tag": "w{n}"}}"#))
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    // Kill -9 at random points while the workflows run; restart each time.
+    let mut kills = Vec::new();
+    for _ in 0..4 {
+        let after = Duration::from_millis(200 + rng.next(1500));
+        std::thread::sleep(after);
+        kills.push(after);
+        drop(server); // SIGKILL
+        server = Server::start(&d);
+    }
+    eprintln!("killed serve after {kills:?} each");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let execs = loop {
+        let list = d.json(
+            0,
+            &[
+                "exec",
+                "list",
+                "--action",
+                "flows.crashy",
+                "--limit",
+                "1000",
+            ],
+        );
+        let list = list.as_array().unwrap().clone();
+        if list.len() == RUNS {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {RUNS} workflows ended\n{}",
+            list.len(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(d.json(0, &["exec", "list", "--active"]), json!([]));
+
+    // Every non-idempotent step ran at most once (its counter is 0 or 1),
+    // and exactly once in every workflow that succeeded; a workflow that
+    // did not succeed lost a step in flight to a kill, and says so.
+    let counters = d.json(0, &["kv", "list", "--scope", "flows"]);
+    let count = |key: &str| -> u64 {
+        counters
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|kv| kv[0] == key)
+            .map_or(0, |kv| kv[1].as_str().unwrap().parse().unwrap())
+    };
+    let steps = ["first", "fan1", "fan2", "fan3", "fan4", "right", "last"];
+    let mut abandoned = 0;
+    for e in &execs {
+        let exec = d.json(0, &["exec", "get", e["id"].as_str().unwrap()]);
+        let tag = exec["parameters"]["tag"].as_str().unwrap();
+        for step in steps {
+            let n = count(&format!("{tag}.{step}"));
+            assert!(n <= 1, "{tag}.{step} ran {n} times (seed {seed})");
+            if exec["status"] == "succeeded" {
+                assert_eq!(n, 1, "{tag}.{step} did not run in a succeeded workflow");
+            }
+        }
+        if exec["status"] != "succeeded" {
+            abandoned += 1;
+            let error = exec["error"].as_str().unwrap_or_default();
+            assert!(error.contains("abandoned"), "{tag}: {exec}");
+        }
+    }
+    eprintln!(
+        "{RUNS} workflows ended: {} succeeded, {abandoned} abandoned a step",
+        RUNS - abandoned
+    );
+}
