@@ -63,7 +63,7 @@ fn set_request_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
 fn write_children(
     conn: &Connection,
     id: ExecutionId,
-    state: &Value,
+    state: &str,
     children: &[(Execution, ChildLink)],
     inflight: Option<&Value>,
 ) -> Result<()> {
@@ -83,7 +83,7 @@ fn write_children(
     )?
     .execute(params![
         id.to_string(),
-        state.to_string(),
+        state,
         inflight.map(Value::to_string),
         now
     ])?;
@@ -174,16 +174,19 @@ impl Store {
         state: Value,
         inflight: Option<Value>,
     ) -> Result<crate::Pending<()>> {
-        self.write_pipelined(move |conn| write_children(conn, id, &state, &[], inflight.as_ref()))
+        self.write_pipelined(move |conn| {
+            write_children(conn, id, &state.to_string(), &[], inflight.as_ref())
+        })
     }
 
     /// In one transaction: stores finished children of run `id` (each
     /// linked to its task; a subworkflow child's own run marked finished)
-    /// and the run's new `state` with what is still in flight.
+    /// and the run's new `state` (serialized JSON: large states are not
+    /// built as a `Value` first) with what is still in flight.
     pub fn workflow_children_done(
         &self,
         id: ExecutionId,
-        state: Value,
+        state: String,
         children: Vec<(Execution, ChildLink)>,
         inflight: Option<Value>,
     ) -> Result<crate::Pending<()>> {

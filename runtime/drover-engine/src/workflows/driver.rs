@@ -31,6 +31,14 @@ pub(crate) const PARALLEL: usize = 8;
 const CONTROL_POLL: Duration = Duration::from_millis(200);
 /// Writes kept in flight before waiting for them.
 const MAX_PENDING: usize = 256;
+/// Longest a change stays unwritten when only idempotent children ended
+/// (a crash then runs them again, which they allow): one write carries
+/// many transitions, so a chain of quick actions is not one commit each.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// A child this fast may run on the driving thread (see [`drive`]).
+const QUICK: Duration = Duration::from_millis(2);
+/// Most child records held before a write.
+const FLUSH_CHILDREN: usize = 8192;
 
 /// A child started (or about to start) and not recorded yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -112,12 +120,21 @@ struct Driver<'a, 'w> {
     asks: Vec<ExecutionId>,
     parked: Vec<(ExecutionId, String)>,
     resolved: HashMap<String, Arc<Resolved>>,
+    /// Actions whose last run here took under [`QUICK`].
+    quick: HashSet<String>,
     done: Vec<(Execution, ChildLink)>,
     pending: Vec<Pending<()>>,
     dirty: bool,
     forced: Vec<String>,
     /// The control request last applied (`None`: not read yet).
     control: Option<Option<String>>,
+    last_control: Instant,
+    last_write: Instant,
+    /// How long the last write took to build (the state grows with the
+    /// workflow): deferred writes wait 20× that, so they cost ≤ 5%.
+    write_cost: Duration,
+    /// A child that must not run twice ended since the last write.
+    must_write: bool,
 }
 
 /// Dispatches until the conductor has nothing left, then finishes (or
@@ -139,11 +156,16 @@ pub(crate) fn drive(
         asks: Vec::new(),
         parked: Vec::new(),
         resolved: HashMap::new(),
+        quick: HashSet::new(),
         done: Vec::new(),
         pending: Vec::new(),
         dirty: false,
         forced: Vec::new(),
         control: None,
+        last_control: Instant::now(),
+        last_write: Instant::now(),
+        write_cost: Duration::ZERO,
+        must_write: false,
     };
     for inf in inherited {
         d.adopt(inf)?;
@@ -157,12 +179,18 @@ pub(crate) fn drive(
         let result = (|| loop {
             d.check_control()?;
             d.dispatch()?;
-            // A lone child runs here: no hand-off for sequential chains.
-            if running == 0 && d.queue.len() == 1 && d.delayed.is_empty() {
+            // A lone child of an action known to be quick runs here: no
+            // hand-off for chains of quick tasks. A slow one runs on a
+            // worker so that this thread keeps writing on time.
+            if running == 0
+                && d.queue.len() == 1
+                && d.delayed.is_empty()
+                && d.queue.front().is_some_and(|i| d.quick.contains(&i.action))
+            {
                 let (inf, res) = d.next_start()?;
                 let end = run_child(rt, meta, &inf, &res);
                 d.complete(inf, end?)?;
-                d.write()?;
+                d.write_soon()?;
                 continue;
             }
             while running < PARALLEL && !d.queue.is_empty() {
@@ -193,7 +221,12 @@ pub(crate) fn drive(
                 }
                 return d.finish().map(|e| Outcome::Finished(Box::new(e)));
             }
-            let wait = d.delay_wait().unwrap_or(CONTROL_POLL).min(CONTROL_POLL);
+            let flush_due = FLUSH_EVERY.saturating_sub(d.last_write.elapsed());
+            let wait = d
+                .delay_wait()
+                .unwrap_or(CONTROL_POLL)
+                .min(CONTROL_POLL)
+                .min(flush_due.max(Duration::from_millis(1)));
             match end_rx.recv_timeout(wait) {
                 Ok((inf, end)) => {
                     running -= 1;
@@ -202,9 +235,12 @@ pub(crate) fn drive(
                         running -= 1;
                         d.complete(inf, end?)?;
                     }
-                    d.write()?;
+                    d.write_soon()?;
                 }
-                Err(_) => d.release_delays(),
+                Err(_) => {
+                    d.release_delays();
+                    d.write_soon()?;
+                }
             }
         })();
         // Let the child workers end (the scope joins them). On an error
@@ -259,16 +295,33 @@ impl<'w> Driver<'_, 'w> {
         ))
     }
 
+    /// Writes now if a non-idempotent child ended, or enough time or
+    /// children piled up; otherwise leaves the changes for a later write.
+    fn write_soon(&mut self) -> Result<(), WorkflowError> {
+        if self.must_write
+            || self.done.len() >= FLUSH_CHILDREN
+            || self.last_write.elapsed() >= FLUSH_EVERY.max(self.write_cost * 20)
+        {
+            self.write()?;
+        }
+        Ok(())
+    }
+
     /// Stores what changed since the last write (pipelined).
     fn write(&mut self) -> Result<(), WorkflowError> {
+        self.last_write = Instant::now();
+        self.must_write = false;
         if !self.dirty && self.done.is_empty() {
             return Ok(());
         }
+        let state = serde_json::to_string(self.c.state()).map_err(StoreError::from)?;
+        let inflight = self.inflight_json()?;
+        self.write_cost = self.last_write.elapsed();
         let pending = self.rt.store().workflow_children_done(
             self.meta.id,
-            state_json(&self.c)?,
+            state,
             std::mem::take(&mut self.done),
-            self.inflight_json()?,
+            inflight,
         )?;
         self.pending.push(pending);
         self.dirty = false;
@@ -384,6 +437,12 @@ impl<'w> Driver<'_, 'w> {
 
     /// Applies the operator's pause/cancel (or its withdrawal).
     fn check_control(&mut self) -> Result<(), WorkflowError> {
+        // Read at most every FLUSH_EVERY once read: a request waits that
+        // long at most, and a fast chain does not pay a read per task.
+        if self.control.is_some() && self.last_control.elapsed() < FLUSH_EVERY {
+            return Ok(());
+        }
+        self.last_control = Instant::now();
         let control = self.rt.store().workflow_control(self.meta.root)?;
         if self.control.as_ref() == Some(&control) {
             return Ok(());
@@ -517,6 +576,9 @@ impl<'w> Driver<'_, 'w> {
                 );
             }
         };
+        // Children ended before it go first (the ask's write holds the
+        // state only).
+        self.write()?;
         inf.ask = true;
         inf.started = true;
         self.inflight.push(inf.clone());
@@ -572,7 +634,23 @@ impl<'w> Driver<'_, 'w> {
             // The next run of this task (a retry) waits its delay again.
             self.waited.remove(&key);
         }
+        if let ChildEnd::Done(exec) = &end {
+            if exec.duration_us < QUICK.as_micros() as u64 {
+                self.quick.insert(inf.action.clone());
+            } else {
+                self.quick.remove(&inf.action);
+            }
+        }
         if let ChildEnd::Done(exec) = end {
+            // Its record must not wait: after a crash it would count as
+            // in flight and be abandoned although it ended.
+            let repeatable = !inf.ask
+                && (self.meta.opts.dry_run
+                    || self
+                        .resolved
+                        .get(&inf.action)
+                        .is_some_and(|r| r.repeatable()));
+            self.must_write |= !repeatable;
             let link = self.link(&inf);
             self.done.push((*exec, link));
         }
