@@ -776,3 +776,61 @@ fn a_hundred_workflows_survive_kill_9_of_serve_and_no_task_runs_twice() {
         RUNS - abandoned
     );
 }
+
+#[test]
+fn timeout_reaches_every_child() {
+    let d = installed();
+    let out = d.run(&[
+        "run",
+        "flows.naps",
+        "seconds=2",
+        "--timeout",
+        "300ms",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let exec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exec["status"], "failed", "{exec}");
+    // Each nap (2 s) was stopped at the run's 300 ms deadline.
+    let kids = children(&d, exec["id"].as_str().unwrap());
+    assert_eq!(kids.len(), 3, "{kids:?}");
+    for kid in &kids {
+        assert_eq!(kid["status"], "timeout", "{kid}");
+        assert!(
+            kid["error"]
+                .as_str()
+                .unwrap()
+                .contains("stopped after 300ms"),
+            "{kid}"
+        );
+    }
+}
+
+#[test]
+fn a_paused_run_resumed_with_queue_is_finished_by_serve() {
+    let d = installed();
+    let (child, id) = naps_in_background(&d, "1");
+    d.expect(0, &["exec", "pause", &id]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let server = Server::start(&d);
+    // Serve leaves a parked run alone until asked.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(d.json(0, &["exec", "get", &id])["status"], "paused");
+    let out = d.expect(0, &["exec", "resume", &id, "--queue"]);
+    assert!(
+        stdout(&out).contains("queued for `drover serve`"),
+        "{}",
+        stdout(&out)
+    );
+    let exec = stored(&d, &server, &id);
+    assert_eq!(exec["status"], "succeeded", "{exec}\n{}", server.log());
+    assert_eq!(
+        tasks(&d, &id),
+        pairs(&[
+            ("one", "succeeded"),
+            ("two", "succeeded"),
+            ("three", "succeeded")
+        ])
+    );
+}
