@@ -13,6 +13,7 @@ mod events;
 mod executions;
 mod fleet;
 mod grants;
+mod inquiries;
 mod kv;
 mod nodes;
 mod packs;
@@ -33,6 +34,7 @@ pub use audit::AuditFilter;
 pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
+pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
@@ -78,6 +80,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0005_workflows.sql")),
         M::up(include_str!("migrations/0006_shadow.sql")),
         M::up(include_str!("migrations/0007_fleet.sql")),
+        M::up(include_str!("migrations/0008_workflow_control.sql")),
     ])
 }
 

@@ -69,6 +69,9 @@ pub enum Command {
     /// Fleet controller switches: pause, resume, windows, ladders, run.
     #[command(subcommand)]
     Fleet(crate::commands::fleet::FleetCmd),
+    /// Questions workflows wait on (`core.ask`): list, show, answer.
+    #[command(subcommand)]
+    Inquiry(crate::commands::inquiry::InquiryCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -255,7 +258,7 @@ pub enum ExecCmd {
     List {
         #[arg(long)]
         action: Option<String>,
-        /// succeeded, failed, denied or timeout.
+        /// succeeded, failed, denied, timeout or canceled.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
@@ -263,6 +266,10 @@ pub enum ExecCmd {
         /// Only executions older than this id (the next page).
         #[arg(long, value_name = "ID")]
         before: Option<String>,
+        /// Workflows that have not ended instead (running, paused, pending
+        /// on an inquiry).
+        #[arg(long)]
+        active: bool,
         #[arg(long)]
         json: bool,
     },
@@ -276,6 +283,18 @@ pub enum ExecCmd {
         #[arg(long)]
         tree: bool,
     },
+    /// Pause a workflow: running tasks finish, nothing new starts; it waits
+    /// for `drover exec resume`.
+    Pause(crate::commands::exec_control::PauseArgs),
+    /// Resume a paused workflow (or one a crash left): here, in the
+    /// foreground, unless `--queue` leaves it to `drover serve`.
+    Resume(crate::commands::exec_control::ControlArgs),
+    /// Cancel a workflow: running tasks finish, nothing new starts, open
+    /// inquiries close; it ends `canceled`.
+    Cancel(crate::commands::exec_control::ControlArgs),
+    /// Run an ended workflow again from its failed tasks (or `--task`),
+    /// with the context they had, as a new execution.
+    Rerun(crate::commands::exec_control::RerunArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,7 +5,9 @@ pub mod brake;
 pub mod budget;
 mod exec;
 pub mod fleet;
+pub mod exec_control;
 mod grant;
+pub mod inquiry;
 mod kv;
 pub mod node;
 mod pack;
@@ -43,5 +45,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Budget(cmd) => budget::run(&db, cmd),
         Command::Brake(cmd) => brake::run(&db, cmd),
         Command::Fleet(cmd) => fleet::run(&db, cmd),
+        Command::Inquiry(cmd) => inquiry::run(&db, cmd),
     }
 }

@@ -29,31 +29,6 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         },
     )
     .context("cannot load the installed packs and rules")?;
-    // Workflow runs a crash or kill left mid-way continue from their stored
-    // state (in-flight non-idempotent children are abandoned, see
-    // drover_engine::workflows), in the background.
-    {
-        let runtime = runtime.clone();
-        std::thread::Builder::new()
-            .name("drover-workflow-resume".into())
-            .spawn(
-                move || match drover_engine::workflows::resume_unfinished(&runtime) {
-                    Ok(ends) => {
-                        for end in ends {
-                            match end {
-                                Ok(exec) => eprintln!(
-                                    "drover: resumed workflow {} {}: {}",
-                                    exec.id, exec.action, exec.status
-                                ),
-                                Err(e) => eprintln!("drover: cannot resume a workflow run: {e}"),
-                            }
-                        }
-                    }
-                    Err(e) => eprintln!("drover: cannot list unfinished workflow runs: {e}"),
-                },
-            )
-            .context("cannot start the workflow resume thread")?;
-    }
     // The fleet controller moves requested nodes through their lifecycle.
     let fleet_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fleet = drover_fleet::Controller::standard(runtime.store().clone())
