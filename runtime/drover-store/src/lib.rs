@@ -79,7 +79,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_sensors.sql")),
         M::up(include_str!("migrations/0005_workflows.sql")),
         M::up(include_str!("migrations/0006_shadow.sql")),
-        M::up(include_str!("migrations/0010_auth.sql")),
+        M::up(include_str!("migrations/0010_api.sql")),
     ])
 }
 

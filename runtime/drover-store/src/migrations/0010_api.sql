@@ -1,4 +1,4 @@
--- drover schema: who may use the API. Append-only.
+-- drover schema: the API (who may use it; the execution list). Append-only.
 
 -- People who log in to the web UI. `password_hash` is an argon2id PHC
 -- string; the password itself is never stored. Roles: viewer, operator,
@@ -34,3 +34,8 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+
+-- The API's execution list filters by action and status together; with
+-- this index a page costs the same however rare the combination is
+-- (executions_by_action and executions_by_status cover each alone).
+CREATE INDEX executions_by_action_status ON executions (action, status, id);
