@@ -734,11 +734,25 @@ fn login_sets_a_strict_httponly_cookie_and_unsafe_requests_need_the_csrf_token()
         .send(format!("name=admin&password={password}"))
         .unwrap();
     assert_eq!(form_login.status(), 303);
+    let set = form_login.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    let page_cookie = set.split(';').next().unwrap().to_owned();
+    // Pages: the anonymous are sent to /login; a session sees who it is and
+    // a logout form carrying its CSRF token.
+    let anon = server.agent.get(server.url("/")).call().unwrap();
+    assert_eq!(anon.status(), 303);
+    assert_eq!(anon.headers()["location"], "/login");
+    let mut home = server
+        .agent
+        .get(server.url("/"))
+        .header("cookie", &page_cookie)
+        .call()
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.body_mut().read_to_string().unwrap();
     assert!(
-        form_login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("HttpOnly")
+        html.contains("admin") && html.contains("name=\"csrf\""),
+        "{html}"
     );
 
     // A reset password ends sessions and is printed alone on the last line.
@@ -1021,8 +1035,8 @@ fn the_stream_carries_execution_and_audit_events() {
             .starts_with("text/event-stream")
     );
     let mut lines = BufReader::new(resp.into_body().into_reader()).lines();
-    // Subscribed: now make events.
-    std::thread::sleep(Duration::from_millis(300));
+    // Subscribed: let the tailer see the subscriber, then make events.
+    std::thread::sleep(Duration::from_secs(1));
     let a = server.call(
         "POST",
         "/api/v1/executions",

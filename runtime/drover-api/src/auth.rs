@@ -192,8 +192,23 @@ pub struct NewSession {
     pub role: Role,
 }
 
+/// Password checks running at once: argon2 is slow on purpose (~19 MiB
+/// and tens of ms each), so a flood of logins waits here instead of
+/// taking every core and the memory with it.
+pub const MAX_CONCURRENT_LOGINS: usize = 4;
+
+/// Waits for a turn to check a password (see [`MAX_CONCURRENT_LOGINS`]).
+pub async fn login_permit() -> tokio::sync::SemaphorePermit<'static> {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_LOGINS);
+    TURNS
+        .acquire()
+        .await
+        .expect("the login semaphore is never closed")
+}
+
 /// Checks a name and password and starts a session. Runs argon2, so call
-/// it on the blocking pool. A wrong name costs as much as a wrong password.
+/// it on the blocking pool, holding a [`login_permit`]. A wrong name costs
+/// as much as a wrong password.
 pub fn login(store: &Store, name: &str, password: &str) -> Result<NewSession, ApiError> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let refused = || ApiError::Unauthorized("wrong user name or password".into());
@@ -386,6 +401,48 @@ impl<N: Need> FromRequestParts<AppState> for FormAuth<N> {
         let p = authenticate(parts, state).await?;
         p.require(N::ROLE)?;
         Ok(FormAuth(p, PhantomData))
+    }
+}
+
+/// A principal with at least role `N`, for HTML pages: the anonymous (or
+/// an ended session) are redirected to `/login`, a lower role gets a 403
+/// page. Pages that post forms take [`FormAuth`] and [`CsrfForm`] on the
+/// posting handler; the page puts [`Principal::csrf`] in each form's
+/// `csrf` field.
+pub struct PageAuth<N: Need>(pub Principal, pub PhantomData<N>);
+
+impl<N: Need> FromRequestParts<AppState> for PageAuth<N> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, axum::response::Response> {
+        use axum::response::IntoResponse;
+        let p = match authenticate(parts, state).await {
+            Ok(p) => p,
+            Err(ApiError::Unauthorized(_)) => {
+                return Err((
+                    axum::http::StatusCode::SEE_OTHER,
+                    [(header::LOCATION, "/login")],
+                )
+                    .into_response());
+            }
+            Err(e) => return Err(e.into_response()),
+        };
+        if let Err(e) = p.require(N::ROLE) {
+            let body = format!(
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>drover: \
+                 not allowed</title></head><body><h1>Not allowed</h1><p>{}</p></body></html>\n",
+                crate::pages::escape(&e.to_string())
+            );
+            return Err((
+                axum::http::StatusCode::FORBIDDEN,
+                axum::response::Html(body),
+            )
+                .into_response());
+        }
+        Ok(PageAuth(p, PhantomData))
     }
 }
 

@@ -10,7 +10,8 @@
 //! - `/api/v1/...`: the REST API ([`v1`]), tokens or sessions with roles
 //!   ([`auth`]); `GET /api/v1/openapi.json` describes it; `GET
 //!   /api/v1/stream` is the event stream ([`stream`]);
-//! - `GET|POST /login`, `POST /logout`: the login page ([`pages`]).
+//! - `GET|POST /login`, `POST /logout`, `GET /`: the login page and who is
+//!   logged in ([`pages`]).
 //!
 //! Anything else answers 401 to the anonymous and 404 to the rest.
 
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
+        .route("/", get(pages::home))
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .merge(api)

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::auth::{self, CsrfForm, FormAuth, need};
+use crate::auth::{self, CsrfForm, FormAuth, PageAuth, need};
 use crate::error::blocking;
 use crate::{ApiError, AppState};
 
@@ -60,6 +60,7 @@ pub struct LoginForm {
 pub async fn login_submit(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let store = state.store.clone();
     let name = form.name.clone();
+    let _turn = auth::login_permit().await;
     match blocking(move || auth::login(&store, &form.name, &form.password)).await {
         Ok(session) => {
             let cookie = auth::session_cookie(&session.cookie_value, state.config.secure_cookies);
@@ -97,4 +98,26 @@ fn redirect(to: &'static str, cookie: &str) -> Response {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// `GET /`: who is logged in, and the logout form (with the session's
+/// CSRF token), until the web UI's pages take this place.
+pub async fn home(PageAuth(p, ..): PageAuth<need::Viewer>) -> Html<String> {
+    let logout = match p.csrf() {
+        Some(csrf) => format!(
+            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"{}\" \
+             value=\"{}\"><button type=\"submit\">Log out</button></form>",
+            auth::CSRF_FIELD,
+            escape(csrf)
+        ),
+        None => String::new(),
+    };
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>drover</title>\
+         </head><body><h1>drover</h1><p>Logged in as <strong>{}</strong> ({}).</p>{logout}\
+         <p>The API is described at <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
+         </body></html>\n",
+        escape(&p.name),
+        p.role
+    ))
 }

@@ -99,21 +99,67 @@ pub async fn stream(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.events.subscribe();
-    let events = futures_util::stream::unfold(Some(rx), |rx| async move {
+    let events = futures_util::stream::unfold(Some(state.events.subscribe()), |rx| async move {
         let mut rx = rx?;
-        match rx.recv().await {
-            Ok(sent) => Some((Ok(Event::default().event(sent.kind).data(&sent.json)), Some(rx))),
-            Err(broadcast::error::RecvError::Lagged(n)) => Some((
-                Ok(Event::default()
-                    .event("dropped")
-                    .data(format!(
-                        "{{\"missed\":{n},\"hint\":\"reconnect; read what you missed from the list endpoints\"}}"
-                    ))),
-                None,
-            )),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
+        let event = match next(&mut rx).await? {
+            Next::Event(sent) => Event::default().event(sent.kind).data(&sent.json),
+            Next::Dropped(missed) => {
+                let data = serde_json::json!({
+                    "missed": missed,
+                    "hint": "reconnect; read what you missed from the list endpoints",
+                });
+                return Some((
+                    Ok(Event::default().event("dropped").data(data.to_string())),
+                    None,
+                ));
+            }
+        };
+        Some((Ok(event), Some(rx)))
     });
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// What a subscriber gets next.
+#[derive(Debug)]
+enum Next {
+    Event(Arc<Sent>),
+    /// It fell this many events behind: tell it, then disconnect it.
+    Dropped(u64),
+}
+
+/// The next event for a subscriber; `None` when the stream is closed.
+async fn next(rx: &mut broadcast::Receiver<Arc<Sent>>) -> Option<Next> {
+    match rx.recv().await {
+        Ok(sent) => Some(Next::Event(sent)),
+        Err(broadcast::error::RecvError::Lagged(n)) => Some(Next::Dropped(n)),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(n: usize) -> Arc<Sent> {
+        Arc::new(Sent {
+            kind: "execution",
+            json: n.to_string(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_the_backlog_is_dropped_not_buffered() {
+        let events = Events::default();
+        let mut fast = events.subscribe();
+        let mut slow = events.subscribe();
+        for n in 0..BACKLOG + 10 {
+            events.tx.send(sent(n)).unwrap();
+            // The fast one keeps up.
+            assert!(
+                matches!(next(&mut fast).await, Some(Next::Event(e)) if e.json == n.to_string())
+            );
+        }
+        // The channel held at most BACKLOG events for the slow one.
+        assert!(matches!(next(&mut slow).await, Some(Next::Dropped(10))));
+    }
 }

@@ -65,6 +65,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let name = req.name.clone();
+    let _turn = auth::login_permit().await;
     let session = blocking(move || auth::login(&store, &req.name, &req.password)).await?;
     let cookie = auth::session_cookie(&session.cookie_value, state.config.secure_cookies);
     let body = WhoAmI {
