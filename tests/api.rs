@@ -1112,3 +1112,68 @@ fn fuzzing_the_api_from_its_openapi_document_finds_no_server_errors() {
     assert!(report.contains("passed"), "{report}");
     assert!(!server.log().contains("internal error"), "{}", server.log());
 }
+
+#[test]
+fn workflows_show_their_text_graph_and_a_runs_tree() {
+    let d = drover();
+    d.install(&["tests/packs/flows"]);
+    // A run, made locally; the API shows it.
+    let run = d.json(0, &["run", "flows.nested", "name=ann"]);
+    let id = run["id"].as_str().unwrap();
+    let server = Server::start(&d);
+    let viewer = token(&d, "viewer");
+    let list = server.get("/api/v1/workflows", &viewer).json();
+    let refs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["ref"].as_str().unwrap())
+        .collect();
+    assert!(
+        refs.contains(&"flows.greet") && refs.contains(&"flows.nested"),
+        "{refs:?}"
+    );
+    let greet = server.get("/api/v1/workflows/flows.greet", &viewer).json();
+    assert!(
+        greet["text"].as_str().unwrap().contains("tasks:"),
+        "{greet:#}"
+    );
+    let svg = server.get("/api/v1/workflows/flows.nested/graph", &viewer);
+    assert_eq!(svg.status, 200);
+    assert!(svg.body.contains("<svg"), "{}", svg.body);
+    let coloured = server.get(
+        &format!("/api/v1/workflows/flows.nested/graph?execution={id}"),
+        &viewer,
+    );
+    assert_eq!(coloured.status, 200, "{coloured:?}");
+    assert_ne!(
+        coloured.body, svg.body,
+        "the run's state shows in the graph"
+    );
+    server
+        .get(
+            &format!("/api/v1/workflows/flows.greet/graph?execution={id}"),
+            &viewer,
+        )
+        .error(400);
+    server
+        .get("/api/v1/workflows/flows.nope", &viewer)
+        .error(404);
+    // The run's tree: its child is the inner workflow.
+    let detail = server
+        .get(&format!("/api/v1/executions/{id}"), &viewer)
+        .json();
+    assert_eq!(detail["children"][0]["action"], "flows.greet", "{detail:#}");
+    // Queueing a workflow through the API is refused with what to do.
+    let operator = token(&d, "operator");
+    let msg = server
+        .call(
+            "POST",
+            "/api/v1/executions",
+            Some(&operator),
+            &[],
+            Some(r#"{"action":"flows.greet","parameters":{"name":"x"}}"#),
+        )
+        .error(400);
+    assert!(msg.contains("drover run flows.greet"), "{msg}");
+}

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod kv;
 pub mod packs;
 pub mod rules;
+pub mod workflows;
 
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -50,6 +51,7 @@ pub struct ErrorBody {
         (name = "kv", description = "the key-value store rules and packs read"),
         (name = "secrets", description = "names, and write-only values"),
         (name = "access", description = "who you are, sessions, API tokens"),
+        (name = "workflows", description = "installed workflows, their text and graph"),
     )
 )]
 struct ApiDoc;
@@ -101,4 +103,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::logout))
         .routes(routes!(access::tokens, access::create_token))
         .routes(routes!(access::revoke_token))
+        .routes(routes!(workflows::list))
+        .routes(routes!(workflows::get))
+        .routes(routes!(workflows::graph_svg))
 }
