@@ -1002,8 +1002,21 @@ fn the_cli_works_through_the_api_with_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--token"), "{}", stderr(&out));
-    // Local-only commands say so.
-    let out = remote(&["kv", "list"]);
+    // kv through the API, and the audit log.
+    let out = remote(&["kv", "set", "maintenance.b7s01", "true", "--ttl", "60"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = remote(&["kv", "get", "maintenance.b7s01"]);
+    assert_eq!(stdout(&out).trim(), "true");
+    assert_eq!(
+        d.expect(0, &["kv", "get", "maintenance.b7s01"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = remote(&["audit", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Commands that need this machine's files say so.
+    let out = remote(&["pack", "install", "packs/core"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("does not work with --server"),

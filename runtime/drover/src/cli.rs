@@ -16,8 +16,8 @@ pub struct Cli {
     pub db: Option<PathBuf>,
 
     /// Work through a running drover's API instead of the database, e.g.
-    /// `http://127.0.0.1:8330` (exec list|get, run, rule list, pack list,
-    /// grant list, token).
+    /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote,
+    /// grant, audit, trigger, kv, secret, sensor, token.
     #[arg(long, global = true, env = "DROVER_SERVER", value_name = "URL")]
     pub server: Option<String>,
 

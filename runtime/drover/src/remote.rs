@@ -3,8 +3,11 @@
 //! `--token` / `DROVER_TOKEN`; answers that are errors become the API's
 //! own message (which says what to do).
 //!
-//! Commands that work remotely: `exec list|get`, `run`, `rule list`,
-//! `pack list`, `grant list`, `token create|list|revoke`. Others say so.
+//! Commands that work remotely: `exec`, `run`, `rule list|show|enable|
+//! disable`, `pack list|show|promote`, `grant`, `audit list`, `trigger
+//! list`, `kv`, `secret`, `sensor list`, `token`. The others need the
+//! drover host's files (`pack install`, `rule test`, `workflow`) or are
+//! the host (`serve`, `user`), and say so.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,7 +16,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use drover_core::{ExecStatus, Execution};
 use serde_json::{Map, Value, json};
 
-use crate::cli::{Command, ExecCmd, GrantCmd, PackCmd, RuleCmd, RunArgs};
+use crate::cli::{
+    AuditCmd, Command, ExecCmd, GrantCmd, KvCmd, PackCmd, RuleCmd, RunArgs, SecretCmd, SensorCmd,
+    TriggerCmd,
+};
 use crate::output;
 
 /// How long `run --server` waits for the execution to finish.
@@ -50,6 +56,10 @@ impl Remote {
         self.call("POST", path, Some(body))
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("PUT", path, Some(body))
+    }
+
     pub fn delete(&self, path: &str) -> Result<Value> {
         self.call("DELETE", path, None)
     }
@@ -58,15 +68,18 @@ impl Remote {
         let url = format!("{}{path}", self.base);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let sent = match (method, body) {
-            ("POST", Some(b)) => {
-                let mut req = self
-                    .agent
-                    .post(&url)
-                    .header("content-type", "application/json");
+            ("POST" | "PUT", body) => {
+                let body = body.cloned().unwrap_or(Value::Null).to_string();
+                let req = if method == "PUT" {
+                    self.agent.put(&url)
+                } else {
+                    self.agent.post(&url)
+                };
+                let mut req = req.header("content-type", "application/json");
                 if let Some(a) = &auth {
                     req = req.header("authorization", a);
                 }
-                req.send(b.to_string().as_bytes())
+                req.send(body.as_bytes())
             }
             ("DELETE", _) => {
                 let mut req = self.agent.delete(&url);
@@ -139,43 +152,81 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
     match command {
         Command::Exec(cmd) => exec(remote, cmd),
         Command::Run(args) => run(remote, args),
-        Command::Rule(RuleCmd::List { pack, json }) => {
-            let rules = remote.get(&format!("/api/v1/rules{}", query(&[("pack", pack)])))?;
-            print_rows(
-                &rules,
-                json,
-                &["ref", "enabled", "trigger", "action", "description"],
-            )
-        }
-        Command::Pack(PackCmd::List { json }) => {
-            let packs = remote.get("/api/v1/packs")?;
-            print_rows(
-                &packs,
-                json,
-                &["name", "version", "shadow", "installed_by", "description"],
-            )
-        }
-        Command::Grant(GrantCmd::List { pack, all, json }) => {
-            let grants = remote.get(&format!(
-                "/api/v1/grants{}",
-                query(&[("pack", pack), ("all", Some(all.to_string()))])
+        Command::Rule(cmd) => rule(remote, cmd),
+        Command::Pack(cmd) => pack(remote, cmd),
+        Command::Grant(cmd) => grant(remote, cmd),
+        Command::Audit(AuditCmd::List {
+            execution,
+            pack,
+            decision,
+            limit,
+            json,
+        }) => {
+            let page = remote.get(&format!(
+                "/api/v1/audit{}",
+                query(&[
+                    ("execution", execution),
+                    ("pack", pack),
+                    ("decision", decision),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                ])
             ))?;
             print_rows(
-                &grants,
+                &page["items"],
                 json,
                 &[
-                    "id",
-                    "pack",
-                    "version",
+                    "decision",
                     "capability",
-                    "scope",
-                    "revoked_at_ms",
+                    "target",
+                    "pack",
+                    "plugin",
+                    "execution_id",
+                    "reason",
+                ],
+            )
+        }
+        Command::Trigger(TriggerCmd::List {
+            trigger_type,
+            limit,
+            before,
+            json,
+        }) => {
+            let page = remote.get(&format!(
+                "/api/v1/triggers{}",
+                query(&[
+                    ("type", trigger_type),
+                    ("before", before),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                ])
+            ))?;
+            print_rows(
+                &page["items"],
+                json,
+                &["id", "trigger_type", "source", "state", "payload"],
+            )
+        }
+        Command::Kv(cmd) => kv(remote, cmd),
+        Command::Secret(cmd) => secret(remote, cmd),
+        Command::Sensor(SensorCmd::List { json }) => {
+            let all = remote.get("/api/v1/sensors")?;
+            print_rows(
+                &all,
+                json,
+                &[
+                    "name",
+                    "state",
+                    "polls",
+                    "messages",
+                    "triggers",
+                    "failures",
+                    "last_error",
                 ],
             )
         }
         other => bail!(
-            "this command does not work with --server yet; run it on the drover host \
-             (remote: exec list|get, run, rule list, pack list, grant list, token); got {}",
+            "this command does not work with --server: it needs the drover host's files or is \
+             the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
+             list|show|promote, grant, audit, trigger, kv, secret, sensor, token); got {}",
             name_of(&other)
         ),
     }
@@ -341,5 +392,292 @@ fn print_rows(rows: &Value, json: bool, columns: &[&str]) -> Result<ExitCode> {
         );
     }
     output::table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refuse(what: &str) -> Result<ExitCode> {
+    bail!(
+        "`{what}` does not work with --server: it reads files on this machine; run it on the drover host"
+    )
+}
+
+fn rule(remote: &Remote, cmd: RuleCmd) -> Result<ExitCode> {
+    match cmd {
+        RuleCmd::List { pack, json } => {
+            let rules = remote.get(&format!("/api/v1/rules{}", query(&[("pack", pack)])))?;
+            print_rows(
+                &rules,
+                json,
+                &["ref", "enabled", "trigger", "action", "description"],
+            )
+        }
+        RuleCmd::Show { reference, json } => {
+            let rule = remote.get(&format!("/api/v1/rules/{}", segment(&reference)))?;
+            if json {
+                output::json(&rule["rule"])?;
+            } else {
+                println!(
+                    "# {} ({}; from {})",
+                    reference,
+                    if rule["enabled"] == true {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    rule["origin"].as_str().unwrap_or("")
+                );
+                print!("{}", rule["definition"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RuleCmd::Enable { reference } => toggle(remote, &reference, "enable"),
+        RuleCmd::Disable { reference } => toggle(remote, &reference, "disable"),
+        RuleCmd::Test(_) => refuse("rule test"),
+    }
+}
+
+fn toggle(remote: &Remote, reference: &str, verb: &str) -> Result<ExitCode> {
+    let done = remote.post(
+        &format!("/api/v1/rules/{}/{verb}", segment(reference)),
+        &Value::Null,
+    )?;
+    println!(
+        "rule {reference} {verb}d ({})",
+        done["note"].as_str().unwrap_or("")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME` or `NAME@VERSION` as a path and a version query.
+fn pack_path(spec: &str, suffix: &str) -> String {
+    let (name, version) = match spec.split_once('@') {
+        Some((n, v)) => (n, Some(v.to_owned())),
+        None => (spec, None),
+    };
+    format!(
+        "/api/v1/packs/{}{suffix}{}",
+        segment(name),
+        query(&[("version", version)])
+    )
+}
+
+fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
+    match cmd {
+        PackCmd::List { json } => {
+            let packs = remote.get("/api/v1/packs")?;
+            print_rows(
+                &packs,
+                json,
+                &["name", "version", "shadow", "installed_by", "description"],
+            )
+        }
+        PackCmd::Show { pack, json } => {
+            let detail = remote.get(&pack_path(&pack, ""))?;
+            if json {
+                output::json(&detail)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{}@{} — {}",
+                detail["name"].as_str().unwrap_or(""),
+                detail["version"].as_str().unwrap_or(""),
+                detail["description"].as_str().unwrap_or("")
+            );
+            for p in detail["plugins_detail"].as_array().into_iter().flatten() {
+                println!(
+                    "\n{} ({}) {}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["kind"].as_str().unwrap_or(""),
+                    p["description"].as_str().unwrap_or("")
+                );
+                for c in p["capabilities"].as_array().into_iter().flatten() {
+                    let grants: Vec<String> = c["grants"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|g| {
+                            format!(
+                                "'{}' (grant {})",
+                                g["scope"].as_str().unwrap_or(""),
+                                g["id"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    let state = if c["needs_grant"] == false {
+                        "needs no grant".to_owned()
+                    } else if grants.is_empty() {
+                        "NOT GRANTED".to_owned()
+                    } else {
+                        format!("granted {}", grants.join(", "))
+                    };
+                    println!(
+                        "  capability {}: {state}",
+                        c["capability"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Promote { pack } => {
+            let done = remote.post(&pack_path(&pack, "/promote"), &Value::Null)?;
+            println!(
+                "{}@{}: {}",
+                done["name"].as_str().unwrap_or(""),
+                done["version"].as_str().unwrap_or(""),
+                done["note"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Install { .. } => refuse("pack install"),
+    }
+}
+
+fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
+    match cmd {
+        GrantCmd::List { pack, all, json } => {
+            let grants = remote.get(&format!(
+                "/api/v1/grants{}",
+                query(&[("pack", pack), ("all", Some(all.to_string()))])
+            ))?;
+            print_rows(
+                &grants,
+                json,
+                &[
+                    "id",
+                    "pack",
+                    "version",
+                    "capability",
+                    "scope",
+                    "revoked_at_ms",
+                ],
+            )
+        }
+        GrantCmd::Add {
+            pack,
+            capability,
+            scope,
+            plugin,
+            json,
+        } => {
+            let g = remote.post(
+                "/api/v1/grants",
+                &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin}),
+            )?;
+            if json {
+                output::json(&g)?;
+            } else {
+                println!(
+                    "granted {capability} to {pack} scope '{}'",
+                    g["scope"].as_str().unwrap_or("")
+                );
+                println!("{}", g["id"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        GrantCmd::Revoke { id } => {
+            let g = remote.delete(&format!("/api/v1/grants/{}", segment(&id)))?;
+            println!(
+                "revoked grant {id}: {} on {}@{} scope '{}'",
+                g["capability"].as_str().unwrap_or(""),
+                g["pack"].as_str().unwrap_or(""),
+                g["version"].as_str().unwrap_or(""),
+                g["scope"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn kv(remote: &Remote, cmd: KvCmd) -> Result<ExitCode> {
+    let key_path =
+        |scope: &str, key: &str| format!("/api/v1/kv/{}/{}", segment(scope), segment(key));
+    match cmd {
+        KvCmd::Get { key, scope, json } => {
+            let pair = remote.get(&key_path(&scope, &key))?;
+            if json {
+                output::json(&pair)?;
+            } else {
+                println!("{}", pair["value"].as_str().unwrap_or(""));
+            }
+        }
+        KvCmd::Set {
+            key,
+            value,
+            scope,
+            ttl,
+        } => {
+            remote.put(
+                &key_path(&scope, &key),
+                &json!({"value": value, "ttl_seconds": ttl}),
+            )?;
+            match ttl {
+                Some(t) => println!("{scope}/{key} set, expires in {t}s"),
+                None => println!("{scope}/{key} set"),
+            }
+        }
+        KvCmd::Delete { key, scope } => {
+            remote.delete(&key_path(&scope, &key))?;
+            println!("{scope}/{key} deleted");
+        }
+        KvCmd::List {
+            scope,
+            prefix,
+            json,
+        } => {
+            let pairs = remote.get(&format!(
+                "/api/v1/kv/{}{}",
+                segment(&scope),
+                query(&[("prefix", prefix)])
+            ))?;
+            if json {
+                output::json(&pairs)?;
+            } else {
+                for p in pairs.as_array().into_iter().flatten() {
+                    println!(
+                        "{}={}",
+                        p["key"].as_str().unwrap_or(""),
+                        p["value"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Largest secret value read from standard input.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
+fn secret(remote: &Remote, cmd: SecretCmd) -> Result<ExitCode> {
+    match cmd {
+        SecretCmd::Set { name } => {
+            use std::io::Read;
+            let mut value = String::new();
+            std::io::stdin()
+                .take(MAX_SECRET_BYTES + 1)
+                .read_to_string(&mut value)
+                .context("cannot read the secret value from standard input")?;
+            if value.len() as u64 > MAX_SECRET_BYTES {
+                bail!("the secret value is over {MAX_SECRET_BYTES} bytes");
+            }
+            let value = value.strip_suffix('\n').unwrap_or(&value);
+            let value = value.strip_suffix('\r').unwrap_or(value);
+            remote.put(
+                &format!("/api/v1/secrets/{}", segment(&name)),
+                &json!({"value": value}),
+            )?;
+            println!("secret {name} set ({} bytes)", value.len());
+        }
+        SecretCmd::List { json } => {
+            let names = remote.get("/api/v1/secrets")?;
+            if json {
+                output::json(&names)?;
+            } else {
+                for n in names.as_array().into_iter().flatten() {
+                    println!("{}", n.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

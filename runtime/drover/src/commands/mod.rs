@@ -30,6 +30,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Token(cmd) => return access::token(&db, remote, cmd),
         Command::User(cmd) if remote.is_none() => return access::user(&db, cmd),
+        // Offline: they read files, never a drover, so --server changes nothing.
+        Command::Workflow(cmd) => return workflow::run(cmd),
+        Command::Rule(crate::cli::RuleCmd::Test(args)) => {
+            return rule::run(&db, crate::cli::RuleCmd::Test(args));
+        }
         _ => {}
     }
     if let Some(remote) = remote {
