@@ -22,6 +22,7 @@ pub mod call;
 mod caps;
 pub mod engine;
 pub mod executor;
+pub mod give;
 pub mod grants;
 pub mod install;
 mod limits;
@@ -29,6 +30,7 @@ pub mod sensor;
 pub mod ssh;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
+pub use give::{GiveError, give_grant};
 pub use install::{InstallError, InstallReport};
 pub use sensor::{
     EmittedTrigger, PreparedSensor, SensorCall, SensorFailure, SensorFailureKind, SensorInput,

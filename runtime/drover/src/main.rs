@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 
