@@ -183,6 +183,14 @@ fn an_inquiry_in_a_subworkflow_parks_the_whole_tree() {
     let q = pending_inquiry(&d);
     assert_eq!(q["root"], id.as_str());
     assert_eq!(q["action"], "flows.approve");
+    // In progress, the subworkflow shows under its task.
+    let progress = d.json(0, &["exec", "get", &id]);
+    assert_eq!(progress["status"], "pending");
+    let subs = progress["subworkflows_in_progress"].as_array().unwrap();
+    assert_eq!(
+        (subs[0]["task"].as_str(), subs[0]["action"].as_str()),
+        (Some("inner"), Some("flows.approve"))
+    );
     let exec = d.json(
         0,
         &[

@@ -384,6 +384,18 @@ impl Store {
         })
     }
 
+    /// Subworkflow runs of run `parent` that have not ended (not stored as
+    /// executions yet), oldest first.
+    pub fn unfinished_subworkflows(&self, parent: ExecutionId) -> Result<Vec<WorkflowRun>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM workflow_runs WHERE finished = 0 AND parent = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([parent.to_string()], run_from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
     /// Where execution `id` sits in its workflow, if it is a child.
     pub fn execution_link(&self, id: ExecutionId) -> Result<Option<ChildLink>> {
         self.read(|conn| {
