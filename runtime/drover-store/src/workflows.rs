@@ -249,6 +249,29 @@ impl Store {
         self.write(move |conn| requeue_parked(conn, &id.to_string()))
     }
 
+    /// Queues again every top-level run parked for a delay (`parked` =
+    /// `delay until MS`) that is due; returns them.
+    pub fn wake_delayed(&self, now: i64) -> Result<Vec<ExecutionId>> {
+        self.write(move |conn| {
+            let parked: Vec<(String, String)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, parked FROM workflow_runs
+                     WHERE finished = 0 AND parent IS NULL AND parked LIKE 'delay until %'",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut woken = Vec::new();
+            for (id, why) in parked {
+                let due: i64 = why["delay until ".len()..].parse().unwrap_or(0);
+                if due <= now && requeue_parked(conn, &id)? {
+                    woken.push(crate::executions::parse_id(&id)?);
+                }
+            }
+            Ok(woken)
+        })
+    }
+
     /// Sets (or clears) what an operator asks of run `id`.
     pub fn workflow_set_control(&self, id: ExecutionId, control: Option<String>) -> Result<()> {
         self.write(move |conn| {

@@ -281,7 +281,10 @@ pub fn rerun(
     let outcome = begin(
         rt,
         new,
-        new,
+        super::Tree {
+            root: new,
+            park_delays: false,
+        },
         pack,
         &plugin,
         run.parameters.clone(),
