@@ -183,6 +183,14 @@ fn an_inquiry_in_a_subworkflow_parks_the_whole_tree() {
     let q = pending_inquiry(&d);
     assert_eq!(q["root"], id.as_str());
     assert_eq!(q["action"], "flows.approve");
+    // In progress, the subworkflow shows under its task.
+    let progress = d.json(0, &["exec", "get", &id]);
+    assert_eq!(progress["status"], "pending");
+    let subs = progress["subworkflows_in_progress"].as_array().unwrap();
+    assert_eq!(
+        (subs[0]["task"].as_str(), subs[0]["action"].as_str()),
+        (Some("inner"), Some("flows.approve"))
+    );
     let exec = d.json(
         0,
         &[
@@ -832,5 +840,47 @@ fn a_paused_run_resumed_with_queue_is_finished_by_serve() {
             ("two", "succeeded"),
             ("three", "succeeded")
         ])
+    );
+}
+
+#[test]
+fn under_serve_a_delay_parks_the_run_and_serve_wakes_it() {
+    let d = installed();
+    set_secret(&d, "flows.token", TOKEN);
+    let server = Server::start(&d);
+    let resp = agent()
+        .post(&format!(
+            "http://{}/api/v1/webhooks/flows.later",
+            server.addr
+        ))
+        .header("content-type", "application/json")
+        .header("x-drover-token", TOKEN)
+        .send(r#"{"node": "b7s01"}"#)
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    // While it waits out the delay, no thread holds it: it is parked.
+    let waiting = wait_for(
+        "the run to park for its delay",
+        Duration::from_secs(30),
+        || {
+            let active = d.json(0, &["exec", "list", "--active"]);
+            let run = active.as_array()?.first()?.clone();
+            run["waiting_on"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("delay until"))
+                .then_some(run)
+        },
+    );
+    assert_eq!(waiting["status"], "pending");
+    let id = waiting["id"].as_str().unwrap();
+    let exec = stored(&d, &server, id);
+    assert_eq!(exec["status"], "succeeded", "{exec}\n{}", server.log());
+    let kids = children(&d, id);
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    let (now, later) = (span(&kids[0]), span(&kids[1]));
+    assert!(
+        later.0 - now.1 >= 1900,
+        "`later` started {} ms after `now` (delay 2 s)",
+        later.0 - now.1
     );
 }

@@ -22,6 +22,7 @@ mod packs;
 mod rules;
 mod secrets;
 mod sensors;
+mod sim;
 mod timers;
 mod workflows;
 mod writer;
@@ -43,6 +44,7 @@ pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
 pub use sensors::SensorStatus;
+pub use sim::SimFault;
 pub use timers::TimerState;
 pub use workflows::{ChildLink, ChildRow, WorkflowRun};
 pub use writer::{Pending, WriterStats};
@@ -86,6 +88,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0007_fleet.sql")),
         M::up(include_str!("migrations/0008_workflow_control.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
+        M::up(include_str!("migrations/0012_sim.sql")),
     ])
 }
 

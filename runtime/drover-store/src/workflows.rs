@@ -249,6 +249,29 @@ impl Store {
         self.write(move |conn| requeue_parked(conn, &id.to_string()))
     }
 
+    /// Queues again every top-level run parked for a delay (`parked` =
+    /// `delay until MS`) that is due; returns them.
+    pub fn wake_delayed(&self, now: i64) -> Result<Vec<ExecutionId>> {
+        self.write(move |conn| {
+            let parked: Vec<(String, String)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, parked FROM workflow_runs
+                     WHERE finished = 0 AND parent IS NULL AND parked LIKE 'delay until %'",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut woken = Vec::new();
+            for (id, why) in parked {
+                let due: i64 = why["delay until ".len()..].parse().unwrap_or(0);
+                if due <= now && requeue_parked(conn, &id)? {
+                    woken.push(crate::executions::parse_id(&id)?);
+                }
+            }
+            Ok(woken)
+        })
+    }
+
     /// Sets (or clears) what an operator asks of run `id`.
     pub fn workflow_set_control(&self, id: ExecutionId, control: Option<String>) -> Result<()> {
         self.write(move |conn| {
@@ -380,6 +403,18 @@ impl Store {
                 "SELECT * FROM workflow_runs WHERE finished = 0 AND parent IS NULL ORDER BY id",
             )?;
             let rows = stmt.query_map([], run_from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    /// Subworkflow runs of run `parent` that have not ended (not stored as
+    /// executions yet), oldest first.
+    pub fn unfinished_subworkflows(&self, parent: ExecutionId) -> Result<Vec<WorkflowRun>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM workflow_runs WHERE finished = 0 AND parent = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([parent.to_string()], run_from_row)?;
             rows.map(|r| r?).collect()
         })
     }

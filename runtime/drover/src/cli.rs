@@ -82,6 +82,10 @@ pub enum Command {
     /// The storm brake: `drover brake status|release`.
     #[command(subcommand)]
     Brake(crate::commands::brake::BrakeCmd),
+    /// Faults in the simulated fleet: `drover sim hang b7s01` (it stops
+    /// answering ping and ssh until the fleet controller reboots it).
+    #[command(subcommand)]
+    Sim(crate::commands::sim::SimCmd),
     /// Fleet controller switches: pause, resume, windows, ladders, run.
     #[command(subcommand)]
     Fleet(crate::commands::fleet::FleetCmd),

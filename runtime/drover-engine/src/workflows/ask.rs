@@ -274,7 +274,8 @@ fn record(
 }
 
 /// Under `drover serve`: times out inquiries past their deadline (their
-/// runs are queued and their tasks fail), once a second.
+/// runs are queued and their tasks fail) and queues runs parked for a
+/// delay that is over, once a second.
 pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("drover-inquiries".into())
@@ -289,6 +290,12 @@ pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot expire inquiries"),
+                }
+                // Runs parked for a delay that is over go back in the queue.
+                match shared.runtime.store().wake_delayed(now_ms()) {
+                    Ok(woken) if !woken.is_empty() => shared.requests_waiting.notify(),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot wake delayed workflow runs"),
                 }
                 for _ in 0..10 {
                     if shared.stopping() {

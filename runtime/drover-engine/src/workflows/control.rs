@@ -143,8 +143,11 @@ pub fn pause(rt: &Runtime, id: ExecutionId) -> Result<Done, ControlError> {
 /// Withdraws a pause and continues the run (`how`), or lets the process
 /// driving it go on.
 pub fn resume_run(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, ControlError> {
-    let run = root_run(rt, id, "resume")?;
     let store = rt.store();
+    // An inquiry past its deadline times out now (its run goes back to
+    // the queue), so a run that waited on it can go on.
+    store.expire_inquiries(drover_core::now_ms())?;
+    let run = root_run(rt, id, "resume")?;
     let paused = run.control.as_deref() == Some("pause") || run.parked.as_deref() == Some("paused");
     let state = store.request_state(run.id)?;
     let stranded = match state.as_deref() {
@@ -278,7 +281,10 @@ pub fn rerun(
     let outcome = begin(
         rt,
         new,
-        new,
+        super::Tree {
+            root: new,
+            park_delays: false,
+        },
         pack,
         &plugin,
         run.parameters.clone(),

@@ -35,6 +35,8 @@ const MAX_PENDING: usize = 256;
 /// (a crash then runs them again, which they allow): one write carries
 /// many transitions, so a chain of quick actions is not one commit each.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Under serve, a run left with only a delay this long parks for it.
+const PARK_DELAY: Duration = Duration::from_secs(1);
 /// A child this fast may run on the driving thread (see [`drive`]).
 const QUICK: Duration = Duration::from_millis(2);
 /// Most child records held before a write.
@@ -56,6 +58,10 @@ pub(crate) struct Inflight {
     /// A `core.ask` waiting on its inquiry (`child` is the inquiry id).
     #[serde(default)]
     pub(crate) ask: bool,
+    /// Not a child: a task waiting out its `delay` until this time (epoch
+    /// ms), stored when the run parks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) due_ms: Option<i64>,
 }
 
 fn started_default() -> bool {
@@ -207,6 +213,12 @@ pub(crate) fn drive(
             }
             if running == 0 {
                 if let Some(wait) = d.delay_wait() {
+                    if d.meta.park_delays && wait >= PARK_DELAY {
+                        match d.park_for_delays()? {
+                            Some(outcome) => return Ok(outcome),
+                            None => continue,
+                        }
+                    }
                     std::thread::sleep(wait.min(CONTROL_POLL));
                     d.release_delays();
                     continue;
@@ -362,6 +374,14 @@ impl<'w> Driver<'_, 'w> {
 
     /// Takes a child from a previous drive of this run.
     fn adopt(&mut self, mut inf: Inflight) -> Result<(), WorkflowError> {
+        if let Some(due) = inf.due_ms {
+            // A delay the run parked for: it goes on where it was.
+            let left = Duration::from_millis((due - now_ms()).max(0) as u64);
+            self.delayed
+                .push((Instant::now() + left, inf.task.clone(), inf.route));
+            self.dirty = true;
+            return Ok(());
+        }
         if inf.ask {
             self.inflight.push(inf.clone());
             return self.check_ask(inf);
@@ -552,6 +572,7 @@ impl<'w> Driver<'_, 'w> {
                     input: req.input,
                     started: false,
                     ask: false,
+                    due_ms: None,
                 };
                 if inf.action == ask::ACTION {
                     self.start_ask(inf)?;
@@ -682,9 +703,42 @@ impl<'w> Driver<'_, 'w> {
             || matches!(self.c.status(), Some(Status::Pausing | Status::Paused))
     }
 
+    /// Parks a run (under serve) that only waits out delays: they are
+    /// stored with their due times and serve queues the run again then.
+    fn park_for_delays(&mut self) -> Result<Option<Outcome>, WorkflowError> {
+        let now = (Instant::now(), now_ms());
+        let due = |at: Instant| now.1 + at.saturating_duration_since(now.0).as_millis() as i64;
+        let earliest = self.delayed.iter().map(|(at, ..)| due(*at)).min();
+        for (at, task, route) in &self.delayed {
+            self.inflight.push(Inflight {
+                task: task.clone(),
+                route: *route,
+                item: None,
+                action: String::new(),
+                child: ExecutionId::new(),
+                input: Value::Null,
+                started: false,
+                ask: false,
+                due_ms: Some(due(*at)),
+            });
+        }
+        self.dirty = true;
+        let why = format!("delay until {}", earliest.unwrap_or(now.1));
+        let parked = self.park_as(Some(why))?;
+        if parked.is_none() {
+            self.inflight.retain(|i| i.due_ms.is_none());
+            self.dirty = true;
+        }
+        Ok(parked)
+    }
+
     /// Stores the run as waiting and releases the thread; `None` when an
     /// inquiry was answered meanwhile (go on driving).
     fn park(&mut self) -> Result<Option<Outcome>, WorkflowError> {
+        self.park_as(None)
+    }
+
+    fn park_as(&mut self, delay: Option<String>) -> Result<Option<Outcome>, WorkflowError> {
         if self.c.status() == Some(Status::Pausing)
             && self.asks.is_empty()
             && self.parked.is_empty()
@@ -696,6 +750,8 @@ impl<'w> Driver<'_, 'w> {
         self.sync()?;
         let why = if matches!(self.c.status(), Some(Status::Pausing | Status::Paused)) {
             "paused".to_owned()
+        } else if let Some(why) = delay {
+            why
         } else if let Some(q) = self.asks.first() {
             format!("inquiry {q}")
         } else {
@@ -843,11 +899,11 @@ fn run_child(
                 route: inf.route,
             };
             let sub = match rt.store().get_workflow_run(inf.child)? {
-                Some(run) if !run.finished => resume(rt, run, Some(meta.root)),
+                Some(run) if !run.finished => resume(rt, run, Some(meta.tree())),
                 _ => start(
                     rt,
                     inf.child,
-                    meta.root,
+                    meta.tree(),
                     pack.clone(),
                     plugin,
                     params,

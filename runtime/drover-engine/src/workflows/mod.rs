@@ -84,12 +84,24 @@ pub enum Outcome {
     },
 }
 
+/// What every run of one tree (a top-level run and its subworkflows)
+/// shares.
+#[derive(Clone, Copy)]
+pub(crate) struct Tree {
+    /// The top-level run (its queue entry, its control requests).
+    pub(crate) root: ExecutionId,
+    /// Under `drover serve`: a run that only waits out a `delay` parks
+    /// (serve wakes it) instead of holding its thread.
+    pub(crate) park_delays: bool,
+}
+
 /// What a run needs besides its conductor.
 #[derive(Clone)]
 pub(crate) struct Meta {
     pub(crate) id: ExecutionId,
     /// The top-level run (its queue entry, its control requests).
     pub(crate) root: ExecutionId,
+    pub(crate) park_delays: bool,
     pub(crate) action: String,
     pub(crate) pack: Arc<Pack>,
     pub(crate) digest: String,
@@ -110,7 +122,11 @@ pub fn run_workflow(
     let (pack, plugin) = runtime.action_plugin(action)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
-    start(runtime, id, id, pack, &plugin, params, opts, None)
+    let tree = Tree {
+        root: id,
+        park_delays: false,
+    };
+    start(runtime, id, tree, pack, &plugin, params, opts, None)
 }
 
 /// Whether `action` is an installed workflow.
@@ -134,7 +150,11 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
         }
         Some(run) => {
             runtime.store().workflow_claim(run.id)?;
-            resume(runtime, run, None)
+            let tree = Tree {
+                root: run.id,
+                park_delays: true,
+            };
+            resume(runtime, run, Some(tree))
         }
         None => {
             let action: ActionRef = req.action.parse().map_err(|e| WorkflowError::Spec {
@@ -148,7 +168,11 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
                 actor: req.actor.clone(),
                 timeout: None,
             };
-            start(runtime, req.id, req.id, pack, &plugin, params, &opts, None)
+            let tree = Tree {
+                root: req.id,
+                park_delays: true,
+            };
+            start(runtime, req.id, tree, pack, &plugin, params, &opts, None)
         }
     }
 }
@@ -251,7 +275,7 @@ pub(crate) fn state_json(c: &Conductor<'_>) -> Result<Value, StoreError> {
 pub(crate) fn start(
     runtime: &Runtime,
     id: ExecutionId,
-    root: ExecutionId,
+    tree: Tree,
     pack: Arc<Pack>,
     plugin: &Plugin,
     params: Value,
@@ -267,7 +291,7 @@ pub(crate) fn start(
             action: action.clone(),
             source,
         })?;
-    let outcome = begin(runtime, id, root, pack, plugin, params, opts, link, c, true)?;
+    let outcome = begin(runtime, id, tree, pack, plugin, params, opts, link, c, true)?;
     Ok(outcome.expect("begin drives when asked to"))
 }
 
@@ -277,7 +301,7 @@ pub(crate) fn start(
 pub(crate) fn begin(
     runtime: &Runtime,
     id: ExecutionId,
-    root: ExecutionId,
+    tree: Tree,
     pack: Arc<Pack>,
     plugin: &Plugin,
     params: Value,
@@ -288,7 +312,8 @@ pub(crate) fn begin(
 ) -> Result<Option<Outcome>, WorkflowError> {
     let meta = Meta {
         id,
-        root,
+        root: tree.root,
+        park_delays: tree.park_delays,
         action: format!("{}.{}", pack.name, plugin.name),
         digest: digest(plugin),
         pack,
@@ -325,7 +350,7 @@ pub(crate) fn begin(
 pub(crate) fn resume(
     runtime: &Runtime,
     run: WorkflowRun,
-    root: Option<ExecutionId>,
+    tree: Option<Tree>,
 ) -> Result<Outcome, WorkflowError> {
     let action: ActionRef = run.action.parse().map_err(|e| WorkflowError::State {
         id: run.id,
@@ -343,7 +368,8 @@ pub(crate) fn resume(
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
     let meta = Meta {
         id: run.id,
-        root: root.unwrap_or(run.id),
+        root: tree.map_or(run.id, |t| t.root),
+        park_delays: tree.is_some_and(|t| t.park_delays),
         action: run.action.clone(),
         digest: if run.digest.is_empty() {
             digest(&plugin)
@@ -370,5 +396,15 @@ pub(crate) fn exec_status(status: Option<Status>, forced: bool) -> ExecStatus {
         Some(Status::Succeeded) => ExecStatus::Succeeded,
         Some(Status::Canceled) => ExecStatus::Canceled,
         _ => ExecStatus::Failed,
+    }
+}
+
+impl Meta {
+    /// The tree this run belongs to (for its subworkflows).
+    pub(crate) fn tree(&self) -> Tree {
+        Tree {
+            root: self.root,
+            park_delays: self.park_delays,
+        }
     }
 }

@@ -66,6 +66,10 @@ impl CallCtx {
                 stderr: String::new(),
             });
         }
+        if row.driver == "sim" {
+            let answers = self.sim_answers(node)?.unwrap_or(true);
+            return Self::sim_command(answers, node, argv);
+        }
         let opts = NodeSsh::from_options(&row.options)
             .map_err(|e| PluginError::Failed(format!("node {node}: bad options: {e}")))?;
         let timeout = Duration::from_millis(timeout_ms.into()).min(self.remaining());

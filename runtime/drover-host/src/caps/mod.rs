@@ -11,6 +11,8 @@
 //! | probe | hosts | live (tcp connect, ping) |
 //! | command | argv | planned; run over ssh when real |
 //! | nodes | label selector for changes | reads live; changes planned |
+//!
+//! [`sim`] answers `probe` and `command` for nodes of the simulated fleet.
 
 mod command;
 mod http;
@@ -19,6 +21,7 @@ mod log;
 mod nodes;
 mod probe;
 mod secrets;
+mod sim;
 
 pub(crate) use http::client as http_client;
 

@@ -55,6 +55,9 @@ impl CallCtx {
                 "no time left before the deadline".into(),
             ));
         }
+        if let Some(answers) = self.sim_answers(host)? {
+            return Ok(Self::sim_probe(answers, host));
+        }
         match port {
             Some(port) => Ok(tcp_connect(host, port, timeout)),
             None => ping(host, timeout),

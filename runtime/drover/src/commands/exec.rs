@@ -117,6 +117,14 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
 
 /// How an unfinished workflow run stands: status and what it waits on.
 fn run_status(run: &drover_store::WorkflowRun) -> (&'static str, Option<String>) {
+    if let Some(ms) = run
+        .parked
+        .as_deref()
+        .and_then(|w| w.strip_prefix("delay until "))
+        .and_then(|ms| ms.parse::<i64>().ok())
+    {
+        return ("pending", Some(format!("delay until {}", output::time(ms))));
+    }
     match (&run.parked, run.control.as_deref()) {
         (Some(why), _) if why == "paused" => ("paused", Some(why.clone())),
         (Some(why), _) => ("pending", Some(why.clone())),
@@ -194,6 +202,7 @@ fn in_progress(store: &drover_store::Store, id: ExecutionId, json: bool) -> Resu
             "actor": run.actor,
             "started_at_ms": run.started_at_ms,
             "children": children_json(store, id, 0)?,
+            "subworkflows_in_progress": subworkflows_json(store, id, 0)?,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -203,8 +212,57 @@ fn in_progress(store: &drover_store::Store, id: ExecutionId, json: bool) -> Resu
     }
     println!("  started   {}", output::time(run.started_at_ms));
     println!("  tree");
-    print_tree(store, id, 2)?;
+    let done = store.execution_children(id)?;
+    let subs = store.unfinished_subworkflows(id)?;
+    if done.is_empty() && subs.is_empty() {
+        println!("    no child executions yet");
+    }
+    if !done.is_empty() {
+        print_tree(store, id, 2)?;
+    }
+    print_subworkflows(store, id, 2)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Subworkflows of run `id` still in progress, with what they ran so far.
+fn print_subworkflows(store: &drover_store::Store, id: ExecutionId, depth: usize) -> Result<()> {
+    for sub in store.unfinished_subworkflows(id)? {
+        let task = sub.link.as_ref().map_or("?", |l| l.task.as_str());
+        println!(
+            "{:indent$}{task}  {}  in progress  {}",
+            "",
+            sub.action,
+            sub.id,
+            indent = depth * 2
+        );
+        if depth < MAX_TREE_DEPTH {
+            print_tree(store, sub.id, depth + 1)?;
+            print_subworkflows(store, sub.id, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn subworkflows_json(
+    store: &drover_store::Store,
+    id: ExecutionId,
+    depth: usize,
+) -> Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for sub in store.unfinished_subworkflows(id)? {
+        let mut value = serde_json::json!({
+            "id": sub.id,
+            "action": sub.action,
+            "task": sub.link.as_ref().map(|l| l.task.clone()),
+            "route": sub.link.as_ref().map(|l| l.route),
+            "children": children_json(store, sub.id, depth + 1)?,
+        });
+        if depth < MAX_TREE_DEPTH {
+            value["subworkflows_in_progress"] = subworkflows_json(store, sub.id, depth + 1)?;
+        }
+        out.push(value);
+    }
+    Ok(serde_json::Value::Array(out))
 }
 
 /// Most levels of subworkflows shown by `--tree`.

@@ -5,8 +5,8 @@ mod audit;
 pub mod brake;
 pub mod budget;
 mod exec;
-pub mod fleet;
 pub mod exec_control;
+pub mod fleet;
 mod grant;
 pub mod inquiry;
 mod kv;
@@ -17,6 +17,7 @@ mod run;
 mod secret;
 mod sensor;
 mod serve;
+pub mod sim;
 mod trigger;
 mod workflow;
 
@@ -62,6 +63,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Node(cmd) => node::run(&db, cmd),
         Command::Budget(cmd) => budget::run(&db, cmd),
         Command::Brake(cmd) => brake::run(&db, cmd),
+        Command::Sim(cmd) => sim::run(&db, cmd),
         Command::Fleet(cmd) => fleet::run(&db, cmd),
         Command::Inquiry(cmd) => inquiry::run(&db, cmd),
         Command::Token(_) | Command::User(_) => unreachable!("dispatched above"),
