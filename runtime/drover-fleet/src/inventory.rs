@@ -171,16 +171,20 @@ pub fn check_options(driver: &str, options: &Value) -> Vec<(String, String)> {
     out
 }
 
-/// Checks one parsed row; pushes its problems.
+/// Checks one parsed row; pushes its problems. `lines`: where each field
+/// (`name`, `driver`, `labels`, `options`) is, when known; else the row's
+/// line.
 fn check_spec(
     spec: &NodeSpec,
     line: usize,
+    lines: &HashMap<String, usize>,
     seen: &mut HashMap<String, usize>,
     errors: &mut Vec<RowError>,
 ) {
     let mut err = |field: &str, message: String| {
+        let top = field.split('.').next().unwrap_or(field);
         errors.push(RowError {
-            line,
+            line: lines.get(top).copied().unwrap_or(line),
             field: field.to_owned(),
             message,
         })
@@ -288,8 +292,10 @@ pub fn parse_yaml(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
             options: Value::Object(Default::default()),
         };
         let mut ok = true;
+        let mut lines = HashMap::new();
         for (k, v) in fields {
             let key = k.key_text();
+            lines.insert(key.clone(), k.mark.line);
             let mut err = |field: String, message: String| {
                 ok = false;
                 errors.push(RowError {
@@ -352,7 +358,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
         if !ok {
             continue;
         }
-        check_spec(&spec, line, &mut seen, &mut errors);
+        check_spec(&spec, line, &lines, &mut seen, &mut errors);
         specs.push(spec);
     }
     if errors.is_empty() {
@@ -453,7 +459,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
                 o.insert(k.to_owned(), cell_value(cell));
             }
         }
-        check_spec(&spec, line, &mut seen, &mut errors);
+        check_spec(&spec, line, &HashMap::new(), &mut seen, &mut errors);
         specs.push(spec);
     }
     if errors.is_empty() {
@@ -598,14 +604,14 @@ mod tests {
         let errs = parse_yaml(bad).unwrap_err();
         let text = format_errors(&errs);
         assert!(
-            text.contains("line 4: driver: unknown driver \"redfsh\" (did you mean redfish?)"),
+            text.contains("line 5: driver: unknown driver \"redfsh\" (did you mean redfish?)"),
             "{text}"
         );
         assert!(
-            text.contains("line 6: options.url: redfish needs the BMC's URL"),
+            text.contains("line 8: options.url: redfish needs the BMC's URL"),
             "{text}"
         );
-        assert!(text.contains("line 6: options.username_secret"), "{text}");
+        assert!(text.contains("line 8: options.username_secret"), "{text}");
         assert!(
             text.contains("line 9: name: ok1 is already defined on line 2"),
             "{text}"
@@ -615,7 +621,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("line 12: options: reboot_seconds must be 0 or more"),
+            text.contains("line 13: options: reboot_seconds must be 0 or more"),
             "{text}"
         );
         assert!(text.ends_with("6 problems; nothing was imported"), "{text}");

@@ -681,6 +681,25 @@ impl World {
                 }
             }
         }
+        for ri in starts {
+            self.start(ri, now);
+        }
+        // Name the holders as they are now that this pass's starts moved.
+        let needs_holders = waits.iter().any(|(_, _, h)| h.is_some());
+        let usage = needs_holders.then(|| Usage::new(&self.nodes, &self.budgets));
+        let waits: Vec<(usize, String, Option<Hold>)> = waits
+            .into_iter()
+            .map(|(ri, why, hold)| match (hold, &usage) {
+                (Some(h), Some(u)) => {
+                    let ni = self.node_index(&self.requests[ri].node);
+                    match ni.and_then(|ni| u.hold(ni)) {
+                        Some(h) => (ri, format!("queued: {h}"), Some(h)),
+                        None => (ri, why, Some(h)),
+                    }
+                }
+                (h, _) => (ri, why, h),
+            })
+            .collect();
         for (ri, why, hold) in waits {
             let r = &mut self.requests[ri];
             if r.detail != why {
@@ -691,9 +710,6 @@ impl World {
             if let Some(h) = hold {
                 self.holds.insert(r.id.clone(), h);
             }
-        }
-        for ri in starts {
-            self.start(ri, now);
         }
     }
 
