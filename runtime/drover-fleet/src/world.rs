@@ -624,6 +624,7 @@ impl World {
         }
         let mut starts = Vec::new();
         let mut waits: Vec<(usize, String, Option<Hold>)> = Vec::new();
+        let mut budget_waits: Vec<usize> = Vec::new();
         {
             let mut usage = Usage::new(&self.nodes, &self.budgets);
             for ri in queued {
@@ -672,34 +673,43 @@ impl World {
                     waits.push((ri, w, None));
                     continue;
                 }
-                match usage.hold(ni) {
-                    None => {
-                        usage.take(ni);
-                        starts.push(ri);
-                    }
-                    Some(h) => waits.push((ri, format!("queued: {h}"), Some(h))),
+                if usage.check(ni).is_ok() {
+                    usage.take(ni);
+                    starts.push(ri);
+                } else {
+                    // Explained below, once this pass's starts have moved.
+                    budget_waits.push(ri);
                 }
             }
         }
         for ri in starts {
             self.start(ri, now);
         }
-        // Name the holders as they are now that this pass's starts moved.
-        let needs_holders = waits.iter().any(|(_, _, h)| h.is_some());
-        let usage = needs_holders.then(|| Usage::new(&self.nodes, &self.budgets));
-        let waits: Vec<(usize, String, Option<Hold>)> = waits
-            .into_iter()
-            .map(|(ri, why, hold)| match (hold, &usage) {
-                (Some(h), Some(u)) => {
-                    let ni = self.node_index(&self.requests[ri].node);
-                    match ni.and_then(|ni| u.hold(ni)) {
-                        Some(h) => (ri, format!("queued: {h}"), Some(h)),
-                        None => (ri, why, Some(h)),
+        // Name the budget and its holders as they are now that this pass's
+        // starts have moved: one pass over the fleet, and one explanation
+        // per (budget, group), however many requests wait on it.
+        if !budget_waits.is_empty() {
+            let usage = Usage::new(&self.nodes, &self.budgets);
+            let index = usage.holders_index();
+            let mut explained: HashMap<(usize, u32), Hold> = HashMap::new();
+            for ri in budget_waits {
+                let Some(ni) = self.node_index(&self.requests[ri].node) else {
+                    continue;
+                };
+                let hold = usage.blocking(ni).and_then(|key| {
+                    if let Some(h) = explained.get(&key) {
+                        return Some(h.clone());
                     }
+                    let h = usage.hold_in(ni, &index)?;
+                    explained.insert(key, h.clone());
+                    Some(h)
+                });
+                match hold {
+                    Some(h) => waits.push((ri, format!("queued: {h}"), Some(h))),
+                    None => waits.push((ri, "queued: waiting for a budget".into(), None)),
                 }
-                (h, _) => (ri, why, h),
-            })
-            .collect();
+            }
+        }
         for (ri, why, hold) in waits {
             let r = &mut self.requests[ri];
             if r.detail != why {

@@ -208,6 +208,8 @@ impl Host for CallCtx {
                 "state": n.state,
                 "labels": n.labels,
                 "driver": n.driver,
+                "since_ms": n.since_ms,
+                "note": n.note,
             })
             .to_string()
         }))
