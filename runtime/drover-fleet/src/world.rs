@@ -499,6 +499,30 @@ impl World {
                  ask for a drain or a reboot instead of {to}"
             )));
         }
+        if origin == Origin::Automation && self.nodes[ni].state == State::Intervention {
+            let why = format!(
+                "{node} is in intervention ({}); automation may not change it until a person resolves it",
+                self.nodes[ni].note
+            );
+            self.effects.push(Effect {
+                at_ms: now,
+                node: node.to_owned(),
+                request_id: None,
+                execution_id,
+                actor: actor.to_owned(),
+                capability: "fleet.set-state".into(),
+                decision: Decision::Denied,
+                reason: why.clone(),
+            });
+            return Ok(Answer {
+                node: node.to_owned(),
+                outcome: Outcome::Denied,
+                request_id: String::new(),
+                joined: false,
+                detail: format!("denied: {why}"),
+                hold: None,
+            });
+        }
         let mut detail = format!("{node} set to {to}: {reason}");
         if let Some(ri) = self.open.remove(&ni) {
             let r = &mut self.requests[ri];
