@@ -90,6 +90,19 @@ fn import_list_export_round_trip() {
     let b = node(&list, "b7s01");
     assert_eq!(b["state"], "production");
     assert_eq!(b["labels"]["cluster"], "batch");
+    // An unknown name stops the whole request.
+    let err = stderr(&d.expect(2, &["node", "reboot", "b7s01", "zz9", "--reason", "x"]));
+    assert!(
+        err.contains("no node named zz9") && err.contains("nothing was requested"),
+        "{err}"
+    );
+    let list = d.json(0, &["node", "list", "--state", "production"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "b7s01")
+    );
     // The default simulated fleet was replaced by the first import.
     assert_eq!(d.json(0, &["node", "list"]).as_array().unwrap().len(), 4);
 
