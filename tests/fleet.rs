@@ -67,7 +67,7 @@ fn a_bad_inventory_names_every_bad_row_and_imports_nothing() {
         err.contains("bad.yaml:7: options.insecure: must be true or false"),
         "{err}"
     );
-    assert!(err.contains("3 problems; nothing was imported"), "{err}");
+    assert!(err.contains("5 problems; nothing was imported"), "{err}");
     // The default simulated fleet is still there; ok1 was not imported.
     let list = d.json(0, &["node", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 1000);

@@ -79,13 +79,12 @@ pub struct Drivers {
 }
 
 impl Drivers {
-    /// The standard set: `sim` (built in). The `redfish` and `command`
-    /// drivers are registered here once their modules are part of the
-    /// build; until then a node using them ends in intervention with
-    /// "driver X is not available".
+    /// The standard set: `sim`, `redfish` and `command`.
     pub fn standard(clock: crate::sim::Clock) -> Drivers {
         let mut d = Drivers::default();
         d.register("sim", Arc::new(crate::sim::SimDriver::new(clock)));
+        d.register("redfish", Arc::new(crate::drivers::redfish::Redfish));
+        d.register("command", Arc::new(crate::drivers::command::CommandDriver));
         d
     }
 

@@ -8,8 +8,8 @@
 //! | kv | no (pack-scoped) | reads live; writes planned |
 //! | secrets | names | live read (audited) |
 //! | http | hosts | GET/HEAD live; other methods planned |
-//! | probe | hosts | unsupported until the fleet controller |
-//! | command | argv | planned; unsupported when real, until the fleet controller |
+//! | probe | hosts | live (tcp connect, ping) |
+//! | command | argv | planned; run over ssh when real |
 //! | nodes | label selector for changes | reads live; changes planned |
 
 mod command;
