@@ -224,15 +224,48 @@ impl<'a> Usage<'a> {
         Ok(())
     }
 
-    /// Like [`Usage::check`], explaining a refusal.
-    pub fn hold(&self, node: usize) -> Option<Hold> {
+    /// The budget and group that refuse `node` now, if any.
+    pub fn blocking(&self, node: usize) -> Option<(usize, u32)> {
         let b = self.check(node).err()?;
-        let g = self.group_of[b][node]?;
+        Some((b, self.group_of[b][node]?))
+    }
+
+    /// The nodes out now, per (budget, group): one pass over the fleet,
+    /// for explaining many refusals at once.
+    pub fn holders_index(&self) -> HashMap<(usize, u32), Vec<usize>> {
+        let mut idx: HashMap<(usize, u32), Vec<usize>> = HashMap::new();
+        for (i, out) in self.out.iter().enumerate() {
+            if !out {
+                continue;
+            }
+            for b in 0..self.budgets.len() {
+                if let Some(g) = self.group_of[b][i] {
+                    idx.entry((b, g)).or_default().push(i);
+                }
+            }
+        }
+        idx
+    }
+
+    /// Like [`Usage::check`], explaining a refusal (one pass over the
+    /// fleet; use [`Usage::hold_in`] for many).
+    pub fn hold(&self, node: usize) -> Option<Hold> {
+        let (b, g) = self.blocking(node)?;
         let holders: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.out[i] && self.group_of[b][i] == Some(g))
             .collect();
+        Some(self.describe_hold(b, g, &holders))
+    }
+
+    /// [`Usage::hold`] with a [`Usage::holders_index`].
+    pub fn hold_in(&self, node: usize, index: &HashMap<(usize, u32), Vec<usize>>) -> Option<Hold> {
+        let (b, g) = self.blocking(node)?;
+        Some(self.describe_hold(b, g, index.get(&(b, g)).map_or(&[][..], Vec::as_slice)))
+    }
+
+    fn describe_hold(&self, b: usize, g: u32, holders: &[usize]) -> Hold {
         let budget = &self.budgets[b];
-        Some(Hold {
+        Hold {
             budget: budget.name.clone(),
             rule: budget.describe(self.nodes.len()),
             group: match budget.rule {
@@ -254,7 +287,7 @@ impl<'a> Usage<'a> {
                     (n.name.clone(), state.to_owned())
                 })
                 .collect(),
-        })
+        }
     }
 
     /// Counts `node` as out.

@@ -120,7 +120,34 @@ fn check_driver(driver: &str) -> Result<(), String> {
     ))
 }
 
-/// Checks a driver's options: `(field, message)` per problem.
+/// Option keys each driver reads; `ssh` belongs to the host's `command`
+/// interface and is allowed for every driver.
+fn known_options(driver: &str) -> &'static [&'static str] {
+    match driver {
+        "sim" => &[
+            "reboot_seconds",
+            "drain_seconds",
+            "fail_rate",
+            "no_return_rate",
+            "seed",
+            "ssh",
+        ],
+        "redfish" => &[
+            "url",
+            "username_secret",
+            "password_secret",
+            "insecure",
+            "system",
+            "timeout_seconds",
+            "ssh",
+        ],
+        "command" => &["drain", "undrain", "reboot", "up", "timeout_seconds", "ssh"],
+        _ => &[],
+    }
+}
+
+/// Checks a driver's options at import (the drivers check them again
+/// when they act): `(field, message)` per problem.
 pub fn check_options(driver: &str, options: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let Some(obj) = options.as_object() else {
@@ -130,15 +157,34 @@ pub fn check_options(driver: &str, options: &Value) -> Vec<(String, String)> {
         ));
         return out;
     };
+    let known = known_options(driver);
+    for key in obj.keys() {
+        if !known.contains(&key.as_str()) {
+            let hint = drover_text::closest(key, known.iter().copied())
+                .map(|c| format!(" (did you mean {c}?)"))
+                .unwrap_or_default();
+            out.push((
+                format!("options.{key}"),
+                format!("unknown {driver} option{hint}; known: {}", known.join(", ")),
+            ));
+        }
+    }
+    let timeout = |out: &mut Vec<(String, String)>, max: u64| {
+        if let Some(v) = obj.get("timeout_seconds")
+            && !v.as_u64().is_some_and(|t| (1..=max).contains(&t))
+        {
+            out.push((
+                "options.timeout_seconds".into(),
+                format!("must be a whole number of seconds from 1 to {max}"),
+            ));
+        }
+    };
     match driver {
         "sim" => {
-            if let Err(e) = SimOptions::parse(options) {
-                let hint = if e.contains("unknown field") {
-                    " (sim options: reboot_seconds, drain_seconds, fail_rate, no_return_rate, seed)"
-                } else {
-                    ""
-                };
-                out.push(("options".into(), format!("{e}{hint}")));
+            let mut sim = obj.clone();
+            sim.retain(|k, _| known.contains(&k.as_str()) && k != "ssh");
+            if let Err(e) = SimOptions::parse(&Value::Object(sim)) {
+                out.push(("options".into(), e));
             }
         }
         "redfish" => {
@@ -151,13 +197,16 @@ pub fn check_options(driver: &str, options: &Value) -> Vec<(String, String)> {
                 )),
             }
             for key in ["username_secret", "password_secret"] {
-                if let Some(v) = obj.get(key)
-                    && !v.is_string()
-                {
-                    out.push((
+                match obj.get(key) {
+                    Some(Value::String(_)) => {}
+                    Some(_) => out.push((
                         format!("options.{key}"),
                         "must be the name of a secret (`drover secret set NAME`)".into(),
-                    ));
+                    )),
+                    None => out.push((
+                        format!("options.{key}"),
+                        "redfish needs the name of a secret holding the BMC credential".into(),
+                    )),
                 }
             }
             if let Some(v) = obj.get("insecure")
@@ -165,22 +214,48 @@ pub fn check_options(driver: &str, options: &Value) -> Vec<(String, String)> {
             {
                 out.push(("options.insecure".into(), "must be true or false".into()));
             }
+            if let Some(v) = obj.get("system")
+                && !v.is_string()
+            {
+                out.push(("options.system".into(), "must be text, e.g. \"1\"".into()));
+            }
+            timeout(&mut out, 600);
+        }
+        "command" => {
+            for key in ["drain", "undrain", "reboot", "up"] {
+                if let Some(v) = obj.get(key) {
+                    let ok = v
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
+                    if !ok {
+                        out.push((
+                            format!("options.{key}"),
+                            "must be a non-empty list of arguments, e.g. [scontrol, update, \"nodename={node}\", state=drain]".into(),
+                        ));
+                    }
+                }
+            }
+            timeout(&mut out, 24 * 3600);
         }
         _ => {}
     }
     out
 }
 
-/// Checks one parsed row; pushes its problems.
+/// Checks one parsed row; pushes its problems. `lines`: where each field
+/// (`name`, `driver`, `labels`, `options`) is, when known; else the row's
+/// line.
 fn check_spec(
     spec: &NodeSpec,
     line: usize,
+    lines: &HashMap<String, usize>,
     seen: &mut HashMap<String, usize>,
     errors: &mut Vec<RowError>,
 ) {
     let mut err = |field: &str, message: String| {
+        let top = field.split('.').next().unwrap_or(field);
         errors.push(RowError {
-            line,
+            line: lines.get(top).copied().unwrap_or(line),
             field: field.to_owned(),
             message,
         })
@@ -288,8 +363,10 @@ pub fn parse_yaml(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
             options: Value::Object(Default::default()),
         };
         let mut ok = true;
+        let mut lines = HashMap::new();
         for (k, v) in fields {
             let key = k.key_text();
+            lines.insert(key.clone(), k.mark.line);
             let mut err = |field: String, message: String| {
                 ok = false;
                 errors.push(RowError {
@@ -352,7 +429,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
         if !ok {
             continue;
         }
-        check_spec(&spec, line, &mut seen, &mut errors);
+        check_spec(&spec, line, &lines, &mut seen, &mut errors);
         specs.push(spec);
     }
     if errors.is_empty() {
@@ -453,7 +530,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NodeSpec>, Vec<RowError>> {
                 o.insert(k.to_owned(), cell_value(cell));
             }
         }
-        check_spec(&spec, line, &mut seen, &mut errors);
+        check_spec(&spec, line, &HashMap::new(), &mut seen, &mut errors);
         specs.push(spec);
     }
     if errors.is_empty() {
@@ -561,7 +638,7 @@ mod tests {
   - name: b7s02
     labels: {rack: r07}
     driver: redfish
-    options: {url: 'https://10.0.0.7', username_secret: bmc.user, password_secret: bmc.pass, insecure: true}
+    options: {url: 'https://10.0.0.7', username_secret: bmc.user, password_secret: bmc.pass, insecure: true, ssh: {user: ops}}
 ";
 
     #[test]
@@ -598,14 +675,14 @@ mod tests {
         let errs = parse_yaml(bad).unwrap_err();
         let text = format_errors(&errs);
         assert!(
-            text.contains("line 4: driver: unknown driver \"redfsh\" (did you mean redfish?)"),
+            text.contains("line 5: driver: unknown driver \"redfsh\" (did you mean redfish?)"),
             "{text}"
         );
         assert!(
-            text.contains("line 6: options.url: redfish needs the BMC's URL"),
+            text.contains("line 8: options.url: redfish needs the BMC's URL"),
             "{text}"
         );
-        assert!(text.contains("line 6: options.username_secret"), "{text}");
+        assert!(text.contains("line 8: options.username_secret"), "{text}");
         assert!(
             text.contains("line 9: name: ok1 is already defined on line 2"),
             "{text}"
@@ -615,10 +692,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("line 12: options: reboot_seconds must be 0 or more"),
+            text.contains("line 13: options: reboot_seconds must be 0 or more"),
             "{text}"
         );
-        assert!(text.ends_with("6 problems; nothing was imported"), "{text}");
+        assert!(text.ends_with("7 problems; nothing was imported"), "{text}");
     }
 
     #[test]

@@ -41,8 +41,9 @@ pub fn plan(nodes: &[Node], budgets: &[Budget], targets: &[usize]) -> Schedule {
             }
         }
         if wave.is_empty() {
+            let index = usage.holders_index();
             for t in rest {
-                if let Some(h) = usage.hold(t) {
+                if let Some(h) = usage.hold_in(t, &index) {
                     blocked.push((t, h));
                 }
             }

@@ -45,11 +45,15 @@ fn two() -> f64 {
 
 impl SimOptions {
     pub fn parse(options: &serde_json::Value) -> Result<SimOptions, String> {
-        let v = if options.is_null() {
+        let mut v = if options.is_null() {
             serde_json::json!({})
         } else {
             options.clone()
         };
+        // `ssh` belongs to the host's `command` interface, not to drivers.
+        if let Some(map) = v.as_object_mut() {
+            map.remove("ssh");
+        }
         let o: SimOptions = serde_json::from_value(v).map_err(|e| e.to_string())?;
         for (name, rate) in [
             ("fail_rate", o.fail_rate),

@@ -499,6 +499,30 @@ impl World {
                  ask for a drain or a reboot instead of {to}"
             )));
         }
+        if origin == Origin::Automation && self.nodes[ni].state == State::Intervention {
+            let why = format!(
+                "{node} is in intervention ({}); automation may not change it until a person resolves it",
+                self.nodes[ni].note
+            );
+            self.effects.push(Effect {
+                at_ms: now,
+                node: node.to_owned(),
+                request_id: None,
+                execution_id,
+                actor: actor.to_owned(),
+                capability: "fleet.set-state".into(),
+                decision: Decision::Denied,
+                reason: why.clone(),
+            });
+            return Ok(Answer {
+                node: node.to_owned(),
+                outcome: Outcome::Denied,
+                request_id: String::new(),
+                joined: false,
+                detail: format!("denied: {why}"),
+                hold: None,
+            });
+        }
         let mut detail = format!("{node} set to {to}: {reason}");
         if let Some(ri) = self.open.remove(&ni) {
             let r = &mut self.requests[ri];
@@ -624,6 +648,7 @@ impl World {
         }
         let mut starts = Vec::new();
         let mut waits: Vec<(usize, String, Option<Hold>)> = Vec::new();
+        let mut budget_waits: Vec<usize> = Vec::new();
         {
             let mut usage = Usage::new(&self.nodes, &self.budgets);
             for ri in queued {
@@ -672,12 +697,40 @@ impl World {
                     waits.push((ri, w, None));
                     continue;
                 }
-                match usage.hold(ni) {
-                    None => {
-                        usage.take(ni);
-                        starts.push(ri);
+                if usage.check(ni).is_ok() {
+                    usage.take(ni);
+                    starts.push(ri);
+                } else {
+                    // Explained below, once this pass's starts have moved.
+                    budget_waits.push(ri);
+                }
+            }
+        }
+        for ri in starts {
+            self.start(ri, now);
+        }
+        // Name the budget and its holders as they are now that this pass's
+        // starts have moved: one pass over the fleet, and one explanation
+        // per (budget, group), however many requests wait on it.
+        if !budget_waits.is_empty() {
+            let usage = Usage::new(&self.nodes, &self.budgets);
+            let index = usage.holders_index();
+            let mut explained: HashMap<(usize, u32), Hold> = HashMap::new();
+            for ri in budget_waits {
+                let Some(ni) = self.node_index(&self.requests[ri].node) else {
+                    continue;
+                };
+                let hold = usage.blocking(ni).and_then(|key| {
+                    if let Some(h) = explained.get(&key) {
+                        return Some(h.clone());
                     }
+                    let h = usage.hold_in(ni, &index)?;
+                    explained.insert(key, h.clone());
+                    Some(h)
+                });
+                match hold {
                     Some(h) => waits.push((ri, format!("queued: {h}"), Some(h))),
+                    None => waits.push((ri, "queued: waiting for a budget".into(), None)),
                 }
             }
         }
@@ -691,9 +744,6 @@ impl World {
             if let Some(h) = hold {
                 self.holds.insert(r.id.clone(), h);
             }
-        }
-        for ri in starts {
-            self.start(ri, now);
         }
     }
 

@@ -314,6 +314,21 @@ fn automation_may_not_touch_a_node_in_intervention() {
         "{}",
         a[0].detail
     );
+    let now = s.now();
+    let back = s
+        .world
+        .set_state(
+            "a1",
+            State::Production,
+            "looks fine",
+            "rule:auto",
+            Origin::Automation,
+            None,
+            now,
+        )
+        .unwrap();
+    assert_eq!(back.outcome, Outcome::Denied);
+    assert_eq!(s.state("a1"), State::Intervention);
     // An operator may.
     let a = s.submit(vec![s.req("a1", Kind::Reboot, Origin::Operator)]);
     assert_eq!(a[0].outcome, Outcome::Accepted);

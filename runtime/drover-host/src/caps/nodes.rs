@@ -23,6 +23,8 @@ enum Change {
     Reboot,
     Drain,
     SetState(String),
+    /// `set-state production` of a drained node.
+    Undrain,
 }
 
 impl Change {
@@ -30,7 +32,7 @@ impl Change {
         match self {
             Change::Reboot => "reboot",
             Change::Drain => "drain",
-            Change::SetState(_) => "set-state",
+            Change::SetState(_) | Change::Undrain => "set-state",
         }
     }
 }
@@ -131,7 +133,7 @@ impl CallCtx {
         let cap = match change {
             Change::Reboot => Capability::NodesReboot,
             Change::Drain => Capability::NodesDrain,
-            Change::SetState(_) => Capability::NodesSetState,
+            Change::SetState(_) | Change::Undrain => Capability::NodesSetState,
         };
         let node = self.fleet().node(name).map_err(fleet_error)?;
         let target = Target::Node {
@@ -146,11 +148,17 @@ impl CallCtx {
             }
             return Err(denied(&check));
         }
+        // Giving a drained node back to production goes through the driver
+        // (undrain), not around it.
+        let undrain =
+            matches!(&change, Change::SetState(s) if s == "production") && node.state == "drained";
+        let change = if undrain { Change::Undrain } else { change };
         let req = NewRequest {
             id: ulid::Ulid::new().to_string(),
             node: name.to_owned(),
             kind: match change {
                 Change::Drain => Kind::Drain,
+                Change::Undrain => Kind::Undrain,
                 _ => Kind::Reboot,
             },
             reason: reason.to_owned(),
@@ -208,6 +216,8 @@ impl Host for CallCtx {
                 "state": n.state,
                 "labels": n.labels,
                 "driver": n.driver,
+                "since_ms": n.since_ms,
+                "note": n.note,
             })
             .to_string()
         }))

@@ -351,6 +351,24 @@ fn show(fleet: &Fleet, name: &str, history: u32, json: bool) -> Result<ExitCode>
 
 fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
     let policy = Policy::parse(&args.policy).map_err(anyhow::Error::msg)?;
+    // Unknown names stop the whole command: nothing half requested.
+    let known: std::collections::HashSet<String> = fleet
+        .list(None, None)?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    let unknown: Vec<&str> = args
+        .nodes
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "no node named {} in the inventory (see `drover node list`); nothing was requested",
+            unknown.join(", ")
+        );
+    }
     let actor = actor();
     let reqs: Vec<NewRequest> = args
         .nodes
