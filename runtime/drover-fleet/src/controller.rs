@@ -575,6 +575,7 @@ impl Fleet {
         &self,
         threshold_percent: Option<f64>,
         window_ms: Option<i64>,
+        settle_ms: Option<i64>,
         actor: &str,
     ) -> Result<Settings, FleetError> {
         if let Some(t) = threshold_percent
@@ -586,13 +587,19 @@ impl Fleet {
         }
         self.edit_settings(
             actor,
-            format!("brake set: threshold {threshold_percent:?}%, window {window_ms:?} ms"),
+            format!(
+                "brake set: threshold {threshold_percent:?}%, window {window_ms:?} ms, \
+                 settle {settle_ms:?} ms"
+            ),
             move |s| {
                 if let Some(t) = threshold_percent {
                     s.brake.threshold_percent = t;
                 }
                 if let Some(w) = window_ms {
                     s.brake.window_ms = w;
+                }
+                if let Some(t) = settle_ms {
+                    s.brake.settle_ms = t;
                 }
                 Ok(())
             },

@@ -14,11 +14,16 @@ use crate::model::Node;
 /// The storm brake: when more than `threshold_percent` of the inventory
 /// became unhealthy (an automatic request about it, or intervention)
 /// within `window_ms`, automatic effects stop until an operator releases
-/// it.
+/// it. Automatic requests also wait `settle_ms` before they may start, so
+/// that a storm (a rack switch dying: every node reported at once) trips
+/// the brake before the first reboot rather than after a few.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Brake {
     pub threshold_percent: f64,
     pub window_ms: i64,
+    /// How long an automatic request waits before it may start.
+    #[serde(default = "default_settle_ms")]
+    pub settle_ms: i64,
     #[serde(default)]
     pub engaged: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +42,7 @@ impl Default for Brake {
         Brake {
             threshold_percent: 5.0,
             window_ms: 10 * 60 * 1000,
+            settle_ms: default_settle_ms(),
             engaged: false,
             engaged_at_ms: None,
             reason: String::new(),
@@ -44,6 +50,12 @@ impl Default for Brake {
             released_by: None,
         }
     }
+}
+
+/// Off unless configured (`drover brake set --settle 10s`): a settle
+/// delays every automatic request, which a fleet must opt into.
+fn default_settle_ms() -> i64 {
+    0
 }
 
 impl Brake {

@@ -692,6 +692,16 @@ impl World {
                 .or_else(|| {
                     (r.origin == Origin::Automation && self.settings.brake.engaged)
                         .then(|| self.brake_text())
+                })
+                .or_else(|| {
+                    let settle = self.settings.brake.settle_ms;
+                    (r.origin == Origin::Automation && now < r.created_ms + settle).then(|| {
+                        format!(
+                            "settling: automatic requests wait {} before they start, so a \
+                             storm trips the brake before anything acts",
+                            crate::fmt_duration(settle)
+                        )
+                    })
                 });
                 if let Some(w) = wait {
                     waits.push((ri, w, None));

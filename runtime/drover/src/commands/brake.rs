@@ -32,6 +32,11 @@ pub enum BrakeCmd {
         /// e.g. 10m.
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
         window: Option<std::time::Duration>,
+        /// How long automatic requests wait before they may start, so a
+        /// storm trips the brake before the first reboot (e.g. 10s; default
+        /// 0s: they start at once).
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        settle: Option<std::time::Duration>,
     },
 }
 
@@ -82,7 +87,11 @@ pub fn run(db: &Path, cmd: BrakeCmd) -> Result<ExitCode> {
                 println!("the storm brake was not engaged; the unhealthy count starts afresh");
             }
         }
-        BrakeCmd::Set { threshold, window } => {
+        BrakeCmd::Set {
+            threshold,
+            window,
+            settle,
+        } => {
             let t = threshold
                 .map(|t| {
                     t.trim()
@@ -94,11 +103,13 @@ pub fn run(db: &Path, cmd: BrakeCmd) -> Result<ExitCode> {
                         })
                 })
                 .transpose()?;
-            let s = fleet.configure_brake(t, window.map(|w| w.as_millis() as i64), &actor())?;
+            let ms = |d: std::time::Duration| d.as_millis() as i64;
+            let s = fleet.configure_brake(t, window.map(ms), settle.map(ms), &actor())?;
             println!(
-                "storm brake: trips above {}% unhealthy within {}",
+                "storm brake: trips above {}% unhealthy within {}; automatic requests settle {}",
                 s.brake.threshold_percent,
-                fmt_duration(s.brake.window_ms)
+                fmt_duration(s.brake.window_ms),
+                fmt_duration(s.brake.settle_ms)
             );
         }
     }
