@@ -3,6 +3,12 @@
 //! pool of worker threads, which run each in its own sandbox and store the
 //! execution together with its request's `done`.
 //!
+//! Concurrency policies are applied by the claim itself: the catalog's
+//! [`crate::policies::Policies`] say which semaphore slots a request needs,
+//! and the store counts held slots in the claiming transaction (see
+//! `drover_store::Store::claim_requests_gated`). A retry policy is applied
+//! when an execution is stored: the retry is queued in that transaction.
+//!
 //! After a crash, requests left `running` have an unknown outcome:
 //! [`recover`] re-queues those whose action is `idempotent` and closes the
 //! others as failed with the reason, so nothing runs twice unasked.
@@ -117,8 +123,18 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let claimed = match shared.runtime.store().claim_requests(free as u32) {
-            Ok(c) => c,
+        let gate = crate::policies::gate(shared.catalog().policies().clone());
+        let claimed = match shared
+            .runtime
+            .store()
+            .claim_requests_gated(free as u32, gate)
+        {
+            Ok((claimed, closed)) => {
+                for status in closed {
+                    shared.metrics.execution(status, 0);
+                }
+                claimed
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot claim queued executions");
                 std::thread::sleep(IDLE_POLL);
@@ -141,21 +157,35 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
 
 fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>) {
     let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
+    let mut generation = shared.catalog().generation();
     for req in rx {
+        let catalog = shared.catalog();
+        if catalog.generation() != generation {
+            // A pack may have been reinstalled: look actions up again.
+            prepared.clear();
+            generation = catalog.generation();
+        }
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
+        let retry = catalog.policies().retry(&req.action);
         match shared
             .runtime
             .store()
-            .finish_request(exec)
+            .finish_request_retrying(exec, retry)
             .and_then(|p| p.wait())
         {
-            Ok(()) => {
+            Ok(retried) => {
                 let latency_ms = (now_ms() - req.requested_at_ms).max(0) as u64;
                 shared.metrics.execution(status, latency_ms * 1000);
+                if let Some(retry) = retried {
+                    tracing::info!(id = %req.id, %retry, action = %req.action, %status,
+                        "queued a retry (retry policy)");
+                }
             }
             Err(e) => tracing::error!(error = %e, id = %req.id, "cannot store an execution"),
         }
+        // Its semaphore slots are free: the dispatcher may claim more.
+        shared.requests_waiting.notify();
     }
 }
 
