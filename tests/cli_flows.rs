@@ -376,3 +376,52 @@ fn db_flag_overrides_the_drover_db_variable() {
     assert_eq!(list(other.to_str().unwrap())[0]["name"], "core");
     assert_eq!(d.json(0, &["pack", "list"]), json!([]));
 }
+
+/// `DROVER_SECRET_KEY` (64 hex digits) seals secrets instead of the key
+/// file, which is then never created; a malformed value is refused with
+/// what to do, without echoing it.
+#[test]
+fn the_secrets_key_can_come_from_the_environment() {
+    let d = Drover::new();
+    let set = |key: &str, name: &str| {
+        let mut child = d
+            .cmd()
+            .env("DROVER_SECRET_KEY", key)
+            .args(["secret", "set", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"s3cret").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = set("not-a-key-0123", "a.b");
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains("DROVER_SECRET_KEY must be 64 hex digits")
+            && err.contains("openssl rand -hex 32"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-a-key-0123"),
+        "the value is echoed: {err}"
+    );
+    let key = "7f".repeat(32);
+    let out = set(&key, "a.b");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let key_file = d.dir.path().join("drover.db.key");
+    assert!(
+        !key_file.exists(),
+        "a key file was created beside the database"
+    );
+    let listed = d
+        .cmd()
+        .env("DROVER_SECRET_KEY", &key)
+        .args(["secret", "list"])
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("a.b"), "{}", stdout(&listed));
+}

@@ -10,340 +10,16 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drover_core::{ExecutionId, ExecutionRequest};
 use serde_json::{Value, json};
+use support::server::*;
 use support::*;
-
-/// The HMAC key of `events.ping` (secret `events.webhook`).
-const HMAC_KEY: &str = "webhook-key-for-tests";
-/// The token of `events.token_ping` (secret `events.token`).
-const TOKEN: &str = "token-for-tests";
-
-/// How long a server may take to answer `/healthz` after it starts.
-const STARTUP: Duration = Duration::from_secs(60);
-/// How long the pipeline may take to process a handful of triggers.
-const SETTLE: Duration = Duration::from_secs(60);
-/// Between polls.
-const POLL: Duration = Duration::from_millis(50);
-
-// ---------------------------------------------------------------- harness
-
-/// A drover with `core` and the `events` test pack installed and the
-/// webhook HMAC key set.
-fn events_drover() -> Drover {
-    let d = Drover::new();
-    d.install(&["packs/core", "tests/packs/events"]);
-    set_secret(&d, "events.webhook", HMAC_KEY);
-    d
-}
-
-/// `printf VALUE | drover secret set NAME`.
-fn set_secret(d: &Drover, name: &str, value: &str) {
-    let mut child = d
-        .cmd()
-        .args(["secret", "set", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drover secret set");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(value.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "drover secret set {name}: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-}
-
-/// A running `drover serve`; killed (SIGKILL) and reaped on drop.
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `drover serve` on a free port of 127.0.0.1 and waits for
-    /// `/healthz`. Retries with another port if the one picked was taken
-    /// in between.
-    fn start(d: &Drover) -> Server {
-        Server::start_with(d, &["--grace", "10s"])
-    }
-
-    /// [`Server::start`] with more `drover serve` arguments.
-    fn start_with(d: &Drover, extra: &[&str]) -> Server {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        for _attempt in 0..5 {
-            let port = free_port();
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let n = STARTS.fetch_add(1, Ordering::SeqCst);
-            let log = d.dir.path().join(format!("serve-{n}.log"));
-            let file = std::fs::File::create(&log).unwrap();
-            let child = d
-                .cmd()
-                .args(["serve", "--listen", &addr.to_string()])
-                .args(extra)
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().unwrap())
-                .stderr(file)
-                .spawn()
-                .expect("spawn drover serve");
-            let mut server = Server {
-                child: Some(child),
-                addr,
-                log,
-            };
-            match server.wait_healthy() {
-                Ok(()) => return server,
-                Err(log) if log.contains("cannot listen") => continue,
-                Err(log) => panic!("drover serve did not come up:\n{log}"),
-            }
-        }
-        panic!("drover serve: no free port after 5 attempts");
-    }
-
-    /// Polls `/healthz` until it answers 200; on the process exiting or
-    /// the deadline passing, returns its log.
-    fn wait_healthy(&mut self) -> Result<(), String> {
-        let agent = agent(Duration::from_secs(2));
-        let url = format!("http://{}/healthz", self.addr);
-        let child = self.child.as_mut().unwrap();
-        let outcome = poll(STARTUP, POLL, || {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(Err(format!("exited {status}")));
-            }
-            match agent.get(&url).call() {
-                Ok(resp) if resp.status() == 200 => Some(Ok(())),
-                _ => None,
-            }
-        });
-        match outcome {
-            Some(Ok(())) => Ok(()),
-            Some(Err(why)) => Err(format!("{why}\n{}", self.log())),
-            None => Err(format!(
-                "no answer on /healthz within {STARTUP:?}\n{}",
-                self.log()
-            )),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, trigger: &str) -> String {
-        format!("http://{}/api/v1/webhooks/{trigger}", self.addr)
-    }
-
-    /// Sends `signal` and waits (bounded) for the process to exit.
-    fn signal_and_wait(&mut self, signal: i32, within: Duration) -> ExitStatus {
-        // SAFETY: kill(2) on our own child's pid; it has not been reaped
-        // yet, so the pid cannot have been reused.
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-        let child = self.child.as_mut().unwrap();
-        match poll(within, Duration::from_millis(20), || {
-            child.try_wait().unwrap()
-        }) {
-            Some(status) => {
-                self.child = None;
-                status
-            }
-            None => panic!(
-                "drover serve did not exit within {within:?} of signal {signal}\n{}",
-                self.log()
-            ),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An HTTP client that returns 4xx/5xx as responses, not errors.
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
-}
-
-/// An HTTP answer: status and body (parsed as JSON when it is).
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    /// The `id` of a 202.
-    fn accepted_id(&self) -> String {
-        assert_eq!(self.status, 202, "expected 202, got {self:?}");
-        self.json()["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("202 without an id: {self:?}"))
-            .to_owned()
-    }
-}
-
-fn post(
-    agent: &ureq::Agent,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<Answer, ureq::Error> {
-    let mut req = agent.post(url).header("content-type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut resp = req.send(body)?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()?;
-    Ok(Answer { status, body })
-}
-
-fn signature(body: &[u8]) -> String {
-    drover_api::webhooks::sign(HMAC_KEY.as_bytes(), body)
-}
-
-/// POSTs `body` to `events.ping` with a good signature.
-fn post_signed(server: &Server, body: &[u8]) -> Answer {
-    let sig = signature(body);
-    post(
-        &agent(Duration::from_secs(30)),
-        &server.url("events.ping"),
-        &[("x-drover-signature", &sig)],
-        body,
-    )
-    .unwrap_or_else(|e| panic!("POST events.ping: {e}\n{}", server.log()))
-}
-
-/// `drover trigger list --json --limit 1000`.
-fn triggers(d: &Drover) -> Vec<Value> {
-    let v = d.json(0, &["trigger", "list", "--limit", "1000"]);
-    v.as_array().expect("trigger list is an array").clone()
-}
-
-/// `drover exec list --json --limit 1000`.
-fn executions(d: &Drover) -> Vec<Value> {
-    let v = d.json(0, &["exec", "list", "--limit", "1000"]);
-    v.as_array().expect("exec list is an array").clone()
-}
-
-/// Calls `f` every `every` until it returns `Some`, at most `within` and
-/// at most `within / every + 1` times; `None` if it never did.
-fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    let max_rounds = within.as_millis() / every.as_millis().max(1) + 1;
-    for _ in 0..max_rounds {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(every);
-    }
-    None
-}
-
-/// [`poll`] every [`POLL`], panicking on timeout.
-fn wait_for<T>(what: &str, within: Duration, f: impl FnMut() -> Option<T>) -> T {
-    poll(within, POLL, f).unwrap_or_else(|| panic!("timed out after {within:?} waiting for {what}"))
-}
-
-/// Waits until the trigger `id` is `processed`; returns its listing.
-fn processed(d: &Drover, server: &Server, id: &str) -> Value {
-    let mut last = Vec::new();
-    poll(SETTLE, POLL, || {
-        last = triggers(d);
-        last.iter()
-            .find(|t| t["id"] == id && t["state"] == "processed")
-            .cloned()
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "trigger {id} not processed within {SETTLE:?}: {last:#?}\nserver log:\n{}",
-            server.log()
-        )
-    })
-}
-
-/// Waits until execution `id` is stored; returns `drover exec get --json`.
-fn execution(d: &Drover, server: &Server, id: &str) -> Value {
-    let mut why = String::new();
-    poll(SETTLE, POLL, || {
-        let out = d.run(&["exec", "get", id, "--json"]);
-        why = stderr(&out);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).unwrap())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "execution {id} not stored within {SETTLE:?}: {why}\nserver log:\n{}",
-            server.log()
-        )
-    })
-}
-
-/// The one enforcement of a processed trigger, checked to be a scheduled
-/// `events.echo_ping`; returns its execution id.
-fn one_scheduled_echo(t: &Value) -> String {
-    let enf = t["enforcements"].as_array().unwrap();
-    assert_eq!(enf.len(), 1, "exactly one enforcement: {t:#}");
-    assert_eq!(enf[0]["rule_ref"], "events.echo_ping", "{t:#}");
-    assert_eq!(enf[0]["state"], "scheduled", "{t:#}");
-    enf[0]["execution_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("scheduled without an execution id: {t:#}"))
-        .to_owned()
-}
 
 // ------------------------------------------------------------------ tests
 
@@ -690,15 +366,6 @@ fn sigterm_exits_even_when_a_client_stalls_mid_request() {
         started.elapsed()
     );
     drop(stalled);
-}
-
-/// `(requested, running)` requests in the execution queue, read directly
-/// from the database (the CLI does not show the queue).
-fn queue_depth(d: &Drover) -> (u64, u64) {
-    drover_store::Store::open(&d.db())
-        .unwrap()
-        .queue_depth()
-        .unwrap()
 }
 
 /// What one load round saw.
@@ -1192,4 +859,207 @@ fn a_threshold_rule_fires_on_the_third_event_even_across_a_restart() {
         json!({"message": "three strikes for t1"}),
         "{exec:#}"
     );
+}
+
+// ------------------------------------------------------------- live reload
+
+/// A running serve picks up `rule disable|enable` and `pack install`
+/// without a restart.
+#[test]
+fn rule_and_pack_changes_take_effect_without_a_restart() {
+    let d = events_drover();
+    let server = Server::start(&d);
+    let echo_fires = |d: &Drover| -> bool {
+        let id = post_signed(&server, br#"{"node":"b1","message":"hi"}"#).accepted_id();
+        let t = processed(d, &server, &id);
+        !t["enforcements"].as_array().unwrap().is_empty()
+    };
+    assert!(echo_fires(&d));
+    d.expect(0, &["rule", "disable", "events.echo_ping"]);
+    wait_for("the disabled rule to stop firing", SETTLE, || {
+        (!echo_fires(&d)).then_some(())
+    });
+    d.expect(0, &["rule", "enable", "events.echo_ping"]);
+    wait_for("the enabled rule to fire again", SETTLE, || {
+        echo_fires(&d).then_some(())
+    });
+
+    // A pack installed while serve runs: its webhook trigger goes from 404
+    // to accepted, and its rule fires.
+    let agent = agent(Duration::from_secs(30));
+    let url = server.url("limits.go");
+    let body = br#"{"action":"nap_a","seconds":0}"#;
+    let headers = [("x-drover-token", "limits-token")];
+    let a = post(&agent, &url, &headers, body).unwrap();
+    assert_eq!(a.status, 404, "{a:?}");
+    d.install(&["tests/packs/limits"]);
+    set_secret(&d, "limits.token", "limits-token");
+    let id = wait_for("limits.go to be accepted", SETTLE, || {
+        let a = post(&agent, &url, &headers, body).unwrap();
+        (a.status == 202).then(|| a.accepted_id())
+    });
+    let t = processed(&d, &server, &id);
+    let enf = &t["enforcements"][0];
+    assert_eq!(enf["rule_ref"], "limits.nap_a", "{t:#}");
+    let exec = execution(&d, &server, enf["execution_id"].as_str().unwrap());
+    assert_eq!(exec["status"], "succeeded", "{exec:#}");
+}
+
+// ------------------------------------------------- kv scopes and rule test
+
+/// Rules read `kv.*` from the system scope and `st2kv.user.*` from the
+/// scope of the user who installed their pack; `drover rule test` replays
+/// an installed rule on a stored trigger instance with the same store.
+#[test]
+fn rules_read_system_and_user_kv_and_rule_test_replays_stored_instances() {
+    let d = Drover::new();
+    let pack = d.copy_pack("tests/packs/events", "events");
+    std::fs::write(
+        pack.join("rules/kv_gate.yaml"),
+        "name: kv_gate\npack: events\ndescription: Greet k1 if its installer allows it.\n\
+         enabled: true\ntrigger:\n  type: events.ping\ncriteria:\n  trigger.node:\n    \
+         type: equals\n    pattern: k1\n  trigger.node#allowed:\n    type: equals\n    \
+         pattern: \"{{ trigger.node if st2kv.user.allow == 'yes' else '' }}\"\naction:\n  \
+         ref: core.echo\n  parameters:\n    message: \"{{ kv.greeting }}\"\n",
+    )
+    .unwrap();
+    d.install(&["packs/core"]);
+    d.expect(0, &["pack", "install", pack.to_str().unwrap()]);
+    set_secret(&d, "events.webhook", HMAC_KEY);
+    d.expect(0, &["kv", "set", "greeting", "hello from system"]);
+    d.expect(0, &["kv", "set", "allow", "yes", "--scope", "user:tester"]);
+    d.expect(
+        0,
+        &["kv", "set", "allow", "no", "--scope", "user:someone_else"],
+    );
+    let server = Server::start(&d);
+
+    let id = post_signed(&server, br#"{"node":"k1"}"#).accepted_id();
+    let t = processed(&d, &server, &id);
+    let enf = &t["enforcements"][0];
+    assert_eq!(enf["rule_ref"], "events.kv_gate", "{t:#}");
+    let exec = execution(&d, &server, enf["execution_id"].as_str().unwrap());
+    assert_eq!(exec["result"], json!({"message": "hello from system"}));
+
+    // The same rule, replayed offline on the stored instance.
+    let out = d.expect(
+        0,
+        &[
+            "rule",
+            "test",
+            "--rule-ref",
+            "events.kv_gate",
+            "--trigger-instance-id",
+            &id,
+        ],
+    );
+    assert!(
+        stdout(&out).contains("hello from system"),
+        "{}",
+        stdout(&out)
+    );
+    // --kv replaces the live store: no `allow`, no match.
+    d.expect(
+        1,
+        &[
+            "rule",
+            "test",
+            "--rule-ref",
+            "events.kv_gate",
+            "--trigger-instance-id",
+            &id,
+            "--kv",
+            "greeting=x",
+        ],
+    );
+    let err = stderr(&d.expect(
+        2,
+        &[
+            "rule",
+            "test",
+            "--rule-ref",
+            "events.nope",
+            "--trigger-instance-id",
+            &id,
+        ],
+    ));
+    assert!(err.contains("no installed rule \"events.nope\""), "{err}");
+
+    // Withdrawn by the installer: the rule stops matching.
+    d.expect(0, &["kv", "set", "allow", "no", "--scope", "user:tester"]);
+    let id = post_signed(&server, br#"{"node":"k1"}"#).accepted_id();
+    let t = processed(&d, &server, &id);
+    assert_eq!(t["enforcements"], json!([]), "{t:#}");
+    d.expect(
+        1,
+        &[
+            "rule",
+            "test",
+            "--rule-ref",
+            "events.kv_gate",
+            "--trigger-instance-id",
+            &id,
+        ],
+    );
+}
+
+// ------------------------------------------------------------- back-pressure
+
+/// With `--max-in-flight 1`, a burst from many clients gets some 429s with
+/// `Retry-After`; everything answered 202 is stored, nothing else is.
+#[test]
+fn a_burst_past_max_in_flight_gets_429_with_retry_after() {
+    let d = events_drover();
+    let server = Server::start_with(&d, &["--grace", "10s", "--max-in-flight", "1"]);
+    let accepted = Arc::new(Mutex::new(HashSet::new()));
+    let busy = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for c in 0..16 {
+            let (accepted, busy, server) = (accepted.clone(), busy.clone(), &server);
+            s.spawn(move || {
+                let agent = agent(Duration::from_secs(30));
+                for i in 0..40 {
+                    let body = format!(r#"{{"node":"x{c}","message":"m{i}"}}"#);
+                    let resp = agent
+                        .post(&server.url("events.ping"))
+                        .header("content-type", "application/json")
+                        .header("x-drover-signature", &signature(body.as_bytes()))
+                        .send(body.as_bytes())
+                        .unwrap();
+                    match resp.status().as_u16() {
+                        202 => {
+                            accepted.lock().unwrap().insert(body);
+                        }
+                        429 => {
+                            let retry = resp
+                                .headers()
+                                .get("retry-after")
+                                .map(|v| v.to_str().unwrap().to_owned());
+                            assert_eq!(retry.as_deref(), Some("1"), "429 without Retry-After");
+                            busy.fetch_add(1, Ordering::SeqCst);
+                        }
+                        other => panic!("unexpected {other}"),
+                    }
+                }
+            });
+        }
+    });
+    let busy = busy.load(Ordering::SeqCst);
+    let accepted = accepted.lock().unwrap().len();
+    eprintln!("640 posts with --max-in-flight 1: {accepted} accepted, {busy} answered 429");
+    assert!(busy > 0, "16 clients never found the one slot taken");
+    assert_eq!(accepted + busy, 640);
+    let stored = wait_for("the accepted triggers stored", SETTLE, || {
+        let n = triggers_count(&d);
+        (n >= accepted).then_some(n)
+    });
+    assert_eq!(stored, accepted, "stored exactly what was answered 202");
+}
+
+fn triggers_count(d: &Drover) -> usize {
+    drover_store::Store::open(&d.db())
+        .unwrap()
+        .list_triggers(None, None, 100_000)
+        .unwrap()
+        .len()
 }

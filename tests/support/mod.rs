@@ -7,6 +7,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
+pub mod server;
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

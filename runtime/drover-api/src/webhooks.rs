@@ -48,7 +48,7 @@ fn accept(
         ))
     };
     let declared = state.intake.trigger_type(trigger).ok_or_else(not_found)?;
-    let auth = declared.webhook.clone().ok_or_else(not_found)?;
+    let auth = declared.webhook.ok_or_else(not_found)?;
     authenticate(state, &auth, headers, body)?;
     let payload: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;

@@ -18,7 +18,9 @@ pub enum ExecStatus {
     Denied,
     /// The action ran past its deadline and was stopped.
     Timeout,
-    /// An operator canceled it (a workflow: `drover exec cancel`).
+    /// Canceled: an operator canceled it (a workflow: `drover exec
+    /// cancel`), or it never ran because a concurrency policy with `action:
+    /// cancel` found its semaphore full (st2's `canceled`).
     Canceled,
 }
 

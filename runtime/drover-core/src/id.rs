@@ -28,7 +28,7 @@ macro_rules! ulid_id {
         impl $name {
             /// A fresh id, ordered after every id made earlier by this process.
             pub fn new() -> Self {
-                Self(ulid::Ulid::new())
+                Self($crate::id::monotonic())
             }
         }
 
@@ -60,6 +60,20 @@ macro_rules! ulid_id {
 
 ulid_id!(ExecutionId, "an execution");
 ulid_id!(GrantId, "a grant");
+
+/// A ULID after every one this process made before: ids made in the same
+/// millisecond still sort in creation order (queues rely on it).
+pub(crate) fn monotonic() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    // On overflow of the random part within one millisecond (2^80 ids),
+    // fall back to a plain ULID.
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+}
 
 #[cfg(test)]
 mod tests {

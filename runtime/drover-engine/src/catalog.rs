@@ -1,13 +1,19 @@
 //! What the pipeline knows about the installed packs: their trigger types
-//! (payload schema, webhook authentication) and their rules, read from the
-//! store when the pipeline starts.
+//! (payload schema, webhook authentication), their rules and their action
+//! policies, read from the store when the pipeline starts and again
+//! whenever the store's catalog generation changes (a pack installed or
+//! promoted, a rule enabled or disabled): see [`crate::Pipeline`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use drover_pack::{Pack, TriggerType};
+use std::sync::Arc;
+
+use drover_pack::{Pack, PluginKind, TriggerType};
 use drover_rules::{Rule, RuleSet};
 use drover_store::{Store, StoreError};
+
+use crate::policies::{Policies, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -34,6 +40,12 @@ pub enum CatalogError {
     RuleSet(#[from] drover_rules::RuleSetError),
     #[error(transparent)]
     Pack(#[from] drover_pack::PackError),
+    #[error(
+        "{path}: name: another file of this pack already defines policy {reference}; give each policy its own name"
+    )]
+    DuplicatePolicy { path: PathBuf, reference: String },
+    #[error("stored policy {reference}: {message}")]
+    StoredPolicy { reference: String, message: String },
     #[error("{path}: rule {rule}: {error}")]
     Timer {
         path: PathBuf,
@@ -48,14 +60,23 @@ pub struct Catalog {
     triggers: HashMap<String, TriggerType>,
     /// Packs whose rules start dry runs only (shadow mode).
     shadow: std::collections::HashSet<String>,
+    /// Who installed each pack (`st2kv.user` in its rules reads their keys).
+    owners: HashMap<String, String>,
     rules: RuleSet,
+    policies: Arc<Policies>,
+    /// The store's catalog generation this was loaded at.
+    generation: i64,
 }
 
 impl Catalog {
     pub fn load(store: &Store) -> Result<Catalog, CatalogError> {
+        // Read first: a change made while loading bumps it past this one,
+        // so the next check loads again.
+        let generation = store.catalog_generation()?;
         let mut triggers = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         let mut shadow = std::collections::HashSet::new();
+        let mut owners = HashMap::new();
         for installed in store.list_packs()? {
             // list_packs is newest install first per name: keep the first.
             if !seen.insert(installed.name.clone()) {
@@ -64,6 +85,11 @@ impl Catalog {
             if installed.shadow {
                 shadow.insert(installed.name.clone());
             }
+            let user = installed.installed_by.strip_prefix("user:");
+            owners.insert(
+                installed.name.clone(),
+                user.unwrap_or(&installed.installed_by).to_owned(),
+            );
             let pack: Pack =
                 serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
             for t in pack.triggers {
@@ -84,17 +110,47 @@ impl Catalog {
             rules.push(rule);
         }
         crate::timers::canonicalize(&mut rules);
+        let mut policies = Vec::new();
+        for stored in store.list_policies()? {
+            let origin = Path::new(&stored.reference);
+            let policy =
+                Policy::parse(origin, &stored.definition, &stored.pack, None).map_err(|e| {
+                    CatalogError::StoredPolicy {
+                        reference: stored.reference.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+            policies.push(policy);
+        }
         Ok(Catalog {
             triggers,
             shadow,
+            owners,
             rules: RuleSet::new(rules)?,
+            policies: Arc::new(Policies::new(policies)),
+            generation,
         })
+    }
+
+    /// The store's catalog generation this catalog reflects.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// The enabled action policies.
+    pub fn policies(&self) -> &Arc<Policies> {
+        &self.policies
     }
 
     /// Whether `pack` is in shadow mode: executions its rules start are
     /// dry runs.
     pub fn is_shadow(&self, pack: &str) -> bool {
         self.shadow.contains(pack)
+    }
+
+    /// The user who installed `pack`.
+    pub fn owner(&self, pack: &str) -> Option<&str> {
+        self.owners.get(pack).map(String::as_str)
     }
 
     /// The trigger type `pack.name`.
@@ -114,10 +170,12 @@ impl Catalog {
     }
 }
 
-/// The rules a pack directory ships, checked, ready for [`store_pack_rules`].
+/// The rules and policies a pack directory ships, checked, ready for
+/// [`store_pack_rules`].
 pub struct PackRules {
     pack: String,
     rules: Vec<(String, String, bool)>,
+    policies: Vec<(String, String)>,
 }
 
 impl PackRules {
@@ -125,26 +183,23 @@ impl PackRules {
     pub fn references(&self) -> Vec<String> {
         self.rules.iter().map(|(r, _, _)| r.clone()).collect()
     }
+
+    /// The policies' references.
+    pub fn policy_references(&self) -> Vec<String> {
+        self.policies.iter().map(|(r, _)| r.clone()).collect()
+    }
 }
 
-/// Reads and checks `<pack dir>/rules/*.yaml` (and `.yml`) against the
-/// pack's manifest, before anything is installed: a bad rule refuses the
-/// whole pack.
-pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
-    let manifest = dir.join(drover_pack::MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest).map_err(|source| CatalogError::Io {
-        path: manifest.clone(),
-        source,
-    })?;
-    let pack = drover_pack::parse_manifest(&manifest, &text)?.name;
-    let rules_dir = dir.join("rules");
+/// The `*.yaml` and `*.yml` files of `<dir>/<sub>`, sorted.
+fn yaml_files(dir: &Path, sub: &str) -> Result<Vec<PathBuf>, CatalogError> {
+    let dir = dir.join(sub);
     let mut files = Vec::new();
-    if rules_dir.is_dir() {
+    if dir.is_dir() {
         let io = |source| CatalogError::Io {
-            path: rules_dir.clone(),
+            path: dir.clone(),
             source,
         };
-        for entry in std::fs::read_dir(&rules_dir).map_err(io)? {
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
             if matches!(
                 path.extension().and_then(|e| e.to_str()),
@@ -155,8 +210,43 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
         }
     }
     files.sort();
+    Ok(files)
+}
+
+/// Reads and checks `<pack dir>/rules/*.yaml` and `policies/*.yaml` (and
+/// `.yml`) against the pack's manifest, before anything is installed: a
+/// bad rule or policy refuses the whole pack.
+pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
+    let manifest = dir.join(drover_pack::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest).map_err(|source| CatalogError::Io {
+        path: manifest.clone(),
+        source,
+    })?;
+    let parsed = drover_pack::parse_manifest(&manifest, &text)?;
+    let pack = parsed.name;
+    let actions: Vec<String> = parsed
+        .plugins
+        .iter()
+        .filter(|p| p.kind == PluginKind::Action)
+        .map(|p| p.name.clone())
+        .collect();
+    let mut policies = Vec::new();
+    for path in yaml_files(dir, "policies")? {
+        let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let policy = Policy::parse(&path, &text, &pack, Some(&actions))?;
+        if policies.iter().any(|(r, _)| *r == policy.reference) {
+            return Err(CatalogError::DuplicatePolicy {
+                path,
+                reference: policy.reference,
+            });
+        }
+        policies.push((policy.reference, text));
+    }
     let mut rules = Vec::new();
-    for path in files {
+    for path in yaml_files(dir, "rules")? {
         let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
             path: path.clone(),
             source,
@@ -176,11 +266,17 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
         }
         rules.push((rule.reference.clone(), text, rule.enabled));
     }
-    Ok(PackRules { pack, rules })
+    Ok(PackRules {
+        pack,
+        rules,
+        policies,
+    })
 }
 
-/// Replaces the pack's stored rules with those read by [`read_pack_rules`].
+/// Replaces the pack's stored rules and policies with those read by
+/// [`read_pack_rules`].
 pub fn store_pack_rules(store: &Store, rules: PackRules) -> Result<(), CatalogError> {
+    store.replace_pack_policies(&rules.pack, rules.policies)?;
     store.replace_pack_rules(&rules.pack, rules.rules)?;
     Ok(())
 }

@@ -63,8 +63,8 @@ impl Intake {
     }
 
     /// The trigger type `reference`, if installed.
-    pub fn trigger_type(&self, reference: &str) -> Option<&TriggerType> {
-        self.shared.catalog.trigger(reference)
+    pub fn trigger_type(&self, reference: &str) -> Option<TriggerType> {
+        self.shared.catalog().trigger(reference).cloned()
     }
 
     /// Queues an execution request (an operator's, through the API) and
@@ -96,7 +96,8 @@ impl Intake {
         payload: Value,
         source: &str,
     ) -> Result<Accepted<'_>, IntakeError> {
-        let Some(declared) = self.shared.catalog.trigger(trigger_type) else {
+        let catalog = self.shared.catalog();
+        let Some(declared) = catalog.trigger(trigger_type) else {
             return Err(IntakeError::UnknownTrigger(trigger_type.to_owned()));
         };
         let payload = declared

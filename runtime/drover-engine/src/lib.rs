@@ -3,8 +3,10 @@
 //! ```text
 //! intake (webhooks, sensors, timers) ──► trigger_instances (pending)
 //!        rules stage ──► enforcements + execution_requests (one transaction)
-//!        scheduler   ──► claims requests, runs them on worker threads,
-//!                        stores each execution with its request's end
+//!        scheduler   ──► claims requests (concurrency policies decide,
+//!                        from semaphore slots in the same transaction),
+//!                        runs them on worker threads, stores each
+//!                        execution with its request's end (and a retry)
 //! ```
 //!
 //! Every arrow is a SQLite transaction, so a crash between stages loses and
@@ -12,7 +14,9 @@
 //! requests where they were. Stages wake each other through in-memory
 //! signals and also poll, so a missed signal only delays work.
 //!
-//! - [`catalog`]: trigger types and rules of the installed packs;
+//! - [`catalog`]: trigger types, rules and policies of the installed packs,
+//!   reloaded when the store's catalog generation changes;
+//! - [`policies`]: action concurrency and retry policies;
 //! - [`intake`]: accepting a trigger instance (validation, back-pressure);
 //! - [`rules_stage`], [`scheduler`]: the two stages;
 //! - [`sensors`]: a thread per sensor (poll, NATS messages, backoff);
@@ -24,6 +28,7 @@ pub mod catalog;
 pub mod intake;
 pub mod metrics;
 pub mod nats;
+pub mod policies;
 mod rules_stage;
 mod scheduler;
 pub mod sensors;
@@ -31,8 +36,8 @@ mod signal;
 pub mod timers;
 pub mod workflows;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -53,6 +58,9 @@ pub struct PipelineConfig {
     pub max_intake_in_flight: usize,
     /// NATS server for sensors' subscriptions (`nats://HOST:PORT`).
     pub nats_url: Option<String>,
+    /// How often the store's catalog generation is checked for changed
+    /// packs, rules and policies.
+    pub reload_every: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -61,6 +69,7 @@ impl Default for PipelineConfig {
             workers: 8,
             max_intake_in_flight: 4096,
             nats_url: None,
+            reload_every: Duration::from_millis(500),
         }
     }
 }
@@ -68,7 +77,7 @@ impl Default for PipelineConfig {
 /// Shared by the stages.
 pub(crate) struct Shared {
     pub(crate) runtime: Arc<Runtime>,
-    pub(crate) catalog: Arc<Catalog>,
+    catalog: RwLock<Arc<Catalog>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) triggers_waiting: Signal,
     pub(crate) requests_waiting: Signal,
@@ -90,7 +99,7 @@ impl Pipeline {
         let catalog = Arc::new(Catalog::load(runtime.store())?);
         let shared = Arc::new(Shared {
             runtime,
-            catalog,
+            catalog: RwLock::new(catalog),
             metrics: Arc::new(Metrics::default()),
             triggers_waiting: Signal::default(),
             requests_waiting: Signal::default(),
@@ -101,7 +110,10 @@ impl Pipeline {
             tracing::error!(error = %e, "cannot queue unfinished workflow runs");
         }
         let intake = Arc::new(Intake::new(shared.clone(), config.max_intake_in_flight));
-        let mut threads = vec![rules_stage::spawn(shared.clone())];
+        let mut threads = vec![
+            rules_stage::spawn(shared.clone()),
+            spawn_reloader(shared.clone(), config.reload_every),
+        ];
         threads.extend(scheduler::spawn(shared.clone(), config.workers));
         threads.extend(timers::spawn(shared.clone()));
         threads.push(workflows::ask::spawn_expiry(shared.clone()));
@@ -122,8 +134,9 @@ impl Pipeline {
         self.intake.clone()
     }
 
+    /// The catalog in use now (it is replaced when packs or rules change).
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.shared.catalog.clone()
+        self.shared.catalog()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -153,4 +166,60 @@ impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+
+    /// The current catalog: a snapshot, consistent for as long as it is held.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Loads the catalog again if the store's generation moved; the new one
+    /// replaces the old in one step, so a stage sees either, never a mix.
+    /// A catalog that does not load is logged and the old one kept.
+    fn reload_if_changed(&self, failed_at: &mut Option<i64>) {
+        let store = self.runtime.store();
+        let now = match store.catalog_generation() {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the catalog generation");
+                return;
+            }
+        };
+        if now == self.catalog().generation() || *failed_at == Some(now) {
+            return;
+        }
+        match Catalog::load(store) {
+            Ok(catalog) => {
+                tracing::info!(
+                    generation = catalog.generation(),
+                    rules = catalog.rules().len(),
+                    "packs, rules or policies changed: catalog reloaded"
+                );
+                *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+                *failed_at = None;
+                self.triggers_waiting.notify();
+                self.requests_waiting.notify();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the catalog; keeping the previous one");
+                *failed_at = Some(now);
+            }
+        }
+    }
+}
+
+/// Checks the catalog generation every `every` until the pipeline stops.
+fn spawn_reloader(shared: Arc<Shared>, every: Duration) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("drover-reload".into())
+        .spawn(move || {
+            let mut failed_at = None;
+            while !shared.stopping() {
+                std::thread::sleep(every);
+                shared.reload_if_changed(&mut failed_at);
+            }
+        })
+        .expect("spawn the catalog reloader")
 }

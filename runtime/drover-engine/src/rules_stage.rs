@@ -19,7 +19,7 @@ use drover_pack::{ActionRef, Plugin};
 use drover_rules::{Context, KvStore, Match, Outcome, StormState};
 use serde_json::Value;
 
-use crate::Shared;
+use crate::{Catalog, Shared};
 
 /// Trigger instances taken per round.
 const BATCH: u32 = 512;
@@ -39,19 +39,17 @@ struct Stage {
     /// use it and loaded at start, so windows and counts survive restarts.
     storm: StormState,
     kv: Arc<dyn KvStore>,
-    /// Looked-up actions (or why they cannot run), by reference.
-    /// Each action's plugin (a Wasm action or a workflow), looked up once.
+    /// Each action's plugin (a Wasm action or a workflow, or why it cannot
+    /// run), looked up once; cleared when the catalog is reloaded (a
+    /// reinstalled pack changes them).
     actions: HashMap<String, Result<Plugin, String>>,
+    generation: i64,
 }
 
 impl Stage {
     fn new(shared: Arc<Shared>) -> Stage {
-        let store = shared.runtime.store().clone();
-        // `kv.<key>` / `st2kv.system.<key>` in rule templates read the
-        // system scope; a pack's own keys are `kv` scope = pack name.
-        let kv: Arc<dyn KvStore> = Arc::new(move |scope: &str, key: &str| {
-            let scope = if scope.is_empty() { "system" } else { scope };
-            store.kv_get(scope, key).ok().flatten()
+        let kv: Arc<dyn KvStore> = Arc::new(StageKv {
+            shared: shared.clone(),
         });
         let storm = load_storm(&shared);
         Stage {
@@ -59,6 +57,7 @@ impl Stage {
             storm,
             kv,
             actions: HashMap::new(),
+            generation: 0,
         }
     }
 
@@ -83,16 +82,19 @@ impl Stage {
     fn process(&mut self, batch: Vec<TriggerInstance>) {
         let now = jiff::Timestamp::now();
         let cx = Context::new(now).with_kv(self.kv.clone());
+        // One catalog for the whole batch, even if a reload happens meanwhile.
+        let catalog = self.shared.catalog();
+        if catalog.generation() != self.generation {
+            self.actions.clear();
+            self.generation = catalog.generation();
+        }
         // Forget windows that can no longer matter, so the state stays small.
-        self.shared
-            .catalog
-            .rules()
-            .prune_storm(&mut self.storm, now);
+        catalog.rules().prune_storm(&mut self.storm, now);
         let store = self.shared.runtime.store().clone();
         let mut writes = Vec::with_capacity(batch.len());
         let mut requested = false;
         for trigger in batch {
-            let rules = self.shared.catalog.rules();
+            let rules = catalog.rules();
             let matches = match &trigger.trigger_parameters {
                 // A parameterized trigger (a timer): only rules on the same
                 // parameters.
@@ -116,7 +118,7 @@ impl Stage {
             let storm = stormy
                 .then(|| serde_json::to_string(&self.storm).ok())
                 .flatten();
-            let (enforcements, requests) = self.enforce(&trigger, matches);
+            let (enforcements, requests) = self.enforce(&catalog, &trigger, matches);
             let metrics = &self.shared.metrics;
             metrics
                 .triggers_processed
@@ -142,6 +144,7 @@ impl Stage {
 
     fn enforce(
         &mut self,
+        catalog: &Catalog,
         trigger: &TriggerInstance,
         matches: Vec<Match>,
     ) -> (Vec<Enforcement>, Vec<ExecutionRequest>) {
@@ -172,7 +175,7 @@ impl Stage {
                                 action: action.clone(),
                                 parameters,
                                 // A shadow pack's rules fire, but only dry.
-                                dry_run: self.shared.catalog.is_shadow(&m.rule.pack),
+                                dry_run: catalog.is_shadow(&m.rule.pack),
                                 actor: format!("rule:{}", m.rule.reference),
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,
@@ -226,6 +229,36 @@ impl Stage {
             .parameters
             .validate(params)
             .map_err(|e| format!("{action}: {e}"))
+    }
+}
+
+/// What rule templates read from the key-value store: `kv.<key>` and
+/// `st2kv.system.<key>` read the `system` scope (what `drover kv set`
+/// writes by default); `st2kv.user.<key>` reads `user:<NAME>`, NAME being
+/// the user who installed the rule's pack (`drover kv set --scope
+/// user:NAME`), as st2 resolves it for the rule's owner.
+struct StageKv {
+    shared: Arc<Shared>,
+}
+
+impl KvStore for StageKv {
+    fn get(&self, _pack: &str, key: &str) -> Option<String> {
+        self.shared
+            .runtime
+            .store()
+            .kv_get("system", key)
+            .ok()
+            .flatten()
+    }
+
+    fn get_user(&self, pack: &str, key: &str) -> Option<String> {
+        let user = self.shared.catalog().owner(pack)?.to_owned();
+        self.shared
+            .runtime
+            .store()
+            .kv_get(&format!("user:{user}"), key)
+            .ok()
+            .flatten()
     }
 }
 

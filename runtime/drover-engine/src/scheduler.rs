@@ -3,6 +3,12 @@
 //! pool of worker threads, which run each in its own sandbox and store the
 //! execution together with its request's `done`.
 //!
+//! Concurrency policies are applied by the claim itself: the catalog's
+//! [`crate::policies::Policies`] say which semaphore slots a request needs,
+//! and the store counts held slots in the claiming transaction (see
+//! `drover_store::Store::claim_requests_gated`). A retry policy is applied
+//! when an execution is stored: the retry is queued in that transaction.
+//!
 //! After a crash, requests left `running` have an unknown outcome:
 //! [`recover`] re-queues those whose action is `idempotent` and closes the
 //! others as failed with the reason, so nothing runs twice unasked.
@@ -20,6 +26,8 @@ use drover_pack::ActionRef;
 use crate::Shared;
 
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Requests claimed ahead per worker.
+const LOOKAHEAD_PER_WORKER: usize = 4;
 
 /// Re-queues or closes the requests a stopped process left `running`.
 pub(crate) fn recover(shared: &Shared) {
@@ -91,25 +99,69 @@ fn closed(req: &ExecutionRequest, error: &str) -> Execution {
 
 pub(crate) fn spawn(shared: Arc<Shared>, workers: usize) -> Vec<JoinHandle<()>> {
     let workers = workers.max(1);
-    let (tx, rx) = crossbeam_channel::bounded::<ExecutionRequest>(workers);
+    // Claimed requests waiting for a worker, at most: a claim is one durable
+    // transaction (an fsync), so claiming a few per worker ahead amortizes
+    // it; kept small because a claimed request is `running` for recovery.
+    let lookahead = workers * LOOKAHEAD_PER_WORKER;
+    let (tx, rx) = crossbeam_channel::bounded::<ExecutionRequest>(lookahead);
     let mut threads = Vec::with_capacity(workers + 1);
     let dispatcher = shared.clone();
     threads.push(
         std::thread::Builder::new()
             .name("drover-dispatch".into())
-            .spawn(move || dispatch(dispatcher, tx, workers))
+            .spawn(move || dispatch(dispatcher, tx, lookahead))
             .expect("spawn the dispatcher"),
     );
+    // Workers hand each stored execution's pending write to the completer
+    // and go on: many writes share one fsync instead of one per worker.
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Finished>(lookahead.max(64));
     for n in 0..workers {
-        let (shared, rx) = (shared.clone(), rx.clone());
+        let (shared, rx, done_tx) = (shared.clone(), rx.clone(), done_tx.clone());
         threads.push(
             std::thread::Builder::new()
                 .name(format!("drover-worker-{n}"))
-                .spawn(move || work(shared, rx))
+                .spawn(move || work(shared, rx, done_tx))
                 .expect("spawn a worker"),
         );
     }
+    drop(done_tx);
+    let completer = shared.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("drover-complete".into())
+            .spawn(move || complete(completer, done_rx))
+            .expect("spawn the completer"),
+    );
     threads
+}
+
+/// An execution whose write (execution, request done, slots released,
+/// retry queued) was submitted.
+struct Finished {
+    req: ExecutionRequest,
+    status: ExecStatus,
+    write:
+        Result<drover_store::Pending<Option<drover_core::ExecutionId>>, drover_store::StoreError>,
+}
+
+/// Waits for each execution's write to be durable, then counts it and wakes
+/// the dispatcher (its semaphore slots are free). Ends when every worker
+/// has.
+fn complete(shared: Arc<Shared>, rx: Receiver<Finished>) {
+    for f in rx {
+        match f.write.and_then(|p| p.wait()) {
+            Ok(retried) => {
+                let latency_ms = (now_ms() - f.req.requested_at_ms).max(0) as u64;
+                shared.metrics.execution(f.status, latency_ms * 1000);
+                if let Some(retry) = retried {
+                    tracing::info!(id = %f.req.id, %retry, action = %f.req.action,
+                        status = %f.status, "queued a retry (retry policy)");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, id = %f.req.id, "cannot store an execution"),
+        }
+        shared.requests_waiting.notify();
+    }
 }
 
 /// Claims as many requests as there are free slots; stops claiming on
@@ -121,8 +173,18 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let claimed = match shared.runtime.store().claim_requests(free as u32) {
-            Ok(c) => c,
+        let gate = crate::policies::gate(shared.catalog().policies().clone());
+        let claimed = match shared
+            .runtime
+            .store()
+            .claim_requests_gated(free as u32, gate)
+        {
+            Ok((claimed, closed)) => {
+                for status in closed {
+                    shared.metrics.execution(status, 0);
+                }
+                claimed
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot claim queued executions");
                 std::thread::sleep(IDLE_POLL);
@@ -143,26 +205,27 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
     }
 }
 
-fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>) {
+fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finished>) {
     let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
     let mut workflows = crate::workflows::serve::Workflows::default();
+    let mut generation = shared.catalog().generation();
     for req in rx {
+        let catalog = shared.catalog();
+        if catalog.generation() != generation {
+            // A pack may have been reinstalled: look actions up again.
+            prepared.clear();
+            workflows = Default::default();
+            generation = catalog.generation();
+        }
         if workflows.handles(&shared, &req) {
             continue;
         }
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
-        match shared
-            .runtime
-            .store()
-            .finish_request(exec)
-            .and_then(|p| p.wait())
-        {
-            Ok(()) => {
-                let latency_ms = (now_ms() - req.requested_at_ms).max(0) as u64;
-                shared.metrics.execution(status, latency_ms * 1000);
-            }
-            Err(e) => tracing::error!(error = %e, id = %req.id, "cannot store an execution"),
+        let retry = catalog.policies().retry(&req.action);
+        let write = shared.runtime.store().finish_request_retrying(exec, retry);
+        if done.send(Finished { req, status, write }).is_err() {
+            return;
         }
     }
 }

@@ -54,6 +54,15 @@ impl SshSettings {
     pub fn known_hosts(&self) -> Option<PathBuf> {
         self.file("known_hosts")
     }
+
+    /// Whether an operator set ssh up (a key or a config in the directory):
+    /// then even simulated nodes are reached over ssh for real.
+    pub(crate) fn configured(&self) -> bool {
+        ["id_ed25519", "config"]
+            .iter()
+            .filter_map(|f| self.file(f))
+            .any(|p| p.exists())
+    }
 }
 
 /// A node's `ssh` options.

@@ -148,7 +148,7 @@ fn main() {
     .unwrap();
     scenario("inside + templated nequals", &set, &payloads);
 
-    // Nothing to index: every rule is evaluated (the worst case).
+    // Numeric thresholds only: the sorted index (was a full scan).
     let set = RuleSet::new((0..RULES).map(|i| {
         rule(
             i,
@@ -159,5 +159,18 @@ fn main() {
         )
     }))
     .unwrap();
-    scenario("unindexable: greaterthan + nequals (scan)", &set, &payloads);
+    scenario("greaterthan + nequals (sorted thresholds)", &set, &payloads);
+
+    // Nothing to index: every rule is evaluated (the worst case).
+    let set = RuleSet::new((0..RULES).map(|i| {
+        rule(
+            i,
+            &format!(
+                "  trigger.source: {{type: nequals, pattern: s{i}}}\n  trigger.minutes: {{type: greaterthan, pattern: {}}}",
+                25 + i % 10
+            ),
+        )
+    }))
+    .unwrap();
+    scenario("unindexable: nequals first (scan)", &set, &payloads);
 }

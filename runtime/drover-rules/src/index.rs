@@ -10,7 +10,12 @@
 //!   strings — a hash lookup of the value finds the rules;
 //! - **regex set**: `regex`, `iregex`, `matchregex`, `matchwildcard` and
 //!   `startswith` with a fixed pattern — one `RegexSet` per key finds, in
-//!   one pass over the value, every rule whose pattern matches.
+//!   one pass over the value, every rule whose pattern matches;
+//! - **sorted thresholds**: `greaterthan`/`lessthan` with a number — rules
+//!   sorted by threshold, a binary search on a numeric value finds those
+//!   whose threshold it passes (compared as f64 with ties kept, a superset
+//!   of Python's exact comparison; a value that is not a number keeps them
+//!   all).
 //!
 //! Rules with no such criterion are always candidates. The index only
 //! prunes: every candidate is then evaluated in full, so results are
@@ -39,6 +44,10 @@ pub(crate) struct Index {
     exact: Vec<(usize, HashMap<String, Vec<u32>>)>,
     /// Per path: a regex set and the rule of each of its patterns.
     sets: Vec<(usize, RegexSet, Vec<u32>)>,
+    /// Per path: `greaterthan` thresholds, ascending, with their rules.
+    above: Vec<(usize, Vec<(f64, u32)>)>,
+    /// Per path: `lessthan` thresholds, ascending, with their rules.
+    below: Vec<(usize, Vec<(f64, u32)>)>,
     /// Rules always evaluated.
     always: Vec<u32>,
 }
@@ -46,6 +55,10 @@ pub(crate) struct Index {
 enum Key {
     Exact(Vec<String>),
     Regex(String),
+    /// Matches only values above this.
+    Above(f64),
+    /// Matches only values below this.
+    Below(f64),
 }
 
 impl Index {
@@ -54,6 +67,7 @@ impl Index {
         let mut index = Index::default();
         let mut exact: HashMap<usize, HashMap<String, Vec<u32>>> = HashMap::new();
         let mut sets: HashMap<usize, (Vec<String>, Vec<u32>)> = HashMap::new();
+        let mut thresholds: HashMap<(usize, bool), Vec<(f64, u32)>> = HashMap::new();
         for &m in members {
             let rule = &rules[m];
             if !rule.enabled {
@@ -77,7 +91,23 @@ impl Index {
                     sources.push(source);
                     ids.push(id);
                 }
+                Some((path, Key::Above(t))) => {
+                    let p = index.path_id(path);
+                    thresholds.entry((p, true)).or_default().push((t, id));
+                }
+                Some((path, Key::Below(t))) => {
+                    let p = index.path_id(path);
+                    thresholds.entry((p, false)).or_default().push((t, id));
+                }
                 None => index.always.push(id),
+            }
+        }
+        for ((p, above), mut list) in thresholds {
+            list.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if above {
+                index.above.push((p, list));
+            } else {
+                index.below.push((p, list));
             }
         }
         index.exact = exact.into_iter().collect();
@@ -108,7 +138,35 @@ impl Index {
     /// The rules that may match `payload`, in load order.
     pub(crate) fn candidates(&self, payload: &Value) -> Vec<u32> {
         let mut out = self.always.clone();
+        if self.exact.is_empty()
+            && self.sets.is_empty()
+            && self.above.is_empty()
+            && self.below.is_empty()
+        {
+            return out;
+        }
+        let number = |p: usize| match self.paths[p].resolve(payload).found() {
+            Some(Value::Number(n)) => n.as_f64(),
+            _ => None,
+        };
+        for (p, list) in &self.above {
+            // value > t can hold only where t <= value (as f64: rounding is
+            // monotonic, so ties cover it); anything else keeps them all.
+            let end = match number(*p) {
+                Some(v) => list.partition_point(|(t, _)| *t <= v),
+                None => list.len(),
+            };
+            out.extend(list[..end].iter().map(|(_, id)| *id));
+        }
+        for (p, list) in &self.below {
+            let start = match number(*p) {
+                Some(v) => list.partition_point(|(t, _)| *t < v),
+                None => 0,
+            };
+            out.extend(list[start..].iter().map(|(_, id)| *id));
+        }
         if self.exact.is_empty() && self.sets.is_empty() {
+            out.sort_unstable();
             return out;
         }
         let values: Vec<Option<&str>> = self
@@ -139,6 +197,7 @@ impl Index {
 /// The criterion to file `rule` under, if it has a usable one.
 fn choose(rule: &Rule) -> Option<(&KeyPath, Key)> {
     let mut regex = None;
+    let mut threshold = None;
     for c in &rule.criteria {
         let (value, matcher) = match &c.pattern {
             Pattern::Static { value, matcher } => (value, matcher),
@@ -179,10 +238,16 @@ fn choose(rule: &Rule) -> Option<(&KeyPath, Key)> {
             (Operator::StartsWith, Value::String(s), _) if regex.is_none() => {
                 regex = Some((&c.path, Key::Regex(format!(r"\A{}", regex::escape(s)))));
             }
+            (Operator::GreaterThan, Value::Number(n), _) if threshold.is_none() => {
+                threshold = n.as_f64().map(|t| (&c.path, Key::Above(t)));
+            }
+            (Operator::LessThan, Value::Number(n), _) if threshold.is_none() => {
+                threshold = n.as_f64().map(|t| (&c.path, Key::Below(t)));
+            }
             _ => {}
         }
     }
-    regex
+    regex.or(threshold)
 }
 
 #[cfg(test)]
@@ -246,5 +311,37 @@ mod tests {
         );
         assert_eq!(names(json!({"node": "b9x1"})), ["num", "tmpl"]);
         assert_eq!(names(json!({})), ["num", "tmpl"]);
+    }
+
+    #[test]
+    fn prunes_numeric_thresholds_and_keeps_all_for_other_values() {
+        let rules = vec![
+            rule("gt5", "  trigger.m: {type: greaterthan, pattern: 5}"),
+            rule("gt10", "  trigger.m: {type: gt, pattern: 10.5}"),
+            rule("lt3", "  trigger.m: {type: lessthan, pattern: 3}"),
+            rule("lt8", "  trigger.m: {type: lt, pattern: 8}"),
+            // A fixed exact criterion wins over a threshold.
+            rule(
+                "both",
+                "  trigger.m: {type: gt, pattern: 100}\n  trigger.r: {type: equals, pattern: x}",
+            ),
+        ];
+        let index = Index::build(&rules, &(0..rules.len()).collect::<Vec<_>>());
+        let names = |payload: Value| -> Vec<&str> {
+            index
+                .candidates(&payload)
+                .into_iter()
+                .map(|i| rules[i as usize].name.as_str())
+                .collect()
+        };
+        assert_eq!(names(json!({"m": 0})), ["lt3", "lt8"]);
+        // Ties stay candidates (the full evaluation decides).
+        assert_eq!(names(json!({"m": 5})), ["gt5", "lt8"]);
+        assert_eq!(names(json!({"m": 11})), ["gt5", "gt10"]);
+        assert_eq!(names(json!({"m": 6.5, "r": "x"})), ["gt5", "lt8", "both"]);
+        // Not a number: every threshold rule is a candidate.
+        for v in [json!({"m": "7"}), json!({"m": true}), json!({})] {
+            assert_eq!(names(v), ["gt5", "gt10", "lt3", "lt8"]);
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! | `trigger`               | the trigger instance's payload               |
 //! | `item`                  | inside a `search` criterion: the list item   |
 //! | `kv`, `st2kv.system`    | the key-value store: `kv.maintenance.b7s01` reads the key `maintenance.b7s01`; a missing key renders as `""`, as in st2 |
+//! | `st2kv.user`            | user-scoped keys ([`KvStore::get_user`]): the runtime decides whose |
 //! | `config`, `config_context` | the rule's pack configuration             |
 //!
 //! Types: a string that is exactly one expression, `"{{ trigger.count }}"`,
@@ -56,6 +57,13 @@ const CAPTURE: &str = "__drover_value";
 pub trait KvStore: Send + Sync {
     /// The value of `key`, if set.
     fn get(&self, pack: &str, key: &str) -> Option<String>;
+
+    /// The value of the user-scoped `key` (`st2kv.user.KEY`) for a rule of
+    /// `pack`, if set. None by default.
+    fn get_user(&self, pack: &str, key: &str) -> Option<String> {
+        let _ = (pack, key);
+        None
+    }
 }
 
 impl<F: Fn(&str, &str) -> Option<String> + Send + Sync> KvStore for F {
@@ -269,8 +277,15 @@ fn describe(e: &Error) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Vars {
     trigger: minijinja::Value,
-    kv: minijinja::Value,
+    kv: KvVars,
     config: minijinja::Value,
+}
+
+/// `kv`/`st2kv.system` and `st2kv.user`.
+#[derive(Clone, Debug)]
+pub(crate) struct KvVars {
+    system: minijinja::Value,
+    user: minijinja::Value,
 }
 
 impl Vars {
@@ -293,12 +308,19 @@ impl Vars {
         minijinja::Value::from(Serde(payload))
     }
 
-    pub(crate) fn kv(pack: &str, kv: Option<&Arc<dyn KvStore>>) -> minijinja::Value {
-        minijinja::Value::from_object(KvNamespace {
-            store: kv.cloned(),
-            pack: pack.into(),
-            prefix: String::new(),
-        })
+    pub(crate) fn kv(pack: &str, kv: Option<&Arc<dyn KvStore>>) -> KvVars {
+        let namespace = |user| {
+            minijinja::Value::from_object(KvNamespace {
+                store: kv.cloned(),
+                pack: pack.into(),
+                prefix: String::new(),
+                user,
+            })
+        };
+        KvVars {
+            system: namespace(false),
+            user: namespace(true),
+        }
     }
 
     pub(crate) fn config(pack: &str, configs: Option<&Arc<dyn PackConfigs>>) -> minijinja::Value {
@@ -310,7 +332,7 @@ impl Vars {
 
     pub(crate) fn from_parts(
         trigger: minijinja::Value,
-        kv: minijinja::Value,
+        kv: KvVars,
         config: minijinja::Value,
     ) -> Vars {
         Vars {
@@ -322,11 +344,14 @@ impl Vars {
 
     /// The root context; `item` is set inside `search`.
     pub(crate) fn context(&self, item: Option<&Value>) -> minijinja::Value {
-        let st2kv = minijinja::context! { system => self.kv.clone() };
+        let st2kv = minijinja::context! {
+            system => self.kv.system.clone(),
+            user => self.kv.user.clone(),
+        };
         match item {
             None => minijinja::context! {
                 trigger => self.trigger.clone(),
-                kv => self.kv.clone(),
+                kv => self.kv.system.clone(),
                 st2kv => st2kv,
                 config => self.config.clone(),
                 config_context => self.config.clone(),
@@ -334,7 +359,7 @@ impl Vars {
             Some(item) => minijinja::context! {
                 trigger => self.trigger.clone(),
                 item => Serde(item),
-                kv => self.kv.clone(),
+                kv => self.kv.system.clone(),
                 st2kv => st2kv,
                 config => self.config.clone(),
                 config_context => self.config.clone(),
@@ -349,6 +374,8 @@ struct KvNamespace {
     store: Option<Arc<dyn KvStore>>,
     pack: Arc<str>,
     prefix: String,
+    /// `st2kv.user`: read with [`KvStore::get_user`].
+    user: bool,
 }
 
 impl fmt::Debug for KvNamespace {
@@ -369,13 +396,21 @@ impl Object for KvNamespace {
         } else {
             format!("{}.{name}", self.prefix)
         };
-        if let Some(value) = self.store.as_ref().and_then(|s| s.get(&self.pack, &full)) {
+        let found = self.store.as_ref().and_then(|s| {
+            if self.user {
+                s.get_user(&self.pack, &full)
+            } else {
+                s.get(&self.pack, &full)
+            }
+        });
+        if let Some(value) = found {
             return Some(minijinja::Value::from(value));
         }
         Some(minijinja::Value::from_object(KvNamespace {
             store: self.store.clone(),
             pack: self.pack.clone(),
             prefix: full,
+            user: self.user,
         }))
     }
 
@@ -661,6 +696,33 @@ mod tests {
             Ok(json!("n"))
         );
         assert!(render("{{ nothing }}", p).is_err());
+    }
+
+    #[test]
+    fn st2kv_user_reads_the_user_scope_the_runtime_picks() {
+        struct Scoped;
+        impl KvStore for Scoped {
+            fn get(&self, _pack: &str, key: &str) -> Option<String> {
+                (key == "k").then(|| "system".to_owned())
+            }
+            fn get_user(&self, pack: &str, key: &str) -> Option<String> {
+                (key == "k").then(|| format!("user of {pack}"))
+            }
+        }
+        let kv: Arc<dyn KvStore> = Arc::new(Scoped);
+        let mut t = Templates::new();
+        let payload = json!({});
+        let r = t
+            .add(
+                "t".into(),
+                "{{ st2kv.user.k }}|{{ st2kv.system.k }}|{{ kv.k }}|[{{ st2kv.user.other }}]",
+            )
+            .unwrap();
+        let vars = Vars::new(&payload, "ops", Some(&kv), None);
+        assert_eq!(
+            t.render(&r, &payload, None, || vars.context(None)),
+            Ok(json!("user of ops|system|system|[]"))
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use drover_core::{
     Enforcement, EnforcementState, Execution, ExecutionId, ExecutionRequest, TriggerInstance,
-    now_ms,
 };
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -104,38 +103,19 @@ impl Store {
         self.write(move |conn| insert_request(conn, &r))
     }
 
-    /// Takes up to `limit` queued requests, oldest first, marking them
-    /// `running` in the same transaction.
+    /// Takes up to `limit` queued requests that are due, oldest first,
+    /// marking them `running` in the same transaction (no policies; see
+    /// [`Store::claim_requests_gated`]).
     pub fn claim_requests(&self, limit: u32) -> Result<Vec<ExecutionRequest>> {
-        self.write(move |conn| {
-            let claimed: Vec<ExecutionRequest> = {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, action, parameters, dry_run, actor, enforcement_id, requested_at
-                     FROM execution_requests WHERE state = 'requested' ORDER BY id LIMIT ?1",
-                )?;
-                let rows = stmt.query_map([limit], request_from_row)?;
-                rows.map(|r| r?).collect::<Result<_>>()?
-            };
-            let now = now_ms();
-            let mut mark = conn.prepare_cached(
-                "UPDATE execution_requests SET state = 'running', started_at = ?2 WHERE id = ?1",
-            )?;
-            for r in &claimed {
-                mark.execute(params![r.id.to_string(), now])?;
-            }
-            Ok(claimed)
-        })
+        Ok(self
+            .claim_requests_gated(limit, Box::new(|_| Ok(Vec::new())))?
+            .0)
     }
 
     /// Stores a finished execution and marks its request `done`, in one
     /// transaction; durable when the returned write completes.
     pub fn finish_request(&self, exec: Execution) -> Result<Pending<()>> {
-        self.write_pipelined(move |conn| {
-            crate::executions::insert(conn, &exec)?;
-            conn.prepare_cached("UPDATE execution_requests SET state = 'done' WHERE id = ?1")?
-                .execute([exec.id.to_string()])?;
-            Ok(())
-        })
+        self.write_pipelined(move |conn| finish(conn, &exec))
     }
 
     /// Requests left `running` by a process that stopped: their outcome is
@@ -158,8 +138,11 @@ impl Store {
                 "UPDATE execution_requests SET state = 'requested', started_at = NULL
                  WHERE id = ?1 AND state = 'running'",
             )?;
+            let mut release =
+                conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?;
             for id in &ids {
                 stmt.execute([id.to_string()])?;
+                release.execute([id.to_string()])?;
             }
             Ok(())
         })
@@ -211,6 +194,20 @@ impl Store {
         })
     }
 
+    /// One stored trigger instance.
+    pub fn get_trigger(&self, id: &str) -> Result<Option<TriggerInstance>> {
+        use rusqlite::OptionalExtension;
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters
+                 FROM trigger_instances WHERE id = ?1",
+            )?
+            .query_row([id], trigger_from_row)
+            .optional()?
+            .transpose()
+        })
+    }
+
     /// The enforcements of one trigger instance.
     pub fn enforcements(&self, trigger_id: &str) -> Result<Vec<Enforcement>> {
         self.read(|conn| enforcements_of(conn, trigger_id))
@@ -246,6 +243,18 @@ pub(crate) fn insert_trigger(conn: &Connection, t: &TriggerInstance) -> Result<(
             .map(serde_json::to_string)
             .transpose()?
     ])?;
+    Ok(())
+}
+
+/// Stores a finished execution, marks its request `done` and releases its
+/// semaphore slots (inside the caller's transaction).
+pub(crate) fn finish(conn: &Connection, exec: &Execution) -> Result<()> {
+    crate::executions::insert(conn, exec)?;
+    let id = exec.id.to_string();
+    conn.prepare_cached("UPDATE execution_requests SET state = 'done' WHERE id = ?1")?
+        .execute([&id])?;
+    conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?
+        .execute([&id])?;
     Ok(())
 }
 
@@ -314,7 +323,9 @@ fn trigger_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TriggerIns
     })())
 }
 
-fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ExecutionRequest>> {
+pub(crate) fn request_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<ExecutionRequest>> {
     let id: String = r.get(0)?;
     let parameters: String = r.get(2)?;
     let (action, dry_run, actor, enforcement_id, requested_at_ms) =

@@ -19,6 +19,7 @@ mod inquiries;
 mod kv;
 mod nodes;
 mod packs;
+mod policies;
 mod rules;
 mod secrets;
 mod sensors;
@@ -42,7 +43,9 @@ pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
+pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
 pub use rules::StoredRule;
+pub use secrets::SECRET_KEY_ENV;
 pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use timers::TimerState;
@@ -87,6 +90,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0006_shadow.sql")),
         M::up(include_str!("migrations/0007_fleet.sql")),
         M::up(include_str!("migrations/0008_workflow_control.sql")),
+        M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0012_sim.sql")),
     ])
@@ -107,8 +111,9 @@ struct Inner {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, brings its schema
-    /// up to date and starts the writer thread. The secrets key lives in
-    /// `<path>.key`, created on first use with mode 0600.
+    /// up to date and starts the writer thread. The secrets key is the
+    /// value of `DROVER_SECRET_KEY` when set, else it lives in `<path>.key`,
+    /// created on first use with mode 0600.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
@@ -119,7 +124,8 @@ impl Store {
         let mut conn = open_connection(path, false)?;
         migrations().to_latest(&mut conn)?;
         let reader = open_connection(path, true)?;
-        let secrets = secrets::SecretBox::open(&key_path(path))?;
+        let env_key = std::env::var(SECRET_KEY_ENV).ok();
+        let secrets = secrets::SecretBox::open(&key_path(path), env_key.as_deref())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),

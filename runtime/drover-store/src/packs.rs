@@ -70,7 +70,7 @@ impl Store {
                     params![pack.name, pack.version, c.plugin, c.digest],
                 )?;
             }
-            Ok(())
+            crate::policies::bump_generation(conn)
         })
     }
 
@@ -139,10 +139,12 @@ impl Store {
     pub fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool> {
         let (name, version) = (name.to_owned(), version.to_owned());
         self.write(move |conn| {
-            Ok(conn.execute(
+            let changed = conn.execute(
                 "UPDATE packs SET shadow = ?3 WHERE name = ?1 AND version = ?2",
                 params![name, version, shadow],
-            )? > 0)
+            )? > 0;
+            crate::policies::bump_generation(conn)?;
+            Ok(changed)
         })
     }
 

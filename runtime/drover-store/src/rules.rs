@@ -42,7 +42,7 @@ impl Store {
                     params![reference, pack, definition, enabled, now],
                 )?;
             }
-            Ok(())
+            crate::policies::bump_generation(conn)
         })
     }
 
@@ -70,10 +70,12 @@ impl Store {
     pub fn set_rule_enabled(&self, reference: &str, enabled: bool) -> Result<bool> {
         let reference = reference.to_owned();
         self.write(move |conn| {
-            Ok(conn.execute(
+            let changed = conn.execute(
                 "UPDATE rules SET enabled = ?2, updated_at = ?3 WHERE ref = ?1",
                 params![reference, enabled, now_ms()],
-            )? > 0)
+            )? > 0;
+            crate::policies::bump_generation(conn)?;
+            Ok(changed)
         })
     }
 }

@@ -2,6 +2,10 @@
 //! key kept in a file beside the database (mode 0600), with the secret's
 //! name as associated data so a ciphertext cannot be moved to another name.
 //! A copied database without its key file reveals no secret.
+//!
+//! The key may come from the environment instead ([`SECRET_KEY_ENV`], 64
+//! hex digits), e.g. from a systemd credential or a vault agent; it then
+//! takes precedence over the file, and no file is created.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,16 +21,50 @@ use crate::{Result, Store, StoreError};
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 
+/// The environment variable holding the secrets key (64 hex digits).
+pub const SECRET_KEY_ENV: &str = "DROVER_SECRET_KEY";
+
 pub(crate) struct SecretBox {
     cipher: XChaCha20Poly1305,
 }
 
+/// The key in [`SECRET_KEY_ENV`]'s value; the error never repeats it.
+pub(crate) fn parse_env_key(value: &str) -> Result<Vec<u8>> {
+    let text = value.trim();
+    let bad = || {
+        StoreError::Secret(format!(
+            "{SECRET_KEY_ENV} must be {} hex digits ({KEY_LEN} bytes), e.g. the output of              `openssl rand -hex {KEY_LEN}`; it has {} characters{}",
+            KEY_LEN * 2,
+            text.chars().count(),
+            if text.chars().all(|c| c.is_ascii_hexdigit()) {
+                ""
+            } else {
+                ", not all hex digits"
+            }
+        ))
+    };
+    if text.len() != KEY_LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    (0..KEY_LEN)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect()
+}
+
 impl SecretBox {
-    pub(crate) fn open(key_path: &Path) -> Result<SecretBox> {
+    /// The key from `env_key` (the value of [`SECRET_KEY_ENV`]) when given,
+    /// else from `key_path`, created on first use.
+    pub(crate) fn open(key_path: &Path, env_key: Option<&str>) -> Result<SecretBox> {
         let io = |source| StoreError::Io {
             path: key_path.to_owned(),
             source,
         };
+        if let Some(value) = env_key {
+            let key = parse_env_key(value)?;
+            let cipher = XChaCha20Poly1305::new_from_slice(&key)
+                .map_err(|_| StoreError::Secret(format!("{SECRET_KEY_ENV}: bad key length")))?;
+            return Ok(SecretBox { cipher });
+        }
         let key = match std::fs::read(key_path) {
             Ok(key) => key,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -139,6 +177,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::Store;
 
     #[test]
@@ -173,5 +212,54 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let err = store.secret_get("s").unwrap_err().to_string();
         assert!(err.contains("cannot be decrypted"), "{err}");
+    }
+
+    #[test]
+    fn an_environment_key_must_be_64_hex_digits_and_is_never_echoed() {
+        let good = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        assert_eq!(parse_env_key(good).unwrap().len(), 32);
+        assert_eq!(parse_env_key(&format!(" {good}\n")).unwrap()[1], 0x11);
+        for bad in [
+            "",
+            "abc",
+            &good[1..],
+            &format!("{good}00"),
+            &good.replace('0', "g"),
+        ] {
+            let err = parse_env_key(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("DROVER_SECRET_KEY must be 64 hex digits"),
+                "{err}"
+            );
+            assert!(bad.len() < 4 || !err.contains(bad), "{err}");
+        }
+        // The environment key seals and opens, and writes no key file.
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("k");
+        let a = SecretBox::open(&key_file, Some(good)).unwrap();
+        let b = SecretBox::open(&key_file, Some(good)).unwrap();
+        let nonce = XNonce::from_slice(&[7u8; NONCE_LEN]);
+        let sealed = a
+            .cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: b"v",
+                    aad: b"n",
+                },
+            )
+            .unwrap();
+        let opened = b
+            .cipher
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: &sealed,
+                    aad: b"n",
+                },
+            )
+            .unwrap();
+        assert_eq!(opened, b"v");
+        assert!(!key_file.exists());
     }
 }

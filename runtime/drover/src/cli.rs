@@ -114,7 +114,7 @@ pub enum KvCmd {
     /// Read a key.
     Get {
         key: String,
-        /// `system` (what rules see as `kv.KEY`), or a pack name.
+        /// `system` (what rules see as `kv.KEY`), `user:NAME` (`st2kv.user.KEY` in the rules of packs NAME installed), or a pack name.
         #[arg(long, default_value = "system")]
         scope: String,
         #[arg(long)]
@@ -177,6 +177,10 @@ pub struct ServeArgs {
     /// NATS server for sensors' subscriptions, e.g. nats://127.0.0.1:4222.
     #[arg(long, env = "DROVER_NATS_URL", value_name = "URL")]
     pub nats: Option<String>,
+    /// Trigger instances accepted but not yet stored, at most; past it,
+    /// webhooks answer 429 with Retry-After (bounds memory under overload).
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,12 +403,31 @@ pub enum RuleCmd {
 #[derive(Args, Debug)]
 pub struct RuleTestArgs {
     /// The rule file (StackStorm rule YAML, or JSON).
-    #[arg(long, value_name = "FILE")]
-    pub rule: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "rule_ref",
+        conflicts_with = "rule_ref"
+    )]
+    pub rule: Option<PathBuf>,
+    /// An installed rule instead of a file, `pack.name` (see `drover rule
+    /// list`); its templates read the live key-value store unless `--kv`
+    /// is given.
+    #[arg(long, value_name = "PACK.NAME")]
+    pub rule_ref: Option<String>,
     /// The trigger instance, as st2-rule-tester reads it:
     /// `{"trigger": "<type>", "payload": {...}}` (JSON, or YAML).
-    #[arg(long, value_name = "FILE")]
-    pub trigger_instance: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "trigger_instance_id",
+        conflicts_with = "trigger_instance_id"
+    )]
+    pub trigger_instance: Option<PathBuf>,
+    /// A stored trigger instance instead of a file (an id from `drover
+    /// trigger list`).
+    #[arg(long, value_name = "ID")]
+    pub trigger_instance_id: Option<String>,
     /// A key-value pair templates see as `kv.KEY` and `st2kv.system.KEY`
     /// (repeatable).
     #[arg(long = "kv", value_name = "KEY=VALUE")]

@@ -66,8 +66,7 @@ impl CallCtx {
                 stderr: String::new(),
             });
         }
-        if row.driver == "sim" {
-            let answers = self.sim_answers(node)?.unwrap_or(true);
+        if let Some(answers) = self.sim_answers(node)? {
             return Self::sim_command(answers, node, argv);
         }
         let opts = NodeSsh::from_options(&row.options)

@@ -1,7 +1,9 @@
 //! The simulated fleet's side of `probe` and `command`: a node whose
 //! driver is `sim` has no network presence, so the host answers for it
 //! from the simulation (see `drover sim hang`): a node answers unless it
-//! is rebooting or hangs since its last reboot. Grant checks, audit and
+//! is rebooting or hangs since its last reboot. Once ssh is set up (node
+//! `ssh` options, or a key or config in drover's ssh directory), sim
+//! nodes are reached over the network like any other. Grant checks, audit and
 //! dry-run planning happen before, exactly as for a real node; only the
 //! network step is simulated, and its detail says so.
 
@@ -20,7 +22,11 @@ impl CallCtx {
         let Ok(row) = self.services.fleet.node(name) else {
             return Ok(None);
         };
-        if row.driver != "sim" {
+        // A sim node is reached for real once ssh is set up for it (its
+        // own `ssh` options, or a key or config in drover's ssh directory):
+        // tests and staging run real commands beside simulated power.
+        let real = row.options.get("ssh").is_some() || self.services.ssh.configured();
+        if row.driver != "sim" || real {
             return Ok(None);
         }
         self.services

@@ -86,16 +86,28 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             let Some(exec) = store.get_execution(id)? else {
                 return in_progress(&store, id, json);
             };
+            // Retry policy: the first run and its retries point at each other.
+            let retry = store.retry_link(id)?;
             if json {
+                let mut value = serde_json::to_value(&exec)?;
                 if tree {
-                    let mut value = serde_json::to_value(&exec)?;
                     value["children"] = children_json(&store, id, 0)?;
-                    output::json(&value)?;
-                } else {
-                    output::json(&exec)?;
                 }
+                if retry.retry_of.is_some() || !retry.retries.is_empty() {
+                    value["retry_of"] = serde_json::to_value(retry.retry_of)?;
+                    value["attempt"] = retry.attempt.into();
+                    value["retries"] = serde_json::to_value(&retry.retries)?;
+                }
+                output::json(&value)?;
             } else {
                 output::execution(&exec);
+                if let Some(first) = retry.retry_of {
+                    println!("  retry     attempt {} of {first}", retry.attempt + 1);
+                }
+                if !retry.retries.is_empty() {
+                    let ids: Vec<String> = retry.retries.iter().map(ToString::to_string).collect();
+                    println!("  retried   {}", ids.join(", "));
+                }
                 if let Some(link) = store.execution_link(id)? {
                     println!(
                         "  workflow  {} (task {}, route {})",

@@ -62,7 +62,7 @@ fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
     }
     store.set_pack_shadow(&installed.name, &installed.version, false)?;
     println!(
-        "promoted {}@{}: its rules now start real executions (restart a running `drover serve`)",
+        "promoted {}@{}: its rules now start real executions (a running `drover serve` picks this up within a second)",
         installed.name, installed.version
     );
     Ok(ExitCode::SUCCESS)
@@ -81,6 +81,7 @@ fn install(
         // Rules are checked first: a bad rule refuses the whole pack.
         let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
         let rules = pack_rules.references();
+        let policies = pack_rules.policy_references();
         let shadow = shadow.unwrap_or_else(|| shadow_by_default(dir));
         let report = runtime
             .install_as(dir, &actor(), shadow)
@@ -111,6 +112,9 @@ fn install(
             }
             for r in &rules {
                 println!("  rule {r}");
+            }
+            for p in &policies {
+                println!("  policy {p}");
             }
         }
         reports.push(report);

@@ -24,7 +24,7 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 
 pub fn run(db: &Path, cmd: RuleCmd) -> Result<ExitCode> {
     match cmd {
-        RuleCmd::Test(args) => test(args),
+        RuleCmd::Test(args) => test(db, args),
         RuleCmd::List { pack, json } => list(db, pack.as_deref(), json),
         RuleCmd::Show { reference, json } => show(db, &reference, json),
         RuleCmd::Enable { reference } => set_enabled(db, &reference, true),
@@ -127,16 +127,63 @@ fn set_enabled(db: &Path, reference: &str, enabled: bool) -> Result<ExitCode> {
         bail!("no rule {reference:?} (see `drover rule list`)");
     }
     println!(
-        "rule {reference} {}; a running `drover serve` applies it when restarted",
+        "rule {reference} {}; a running `drover serve` applies it within a second",
         if enabled { "enabled" } else { "disabled" }
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn test(args: RuleTestArgs) -> Result<ExitCode> {
-    let rule = Rule::parse(&args.rule, &read(&args.rule)?)?;
-    let instance = TriggerInstance::parse(&args.trigger_instance, &read(&args.trigger_instance)?)?;
+fn test(db: &Path, args: RuleTestArgs) -> Result<ExitCode> {
+    // Files need no database; an installed rule or stored instance does.
+    let store = if args.rule_ref.is_some() || args.trigger_instance_id.is_some() {
+        Some(crate::context::open_store(db)?)
+    } else {
+        None
+    };
+    let rule = match (&args.rule, &args.rule_ref, &store) {
+        (Some(path), _, _) => Rule::parse(path, &read(path)?)?,
+        (None, Some(reference), Some(store)) => {
+            let Some(stored) = store
+                .list_rules()?
+                .into_iter()
+                .find(|r| r.reference == *reference)
+            else {
+                bail!("no installed rule {reference:?} (see `drover rule list`)");
+            };
+            Rule::parse(Path::new(&stored.reference), &stored.definition)?
+        }
+        _ => bail!("give --rule FILE or --rule-ref PACK.NAME"),
+    };
+    let instance = match (&args.trigger_instance, &args.trigger_instance_id, &store) {
+        (Some(path), _, _) => TriggerInstance::parse(path, &read(path)?)?,
+        (None, Some(id), Some(store)) => {
+            let Some(stored) = store.get_trigger(id)? else {
+                bail!("no stored trigger instance {id:?} (see `drover trigger list`)");
+            };
+            TriggerInstance {
+                trigger: stored.trigger_type,
+                payload: stored.payload,
+                id: Some(stored.id),
+                occurrence_time: Some(
+                    jiff::Timestamp::from_millisecond(stored.received_at_ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                ),
+            }
+        }
+        _ => bail!("give --trigger-instance FILE or --trigger-instance-id ID"),
+    };
     let mut cx = Context::new(args.now.unwrap_or_else(jiff::Timestamp::now));
+    if let (true, Some(store)) = (args.kv.is_empty() && args.rule_ref.is_some(), &store) {
+        // An installed rule sees the live store, as under `drover serve`.
+        let owner = store
+            .get_pack(&rule.pack, None)?
+            .map(|p| p.installed_by.trim_start_matches("user:").to_owned());
+        cx = cx.with_kv(Arc::new(LiveKv {
+            store: store.clone(),
+            owner,
+        }));
+    }
     if !args.kv.is_empty() {
         let mut pairs = HashMap::new();
         for arg in &args.kv {
@@ -164,6 +211,25 @@ fn test(args: RuleTestArgs) -> Result<ExitCode> {
         Verdict::NoMatch => ExitCode::from(1),
         Verdict::Error => ExitCode::from(2),
     })
+}
+
+/// The live key-value store as `drover serve`'s rules see it: `kv.*` and
+/// `st2kv.system.*` the system scope, `st2kv.user.*` the scope of the user
+/// who installed the rule's pack.
+struct LiveKv {
+    store: drover_store::Store,
+    owner: Option<String>,
+}
+
+impl drover_rules::KvStore for LiveKv {
+    fn get(&self, _pack: &str, key: &str) -> Option<String> {
+        self.store.kv_get("system", key).ok().flatten()
+    }
+
+    fn get_user(&self, _pack: &str, key: &str) -> Option<String> {
+        let scope = format!("user:{}", self.owner.as_deref()?);
+        self.store.kv_get(&scope, key).ok().flatten()
+    }
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -43,6 +43,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         PipelineConfig {
             workers: args.workers,
             nats_url: args.nats.clone(),
+            max_intake_in_flight: args.max_in_flight as usize,
             ..PipelineConfig::default()
         },
     )
