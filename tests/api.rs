@@ -1420,3 +1420,70 @@ fn nodes_budgets_and_the_brake_through_the_api() {
     let rel = call("POST", "/api/v1/brake/release", &admin, None).json();
     assert_eq!(rel["was_engaged"], false);
 }
+
+#[test]
+fn the_cli_lists_nodes_answers_inquiries_and_controls_workflows_with_server() {
+    let d = drover();
+    d.install(&["tests/packs/flows"]);
+    let server = Server::start(&d);
+    let operator = token(&d, "operator");
+    let base = server.base();
+    let remote = |code: i32, args: &[&str]| {
+        let mut all = vec!["--server", base.as_str(), "--token", operator.as_str()];
+        all.extend_from_slice(args);
+        let other = d.dir.path().join("elsewhere.db");
+        let out = d
+            .cmd()
+            .env("DROVER_DB", &other)
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(!other.exists(), "--server opened a local database");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    };
+    // The default simulated fleet, through the API.
+    let nodes: Value =
+        serde_json::from_slice(&remote(0, &["node", "list", "--json"]).stdout).unwrap();
+    let first = nodes[0]["name"].as_str().unwrap().to_owned();
+    let shown = remote(0, &["node", "show", &first, "--history"]);
+    assert!(stdout(&shown).contains(&first), "{}", stdout(&shown));
+    // A workflow queued remotely parks on its inquiry; answer it remotely.
+    let queued = server.call(
+        "POST",
+        "/api/v1/executions",
+        Some(&operator),
+        &[],
+        Some(r#"{"action":"flows.approve_ops","parameters":{"node":"n9"}}"#),
+    );
+    assert_eq!(queued.status, 202, "{queued:?}");
+    let deadline = Instant::now() + SETTLE;
+    let q = loop {
+        let out = remote(0, &["inquiry", "list", "--json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(q) = list.as_array().unwrap().first() {
+            break q.clone();
+        }
+        assert!(Instant::now() < deadline, "no inquiry\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let qid = q["id"].as_str().unwrap();
+    let root = q["root"].as_str().unwrap();
+    let out = remote(2, &["inquiry", "respond", qid, "approve=maybe"]);
+    assert!(stderr(&out).contains("approve"), "{}", stderr(&out));
+    remote(0, &["inquiry", "respond", qid, "approve=false"]);
+    let viewer = token(&d, "viewer");
+    let done = settled(&server, &viewer, root);
+    assert_eq!(done["execution"]["result"]["decision"], "approve=False");
+    // Control: an ended run cannot be canceled; it can be rerun.
+    let out = remote(2, &["exec", "cancel", root]);
+    assert!(stderr(&out).contains("already ended"), "{}", stderr(&out));
+    let out = remote(0, &["exec", "rerun", root, "--task", "report"]);
+    assert!(stdout(&out).contains("queued"), "{}", stdout(&out));
+}
