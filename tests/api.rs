@@ -1487,3 +1487,41 @@ fn the_cli_lists_nodes_answers_inquiries_and_controls_workflows_with_server() {
     let out = remote(0, &["exec", "rerun", root, "--task", "report"]);
     assert!(stdout(&out).contains("queued"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_stream_carries_node_state_changes() {
+    let d = drover();
+    let server = Server::start(&d);
+    let viewer = token(&d, "viewer");
+    let operator = token(&d, "operator");
+    let resp = server
+        .agent
+        .get(server.url("/api/v1/stream"))
+        .header("authorization", format!("Bearer {viewer}"))
+        .call()
+        .unwrap();
+    let mut lines = BufReader::new(resp.into_body().into_reader()).lines();
+    std::thread::sleep(Duration::from_secs(1));
+    let a = server.call(
+        "POST",
+        "/api/v1/nodes/n001/drain",
+        Some(&operator),
+        &[],
+        Some(r#"{"reason":"stream test"}"#),
+    );
+    assert_eq!(a.status, 202, "{a:?}");
+    let mut event = String::new();
+    let change = loop {
+        let line = lines.next().expect("the stream ended").unwrap();
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = e.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let v: Value = serde_json::from_str(data).unwrap();
+            if event == "node" && v["node"] == "n001" && v["state"].is_string() {
+                break v;
+            }
+        }
+    };
+    assert_eq!(change["from"], "production", "{change:#}");
+    assert_eq!(change["state"], "draining", "{change:#}");
+}
