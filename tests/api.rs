@@ -1177,9 +1177,9 @@ fn workflows_show_their_text_graph_and_a_runs_tree() {
         .get(&format!("/api/v1/executions/{id}"), &viewer)
         .json();
     assert_eq!(detail["children"][0]["action"], "flows.greet", "{detail:#}");
-    // Queueing a workflow through the API is refused with what to do.
+    // A workflow queued through the API: serve runs it to its end.
     let operator = token(&d, "operator");
-    let msg = server
+    let queued = server
         .call(
             "POST",
             "/api/v1/executions",
@@ -1187,6 +1187,341 @@ fn workflows_show_their_text_graph_and_a_runs_tree() {
             &[],
             Some(r#"{"action":"flows.greet","parameters":{"name":"x"}}"#),
         )
+        .json();
+    let qid = queued["id"].as_str().unwrap();
+    let done = settled(&server, &viewer, qid);
+    assert_eq!(done["execution"]["status"], "succeeded", "{done:#}");
+}
+
+/// Waits until execution `id` has ended; returns its detail.
+fn settled(server: &Server, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let a = server.get(&format!("/api/v1/executions/{id}"), token);
+        if a.status == 200 {
+            let v = a.json();
+            let status = v["execution"]["status"].as_str().unwrap_or("").to_owned();
+            if !["pending", "running", "requested", "queued", ""].contains(&status.as_str()) {
+                return v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "execution {id} did not end within {SETTLE:?}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn inquiries_are_answered_by_role_and_schema_and_workflows_are_controlled() {
+    let d = drover();
+    d.install(&["tests/packs/flows"]);
+    let server = Server::start(&d);
+    let viewer = token(&d, "viewer");
+    let operator = token(&d, "operator");
+    let post =
+        |path: &str, t: &str, body: &str| server.call("POST", path, Some(t), &[], Some(body));
+    let run = post(
+        "/api/v1/executions",
+        &operator,
+        r#"{"action":"flows.approve_ops","parameters":{"node":"n7"}}"#,
+    )
+    .json();
+    let root = run["id"].as_str().unwrap().to_owned();
+    // The workflow parks on its inquiry.
+    let deadline = Instant::now() + SETTLE;
+    let q = loop {
+        let list = server.get("/api/v1/inquiries", &viewer).json();
+        if let Some(q) = list.as_array().unwrap().first() {
+            break q.clone();
+        }
+        assert!(Instant::now() < deadline, "no inquiry\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(q["root"], root.as_str(), "{q:#}");
+    let qid = q["id"].as_str().unwrap();
+    let one = server
+        .get(&format!("/api/v1/inquiries/{qid}"), &viewer)
+        .json();
+    assert_eq!(one["roles"], json!(["operator"]));
+    let respond = format!("/api/v1/inquiries/{qid}/respond");
+    // A viewer may not answer; a bad field is named; nothing is recorded.
+    let msg = post(&respond, &viewer, r#"{"response":{"approve":true}}"#).error(403);
+    assert!(msg.contains("operator"), "{msg}");
+    let msg = post(&respond, &operator, r#"{"response":{"approve":"yes"}}"#).error(400);
+    assert!(msg.contains("approve"), "{msg}");
+    // An inquiry for another role refuses the operator with 403.
+    let other = post(
+        "/api/v1/executions",
+        &operator,
+        r#"{"action":"flows.approve","parameters":{"node":"n8"}}"#,
+    )
+    .json();
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + SETTLE;
+    let oq = loop {
+        let list = server.get("/api/v1/inquiries", &viewer).json();
+        if let Some(q) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["root"] == other_id.as_str())
+        {
+            break q["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no inquiry\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let msg = post(
+        &format!("/api/v1/inquiries/{oq}/respond"),
+        &operator,
+        r#"{"response":{"approve":true}}"#,
+    )
+    .error(403);
+    assert!(msg.contains("oncall"), "{msg}");
+    // The right answer: serve continues the workflow to its end.
+    let answered = post(&respond, &operator, r#"{"response":{"approve":true}}"#).json();
+    assert_eq!(answered["state"], "responded", "{answered:#}");
+    let done = settled(&server, &viewer, &root);
+    assert_eq!(done["execution"]["status"], "succeeded", "{done:#}");
+    assert_eq!(
+        done["execution"]["result"]["decision"], "approve=True",
+        "{done:#}"
+    );
+    post(&respond, &operator, r#"{"response":{"approve":true}}"#).error(409);
+
+    // Control: a viewer may not; cancel ends the waiting run canceled;
+    // rerun of an ended run queues a new execution.
+    post(
+        &format!("/api/v1/executions/{other_id}/cancel"),
+        &viewer,
+        "",
+    )
+    .error(403);
+    let c = post(
+        &format!("/api/v1/executions/{other_id}/cancel"),
+        &operator,
+        "",
+    );
+    assert_eq!(c.status, 202, "{c:?}");
+    let ended = settled(&server, &viewer, &other_id);
+    assert_eq!(ended["execution"]["status"], "canceled", "{ended:#}");
+    post(
+        &format!("/api/v1/executions/{other_id}/pause"),
+        &operator,
+        "",
+    )
+    .error(409);
+    post(&format!("/api/v1/executions/{root}/resume"), &operator, "").error(409);
+    let r = post(
+        &format!("/api/v1/executions/{root}/rerun"),
+        &operator,
+        r#"{"tasks":["report"]}"#,
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json()["rerun_of"], root.as_str());
+}
+
+#[test]
+fn nodes_budgets_and_the_brake_through_the_api() {
+    let d = drover();
+    let inv = d.dir.path().join("nodes.yaml");
+    std::fs::write(
+        &inv,
+        "nodes:\n  - {name: n1, labels: {rack: r1}, driver: sim}\n  \
+         - {name: n2, labels: {rack: r1}, driver: sim}\n  \
+         - {name: n3, labels: {rack: r2}, driver: sim}\n",
+    )
+    .unwrap();
+    d.expect(0, &["node", "import", inv.to_str().unwrap()]);
+    let server = Server::start(&d);
+    let viewer = token(&d, "viewer");
+    let operator = token(&d, "operator");
+    let admin = token(&d, "admin");
+    let call =
+        |m: &str, path: &str, t: &str, body: Option<&str>| server.call(m, path, Some(t), &[], body);
+    // Listing: selector, state, pages by name.
+    let r1 = server.get("/api/v1/nodes?label=rack%3Dr1", &viewer).json();
+    let names: Vec<&str> = r1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["n1", "n2"], "{r1:#}");
+    let page = server.get("/api/v1/nodes?limit=2", &viewer).json();
+    assert_eq!(page["next_after"], "n2", "{page:#}");
+    let rest = server.get("/api/v1/nodes?limit=2&after=n2", &viewer).json();
+    assert_eq!(rest["items"][0]["name"], "n3");
+    assert!(rest["next_after"].is_null());
+    server
+        .get("/api/v1/nodes?state=sideways", &viewer)
         .error(400);
-    assert!(msg.contains("drover run flows.greet"), "{msg}");
+    server.get("/api/v1/nodes/nope", &viewer).error(404);
+    // Budgets are the admin's.
+    let budget = r#"{"strategy":"groupsemaphore","label":"rack","max":1}"#;
+    call("PUT", "/api/v1/budgets/rack-one", &operator, Some(budget)).error(403);
+    let set = call("PUT", "/api/v1/budgets/rack-one", &admin, Some(budget)).json();
+    assert_eq!(set["limit"], 1, "{set:#}");
+    let msg = call(
+        "PUT",
+        "/api/v1/budgets/bad",
+        &admin,
+        Some(r#"{"strategy":"sideways"}"#),
+    )
+    .error(400);
+    assert!(msg.contains("strategy"), "{msg}");
+    // Drains are the operator's; the second in the rack waits on the budget.
+    let drain = r#"{"reason":"disk errors"}"#;
+    call("POST", "/api/v1/nodes/n1/drain", &viewer, Some(drain)).error(403);
+    let a = call("POST", "/api/v1/nodes/n1/drain", &operator, Some(drain));
+    assert_eq!(a.status, 202, "{a:?}");
+    assert_eq!(a.json()["outcome"], "accepted", "{a:?}");
+    let dry = call(
+        "POST",
+        "/api/v1/nodes/n2/reboot",
+        &operator,
+        Some(r#"{"reason":"kernel","dry_run":true,"deadline":"30m"}"#),
+    );
+    assert_eq!(dry.status, 200, "{dry:?}");
+    let dry = dry.json();
+    assert_eq!(dry["answers"][0]["Ok"]["outcome"], "queued", "{dry:#}");
+    assert!(dry.to_string().contains("rack-one"), "{dry:#}");
+    let n2 = server.get("/api/v1/nodes/n2", &viewer).json();
+    assert!(
+        n2["requests"].as_array().unwrap().is_empty(),
+        "a dry run changes nothing: {n2:#}"
+    );
+    let n1 = server.get("/api/v1/nodes/n1", &viewer).json();
+    assert_eq!(n1["requests"][0]["reason"], "disk errors", "{n1:#}");
+    assert!(!n1["history"].as_array().unwrap().is_empty(), "{n1:#}");
+    call(
+        "POST",
+        "/api/v1/nodes/n2/drain",
+        &operator,
+        Some(r#"{"reason":"x","deadline":"soon"}"#),
+    )
+    .error(400);
+    let budgets = server.get("/api/v1/budgets", &viewer).json();
+    assert_eq!(budgets[0]["name"], "rack-one");
+    call("DELETE", "/api/v1/budgets/rack-one", &operator, None).error(403);
+    assert_eq!(
+        call("DELETE", "/api/v1/budgets/rack-one", &admin, None).status,
+        204
+    );
+    call("DELETE", "/api/v1/budgets/rack-one", &admin, None).error(404);
+    // The brake: viewers read it, only admins release it.
+    let brake = server.get("/api/v1/brake", &viewer).json();
+    assert_eq!(brake["engaged"], false, "{brake:#}");
+    assert_eq!(brake["total"], 3);
+    call("POST", "/api/v1/brake/release", &operator, None).error(403);
+    let rel = call("POST", "/api/v1/brake/release", &admin, None).json();
+    assert_eq!(rel["was_engaged"], false);
+}
+
+#[test]
+fn the_cli_lists_nodes_answers_inquiries_and_controls_workflows_with_server() {
+    let d = drover();
+    d.install(&["tests/packs/flows"]);
+    let server = Server::start(&d);
+    let operator = token(&d, "operator");
+    let base = server.base();
+    let remote = |code: i32, args: &[&str]| {
+        let mut all = vec!["--server", base.as_str(), "--token", operator.as_str()];
+        all.extend_from_slice(args);
+        let other = d.dir.path().join("elsewhere.db");
+        let out = d
+            .cmd()
+            .env("DROVER_DB", &other)
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(!other.exists(), "--server opened a local database");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    };
+    // The default simulated fleet, through the API.
+    let nodes: Value =
+        serde_json::from_slice(&remote(0, &["node", "list", "--json"]).stdout).unwrap();
+    let first = nodes[0]["name"].as_str().unwrap().to_owned();
+    let shown = remote(0, &["node", "show", &first, "--history"]);
+    assert!(stdout(&shown).contains(&first), "{}", stdout(&shown));
+    // A workflow queued remotely parks on its inquiry; answer it remotely.
+    let queued = server.call(
+        "POST",
+        "/api/v1/executions",
+        Some(&operator),
+        &[],
+        Some(r#"{"action":"flows.approve_ops","parameters":{"node":"n9"}}"#),
+    );
+    assert_eq!(queued.status, 202, "{queued:?}");
+    let deadline = Instant::now() + SETTLE;
+    let q = loop {
+        let out = remote(0, &["inquiry", "list", "--json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(q) = list.as_array().unwrap().first() {
+            break q.clone();
+        }
+        assert!(Instant::now() < deadline, "no inquiry\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let qid = q["id"].as_str().unwrap();
+    let root = q["root"].as_str().unwrap();
+    let out = remote(2, &["inquiry", "respond", qid, "approve=maybe"]);
+    assert!(stderr(&out).contains("approve"), "{}", stderr(&out));
+    remote(0, &["inquiry", "respond", qid, "approve=false"]);
+    let viewer = token(&d, "viewer");
+    let done = settled(&server, &viewer, root);
+    assert_eq!(done["execution"]["result"]["decision"], "approve=False");
+    // Control: an ended run cannot be canceled; it can be rerun.
+    let out = remote(2, &["exec", "cancel", root]);
+    assert!(stderr(&out).contains("already ended"), "{}", stderr(&out));
+    let out = remote(0, &["exec", "rerun", root, "--task", "report"]);
+    assert!(stdout(&out).contains("queued"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_stream_carries_node_state_changes() {
+    let d = drover();
+    let server = Server::start(&d);
+    let viewer = token(&d, "viewer");
+    let operator = token(&d, "operator");
+    let resp = server
+        .agent
+        .get(server.url("/api/v1/stream"))
+        .header("authorization", format!("Bearer {viewer}"))
+        .call()
+        .unwrap();
+    let mut lines = BufReader::new(resp.into_body().into_reader()).lines();
+    std::thread::sleep(Duration::from_secs(1));
+    let a = server.call(
+        "POST",
+        "/api/v1/nodes/n001/drain",
+        Some(&operator),
+        &[],
+        Some(r#"{"reason":"stream test"}"#),
+    );
+    assert_eq!(a.status, 202, "{a:?}");
+    let mut event = String::new();
+    let change = loop {
+        let line = lines.next().expect("the stream ended").unwrap();
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = e.to_owned();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let v: Value = serde_json::from_str(data).unwrap();
+            if event == "node" && v["node"] == "n001" && v["state"].is_string() {
+                break v;
+            }
+        }
+    };
+    assert_eq!(change["from"], "production", "{change:#}");
+    assert_eq!(change["state"], "draining", "{change:#}");
 }

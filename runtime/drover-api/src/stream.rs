@@ -1,9 +1,9 @@
 //! The event stream behind `GET /api/v1/stream` (server-sent events).
 //!
 //! One tailer follows the tables by rowid (new execution requests,
-//! finished executions, audit records, fleet requests) every
-//! [`TAIL_EVERY`], on the blocking pool, and broadcasts each new row to
-//! every subscriber. The channel is bounded ([`BACKLOG`] events): a client
+//! finished executions, audit records, fleet requests, node state
+//! changes) every [`TAIL_EVERY`], on the blocking pool, and broadcasts
+//! each new row to every subscriber. The channel is bounded ([`BACKLOG`] events): a client
 //! that falls that far behind gets a `dropped` event and is disconnected
 //! (it reconnects and reads the rest from the list endpoints), so a slow
 //! client never makes the server buffer without limit.
@@ -89,8 +89,9 @@ impl Events {
 }
 
 /// Server-sent events: `execution` (queued and finished), `audit` (every
-/// capability use) and `node` (fleet requests). A client that falls more
-/// than 1024 events behind gets `dropped` and is disconnected.
+/// capability use) and `node` (fleet requests; state changes carry
+/// `from` and `state`). A client that falls more than 1024 events behind
+/// gets `dropped` and is disconnected.
 #[utoipa::path(get, path = "/api/v1/stream", tag = "events",
     responses((status = 200, description = "text/event-stream of execution, audit and node events",
                content_type = "text/event-stream", body = String),

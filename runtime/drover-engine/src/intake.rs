@@ -76,6 +76,12 @@ impl Intake {
         Ok(())
     }
 
+    /// Wakes the scheduler after a run was queued by other means (an
+    /// inquiry answered, a workflow resumed or rerun through the API).
+    pub fn notify_queued(&self) {
+        self.shared.requests_waiting.notify();
+    }
+
     /// Validates and queues one instance for storage.
     pub fn accept(
         &self,

@@ -45,6 +45,8 @@ pub struct StreamCursor {
     pub executions: i64,
     pub audit: i64,
     pub fleet: i64,
+    /// `node_history` rows (node state changes).
+    pub history: i64,
 }
 
 /// One new row, as the stream sends it.
@@ -137,6 +139,7 @@ impl Store {
                 executions: max("executions")?,
                 audit: max("audit")?,
                 fleet: max("fleet_requests")?,
+                history: max("node_history")?,
             })
         })
     }
@@ -225,6 +228,32 @@ impl Store {
                         "execution_id": r.get::<_, Option<String>>(5)?,
                         "status": r.get::<_, String>(6)?,
                         "at_ms": r.get::<_, i64>(7)?,
+                    }),
+                });
+            }
+            // Node state changes (history rows that move the state).
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, node, at, event, from_state, to_state, request_id, actor, detail
+                 FROM node_history WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![cursor.history, limit])?;
+            while let Some(r) = rows.next()? {
+                cursor.history = r.get(0)?;
+                let (from, to) = (r.get::<_, String>(4)?, r.get::<_, String>(5)?);
+                if from == to {
+                    continue;
+                }
+                out.push(StreamEvent {
+                    kind: "node",
+                    data: json!({
+                        "node": r.get::<_, String>(1)?,
+                        "at_ms": r.get::<_, i64>(2)?,
+                        "event": r.get::<_, String>(3)?,
+                        "from": from,
+                        "state": to,
+                        "request": r.get::<_, Option<String>>(6)?,
+                        "actor": r.get::<_, String>(7)?,
+                        "detail": r.get::<_, String>(8)?,
                     }),
                 });
             }

@@ -5,7 +5,8 @@
 //!
 //! Commands that work remotely: `exec`, `run`, `rule list|show|enable|
 //! disable`, `pack list|show|promote`, `grant`, `audit list`, `trigger
-//! list`, `kv`, `secret`, `sensor list`, `token`. The others need the
+//! list`, `kv`, `secret`, `sensor list`, `token`, `node list|show`,
+//! `inquiry`, `exec pause|resume|cancel|rerun` (the server queues the run). The others need the
 //! drover host's files (`pack install`, `rule test`, `workflow`) or are
 //! the host (`serve`, `user`), and say so.
 
@@ -20,6 +21,8 @@ use crate::cli::{
     AuditCmd, Command, ExecCmd, GrantCmd, KvCmd, PackCmd, RuleCmd, RunArgs, SecretCmd, SensorCmd,
     TriggerCmd,
 };
+use crate::commands::inquiry::InquiryCmd;
+use crate::commands::node::NodeCmd;
 use crate::output;
 
 /// How long `run --server` waits for the execution to finish.
@@ -207,6 +210,8 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         }
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
+        Command::Node(cmd) => node(remote, cmd),
+        Command::Inquiry(cmd) => inquiry(remote, cmd),
         Command::Sensor(SensorCmd::List { json }) => {
             let all = remote.get("/api/v1/sensors")?;
             print_rows(
@@ -226,7 +231,8 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         other => bail!(
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
-             list|show|promote, grant, audit, trigger, kv, secret, sensor, token); got {}",
+             list|show|promote, grant, audit, trigger, kv, secret, sensor, token, node \
+             list|show, inquiry); got {}",
             name_of(&other)
         ),
     }
@@ -298,11 +304,173 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ExecCmd::Pause(args) => control(remote, &args.id, "pause", None, args.json),
+        ExecCmd::Resume(args) => control(remote, &args.id, "resume", None, args.json),
+        ExecCmd::Cancel(args) => control(remote, &args.id, "cancel", None, args.json),
+        ExecCmd::Rerun(args) => {
+            let body = json!({"tasks": args.tasks, "reset_items": args.reset_items});
+            control(remote, &args.id, "rerun", Some(&body), args.json)
+        }
+    }
+}
+
+/// `exec pause|resume|cancel|rerun`: the server queues what goes on.
+fn control(
+    remote: &Remote,
+    id: &str,
+    verb: &str,
+    body: Option<&Value>,
+    json_out: bool,
+) -> Result<ExitCode> {
+    let empty = json!({});
+    let answer = remote.post(
+        &format!("/api/v1/executions/{}/{verb}", segment(id)),
+        body.unwrap_or(&empty),
+    )?;
+    if json_out {
+        output::json(&answer)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = answer["id"].as_str().unwrap_or(id);
+    match (verb, answer["status"].as_str()) {
+        ("rerun", _) => println!("rerun of {id} queued as {root}: the server runs it"),
+        (_, Some("queued")) => println!("{root}: {verb} done; queued, the server continues it"),
+        _ => println!("{root}: {verb} requested; the server acts at the workflow's next step"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
+    match cmd {
+        NodeCmd::List { label, state, json } => {
+            let mut items = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = remote.get(&format!(
+                    "/api/v1/nodes{}",
+                    query(&[
+                        ("label", label.clone()),
+                        ("state", state.clone()),
+                        ("limit", Some("1000".into())),
+                        ("after", after.clone()),
+                    ])
+                ))?;
+                items.extend(page["items"].as_array().cloned().unwrap_or_default());
+                match page["next_after"].as_str() {
+                    Some(next) => after = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            print_rows(
+                &Value::Array(items),
+                json,
+                &["name", "state", "driver", "labels", "note"],
+            )
+        }
+        NodeCmd::Show {
+            name,
+            history,
+            limit,
+            json,
+        } => {
+            let n = if history { limit.clamp(1, 1000) } else { 0 };
+            let d = remote.get(&format!("/api/v1/nodes/{}?history={n}", segment(&name)))?;
+            if json {
+                output::json(&d)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let node = &d["node"];
+            println!(
+                "{}: {}",
+                node["name"].as_str().unwrap_or(&name),
+                node["state"]
+            );
+            println!("  labels {}", node["labels"]);
+            println!("  driver {}", node["driver"]);
+            for r in d["requests"].as_array().into_iter().flatten() {
+                println!(
+                    "  request {} {} {}: {}",
+                    r["id"].as_str().unwrap_or(""),
+                    r["kind"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or(""),
+                    r["detail"].as_str().unwrap_or("")
+                );
+            }
+            if history {
+                println!("  history");
+                for h in d["history"].as_array().into_iter().flatten().rev() {
+                    println!(
+                        "    {} {} by {}: {}",
+                        h["at_ms"],
+                        h["event"].as_str().unwrap_or(""),
+                        h["actor"].as_str().unwrap_or(""),
+                        h["detail"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         other => bail!(
-            "`drover exec {}` is not served by the API yet; run it on the server's host \
-             without --server",
+            "`drover node {}` does not work with --server yet (node list and show do); \
+             run it on the drover host",
             name_of(&other)
         ),
+    }
+}
+
+fn inquiry(remote: &Remote, cmd: InquiryCmd) -> Result<ExitCode> {
+    match cmd {
+        InquiryCmd::List { all, limit, json } => {
+            let rows = remote.get(&format!(
+                "/api/v1/inquiries{}",
+                query(&[
+                    ("state", all.then(|| "all".to_owned())),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                ])
+            ))?;
+            print_rows(
+                &rows,
+                json,
+                &["id", "action", "root", "task", "state", "roles"],
+            )
+        }
+        InquiryCmd::Get { id, .. } => {
+            // Always JSON: the schema and answer are JSON anyway.
+            let q = remote.get(&format!("/api/v1/inquiries/{}", segment(&id)))?;
+            output::json(&q)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        InquiryCmd::Respond {
+            id,
+            fields,
+            response_json,
+            roles,
+            queue: _,
+            json,
+        } => {
+            if !roles.is_empty() {
+                bail!("--as does not work with --server: you answer with your token's role");
+            }
+            let q = remote.get(&format!("/api/v1/inquiries/{}", segment(&id)))?;
+            let response = crate::commands::inquiry::parse_response(
+                &q["schema"],
+                response_json.as_deref(),
+                &fields,
+            )?;
+            let answered = remote.post(
+                &format!("/api/v1/inquiries/{}/respond", segment(&id)),
+                &json!({ "response": response }),
+            )?;
+            if json {
+                output::json(&answered)?;
+            } else {
+                println!(
+                    "inquiry {id} answered; the server continues workflow {}",
+                    answered["root"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

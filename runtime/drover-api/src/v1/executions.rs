@@ -1,5 +1,6 @@
 //! `/api/v1/executions`: list (keyset pages, filters), one execution with
-//! its workflow tree and plan, and running an action (operator).
+//! its workflow tree and plan, and queueing an action or workflow
+//! (operator).
 
 use axum::Json;
 use axum::extract::State;
@@ -269,7 +270,7 @@ pub struct Queued {
     status: String,
 }
 
-/// Queue an action (operator). Parameters are checked before anything is
+/// Queue an action or a workflow (operator). Parameters are checked before anything is
 /// stored: 400 names the bad one.
 #[utoipa::path(post, path = "/api/v1/executions", tag = "executions",
     request_body = RunRequest,
@@ -287,12 +288,8 @@ pub async fn run(
         .map_err(|e| ApiError::BadRequest(format!("action: {e}")))?;
     let actor = who.actor();
     blocking(move || {
+        // Workflows are queued like actions: `drover serve` runs them.
         let (_, plugin) = state.runtime.action_plugin(&action).map_err(run_error)?;
-        if plugin.is_workflow() {
-            return Err(run_error(RunError::IsWorkflow {
-                action: action.to_string(),
-            }));
-        }
         let params = plugin
             .parameters
             .validate(Value::Object(req.parameters))
@@ -334,10 +331,6 @@ fn run_error(e: RunError) -> ApiError {
         RunError::NotAnAction { .. } | RunError::Params { .. } => {
             ApiError::BadRequest(e.to_string())
         }
-        RunError::IsWorkflow { action } => ApiError::BadRequest(format!(
-            "{action} is a workflow; workflows are not yet queued through the API: run it \
-             with `drover run {action}` on the server"
-        )),
         other => ApiError::Internal(other.to_string()),
     }
 }

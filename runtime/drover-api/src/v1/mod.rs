@@ -4,13 +4,17 @@
 //! `/api/v1/openapi.json` is generated from the code it describes.
 //!
 //! Roles: reading is `viewer`; running actions, enabling rules and
-//! writing kv is `operator`; grants, promotions, secrets and tokens are
-//! `admin`. See [`crate::auth`].
+//! writing kv, controlling workflows, answering inquiries and draining or
+//! rebooting nodes is `operator`; grants, promotions, secrets, tokens,
+//! budgets and releasing the storm brake are `admin`. See [`crate::auth`].
 
 pub mod access;
+pub mod control;
 pub mod events;
 pub mod executions;
+pub mod fleet;
 pub mod grants;
+pub mod inquiries;
 pub mod kv;
 pub mod packs;
 pub mod rules;
@@ -52,6 +56,8 @@ pub struct ErrorBody {
         (name = "secrets", description = "names, and write-only values"),
         (name = "access", description = "who you are, sessions, API tokens"),
         (name = "workflows", description = "installed workflows, their text and graph"),
+        (name = "inquiries", description = "questions workflows wait on, and answering them"),
+        (name = "fleet", description = "nodes, drain/reboot requests, budgets, the storm brake"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +86,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::list, executions::run))
         .routes(routes!(executions::get))
         .routes(routes!(executions::plan))
+        .routes(routes!(control::pause))
+        .routes(routes!(control::resume))
+        .routes(routes!(control::cancel))
+        .routes(routes!(control::rerun))
+        .routes(routes!(inquiries::list))
+        .routes(routes!(inquiries::get))
+        .routes(routes!(inquiries::respond))
+        .routes(routes!(fleet::nodes))
+        .routes(routes!(fleet::node))
+        .routes(routes!(fleet::drain))
+        .routes(routes!(fleet::reboot))
+        .routes(routes!(fleet::budgets))
+        .routes(routes!(fleet::set_budget, fleet::remove_budget))
+        .routes(routes!(fleet::brake))
+        .routes(routes!(fleet::release_brake))
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))
         .routes(routes!(packs::promote))

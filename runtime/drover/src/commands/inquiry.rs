@@ -121,7 +121,7 @@ pub fn run(db: &Path, cmd: InquiryCmd) -> Result<ExitCode> {
             let Some(q) = runtime.store().get_inquiry(id)? else {
                 bail!("no inquiry {id} (see `drover inquiry list`)");
             };
-            let response = parse_response(&q, response_json.as_deref(), &fields)?;
+            let response = parse_response(&q.schema, response_json.as_deref(), &fields)?;
             let who = actor();
             if queue {
                 let q = respond_inquiry(&runtime, id, response, &roles, &who)?;
@@ -193,7 +193,13 @@ fn print(q: &Inquiry) {
 
 /// `key=value` words (typed by the schema's property types) over an
 /// optional JSON object.
-fn parse_response(q: &Inquiry, json: Option<&str>, fields: &[String]) -> Result<Value> {
+/// The response from `--response-json` and KEY=VALUE words, typed by the
+/// inquiry's `schema` (shared with `--server`).
+pub(crate) fn parse_response(
+    schema: &Value,
+    json: Option<&str>,
+    fields: &[String],
+) -> Result<Value> {
     let mut out = match json {
         Some(text) => match serde_json::from_str::<Value>(text)
             .context("--response-json is not valid JSON")?
@@ -207,7 +213,7 @@ fn parse_response(q: &Inquiry, json: Option<&str>, fields: &[String]) -> Result<
         let Some((key, raw)) = word.split_once('=') else {
             bail!("{word:?}: write each response field as key=value (e.g. approve=true)");
         };
-        let ty = q.schema["properties"][key]["type"].as_str();
+        let ty = schema["properties"][key]["type"].as_str();
         let value = match ty {
             Some("string") => Value::String(raw.to_owned()),
             _ => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())),

@@ -1,0 +1,372 @@
+//! `/api/v1/nodes`, `/api/v1/budgets`, `/api/v1/brake`: the fleet
+//! controller's inventory, drain/reboot requests (with dry runs that show
+//! the budget decision), budgets and the storm brake, over
+//! [`drover_fleet::Fleet`]. Requests are decided here; `drover serve`'s
+//! controller carries them out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use drover_fleet::{Budget, Fleet, FleetError, Kind, NewRequest, Origin, Policy, Rule};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::ErrorBody;
+use super::executions::{internal, parse_limit};
+use crate::auth::{Auth, need};
+use crate::error::blocking;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{ApiError, AppState};
+
+fn fleet_error(e: FleetError) -> ApiError {
+    match e {
+        FleetError::UnknownNode(_) => ApiError::NotFound(e.to_string()),
+        FleetError::UnknownState(_) | FleetError::Invalid(_) | FleetError::Import(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+        FleetError::Store(s) => ApiError::Internal(s.to_string()),
+    }
+}
+
+fn json_value(v: impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(internal)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NodeQuery {
+    /// A label selector: `rack=r07`, `rack in (r1,r2)`, `env!=prod`.
+    label: Option<String>,
+    /// Only nodes in this state (`healthy`, `draining`, `drained`, ...).
+    state: Option<String>,
+    /// The `next_after` of the previous page: nodes named after it.
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    limit: Option<u32>,
+}
+
+/// A page of nodes, by name.
+#[derive(Serialize, ToSchema)]
+pub struct NodeList {
+    /// Name, labels, state, driver, since, note and the open request.
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<Value>,
+    /// Pass as `after` for the next page; null on the last page.
+    next_after: Option<String>,
+}
+
+/// List nodes (label selector, state), a page at a time by name.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "fleet", params(NodeQuery),
+    responses((status = 200, body = NodeList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn nodes(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<NodeQuery>,
+) -> Result<Json<NodeList>, ApiError> {
+    let limit = parse_limit(q.limit)? as usize;
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        let mut all = fleet
+            .list(q.label.as_deref(), q.state.as_deref())
+            .map_err(fleet_error)?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let start = match &q.after {
+            Some(after) => all.partition_point(|n| n.name.as_str() <= after.as_str()),
+            None => 0,
+        };
+        let page: Vec<_> = all.into_iter().skip(start).take(limit + 1).collect();
+        let more = page.len() > limit;
+        let page: Vec<_> = page.into_iter().take(limit).collect();
+        let next_after = more.then(|| page.last().map(|n| n.name.clone())).flatten();
+        Ok(Json(NodeList {
+            items: page.into_iter().map(json_value).collect::<Result<_, _>>()?,
+            next_after,
+        }))
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowQuery {
+    /// History entries to include, newest first (default 20, at most 1000).
+    history: Option<u32>,
+}
+
+/// One node with its requests and history.
+#[utoipa::path(get, path = "/api/v1/nodes/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "node name"), ShowQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn node(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ShowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let history = q.history.unwrap_or(20).min(1000);
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        Ok(Json(json_value(
+            fleet.show(&name, history).map_err(fleet_error)?,
+        )?))
+    })
+    .await
+}
+
+/// A drain or reboot request.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// Why (recorded in the node's history and the audit log).
+    reason: String,
+    /// How long the drain may take once started, e.g. `4h`; missed, the
+    /// node needs intervention.
+    deadline: Option<String>,
+    /// For reboots: how long the node may take to come back, e.g. `20m`.
+    reboot_deadline: Option<String>,
+    /// `asap` (default), `window`, or `at=2026-11-27T02:00:00Z`.
+    policy: Option<String>,
+    /// Show the budget decision and rolling schedule; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn duration_ms(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
+    text.as_deref()
+        .map(|t| {
+            humantime::parse_duration(t)
+                .map(|d| d.as_millis() as i64)
+                .map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "body field `{field}`: {e} (e.g. \"4h\", \"30m\")"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+async fn change(
+    who: crate::auth::Principal,
+    state: AppState,
+    name: String,
+    kind: Kind,
+    body: ChangeRequest,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "body field `reason`: say why (it is recorded in the node's history)".into(),
+        ));
+    }
+    let policy = Policy::parse(body.policy.as_deref().unwrap_or("asap"))
+        .map_err(|e| ApiError::BadRequest(format!("body field `policy`: {e}")))?;
+    let req = NewRequest {
+        id: drover_fleet::new_request_id(),
+        node: name,
+        kind,
+        reason: body.reason.clone(),
+        actor: who.actor(),
+        origin: Origin::Operator,
+        execution_id: None,
+        policy,
+        drain_timeout_ms: duration_ms("deadline", &body.deadline)?,
+        reboot_timeout_ms: duration_ms("reboot_deadline", &body.reboot_deadline)?,
+    };
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        fleet.node(&req.node).map_err(fleet_error)?;
+        if body.dry_run {
+            let plan = fleet.dry_run(vec![req]).map_err(fleet_error)?;
+            let mut v = json_value(&plan)?;
+            v["dry_run"] = Value::Bool(true);
+            return Ok((StatusCode::OK, Json(v)));
+        }
+        let answer = fleet.request_one(req).map_err(fleet_error)?;
+        Ok((StatusCode::ACCEPTED, Json(json_value(&answer)?)))
+    })
+    .await
+}
+
+/// Ask to drain a node (operator): the answer says whether it starts now,
+/// waits for a budget (naming it and its holders) or is denied. With
+/// `dry_run`, the decision and rolling schedule without changing anything.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/drain", tag = "fleet",
+    params(("name" = String, Path, description = "node name")),
+    request_body = ChangeRequest,
+    responses((status = 202, body = Object, description = "the request's answer"),
+              (status = 200, body = Object, description = "a dry run: answers, waves, blocked, notes"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn drain(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<ChangeRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    change(who, state, name, Kind::Drain, body).await
+}
+
+/// Ask to reboot a node (operator): drain, reboot (escalation ladder),
+/// restore. Same answers as drain.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/reboot", tag = "fleet",
+    params(("name" = String, Path, description = "node name")),
+    request_body = ChangeRequest,
+    responses((status = 202, body = Object, description = "the request's answer"),
+              (status = 200, body = Object, description = "a dry run: answers, waves, blocked, notes"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reboot(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<ChangeRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    change(who, state, name, Kind::Reboot, body).await
+}
+
+/// Budgets with how much of each is in use.
+#[utoipa::path(get, path = "/api/v1/budgets", tag = "fleet",
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
+pub async fn budgets(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || Ok(Json(json_value(fleet.budgets().map_err(fleet_error)?)?))).await
+}
+
+/// A budget's rule.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// `groupsemaphore` (at most `max` unavailable per value of `label`)
+    /// or `maxunavailable` (at most `max`, or `percent` of the fleet).
+    strategy: String,
+    label: Option<String>,
+    max: Option<u32>,
+    percent: Option<f64>,
+}
+
+/// Create or replace a budget (admin).
+#[utoipa::path(put, path = "/api/v1/budgets/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "budget name")),
+    request_body = BudgetSpec,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_budget(
+    Auth(who, ..): Auth<need::Admin>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(spec): ApiJson<BudgetSpec>,
+) -> Result<Json<Value>, ApiError> {
+    let rule = match spec.strategy.as_str() {
+        "groupsemaphore" => Rule::GroupSemaphore {
+            label: spec.label.unwrap_or_default(),
+            max: spec.max.ok_or_else(|| {
+                ApiError::BadRequest("body field `max`: a groupsemaphore needs max".into())
+            })?,
+        },
+        "maxunavailable" => {
+            if spec.percent.is_some_and(|p| !(p > 0.0 && p <= 100.0)) {
+                return Err(ApiError::BadRequest(
+                    "body field `percent`: must be above 0 and at most 100".into(),
+                ));
+            }
+            Rule::MaxUnavailable {
+                max: spec.max,
+                percent: spec.percent,
+            }
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "body field `strategy`: {other:?} is not groupsemaphore or maxunavailable"
+            )));
+        }
+    };
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        fleet
+            .set_budget(
+                Budget {
+                    name: name.clone(),
+                    rule,
+                },
+                &who.actor(),
+            )
+            .map_err(fleet_error)?;
+        let view = fleet
+            .budgets()
+            .map_err(fleet_error)?
+            .into_iter()
+            .find(|b| b.name == name);
+        Ok(Json(json_value(view)?))
+    })
+    .await
+}
+
+/// Remove a budget (admin).
+#[utoipa::path(delete, path = "/api/v1/budgets/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "budget name")),
+    responses((status = 204), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_budget(
+    Auth(who, ..): Auth<need::Admin>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        if fleet
+            .remove_budget(&name, &who.actor())
+            .map_err(fleet_error)?
+        {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::NotFound(format!(
+                "no budget {name:?} (GET /api/v1/budgets lists them)"
+            )))
+        }
+    })
+    .await
+}
+
+/// The storm brake and the fleet pause.
+#[utoipa::path(get, path = "/api/v1/brake", tag = "fleet",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn brake(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        Ok(Json(json_value(
+            fleet.brake_status().map_err(fleet_error)?,
+        )?))
+    })
+    .await
+}
+
+/// Whether the release found the brake engaged.
+#[derive(Serialize, ToSchema)]
+pub struct Released {
+    was_engaged: bool,
+}
+
+/// Release the storm brake (admin): automatic requests are taken again.
+#[utoipa::path(post, path = "/api/v1/brake/release", tag = "fleet",
+    responses((status = 200, body = Released), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn release_brake(
+    Auth(who, ..): Auth<need::Admin>,
+    State(state): State<AppState>,
+) -> Result<Json<Released>, ApiError> {
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        Ok(Json(Released {
+            was_engaged: fleet.release_brake(&who.actor()).map_err(fleet_error)?,
+        }))
+    })
+    .await
+}
