@@ -19,6 +19,7 @@ mod rules;
 mod secrets;
 mod sensors;
 mod timers;
+mod web;
 mod workflows;
 mod writer;
 
@@ -36,6 +37,7 @@ pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
 pub use sensors::SensorStatus;
 pub use timers::TimerState;
+pub use web::{Changes, FailingRule, NodeCell, RackHealth};
 pub use workflows::{ChildLink, ChildRow, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 

@@ -1,7 +1,6 @@
 //! `drover grant add|list|revoke`: an operator's permissions, bound to a
 //! pack version and its component digests.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -51,27 +50,8 @@ fn add(
         bail!("{pack_ref} is not installed (see `drover pack list`)");
     };
     let pack: Pack = serde_json::from_value(installed.manifest.clone())?;
-    if let Some(p) = only_plugin
-        && pack.plugin(p).is_none()
-    {
-        bail!("{pack_ref} has no plugin {p:?}");
-    }
     // Bind the grant to the digests of the plugins that asked for it.
-    let digests: BTreeMap<String, String> = pack
-        .plugins
-        .iter()
-        .filter(|p| p.capabilities.contains(&cap))
-        .filter(|p| only_plugin.is_none_or(|only| only == p.name))
-        .filter_map(|p| Some((p.name.clone(), installed.digests.get(&p.name)?.clone())))
-        .collect();
-    if digests.is_empty() {
-        bail!(
-            "no plugin of {pack_ref}{} declares {cap}; a grant would have no effect",
-            only_plugin
-                .map(|p| format!(" named {p:?}"))
-                .unwrap_or_default()
-        );
-    }
+    let digests = pack.grant_digests(cap, only_plugin, &installed.digests)?;
     let grant = Grant {
         id: GrantId::new(),
         pack: name.to_owned(),

@@ -52,11 +52,13 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             )
             .context("cannot start the workflow resume thread")?;
     }
+    let web = drover_web::WebState::new(store.clone()).context("cannot load the web UI")?;
     let app = drover_api::router(drover_api::AppState {
         store,
         intake: pipeline.intake(),
         metrics: pipeline.metrics(),
-    });
+    })
+    .merge(drover_web::router(web));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -69,7 +71,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         let rules = catalog.rules().len();
         let triggers = catalog.trigger_refs().join(", ");
         println!(
-            "drover serving on http://{} ({rules} rules; trigger types: {})",
+            "drover serving on http://{} (web UI at /ui/; {rules} rules; trigger types: {})",
             listener.local_addr()?,
             if triggers.is_empty() {
                 "none"
