@@ -63,6 +63,35 @@ impl Server {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// The admin password the first start printed.
+    fn admin_password(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.contains("created user \"admin\""))
+            .unwrap_or_else(|| panic!("no first-start password in the log:\n{log}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    }
+}
+
+/// Logs in through the login page; lands on the dashboard.
+fn login(b: &Browser, s: &Server, name: &str, password: &str) {
+    b.goto(&s.url("/ui/"));
+    b.wait_for("the login page", || {
+        b.url().ends_with("/login").then_some(())
+    });
+    b.type_into("input[name=name]", name);
+    b.type_into("input[name=password]", password);
+    b.click("button[type=submit]");
+    b.wait_for("the dashboard", || b.url().ends_with("/ui/").then_some(()));
+}
+
+/// A browser logged in as admin.
+fn admin_browser(s: &Server, width: u32, height: u32) -> Browser {
+    let b = Browser::start(width, height);
+    login(&b, s, "admin", &s.admin_password());
+    b
 }
 
 impl Drop for Server {
@@ -105,9 +134,45 @@ fn run_from_page(b: &Browser, s: &Server, action: &str, node: &str, dry_run: boo
 }
 
 #[test]
-fn a_dry_run_from_the_browser_shows_its_plan() {
+fn login_roles_and_logout() {
     let (d, s) = setup();
     let b = Browser::start(1280, 900);
+    // The anonymous are sent to the login page; a wrong password is refused.
+    b.goto(&s.url("/ui/packs"));
+    b.wait_for("the login page", || {
+        b.url().ends_with("/login").then_some(())
+    });
+    b.type_into("input[name=name]", "admin");
+    b.type_into("input[name=password]", "not-the-password");
+    b.click("button[type=submit]");
+    assert!(b.url().ends_with("/login"));
+    login(&b, &s, "admin", &s.admin_password());
+    assert!(b.text("header").contains("admin"));
+    b.goto(&s.url("/ui/packs/demo"));
+    b.find("#grant-form");
+    b.click("#logout");
+    b.goto(&s.url("/ui/"));
+    b.wait_for("the login page again", || {
+        b.url().ends_with("/login").then_some(())
+    });
+
+    // A viewer sees the pages but not the forms that would be refused.
+    let out = d.expect(0, &["user", "add", "vera", "--role", "viewer"]);
+    let password = support::last_line(&out);
+    login(&b, &s, "vera", &password);
+    assert!(b.text("header").contains("vera"));
+    b.goto(&s.url("/ui/packs/demo"));
+    assert!(b.text("#capabilities").contains("nodes.reboot"));
+    assert!(b.try_find("#grant-form").is_none());
+    b.goto(&s.url("/ui/run?action=core.echo"));
+    assert!(b.try_find("#run-button").is_none());
+    assert!(b.text("main").contains("operator role"));
+}
+
+#[test]
+fn a_dry_run_from_the_browser_shows_its_plan() {
+    let (d, s) = setup();
+    let b = admin_browser(&s, 1280, 900);
     run_from_page(&b, &s, "demo.reboot_node", "n001", true);
     assert!(b.text("#exec-status").contains("dry run"));
     let plan = b.text("#plan");
@@ -124,7 +189,7 @@ fn a_dry_run_from_the_browser_shows_its_plan() {
 #[test]
 fn granting_in_the_browser_lets_the_denied_action_succeed() {
     let (_d, s) = setup();
-    let b = Browser::start(1280, 900);
+    let b = admin_browser(&s, 1280, 900);
     run_from_page(&b, &s, "demo.reboot_node", "n001", false);
     assert!(b.text("#exec-status").contains("denied"));
 
@@ -152,7 +217,7 @@ fn granting_in_the_browser_lets_the_denied_action_succeed() {
 #[test]
 fn a_node_state_change_appears_without_reload() {
     let (d, s) = setup();
-    let b = Browser::start(1280, 900);
+    let b = admin_browser(&s, 1280, 900);
     b.goto(&s.url("/ui/fleet"));
     assert_eq!(
         b.attr("#node-n005", "data-state").as_deref(),
@@ -192,7 +257,7 @@ fn a_node_state_change_appears_without_reload() {
 #[test]
 fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
     let (_d, s) = setup();
-    let b = Browser::start(375, 800);
+    let b = admin_browser(&s, 375, 800);
     b.goto(&s.url("/ui/"));
     // The first Tab reaches the skip link, and it leads to the content.
     b.keys("\u{E004}");
@@ -225,7 +290,12 @@ fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
         assert_eq!(unlabelled, serde_json::json!([]), "{page}");
     }
     // The CSP keeps everything on this origin.
-    let resp = ureq::get(&s.url("/ui/")).call().unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent.get(&s.url("/ui/static/app.css")).call().unwrap();
     let csp = resp
         .headers()
         .get("content-security-policy")
@@ -267,7 +337,7 @@ fn screenshots_of_the_main_pages() {
     let s = Server::start(&d);
     let out = repo().join("target/ui-screenshots");
     let keep = std::env::var("DROVER_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
-    let b = Browser::start(1280, 900);
+    let b = admin_browser(&s, 1280, 900);
     let shoot = |b: &Browser, name: &str, path: &str, height: u32| {
         b.goto(&s.url(path));
         b.find("main h1");
@@ -302,7 +372,7 @@ fn screenshots_of_the_main_pages() {
         .to_owned();
     shoot(&b, "dry-run", &format!("/ui/executions/{dry_id}"), 900);
     drop(b);
-    let phone = Browser::start(375, 800);
+    let phone = admin_browser(&s, 375, 800);
     shoot(&phone, "phone-dashboard", "/ui/", 1400);
     shoot(&phone, "phone-fleet", "/ui/fleet", 1400);
     for name in ["dashboard", "fleet", "phone-fleet", "workflow"] {

@@ -1,4 +1,6 @@
-//! The one error type of the HTTP layer and its status mapping.
+//! The one error type of the HTTP layer and its status mapping. Every
+//! error answers JSON `{"error": "<what went wrong and what to do>"}`;
+//! 5xx bodies say only "internal error" and the detail goes to the log.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,16 @@ pub enum ApiError {
     /// 401: missing or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: authenticated, but the role is too low (the message names the
+    /// role needed) or the CSRF token is missing.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the request conflicts with what is stored (a name taken).
+    #[error("{0}")]
+    Conflict(String),
     /// 429: intake is full; retry after the given seconds.
     #[error("{0}")]
     Busy(String, u64),
@@ -23,23 +32,62 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Busy(..) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<drover_store::StoreError> for ApiError {
+    fn from(e: drover_store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(format!("a blocking task failed: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
         let mut resp = (status, axum::Json(json!({"error": self.to_string()}))).into_response();
-        if let ApiError::Busy(_, secs) = self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        match self {
+            ApiError::Busy(_, secs) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            ApiError::Unauthorized(_) => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"drover\""),
+                );
+            }
+            _ => {}
         }
         resp
     }
+}
+
+/// Runs store (rusqlite) work on the blocking pool: never on an async
+/// worker.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await?
 }

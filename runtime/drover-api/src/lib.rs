@@ -1,40 +1,75 @@
-//! drover's HTTP surface. Handlers are thin: extract, call the engine,
-//! map the result; every error is an [`ApiError`] with a JSON body that
-//! says what to do. SQLite is never touched on an async worker: store
-//! calls hop to the blocking pool.
+//! drover's HTTP surface. Handlers are thin: authorize, extract, call the
+//! store or engine on the blocking pool, map the result; every error is an
+//! [`ApiError`] with a JSON body that says what to do.
 //!
-//! - `GET /healthz`: liveness;
-//! - `GET /metrics`: Prometheus text (triggers, enforcements, executions
-//!   by status, latency, queue depth);
-//! - `POST /api/v1/webhooks/<pack.trigger>`: a trigger instance, see
-//!   [`webhooks`].
+//! - `GET /healthz`: liveness (anonymous);
+//! - `GET /metrics`: Prometheus text (anonymous unless
+//!   [`ApiConfig::metrics_auth`]);
+//! - `POST /api/v1/webhooks/<pack.trigger>`: a trigger instance,
+//!   authenticated by the pack's HMAC or token secret, see [`webhooks`];
+//! - `/api/v1/...`: the REST API ([`v1`]), tokens or sessions with roles
+//!   ([`auth`]); `GET /api/v1/openapi.json` describes it; `GET
+//!   /api/v1/stream` is the event stream ([`stream`]);
+//! - `GET|POST /login`, `POST /logout`, `GET /`: the login page and who is
+//!   logged in ([`pages`]).
+//!
+//! Anything else answers 401 to the anonymous and 404 to the rest.
 
+pub mod auth;
 mod error;
+pub mod extract;
+pub mod pages;
+pub mod stream;
+pub mod tls;
+pub mod v1;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use drover_engine::{Intake, Metrics};
+use drover_host::Runtime;
 use drover_store::Store;
 
-pub use error::ApiError;
+pub use error::{ApiError, blocking};
 
 /// Largest webhook body accepted; larger ones get 413.
 pub const MAX_WEBHOOK_BODY: usize = 1 << 20;
+/// Largest HTML form body read.
+pub const MAX_FORM_BODY: usize = 64 << 10;
+
+/// How the server was started.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    /// `/metrics` needs a viewer's credentials.
+    pub metrics_auth: bool,
+    /// Cookies get `Secure` (the server speaks TLS).
+    pub secure_cookies: bool,
+}
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub runtime: Arc<Runtime>,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
+    pub config: Arc<ApiConfig>,
+    pub events: stream::Events,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let (api, openapi) = v1::router().split_for_parts();
+    let document: Arc<str> = openapi
+        .to_json()
+        .expect("the OpenAPI document serializes")
+        .into();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -42,20 +77,41 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/webhooks/{trigger}",
             post(webhooks::receive).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
         )
+        .route(
+            "/api/v1/openapi.json",
+            get(move |_: auth::Auth<auth::need::Viewer>| async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    document.to_string(),
+                )
+            }),
+        )
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .merge(api)
+        .fallback(not_found)
         .with_state(state)
 }
 
+/// Unknown paths: 401 to the anonymous (nothing is learnt without
+/// credentials), 404 otherwise.
+async fn not_found(_: auth::Auth<auth::need::Viewer>) -> ApiError {
+    ApiError::NotFound("no such endpoint; GET /api/v1/openapi.json lists them".into())
+}
+
 async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
+    State(state): State<AppState>,
+    mut parts: Parts,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.config.metrics_auth {
+        auth::Auth::<auth::need::Viewer>::from_request_parts(&mut parts, &state).await?;
+    }
     let store = state.store.clone();
-    let (queued, running) = tokio::task::spawn_blocking(move || store.queue_depth())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (queued, running) = blocking(move || Ok(store.queue_depth()?)).await?;
     Ok((
         [(
-            axum::http::header::CONTENT_TYPE,
+            HeaderName::from_static("content-type"),
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(queued, running),

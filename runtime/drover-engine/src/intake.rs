@@ -67,6 +67,15 @@ impl Intake {
         self.shared.catalog.trigger(reference)
     }
 
+    /// Queues an execution request (an operator's, through the API) and
+    /// wakes the scheduler. The caller has validated its parameters; the
+    /// worker validates them again against the action it finds then.
+    pub fn request_execution(&self, req: drover_core::ExecutionRequest) -> Result<(), StoreError> {
+        self.shared.runtime.store().request_execution(req)?;
+        self.shared.requests_waiting.notify();
+        Ok(())
+    }
+
     /// Validates and queues one instance for storage.
     pub fn accept(
         &self,

@@ -21,12 +21,14 @@ pub mod call;
 mod caps;
 pub mod engine;
 pub mod executor;
+pub mod give;
 pub mod grants;
 pub mod install;
 mod limits;
 pub mod sensor;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
+pub use give::{GiveError, give_grant, prepare_grant};
 pub use install::{InstallError, InstallReport};
 pub use sensor::{
     EmittedTrigger, PreparedSensor, SensorCall, SensorFailure, SensorFailureKind, SensorInput,

@@ -53,7 +53,6 @@
 mod digest;
 mod error;
 mod fields;
-mod grants;
 mod manifest;
 mod pack;
 mod params;
@@ -62,7 +61,6 @@ mod source;
 
 pub use digest::{Digest, DigestError};
 pub use error::PackError;
-pub use grants::GrantBindError;
 pub use manifest::parse_manifest;
 pub use pack::{
     Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType,

@@ -8,7 +8,9 @@
 //! share one fsync. Reads use their own connection. All SQL lives in this
 //! crate; the query modules below are grouped by table.
 
+mod api;
 mod audit;
+mod auth;
 mod events;
 mod executions;
 mod grants;
@@ -29,7 +31,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
+pub use api::{ExecutionPage, ExecutionQuery, StreamCursor, StreamEvent};
 pub use audit::AuditFilter;
+pub use auth::{ApiToken, Role, SessionRow, User};
 pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
 pub use nodes::{FleetRequest, NodeRow};
@@ -77,6 +81,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_sensors.sql")),
         M::up(include_str!("migrations/0005_workflows.sql")),
         M::up(include_str!("migrations/0006_shadow.sql")),
+        M::up(include_str!("migrations/0010_api.sql")),
     ])
 }
 

@@ -16,6 +16,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/app.css"),
     ),
     (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/static/app.js"),
+    ),
+    (
         "htmx.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../web/static/htmx.min.js"),

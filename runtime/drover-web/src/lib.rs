@@ -46,6 +46,7 @@ macro_rules! ctx {
 }
 
 pub mod assets;
+pub mod auth;
 mod error;
 pub mod live;
 mod pages;
@@ -66,6 +67,9 @@ pub use error::WebError;
 /// What the UI's handlers share.
 #[derive(Clone)]
 pub struct WebState {
+    /// drover-api's state: its sessions, roles and CSRF checks guard every
+    /// page.
+    pub api: drover_api::AppState,
     pub store: Store,
     pub templates: Arc<templates::Templates>,
     pub feed: live::Feed,
@@ -75,11 +79,13 @@ impl WebState {
     /// Loads the templates and starts the change feed (a thread that
     /// polls the store; it stops when the last clone of the state is
     /// dropped).
-    pub fn new(store: Store) -> Result<WebState, WebError> {
+    pub fn new(api: drover_api::AppState) -> Result<WebState, WebError> {
+        let store = api.store.clone();
         Ok(WebState {
             templates: Arc::new(templates::Templates::load()?),
             feed: live::Feed::start(store.clone()),
             store,
+            api,
         })
     }
 
@@ -102,7 +108,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
-/// The UI: `/` redirects to `/ui/`, pages and fragments under `/ui`.
+/// The UI: pages and fragments under `/ui/` (`/` and `/login` belong to
+/// drover-api; a login lands on `/ui/`).
 pub fn router(state: WebState) -> Router {
     let ui = Router::new()
         .route("/", get(pages::dashboard::page))
@@ -133,7 +140,6 @@ pub fn router(state: WebState) -> Router {
         .fallback(pages::not_found)
         .with_state(state);
     Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .nest("/ui/", ui)
         .layer(middleware::from_fn(security_headers))
@@ -156,10 +162,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    // Pages show live state: never from a cache. This also keeps them out
-    // of the browser's back-forward cache, where a page kept its event
-    // stream open and, after a few navigations, used up the browser's six
-    // connections to this host.
+    // Pages show live state: never from a cache (`web/static/app.js` also
+    // closes a hidden page's event stream, see there).
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

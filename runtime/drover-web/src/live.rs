@@ -111,6 +111,7 @@ fn poll(store: Store, tx: Weak<broadcast::Sender<Change>>) {
 /// `GET /ui/events`: the feed as server-sent events.
 pub async fn events(
     State(state): State<WebState>,
+    _: crate::auth::Page<crate::auth::need::Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.feed.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

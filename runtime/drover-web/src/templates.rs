@@ -114,8 +114,22 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    /// Renders `name` with `ctx` (see `ctx!`); a `page` key names the
-    /// navigation entry to mark.
+    /// Renders the full page `name` for `who` with `ctx` (see `ctx!`); a
+    /// `page` key names the navigation entry to mark. The layout gets `me`
+    /// (name, role, CSRF token) for its header and forms.
+    pub fn page(
+        &self,
+        name: &str,
+        who: &drover_api::auth::Principal,
+        mut ctx: serde_json::Value,
+    ) -> Result<String, WebError> {
+        if let serde_json::Value::Object(map) = &mut ctx {
+            map.insert("me".into(), to_json(&crate::auth::Viewer::of(who)));
+        }
+        self.render(name, ctx)
+    }
+
+    /// Renders a fragment (no layout) with `ctx`.
     pub fn render(&self, name: &str, ctx: serde_json::Value) -> Result<String, WebError> {
         Ok(self
             .env

@@ -15,6 +15,22 @@ pub struct Cli {
     #[arg(long, global = true, env = "DROVER_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Work through a running drover's API instead of the database, e.g.
+    /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote,
+    /// grant, audit, trigger, kv, secret, sensor, token.
+    #[arg(long, global = true, env = "DROVER_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// API token for --server (`drover token create` makes one).
+    #[arg(
+        long,
+        global = true,
+        env = "DROVER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +72,12 @@ pub enum Command {
     /// Sensors' state, last error and counts: `drover sensor list`.
     #[command(subcommand)]
     Sensor(SensorCmd),
+    /// API tokens: `drover token create --role operator` (admin).
+    #[command(subcommand)]
+    Token(crate::commands::access::TokenCmd),
+    /// Users of the web login: add, list, reset-password.
+    #[command(subcommand)]
+    User(crate::commands::access::UserCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,9 +130,23 @@ pub enum KvCmd {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on. Beyond loopback it needs --tls-cert and
+    /// --tls-key, or --insecure-listen.
     #[arg(long, default_value = "127.0.0.1:8330", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM, leaf first): serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen beyond loopback without TLS: tokens, passwords and session
+    /// cookies then cross the network in clear text.
+    #[arg(long)]
+    pub insecure_listen: bool,
+    /// Require a viewer's token or session for /metrics (anonymous by default).
+    #[arg(long)]
+    pub metrics_auth: bool,
     /// Worker threads running plugins.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,

@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod context;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 

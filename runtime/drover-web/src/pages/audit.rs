@@ -8,6 +8,7 @@ use drover_store::AuditFilter;
 use serde::{Deserialize, Serialize};
 
 use super::{PAGE_SIZE, Page, non_empty};
+use crate::auth::{Page as Auth, need};
 use crate::{WebError, WebState};
 
 #[derive(Deserialize, Default)]
@@ -26,7 +27,11 @@ struct Filters {
     query: String,
 }
 
-pub async fn list(State(state): State<WebState>, Query(q): Query<AuditQuery>) -> Page {
+pub async fn list(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Query(q): Query<AuditQuery>,
+) -> Page {
     let pack = non_empty(q.pack);
     let decision = match non_empty(q.decision) {
         None => None,
@@ -76,8 +81,9 @@ pub async fn list(State(state): State<WebState>, Query(q): Query<AuditQuery>) ->
         execution: execution.map(|e| e.to_string()).unwrap_or_default(),
         query: query.join("&"),
     };
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "audit.html",
+        &me,
         ctx! { page => "audit", records, next, filters },
     )?))
 }

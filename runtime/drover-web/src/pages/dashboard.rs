@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::Page;
 use crate::WebState;
+use crate::auth::{Page as Auth, need};
 
 /// How many of the newest enforcements "failing rules" looks at.
 const RULE_WINDOW: u32 = 1000;
@@ -24,15 +25,16 @@ struct Rack {
     unhealthy: u64,
 }
 
-pub async fn page(State(state): State<WebState>) -> Page {
+pub async fn page(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
     let data = data(&state).await?;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "dashboard.html",
+        &me,
         ctx! { page => "dashboard", ..data },
     )?))
 }
 
-pub async fn live(State(state): State<WebState>) -> Page {
+pub async fn live(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
     let data = data(&state).await?;
     Ok(Html(state.templates.render("dashboard_live.html", data)?))
 }

@@ -12,6 +12,7 @@ use drover_workflow::{Workflow, WorkflowState};
 use serde::{Deserialize, Serialize};
 
 use super::{PAGE_SIZE, Page, non_empty};
+use crate::auth::{Page as Auth, need};
 use crate::{WebError, WebState};
 
 #[derive(Deserialize, Default)]
@@ -118,16 +119,25 @@ pub fn action_names(store: &Store) -> Result<Vec<String>, WebError> {
     Ok(names)
 }
 
-pub async fn list(State(state): State<WebState>, Query(q): Query<ListQuery>) -> Page {
+pub async fn list(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Query(q): Query<ListQuery>,
+) -> Page {
     let (ctx, filters) = rows_context(&state, q).await?;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "executions.html",
+        &me,
         ctx! { page => "executions", filters, ..ctx },
     )?))
 }
 
 /// The table body alone: what the live list re-fetches.
-pub async fn rows(State(state): State<WebState>, Query(q): Query<ListQuery>) -> Page {
+pub async fn rows(
+    State(state): State<WebState>,
+    _: Auth<need::Viewer>,
+    Query(q): Query<ListQuery>,
+) -> Page {
     let (ctx, filters) = rows_context(&state, q).await?;
     Ok(Html(
         state
@@ -230,17 +240,26 @@ fn parse_id(id: &str) -> Result<ExecutionId, WebError> {
         .map_err(|e: drover_core::IdError| WebError::NotFound(e.to_string()))
 }
 
-pub async fn detail(State(state): State<WebState>, Path(id): Path<String>) -> Page {
+pub async fn detail(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Path(id): Path<String>,
+) -> Page {
     let id = parse_id(&id)?;
     let detail = state.blocking(move |store| load(store, id)).await?;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "execution.html",
+        &me,
         ctx! { page => "executions", d => detail },
     )?))
 }
 
 /// The live part of the detail page (status, result, plan, graph).
-pub async fn detail_live(State(state): State<WebState>, Path(id): Path<String>) -> Page {
+pub async fn detail_live(
+    State(state): State<WebState>,
+    _: Auth<need::Viewer>,
+    Path(id): Path<String>,
+) -> Page {
     let id = parse_id(&id)?;
     let detail = state.blocking(move |store| load(store, id)).await?;
     Ok(Html(

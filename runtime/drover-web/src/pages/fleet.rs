@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use drover_core::{AuditRecord, Decision, now_ms};
@@ -13,7 +12,8 @@ use drover_fleet::{Change, Fleet};
 use drover_store::NodeCell;
 use serde::{Deserialize, Serialize};
 
-use super::{Page, actor, non_empty};
+use super::{Page, non_empty};
+use crate::auth::{Page as Auth, Post, need};
 use crate::{WebError, WebState};
 
 #[derive(Serialize)]
@@ -50,10 +50,15 @@ pub struct FleetQuery {
     node: Option<String>,
 }
 
-pub async fn page(State(state): State<WebState>, Query(q): Query<FleetQuery>) -> Page {
+pub async fn page(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Query(q): Query<FleetQuery>,
+) -> Page {
     let (racks, totals) = racks(&state).await?;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "fleet.html",
+        &me,
         ctx! {
             page => "fleet", racks, totals, node => non_empty(q.node).unwrap_or_default(),
             states => drover_fleet::STATES,
@@ -62,7 +67,7 @@ pub async fn page(State(state): State<WebState>, Query(q): Query<FleetQuery>) ->
 }
 
 /// The grid alone, for the live re-fetch.
-pub async fn grid(State(state): State<WebState>) -> Page {
+pub async fn grid(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
     let (racks, totals) = racks(&state).await?;
     Ok(Html(state.templates.render(
         "fleet_grid.html",
@@ -84,7 +89,7 @@ pub struct ChangeForm {
 /// button to perform it; with it, the request (audited).
 pub async fn change(
     State(state): State<WebState>,
-    Form(form): Form<ChangeForm>,
+    Post(me, form, ..): Post<need::Operator, ChangeForm>,
 ) -> Result<Response, WebError> {
     let change = match form.change.as_str() {
         "drain" => Change::Drain,
@@ -99,7 +104,7 @@ pub async fn change(
     let reason = non_empty(Some(form.reason.clone()))
         .unwrap_or_else(|| format!("{} from the web UI", change.name()));
     let confirmed = form.confirm == "yes";
-    let (n, c, r) = (node.clone(), change.clone(), reason.clone());
+    let (n, c, r, who) = (node.clone(), change.clone(), reason.clone(), me.clone());
     let outcome = state
         .blocking(move |store| {
             let fleet = Fleet::new(store.clone());
@@ -116,7 +121,7 @@ pub async fn change(
                 id: 0,
                 at_ms: now_ms(),
                 execution_id: None,
-                actor: actor(),
+                actor: who.actor(),
                 pack: "operator".into(),
                 plugin: "web".into(),
                 capability: format!("nodes.{}", c.name()),
@@ -132,8 +137,9 @@ pub async fn change(
         })
         .await?;
     let (current, status) = outcome;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "fleet_change.html",
+        &me,
         ctx! {
             page => "fleet",
             node => current,

@@ -19,12 +19,6 @@ use crate::{WebError, WebState};
 /// Rows per page of the executions and audit lists.
 pub const PAGE_SIZE: u32 = 50;
 
-/// Who the UI acts as in audit records and on executions it starts.
-// The session's user replaces this once logins exist (drover-api's auth).
-pub fn actor() -> String {
-    "user:web".to_owned()
-}
-
 pub async fn not_found(State(state): State<WebState>) -> (StatusCode, Html<String>) {
     let body = state
         .templates

@@ -6,17 +6,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use drover_core::{Grant, GrantId, now_ms};
 use drover_pack::Pack;
-use drover_policy::{Capability, Scope, scope_help};
+use drover_policy::{Capability, scope_help};
 use drover_store::{InstalledPack, Store};
 use serde::{Deserialize, Serialize};
 
-use super::{Page, actor, non_empty};
+use super::{Page, non_empty};
+use crate::auth::{Page as Auth, Post, need};
 use crate::{WebError, WebState};
 
 #[derive(Serialize)]
@@ -115,7 +115,7 @@ fn load(store: &Store, name: &str, version: Option<&str>) -> Result<PackRow, Web
     pack_row(installed, grants)
 }
 
-pub async fn list(State(state): State<WebState>) -> Page {
+pub async fn list(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
     let packs: Vec<PackRow> = state
         .blocking(|store| {
             store
@@ -128,11 +128,11 @@ pub async fn list(State(state): State<WebState>) -> Page {
                 .collect()
         })
         .await?;
-    Ok(Html(
-        state
-            .templates
-            .render("packs.html", ctx! { page => "packs", packs })?,
-    ))
+    Ok(Html(state.templates.page(
+        "packs.html",
+        &me,
+        ctx! { page => "packs", packs },
+    )?))
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +143,7 @@ pub struct VersionQuery {
 
 async fn render(
     state: &WebState,
+    me: &drover_api::auth::Principal,
     name: String,
     version: Option<String>,
     notice: Option<String>,
@@ -152,14 +153,16 @@ async fn render(
     let pack = state
         .blocking(move |store| load(store, &name, version.as_deref()))
         .await?;
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "pack.html",
+        me,
         ctx! { page => "packs", pack, notice, error, form },
     )?))
 }
 
 pub async fn detail(
     State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Page {
@@ -171,7 +174,7 @@ pub async fn detail(
             .to_owned(),
         other => other.to_owned(),
     });
-    render(&state, name, non_empty(q.version), notice, None, None).await
+    render(&state, &me, name, non_empty(q.version), notice, None, None).await
 }
 
 #[derive(Deserialize, Serialize, Clone, Default)]
@@ -186,51 +189,36 @@ pub struct GrantForm {
     confirm: String,
 }
 
-/// A grant checked against the pack, not yet stored.
-fn build_grant(store: &Store, name: &str, f: &GrantForm) -> Result<Grant, WebError> {
-    let bad = |m: String| WebError::BadRequest(m);
-    let cap: Capability = f
-        .capability
-        .parse()
-        .map_err(|e: drover_policy::PolicyError| bad(format!("capability: {e}")))?;
-    let scope_text =
-        if f.scope.trim().is_empty() && cap.scope_kind() == drover_policy::ScopeKind::None {
-            "*"
-        } else {
-            f.scope.trim()
-        };
-    let scope = Scope::parse(cap, scope_text).map_err(|e| bad(format!("scope: {e}")))?;
-    let installed = store
-        .get_pack(name, Some(&f.version))?
-        .ok_or_else(|| WebError::NotFound(format!("{name}@{} is not installed", f.version)))?;
-    let pack: Pack = serde_json::from_value(installed.manifest.clone())
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+/// The grant the form asks for, checked against the pack (drover-host's
+/// `prepare_grant`, as the CLI and the API use), not yet stored.
+fn build_grant(store: &Store, name: &str, f: &GrantForm, actor: &str) -> Result<Grant, WebError> {
     let plugin = non_empty(Some(f.plugin.clone()));
-    let digests = pack
-        .grant_digests(cap, plugin.as_deref(), &installed.digests)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(Grant {
-        id: GrantId::new(),
-        pack: installed.name,
-        version: installed.version,
-        capability: cap.to_string(),
-        scope: scope.to_string(),
-        digests,
-        created_at_ms: now_ms(),
-        created_by: actor(),
-        revoked_at_ms: None,
+    drover_host::prepare_grant(
+        store,
+        &format!("{name}@{}", f.version),
+        &f.capability,
+        f.scope.trim(),
+        plugin.as_deref(),
+        actor,
+    )
+    .map_err(|e| {
+        if e.is_bad_request() {
+            WebError::BadRequest(e.to_string())
+        } else {
+            WebError::Internal(e.to_string())
+        }
     })
 }
 
 pub async fn grant(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    Form(form): Form<GrantForm>,
+    Post(me, form, ..): Post<need::Admin, GrantForm>,
 ) -> Result<Response, WebError> {
-    let (n, f) = (name.clone(), form.clone());
+    let (n, f, actor) = (name.clone(), form.clone(), me.actor());
     let built = state
         .blocking(move |store| {
-            let grant = build_grant(store, &n, &f)?;
+            let grant = build_grant(store, &n, &f, &actor)?;
             if f.confirm == "yes" {
                 store.insert_grant(grant.clone())?;
             }
@@ -242,6 +230,7 @@ pub async fn grant(
         Err(WebError::BadRequest(msg)) => {
             let page = render(
                 &state,
+                &me,
                 name,
                 Some(form.version.clone()),
                 None,
@@ -261,8 +250,9 @@ pub async fn grant(
         .into_response());
     }
     let plugins = grant.digests.keys().cloned().collect::<Vec<_>>().join(", ");
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "confirm.html",
+        &me,
         ctx! {
             page => "packs",
             title => "Confirm the grant",
@@ -298,7 +288,7 @@ pub struct RevokeForm {
 pub async fn revoke(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Post(me, form, ..): Post<need::Admin, RevokeForm>,
 ) -> Result<Response, WebError> {
     let id: GrantId = form
         .id
@@ -329,8 +319,9 @@ pub async fn revoke(
         ))
         .into_response());
     }
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "confirm.html",
+        &me,
         ctx! {
             page => "packs",
             title => "Confirm the revocation",
@@ -360,11 +351,12 @@ pub struct PromoteForm {
 pub async fn promote(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    Form(form): Form<PromoteForm>,
+    Post(me, form, ..): Post<need::Admin, PromoteForm>,
 ) -> Result<Response, WebError> {
     if form.confirm != "yes" {
-        return Ok(Html(state.templates.render(
+        return Ok(Html(state.templates.page(
             "confirm.html",
+            &me,
             ctx! {
                 page => "packs",
                 title => "Confirm the promotion",

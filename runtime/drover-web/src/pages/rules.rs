@@ -5,7 +5,6 @@
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -14,6 +13,7 @@ use drover_store::{Store, StoredRule};
 use serde::{Deserialize, Serialize};
 
 use super::Page;
+use crate::auth::{Page as Auth, Post, need};
 use crate::{WebError, WebState};
 
 #[derive(Serialize)]
@@ -90,19 +90,20 @@ fn find(store: &Store, reference: &str) -> Result<StoredRule, WebError> {
         .ok_or_else(|| WebError::NotFound(format!("no rule {reference:?}")))
 }
 
-pub async fn list(State(state): State<WebState>) -> Page {
+pub async fn list(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
     let rules: Vec<Row> = state
         .blocking(|store| Ok(store.list_rules()?.iter().map(row).collect()))
         .await?;
-    Ok(Html(
-        state
-            .templates
-            .render("rules.html", ctx! { page => "rules", rules })?,
-    ))
+    Ok(Html(state.templates.page(
+        "rules.html",
+        &me,
+        ctx! { page => "rules", rules },
+    )?))
 }
 
 async fn render_detail(
     state: &WebState,
+    me: &drover_api::auth::Principal,
     reference: String,
     payload: Option<String>,
     report: Option<serde_json::Value>,
@@ -110,14 +111,19 @@ async fn render_detail(
     let stored = state.blocking(move |store| find(store, &reference)).await?;
     let rule = row(&stored);
     let payload = payload.unwrap_or_else(|| "{}".to_owned());
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "rule.html",
+        me,
         ctx! { page => "rules", rule, definition => stored.definition, payload, report },
     )?))
 }
 
-pub async fn detail(State(state): State<WebState>, Path(reference): Path<String>) -> Page {
-    render_detail(&state, reference, None, None).await
+pub async fn detail(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Path(reference): Path<String>,
+) -> Page {
+    render_detail(&state, &me, reference, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -128,7 +134,7 @@ pub struct EnabledForm {
 pub async fn set_enabled(
     State(state): State<WebState>,
     Path(reference): Path<String>,
-    Form(form): Form<EnabledForm>,
+    Post(_, form, ..): Post<need::Operator, EnabledForm>,
 ) -> Result<Response, WebError> {
     let enabled = match form.enabled.as_str() {
         "true" => true,
@@ -160,7 +166,7 @@ pub async fn test(
     State(state): State<WebState>,
     Path(reference): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<TestForm>,
+    Post(me, form, ..): Post<need::Viewer, TestForm>,
 ) -> Result<Response, WebError> {
     let r = reference.clone();
     let text = form.payload.clone();
@@ -199,7 +205,7 @@ pub async fn test(
         );
     }
     Ok(
-        render_detail(&state, reference, Some(form.payload), Some(report))
+        render_detail(&state, &me, reference, Some(form.payload), Some(report))
             .await?
             .into_response(),
     )

@@ -3,7 +3,6 @@
 //! like any other (the server's workers run it) and the browser goes to
 //! the execution's page, which follows it live to its end.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use drover_core::{ExecutionId, ExecutionRequest, now_ms};
@@ -11,7 +10,8 @@ use drover_pack::{Pack, Plugin};
 use drover_store::Store;
 use serde::{Deserialize, Serialize};
 
-use super::{actor, non_empty};
+use super::non_empty;
+use crate::auth::{Page as Auth, Post, need};
 use crate::{WebError, WebState};
 
 #[derive(Deserialize)]
@@ -71,6 +71,7 @@ fn fields(plugin: &Plugin, values: &[(String, String)]) -> Vec<Field> {
 
 async fn render(
     state: &WebState,
+    me: &drover_api::auth::Principal,
     action: Option<String>,
     values: Vec<(String, String)>,
     dry_run: bool,
@@ -95,16 +96,21 @@ async fn render(
         ),
         None => (String::new(), false, Vec::new()),
     };
-    Ok(Html(state.templates.render(
+    Ok(Html(state.templates.page(
         "run.html",
+        me,
         ctx! {
             page => "run", actions, action, description, workflow, fields, dry_run, error,
         },
     )?))
 }
 
-pub async fn form(State(state): State<WebState>, Query(q): Query<FormQuery>) -> Response {
-    match render(&state, non_empty(q.action), Vec::new(), true, None).await {
+pub async fn form(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Query(q): Query<FormQuery>,
+) -> Response {
+    match render(&state, &me, non_empty(q.action), Vec::new(), true, None).await {
         Ok(page) => page.into_response(),
         Err(e) => e.into_response(),
     }
@@ -112,7 +118,7 @@ pub async fn form(State(state): State<WebState>, Query(q): Query<FormQuery>) -> 
 
 pub async fn submit(
     State(state): State<WebState>,
-    Form(form): Form<Vec<(String, String)>>,
+    Post(me, form, ..): Post<need::Operator, Vec<(String, String)>>,
 ) -> Response {
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let Some(action) = non_empty(get("action")) else {
@@ -126,6 +132,7 @@ pub async fn submit(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let a = action.clone();
+    let actor = me.actor();
     let queued = state
         .blocking(move |store| {
             let (_, plugin) = find_action(store, &a)?;
@@ -146,7 +153,7 @@ pub async fn submit(
                 action: a,
                 parameters: params,
                 dry_run,
-                actor: actor(),
+                actor,
                 enforcement_id: None,
                 requested_at_ms: now_ms(),
             })?;
@@ -157,7 +164,7 @@ pub async fn submit(
         Ok(id) => Redirect::to(&format!("/ui/executions/{id}")).into_response(),
         Err(WebError::BadRequest(msg)) => {
             let values: Vec<(String, String)> = form.clone();
-            match render(&state, Some(action), values, dry_run, Some(msg)).await {
+            match render(&state, &me, Some(action), values, dry_run, Some(msg)).await {
                 Ok(page) => (axum::http::StatusCode::BAD_REQUEST, page).into_response(),
                 Err(e) => e.into_response(),
             }

@@ -5,9 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use drover_core::{Grant, GrantId, now_ms};
-use drover_pack::Pack;
-use drover_policy::{Capability, Scope};
+use drover_core::{GrantId, now_ms};
 
 use crate::cli::GrantCmd;
 use crate::context::{actor, open_store};
@@ -35,35 +33,10 @@ fn add(
     only_plugin: Option<&str>,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let Some((name, version)) = pack_ref.split_once('@') else {
-        bail!(
-            "grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`)"
-        );
-    };
-    let cap: Capability = capability.parse()?;
-    if !cap.needs_grant() {
-        bail!("{cap} needs no grant: declaring it in pack.yaml is enough");
-    }
-    let scope = Scope::parse(cap, scope)?;
     let store = open_store(db)?;
-    let Some(installed) = store.get_pack(name, Some(version))? else {
-        bail!("{pack_ref} is not installed (see `drover pack list`)");
-    };
-    let pack: Pack = serde_json::from_value(installed.manifest.clone())?;
-    // Bind the grant to the digests of the plugins that asked for it.
-    let digests = pack.grant_digests(cap, only_plugin, &installed.digests)?;
-    let grant = Grant {
-        id: GrantId::new(),
-        pack: name.to_owned(),
-        version: version.to_owned(),
-        capability: cap.to_string(),
-        scope: scope.to_string(),
-        digests,
-        created_at_ms: now_ms(),
-        created_by: actor(),
-        revoked_at_ms: None,
-    };
-    store.insert_grant(grant.clone())?;
+    let grant =
+        drover_host::give_grant(&store, pack_ref, capability, scope, only_plugin, &actor())?;
+    let cap = &grant.capability;
     if as_json {
         output::json(&grant)?;
     } else {

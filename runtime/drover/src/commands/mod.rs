@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] routes to them.
 
+pub mod access;
 mod audit;
 mod exec;
 mod grant;
@@ -22,6 +23,23 @@ use crate::context::db_path;
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let db = db_path(cli.db.as_deref())?;
+    let remote = match &cli.server {
+        Some(url) => Some(crate::remote::Remote::new(url, cli.token.clone())?),
+        None => None,
+    };
+    match cli.command {
+        Command::Token(cmd) => return access::token(&db, remote, cmd),
+        Command::User(cmd) if remote.is_none() => return access::user(&db, cmd),
+        // Offline: they read files, never a drover, so --server changes nothing.
+        Command::Workflow(cmd) => return workflow::run(cmd),
+        Command::Rule(crate::cli::RuleCmd::Test(args)) => {
+            return rule::run(&db, crate::cli::RuleCmd::Test(args));
+        }
+        _ => {}
+    }
+    if let Some(remote) = remote {
+        return crate::remote::dispatch(&remote, cli.command);
+    }
     match cli.command {
         Command::Pack(cmd) => pack::run(&db, cmd),
         Command::Run(args) => run::run(&db, args),
@@ -35,5 +53,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
+        Command::Token(_) | Command::User(_) => unreachable!("dispatched above"),
     }
 }

@@ -16,7 +16,25 @@ const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::context::open_runtime;
 
 pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
+    check_listen(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            drover_api::tls::load_config(cert, key)
+                .context("cannot set up TLS (--tls-cert/--tls-key)")?,
+        ),
+        _ => None,
+    };
     let runtime = Arc::new(open_runtime(db)?);
+    if let Some(password) = drover_api::auth::bootstrap_admin(runtime.store())
+        .context("cannot create the first admin user")?
+    {
+        eprintln!(
+            "drover: first start: created user {:?} (role admin) with password {password}\n\
+             drover: it is shown only this once; `drover user reset-password {}` sets a new one",
+            drover_api::auth::FIRST_ADMIN,
+            drover_api::auth::FIRST_ADMIN
+        );
+    }
     let store = runtime.store().clone();
     let pipeline = Pipeline::start(
         runtime.clone(),
@@ -52,13 +70,20 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             )
             .context("cannot start the workflow resume thread")?;
     }
-    let web = drover_web::WebState::new(store.clone()).context("cannot load the web UI")?;
-    let app = drover_api::router(drover_api::AppState {
-        store,
+    let events = drover_api::stream::Events::default();
+    let api = drover_api::AppState {
+        store: store.clone(),
+        runtime: runtime.clone(),
         intake: pipeline.intake(),
         metrics: pipeline.metrics(),
-    })
-    .merge(drover_web::router(web));
+        config: Arc::new(drover_api::ApiConfig {
+            metrics_auth: args.metrics_auth,
+            secure_cookies: tls.is_some(),
+        }),
+        events: events.clone(),
+    };
+    let web = drover_web::WebState::new(api.clone()).context("cannot load the web UI")?;
+    let app = drover_api::router(api).merge(drover_web::router(web));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,10 +93,12 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        tokio::spawn(events.tail(store));
         let rules = catalog.rules().len();
         let triggers = catalog.trigger_refs().join(", ");
         println!(
-            "drover serving on http://{} (web UI at /ui/; {rules} rules; trigger types: {})",
+            "drover serving on {}://{} (web UI at /ui/; {rules} rules; trigger types: {})",
+            if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             if triggers.is_empty() {
                 "none"
@@ -83,10 +110,19 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         // stalls mid-request would hold it forever: give them HTTP_DRAIN.
         let signalled = Arc::new(tokio::sync::Notify::new());
         let notify = signalled.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stop = async move {
             shutdown_signal().await;
             notify.notify_one();
-        });
+        };
+        let server = async move {
+            match tls {
+                Some(config) => {
+                    let listener = drover_api::tls::TlsListener::new(listener, config)?;
+                    axum::serve(listener, app).with_graceful_shutdown(stop).await
+                }
+                None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+            }
+        };
         tokio::select! {
             r = server => r.context("the HTTP server failed"),
             () = async {
@@ -106,6 +142,20 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
     // Connection tasks of stalled clients must not hold up the exit.
     tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Beyond loopback, tokens, passwords and cookies would cross the network:
+/// that needs TLS, or the operator saying they know (`--insecure-listen`).
+fn check_listen(args: &ServeArgs) -> Result<()> {
+    if args.listen.ip().is_loopback() || args.tls_cert.is_some() || args.insecure_listen {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} without TLS: API tokens, passwords and session cookies would \
+         cross the network in clear text; pass --tls-cert FILE --tls-key FILE, or \
+         --insecure-listen if a proxy in front terminates TLS",
+        args.listen
+    )
 }
 
 async fn shutdown_signal() {

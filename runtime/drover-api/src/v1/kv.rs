@@ -1,0 +1,191 @@
+//! `/api/v1/kv` and `/api/v1/secrets`. kv: read (viewer), write and
+//! delete (operator). Secrets: names (viewer) and setting a value (admin);
+//! a value is never returned by anything.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ErrorBody;
+use crate::auth::{Auth, need};
+use crate::error::blocking;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{ApiError, AppState};
+
+/// Largest kv value or secret value accepted.
+const MAX_VALUE_BYTES: usize = 64 << 10;
+
+#[derive(Serialize, ToSchema)]
+pub struct KvPair {
+    scope: String,
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PrefixQuery {
+    /// Only keys starting with this.
+    prefix: Option<String>,
+}
+
+/// The live keys of a scope (`system`, or a pack name).
+#[utoipa::path(get, path = "/api/v1/kv/{scope}", tag = "kv",
+    params(("scope" = String, Path, description = "`system` or a pack name"), PrefixQuery),
+    responses((status = 200, body = Vec<KvPair>), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiPath(scope): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PrefixQuery>,
+) -> Result<Json<Vec<KvPair>>, ApiError> {
+    let store = state.store.clone();
+    let s = scope.clone();
+    let pairs = blocking(move || Ok(store.kv_list(&s, q.prefix.as_deref().unwrap_or(""))?)).await?;
+    Ok(Json(
+        pairs
+            .into_iter()
+            .map(|(key, value)| KvPair {
+                scope: scope.clone(),
+                key,
+                value,
+            })
+            .collect(),
+    ))
+}
+
+/// One key.
+#[utoipa::path(get, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
+    params(("scope" = String, Path, description = "`system` or a pack name"),
+           ("key" = String, Path, description = "the key")),
+    responses((status = 200, body = KvPair), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn get(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiPath((scope, key)): ApiPath<(String, String)>,
+) -> Result<Json<KvPair>, ApiError> {
+    let store = state.store.clone();
+    let (s, k) = (scope.clone(), key.clone());
+    let value = blocking(move || Ok(store.kv_get(&s, &k)?)).await?;
+    match value {
+        Some(value) => Ok(Json(KvPair { scope, key, value })),
+        None => Err(ApiError::NotFound(format!(
+            "no key {key:?} in scope {scope:?} (it may have expired)"
+        ))),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvSet {
+    value: String,
+    /// Seconds until the key expires.
+    ttl_seconds: Option<u32>,
+}
+
+/// Set a key (operator).
+#[utoipa::path(put, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
+    params(("scope" = String, Path, description = "`system` or a pack name"),
+           ("key" = String, Path, description = "the key")),
+    request_body = KvSet,
+    responses((status = 200, body = KvPair), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set(
+    _: Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath((scope, key)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<KvSet>,
+) -> Result<Json<KvPair>, ApiError> {
+    if req.value.len() > MAX_VALUE_BYTES || key.is_empty() || scope.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "scope and key must not be empty and the value at most {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    let store = state.store.clone();
+    let (s, k, v) = (scope.clone(), key.clone(), req.value.clone());
+    blocking(move || Ok(store.kv_set(&s, &k, &v, req.ttl_seconds)?)).await?;
+    Ok(Json(KvPair {
+        scope,
+        key,
+        value: req.value,
+    }))
+}
+
+/// Delete a key (operator).
+#[utoipa::path(delete, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
+    params(("scope" = String, Path, description = "`system` or a pack name"),
+           ("key" = String, Path, description = "the key")),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    _: Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath((scope, key)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    let (s, k) = (scope.clone(), key.clone());
+    if blocking(move || Ok(store.kv_delete(&s, &k)?)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no key {key:?} in scope {scope:?}"
+        )))
+    }
+}
+
+/// Secret names; values are never shown.
+#[utoipa::path(get, path = "/api/v1/secrets", tag = "secrets",
+    responses((status = 200, body = Vec<String>), (status = 401, body = ErrorBody)))]
+pub async fn secret_names(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let store = state.store.clone();
+    Ok(Json(blocking(move || Ok(store.secret_names()?)).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSet {
+    /// Stored encrypted; never returned.
+    value: String,
+}
+
+/// Set a secret (admin). Write-only: the answer has no value.
+#[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets",
+    params(("name" = String, Path, description = "letters, digits and `._-/`")),
+    request_body = SecretSet,
+    responses((status = 204, description = "stored"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn secret_set(
+    _: Auth<need::Admin>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<SecretSet>,
+) -> Result<StatusCode, ApiError> {
+    if !is_secret_name(&name) {
+        return Err(ApiError::BadRequest(format!(
+            "secret names are letters, digits and . _ - / (e.g. redfish.password); got {name:?}"
+        )));
+    }
+    if req.value.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "the secret value is over {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    let store = state.store.clone();
+    blocking(move || Ok(store.secret_set(&name, &req.value)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Names a `secrets` grant scope can match: letters, digits and `._-/`.
+fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+}

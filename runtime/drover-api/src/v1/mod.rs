@@ -1,0 +1,109 @@
+//! The REST API under `/api/v1`, one module per resource. Each handler
+//! carries its `#[utoipa::path]`, and [`router`] registers handler and
+//! document together, so the OpenAPI document served at
+//! `/api/v1/openapi.json` is generated from the code it describes.
+//!
+//! Roles: reading is `viewer`; running actions, enabling rules and
+//! writing kv is `operator`; grants, promotions, secrets and tokens are
+//! `admin`. See [`crate::auth`].
+
+pub mod access;
+pub mod events;
+pub mod executions;
+pub mod grants;
+pub mod kv;
+pub mod packs;
+pub mod rules;
+pub mod workflows;
+
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// Every error: what went wrong and what to do.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "drover",
+        description = "Auto-remediation for server fleets: executions, packs, grants, rules, \
+                       triggers, audit, kv and secrets. Authenticate with `Authorization: Bearer \
+                       TOKEN` (`drover token create --role viewer|operator|admin`) or a session \
+                       cookie from /api/v1/login (then send X-CSRF-Token on unsafe requests)."
+    ),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "executions", description = "runs of actions, with plans and workflow trees"),
+        (name = "packs", description = "installed packs; capabilities declared vs granted"),
+        (name = "grants", description = "capabilities given to pack versions (admin)"),
+        (name = "rules", description = "rules: list, enable/disable, test a payload"),
+        (name = "events", description = "trigger instances, audit log, sensors, the SSE stream"),
+        (name = "kv", description = "the key-value store rules and packs read"),
+        (name = "secrets", description = "names, and write-only values"),
+        (name = "access", description = "who you are, sessions, API tokens"),
+        (name = "workflows", description = "installed workflows, their text and graph"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The API's routes with their OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(executions::list, executions::run))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::plan))
+        .routes(routes!(packs::list))
+        .routes(routes!(packs::get))
+        .routes(routes!(packs::promote))
+        .routes(routes!(grants::list, grants::give))
+        .routes(routes!(grants::revoke))
+        .routes(routes!(rules::list))
+        .routes(routes!(rules::get))
+        .routes(routes!(rules::enable))
+        .routes(routes!(rules::disable))
+        .routes(routes!(rules::test))
+        .routes(routes!(events::triggers))
+        .routes(routes!(events::audit))
+        .routes(routes!(events::sensors))
+        .routes(routes!(crate::stream::stream))
+        .routes(routes!(kv::list))
+        .routes(routes!(kv::get, kv::set, kv::delete))
+        .routes(routes!(kv::secret_names))
+        .routes(routes!(kv::secret_set))
+        .routes(routes!(access::whoami))
+        .routes(routes!(access::login))
+        .routes(routes!(access::logout))
+        .routes(routes!(access::tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(workflows::list))
+        .routes(routes!(workflows::get))
+        .routes(routes!(workflows::graph_svg))
+}

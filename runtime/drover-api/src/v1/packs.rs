@@ -1,0 +1,210 @@
+//! `/api/v1/packs`: installed packs, each plugin's capabilities declared
+//! vs granted, and promotion out of shadow mode (admin).
+
+use axum::Json;
+use axum::extract::State;
+use drover_core::Grant;
+use drover_pack::Pack;
+use drover_store::InstalledPack;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::ErrorBody;
+use crate::auth::{Auth, need};
+use crate::error::blocking;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::v1::executions::internal;
+use crate::{ApiError, AppState};
+
+/// An installed pack version.
+#[derive(Serialize, ToSchema)]
+pub struct PackItem {
+    name: String,
+    version: String,
+    description: String,
+    /// Plugin name → component sha256.
+    #[schema(value_type = Object)]
+    plugins: Value,
+    installed_at_ms: i64,
+    installed_by: String,
+    /// Its rules start dry runs only until promoted.
+    shadow: bool,
+}
+
+fn item(p: &InstalledPack) -> PackItem {
+    PackItem {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        description: p.manifest["description"].as_str().unwrap_or("").to_owned(),
+        plugins: serde_json::to_value(&p.digests).unwrap_or_default(),
+        installed_at_ms: p.installed_at_ms,
+        installed_by: p.installed_by.clone(),
+        shadow: p.shadow,
+    }
+}
+
+/// Installed packs (every installed version).
+#[utoipa::path(get, path = "/api/v1/packs", tag = "packs",
+    responses((status = 200, body = Vec<PackItem>), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<PackItem>>, ApiError> {
+    let store = state.store.clone();
+    let packs = blocking(move || Ok(store.list_packs()?)).await?;
+    Ok(Json(packs.iter().map(item).collect()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// A version (default: the newest installed).
+    version: Option<String>,
+}
+
+/// A capability a plugin declares, and what is granted.
+#[derive(Serialize, ToSchema)]
+pub struct CapabilityView {
+    capability: String,
+    /// False for capabilities declaring is enough for (`log`, `kv`, node reads).
+    needs_grant: bool,
+    /// Active grants covering this plugin's current component.
+    grants: Vec<GrantScope>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GrantScope {
+    id: String,
+    scope: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PluginView {
+    name: String,
+    kind: String,
+    description: String,
+    digest: Option<String>,
+    /// Parameters, one line each (`name: type, required ...`).
+    parameters: Vec<String>,
+    capabilities: Vec<CapabilityView>,
+}
+
+/// A pack with its plugins' capabilities declared vs granted.
+#[derive(Serialize, ToSchema)]
+pub struct PackDetail {
+    #[serde(flatten)]
+    pack: PackItem,
+    source_dir: String,
+    plugins_detail: Vec<PluginView>,
+}
+
+/// One pack: plugins, parameters, capabilities declared vs granted.
+#[utoipa::path(get, path = "/api/v1/packs/{name}", tag = "packs",
+    params(("name" = String, Path, description = "pack name"), VersionQuery),
+    responses((status = 200, body = PackDetail), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn get(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> Result<Json<PackDetail>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        let installed = store
+            .get_pack(&name, q.version.as_deref())?
+            .ok_or_else(|| not_installed(&name, q.version.as_deref()))?;
+        let pack: Pack = serde_json::from_value(installed.manifest.clone()).map_err(internal)?;
+        let grants = store.active_grants(&pack.name, &pack.version)?;
+        let plugins_detail = pack
+            .plugins
+            .iter()
+            .map(|p| {
+                let digest = installed.digests.get(&p.name).cloned();
+                PluginView {
+                    name: p.name.clone(),
+                    kind: p.kind.to_string(),
+                    description: p.description.clone(),
+                    parameters: p.parameters.describe(),
+                    capabilities: p
+                        .capabilities
+                        .iter()
+                        .map(|cap| CapabilityView {
+                            capability: cap.to_string(),
+                            needs_grant: cap.needs_grant(),
+                            grants: covering(&grants, cap.name(), &p.name, digest.as_deref()),
+                        })
+                        .collect(),
+                    digest,
+                }
+            })
+            .collect();
+        Ok(Json(PackDetail {
+            pack: item(&installed),
+            source_dir: installed.source_dir.clone(),
+            plugins_detail,
+        }))
+    })
+    .await
+}
+
+fn covering(grants: &[Grant], cap: &str, plugin: &str, digest: Option<&str>) -> Vec<GrantScope> {
+    grants
+        .iter()
+        .filter(|g| g.capability == cap && g.digests.get(plugin).map(String::as_str) == digest)
+        .map(|g| GrantScope {
+            id: g.id.to_string(),
+            scope: g.scope.clone(),
+        })
+        .collect()
+}
+
+fn not_installed(name: &str, version: Option<&str>) -> ApiError {
+    ApiError::NotFound(match version {
+        Some(v) => format!("{name}@{v} is not installed (GET /api/v1/packs lists packs)"),
+        None => format!("no pack {name:?} is installed (GET /api/v1/packs lists packs)"),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Promoted {
+    name: String,
+    version: String,
+    /// False when it was not in shadow mode.
+    changed: bool,
+    note: String,
+}
+
+/// Take a pack out of shadow mode (admin): its rules start real executions
+/// once a running serve restarts.
+#[utoipa::path(post, path = "/api/v1/packs/{name}/promote", tag = "packs",
+    params(("name" = String, Path, description = "pack name"), VersionQuery),
+    responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn promote(
+    _: Auth<need::Admin>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> Result<Json<Promoted>, ApiError> {
+    let store = state.store.clone();
+    blocking(move || {
+        let installed = store
+            .get_pack(&name, q.version.as_deref())?
+            .ok_or_else(|| not_installed(&name, q.version.as_deref()))?;
+        let changed = installed.shadow
+            && store.set_pack_shadow(&installed.name, &installed.version, false)?;
+        Ok(Json(Promoted {
+            note: if changed {
+                "its rules start real executions once `drover serve` restarts".into()
+            } else {
+                "it was not in shadow mode".into()
+            },
+            name: installed.name,
+            version: installed.version,
+            changed,
+        }))
+    })
+    .await
+}

@@ -1,0 +1,120 @@
+//! Giving a grant: checks an operator's request (`PACK@VERSION`, a
+//! capability that needs a grant, a scope in that capability's grammar, an
+//! installed pack with a plugin that declares it) and builds the grant,
+//! bound to the current digests of the plugins that asked for it. Shared
+//! by `drover grant add` and `POST /api/v1/grants`.
+
+use std::collections::BTreeMap;
+
+use drover_core::{Grant, GrantId, now_ms};
+use drover_pack::Pack;
+use drover_policy::{Capability, Scope};
+use drover_store::{Store, StoreError};
+
+/// Why a grant cannot be given. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GiveError {
+    #[error(
+        "grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`); got {0:?}"
+    )]
+    NoVersion(String),
+    #[error("{0}")]
+    Policy(#[from] drover_policy::PolicyError),
+    #[error("{0} needs no grant: declaring it in pack.yaml is enough")]
+    NeedsNoGrant(Capability),
+    #[error("{0} is not installed (see `drover pack list`)")]
+    NotInstalled(String),
+    #[error("{pack} has no plugin {plugin:?}")]
+    NoPlugin { pack: String, plugin: String },
+    #[error("no plugin of {pack}{only} declares {capability}; a grant would have no effect")]
+    Undeclared {
+        pack: String,
+        only: String,
+        capability: Capability,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl GiveError {
+    /// Whether the request was wrong (as opposed to the store failing).
+    pub fn is_bad_request(&self) -> bool {
+        !matches!(self, GiveError::Store(_))
+    }
+}
+
+/// Checks the request, stores the grant and returns it.
+pub fn give_grant(
+    store: &Store,
+    pack_ref: &str,
+    capability: &str,
+    scope: &str,
+    only_plugin: Option<&str>,
+    actor: &str,
+) -> Result<Grant, GiveError> {
+    let grant = prepare_grant(store, pack_ref, capability, scope, only_plugin, actor)?;
+    store.insert_grant(grant.clone())?;
+    Ok(grant)
+}
+
+/// Checks the request and returns the grant it would store, without
+/// storing it (what a confirmation shows).
+pub fn prepare_grant(
+    store: &Store,
+    pack_ref: &str,
+    capability: &str,
+    scope: &str,
+    only_plugin: Option<&str>,
+    actor: &str,
+) -> Result<Grant, GiveError> {
+    let Some((name, version)) = pack_ref.split_once('@') else {
+        return Err(GiveError::NoVersion(pack_ref.to_owned()));
+    };
+    let cap: Capability = capability.parse()?;
+    if !cap.needs_grant() {
+        return Err(GiveError::NeedsNoGrant(cap));
+    }
+    let scope = Scope::parse(cap, scope)?;
+    let Some(installed) = store.get_pack(name, Some(version))? else {
+        return Err(GiveError::NotInstalled(pack_ref.to_owned()));
+    };
+    let pack: Pack =
+        serde_json::from_value(installed.manifest.clone()).map_err(StoreError::from)?;
+    if let Some(p) = only_plugin
+        && pack.plugin(p).is_none()
+    {
+        return Err(GiveError::NoPlugin {
+            pack: pack_ref.to_owned(),
+            plugin: p.to_owned(),
+        });
+    }
+    // Bind the grant to the digests of the plugins that asked for it.
+    let digests: BTreeMap<String, String> = pack
+        .plugins
+        .iter()
+        .filter(|p| p.capabilities.contains(&cap))
+        .filter(|p| only_plugin.is_none_or(|only| only == p.name))
+        .filter_map(|p| Some((p.name.clone(), installed.digests.get(&p.name)?.clone())))
+        .collect();
+    if digests.is_empty() {
+        return Err(GiveError::Undeclared {
+            pack: pack_ref.to_owned(),
+            only: only_plugin
+                .map(|p| format!(" named {p:?}"))
+                .unwrap_or_default(),
+            capability: cap,
+        });
+    }
+    let grant = Grant {
+        id: GrantId::new(),
+        pack: name.to_owned(),
+        version: version.to_owned(),
+        capability: cap.to_string(),
+        scope: scope.to_string(),
+        digests,
+        created_at_ms: now_ms(),
+        created_by: actor.to_owned(),
+        revoked_at_ms: None,
+    };
+    Ok(grant)
+}

@@ -1,0 +1,321 @@
+//! Queries the HTTP API needs beyond the CLI's: the execution list with
+//! keyset pagination and a creation-time lower bound, and the tail of new
+//! rows that feeds the API's event stream.
+//!
+//! The execution list builds its `WHERE` from the filters actually given,
+//! so SQLite can walk the matching index (`executions_by_status`,
+//! `executions_by_action`, or the primary key) backwards and stop after
+//! one page: the cost of a page does not grow with the table or with how
+//! deep the page is.
+
+use drover_core::ExecutionId;
+use rusqlite::params_from_iter;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::executions::{parse_id, parse_status};
+use crate::{ExecutionSummary, Result, Store};
+
+/// One page of executions, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionQuery {
+    pub action: Option<String>,
+    pub status: Option<drover_core::ExecStatus>,
+    /// Keyset: only executions older than this one (the previous page's
+    /// last id).
+    pub after: Option<ExecutionId>,
+    /// Only ids at or above this one: ids are ULIDs, so a ULID made from a
+    /// time is a creation-time lower bound that uses the primary key.
+    pub min_id: Option<String>,
+    pub limit: u32,
+}
+
+/// A page and the cursor of the next one.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<ExecutionId>,
+}
+
+/// Where the event stream has read up to, per table (rowids).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamCursor {
+    pub requests: i64,
+    pub executions: i64,
+    pub audit: i64,
+    pub fleet: i64,
+}
+
+/// One new row, as the stream sends it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamEvent {
+    /// `execution`, `audit` or `node`.
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+impl Store {
+    pub fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage> {
+        let limit = q.limit.clamp(1, 1000);
+        let mut sql = String::from(
+            "SELECT id, action, status, dry_run, actor, started_at, duration_us FROM executions",
+        );
+        let mut conds: Vec<&str> = Vec::new();
+        let mut args: Vec<String> = Vec::new();
+        if let Some(a) = &q.action {
+            conds.push("action = ?");
+            args.push(a.clone());
+        }
+        if let Some(s) = q.status {
+            conds.push("status = ?");
+            args.push(s.as_str().to_owned());
+        }
+        if let Some(after) = q.after {
+            conds.push("id < ?");
+            args.push(after.to_string());
+        }
+        if let Some(min) = &q.min_id {
+            conds.push("id >= ?");
+            args.push(min.clone());
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        // One more than asked tells whether there is a next page.
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut items = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (id, action, status, dry_run, actor, started_at_ms, duration_us) = row?;
+                Ok(ExecutionSummary {
+                    id: parse_id(&id)?,
+                    action,
+                    status: parse_status(&status)?,
+                    dry_run,
+                    actor,
+                    started_at_ms,
+                    duration_us: duration_us as u64,
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+        })?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_after = if more {
+            items.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(ExecutionPage { items, next_after })
+    }
+
+    /// The cursor at the current end of every streamed table.
+    pub fn stream_cursor(&self) -> Result<StreamCursor> {
+        self.read(|conn| {
+            let max = |table: &str| -> Result<i64> {
+                Ok(conn.query_row(
+                    &format!("SELECT coalesce(max(rowid), 0) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )?)
+            };
+            Ok(StreamCursor {
+                requests: max("execution_requests")?,
+                executions: max("executions")?,
+                audit: max("audit")?,
+                fleet: max("fleet_requests")?,
+            })
+        })
+    }
+
+    /// Rows added since `cursor` (at most `limit` per table), oldest
+    /// first; advances the cursor past them.
+    pub fn stream_since(&self, cursor: &mut StreamCursor, limit: u32) -> Result<Vec<StreamEvent>> {
+        self.read(|conn| {
+            let mut out = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT rowid, id, action, dry_run, actor FROM execution_requests
+                 WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![cursor.requests, limit])?;
+            while let Some(r) = rows.next()? {
+                cursor.requests = r.get(0)?;
+                out.push(StreamEvent {
+                    kind: "execution",
+                    data: json!({
+                        "id": r.get::<_, String>(1)?,
+                        "action": r.get::<_, String>(2)?,
+                        "status": "queued",
+                        "dry_run": r.get::<_, bool>(3)?,
+                        "actor": r.get::<_, String>(4)?,
+                    }),
+                });
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT rowid, id, action, status, dry_run, actor, duration_us, parent
+                 FROM executions WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![cursor.executions, limit])?;
+            while let Some(r) = rows.next()? {
+                cursor.executions = r.get(0)?;
+                out.push(StreamEvent {
+                    kind: "execution",
+                    data: json!({
+                        "id": r.get::<_, String>(1)?,
+                        "action": r.get::<_, String>(2)?,
+                        "status": r.get::<_, String>(3)?,
+                        "dry_run": r.get::<_, bool>(4)?,
+                        "actor": r.get::<_, String>(5)?,
+                        "duration_us": r.get::<_, i64>(6)?,
+                        "parent": r.get::<_, Option<String>>(7)?,
+                    }),
+                });
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, execution_id, pack, plugin, capability, target, decision, reason,
+                        dry_run
+                 FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![cursor.audit, limit])?;
+            while let Some(r) = rows.next()? {
+                cursor.audit = r.get(0)?;
+                out.push(StreamEvent {
+                    kind: "audit",
+                    data: json!({
+                        "id": r.get::<_, i64>(0)?,
+                        "at_ms": r.get::<_, i64>(1)?,
+                        "execution_id": r.get::<_, Option<String>>(2)?,
+                        "pack": r.get::<_, String>(3)?,
+                        "plugin": r.get::<_, String>(4)?,
+                        "capability": r.get::<_, String>(5)?,
+                        "target": r.get::<_, String>(6)?,
+                        "decision": r.get::<_, String>(7)?,
+                        "reason": r.get::<_, String>(8)?,
+                        "dry_run": r.get::<_, bool>(9)?,
+                    }),
+                });
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT rowid, id, node, kind, reason, execution_id, status, created_at
+                 FROM fleet_requests WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![cursor.fleet, limit])?;
+            while let Some(r) = rows.next()? {
+                cursor.fleet = r.get(0)?;
+                out.push(StreamEvent {
+                    kind: "node",
+                    data: json!({
+                        "request": r.get::<_, String>(1)?,
+                        "node": r.get::<_, String>(2)?,
+                        "kind": r.get::<_, String>(3)?,
+                        "reason": r.get::<_, String>(4)?,
+                        "execution_id": r.get::<_, Option<String>>(5)?,
+                        "status": r.get::<_, String>(6)?,
+                        "at_ms": r.get::<_, i64>(7)?,
+                    }),
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_core::{ExecStatus, Execution};
+
+    use super::*;
+
+    fn exec(status: ExecStatus, action: &str) -> Execution {
+        Execution {
+            id: ExecutionId::new(),
+            action: action.into(),
+            pack_version: "0.1.0".into(),
+            digest: "d".into(),
+            parameters: json!({}),
+            status,
+            result: None,
+            error: None,
+            dry_run: false,
+            plan: None,
+            logs: Vec::new(),
+            actor: "t".into(),
+            started_at_ms: 1,
+            finished_at_ms: 2,
+            duration_us: 3,
+        }
+    }
+
+    #[test]
+    fn pages_follow_the_keyset_and_filters_and_the_stream_tails_new_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        let mut cursor = store.stream_cursor().unwrap();
+        for i in 0..5 {
+            let status = if i % 2 == 0 {
+                ExecStatus::Succeeded
+            } else {
+                ExecStatus::Failed
+            };
+            store.insert_execution(exec(status, "core.echo")).unwrap();
+        }
+        let first = store
+            .execution_page(&ExecutionQuery {
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(first.items.len(), 2);
+        let second = store
+            .execution_page(&ExecutionQuery {
+                limit: 2,
+                after: first.next_after,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(second.items[0].id < first.items[1].id);
+        let last = store
+            .execution_page(&ExecutionQuery {
+                limit: 2,
+                after: second.next_after,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(last.items.len(), 1);
+        assert!(last.next_after.is_none());
+        let failed = store
+            .execution_page(&ExecutionQuery {
+                status: Some(ExecStatus::Failed),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(failed.items.len(), 2);
+        let none = store
+            .execution_page(&ExecutionQuery {
+                min_id: Some("7ZZZZZZZZZZZZZZZZZZZZZZZZZ".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(none.items.is_empty());
+
+        let events = store.stream_since(&mut cursor, 100).unwrap();
+        assert_eq!(events.len(), 5);
+        assert!(events.iter().all(|e| e.kind == "execution"));
+        assert!(store.stream_since(&mut cursor, 100).unwrap().is_empty());
+    }
+}

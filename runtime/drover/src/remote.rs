@@ -1,0 +1,683 @@
+//! `--server URL`: the CLI as a client of a running drover's API, so an
+//! operator can work against a remote drover. Authenticates with
+//! `--token` / `DROVER_TOKEN`; answers that are errors become the API's
+//! own message (which says what to do).
+//!
+//! Commands that work remotely: `exec`, `run`, `rule list|show|enable|
+//! disable`, `pack list|show|promote`, `grant`, `audit list`, `trigger
+//! list`, `kv`, `secret`, `sensor list`, `token`. The others need the
+//! drover host's files (`pack install`, `rule test`, `workflow`) or are
+//! the host (`serve`, `user`), and say so.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use drover_core::{ExecStatus, Execution};
+use serde_json::{Map, Value, json};
+
+use crate::cli::{
+    AuditCmd, Command, ExecCmd, GrantCmd, KvCmd, PackCmd, RuleCmd, RunArgs, SecretCmd, SensorCmd,
+    TriggerCmd,
+};
+use crate::output;
+
+/// How long `run --server` waits for the execution to finish.
+const RUN_WAIT: Duration = Duration::from_secs(3600);
+/// Between polls of a queued execution.
+const RUN_POLL: Duration = Duration::from_millis(200);
+
+/// A drover API and the token to use it with.
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    pub fn new(url: &str, token: Option<String>) -> Result<Remote> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("--server takes a URL such as http://127.0.0.1:8330; got {url:?}");
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Remote { base, token, agent })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value> {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("POST", path, Some(body))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("PUT", path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Value> {
+        self.call("DELETE", path, None)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let sent = match (method, body) {
+            ("POST" | "PUT", body) => {
+                let body = body.cloned().unwrap_or(Value::Null).to_string();
+                let req = if method == "PUT" {
+                    self.agent.put(&url)
+                } else {
+                    self.agent.post(&url)
+                };
+                let mut req = req.header("content-type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.send(body.as_bytes())
+            }
+            ("DELETE", _) => {
+                let mut req = self.agent.delete(&url);
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.call()
+            }
+            _ => {
+                let mut req = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.call()
+            }
+        };
+        let mut resp = sent.with_context(|| format!("cannot reach drover at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .with_context(|| format!("cannot read the answer of {method} {url}"))?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .with_context(|| format!("{method} {url} answered {status} with no JSON"))?
+        };
+        if status >= 400 {
+            let message = value["error"].as_str().unwrap_or(&text);
+            let hint = if status == 401 && self.token.is_none() {
+                " (pass --token or set DROVER_TOKEN)"
+            } else {
+                ""
+            };
+            return Err(anyhow!("{} answered {status}: {message}{hint}", self.base));
+        }
+        Ok(value)
+    }
+}
+
+/// Percent-encodes one path segment.
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Runs `command` against the API; refuses those that only work locally.
+pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Exec(cmd) => exec(remote, cmd),
+        Command::Run(args) => run(remote, args),
+        Command::Rule(cmd) => rule(remote, cmd),
+        Command::Pack(cmd) => pack(remote, cmd),
+        Command::Grant(cmd) => grant(remote, cmd),
+        Command::Audit(AuditCmd::List {
+            execution,
+            pack,
+            decision,
+            limit,
+            json,
+        }) => {
+            let page = remote.get(&format!(
+                "/api/v1/audit{}",
+                query(&[
+                    ("execution", execution),
+                    ("pack", pack),
+                    ("decision", decision),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                ])
+            ))?;
+            print_rows(
+                &page["items"],
+                json,
+                &[
+                    "decision",
+                    "capability",
+                    "target",
+                    "pack",
+                    "plugin",
+                    "execution_id",
+                    "reason",
+                ],
+            )
+        }
+        Command::Trigger(TriggerCmd::List {
+            trigger_type,
+            limit,
+            before,
+            json,
+        }) => {
+            let page = remote.get(&format!(
+                "/api/v1/triggers{}",
+                query(&[
+                    ("type", trigger_type),
+                    ("before", before),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                ])
+            ))?;
+            print_rows(
+                &page["items"],
+                json,
+                &["id", "trigger_type", "source", "state", "payload"],
+            )
+        }
+        Command::Kv(cmd) => kv(remote, cmd),
+        Command::Secret(cmd) => secret(remote, cmd),
+        Command::Sensor(SensorCmd::List { json }) => {
+            let all = remote.get("/api/v1/sensors")?;
+            print_rows(
+                &all,
+                json,
+                &[
+                    "name",
+                    "state",
+                    "polls",
+                    "messages",
+                    "triggers",
+                    "failures",
+                    "last_error",
+                ],
+            )
+        }
+        other => bail!(
+            "this command does not work with --server: it needs the drover host's files or is \
+             the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
+             list|show|promote, grant, audit, trigger, kv, secret, sensor, token); got {}",
+            name_of(&other)
+        ),
+    }
+}
+
+fn name_of(c: &Command) -> String {
+    format!("{c:?}")
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
+    match cmd {
+        ExecCmd::List {
+            action,
+            status,
+            limit,
+            before,
+            json,
+        } => {
+            let page = remote.get(&format!(
+                "/api/v1/executions{}",
+                query(&[
+                    ("action", action),
+                    ("status", status),
+                    ("limit", Some(limit.clamp(1, 1000).to_string())),
+                    ("after", before),
+                ])
+            ))?;
+            if json {
+                output::json(&page["items"])?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            print_rows(
+                &page["items"],
+                false,
+                &["id", "action", "status", "dry_run", "actor", "duration_us"],
+            )?;
+            if let Some(next) = page["next_after"].as_str() {
+                println!("more: drover exec list --before {next}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ExecCmd::Get { id, json, tree } => {
+            let detail = remote.get(&format!("/api/v1/executions/{}", segment(&id)))?;
+            if json {
+                let mut value = detail["execution"].clone();
+                if tree {
+                    value["children"] = detail["children"].clone();
+                }
+                output::json(&value)?;
+            } else {
+                let exec: Execution = serde_json::from_value(detail["execution"].clone())
+                    .context("the server sent an execution this drover cannot read")?;
+                output::execution(&exec);
+                if tree {
+                    println!("  tree");
+                    print_tree(&detail["children"], 2);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_tree(children: &Value, depth: usize) {
+    for c in children.as_array().into_iter().flatten() {
+        println!(
+            "{:indent$}{}  {}  {}  {}",
+            "",
+            c["task"].as_str().unwrap_or(""),
+            c["action"].as_str().unwrap_or(""),
+            c["status"].as_str().unwrap_or(""),
+            c["id"].as_str().unwrap_or(""),
+            indent = depth * 2
+        );
+        print_tree(&c["children"], depth + 1);
+    }
+}
+
+/// `run --server`: parameters go as JSON (a `key=value` value is read as
+/// JSON when it parses as JSON, else as a string; the server checks them
+/// against the action's schema), then the execution is awaited.
+fn run(remote: &Remote, args: RunArgs) -> Result<ExitCode> {
+    let mut params = match &args.params_json {
+        Some(text) => {
+            serde_json::from_str::<Value>(text).context("--params-json is not valid JSON")?
+        }
+        None => Value::Object(Map::new()),
+    };
+    let Value::Object(map) = &mut params else {
+        bail!("--params-json must be a JSON object, e.g. '{{\"message\": \"hi\"}}'");
+    };
+    for kv in &args.params {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("parameters are KEY=VALUE; got {kv:?}");
+        };
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+        map.insert(k.to_owned(), value);
+    }
+    if args.timeout.is_some() {
+        bail!("--timeout does not work with --server: the action's own timeout applies");
+    }
+    let queued = remote.post(
+        "/api/v1/executions",
+        &json!({"action": args.action, "parameters": params, "dry_run": args.dry_run}),
+    )?;
+    let id = queued["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the server queued the execution without an id"))?
+        .to_owned();
+    let started = Instant::now();
+    let exec = loop {
+        match remote.get(&format!("/api/v1/executions/{}", segment(&id))) {
+            Ok(detail) => {
+                break serde_json::from_value::<Execution>(detail["execution"].clone())
+                    .context("the server sent an execution this drover cannot read")?;
+            }
+            Err(e) if e.to_string().contains("answered 404") => {
+                if started.elapsed() > RUN_WAIT {
+                    bail!("execution {id} is still queued or running after {RUN_WAIT:?}");
+                }
+                std::thread::sleep(RUN_POLL);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if args.json {
+        output::json(&exec)?;
+    } else {
+        output::execution(&exec);
+    }
+    Ok(match exec.status {
+        ExecStatus::Succeeded => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+/// An array of objects as JSON, or as a table of `columns`.
+fn print_rows(rows: &Value, json: bool, columns: &[&str]) -> Result<ExitCode> {
+    if json {
+        output::json(rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let items = rows.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("none");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
+    for item in &items {
+        table.push(
+            columns
+                .iter()
+                .map(|c| match &item[*c] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect(),
+        );
+    }
+    output::table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn refuse(what: &str) -> Result<ExitCode> {
+    bail!(
+        "`{what}` does not work with --server: it reads files on this machine; run it on the drover host"
+    )
+}
+
+fn rule(remote: &Remote, cmd: RuleCmd) -> Result<ExitCode> {
+    match cmd {
+        RuleCmd::List { pack, json } => {
+            let rules = remote.get(&format!("/api/v1/rules{}", query(&[("pack", pack)])))?;
+            print_rows(
+                &rules,
+                json,
+                &["ref", "enabled", "trigger", "action", "description"],
+            )
+        }
+        RuleCmd::Show { reference, json } => {
+            let rule = remote.get(&format!("/api/v1/rules/{}", segment(&reference)))?;
+            if json {
+                output::json(&rule["rule"])?;
+            } else {
+                println!(
+                    "# {} ({}; from {})",
+                    reference,
+                    if rule["enabled"] == true {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    rule["origin"].as_str().unwrap_or("")
+                );
+                print!("{}", rule["definition"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RuleCmd::Enable { reference } => toggle(remote, &reference, "enable"),
+        RuleCmd::Disable { reference } => toggle(remote, &reference, "disable"),
+        RuleCmd::Test(_) => refuse("rule test"),
+    }
+}
+
+fn toggle(remote: &Remote, reference: &str, verb: &str) -> Result<ExitCode> {
+    let done = remote.post(
+        &format!("/api/v1/rules/{}/{verb}", segment(reference)),
+        &Value::Null,
+    )?;
+    println!(
+        "rule {reference} {verb}d ({})",
+        done["note"].as_str().unwrap_or("")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME` or `NAME@VERSION` as a path and a version query.
+fn pack_path(spec: &str, suffix: &str) -> String {
+    let (name, version) = match spec.split_once('@') {
+        Some((n, v)) => (n, Some(v.to_owned())),
+        None => (spec, None),
+    };
+    format!(
+        "/api/v1/packs/{}{suffix}{}",
+        segment(name),
+        query(&[("version", version)])
+    )
+}
+
+fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
+    match cmd {
+        PackCmd::List { json } => {
+            let packs = remote.get("/api/v1/packs")?;
+            print_rows(
+                &packs,
+                json,
+                &["name", "version", "shadow", "installed_by", "description"],
+            )
+        }
+        PackCmd::Show { pack, json } => {
+            let detail = remote.get(&pack_path(&pack, ""))?;
+            if json {
+                output::json(&detail)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{}@{} — {}",
+                detail["name"].as_str().unwrap_or(""),
+                detail["version"].as_str().unwrap_or(""),
+                detail["description"].as_str().unwrap_or("")
+            );
+            for p in detail["plugins_detail"].as_array().into_iter().flatten() {
+                println!(
+                    "\n{} ({}) {}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["kind"].as_str().unwrap_or(""),
+                    p["description"].as_str().unwrap_or("")
+                );
+                for c in p["capabilities"].as_array().into_iter().flatten() {
+                    let grants: Vec<String> = c["grants"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|g| {
+                            format!(
+                                "'{}' (grant {})",
+                                g["scope"].as_str().unwrap_or(""),
+                                g["id"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    let state = if c["needs_grant"] == false {
+                        "needs no grant".to_owned()
+                    } else if grants.is_empty() {
+                        "NOT GRANTED".to_owned()
+                    } else {
+                        format!("granted {}", grants.join(", "))
+                    };
+                    println!(
+                        "  capability {}: {state}",
+                        c["capability"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Promote { pack } => {
+            let done = remote.post(&pack_path(&pack, "/promote"), &Value::Null)?;
+            println!(
+                "{}@{}: {}",
+                done["name"].as_str().unwrap_or(""),
+                done["version"].as_str().unwrap_or(""),
+                done["note"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Install { .. } => refuse("pack install"),
+    }
+}
+
+fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
+    match cmd {
+        GrantCmd::List { pack, all, json } => {
+            let grants = remote.get(&format!(
+                "/api/v1/grants{}",
+                query(&[("pack", pack), ("all", Some(all.to_string()))])
+            ))?;
+            print_rows(
+                &grants,
+                json,
+                &[
+                    "id",
+                    "pack",
+                    "version",
+                    "capability",
+                    "scope",
+                    "revoked_at_ms",
+                ],
+            )
+        }
+        GrantCmd::Add {
+            pack,
+            capability,
+            scope,
+            plugin,
+            json,
+        } => {
+            let g = remote.post(
+                "/api/v1/grants",
+                &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin}),
+            )?;
+            if json {
+                output::json(&g)?;
+            } else {
+                println!(
+                    "granted {capability} to {pack} scope '{}'",
+                    g["scope"].as_str().unwrap_or("")
+                );
+                println!("{}", g["id"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        GrantCmd::Revoke { id } => {
+            let g = remote.delete(&format!("/api/v1/grants/{}", segment(&id)))?;
+            println!(
+                "revoked grant {id}: {} on {}@{} scope '{}'",
+                g["capability"].as_str().unwrap_or(""),
+                g["pack"].as_str().unwrap_or(""),
+                g["version"].as_str().unwrap_or(""),
+                g["scope"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn kv(remote: &Remote, cmd: KvCmd) -> Result<ExitCode> {
+    let key_path =
+        |scope: &str, key: &str| format!("/api/v1/kv/{}/{}", segment(scope), segment(key));
+    match cmd {
+        KvCmd::Get { key, scope, json } => {
+            let pair = remote.get(&key_path(&scope, &key))?;
+            if json {
+                output::json(&pair)?;
+            } else {
+                println!("{}", pair["value"].as_str().unwrap_or(""));
+            }
+        }
+        KvCmd::Set {
+            key,
+            value,
+            scope,
+            ttl,
+        } => {
+            remote.put(
+                &key_path(&scope, &key),
+                &json!({"value": value, "ttl_seconds": ttl}),
+            )?;
+            match ttl {
+                Some(t) => println!("{scope}/{key} set, expires in {t}s"),
+                None => println!("{scope}/{key} set"),
+            }
+        }
+        KvCmd::Delete { key, scope } => {
+            remote.delete(&key_path(&scope, &key))?;
+            println!("{scope}/{key} deleted");
+        }
+        KvCmd::List {
+            scope,
+            prefix,
+            json,
+        } => {
+            let pairs = remote.get(&format!(
+                "/api/v1/kv/{}{}",
+                segment(&scope),
+                query(&[("prefix", prefix)])
+            ))?;
+            if json {
+                output::json(&pairs)?;
+            } else {
+                for p in pairs.as_array().into_iter().flatten() {
+                    println!(
+                        "{}={}",
+                        p["key"].as_str().unwrap_or(""),
+                        p["value"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Largest secret value read from standard input.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
+fn secret(remote: &Remote, cmd: SecretCmd) -> Result<ExitCode> {
+    match cmd {
+        SecretCmd::Set { name } => {
+            use std::io::Read;
+            let mut value = String::new();
+            std::io::stdin()
+                .take(MAX_SECRET_BYTES + 1)
+                .read_to_string(&mut value)
+                .context("cannot read the secret value from standard input")?;
+            if value.len() as u64 > MAX_SECRET_BYTES {
+                bail!("the secret value is over {MAX_SECRET_BYTES} bytes");
+            }
+            let value = value.strip_suffix('\n').unwrap_or(&value);
+            let value = value.strip_suffix('\r').unwrap_or(value);
+            remote.put(
+                &format!("/api/v1/secrets/{}", segment(&name)),
+                &json!({"value": value}),
+            )?;
+            println!("secret {name} set ({} bytes)", value.len());
+        }
+        SecretCmd::List { json } => {
+            let names = remote.get("/api/v1/secrets")?;
+            if json {
+                output::json(&names)?;
+            } else {
+                for n in names.as_array().into_iter().flatten() {
+                    println!("{}", n.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
