@@ -92,9 +92,16 @@ impl Browser {
             agent,
             _profile: profile,
         };
+        let mut options = json!({"binary": "/usr/bin/chromium", "args": args});
+        // Desktop windows are at least 500 px wide: a phone is emulated.
+        if width < 500 {
+            options["mobileEmulation"] = json!({"deviceMetrics": {
+                "width": width, "height": height, "pixelRatio": 1.0, "touch": true,
+            }});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": options,
         }}});
         let created = b.post("/session", caps);
         b.session = created["sessionId"]

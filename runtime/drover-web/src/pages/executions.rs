@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use drover_core::{ExecStatus, Execution, ExecutionId};
 use drover_pack::Pack;
-use drover_store::{ExecutionFilter, Store};
+use drover_store::{ExecutionQuery, Store};
 use drover_workflow::{Workflow, WorkflowState};
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ struct Filters {
     query: String,
 }
 
-fn filter(q: ListQuery) -> Result<(ExecutionFilter, Filters), WebError> {
+fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
     let action = non_empty(q.action);
     let status = match non_empty(q.status) {
         None => None,
@@ -56,10 +56,11 @@ fn filter(q: ListQuery) -> Result<(ExecutionFilter, Filters), WebError> {
         query.push(format!("status={s}"));
     }
     Ok((
-        ExecutionFilter {
+        ExecutionQuery {
             action: action.clone(),
             status,
-            before,
+            after: before,
+            min_id: None,
             limit: PAGE_SIZE,
         },
         Filters {
@@ -87,15 +88,15 @@ async fn rows_context(
     q: ListQuery,
 ) -> Result<(serde_json::Value, Filters), WebError> {
     let (f, filters) = filter(q)?;
-    let (rows, actions) = state
+    let (page, actions) = state
         .blocking(move |store| {
-            let rows = store.list_executions(&f)?;
-            Ok((rows, action_names(store)?))
+            // Built from the given filters only, so SQLite walks the
+            // primary key (or the action/status index) from the cursor.
+            let page = store.execution_page(&f)?;
+            Ok((page, action_names(store)?))
         })
         .await?;
-    let next = (rows.len() as u32 == PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
+    let (rows, next) = (page.items, page.next_after.map(|id| id.to_string()));
     Ok((
         ctx! { rows, next, actions, statuses => ExecStatus::ALL.map(|s| s.as_str()) },
         filters,
