@@ -5,8 +5,8 @@
 //! (round trip, dry runs write nothing, each pack sees only its own keys);
 //! `secrets` set by an operator (granted names only, the value never shown
 //! or stored in clear); `nodes` facts from the inventory. `probe` and
-//! `command` are declared but not available in this version, so they are
-//! not tested here. Real binary, real components, fresh database per test.
+//! `command` (against a real sshd) are in `tests/remote.rs`. Real binary,
+//! real components, fresh database per test.
 
 mod support;
 

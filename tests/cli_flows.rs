@@ -194,7 +194,9 @@ fn granted_reboot_succeeds_and_is_audited_allowed() {
         "{}",
         audit[0]
     );
-    assert_eq!(node_state(&d, "n001"), "rebooting");
+    // Accepted: the node entered the lifecycle (drain first); the fleet
+    // controller (`drover serve`, `drover fleet run`) carries it on.
+    assert_eq!(node_state(&d, "n001"), "draining");
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn rule_test(
 /// Writes a trigger instance with `payload` into the test's directory.
 fn instance(d: &Drover, name: &str, payload: serde_json::Value) -> String {
     let path: PathBuf = d.dir.path().join(name);
-    let doc = json!({"trigger": "batch.no_contact", "payload": payload});
+    let doc = json!({"trigger": "batchops.no_contact", "payload": payload});
     std::fs::write(&path, doc.to_string()).unwrap();
     path.to_str().unwrap().to_owned()
 }
@@ -59,7 +59,7 @@ fn the_sample_rule_matches_its_sample_instance() {
         "PASS  trigger.node#not_in_maintenance",
         "result: MATCH",
         "node: \"b7s01\"",
-        "minutes: 12",
+        "since: \"2026-01-31T11:48:00Z\"",
         "throttle (once within 1h) is not applied by the tester",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
@@ -81,7 +81,7 @@ fn json_output_says_the_same() {
     assert_eq!(report["criteria"][1]["pattern"], json!(""));
     assert_eq!(
         report["parameters"],
-        json!({"node": "b7s01", "minutes": 12})
+        json!({"node": "b7s01", "since": "2026-01-31T11:48:00Z"})
     );
 }
 
@@ -105,7 +105,7 @@ fn other_nodes_and_triggers_do_not_match() {
     let other = instance(
         &d,
         "login.json",
-        json!({"node": "lxplus901", "minutes": 12}),
+        json!({"node": "lxplus901", "since": "2026-01-31T11:48:00Z"}),
     );
     let out = rule_test(&d, 1, RULE, &other, &[]);
     assert!(
@@ -116,7 +116,7 @@ fn other_nodes_and_triggers_do_not_match() {
     let wrong = d.dir.path().join("wrong.yaml");
     std::fs::write(
         &wrong,
-        "trigger: batch.contact_restored\npayload: {node: b7s01}\n",
+        "trigger: batchops.contact_restored\npayload: {node: b7s01}\n",
     )
     .unwrap();
     let out = rule_test(&d, 1, RULE, wrong.to_str().unwrap(), &[]);
@@ -129,25 +129,25 @@ fn payload_templates_reach_the_action_as_text() {
     let hostile = instance(
         &d,
         "hostile.json",
-        json!({"node": "b{{ 7*7 }}", "minutes": "{{ 6*7 }}"}),
+        json!({"node": "b{{ 7*7 }}", "since": "{{ 6*7 }}"}),
     );
     let out = rule_test(&d, 0, RULE, &hostile, &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report["parameters"],
-        json!({"node": "b{{ 7*7 }}", "minutes": "{{ 6*7 }}"})
+        json!({"node": "b{{ 7*7 }}", "since": "{{ 6*7 }}"})
     );
 }
 
 #[test]
 fn a_parameter_that_cannot_render_is_an_error() {
     let d = Drover::new();
-    let no_minutes = instance(&d, "partial.json", json!({"node": "b7s01"}));
-    let out = rule_test(&d, 2, RULE, &no_minutes, &[]);
+    let no_since = instance(&d, "partial.json", json!({"node": "b7s01"}));
+    let out = rule_test(&d, 2, RULE, &no_since, &[]);
     let text = stdout(&out);
     assert!(text.contains("result: ERROR"), "{text}");
     assert!(
-        text.contains("failed to render parameter \"minutes\": undefined value"),
+        text.contains("failed to render parameter \"since\": undefined value"),
         "{text}"
     );
 }

@@ -18,14 +18,17 @@ pub enum ExecStatus {
     Denied,
     /// The action ran past its deadline and was stopped.
     Timeout,
+    /// An operator canceled it (a workflow: `drover exec cancel`).
+    Canceled,
 }
 
 impl ExecStatus {
-    pub const ALL: [ExecStatus; 4] = [
+    pub const ALL: [ExecStatus; 5] = [
         ExecStatus::Succeeded,
         ExecStatus::Failed,
         ExecStatus::Denied,
         ExecStatus::Timeout,
+        ExecStatus::Canceled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl ExecStatus {
             ExecStatus::Failed => "failed",
             ExecStatus::Denied => "denied",
             ExecStatus::Timeout => "timeout",
+            ExecStatus::Canceled => "canceled",
         }
     }
 

@@ -97,10 +97,14 @@ impl Pipeline {
             stop: AtomicBool::new(false),
         });
         scheduler::recover(&shared);
+        if let Err(e) = workflows::recover_runs(&shared.runtime) {
+            tracing::error!(error = %e, "cannot queue unfinished workflow runs");
+        }
         let intake = Arc::new(Intake::new(shared.clone(), config.max_intake_in_flight));
         let mut threads = vec![rules_stage::spawn(shared.clone())];
         threads.extend(scheduler::spawn(shared.clone(), config.workers));
         threads.extend(timers::spawn(shared.clone()));
+        threads.push(workflows::ask::spawn_expiry(shared.clone()));
         threads.extend(sensors::spawn(
             shared.clone(),
             intake.clone(),

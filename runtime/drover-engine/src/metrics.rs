@@ -13,7 +13,7 @@ pub struct Metrics {
     pub(crate) triggers_rejected: AtomicU64,
     pub(crate) triggers_processed: AtomicU64,
     enforcements: [AtomicU64; 3],
-    executions: [AtomicU64; 4],
+    executions: [AtomicU64; 5],
     /// Sum of queue-to-stored latencies, microseconds, and their count.
     latency_us_sum: AtomicU64,
 }
@@ -32,6 +32,7 @@ fn status_index(s: ExecStatus) -> usize {
         ExecStatus::Failed => 1,
         ExecStatus::Denied => 2,
         ExecStatus::Timeout => 3,
+        ExecStatus::Canceled => 4,
     }
 }
 

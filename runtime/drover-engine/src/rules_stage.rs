@@ -15,8 +15,7 @@ use std::time::Duration;
 use drover_core::{
     Enforcement, EnforcementState, ExecutionId, ExecutionRequest, TriggerInstance, now_ms,
 };
-use drover_host::Prepared;
-use drover_pack::ActionRef;
+use drover_pack::{ActionRef, Plugin};
 use drover_rules::{Context, KvStore, Match, Outcome, StormState};
 use serde_json::Value;
 
@@ -41,7 +40,8 @@ struct Stage {
     storm: StormState,
     kv: Arc<dyn KvStore>,
     /// Looked-up actions (or why they cannot run), by reference.
-    actions: HashMap<String, Result<Prepared, String>>,
+    /// Each action's plugin (a Wasm action or a workflow), looked up once.
+    actions: HashMap<String, Result<Plugin, String>>,
 }
 
 impl Stage {
@@ -216,11 +216,13 @@ impl Stage {
         let runtime = &self.shared.runtime;
         let prepared = self.actions.entry(action.to_owned()).or_insert_with(|| {
             let reference: ActionRef = action.parse().map_err(|e| format!("{e}"))?;
-            runtime.prepare(&reference).map_err(|e| e.to_string())
+            runtime
+                .action_plugin(&reference)
+                .map(|(_, plugin)| plugin)
+                .map_err(|e| e.to_string())
         });
-        let prepared = prepared.as_ref().map_err(Clone::clone)?;
-        prepared
-            .plugin
+        let plugin = prepared.as_ref().map_err(Clone::clone)?;
+        plugin
             .parameters
             .validate(params)
             .map_err(|e| format!("{action}: {e}"))

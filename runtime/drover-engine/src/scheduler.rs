@@ -33,6 +33,10 @@ pub(crate) fn recover(shared: &Shared) {
     };
     let mut requeue = Vec::new();
     for req in interrupted {
+        // A workflow continues from its stored state (crate::workflows).
+        if crate::workflows::recover_request(&shared.runtime, &req) {
+            continue;
+        }
         let idempotent = req
             .action
             .parse::<ActionRef>()
@@ -141,7 +145,11 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
 
 fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>) {
     let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
+    let mut workflows = crate::workflows::serve::Workflows::default();
     for req in rx {
+        if workflows.handles(&shared, &req) {
+            continue;
+        }
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
         match shared

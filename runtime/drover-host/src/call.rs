@@ -27,6 +27,8 @@ pub(crate) struct Services {
     pub(crate) store: Store,
     pub(crate) fleet: Fleet,
     pub(crate) http: ureq::Agent,
+    /// How `command` reaches nodes.
+    pub(crate) ssh: crate::ssh::SshSettings,
 }
 
 /// The data of one call's `Store`.

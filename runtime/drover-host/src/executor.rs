@@ -128,6 +128,7 @@ impl Runtime {
                 fleet: Fleet::new(store.clone()),
                 store,
                 http: crate::caps::http_client(),
+                ssh: crate::ssh::SshSettings::default(),
             }),
             engine,
             cache,
@@ -135,6 +136,16 @@ impl Runtime {
             sensor_pres: Mutex::new(HashMap::new()),
             permits: Permits::new(MAX_CONCURRENT_CALLS),
         })
+    }
+
+    /// Where the `command` interface finds its ssh files (see
+    /// [`crate::ssh`]). Call before the runtime serves any call.
+    pub fn with_ssh(mut self, ssh: crate::ssh::SshSettings) -> Runtime {
+        match Arc::get_mut(&mut self.services) {
+            Some(services) => services.ssh = ssh,
+            None => tracing::error!("with_ssh called on a runtime already in use; ignored"),
+        }
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -262,6 +262,9 @@ impl Runtime {
         }
         let this: &Pack = pack;
         let catalog = |reference: &str| {
+            if let Some(builtin) = drover_workflow::builtin::lookup(reference) {
+                return Some(builtin);
+            }
             let (pack_name, plugin) = reference.split_once('.')?;
             let found = if pack_name == this.name {
                 this.plugin(plugin)

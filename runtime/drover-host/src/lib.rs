@@ -14,6 +14,7 @@
 //! - [`executor`]: ties it together: look up, validate, run, store.
 //! - [`sensor`]: one `poll` / `on-message` call of a sensor, in the same
 //!   sandbox as an action.
+//! - [`ssh`]: the OpenSSH client argv the `command` interface runs.
 
 mod bindings;
 pub mod cache;
@@ -26,6 +27,7 @@ pub mod grants;
 pub mod install;
 mod limits;
 pub mod sensor;
+pub mod ssh;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
 pub use give::{GiveError, give_grant, prepare_grant};

@@ -7,7 +7,8 @@
 //! 1. YAML syntax, by a first pass that ignores the content;
 //! 2. shapes and scalar rules, inside deserialization (the newtypes of
 //!    [`crate::fields`] and `deny_unknown_fields`), so the YAML parser knows
-//!    the line and `serde_path_to_error` the field path;
+//!    the line and `serde_path_to_error` the field path (both through
+//!    `drover_text::yaml`);
 //! 3. rules over whole values (parameter schemas and their defaults, at
 //!    least one plugin), after deserialization, with the line recovered from
 //!    the text by [`crate::locate`].
@@ -29,7 +30,6 @@ use crate::pack::{
     WorkflowEntry,
 };
 use crate::params::{Parameter, Parameters, SchemaProblem, check_schema};
-use drover_text::closest;
 use drover_text::locate;
 
 /// Parses and validates a manifest. `origin` is only used in messages
@@ -211,109 +211,30 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 
 /// Stages 1 and 2: YAML syntax, then shapes and scalar rules.
 fn deserialize(origin: &Path, text: &str) -> Result<RawManifest, PackError> {
-    if let Err(err) = serde_norway::from_str::<serde::de::IgnoredAny>(text) {
-        let location = err.location();
-        return Err(PackError::Yaml {
-            origin: origin.to_owned(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            message: without_location(&err.to_string(), location.as_ref()),
-        });
-    }
-    if text.lines().all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with('#') || line == "---"
-    }) {
-        return Err(PackError::Invalid {
-            origin: origin.to_owned(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: "the manifest is empty: write at least name, version and plugins".into(),
-        });
-    }
-    serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let location = inner.location();
-        let message = without_location(&inner.to_string(), location.as_ref());
-        PackError::Invalid {
-            origin: origin.to_owned(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            message: explain(strip_path(&message, &path)),
-            path,
+    drover_text::yaml::deserialize(
+        text,
+        "the manifest is empty: write at least name, version and plugins",
+        |_, _| false,
+    )
+    .map_err(|p| {
+        let origin = origin.to_owned();
+        if p.syntax {
+            PackError::Yaml {
+                origin,
+                line: p.line,
+                column: p.column,
+                message: p.message,
+            }
+        } else {
+            PackError::Invalid {
+                origin,
+                line: p.line,
+                column: p.column,
+                path: p.path,
+                message: p.message,
+            }
         }
     })
-}
-
-/// The YAML library's message without its trailing ` at line L column C`.
-fn without_location(message: &str, location: Option<&serde_norway::Location>) -> String {
-    match location {
-        Some(l) => message.replacen(
-            &format!(" at line {} column {}", l.line(), l.column()),
-            "",
-            1,
-        ),
-        None => message.to_owned(),
-    }
-}
-
-/// The message without the YAML library's own `path: ` prefix (we print
-/// ours). Its path is ours, or our parent's for errors about a map key.
-fn strip_path<'a>(message: &'a str, path: &str) -> &'a str {
-    let parent = path.rsplit_once('.').map_or("", |(parent, _)| parent);
-    [path, parent]
-        .into_iter()
-        .filter(|prefix| !prefix.is_empty())
-        .find_map(|prefix| message.strip_prefix(prefix)?.strip_prefix(": "))
-        .unwrap_or(message)
-}
-
-/// Rewrites serde's generic messages in drover's words, with suggestions.
-fn explain(message: &str) -> String {
-    let quoted = backticked(message);
-    let unknown = if message.starts_with("unknown field `") {
-        Some("key")
-    } else if message.starts_with("unknown variant `") {
-        Some("value")
-    } else {
-        None
-    };
-    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
-        return unknown_message(what, given, valid);
-    }
-    match quoted.as_slice() {
-        [name] if message.starts_with("missing field `") => {
-            format!("missing required key {name:?}")
-        }
-        [name] if message.starts_with("duplicate field `") => {
-            format!("key {name:?} is given twice; give it once")
-        }
-        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
-            format!("{message} (write true or false)")
-        }
-        _ => message.to_owned(),
-    }
-}
-
-/// `unknown key "timout"; did you mean "timeout"? (valid keys: …)`.
-fn unknown_message(what: &str, given: &str, valid: &[&str]) -> String {
-    if valid.is_empty() {
-        return format!("unknown {what} {given:?}: nothing is allowed here");
-    }
-    let hint = closest(given, valid.iter().copied())
-        .map(|near| format!("; did you mean {near:?}?"))
-        .unwrap_or_default();
-    format!(
-        "unknown {what} {given:?}{hint} (valid {what}s: {})",
-        valid.join(", ")
-    )
-}
-
-/// The words between backticks, in order: serde quotes names that way.
-fn backticked(message: &str) -> Vec<&str> {
-    message.split('`').skip(1).step_by(2).collect()
 }
 
 /// Where stage-3 errors point.

@@ -692,111 +692,43 @@ impl<V, K: KeyKind> Visitor<'_> for KeySeed<'_, V, K> {
 
 /// YAML syntax first (so its errors are about syntax), then the shapes.
 fn deserialize<T: de::DeserializeOwned>(origin: &Path, text: &str) -> Result<T, ParseError> {
-    if let Err(err) = serde_norway::from_str::<IgnoredAny>(text) {
-        let location = err.location();
-        return Err(ParseError::Syntax {
-            origin: origin.to_owned(),
-            format: "YAML",
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            message: without_location(&err.to_string(), location.as_ref()),
-        });
-    }
-    if text.lines().all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with('#') || line == "---"
-    }) {
-        return Err(ParseError::Invalid {
-            origin: origin.to_owned(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: "the rule is empty: write at least name, trigger and action".into(),
-        });
-    }
-    serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let location = inner.location();
-        let message = without_location(&inner.to_string(), location.as_ref());
-        ParseError::Invalid {
-            origin: origin.to_owned(),
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            message: explain(strip_path(&message, &path)),
-            path,
+    drover_text::yaml::deserialize(
+        text,
+        "the rule is empty: write at least name, trigger and action",
+        st2_bookkeeping,
+    )
+    .map_err(|p| {
+        let origin = origin.to_owned();
+        if p.syntax {
+            ParseError::Syntax {
+                origin,
+                format: "YAML",
+                line: p.line,
+                column: p.column,
+                message: p.message,
+            }
+        } else {
+            ParseError::Invalid {
+                origin,
+                line: p.line,
+                column: p.column,
+                path: p.path,
+                message: p.message,
+            }
         }
     })
 }
 
-/// The YAML library's message without its trailing ` at line L column C`.
-pub(crate) fn without_location(message: &str, location: Option<&serde_norway::Location>) -> String {
-    match location {
-        Some(l) => message.replacen(
-            &format!(" at line {} column {}", l.line(), l.column()),
-            "",
-            1,
-        ),
-        None => message.to_owned(),
-    }
-}
-
-/// The message without the YAML library's own `path: ` prefix.
-fn strip_path<'a>(message: &'a str, path: &str) -> &'a str {
-    // Keys may contain dots (`trigger.node`), so try every dotted prefix.
-    let mut prefixes: Vec<&str> = path.match_indices('.').map(|(i, _)| &path[..i]).collect();
-    prefixes.push(path);
-    prefixes
-        .into_iter()
-        .rev()
-        .filter(|prefix| !prefix.is_empty())
-        .find_map(|prefix| message.strip_prefix(prefix)?.strip_prefix(": "))
-        .unwrap_or(message)
+/// st2's bookkeeping keys, ignored on input, are kept out of "valid keys"
+/// lists (`ref` is bookkeeping only at the top, where `name` is valid).
+fn st2_bookkeeping(key: &str, valid: &[&str]) -> bool {
+    ["id", "uid", "tags", "context", "metadata_file"].contains(&key)
+        || (key == "ref" && valid.contains(&"name"))
 }
 
 /// Rewrites serde's generic messages in drover's words, with suggestions.
 pub(crate) fn explain(message: &str) -> String {
-    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    let unknown = if message.starts_with("unknown field `") {
-        Some("key")
-    } else if message.starts_with("unknown variant `") {
-        Some("value")
-    } else {
-        None
-    };
-    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
-        // Keep st2's ignored bookkeeping keys out of the list (`ref` is
-        // bookkeeping only at the top, where `name` is valid).
-        let top = valid.contains(&"name");
-        let valid: Vec<&str> = valid
-            .iter()
-            .copied()
-            .filter(|k| {
-                let bookkeeping = ["id", "uid", "tags", "context", "metadata_file"].contains(k)
-                    || (top && *k == "ref");
-                !bookkeeping
-            })
-            .collect();
-        let hint = closest(given, valid.iter().copied())
-            .map(|near| format!("; did you mean {near:?}?"))
-            .unwrap_or_default();
-        return format!(
-            "unknown {what} {given:?}{hint} (valid {what}s: {})",
-            valid.join(", ")
-        );
-    }
-    match quoted.as_slice() {
-        [name] if message.starts_with("missing field `") => {
-            format!("missing required key {name:?}")
-        }
-        [name] if message.starts_with("duplicate field `") => {
-            format!("key {name:?} is given twice; give it once")
-        }
-        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
-            format!("{message} (write true or false)")
-        }
-        _ => message.to_owned(),
-    }
+    drover_text::explain_serde(message, st2_bookkeeping)
 }
 
 // -------------------------------------------------------------- validating

@@ -22,7 +22,8 @@ use crate::engine::{self, Context, Env};
 use crate::error::ParseError;
 use crate::operators::CheckError;
 use crate::path::Resolved;
-use crate::rule::{Rule, explain, without_location};
+use crate::rule::{Rule, explain};
+use drover_text::yaml::without_location;
 
 /// A trigger instance as st2-rule-tester reads it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

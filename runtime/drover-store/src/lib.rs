@@ -13,13 +13,16 @@ mod audit;
 mod auth;
 mod events;
 mod executions;
+mod fleet;
 mod grants;
+mod inquiries;
 mod kv;
 mod nodes;
 mod packs;
 mod rules;
 mod secrets;
 mod sensors;
+mod sim;
 mod timers;
 mod web;
 mod workflows;
@@ -36,10 +39,13 @@ pub use audit::AuditFilter;
 pub use auth::{ApiToken, Role, SessionRow, User};
 pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionSummary};
+pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
+pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack};
 pub use rules::StoredRule;
 pub use sensors::SensorStatus;
+pub use sim::SimFault;
 pub use timers::TimerState;
 pub use web::{Changes, FailingRule, NodeCell, RackHealth};
 pub use workflows::{ChildLink, ChildRow, WorkflowRun};
@@ -81,7 +87,10 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_sensors.sql")),
         M::up(include_str!("migrations/0005_workflows.sql")),
         M::up(include_str!("migrations/0006_shadow.sql")),
+        M::up(include_str!("migrations/0007_fleet.sql")),
+        M::up(include_str!("migrations/0008_workflow_control.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
+        M::up(include_str!("migrations/0012_sim.sql")),
     ])
 }
 

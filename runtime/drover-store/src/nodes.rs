@@ -1,9 +1,10 @@
-//! The `nodes` and `fleet_requests` tables: the inventory (seeded with the
-//! default simulated fleet) and the change requests accepted for it.
+//! The `nodes` table read outside the controller's transactions: one node,
+//! all nodes, the count. The inventory starts as the default simulated
+//! fleet (migration 0001); `drover node import` replaces it.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::{Result, Store};
@@ -16,9 +17,14 @@ pub struct NodeRow {
     pub state: String,
     pub driver: String,
     pub options: serde_json::Value,
+    /// When the node entered `state` (ms since the epoch; 0: never changed).
+    pub since_ms: i64,
+    /// Why it is in that state (an intervention's reason, a request).
+    pub note: String,
 }
 
-/// A change request accepted for a node.
+/// A change request as `drover node show --history` lists it (the
+/// pre-controller shape, kept for callers that only need these fields).
 #[derive(Clone, Debug, Serialize)]
 pub struct FleetRequest {
     pub id: String,
@@ -30,59 +36,66 @@ pub struct FleetRequest {
     pub created_at_ms: i64,
 }
 
+pub(crate) const NODE_COLUMNS: &str = "name, labels, state, driver, options, since, note";
+
+type RawNode = (String, String, String, String, String, i64, String);
+
+pub(crate) fn raw_node(r: &Row<'_>) -> rusqlite::Result<RawNode> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+pub(crate) fn node_from_raw(raw: RawNode) -> Result<NodeRow> {
+    let (name, labels, state, driver, options, since_ms, note) = raw;
+    Ok(NodeRow {
+        name,
+        labels: serde_json::from_str(&labels)?,
+        state,
+        driver,
+        options: serde_json::from_str(&options)?,
+        since_ms,
+        note,
+    })
+}
+
+pub(crate) fn all_nodes(conn: &Connection) -> Result<Vec<NodeRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NODE_COLUMNS} FROM nodes ORDER BY length(name), name"
+    ))?;
+    let raws = stmt
+        .query_map([], raw_node)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    raws.into_iter().map(node_from_raw).collect()
+}
+
+pub(crate) fn one_node(conn: &Connection, name: &str) -> Result<Option<NodeRow>> {
+    let raw = conn
+        .prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE name = ?1"))?
+        .query_row([name], raw_node)
+        .optional()?;
+    raw.map(node_from_raw).transpose()
+}
+
 impl Store {
     pub fn get_node(&self, name: &str) -> Result<Option<NodeRow>> {
-        let row: Option<(String, String, String, String, String)> = self.read(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT name, labels, state, driver, options FROM nodes WHERE name = ?1",
-                )?
-                .query_row([name], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .optional()?)
-        })?;
-        row.map(|(name, labels, state, driver, options)| {
-            Ok(NodeRow {
-                name,
-                labels: serde_json::from_str(&labels)?,
-                state,
-                driver,
-                options: serde_json::from_str(&options)?,
-            })
-        })
-        .transpose()
+        self.read(|conn| one_node(conn, name))
+    }
+
+    /// Every node, ordered by name (shorter names first, so n2 < n10).
+    pub fn list_nodes(&self) -> Result<Vec<NodeRow>> {
+        self.read(all_nodes)
     }
 
     pub fn count_nodes(&self) -> Result<u64> {
         self.read(|conn| {
             Ok(conn.query_row("SELECT count(*) FROM nodes", [], |r| r.get::<_, i64>(0))? as u64)
-        })
-    }
-
-    /// Records an accepted request and moves the node to `new_state`, in
-    /// one transaction.
-    pub fn record_fleet_request(&self, req: FleetRequest, new_state: &str) -> Result<()> {
-        let new_state = new_state.to_owned();
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO fleet_requests (id, node, kind, reason, execution_id, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    req.id,
-                    req.node,
-                    req.kind,
-                    req.reason,
-                    req.execution_id,
-                    req.status,
-                    req.created_at_ms
-                ],
-            )?;
-            conn.execute(
-                "UPDATE nodes SET state = ?2 WHERE name = ?1",
-                params![req.node, new_state],
-            )?;
-            Ok(())
         })
     }
 
@@ -125,5 +138,9 @@ mod tests {
         assert_eq!(rack("n900"), "r23");
         assert_eq!(rack("n1000"), "r25");
         assert!(store.get_node("n1001").unwrap().is_none());
+        let all = store.list_nodes().unwrap();
+        assert_eq!(all.len(), 1000);
+        assert_eq!(all[0].name, "n001");
+        assert_eq!(all[999].name, "n1000");
     }
 }

@@ -42,6 +42,52 @@ pub struct WorkflowRun {
     /// The process that drives it (set by [`Store::workflow_start`] and
     /// [`Store::workflow_claim`]).
     pub owner_pid: Option<u32>,
+    /// What an operator asked and the runner has not done yet: `pause` or
+    /// `cancel` (on the top-level run).
+    pub control: Option<String>,
+    /// Why the run waits with nothing driving it (`paused`, `inquiry ID`).
+    pub parked: Option<String>,
+    /// sha256 of the workflow file it runs.
+    pub digest: String,
+    /// Deadline given to each child action (`drover run --timeout`).
+    pub timeout_ms: Option<u64>,
+}
+
+/// Marks an execution request `state` (the top-level run's queue entry).
+fn set_request_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE execution_requests SET state = ?2 WHERE id = ?1")?
+        .execute(params![id, state])?;
+    Ok(())
+}
+
+fn write_children(
+    conn: &Connection,
+    id: ExecutionId,
+    state: &str,
+    children: &[(Execution, ChildLink)],
+    inflight: Option<&Value>,
+) -> Result<()> {
+    let now = now_ms();
+    for (child, link) in children {
+        insert_linked(conn, child, Some(link))?;
+        conn.prepare_cached(
+            "UPDATE workflow_runs SET finished = 1, inflight = NULL, updated_at = ?2 WHERE id = ?1",
+        )?
+        .execute(params![child.id.to_string(), now])?;
+        // An ask task's child: its inquiry's answer is taken.
+        conn.prepare_cached("UPDATE inquiries SET consumed = 1 WHERE id = ?1")?
+            .execute([child.id.to_string()])?;
+    }
+    conn.prepare_cached(
+        "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        id.to_string(),
+        state,
+        inflight.map(Value::to_string),
+        now
+    ])?;
+    Ok(())
 }
 
 /// A child of a workflow execution, for `exec get --tree`.
@@ -77,8 +123,9 @@ impl Store {
         self.write(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO workflow_runs (id, action, parent, task, route, parameters,
-                    dry_run, actor, started_at, state, inflight, finished, updated_at, owner_pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)",
+                    dry_run, actor, started_at, state, inflight, finished, updated_at, owner_pid,
+                    digest, timeout_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15)",
                 params![
                     run.id.to_string(),
                     run.action,
@@ -93,9 +140,167 @@ impl Store {
                     run.inflight.as_ref().map(Value::to_string),
                     now_ms(),
                     std::process::id(),
+                    run.digest,
+                    run.timeout_ms.map(|t| t as i64),
                 ],
             )?;
+            // A top-level run has a queue entry (its lock and its way back
+            // to `drover serve` when parked): `drover run` makes one,
+            // running; a run claimed by serve has one already.
+            if run.link.is_none() {
+                conn.execute(
+                    "INSERT OR IGNORE INTO execution_requests (id, action, parameters, dry_run,
+                        actor, enforcement_id, state, requested_at, started_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 'running', ?6, ?6)",
+                    params![
+                        run.id.to_string(),
+                        run.action,
+                        run.parameters.to_string(),
+                        run.dry_run,
+                        run.actor,
+                        now_ms()
+                    ],
+                )?;
+            }
             Ok(())
+        })
+    }
+
+    /// Like [`Store::workflow_step`] but returns at once (the caller waits
+    /// before anything that needs it durable).
+    pub fn workflow_step_pipelined(
+        &self,
+        id: ExecutionId,
+        state: Value,
+        inflight: Option<Value>,
+    ) -> Result<crate::Pending<()>> {
+        self.write_pipelined(move |conn| {
+            write_children(conn, id, &state.to_string(), &[], inflight.as_ref())
+        })
+    }
+
+    /// In one transaction: stores finished children of run `id` (each
+    /// linked to its task; a subworkflow child's own run marked finished)
+    /// and the run's new `state` (serialized JSON: large states are not
+    /// built as a `Value` first) with what is still in flight.
+    pub fn workflow_children_done(
+        &self,
+        id: ExecutionId,
+        state: String,
+        children: Vec<(Execution, ChildLink)>,
+        inflight: Option<Value>,
+    ) -> Result<crate::Pending<()>> {
+        self.write_pipelined(move |conn| {
+            write_children(conn, id, &state, &children, inflight.as_ref())
+        })
+    }
+
+    /// Parks top-level run `id`: nothing drives it until a resume or an
+    /// inquiry response queues it again. Its queue entry becomes `waiting`.
+    /// Returns false (and parks nothing) if one of its inquiries was
+    /// answered or timed out meanwhile: the caller goes on driving it.
+    pub fn workflow_park(&self, id: ExecutionId, why: String) -> Result<bool> {
+        self.write(move |conn| {
+            let answered: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM inquiries
+                                WHERE root = ?1 AND state != 'pending' AND consumed = 0)",
+                [id.to_string()],
+                |r| r.get(0),
+            )?;
+            if answered {
+                return Ok(false);
+            }
+            conn.execute(
+                "UPDATE workflow_runs SET parked = ?2, owner_pid = NULL, updated_at = ?3
+                 WHERE id = ?1",
+                params![id.to_string(), why, now_ms()],
+            )?;
+            set_request_state(conn, &id.to_string(), "waiting")?;
+            Ok(true)
+        })
+    }
+
+    /// Takes a parked (or crashed) top-level run for this process to drive
+    /// in the foreground: its queue entry goes from `waiting` (or
+    /// `requested`) to `running`. False if someone else drives it or it
+    /// finished.
+    pub fn workflow_take(&self, id: ExecutionId) -> Result<bool> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE execution_requests SET state = 'running', started_at = ?2
+                 WHERE id = ?1 AND state IN ('waiting', 'requested')",
+                params![id.to_string(), now_ms()],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            conn.execute(
+                "UPDATE workflow_runs SET parked = NULL, owner_pid = ?2, updated_at = ?3
+                 WHERE id = ?1 AND finished = 0",
+                params![id.to_string(), std::process::id(), now_ms()],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Puts parked top-level run `id` back in the queue for `drover serve`;
+    /// false if it is not parked.
+    pub fn workflow_requeue(&self, id: ExecutionId) -> Result<bool> {
+        self.write(move |conn| requeue_parked(conn, &id.to_string()))
+    }
+
+    /// Queues again every top-level run parked for a delay (`parked` =
+    /// `delay until MS`) that is due; returns them.
+    pub fn wake_delayed(&self, now: i64) -> Result<Vec<ExecutionId>> {
+        self.write(move |conn| {
+            let parked: Vec<(String, String)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, parked FROM workflow_runs
+                     WHERE finished = 0 AND parent IS NULL AND parked LIKE 'delay until %'",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut woken = Vec::new();
+            for (id, why) in parked {
+                let due: i64 = why["delay until ".len()..].parse().unwrap_or(0);
+                if due <= now && requeue_parked(conn, &id)? {
+                    woken.push(crate::executions::parse_id(&id)?);
+                }
+            }
+            Ok(woken)
+        })
+    }
+
+    /// Sets (or clears) what an operator asks of run `id`.
+    pub fn workflow_set_control(&self, id: ExecutionId, control: Option<String>) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE workflow_runs SET control = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.to_string(), control, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// What an operator asks of run `id` (read at each transition).
+    pub fn workflow_control(&self, id: ExecutionId) -> Result<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT control FROM workflow_runs WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    /// The state of the queue entry of top-level run `id`.
+    pub fn request_state(&self, id: ExecutionId) -> Result<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT state FROM execution_requests WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get::<_, String>(0))
+                .optional()?)
         })
     }
 
@@ -160,7 +365,8 @@ impl Store {
     }
 
     /// In one transaction: stores the workflow execution `exec` (linked if
-    /// it is a subworkflow) and marks its run finished with `state`.
+    /// it is a subworkflow), marks its run finished with `state` and its
+    /// queue entry (if any) done.
     pub fn workflow_finish(
         &self,
         state: Value,
@@ -170,11 +376,12 @@ impl Store {
         self.write(move |conn| {
             insert_linked(conn, &exec, link.as_ref())?;
             conn.execute(
-                "UPDATE workflow_runs SET state = ?2, inflight = NULL, finished = 1, updated_at = ?3
+                "UPDATE workflow_runs SET state = ?2, inflight = NULL, finished = 1, parked = NULL,
+                    control = NULL, updated_at = ?3
                  WHERE id = ?1",
                 params![exec.id.to_string(), state.to_string(), now_ms()],
             )?;
-            Ok(())
+            set_request_state(conn, &exec.id.to_string(), "done")
         })
     }
 
@@ -196,6 +403,18 @@ impl Store {
                 "SELECT * FROM workflow_runs WHERE finished = 0 AND parent IS NULL ORDER BY id",
             )?;
             let rows = stmt.query_map([], run_from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    /// Subworkflow runs of run `parent` that have not ended (not stored as
+    /// executions yet), oldest first.
+    pub fn unfinished_subworkflows(&self, parent: ExecutionId) -> Result<Vec<WorkflowRun>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM workflow_runs WHERE finished = 0 AND parent = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([parent.to_string()], run_from_row)?;
             rows.map(|r| r?).collect()
         })
     }
@@ -277,6 +496,10 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
     let started_at_ms: i64 = r.get("started_at")?;
     let finished: bool = r.get("finished")?;
     let owner_pid: Option<i64> = r.get("owner_pid")?;
+    let control: Option<String> = r.get("control")?;
+    let parked: Option<String> = r.get("parked")?;
+    let digest: String = r.get("digest")?;
+    let timeout_ms: Option<i64> = r.get("timeout_ms")?;
     Ok((|| {
         let link = match (parent, task, route) {
             (Some(p), Some(task), Some(route)) => Some(ChildLink {
@@ -298,8 +521,27 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
             inflight: inflight.as_deref().map(serde_json::from_str).transpose()?,
             finished,
             owner_pid: owner_pid.and_then(|p| u32::try_from(p).ok()),
+            control,
+            parked,
+            digest,
+            timeout_ms: timeout_ms.map(|t| t.max(0) as u64),
         })
     })())
+}
+
+/// `waiting` → `requested` for run `root`; true if it was parked.
+pub(crate) fn requeue_parked(conn: &Connection, root: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE execution_requests SET state = 'requested', started_at = NULL
+             WHERE id = ?1 AND state = 'waiting'",
+        )?
+        .execute([root])?;
+    if n > 0 {
+        conn.prepare_cached("UPDATE workflow_runs SET parked = NULL WHERE id = ?1")?
+            .execute([root])?;
+    }
+    Ok(n > 0)
 }
 
 #[cfg(test)]
@@ -347,6 +589,10 @@ mod tests {
                 inflight: None,
                 finished: false,
                 owner_pid: None,
+                control: None,
+                parked: None,
+                digest: String::new(),
+                timeout_ms: None,
             })
             .unwrap();
         let child = ExecutionId::new();

@@ -1,10 +1,14 @@
 //! Helpers for drover's messages about YAML files (pack manifests, rules):
-//! "did you mean …?" and finding the line of a key after parsing.
+//! "did you mean …?", serde's messages in drover's words, and finding
+//! the line of a key after parsing.
 //!
 //! Owns an edit-distance heuristic for misspelt keys and names, and a
 //! best-effort search for where a key sits in block-style YAML, used for
 //! errors found after deserialization (when the parser's positions are
-//! gone). It knows nothing of packs or rules.
+//! gone), and [`yaml::deserialize`], which parses a document with
+//! located errors. It knows nothing of packs or rules.
+
+pub mod yaml;
 
 /// The candidate closest to `input`, if it is close enough to be a typo:
 /// an optimal-string-alignment distance (case-insensitive) of at most a
@@ -128,6 +132,51 @@ fn is_key(content: &str, key: &str) -> bool {
             rest.strip_prefix(':')
                 .is_some_and(|after| after.is_empty() || after.starts_with([' ', '\t']))
         })
+}
+
+/// Rewrites a serde error message in drover's words: an unknown key or
+/// value gets a "did you mean" and the list of valid ones (without the
+/// keys `hidden` says to leave out), missing and duplicate keys are named
+/// plainly. Other messages come back unchanged.
+pub fn explain_serde(message: &str, hidden: impl Fn(&str, &[&str]) -> bool) -> String {
+    // serde quotes names between backticks.
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let unknown = if message.starts_with("unknown field `") {
+        Some("key")
+    } else if message.starts_with("unknown variant `") {
+        Some("value")
+    } else {
+        None
+    };
+    if let (Some(what), Some((given, valid))) = (unknown, quoted.split_first()) {
+        let shown: Vec<&str> = valid
+            .iter()
+            .copied()
+            .filter(|k| !hidden(k, valid))
+            .collect();
+        if shown.is_empty() {
+            return format!("unknown {what} {given:?}: nothing is allowed here");
+        }
+        let hint = closest(given, shown.iter().copied())
+            .map(|near| format!("; did you mean {near:?}?"))
+            .unwrap_or_default();
+        return format!(
+            "unknown {what} {given:?}{hint} (valid {what}s: {})",
+            shown.join(", ")
+        );
+    }
+    match quoted.as_slice() {
+        [name] if message.starts_with("missing field `") => {
+            format!("missing required key {name:?}")
+        }
+        [name] if message.starts_with("duplicate field `") => {
+            format!("key {name:?} is given twice; give it once")
+        }
+        _ if message.starts_with("invalid type: ") && message.ends_with(", expected a boolean") => {
+            format!("{message} (write true or false)")
+        }
+        _ => message.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //!   state + tasks to run out), O(1) amortized per event;
 //! - [`rehearse`]: Orquesta's rehearsal test-spec format, run with mocked
 //!   action results (authors test workflows with it; we test the engine);
+//! - [`builtin`]: actions the runner performs itself (`core.ask`);
 //! - [`graph`]: DOT and SVG pictures of a workflow, optionally coloured by
 //!   the statuses of an execution.
 //!
@@ -47,6 +48,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod builtin;
 pub mod conductor;
 pub mod expr;
 pub mod graph;

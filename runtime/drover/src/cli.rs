@@ -72,6 +72,26 @@ pub enum Command {
     /// Sensors' state, last error and counts: `drover sensor list`.
     #[command(subcommand)]
     Sensor(SensorCmd),
+    /// The fleet inventory and requests: `drover node list --label rack=r07`,
+    /// `drover node reboot b7s01 --reason kernel`.
+    #[command(subcommand)]
+    Node(crate::commands::node::NodeCmd),
+    /// Fleet budgets: `drover budget set rack-one --strategy groupsemaphore --label rack --max 1`.
+    #[command(subcommand)]
+    Budget(crate::commands::budget::BudgetCmd),
+    /// The storm brake: `drover brake status|release`.
+    #[command(subcommand)]
+    Brake(crate::commands::brake::BrakeCmd),
+    /// Faults in the simulated fleet: `drover sim hang b7s01` (it stops
+    /// answering ping and ssh until the fleet controller reboots it).
+    #[command(subcommand)]
+    Sim(crate::commands::sim::SimCmd),
+    /// Fleet controller switches: pause, resume, windows, ladders, run.
+    #[command(subcommand)]
+    Fleet(crate::commands::fleet::FleetCmd),
+    /// Questions workflows wait on (`core.ask`): list, show, answer.
+    #[command(subcommand)]
+    Inquiry(crate::commands::inquiry::InquiryCmd),
     /// API tokens: `drover token create --role operator` (admin).
     #[command(subcommand)]
     Token(crate::commands::access::TokenCmd),
@@ -278,7 +298,7 @@ pub enum ExecCmd {
     List {
         #[arg(long)]
         action: Option<String>,
-        /// succeeded, failed, denied or timeout.
+        /// succeeded, failed, denied, timeout or canceled.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
@@ -286,6 +306,10 @@ pub enum ExecCmd {
         /// Only executions older than this id (the next page).
         #[arg(long, value_name = "ID")]
         before: Option<String>,
+        /// Workflows that have not ended instead (running, paused, pending
+        /// on an inquiry).
+        #[arg(long)]
+        active: bool,
         #[arg(long)]
         json: bool,
     },
@@ -299,6 +323,18 @@ pub enum ExecCmd {
         #[arg(long)]
         tree: bool,
     },
+    /// Pause a workflow: running tasks finish, nothing new starts; it waits
+    /// for `drover exec resume`.
+    Pause(crate::commands::exec_control::PauseArgs),
+    /// Resume a paused workflow (or one a crash left): here, in the
+    /// foreground, unless `--queue` leaves it to `drover serve`.
+    Resume(crate::commands::exec_control::ControlArgs),
+    /// Cancel a workflow: running tasks finish, nothing new starts, open
+    /// inquiries close; it ends `canceled`.
+    Cancel(crate::commands::exec_control::ControlArgs),
+    /// Run an ended workflow again from its failed tasks (or `--task`),
+    /// with the context they had, as a new execution.
+    Rerun(crate::commands::exec_control::RerunArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -25,8 +25,9 @@ pub fn open_store(db: &Path) -> Result<Store> {
 
 pub fn open_runtime(db: &Path) -> Result<Runtime> {
     let store = open_store(db)?;
-    let cache = db.parent().unwrap_or(Path::new(".")).join("cache");
-    Ok(Runtime::new(store, &cache)?)
+    let data = db.parent().unwrap_or(Path::new("."));
+    let ssh = drover_host::ssh::SshSettings::in_dir(data.join("ssh"));
+    Ok(Runtime::new(store, &data.join("cache"))?.with_ssh(ssh))
 }
 
 /// Who is acting, for audit records: `user:NAME`, from `$USER`, else the

@@ -3,8 +3,10 @@
 //! plugin runtime and print human text or, with `--json`, JSON.
 //!
 //! Exit codes: 0 success (for `run`: the execution succeeded), 1 an
-//! execution that ended failed/denied/timeout, 2 anything that stopped the
-//! command itself (bad input, unknown action, unreadable database).
+//! execution that ended failed/denied/timeout/canceled, 2 anything that
+//! stopped the command itself (bad input, unknown action, unreadable
+//! database, a refused request), 3 a workflow that waits (paused, or on an
+//! inquiry).
 
 mod cli;
 mod commands;

@@ -232,7 +232,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
     }
 }
 
-fn name_of(c: &Command) -> String {
+fn name_of(c: &impl std::fmt::Debug) -> String {
     format!("{c:?}")
         .split(['(', ' ', '{'])
         .next()
@@ -248,7 +248,14 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
             limit,
             before,
             json,
+            active,
         } => {
+            if active {
+                bail!(
+                    "`exec list --active` is not served by the API yet; run it on the \
+                     server's host without --server"
+                );
+            }
             let page = remote.get(&format!(
                 "/api/v1/executions{}",
                 query(&[
@@ -291,6 +298,11 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        other => bail!(
+            "`drover exec {}` is not served by the API yet; run it on the server's host \
+             without --server",
+            name_of(&other)
+        ),
     }
 }
 

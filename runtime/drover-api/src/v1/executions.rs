@@ -341,3 +341,39 @@ fn run_error(e: RunError) -> ApiError {
         other => ApiError::Internal(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_ulid_lower_bound_from_rfc3339_or_milliseconds() {
+        let from_ms = since_bound("1795661483719").unwrap();
+        let from_text = since_bound("2026-11-26T02:51:23.719Z").unwrap();
+        assert_eq!(from_ms, from_text);
+        assert_eq!(
+            from_ms,
+            ulid::Ulid::from_parts(1_795_661_483_719, 0).to_string()
+        );
+        // An id made a millisecond later sorts above the bound.
+        let later = ulid::Ulid::from_parts(1_795_661_483_720, 0).to_string();
+        assert!(later > from_ms);
+        for bad in ["yesterday", "-1", "99999999999999999"] {
+            let err = since_bound(bad).unwrap_err().to_string();
+            assert!(err.contains("since"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn limits_outside_1_to_1000_are_refused() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(parse_limit(Some(1000)).unwrap(), 1000);
+        assert!(parse_limit(Some(0)).is_err());
+        assert!(
+            parse_limit(Some(1001))
+                .unwrap_err()
+                .to_string()
+                .contains("1 to 1000")
+        );
+    }
+}

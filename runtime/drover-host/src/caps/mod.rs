@@ -8,9 +8,11 @@
 //! | kv | no (pack-scoped) | reads live; writes planned |
 //! | secrets | names | live read (audited) |
 //! | http | hosts | GET/HEAD live; other methods planned |
-//! | probe | hosts | unsupported until the fleet controller |
-//! | command | argv | planned; unsupported when real, until the fleet controller |
+//! | probe | hosts | live (tcp connect, ping) |
+//! | command | argv | planned; run over ssh when real |
 //! | nodes | label selector for changes | reads live; changes planned |
+//!
+//! [`sim`] answers `probe` and `command` for nodes of the simulated fleet.
 
 mod command;
 mod http;
@@ -19,6 +21,7 @@ mod log;
 mod nodes;
 mod probe;
 mod secrets;
+mod sim;
 
 pub(crate) use http::client as http_client;
 

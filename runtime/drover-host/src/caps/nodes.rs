@@ -3,39 +3,76 @@
 //! own decision). In a dry run changes are planned with the decision they
 //! would get and the controller's simulated answer.
 
-use drover_fleet::{Change, Fleet, FleetError, Outcome, RequestStatus as FleetStatus};
+use drover_core::now_ms;
+use drover_fleet::{Answer, FleetError, Kind, NewRequest, Origin, Outcome, Policy};
 use drover_policy::{Capability, Target};
 use serde_json::json;
 
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::nodes::{self, Host, Node, RequestStatus};
 use crate::call::{CallCtx, denied};
+use crate::grants::Check;
 
 /// Longest reason a plugin may attach to a request.
 const MAX_REASON_BYTES: usize = 4096;
 
 type R<T> = wasmtime::Result<Result<T, PluginError>>;
 
+/// A change a plugin asks of the fleet controller.
+enum Change {
+    Reboot,
+    Drain,
+    SetState(String),
+    /// `set-state production` of a drained node.
+    Undrain,
+}
+
+impl Change {
+    fn name(&self) -> &'static str {
+        match self {
+            Change::Reboot => "reboot",
+            Change::Drain => "drain",
+            Change::SetState(_) | Change::Undrain => "set-state",
+        }
+    }
+}
+
 fn fleet_error(e: FleetError) -> PluginError {
     match e {
         FleetError::UnknownNode(_) => PluginError::NotFound(e.to_string()),
-        FleetError::UnknownState(_) => PluginError::Invalid(e.to_string()),
+        FleetError::UnknownState(_) | FleetError::Invalid(_) | FleetError::Import(_) => {
+            PluginError::Invalid(e.to_string())
+        }
         FleetError::Store(e) => PluginError::Failed(format!("fleet: {e}")),
     }
 }
 
-fn to_wit(s: FleetStatus) -> RequestStatus {
-    RequestStatus {
-        outcome: match s.outcome {
-            Outcome::Accepted => nodes::Outcome::Accepted,
-            Outcome::Queued => nodes::Outcome::Queued,
-        },
-        detail: s.detail,
+/// The controller's answer as the plugin sees it. A refusal by the fleet
+/// (storm brake, a node in intervention) is `error::denied` with the
+/// controller's reason, like a refusal by the grant check: the WIT
+/// `outcome` stays accepted | queued, so plugins built against it need no
+/// rebuild.
+fn to_wit(a: Answer) -> Result<RequestStatus, PluginError> {
+    let detail = if a.request_id.is_empty() {
+        a.detail
+    } else {
+        format!("request {}: {}", a.request_id, a.detail)
+    };
+    match a.outcome {
+        Outcome::Accepted => Ok(RequestStatus {
+            outcome: nodes::Outcome::Accepted,
+            detail,
+        }),
+        Outcome::Queued => Ok(RequestStatus {
+            outcome: nodes::Outcome::Queued,
+            detail,
+        }),
+        Outcome::Denied => Err(PluginError::Denied(format!("fleet: {detail}"))),
     }
 }
 
 impl CallCtx {
-    fn fleet(&self) -> &Fleet {
+    fn fleet(&self) -> &drover_fleet::Fleet {
         &self.services.fleet
     }
 
@@ -55,6 +92,33 @@ impl CallCtx {
         Ok(node)
     }
 
+    /// What the fleet would answer, without changing anything.
+    fn fleet_dry_run(&self, change: &Change, req: NewRequest) -> Result<Answer, FleetError> {
+        match change {
+            Change::SetState(state) => {
+                let to = drover_fleet::State::parse(state)?;
+                let now = now_ms();
+                let mut w = self.fleet().world(now)?;
+                w.set_state(
+                    &req.node,
+                    to,
+                    &req.reason,
+                    &req.actor,
+                    Origin::Automation,
+                    req.execution_id,
+                    now,
+                )
+            }
+            _ => {
+                let mut dr = self.fleet().dry_run(vec![req])?;
+                dr.answers
+                    .pop()
+                    .unwrap_or_else(|| Err("no answer".into()))
+                    .map_err(FleetError::Invalid)
+            }
+        }
+    }
+
     fn change(
         &mut self,
         change: Change,
@@ -69,7 +133,7 @@ impl CallCtx {
         let cap = match change {
             Change::Reboot => Capability::NodesReboot,
             Change::Drain => Capability::NodesDrain,
-            Change::SetState(_) => Capability::NodesSetState,
+            Change::SetState(_) | Change::Undrain => Capability::NodesSetState,
         };
         let node = self.fleet().node(name).map_err(fleet_error)?;
         let target = Target::Node {
@@ -84,16 +148,55 @@ impl CallCtx {
             }
             return Err(denied(&check));
         }
+        // Giving a drained node back to production goes through the driver
+        // (undrain), not around it.
+        let undrain =
+            matches!(&change, Change::SetState(s) if s == "production") && node.state == "drained";
+        let change = if undrain { Change::Undrain } else { change };
+        let req = NewRequest {
+            id: ulid::Ulid::new().to_string(),
+            node: name.to_owned(),
+            kind: match change {
+                Change::Drain => Kind::Drain,
+                Change::Undrain => Kind::Undrain,
+                _ => Kind::Reboot,
+            },
+            reason: reason.to_owned(),
+            actor: self.actor.clone(),
+            origin: Origin::Automation,
+            execution_id: Some(self.exec_id.to_string()),
+            policy: Policy::Asap,
+            drain_timeout_ms: None,
+            reboot_timeout_ms: None,
+        };
         if self.dry_run {
-            let simulated = self.fleet().simulate(&change, name).map_err(fleet_error)?;
-            self.plan(cap, change.name(), name, &check, json!(simulated));
-            return Ok(to_wit(simulated));
+            let answer = self.fleet_dry_run(&change, req).map_err(fleet_error)?;
+            // A budget or brake refusal is planned as denied, with the
+            // controller's reason; the grant check's reason otherwise.
+            let decided = if answer.outcome == Outcome::Denied {
+                Check {
+                    decision: drover_core::Decision::Denied,
+                    reason: format!("{}; fleet: {}", check.reason, answer.detail),
+                }
+            } else {
+                check
+            };
+            self.plan(cap, change.name(), name, &decided, json!(answer));
+            return to_wit(answer);
         }
-        let exec = Some(self.exec_id);
-        self.fleet()
-            .request(&change, name, reason, exec)
-            .map(to_wit)
-            .map_err(fleet_error)
+        let answer = match change {
+            Change::SetState(state) => self.fleet().set_state(
+                name,
+                &state,
+                reason,
+                &self.actor,
+                Origin::Automation,
+                Some(self.exec_id.to_string()),
+            ),
+            _ => self.fleet().request_one(req),
+        }
+        .map_err(fleet_error)?;
+        to_wit(answer)
     }
 }
 
@@ -113,6 +216,8 @@ impl Host for CallCtx {
                 "state": n.state,
                 "labels": n.labels,
                 "driver": n.driver,
+                "since_ms": n.since_ms,
+                "note": n.note,
             })
             .to_string()
         }))

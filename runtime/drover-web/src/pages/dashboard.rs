@@ -1,5 +1,5 @@
-//! The dashboard: recent executions, the queue, failing rules, and fleet
-//! health by rack. Every query is bounded (see `drover_store::web`).
+//! The dashboard: recent executions, the queue, failing rules, fleet
+//! health by rack and the storm brake. Every query is bounded (see `drover_store::web`).
 
 use std::collections::BTreeMap;
 
@@ -63,10 +63,13 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
                 r.states.insert(h.state, h.nodes);
             }
             let racks: Vec<Rack> = racks.into_values().collect();
+            let brake = drover_fleet::Fleet::new(store.clone())
+                .brake_status()
+                .map_err(|e| crate::WebError::Internal(e.to_string()))?;
             let nodes: u64 = racks.iter().map(|r| r.total).sum();
             let unhealthy: u64 = racks.iter().map(|r| r.unhealthy).sum();
             Ok(ctx! {
-                recent, queued, running, failing, racks, nodes, unhealthy,
+                recent, queued, running, failing, racks, nodes, unhealthy, brake,
                 rule_window => RULE_WINDOW,
             })
         })

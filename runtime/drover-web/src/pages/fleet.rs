@@ -1,14 +1,14 @@
 //! The fleet: racks as a grid of nodes coloured by state (the grid
 //! re-renders when the change feed says a node changed), and drain or
-//! reboot of one node, always shown first as a dry run (what the fleet
-//! controller would answer) and only then performed.
+//! reboot of one node through drover-fleet's controller, always shown
+//! first as its dry run (its answer under the budgets, brake and windows)
+//! and only then requested.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use drover_core::{AuditRecord, Decision, now_ms};
-use drover_fleet::{Change, Fleet};
+use drover_fleet::{Fleet, Kind, NewRequest, Origin, Policy};
 use drover_store::NodeCell;
 use serde::{Deserialize, Serialize};
 
@@ -85,15 +85,16 @@ pub struct ChangeForm {
     confirm: String,
 }
 
-/// `POST /ui/fleet/change`: without `confirm=yes`, the dry run and a
-/// button to perform it; with it, the request (audited).
+/// `POST /ui/fleet/change`: without `confirm=yes`, the fleet controller's
+/// dry run (its answer, the waves, what holds the plan back) and a button
+/// to make the request; with it, the request (the controller audits it).
 pub async fn change(
     State(state): State<WebState>,
     Post(me, form, ..): Post<need::Operator, ChangeForm>,
 ) -> Result<Response, WebError> {
-    let change = match form.change.as_str() {
-        "drain" => Change::Drain,
-        "reboot" => Change::Reboot,
+    let kind = match form.change.as_str() {
+        "drain" => Kind::Drain,
+        "reboot" => Kind::Reboot,
         other => {
             return Err(WebError::BadRequest(format!(
                 "change {other:?} is not drain or reboot"
@@ -102,50 +103,63 @@ pub async fn change(
     };
     let node = form.node.trim().to_owned();
     let reason = non_empty(Some(form.reason.clone()))
-        .unwrap_or_else(|| format!("{} from the web UI", change.name()));
+        .unwrap_or_else(|| format!("{} from the web UI", form.change));
     let confirmed = form.confirm == "yes";
-    let (n, c, r, who) = (node.clone(), change.clone(), reason.clone(), me.clone());
-    let outcome = state
+    let req = NewRequest {
+        id: drover_fleet::new_request_id(),
+        node: node.clone(),
+        kind,
+        reason: reason.clone(),
+        actor: me.actor(),
+        origin: Origin::Operator,
+        execution_id: None,
+        policy: Policy::Asap,
+        drain_timeout_ms: None,
+        reboot_timeout_ms: None,
+    };
+    let (current, answer, plan) = state
         .blocking(move |store| {
             let fleet = Fleet::new(store.clone());
             let current = fleet
-                .node(&n)
+                .node(&req.node)
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
-            if !confirmed {
-                let sim = fleet
-                    .simulate(&c, &n)
+            if confirmed {
+                let answer = fleet
+                    .request_one(req)
                     .map_err(|e| WebError::BadRequest(e.to_string()))?;
-                return Ok((current, sim));
+                return Ok((current, Ok(answer), None));
             }
-            store.append_audit(AuditRecord {
-                id: 0,
-                at_ms: now_ms(),
-                execution_id: None,
-                actor: who.actor(),
-                pack: "operator".into(),
-                plugin: "web".into(),
-                capability: format!("nodes.{}", c.name()),
-                target: n.clone(),
-                decision: Decision::Allowed,
-                reason: r.clone(),
-                dry_run: false,
-            })?;
-            let done = fleet
-                .request(&c, &n, &r, None)
+            let mut plan = fleet
+                .dry_run(vec![req])
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
-            Ok((current, done))
+            let answer = plan
+                .answers
+                .pop()
+                .unwrap_or_else(|| Err("the controller gave no answer".to_owned()));
+            Ok((current, answer, Some(plan)))
         })
         .await?;
-    let (current, status) = outcome;
+    let (status, refused) = match answer {
+        Ok(a) => (Some(a), None),
+        Err(e) => (None, Some(e)),
+    };
+    let (waves, blocked, notes) = match plan {
+        Some(p) => (p.waves, p.blocked, p.notes),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
     Ok(Html(state.templates.page(
         "fleet_change.html",
         &me,
         ctx! {
             page => "fleet",
             node => current,
-            change => change.name(),
+            change => form.change,
             reason,
             status,
+            refused,
+            waves,
+            blocked,
+            notes,
             performed => confirmed,
         },
     )?)

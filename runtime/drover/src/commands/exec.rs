@@ -12,6 +12,13 @@ use crate::context::open_store;
 use crate::output;
 
 pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
+    let cmd = match cmd {
+        ExecCmd::Pause(args) => return super::exec_control::pause(db, args),
+        ExecCmd::Resume(args) => return super::exec_control::resume(db, args),
+        ExecCmd::Cancel(args) => return super::exec_control::cancel(db, args),
+        ExecCmd::Rerun(args) => return super::exec_control::rerun(db, args),
+        other => other,
+    };
     let store = open_store(db)?;
     match cmd {
         ExecCmd::List {
@@ -19,13 +26,17 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             status,
             limit,
             before,
+            active,
             json,
         } => {
+            if active {
+                return active_runs(&store, json);
+            }
             let status = match status.as_deref() {
                 None => None,
                 Some(s) => Some(ExecStatus::parse(s).ok_or_else(|| {
                     anyhow::anyhow!(
-                        "unknown status {s:?} (expected succeeded, failed, denied or timeout)"
+                        "unknown status {s:?} (expected succeeded, failed, denied, timeout or canceled)"
                     )
                 })?),
             };
@@ -73,7 +84,7 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
         ExecCmd::Get { id, json, tree } => {
             let id: ExecutionId = id.parse()?;
             let Some(exec) = store.get_execution(id)? else {
-                bail!("no execution {id} (see `drover exec list`)");
+                return in_progress(&store, id, json);
             };
             if json {
                 if tree {
@@ -98,7 +109,160 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ExecCmd::Pause(_) | ExecCmd::Resume(_) | ExecCmd::Cancel(_) | ExecCmd::Rerun(_) => {
+            unreachable!("dispatched above")
+        }
     }
+}
+
+/// How an unfinished workflow run stands: status and what it waits on.
+fn run_status(run: &drover_store::WorkflowRun) -> (&'static str, Option<String>) {
+    if let Some(ms) = run
+        .parked
+        .as_deref()
+        .and_then(|w| w.strip_prefix("delay until "))
+        .and_then(|ms| ms.parse::<i64>().ok())
+    {
+        return ("pending", Some(format!("delay until {}", output::time(ms))));
+    }
+    match (&run.parked, run.control.as_deref()) {
+        (Some(why), _) if why == "paused" => ("paused", Some(why.clone())),
+        (Some(why), _) => ("pending", Some(why.clone())),
+        (None, Some("pause")) => ("pausing", None),
+        (None, Some("cancel")) => ("canceling", None),
+        _ => ("running", None),
+    }
+}
+
+/// `exec list --active`: top-level workflow runs that have not ended.
+fn active_runs(store: &drover_store::Store, json: bool) -> Result<ExitCode> {
+    let runs = store.unfinished_workflow_runs()?;
+    if json {
+        let rows: Vec<serde_json::Value> = runs
+            .iter()
+            .map(|r| {
+                let (status, waiting_on) = run_status(r);
+                serde_json::json!({
+                    "id": r.id,
+                    "action": r.action,
+                    "status": status,
+                    "waiting_on": waiting_on,
+                    "dry_run": r.dry_run,
+                    "actor": r.actor,
+                    "started_at_ms": r.started_at_ms,
+                })
+            })
+            .collect();
+        output::json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no workflows in progress");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "ID".into(),
+        "WORKFLOW".into(),
+        "STATUS".into(),
+        "WAITING ON".into(),
+        "STARTED".into(),
+        "BY".into(),
+    ]];
+    for r in &runs {
+        let (status, waiting_on) = run_status(r);
+        table.push(vec![
+            r.id.to_string(),
+            r.action.clone(),
+            status.into(),
+            waiting_on.unwrap_or_default(),
+            output::time(r.started_at_ms),
+            r.actor.clone(),
+        ]);
+    }
+    output::table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A workflow run that has not ended (no execution yet): its state and
+/// the children it has so far.
+fn in_progress(store: &drover_store::Store, id: ExecutionId, json: bool) -> Result<ExitCode> {
+    let Some(run) = store.get_workflow_run(id)? else {
+        bail!("no execution {id} (see `drover exec list`)");
+    };
+    let (status, waiting_on) = run_status(&run);
+    if json {
+        output::json(&serde_json::json!({
+            "id": run.id,
+            "action": run.action,
+            "status": status,
+            "waiting_on": waiting_on,
+            "digest": run.digest,
+            "parameters": run.parameters,
+            "dry_run": run.dry_run,
+            "actor": run.actor,
+            "started_at_ms": run.started_at_ms,
+            "children": children_json(store, id, 0)?,
+            "subworkflows_in_progress": subworkflows_json(store, id, 0)?,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}  {}  {status}", run.id, run.action);
+    if let Some(why) = waiting_on {
+        println!("  waiting on {why}");
+    }
+    println!("  started   {}", output::time(run.started_at_ms));
+    println!("  tree");
+    let done = store.execution_children(id)?;
+    let subs = store.unfinished_subworkflows(id)?;
+    if done.is_empty() && subs.is_empty() {
+        println!("    no child executions yet");
+    }
+    if !done.is_empty() {
+        print_tree(store, id, 2)?;
+    }
+    print_subworkflows(store, id, 2)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Subworkflows of run `id` still in progress, with what they ran so far.
+fn print_subworkflows(store: &drover_store::Store, id: ExecutionId, depth: usize) -> Result<()> {
+    for sub in store.unfinished_subworkflows(id)? {
+        let task = sub.link.as_ref().map_or("?", |l| l.task.as_str());
+        println!(
+            "{:indent$}{task}  {}  in progress  {}",
+            "",
+            sub.action,
+            sub.id,
+            indent = depth * 2
+        );
+        if depth < MAX_TREE_DEPTH {
+            print_tree(store, sub.id, depth + 1)?;
+            print_subworkflows(store, sub.id, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn subworkflows_json(
+    store: &drover_store::Store,
+    id: ExecutionId,
+    depth: usize,
+) -> Result<serde_json::Value> {
+    let mut out = Vec::new();
+    for sub in store.unfinished_subworkflows(id)? {
+        let mut value = serde_json::json!({
+            "id": sub.id,
+            "action": sub.action,
+            "task": sub.link.as_ref().map(|l| l.task.clone()),
+            "route": sub.link.as_ref().map(|l| l.route),
+            "children": children_json(store, sub.id, depth + 1)?,
+        });
+        if depth < MAX_TREE_DEPTH {
+            value["subworkflows_in_progress"] = subworkflows_json(store, sub.id, depth + 1)?;
+        }
+        out.push(value);
+    }
+    Ok(serde_json::Value::Array(out))
 }
 
 /// Most levels of subworkflows shown by `--tree`.

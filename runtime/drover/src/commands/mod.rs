@@ -2,15 +2,22 @@
 
 pub mod access;
 mod audit;
+pub mod brake;
+pub mod budget;
 mod exec;
+pub mod exec_control;
+pub mod fleet;
 mod grant;
+pub mod inquiry;
 mod kv;
+pub mod node;
 mod pack;
 mod rule;
 mod run;
 mod secret;
 mod sensor;
 mod serve;
+pub mod sim;
 mod trigger;
 mod workflow;
 
@@ -53,6 +60,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
+        Command::Node(cmd) => node::run(&db, cmd),
+        Command::Budget(cmd) => budget::run(&db, cmd),
+        Command::Brake(cmd) => brake::run(&db, cmd),
+        Command::Sim(cmd) => sim::run(&db, cmd),
+        Command::Fleet(cmd) => fleet::run(&db, cmd),
+        Command::Inquiry(cmd) => inquiry::run(&db, cmd),
         Command::Token(_) | Command::User(_) => unreachable!("dispatched above"),
     }
 }

@@ -1,6 +1,7 @@
 //! `drover run`: run one action now, in this process, and store it. A
-//! workflow (`runner: workflow`) runs to its end here too, every child
-//! execution stored and, with `--dry-run`, dry.
+//! workflow (`runner: workflow`) runs here too until it ends (every child
+//! execution stored and, with `--dry-run`, dry) or waits (paused, an
+//! inquiry: exit code 3, continued by `drover serve` or the CLI).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,11 +46,11 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
         actor: actor(),
         timeout: args.timeout,
     };
-    let exec = if plugin.is_workflow() {
-        drover_engine::workflows::run_workflow(&runtime, &action, params, &opts)?
-    } else {
-        runtime.run_prepared(&runtime.prepare(&action)?, params, &opts)?
-    };
+    if plugin.is_workflow() {
+        let outcome = drover_engine::workflows::run_workflow(&runtime, &action, params, &opts)?;
+        return super::exec_control::print_outcome(&outcome, args.json);
+    }
+    let exec = runtime.run_prepared(&runtime.prepare(&action)?, params, &opts)?;
     if args.json {
         output::json(&exec)?;
     } else {

@@ -13,6 +13,8 @@ use crate::cli::ServeArgs;
 
 /// How long open HTTP requests may take to finish after a stop signal.
 const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// Time between fleet controller ticks.
+const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 use crate::context::open_runtime;
 
 pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
@@ -45,31 +47,11 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         },
     )
     .context("cannot load the installed packs and rules")?;
-    // Workflow runs a crash or kill left mid-way continue from their stored
-    // state (in-flight non-idempotent children are abandoned, see
-    // drover_engine::workflows), in the background.
-    {
-        let runtime = runtime.clone();
-        std::thread::Builder::new()
-            .name("drover-workflow-resume".into())
-            .spawn(
-                move || match drover_engine::workflows::resume_unfinished(&runtime) {
-                    Ok(ends) => {
-                        for end in ends {
-                            match end {
-                                Ok(exec) => eprintln!(
-                                    "drover: resumed workflow {} {}: {}",
-                                    exec.id, exec.action, exec.status
-                                ),
-                                Err(e) => eprintln!("drover: cannot resume a workflow run: {e}"),
-                            }
-                        }
-                    }
-                    Err(e) => eprintln!("drover: cannot list unfinished workflow runs: {e}"),
-                },
-            )
-            .context("cannot start the workflow resume thread")?;
-    }
+    // The fleet controller moves requested nodes through their lifecycle.
+    let fleet_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fleet = drover_fleet::Controller::standard(runtime.store().clone())
+        .spawn(FLEET_TICK, fleet_stop.clone())
+        .context("cannot start the fleet controller thread")?;
     let events = drover_api::stream::Events::default();
     let api = drover_api::AppState {
         store: store.clone(),
@@ -139,6 +121,8 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         args.grace
     );
     pipeline.shutdown(args.grace);
+    fleet_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = fleet.join();
     // Connection tasks of stalled clients must not hold up the exit.
     tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)

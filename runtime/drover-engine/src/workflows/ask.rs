@@ -1,0 +1,309 @@
+//! Inquiries: `core.ask`, the built-in action a workflow task uses to wait
+//! for a person's answer (an approval, a choice).
+//!
+//! Its input: `schema` (JSON Schema the response must satisfy; default an
+//! object with a required boolean `approve`), `roles` (who may answer;
+//! empty: anyone), `ttl` (seconds, or a duration such as `"30m"`; default
+//! 24 h), optional `route` (where to announce it, for notifiers). The
+//! runner stores an inquiry whose id is the task's child execution id and
+//! parks the run. [`respond_inquiry`] validates an answer against the
+//! schema, checks the responder's roles, records it and queues the run:
+//! the task succeeds with the response as its result, and the workflow
+//! routes on it (`approve=false` is a denial the workflow handles).
+//! Past its `ttl` the inquiry times out and the task fails with "inquiry
+//! timed out after …": the workflow follows its failure routes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::{ExecStatus, Execution, ExecutionId, now_ms};
+use drover_host::Runtime;
+use drover_store::{Inquiry, RespondError, StoreError};
+use serde_json::{Value, json};
+
+use super::control::{self, Continue, ControlError};
+use super::driver::Inflight;
+use super::{Meta, Outcome};
+use crate::Shared;
+
+/// The built-in action's reference.
+pub const ACTION: &str = drover_workflow::builtin::ASK;
+/// How long an inquiry waits when its task gives no `ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+fn default_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"approve": {"type": "boolean"}},
+        "required": ["approve"]
+    })
+}
+
+/// The inquiry a `core.ask` task asks, or why its input is wrong.
+pub(crate) fn inquiry(meta: &Meta, inf: &Inflight) -> Result<Inquiry, String> {
+    let input = match &inf.input {
+        Value::Object(m) => m.clone(),
+        Value::Null => Default::default(),
+        other => return Err(format!("core.ask input must be an object, not {other}")),
+    };
+    if let Some(k) = input
+        .keys()
+        .find(|k| !["schema", "roles", "ttl", "route"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "core.ask has no parameter {k:?} (it takes schema, roles, ttl, route)"
+        ));
+    }
+    let schema = input.get("schema").cloned().unwrap_or_else(default_schema);
+    if !schema.is_object() {
+        return Err("core.ask `schema` must be a JSON Schema object".into());
+    }
+    if let Err(e) = jsonschema::validator_for(&schema) {
+        return Err(format!("core.ask `schema` is not a valid JSON Schema: {e}"));
+    }
+    let roles = match input.get("roles") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|r| {
+                r.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("core.ask `roles` must be strings, not {r}"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(other) => return Err(format!("core.ask `roles` must be a list, not {other}")),
+    };
+    let ttl = match input.get("ttl") {
+        None | Some(Value::Null) => DEFAULT_TTL,
+        Some(Value::Number(n)) => Duration::from_secs(
+            n.as_u64()
+                .ok_or_else(|| format!("core.ask `ttl` must be whole seconds, not {n}"))?,
+        ),
+        Some(Value::String(s)) => humantime::parse_duration(s)
+            .map_err(|e| format!("core.ask `ttl` {s:?}: {e} (e.g. 90, \"30m\", \"2h\")"))?,
+        Some(other) => return Err(format!("core.ask `ttl` must be seconds, not {other}")),
+    };
+    let route_to = match input.get("route") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return Err(format!("core.ask `route` must be a string, not {other}")),
+    };
+    let now = now_ms();
+    Ok(Inquiry {
+        id: inf.child,
+        run_id: meta.id,
+        root: meta.root,
+        action: meta.action.clone(),
+        task: inf.task.clone(),
+        route: inf.route,
+        schema,
+        roles,
+        route_to,
+        ttl_s: ttl.as_secs().max(1),
+        created_at_ms: now,
+        expires_at_ms: now + ttl.as_millis().max(1000) as i64,
+        state: "pending".into(),
+        response: None,
+        responder: None,
+        responded_at_ms: None,
+    })
+}
+
+/// Where a waiting ask stands.
+pub(crate) enum AskCheck {
+    Pending,
+    /// Answered, timed out or canceled: the ask task's child execution.
+    Ended(Box<Execution>),
+}
+
+/// Reads inquiry `id` (timing it out if its deadline passed).
+pub(crate) fn check(rt: &Runtime, id: ExecutionId) -> Result<AskCheck, StoreError> {
+    let store = rt.store();
+    let Some(mut q) = store.get_inquiry(id)? else {
+        return Err(StoreError::Corrupt(format!(
+            "inquiry {id} of a waiting ask task is missing"
+        )));
+    };
+    if q.state == "pending" {
+        if q.expires_at_ms > now_ms() {
+            return Ok(AskCheck::Pending);
+        }
+        store.close_inquiry(id, "timed_out")?;
+        q = store.get_inquiry(id)?.unwrap_or(q);
+    }
+    let finished = q.responded_at_ms.unwrap_or_else(now_ms);
+    let (status, result, error) = match q.state.as_str() {
+        "responded" => (ExecStatus::Succeeded, q.response.clone(), None),
+        "timed_out" => (
+            ExecStatus::Timeout,
+            None,
+            Some(format!(
+                "inquiry timed out after {} with no response",
+                humantime::format_duration(Duration::from_secs(q.ttl_s))
+            )),
+        ),
+        _ => (
+            ExecStatus::Canceled,
+            None,
+            Some("inquiry canceled with its workflow".to_owned()),
+        ),
+    };
+    Ok(AskCheck::Ended(Box::new(Execution {
+        id,
+        action: ACTION.into(),
+        pack_version: String::new(),
+        digest: String::new(),
+        parameters: json!({"schema": q.schema, "roles": q.roles, "ttl": q.ttl_s, "route": q.route_to}),
+        status,
+        result,
+        error,
+        dry_run: false,
+        plan: None,
+        logs: Vec::new(),
+        actor: q.responder.clone().unwrap_or_default(),
+        started_at_ms: q.created_at_ms,
+        finished_at_ms: finished,
+        duration_us: ((finished - q.created_at_ms).max(0) as u64) * 1000,
+    })))
+}
+
+/// Ends a pending inquiry because its workflow is canceled.
+pub(crate) fn cancel(rt: &Runtime, id: ExecutionId) -> Result<(), StoreError> {
+    rt.store().close_inquiry(id, "canceled")
+}
+
+/// Why a response was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InquiryError {
+    #[error(transparent)]
+    Respond(#[from] RespondError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "inquiry {id} may be answered by {} only; you answered as {} (pass the role with --as ROLE)",
+        roles.join(", "),
+        if given.is_empty() { "no role".to_owned() } else { given.join(", ") }
+    )]
+    Role {
+        id: ExecutionId,
+        roles: Vec<String>,
+        given: Vec<String>,
+    },
+    #[error("inquiry {id}: the response does not match its schema: {problem}")]
+    Invalid { id: ExecutionId, problem: String },
+    #[error(transparent)]
+    Control(Box<ControlError>),
+}
+
+impl From<ControlError> for InquiryError {
+    fn from(e: ControlError) -> Self {
+        InquiryError::Control(Box::new(e))
+    }
+}
+
+/// Checks `response` (roles, schema) against pending inquiry `id`, records
+/// it with `actor` and queues the waiting workflow for `drover serve`. The
+/// REST API and the CLI (`drover inquiry respond --queue`) call this.
+pub fn respond_inquiry(
+    runtime: &Runtime,
+    id: ExecutionId,
+    response: Value,
+    responder_roles: &[String],
+    actor: &str,
+) -> Result<Inquiry, InquiryError> {
+    record(runtime, id, response, responder_roles, actor, true)
+}
+
+/// Like [`respond_inquiry`] but continues the workflow in this thread
+/// (`drover inquiry respond` without `--queue`); `None` in the outcome when
+/// another process drives the run (it takes the answer itself).
+pub fn respond_and_continue(
+    runtime: &Runtime,
+    id: ExecutionId,
+    response: Value,
+    responder_roles: &[String],
+    actor: &str,
+) -> Result<(Inquiry, Option<Outcome>), InquiryError> {
+    let q = record(runtime, id, response, responder_roles, actor, false)?;
+    let outcome = control::continue_run(runtime, q.root, Continue::Foreground)?;
+    Ok((q, outcome))
+}
+
+fn record(
+    runtime: &Runtime,
+    id: ExecutionId,
+    response: Value,
+    responder_roles: &[String],
+    actor: &str,
+    queue: bool,
+) -> Result<Inquiry, InquiryError> {
+    let store = runtime.store();
+    // An inquiry past its deadline times out (and its run is queued) first.
+    store.expire_inquiries(now_ms())?;
+    let Some(q) = store.get_inquiry(id)? else {
+        return Err(RespondError::Unknown(id).into());
+    };
+    if q.state != "pending" {
+        return Err(RespondError::NotPending { id, state: q.state }.into());
+    }
+    if !q.roles.is_empty() && !responder_roles.iter().any(|r| q.roles.contains(r)) {
+        return Err(InquiryError::Role {
+            id,
+            roles: q.roles,
+            given: responder_roles.to_vec(),
+        });
+    }
+    let validator = jsonschema::validator_for(&q.schema).map_err(|e| InquiryError::Invalid {
+        id,
+        problem: format!("its schema is unusable: {e}"),
+    })?;
+    if let Some(err) = validator.iter_errors(&response).next() {
+        let path = err.instance_path().as_str().to_owned();
+        let problem = if path.is_empty() {
+            err.to_string()
+        } else {
+            format!(
+                "field {:?}: {err}",
+                path.trim_start_matches('/').replace('/', ".")
+            )
+        };
+        return Err(InquiryError::Invalid { id, problem });
+    }
+    Ok(store.respond_inquiry(id, response, actor.to_owned(), queue)?)
+}
+
+/// Under `drover serve`: times out inquiries past their deadline (their
+/// runs are queued and their tasks fail) and queues runs parked for a
+/// delay that is over, once a second.
+pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("drover-inquiries".into())
+        .spawn(move || {
+            while !shared.stopping() {
+                match shared.runtime.store().expire_inquiries(now_ms()) {
+                    Ok(expired) if !expired.is_empty() => {
+                        for q in &expired {
+                            tracing::info!(inquiry = %q.id, run = %q.root, "inquiry timed out");
+                        }
+                        shared.requests_waiting.notify();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot expire inquiries"),
+                }
+                // Runs parked for a delay that is over go back in the queue.
+                match shared.runtime.store().wake_delayed(now_ms()) {
+                    Ok(woken) if !woken.is_empty() => shared.requests_waiting.notify(),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot wake delayed workflow runs"),
+                }
+                for _ in 0..10 {
+                    if shared.stopping() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+        .expect("spawn the inquiry expiry thread")
+}

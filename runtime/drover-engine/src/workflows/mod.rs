@@ -1,0 +1,410 @@
+//! The durable workflow runner (`runner: workflow` actions).
+//!
+//! A run keeps its [`Conductor`] in memory and dispatches the tasks it
+//! returns as child executions through the [`Runtime`]: Wasm actions on a
+//! few threads at once (with-items under its `concurrency`, parallel
+//! branches), subworkflows (run by this same code), and `core.ask`
+//! inquiries ([`ask`]). Every change is one store transaction holding the
+//! conductor state and what caused it:
+//!
+//! - the children in flight, stored before a non-idempotent child starts
+//!   (an idempotent one may be recorded with the next write: run twice it
+//!   does no harm);
+//! - a finished child's execution (linked to the run, its task and route)
+//!   with the state after its event;
+//! - at the end, the workflow execution with its queue entry `done`.
+//!
+//! A top-level run has an `execution_requests` row (its queue entry): the
+//! process that drives it holds it `running`. A run with nothing left to do
+//! but wait (paused, or an inquiry not answered) *parks*: its state is
+//! stored, the entry becomes `waiting` and the thread is released. A resume
+//! or a response puts it back in the queue for `drover serve`, or a CLI
+//! command takes it and drives it in the foreground ([`control`]).
+//!
+//! After a crash ([`recover_request`], [`recover_runs`], called when
+//! `drover serve` starts) a run continues from its stored state. A child
+//! found in flight is run again only if its action is `idempotent: true` (or
+//! is a subworkflow, which resumes itself); otherwise it is recorded as
+//! abandoned and the workflow fails with an error naming the task (then
+//! `drover exec rerun` can go on from there). Pause and cancel requests are
+//! stored on the run and read at each transition, so they reach whichever
+//! process drives it. `drover-workflow` stays pure: all I/O is here.
+
+pub mod ask;
+pub mod control;
+mod driver;
+pub(crate) mod serve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::{ExecStatus, Execution, ExecutionId, ExecutionRequest, now_ms};
+use drover_host::{RunError, RunOptions, Runtime};
+use drover_pack::{ActionRef, Pack, Plugin};
+use drover_store::{ChildLink, StoreError, WorkflowRun};
+use drover_workflow::{Conductor, ConductorError, Status, Workflow, WorkflowState};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use control::{Continue, ControlError};
+
+/// Why a workflow could not be run (a failing task is not an error: it
+/// gives a failed workflow execution).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{action} is not a workflow; run it as an action")]
+    NotAWorkflow { action: String },
+    #[error("{action}: the installed workflow does not parse: {message}")]
+    Spec { action: String, message: String },
+    #[error("{action}: {source}")]
+    Conductor {
+        action: String,
+        source: ConductorError,
+    },
+    #[error("workflow run {id}: stored state is unusable: {message}")]
+    State { id: ExecutionId, message: String },
+}
+
+/// How a drive of a run ended.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The workflow ended; its execution is stored.
+    Finished(Box<Execution>),
+    /// The workflow waits (paused, an inquiry): stored, nothing drives it.
+    Parked {
+        id: ExecutionId,
+        /// `paused` or `inquiry ID` (the first one it waits on).
+        why: String,
+    },
+}
+
+/// What every run of one tree (a top-level run and its subworkflows)
+/// shares.
+#[derive(Clone, Copy)]
+pub(crate) struct Tree {
+    /// The top-level run (its queue entry, its control requests).
+    pub(crate) root: ExecutionId,
+    /// Under `drover serve`: a run that only waits out a `delay` parks
+    /// (serve wakes it) instead of holding its thread.
+    pub(crate) park_delays: bool,
+}
+
+/// What a run needs besides its conductor.
+#[derive(Clone)]
+pub(crate) struct Meta {
+    pub(crate) id: ExecutionId,
+    /// The top-level run (its queue entry, its control requests).
+    pub(crate) root: ExecutionId,
+    pub(crate) park_delays: bool,
+    pub(crate) action: String,
+    pub(crate) pack: Arc<Pack>,
+    pub(crate) digest: String,
+    pub(crate) params: Value,
+    pub(crate) opts: RunOptions,
+    pub(crate) started_at_ms: i64,
+    pub(crate) link: Option<ChildLink>,
+}
+
+/// Runs workflow `action` in this thread (a `drover run`) until it ends or
+/// parks; a finished one is stored with its children (`parent` = its id).
+pub fn run_workflow(
+    runtime: &Runtime,
+    action: &ActionRef,
+    params: Value,
+    opts: &RunOptions,
+) -> Result<Outcome, WorkflowError> {
+    let (pack, plugin) = runtime.action_plugin(action)?;
+    let params = validate(action, &plugin, params)?;
+    let id = ExecutionId::new();
+    let tree = Tree {
+        root: id,
+        park_delays: false,
+    };
+    start(runtime, id, tree, pack, &plugin, params, opts, None)
+}
+
+/// Whether `action` is an installed workflow.
+pub fn is_workflow(runtime: &Runtime, action: &ActionRef) -> Result<bool, RunError> {
+    Ok(runtime.action_plugin(action)?.1.is_workflow())
+}
+
+/// Drives the workflow of queued request `req` (claimed by the scheduler):
+/// starts it, or continues its stored run (parked or interrupted).
+pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome, WorkflowError> {
+    match runtime.store().get_workflow_run(req.id)? {
+        Some(run) if run.finished => {
+            // Finished and stored: the entry is done already.
+            match runtime.store().get_execution(req.id)? {
+                Some(exec) => Ok(Outcome::Finished(Box::new(exec))),
+                None => Err(WorkflowError::State {
+                    id: req.id,
+                    message: "finished but not stored".into(),
+                }),
+            }
+        }
+        Some(run) => {
+            runtime.store().workflow_claim(run.id)?;
+            let tree = Tree {
+                root: run.id,
+                park_delays: true,
+            };
+            resume(runtime, run, Some(tree))
+        }
+        None => {
+            let action: ActionRef = req.action.parse().map_err(|e| WorkflowError::Spec {
+                action: req.action.clone(),
+                message: format!("{e}"),
+            })?;
+            let (pack, plugin) = runtime.action_plugin(&action)?;
+            let params = validate(&action, &plugin, req.parameters.clone())?;
+            let opts = RunOptions {
+                dry_run: req.dry_run,
+                actor: req.actor.clone(),
+                timeout: None,
+            };
+            let tree = Tree {
+                root: req.id,
+                park_delays: true,
+            };
+            start(runtime, req.id, tree, pack, &plugin, params, &opts, None)
+        }
+    }
+}
+
+/// Called by `drover serve` at start for a request a stopped process left
+/// `running`: if it is a workflow, re-queue it (its run continues from its
+/// stored state) unless a live process still drives it. True if handled.
+pub fn recover_request(runtime: &Runtime, req: &ExecutionRequest) -> bool {
+    let is_wf = req
+        .action
+        .parse::<ActionRef>()
+        .ok()
+        .is_some_and(|a| is_workflow(runtime, &a).unwrap_or(false));
+    if !is_wf {
+        return false;
+    }
+    let store = runtime.store();
+    let owner = store.get_workflow_run(req.id).ok().flatten();
+    if owner
+        .as_ref()
+        .and_then(|r| r.owner_pid)
+        .is_some_and(alive_elsewhere)
+    {
+        tracing::info!(run = %req.id, "workflow run driven by a live process; left alone");
+        return true;
+    }
+    tracing::info!(run = %req.id, action = %req.action, "re-queueing interrupted workflow run");
+    if let Err(e) = store.requeue_requests(vec![req.id]) {
+        tracing::error!(error = %e, run = %req.id, "cannot re-queue a workflow run");
+    }
+    true
+}
+
+/// Gives every unfinished top-level run without a queue entry (stopped
+/// before entries existed) one, so `drover serve` continues it.
+pub fn recover_runs(runtime: &Runtime) -> Result<usize, StoreError> {
+    let store = runtime.store();
+    let mut queued = 0;
+    for run in store.unfinished_workflow_runs()? {
+        if store.request_state(run.id)?.is_some() {
+            continue;
+        }
+        store.request_execution(ExecutionRequest {
+            id: run.id,
+            action: run.action.clone(),
+            parameters: run.parameters.clone(),
+            dry_run: run.dry_run,
+            actor: run.actor.clone(),
+            enforcement_id: None,
+            requested_at_ms: now_ms(),
+        })?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// Whether `pid` is a live process other than this one.
+fn alive_elsewhere(pid: u32) -> bool {
+    pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub(crate) fn validate(
+    action: &ActionRef,
+    plugin: &Plugin,
+    params: Value,
+) -> Result<Value, RunError> {
+    plugin
+        .parameters
+        .validate(params)
+        .map_err(|problem| RunError::Params {
+            action: action.to_string(),
+            problem,
+            params: plugin.parameters.describe(),
+        })
+}
+
+pub(crate) fn parse(action: &str, plugin: &Plugin) -> Result<Workflow, WorkflowError> {
+    let Some(entry) = &plugin.workflow else {
+        return Err(WorkflowError::NotAWorkflow {
+            action: action.to_owned(),
+        });
+    };
+    Workflow::parse(&entry.entry, &entry.text, None).map_err(|e| WorkflowError::Spec {
+        action: action.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// `sha256:` of the workflow file a run follows (shown as its digest).
+pub(crate) fn digest(plugin: &Plugin) -> String {
+    let text = plugin.workflow.as_ref().map_or("", |w| w.text.as_str());
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+pub(crate) fn state_json(c: &Conductor<'_>) -> Result<Value, StoreError> {
+    Ok(serde_json::to_value(c.state())?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start(
+    runtime: &Runtime,
+    id: ExecutionId,
+    tree: Tree,
+    pack: Arc<Pack>,
+    plugin: &Plugin,
+    params: Value,
+    opts: &RunOptions,
+    link: Option<ChildLink>,
+) -> Result<Outcome, WorkflowError> {
+    let action = format!("{}.{}", pack.name, plugin.name);
+    let wf = parse(&action, plugin)?;
+    let inputs = params.as_object().cloned().unwrap_or_default();
+    let mut c = Conductor::new(&wf, inputs);
+    c.request_status(Status::Running)
+        .map_err(|source| WorkflowError::Conductor {
+            action: action.clone(),
+            source,
+        })?;
+    let outcome = begin(runtime, id, tree, pack, plugin, params, opts, link, c, true)?;
+    Ok(outcome.expect("begin drives when asked to"))
+}
+
+/// Stores a new run with state `c` and drives it (`drive`), or leaves it
+/// queued for `drover serve` (`None`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn begin(
+    runtime: &Runtime,
+    id: ExecutionId,
+    tree: Tree,
+    pack: Arc<Pack>,
+    plugin: &Plugin,
+    params: Value,
+    opts: &RunOptions,
+    link: Option<ChildLink>,
+    c: Conductor<'_>,
+    drive: bool,
+) -> Result<Option<Outcome>, WorkflowError> {
+    let meta = Meta {
+        id,
+        root: tree.root,
+        park_delays: tree.park_delays,
+        action: format!("{}.{}", pack.name, plugin.name),
+        digest: digest(plugin),
+        pack,
+        params,
+        opts: opts.clone(),
+        started_at_ms: now_ms(),
+        link,
+    };
+    runtime.store().workflow_start(WorkflowRun {
+        id,
+        action: meta.action.clone(),
+        link: meta.link.clone(),
+        parameters: meta.params.clone(),
+        dry_run: opts.dry_run,
+        actor: opts.actor.clone(),
+        started_at_ms: meta.started_at_ms,
+        state: state_json(&c)?,
+        inflight: None,
+        finished: false,
+        owner_pid: None,
+        control: None,
+        parked: None,
+        digest: meta.digest.clone(),
+        timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+    })?;
+    if !drive {
+        runtime.store().requeue_requests(vec![id])?;
+        return Ok(None);
+    }
+    driver::drive(runtime, &meta, c, Vec::new()).map(Some)
+}
+
+/// Continues stored run `run` (its conductor state and what was in flight).
+pub(crate) fn resume(
+    runtime: &Runtime,
+    run: WorkflowRun,
+    tree: Option<Tree>,
+) -> Result<Outcome, WorkflowError> {
+    let action: ActionRef = run.action.parse().map_err(|e| WorkflowError::State {
+        id: run.id,
+        message: format!("{e}"),
+    })?;
+    let (pack, plugin) = runtime.action_plugin(&action)?;
+    let wf = parse(&run.action, &plugin)?;
+    let bad = |message: String| WorkflowError::State {
+        id: run.id,
+        message,
+    };
+    let state: WorkflowState =
+        serde_json::from_value(run.state.clone()).map_err(|e| bad(e.to_string()))?;
+    let c = Conductor::resume(&wf, state).map_err(|e| bad(e.to_string()))?;
+    let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
+    let meta = Meta {
+        id: run.id,
+        root: tree.map_or(run.id, |t| t.root),
+        park_delays: tree.is_some_and(|t| t.park_delays),
+        action: run.action.clone(),
+        digest: if run.digest.is_empty() {
+            digest(&plugin)
+        } else {
+            run.digest.clone()
+        },
+        pack,
+        params: run.parameters.clone(),
+        opts: RunOptions {
+            dry_run: run.dry_run,
+            actor: run.actor.clone(),
+            timeout: run.timeout_ms.map(Duration::from_millis),
+        },
+        started_at_ms: run.started_at_ms,
+        link: run.link.clone(),
+    };
+    driver::drive(runtime, &meta, c, inflight)
+}
+
+/// The execution status a workflow that ended `status` gets.
+pub(crate) fn exec_status(status: Option<Status>, forced: bool) -> ExecStatus {
+    match status {
+        _ if forced => ExecStatus::Failed,
+        Some(Status::Succeeded) => ExecStatus::Succeeded,
+        Some(Status::Canceled) => ExecStatus::Canceled,
+        _ => ExecStatus::Failed,
+    }
+}
+
+impl Meta {
+    /// The tree this run belongs to (for its subworkflows).
+    pub(crate) fn tree(&self) -> Tree {
+        Tree {
+            root: self.root,
+            park_delays: self.park_delays,
+        }
+    }
+}

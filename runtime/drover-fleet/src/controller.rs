@@ -1,0 +1,954 @@
+//! The store around the pure core. [`Fleet`] is the library API (CLI,
+//! the host's `nodes` interface, the REST API): every decision loads a
+//! [`World`] inside one write transaction, decides, and writes back the
+//! changed nodes and requests with their history and audit records, so
+//! the CLI and a running `drover serve` see and respect each other's
+//! decisions. [`Controller`] is the loop that moves nodes through their
+//! lifecycle: a transaction to decide (and record intent), the driver
+//! calls outside it, a transaction to record their answers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use drover_core::{AuditRecord, now_ms};
+use drover_store::{BudgetRow, FleetTx, HistoryRow, NodeRow, Store, StoreError};
+use serde::Serialize;
+
+use crate::budget::{Budget, Rule, Usage};
+use crate::driver::{Drivers, NodeTarget, SecretLookup, StoreSecrets};
+use crate::inventory::{ImportReport, NodeSpec};
+use crate::model::{Kind, Node, Origin, Request, State};
+use crate::settings::{Pause, Rung, Settings, Window};
+use crate::sim::Clock;
+use crate::world::{Action, ActionResult, Answer, Changes, NewRequest, Op, World};
+use crate::{FleetError, planner};
+
+const SETTINGS_KEY: &str = "settings";
+/// Present once an inventory has been imported (the default simulated
+/// fleet is replaced by the first import).
+const INVENTORY_KEY: &str = "inventory";
+
+fn load_settings(tx: &FleetTx<'_>) -> Result<Settings, FleetError> {
+    match tx.setting(SETTINGS_KEY)? {
+        None => Ok(Settings::default()),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| StoreError::Corrupt(format!("fleet settings: {e}")).into()),
+    }
+}
+
+fn load_budgets(tx: &FleetTx<'_>) -> Result<Vec<Budget>, FleetError> {
+    tx.budgets()?
+        .into_iter()
+        .map(|b| {
+            let rule: Rule = serde_json::from_value(b.spec)
+                .map_err(|e| StoreError::Corrupt(format!("budget {}: {e}", b.name)))?;
+            Ok(Budget { name: b.name, rule })
+        })
+        .collect()
+}
+
+fn load_world(tx: &FleetTx<'_>, now: i64) -> Result<World, FleetError> {
+    let nodes = tx
+        .nodes()?
+        .into_iter()
+        .map(Node::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let requests = tx
+        .open_requests()?
+        .into_iter()
+        .map(Request::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = load_settings(tx)?;
+    let signals = tx.history_events_since(
+        &["auto-request", "intervention"],
+        now - settings.brake.window_ms,
+    )?;
+    Ok(World::new(
+        nodes,
+        requests,
+        load_budgets(tx)?,
+        settings,
+        signals,
+    ))
+}
+
+fn save(tx: &FleetTx<'_>, c: Changes) -> Result<(), FleetError> {
+    for n in &c.nodes {
+        tx.set_node_state(&n.name, n.state.as_str(), n.since_ms, &n.note)?;
+    }
+    for r in &c.requests {
+        tx.upsert_request(&r.to_row())?;
+    }
+    for h in &c.history {
+        tx.add_history(&HistoryRow {
+            id: 0,
+            node: h.node.clone(),
+            at_ms: h.at_ms,
+            event: h.event.clone(),
+            from_state: h.from.as_str().into(),
+            to_state: h.to.as_str().into(),
+            request_id: h.request_id.clone(),
+            actor: h.actor.clone(),
+            detail: h.detail.clone(),
+        })?;
+    }
+    for e in &c.effects {
+        tx.audit(&AuditRecord {
+            id: 0,
+            at_ms: e.at_ms,
+            execution_id: e.execution_id.as_deref().and_then(|x| x.parse().ok()),
+            actor: e.actor.clone(),
+            pack: "drover".into(),
+            plugin: "fleet".into(),
+            capability: e.capability.clone(),
+            target: if e.node.is_empty() {
+                "fleet".into()
+            } else {
+                e.node.clone()
+            },
+            decision: e.decision,
+            reason: e.reason.clone(),
+            dry_run: false,
+        })?;
+    }
+    if let Some(s) = &c.settings {
+        tx.set_setting(
+            SETTINGS_KEY,
+            &serde_json::to_value(s).map_err(StoreError::from)?,
+            now_ms(),
+        )?;
+    }
+    Ok(())
+}
+
+fn audit_operator(
+    tx: &FleetTx<'_>,
+    actor: &str,
+    capability: &str,
+    target: &str,
+    reason: String,
+) -> Result<(), FleetError> {
+    tx.audit(&AuditRecord {
+        id: 0,
+        at_ms: now_ms(),
+        execution_id: None,
+        actor: actor.to_owned(),
+        pack: "drover".into(),
+        plugin: "fleet".into(),
+        capability: capability.into(),
+        target: target.into(),
+        decision: drover_core::Decision::Allowed,
+        reason,
+        dry_run: false,
+    })?;
+    Ok(())
+}
+
+/// A node in a listing: what it is, where it is, what it waits for.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub state: State,
+    pub driver: String,
+    pub since_ms: i64,
+    pub note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestSummary {
+    pub id: String,
+    pub kind: Kind,
+    pub status: crate::Status,
+    pub detail: String,
+}
+
+/// One node in full.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeDetail {
+    pub node: Node,
+    /// The node's requests, newest first.
+    pub requests: Vec<Request>,
+    /// Its history, newest first (when asked for).
+    pub history: Vec<HistoryRow>,
+}
+
+/// What the storm brake and the pause say now.
+#[derive(Clone, Debug, Serialize)]
+pub struct BrakeStatus {
+    pub engaged: bool,
+    pub reason: String,
+    pub engaged_at_ms: Option<i64>,
+    pub threshold_percent: f64,
+    pub window_ms: i64,
+    /// Nodes counted unhealthy within the window now, of `total`.
+    pub unhealthy: usize,
+    pub total: usize,
+    pub released_at_ms: Option<i64>,
+    pub released_by: Option<String>,
+    pub paused: Option<Pause>,
+}
+
+/// A budget with how much of it is in use.
+#[derive(Clone, Debug, Serialize)]
+pub struct BudgetView {
+    pub name: String,
+    #[serde(flatten)]
+    pub rule: Rule,
+    pub description: String,
+    /// Unavailable nodes in the fullest group (the fleet for max unavailable).
+    pub used: u32,
+    pub limit: u32,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+/// A dry run of requests: each answer, and the rolling schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct DryRun {
+    pub answers: Vec<Result<Answer, String>>,
+    /// Waves of node names that may be out together.
+    pub waves: Vec<Vec<String>>,
+    /// Nodes no wave can take, with the hold.
+    pub blocked: Vec<(String, String)>,
+    /// What else holds the plan back (pause, brake, windows).
+    pub notes: Vec<String>,
+}
+
+/// The fleet: inventory, requests, budgets, brake. Cheap to clone.
+#[derive(Clone)]
+pub struct Fleet {
+    store: Store,
+}
+
+impl Fleet {
+    pub fn new(store: Store) -> Fleet {
+        Fleet { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs `f` in one write transaction. A non-store error must come
+    /// before `f` writes anything (the transaction still commits).
+    fn txn<R, F>(&self, f: F) -> Result<R, FleetError>
+    where
+        F: FnOnce(&FleetTx<'_>) -> Result<R, FleetError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.store.fleet_write(move |tx| match f(tx) {
+            Ok(r) => Ok(Ok(r)),
+            Err(FleetError::Store(e)) => Err(e),
+            Err(e) => Ok(Err(e)),
+        })?
+    }
+
+    /// Loads a World on the reader connection (for dry runs and views).
+    pub fn world(&self, now: i64) -> Result<World, FleetError> {
+        let w = self.store.fleet_read(|tx| {
+            Ok(load_world(tx, now).map_err(|e| match e {
+                FleetError::Store(s) => s,
+                other => StoreError::Corrupt(other.to_string()),
+            }))
+        })?;
+        Ok(w?)
+    }
+
+    pub fn node(&self, name: &str) -> Result<NodeRow, FleetError> {
+        self.store
+            .get_node(name)?
+            .ok_or_else(|| FleetError::UnknownNode(name.to_owned()))
+    }
+
+    /// Nodes matching a label selector (`rack=r07`, `rack in (r1,r2)`)
+    /// and/or a state, with their open request.
+    pub fn list(
+        &self,
+        selector: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<Vec<NodeInfo>, FleetError> {
+        let sel = selector
+            .map(|s| {
+                drover_policy::Selector::parse(s)
+                    .map_err(|e| FleetError::Invalid(format!("--label {s:?}: {e}")))
+            })
+            .transpose()?;
+        let state = state.map(State::parse).transpose()?;
+        let (nodes, requests) = self
+            .store
+            .fleet_read(|tx| Ok((tx.nodes()?, tx.open_requests()?)))?;
+        let mut open: std::collections::HashMap<String, RequestSummary> = Default::default();
+        for r in requests {
+            let r = Request::from_row(r)?;
+            open.entry(r.node.clone()).or_insert(RequestSummary {
+                id: r.id,
+                kind: r.kind,
+                status: r.status,
+                detail: r.detail,
+            });
+        }
+        let mut out = Vec::new();
+        for n in nodes {
+            let n = Node::from_row(n)?;
+            if sel.as_ref().is_some_and(|s| !s.matches(&n.name, &n.labels))
+                || state.is_some_and(|s| s != n.state)
+            {
+                continue;
+            }
+            out.push(NodeInfo {
+                request: open.remove(&n.name),
+                name: n.name,
+                labels: n.labels,
+                state: n.state,
+                driver: n.driver,
+                since_ms: n.since_ms,
+                note: n.note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One node with its requests and (when `history` > 0) its history.
+    pub fn show(&self, name: &str, history: u32) -> Result<NodeDetail, FleetError> {
+        let name = name.to_owned();
+        let (node, requests, hist) = self.store.fleet_read(|tx| {
+            Ok((
+                tx.node(&name)?,
+                tx.node_requests(&name, 20)?,
+                if history > 0 {
+                    tx.history(&name, history)?
+                } else {
+                    Vec::new()
+                },
+            ))
+        })?;
+        let node = node.ok_or(FleetError::UnknownNode(name))?;
+        Ok(NodeDetail {
+            node: Node::from_row(node)?,
+            requests: requests
+                .into_iter()
+                .map(Request::from_row)
+                .collect::<Result<_, _>>()?,
+            history: hist,
+        })
+    }
+
+    /// Submits requests (one transaction): each is accepted, queued (the
+    /// detail names the budget and its holders), denied, or joins the
+    /// node's open request.
+    pub fn request(
+        &self,
+        reqs: Vec<NewRequest>,
+    ) -> Result<Vec<Result<Answer, FleetError>>, FleetError> {
+        self.txn(move |tx| {
+            let now = now_ms();
+            let mut w = load_world(tx, now)?;
+            let answers = w.submit(reqs, now);
+            save(tx, w.take_changes())?;
+            Ok(answers)
+        })
+    }
+
+    /// One request.
+    pub fn request_one(&self, req: NewRequest) -> Result<Answer, FleetError> {
+        self.request(vec![req])?
+            .pop()
+            .unwrap_or_else(|| Err(FleetError::Invalid("no answer".into())))
+    }
+
+    /// What the requests would get, and the rolling schedule, without
+    /// changing anything.
+    pub fn dry_run(&self, reqs: Vec<NewRequest>) -> Result<DryRun, FleetError> {
+        let now = now_ms();
+        let mut w = self.world(now)?;
+        let mut targets = Vec::new();
+        for r in &reqs {
+            if r.kind != Kind::Undrain
+                && let Some(i) = w.node_index(&r.node)
+            {
+                targets.push(i);
+            }
+        }
+        let schedule = planner::plan(&w.nodes, &w.budgets, &targets);
+        let mut notes = Vec::new();
+        if let Some(p) = &w.settings.pause {
+            notes.push(format!(
+                "the fleet is paused by {} ({}): nothing starts until `drover fleet resume`",
+                p.by, p.reason
+            ));
+        }
+        if w.settings.brake.engaged {
+            notes.push(format!(
+                "the storm brake is engaged ({}): automatic requests are refused",
+                w.settings.brake.reason
+            ));
+        }
+        let names = |ix: &[usize]| {
+            ix.iter()
+                .map(|&i| w.nodes[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        let waves: Vec<Vec<String>> = schedule.waves.iter().map(|wv| names(wv)).collect();
+        let blocked = schedule
+            .blocked
+            .iter()
+            .map(|(i, h)| (w.nodes[*i].name.clone(), h.to_string()))
+            .collect();
+        let answers = w
+            .submit(reqs, now)
+            .into_iter()
+            .map(|a| a.map_err(|e| e.to_string()))
+            .collect();
+        Ok(DryRun {
+            answers,
+            waves,
+            blocked,
+            notes,
+        })
+    }
+
+    /// Sets a node's state directly, cancelling its open request.
+    pub fn set_state(
+        &self,
+        node: &str,
+        state: &str,
+        reason: &str,
+        actor: &str,
+        origin: Origin,
+        execution_id: Option<String>,
+    ) -> Result<Answer, FleetError> {
+        let to = State::parse(state)?;
+        let (node, reason, actor) = (node.to_owned(), reason.to_owned(), actor.to_owned());
+        self.txn(move |tx| {
+            let now = now_ms();
+            let mut w = load_world(tx, now)?;
+            let a = w.set_state(&node, to, &reason, &actor, origin, execution_id, now)?;
+            save(tx, w.take_changes())?;
+            Ok(a)
+        })
+    }
+
+    // ----- budgets ---------------------------------------------------------
+
+    pub fn set_budget(&self, budget: Budget, actor: &str) -> Result<(), FleetError> {
+        check_name("budget", &budget.name)?;
+        match &budget.rule {
+            Rule::GroupSemaphore { label, max } => {
+                if label.is_empty() {
+                    return Err(FleetError::Invalid(
+                        "a groupsemaphore needs --label, e.g. --label rack".into(),
+                    ));
+                }
+                if *max == 0 {
+                    return Err(FleetError::Invalid(
+                        "--max 0 would stop every change; use `drover fleet pause` to stop them"
+                            .into(),
+                    ));
+                }
+            }
+            Rule::MaxUnavailable { max, percent } => {
+                if max.is_none() && percent.is_none() || *max == Some(0) {
+                    return Err(FleetError::Invalid(
+                        "--max-unavailable needs a count of at least 1 or a percentage (2%)".into(),
+                    ));
+                }
+            }
+        }
+        let actor = actor.to_owned();
+        self.txn(move |tx| {
+            let total = tx.nodes()?.len();
+            tx.put_budget(&BudgetRow {
+                name: budget.name.clone(),
+                spec: serde_json::to_value(&budget.rule).map_err(StoreError::from)?,
+                created_at_ms: now_ms(),
+                created_by: actor.clone(),
+            })?;
+            audit_operator(
+                tx,
+                &actor,
+                "fleet.budget",
+                &budget.name,
+                format!("budget set: {}", budget.describe(total)),
+            )
+        })
+    }
+
+    pub fn remove_budget(&self, name: &str, actor: &str) -> Result<bool, FleetError> {
+        let (name, actor) = (name.to_owned(), actor.to_owned());
+        self.txn(move |tx| {
+            let gone = tx.remove_budget(&name)?;
+            if gone {
+                audit_operator(tx, &actor, "fleet.budget", &name, "budget removed".into())?;
+            }
+            Ok(gone)
+        })
+    }
+
+    pub fn budgets(&self) -> Result<Vec<BudgetView>, FleetError> {
+        let w = self.world(now_ms())?;
+        let rows = self.store.fleet_read(|tx| tx.budgets())?;
+        let total = w.nodes.len();
+        let mut out = Vec::new();
+        for (i, b) in w.budgets.iter().enumerate() {
+            let one = [b.clone()];
+            let usage = Usage::new(&w.nodes, &one);
+            let used = usage.max_used(0);
+            let row = rows.iter().find(|r| r.name == b.name);
+            out.push(BudgetView {
+                name: b.name.clone(),
+                rule: b.rule.clone(),
+                description: b.describe(total),
+                used,
+                limit: b.limit(total),
+                created_at_ms: row.map_or(0, |r| r.created_at_ms),
+                created_by: row.map(|r| r.created_by.clone()).unwrap_or_default(),
+            });
+            let _ = i;
+        }
+        Ok(out)
+    }
+
+    // ----- brake, pause, windows, ladders -----------------------------------
+
+    pub fn brake_status(&self) -> Result<BrakeStatus, FleetError> {
+        let now = now_ms();
+        let w = self.world(now)?;
+        let b = &w.settings.brake;
+        Ok(BrakeStatus {
+            engaged: b.engaged,
+            reason: b.reason.clone(),
+            engaged_at_ms: b.engaged_at_ms,
+            threshold_percent: b.threshold_percent,
+            window_ms: b.window_ms,
+            unhealthy: w.unhealthy_count(now),
+            total: w.nodes.len(),
+            released_at_ms: b.released_at_ms,
+            released_by: b.released_by.clone(),
+            paused: w.settings.pause.clone(),
+        })
+    }
+
+    /// Releases the brake; returns whether it was engaged.
+    pub fn release_brake(&self, actor: &str) -> Result<bool, FleetError> {
+        let actor = actor.to_owned();
+        self.txn(move |tx| {
+            let now = now_ms();
+            let mut w = load_world(tx, now)?;
+            let was = w.release_brake(&actor, now);
+            save(tx, w.take_changes())?;
+            Ok(was)
+        })
+    }
+
+    /// Changes settings in one transaction, audited with `what`.
+    pub fn edit_settings<F>(&self, actor: &str, what: String, f: F) -> Result<Settings, FleetError>
+    where
+        F: FnOnce(&mut Settings) -> Result<(), FleetError> + Send + 'static,
+    {
+        let actor = actor.to_owned();
+        self.txn(move |tx| {
+            let mut s = load_settings(tx)?;
+            f(&mut s)?;
+            tx.set_setting(
+                SETTINGS_KEY,
+                &serde_json::to_value(&s).map_err(StoreError::from)?,
+                now_ms(),
+            )?;
+            audit_operator(tx, &actor, "fleet.settings", "fleet", what)?;
+            Ok(s)
+        })
+    }
+
+    pub fn settings(&self) -> Result<Settings, FleetError> {
+        let s = self.store.fleet_read(|tx| {
+            Ok(load_settings(tx).map_err(|e| StoreError::Corrupt(e.to_string())))
+        })?;
+        Ok(s?)
+    }
+
+    pub fn configure_brake(
+        &self,
+        threshold_percent: Option<f64>,
+        window_ms: Option<i64>,
+        actor: &str,
+    ) -> Result<Settings, FleetError> {
+        if let Some(t) = threshold_percent
+            && !(t > 0.0 && t <= 100.0)
+        {
+            return Err(FleetError::Invalid(format!(
+                "--threshold {t}%: must be above 0 and at most 100"
+            )));
+        }
+        self.edit_settings(
+            actor,
+            format!("brake set: threshold {threshold_percent:?}%, window {window_ms:?} ms"),
+            move |s| {
+                if let Some(t) = threshold_percent {
+                    s.brake.threshold_percent = t;
+                }
+                if let Some(w) = window_ms {
+                    s.brake.window_ms = w;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    pub fn pause(&self, actor: &str, reason: &str) -> Result<Settings, FleetError> {
+        let p = Pause {
+            since_ms: now_ms(),
+            by: actor.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.edit_settings(actor, format!("fleet paused: {reason}"), move |s| {
+            s.pause = Some(p);
+            Ok(())
+        })
+    }
+
+    pub fn resume(&self, actor: &str) -> Result<Settings, FleetError> {
+        self.edit_settings(actor, "fleet resumed".into(), |s| {
+            s.pause = None;
+            Ok(())
+        })
+    }
+
+    pub fn add_window(&self, window: Window, actor: &str) -> Result<Settings, FleetError> {
+        check_name("window", &window.name)?;
+        window.validate()?;
+        self.edit_settings(actor, format!("window {} added", window.name), move |s| {
+            s.windows.retain(|w| w.name != window.name);
+            s.windows.push(window);
+            Ok(())
+        })
+    }
+
+    pub fn remove_window(&self, name: &str, actor: &str) -> Result<Settings, FleetError> {
+        let name = name.to_owned();
+        self.edit_settings(actor, format!("window {name} removed"), move |s| {
+            let before = s.windows.len();
+            s.windows.retain(|w| w.name != name);
+            if s.windows.len() == before {
+                return Err(FleetError::Invalid(format!(
+                    "no window named {name:?} (see `drover fleet window list`)"
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn set_ladder(
+        &self,
+        class: &str,
+        rungs: Vec<Rung>,
+        actor: &str,
+    ) -> Result<Settings, FleetError> {
+        check_name("class", class)?;
+        let class = class.to_owned();
+        self.edit_settings(
+            actor,
+            format!("escalation ladder for class {class} set"),
+            move |s| {
+                s.ladders.insert(class, rungs);
+                Ok(())
+            },
+        )
+    }
+
+    // ----- inventory ---------------------------------------------------------
+
+    /// Imports nodes in one transaction. `replace`: nodes not in the file
+    /// are removed (refused for a node with an open request). The first
+    /// import replaces the default simulated fleet.
+    pub fn import(
+        &self,
+        specs: Vec<NodeSpec>,
+        replace: bool,
+        actor: &str,
+    ) -> Result<ImportReport, FleetError> {
+        let actor = actor.to_owned();
+        self.txn(move |tx| {
+            let first = tx.setting(INVENTORY_KEY)?.is_none();
+            let replace = replace || first;
+            let existing = tx.nodes()?;
+            let open = tx.open_requests()?;
+            let wanted: std::collections::HashSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            let mut report = ImportReport {
+                replaced_default: first,
+                ..ImportReport::default()
+            };
+            if replace {
+                let busy: Vec<&str> = open
+                    .iter()
+                    .filter(|r| !wanted.contains(r.node.as_str()))
+                    .map(|r| r.node.as_str())
+                    .collect();
+                if !busy.is_empty() {
+                    return Err(FleetError::Invalid(format!(
+                        "cannot remove nodes with open requests: {} (wait for them, or set their state first)",
+                        busy.join(", ")
+                    )));
+                }
+            }
+            let now = now_ms();
+            let known: std::collections::HashSet<&str> = existing.iter().map(|n| n.name.as_str()).collect();
+            if replace {
+                for n in &existing {
+                    if !wanted.contains(n.name.as_str()) {
+                        tx.delete_node(&n.name)?;
+                        report.removed += 1;
+                    }
+                }
+            }
+            for s in &specs {
+                if known.contains(s.name.as_str()) {
+                    report.updated += 1;
+                } else {
+                    report.added += 1;
+                }
+                tx.upsert_node(&NodeRow {
+                    name: s.name.clone(),
+                    labels: s.labels.clone(),
+                    state: "production".into(),
+                    driver: s.driver.clone(),
+                    options: s.options.clone(),
+                    since_ms: now,
+                    note: String::new(),
+                })?;
+            }
+            tx.set_setting(INVENTORY_KEY, &serde_json::json!({"imported_at_ms": now, "by": actor}), now)?;
+            audit_operator(
+                tx,
+                &actor,
+                "fleet.import",
+                "fleet",
+                format!("{} added, {} updated, {} removed", report.added, report.updated, report.removed),
+            )?;
+            Ok(report)
+        })
+    }
+
+    /// The inventory as import specs (state is not exported).
+    pub fn export(&self) -> Result<Vec<NodeSpec>, FleetError> {
+        Ok(self
+            .store
+            .list_nodes()?
+            .into_iter()
+            .map(|n| NodeSpec {
+                name: n.name,
+                labels: n.labels,
+                driver: n.driver,
+                options: n.options,
+            })
+            .collect())
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), FleetError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(FleetError::Invalid(format!(
+            "{what} name {name:?}: use letters, digits, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// What one controller tick did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TickReport {
+    /// Driver calls made.
+    pub actions: usize,
+    /// Of which failed.
+    pub failures: usize,
+    /// Requests still open after the tick.
+    pub open: usize,
+}
+
+/// The loop that moves nodes through their lifecycle.
+pub struct Controller {
+    fleet: Fleet,
+    drivers: Drivers,
+    secrets: Arc<dyn SecretLookup>,
+    clock: Clock,
+    /// Threads making driver calls in parallel.
+    pub workers: usize,
+}
+
+impl Controller {
+    pub fn new(store: Store, drivers: Drivers, clock: Clock) -> Controller {
+        Controller {
+            secrets: Arc::new(StoreSecrets(store.clone())),
+            fleet: Fleet::new(store),
+            drivers,
+            clock,
+            workers: 16,
+        }
+    }
+
+    /// The standard drivers on the wall clock.
+    pub fn standard(store: Store) -> Controller {
+        let clock = crate::sim::wall_clock();
+        Controller::new(store, Drivers::standard(clock.clone()), clock)
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// One step: deadlines, admission, the driver calls due, their answers.
+    pub fn tick(&self) -> Result<TickReport, FleetError> {
+        let now = (self.clock)();
+        let actions = self.fleet.txn(move |tx| {
+            if tx.open_requests()?.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut w = load_world(tx, now)?;
+            let actions = w.step(now);
+            save(tx, w.take_changes())?;
+            Ok(actions)
+        })?;
+        let n = actions.len();
+        let results = perform(actions, &self.drivers, self.secrets.as_ref(), self.workers);
+        let failures = results.iter().filter(|(_, r)| r.is_err()).count();
+        let now = (self.clock)();
+        let open = self.fleet.txn(move |tx| {
+            let open = tx.open_requests()?;
+            if open.is_empty() {
+                return Ok(0);
+            }
+            let mut w = load_world(tx, now)?;
+            if !results.is_empty() {
+                w.apply(results, now);
+            }
+            // Nodes that came back free budget for what waits.
+            w.admit(now);
+            save(tx, w.take_changes())?;
+            Ok(w.requests.iter().filter(|r| r.status.open()).count())
+        })?;
+        Ok(TickReport {
+            actions: n,
+            failures,
+            open,
+        })
+    }
+
+    /// Ticks until nothing is open or `limit` passes.
+    pub fn run_until_idle(
+        &self,
+        interval: Duration,
+        limit: Duration,
+    ) -> Result<TickReport, FleetError> {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let r = self.tick()?;
+            if r.open == 0 || std::time::Instant::now() >= end {
+                return Ok(r);
+            }
+            std::thread::sleep(interval);
+        }
+    }
+
+    /// Runs [`Controller::tick`] every `interval` on a thread until `stop`.
+    pub fn spawn(
+        self,
+        interval: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("drover-fleet".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match self.tick() {
+                        Ok(r) if r.actions > 0 => {
+                            tracing::debug!(
+                                actions = r.actions,
+                                failures = r.failures,
+                                open = r.open,
+                                "fleet tick"
+                            )
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "fleet controller tick failed"),
+                    }
+                    let until = std::time::Instant::now() + interval;
+                    while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(20).min(interval));
+                    }
+                }
+            })
+    }
+}
+
+/// Makes the driver calls, up to `workers` at a time.
+pub fn perform(
+    actions: Vec<Action>,
+    drivers: &Drivers,
+    secrets: &dyn SecretLookup,
+    workers: usize,
+) -> Vec<(Action, ActionResult)> {
+    let one = |a: &Action| -> ActionResult {
+        let driver = drivers.get(&a.driver)?;
+        let target = NodeTarget {
+            name: &a.node,
+            options: &a.options,
+            secrets,
+        };
+        let r = match a.op {
+            Op::Drain => driver.drain(&target).map(|_| true),
+            Op::IsDrained => driver.is_drained(&target),
+            Op::Reboot(p) => driver.reboot(&target, p).map(|_| true),
+            Op::IsUp => driver.is_up(&target),
+            Op::Undrain => driver.undrain(&target).map(|_| true),
+        };
+        r.map_err(|e| {
+            tracing::warn!(node = %a.node, op = a.op.name(), error = %e, "driver call failed");
+            e.to_string()
+        })
+    };
+    let workers = workers.clamp(1, actions.len().max(1));
+    if workers == 1 || actions.len() < 8 {
+        return actions
+            .into_iter()
+            .map(|a| {
+                let r = one(&a);
+                (a, r)
+            })
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<ActionResult>>> = actions
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(a) = actions.get(i) else { break };
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(one(a));
+                }
+            });
+        }
+    });
+    actions
+        .into_iter()
+        .zip(results)
+        .map(|(a, r)| {
+            let r = r
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err("not run".into()));
+            (a, r)
+        })
+        .collect()
+}

@@ -1,0 +1,133 @@
+//! `drover budget set|list|remove`: how many nodes may be out at once,
+//! enforced by the fleet controller across every workflow and user.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Subcommand, ValueEnum};
+use drover_fleet::{Budget, Fleet, Rule};
+
+use crate::context::{actor, open_store};
+use crate::output;
+
+#[derive(Subcommand, Debug)]
+pub enum BudgetCmd {
+    /// Create or replace a budget.
+    #[command(
+        after_help = "Examples:\n  drover budget set rack-one --strategy groupsemaphore --label rack --max 1\n  drover budget set fleet --max-unavailable 2%\n  drover budget set fleet --max-unavailable 20"
+    )]
+    Set {
+        name: String,
+        /// groupsemaphore: at most --max out per value of --label;
+        /// maxunavailable: at most --max-unavailable out in the fleet.
+        #[arg(long, value_enum)]
+        strategy: Option<Strategy>,
+        /// The label whose values are the groups (e.g. rack).
+        #[arg(long)]
+        label: Option<String>,
+        /// Most unavailable nodes per group.
+        #[arg(long)]
+        max: Option<u32>,
+        /// A count (20) or a percentage of the inventory (2%; rounded down, at least 1).
+        #[arg(long, value_name = "N|P%")]
+        max_unavailable: Option<String>,
+    },
+    /// List budgets with their current use.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a budget.
+    Remove { name: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Groupsemaphore,
+    Maxunavailable,
+}
+
+pub fn run(db: &Path, cmd: BudgetCmd) -> Result<ExitCode> {
+    let fleet = Fleet::new(open_store(db)?);
+    match cmd {
+        BudgetCmd::Set {
+            name,
+            strategy,
+            label,
+            max,
+            max_unavailable,
+        } => {
+            let strategy = strategy.unwrap_or(if max_unavailable.is_some() {
+                Strategy::Maxunavailable
+            } else {
+                Strategy::Groupsemaphore
+            });
+            let rule = match strategy {
+                Strategy::Groupsemaphore => {
+                    if max_unavailable.is_some() {
+                        bail!(
+                            "--max-unavailable belongs to --strategy maxunavailable; a groupsemaphore takes --label and --max"
+                        );
+                    }
+                    let (Some(label), Some(max)) = (label, max) else {
+                        bail!(
+                            "a groupsemaphore needs --label and --max, e.g. --label rack --max 1"
+                        );
+                    };
+                    Rule::GroupSemaphore { label, max }
+                }
+                Strategy::Maxunavailable => {
+                    if label.is_some() {
+                        bail!("--label belongs to --strategy groupsemaphore");
+                    }
+                    match (max_unavailable, max) {
+                        (Some(t), None) => Budget::parse_max_unavailable(&t)?,
+                        (None, Some(m)) => Rule::MaxUnavailable {
+                            max: Some(m),
+                            percent: None,
+                        },
+                        _ => bail!("give --max-unavailable N or P% (e.g. 2%)"),
+                    }
+                }
+            };
+            let b = Budget { name, rule };
+            fleet.set_budget(b.clone(), &actor())?;
+            let total = fleet.store().count_nodes()? as usize;
+            println!("budget {}: {}", b.name, b.describe(total));
+        }
+        BudgetCmd::List { json } => {
+            let budgets = fleet.budgets()?;
+            if json {
+                output::json(&budgets)?;
+            } else if budgets.is_empty() {
+                println!(
+                    "no budgets: any number of nodes may be out (see `drover budget set --help`)"
+                );
+            } else {
+                let mut rows = vec![vec![
+                    "NAME".into(),
+                    "RULE".into(),
+                    "IN USE".into(),
+                    "SET".into(),
+                ]];
+                for b in &budgets {
+                    rows.push(vec![
+                        b.name.clone(),
+                        b.description.clone(),
+                        format!("{}/{}", b.used, b.limit),
+                        format!("{} by {}", output::time(b.created_at_ms), b.created_by),
+                    ]);
+                }
+                output::table(&rows);
+            }
+        }
+        BudgetCmd::Remove { name } => {
+            if !fleet.remove_budget(&name, &actor())? {
+                bail!("no budget named {name:?} (see `drover budget list`)");
+            }
+            println!("budget {name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,479 @@
+//! `drover node import|export|list|show|drain|reboot|undrain|set-state`:
+//! the inventory and the requests an operator makes of the fleet
+//! controller. Commands work on the database directly; a running
+//! `drover serve` carries accepted requests through their lifecycle (or
+//! `drover fleet run` does, in the foreground).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use drover_fleet::inventory::{self, Format};
+use drover_fleet::{Answer, Fleet, FleetError, Kind, NewRequest, Origin, Outcome, Policy};
+
+use crate::context::{actor, open_store};
+use crate::output;
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// Import an inventory file, all or nothing: every bad row is reported
+    /// with its line and field. YAML (`nodes:` list of name, labels,
+    /// driver, options) or CSV (`name,driver,label.KEY,option.KEY`, by the
+    /// .csv extension). Existing nodes keep their state; the first import
+    /// replaces the default simulated fleet.
+    #[command(
+        after_help = "YAML:\n  nodes:\n    - name: b7s01\n      labels: {rack: r07, cluster: batch}\n      driver: sim                   # sim | redfish | command\n      options: {reboot_seconds: 2}  # redfish: {url, username_secret, password_secret, insecure}"
+    )]
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        format: Option<FileFormat>,
+        /// Remove nodes that are not in the file (refused for nodes with
+        /// open requests).
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the inventory (names, labels, drivers, options; not states).
+    Export {
+        #[arg(long, value_enum, default_value_t = FileFormat::Yaml)]
+        format: FileFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// List nodes with their state and open request.
+    List {
+        /// Label selector, e.g. `rack=r07`, `rack in (r07,r08),cluster=batch`.
+        #[arg(long, value_name = "SELECTOR")]
+        label: Option<String>,
+        /// Only nodes in this state (production, draining, drained,
+        /// rebooting, restoring, intervention).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one node: labels, driver, state, requests, and its history.
+    Show {
+        name: String,
+        /// Also list the node's history (requests, state changes, driver steps).
+        #[arg(long)]
+        history: bool,
+        /// Most history lines.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drain nodes (they stay drained until `drover node undrain`).
+    Drain(ChangeArgs),
+    /// Reboot nodes: drain, reboot (escalation ladder), restore. The budgets
+    /// decide who goes when; the rest queue.
+    Reboot(ChangeArgs),
+    /// Give drained nodes back to production.
+    Undrain {
+        #[arg(required = true, value_name = "NODE")]
+        nodes: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a node's state directly (e.g. `production` after repairing a
+    /// node in intervention). Cancels its open request; no budget check.
+    SetState {
+        node: String,
+        /// production, draining, drained, rebooting, restoring, intervention.
+        state: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Yaml,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct ChangeArgs {
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Why: kept with the request, its history and audit records.
+    #[arg(long)]
+    pub reason: String,
+    /// asap (as soon as the budgets allow), window (in a maintenance
+    /// window), or at=TIME (not before, RFC 3339).
+    #[arg(long, default_value = "asap")]
+    pub policy: String,
+    /// How long the drain may take once started (e.g. 4h); missed: intervention.
+    #[arg(long, alias = "drain-deadline", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub deadline: Option<std::time::Duration>,
+    /// How long the node may take to come back once the reboot starts.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub reboot_deadline: Option<std::time::Duration>,
+    /// Show what each node would get (accepted, queued behind which budget
+    /// and holders, denied) and the rolling schedule; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(db: &Path, cmd: NodeCmd) -> Result<ExitCode> {
+    let fleet = Fleet::new(open_store(db)?);
+    match cmd {
+        NodeCmd::Import {
+            file,
+            format,
+            replace,
+            json,
+        } => import(&fleet, &file, format, replace, json),
+        NodeCmd::Export { format, output } => export(&fleet, format, output.as_deref()),
+        NodeCmd::List { label, state, json } => {
+            list(&fleet, label.as_deref(), state.as_deref(), json)
+        }
+        NodeCmd::Show {
+            name,
+            history,
+            limit,
+            json,
+        } => show(&fleet, &name, if history { limit } else { 0 }, json),
+        NodeCmd::Drain(args) => change(&fleet, Kind::Drain, args),
+        NodeCmd::Reboot(args) => change(&fleet, Kind::Reboot, args),
+        NodeCmd::Undrain {
+            nodes,
+            reason,
+            json,
+        } => change(
+            &fleet,
+            Kind::Undrain,
+            ChangeArgs {
+                nodes,
+                reason,
+                policy: "asap".into(),
+                deadline: None,
+                reboot_deadline: None,
+                dry_run: false,
+                json,
+            },
+        ),
+        NodeCmd::SetState {
+            node,
+            state,
+            reason,
+            json,
+        } => {
+            let a = fleet.set_state(&node, &state, &reason, &actor(), Origin::Operator, None)?;
+            if json {
+                output::json(&a)?;
+            } else {
+                println!("{}", a.detail);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn import(
+    fleet: &Fleet,
+    file: &Path,
+    format: Option<FileFormat>,
+    replace: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let format = match format {
+        Some(FileFormat::Yaml) => Format::Yaml,
+        Some(FileFormat::Csv) => Format::Csv,
+        None => Format::of_path(file),
+    };
+    let specs = match inventory::parse(&text, format) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}: {}", file.display(), e.line, e.field, e.message);
+            }
+            bail!(
+                "{}: {} problem{}; nothing was imported",
+                file.display(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
+        }
+    };
+    let n = specs.len();
+    let report = fleet.import(specs, replace, &actor())?;
+    if json {
+        output::json(&report)?;
+    } else {
+        println!(
+            "imported {n} node{} from {}: {} added, {} updated, {} removed{}",
+            if n == 1 { "" } else { "s" },
+            file.display(),
+            report.added,
+            report.updated,
+            report.removed,
+            if report.replaced_default {
+                " (the first import replaces the default simulated fleet)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(fleet: &Fleet, format: FileFormat, out: Option<&Path>) -> Result<ExitCode> {
+    let specs = fleet.export()?;
+    let text = match format {
+        FileFormat::Yaml => inventory::to_yaml(&specs),
+        FileFormat::Csv => inventory::to_csv(&specs)?,
+    };
+    match out {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn list(fleet: &Fleet, label: Option<&str>, state: Option<&str>, json: bool) -> Result<ExitCode> {
+    let nodes = fleet.list(label, state)?;
+    if json {
+        output::json(&nodes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if nodes.is_empty() {
+        println!("no nodes match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "STATE".into(),
+        "LABELS".into(),
+        "DRIVER".into(),
+        "REQUEST".into(),
+    ]];
+    for n in &nodes {
+        rows.push(vec![
+            n.name.clone(),
+            n.state.to_string(),
+            labels_text(&n.labels),
+            n.driver.clone(),
+            n.request
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "{} {} {}: {}",
+                        r.kind.as_str(),
+                        r.status.as_str(),
+                        r.id,
+                        r.detail
+                    )
+                })
+                .unwrap_or_default(),
+        ]);
+    }
+    output::table(&rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(fleet: &Fleet, name: &str, history: u32, json: bool) -> Result<ExitCode> {
+    let d = fleet.show(name, history)?;
+    if json {
+        output::json(&d)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = &d.node;
+    println!("node {}: {}", n.name, n.state);
+    if n.since_ms > 0 {
+        println!("  since     {}", output::time(n.since_ms));
+    }
+    if !n.note.is_empty() {
+        println!("  note      {}", n.note);
+    }
+    println!("  labels    {}", labels_text(&n.labels));
+    println!("  driver    {} {}", n.driver, n.options);
+    println!("  class     {}", n.class());
+    if d.requests.is_empty() {
+        println!("  requests  none");
+    } else {
+        println!("  requests");
+        for r in &d.requests {
+            println!(
+                "    {} {} {} {} by {} ({}): {}",
+                r.id,
+                output::time(r.created_ms),
+                r.kind.as_str(),
+                r.status.as_str(),
+                r.actor,
+                r.reason,
+                r.detail
+            );
+        }
+    }
+    if history > 0 {
+        println!("  history");
+        for h in d.history.iter().rev() {
+            let moved = if h.from_state == h.to_state {
+                String::new()
+            } else {
+                format!(" {} → {}", h.from_state, h.to_state)
+            };
+            println!(
+                "    {} {}{moved} by {}: {}",
+                output::time(h.at_ms),
+                h.event,
+                h.actor,
+                h.detail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
+    let policy = Policy::parse(&args.policy).map_err(anyhow::Error::msg)?;
+    // Unknown names stop the whole command: nothing half requested.
+    let known: std::collections::HashSet<String> = fleet
+        .list(None, None)?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    let unknown: Vec<&str> = args
+        .nodes
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "no node named {} in the inventory (see `drover node list`); nothing was requested",
+            unknown.join(", ")
+        );
+    }
+    let actor = actor();
+    let reqs: Vec<NewRequest> = args
+        .nodes
+        .iter()
+        .map(|n| NewRequest {
+            id: drover_fleet::new_request_id(),
+            node: n.clone(),
+            kind,
+            reason: args.reason.clone(),
+            actor: actor.clone(),
+            origin: Origin::Operator,
+            execution_id: None,
+            policy,
+            drain_timeout_ms: args.deadline.map(|d| d.as_millis() as i64),
+            reboot_timeout_ms: args.reboot_deadline.map(|d| d.as_millis() as i64),
+        })
+        .collect();
+    if args.dry_run {
+        let plan = fleet.dry_run(reqs)?;
+        if args.json {
+            let answers: Vec<serde_json::Value> = plan
+                .answers
+                .iter()
+                .map(|a| match a {
+                    Ok(a) => serde_json::to_value(a).unwrap_or_default(),
+                    Err(e) => serde_json::json!({"error": e}),
+                })
+                .collect();
+            output::json(&serde_json::json!({
+                "dry_run": true,
+                "answers": answers,
+                "waves": plan.waves,
+                "blocked": plan.blocked,
+                "notes": plan.notes,
+            }))?;
+        } else {
+            println!("dry run: nothing was changed");
+            let answers: Vec<Result<Answer, FleetError>> = plan
+                .answers
+                .into_iter()
+                .map(|a| a.map_err(FleetError::Invalid))
+                .collect();
+            print_answers(&args.nodes, &answers);
+            if kind != Kind::Undrain && !plan.waves.is_empty() {
+                println!(
+                    "schedule: {} wave{} under the budgets",
+                    plan.waves.len(),
+                    if plan.waves.len() == 1 { "" } else { "s" }
+                );
+                for (i, w) in plan.waves.iter().enumerate() {
+                    let shown: Vec<&str> = w.iter().take(8).map(String::as_str).collect();
+                    let more = if w.len() > 8 {
+                        format!(" … and {} more", w.len() - 8)
+                    } else {
+                        String::new()
+                    };
+                    println!("  wave {}: {}{more}", i + 1, shown.join(", "));
+                }
+            }
+            for (n, why) in &plan.blocked {
+                println!("  blocked {n}: {why}");
+            }
+            for note in &plan.notes {
+                println!("  note: {note}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let answers = fleet.request(reqs)?;
+    if args.json {
+        let v: Vec<serde_json::Value> = answers
+            .iter()
+            .map(|a| match a {
+                Ok(a) => serde_json::to_value(a).unwrap_or_default(),
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            })
+            .collect();
+        output::json(&v)?;
+    } else {
+        print_answers(&args.nodes, &answers);
+    }
+    let failed = answers.iter().any(|a| a.is_err());
+    let denied = answers
+        .iter()
+        .any(|a| matches!(a, Ok(a) if a.outcome == Outcome::Denied));
+    Ok(if failed {
+        ExitCode::from(2)
+    } else if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_answers(nodes: &[String], answers: &[Result<Answer, FleetError>]) {
+    for (n, a) in nodes.iter().zip(answers) {
+        match a {
+            Ok(a) => println!(
+                "{n}: {}{} (request {}): {}",
+                a.outcome.as_str(),
+                if a.joined { ", joined" } else { "" },
+                a.request_id,
+                a.detail
+            ),
+            Err(e) => eprintln!("{n}: error: {e}"),
+        }
+    }
+}
