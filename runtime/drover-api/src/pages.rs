@@ -13,7 +13,7 @@ use crate::error::blocking;
 use crate::{ApiError, AppState};
 
 /// Where a successful login lands.
-pub const AFTER_LOGIN: &str = "/";
+pub const AFTER_LOGIN: &str = "/ui/";
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {

@@ -52,6 +52,21 @@ pub fn give_grant(
     only_plugin: Option<&str>,
     actor: &str,
 ) -> Result<Grant, GiveError> {
+    let grant = prepare_grant(store, pack_ref, capability, scope, only_plugin, actor)?;
+    store.insert_grant(grant.clone())?;
+    Ok(grant)
+}
+
+/// Checks the request and returns the grant it would store, without
+/// storing it (what a confirmation shows).
+pub fn prepare_grant(
+    store: &Store,
+    pack_ref: &str,
+    capability: &str,
+    scope: &str,
+    only_plugin: Option<&str>,
+    actor: &str,
+) -> Result<Grant, GiveError> {
     let Some((name, version)) = pack_ref.split_once('@') else {
         return Err(GiveError::NoVersion(pack_ref.to_owned()));
     };
@@ -101,6 +116,5 @@ pub fn give_grant(
         created_by: actor.to_owned(),
         revoked_at_ms: None,
     };
-    store.insert_grant(grant.clone())?;
     Ok(grant)
 }

@@ -30,7 +30,7 @@ pub mod sensor;
 pub mod ssh;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
-pub use give::{GiveError, give_grant};
+pub use give::{GiveError, give_grant, prepare_grant};
 pub use install::{InstallError, InstallReport};
 pub use sensor::{
     EmittedTrigger, PreparedSensor, SensorCall, SensorFailure, SensorFailureKind, SensorInput,

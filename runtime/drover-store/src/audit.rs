@@ -24,40 +24,54 @@ impl Store {
 
     pub fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
+            // Only the conditions given, so SQLite can use the execution
+            // index and walk the primary key from the cursor (an `?1 IS
+            // NULL OR …` form scans the whole table).
+            let mut sql = String::from(
                 "SELECT id, at, execution_id, actor, pack, plugin, capability, target, decision,
                         reason, dry_run
-                 FROM audit
-                 WHERE (?1 IS NULL OR execution_id = ?1)
-                   AND (?2 IS NULL OR pack = ?2 OR pack LIKE ?2 || '@%')
-                   AND (?3 IS NULL OR decision = ?3)
-                   AND (?4 IS NULL OR id < ?4)
-                 ORDER BY id DESC LIMIT ?5",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    filter.execution_id.map(|e| e.to_string()),
-                    filter.pack,
-                    filter.decision.map(|d| d.as_str()),
-                    filter.before,
-                    filter.limit.max(1)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, String>(9)?,
-                        r.get::<_, bool>(10)?,
-                    ))
-                },
-            )?;
+                 FROM audit",
+            );
+            let mut conds: Vec<&str> = Vec::new();
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            if let Some(e) = filter.execution_id {
+                conds.push("execution_id = ?");
+                args.push(e.to_string().into());
+            }
+            if let Some(p) = &filter.pack {
+                conds.push("(pack = ? OR pack LIKE ? || '@%')");
+                args.push(p.clone().into());
+                args.push(p.clone().into());
+            }
+            if let Some(d) = filter.decision {
+                conds.push("decision = ?");
+                args.push(d.as_str().to_owned().into());
+            }
+            if let Some(b) = filter.before {
+                conds.push("id < ?");
+                args.push(b.into());
+            }
+            if !conds.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&conds.join(" AND "));
+            }
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.max(1)));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, bool>(10)?,
+                ))
+            })?;
             rows.map(|row| {
                 let (
                     id,

@@ -25,6 +25,7 @@ mod secrets;
 mod sensors;
 mod sim;
 mod timers;
+mod web;
 mod workflows;
 mod writer;
 
@@ -49,6 +50,7 @@ pub use secrets::SECRET_KEY_ENV;
 pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use timers::TimerState;
+pub use web::{Changes, FailingRule, NodeCell, RackHealth};
 pub use workflows::{ChildLink, ChildRow, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 

@@ -14,12 +14,14 @@
 //! order), and 200,000 audit records. Each endpoint is asked 200 times
 //! after 20 warm-up requests; the median, p90 and max are printed.
 
+#[path = "support/generate.rs"]
+mod generate;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_engine::{Pipeline, PipelineConfig};
 use drover_store::{Role, Store};
-use rusqlite::params;
 
 const ROUNDS: usize = 200;
 const WARMUP: usize = 20;
@@ -33,7 +35,7 @@ fn main() {
     let db = dir.path().join("drover.db");
     let store = Store::open(&db).expect("open the database");
     let started = Instant::now();
-    generate(&store, n);
+    generate::generate(&store, n);
     println!(
         "generated {n} executions and 200000 audit records in {:.1}s ({})",
         started.elapsed().as_secs_f64(),
@@ -201,46 +203,4 @@ fn check(path: &str, body: &str) {
         };
         assert_eq!(items, want, "{path}");
     }
-}
-
-/// Inserts `n` executions and 200,000 audit records in one transaction.
-fn generate(store: &Store, n: u64) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    store
-        .write(move |conn| {
-            let mut stmt = conn.prepare(
-                "INSERT INTO executions (id, action, pack_version, digest, parameters, status,
-                    result, error, dry_run, plan, logs, actor, started_at, finished_at,
-                    duration_us)
-                 VALUES (?1, ?2, '0.1.0', 'sha256:0', '{}', ?3, NULL, NULL, 0, NULL, '[]',
-                    'bench', ?4, ?4, 100)",
-            )?;
-            let start = now_ms - n * 10;
-            for i in 0..n {
-                let ms = start + i * 10;
-                let id = ulid::Ulid::from_parts(ms, u128::from(i as u32)).to_string();
-                let status = match i % 100 {
-                    0 => "timeout",
-                    1..=3 => "denied",
-                    4..=9 => "failed",
-                    _ => "succeeded",
-                };
-                stmt.execute(params![id, format!("pack.a{}", i % 10), status, ms as i64])?;
-            }
-            conn.execute(
-                "INSERT INTO audit (at, execution_id, actor, pack, plugin, capability, target,
-                    decision, reason, dry_run)
-                 WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 200000)
-                 SELECT i, NULL, 'bench', 'demo@0.1.0', 'reboot_node', 'nodes.reboot',
-                        printf('n%03d', i % 1000), CASE WHEN i % 20 = 0 THEN 'denied' ELSE 'allowed' END,
-                        'bench', 0
-                 FROM seq",
-                [],
-            )?;
-            Ok(())
-        })
-        .expect("generate the database");
 }

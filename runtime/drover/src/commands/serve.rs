@@ -54,7 +54,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         .spawn(FLEET_TICK, fleet_stop.clone())
         .context("cannot start the fleet controller thread")?;
     let events = drover_api::stream::Events::default();
-    let app = drover_api::router(drover_api::AppState {
+    let api = drover_api::AppState {
         store: store.clone(),
         runtime: runtime.clone(),
         intake: pipeline.intake(),
@@ -64,7 +64,9 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             secure_cookies: tls.is_some(),
         }),
         events: events.clone(),
-    });
+    };
+    let web = drover_web::WebState::new(api.clone()).context("cannot load the web UI")?;
+    let app = drover_api::router(api).merge(drover_web::router(web));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -78,7 +80,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         let rules = catalog.rules().len();
         let triggers = catalog.trigger_refs().join(", ");
         println!(
-            "drover serving on {}://{} ({rules} rules; trigger types: {})",
+            "drover serving on {}://{} (web UI at /ui/; {rules} rules; trigger types: {})",
             if tls.is_some() { "https" } else { "http" },
             listener.local_addr()?,
             if triggers.is_empty() {

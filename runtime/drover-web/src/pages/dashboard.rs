@@ -1,0 +1,77 @@
+//! The dashboard: recent executions, the queue, failing rules, fleet
+//! health by rack and the storm brake. Every query is bounded (see `drover_store::web`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::Html;
+use drover_store::ExecutionFilter;
+use serde::Serialize;
+
+use super::Page;
+use crate::WebState;
+use crate::auth::{Page as Auth, need};
+
+/// How many of the newest enforcements "failing rules" looks at.
+const RULE_WINDOW: u32 = 1000;
+
+#[derive(Serialize)]
+struct Rack {
+    rack: String,
+    total: u64,
+    /// State -> nodes, for the states present.
+    states: BTreeMap<String, u64>,
+    /// Nodes not in production.
+    unhealthy: u64,
+}
+
+pub async fn page(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
+    let data = data(&state).await?;
+    Ok(Html(state.templates.page(
+        "dashboard.html",
+        &me,
+        ctx! { page => "dashboard", ..data },
+    )?))
+}
+
+pub async fn live(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
+    let data = data(&state).await?;
+    Ok(Html(state.templates.render("dashboard_live.html", data)?))
+}
+
+async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
+    state
+        .blocking(|store| {
+            let recent = store.list_executions(&ExecutionFilter {
+                limit: 10,
+                ..Default::default()
+            })?;
+            let (queued, running) = store.queue_depth()?;
+            let failing = store.failing_rules(RULE_WINDOW, 10)?;
+            let mut racks: BTreeMap<String, Rack> = BTreeMap::new();
+            for h in store.rack_health()? {
+                let r = racks.entry(h.rack.clone()).or_insert_with(|| Rack {
+                    rack: h.rack.clone(),
+                    total: 0,
+                    states: BTreeMap::new(),
+                    unhealthy: 0,
+                });
+                r.total += h.nodes;
+                if h.state != "production" {
+                    r.unhealthy += h.nodes;
+                }
+                r.states.insert(h.state, h.nodes);
+            }
+            let racks: Vec<Rack> = racks.into_values().collect();
+            let brake = drover_fleet::Fleet::new(store.clone())
+                .brake_status()
+                .map_err(|e| crate::WebError::Internal(e.to_string()))?;
+            let nodes: u64 = racks.iter().map(|r| r.total).sum();
+            let unhealthy: u64 = racks.iter().map(|r| r.unhealthy).sum();
+            Ok(ctx! {
+                recent, queued, running, failing, racks, nodes, unhealthy, brake,
+                rule_window => RULE_WINDOW,
+            })
+        })
+        .await
+}

@@ -1,0 +1,167 @@
+//! The fleet: racks as a grid of nodes coloured by state (the grid
+//! re-renders when the change feed says a node changed), and drain or
+//! reboot of one node through drover-fleet's controller, always shown
+//! first as its dry run (its answer under the budgets, brake and windows)
+//! and only then requested.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use drover_fleet::{Fleet, Kind, NewRequest, Origin, Policy};
+use drover_store::NodeCell;
+use serde::{Deserialize, Serialize};
+
+use super::{Page, non_empty};
+use crate::auth::{Page as Auth, Post, need};
+use crate::{WebError, WebState};
+
+#[derive(Serialize)]
+struct Rack {
+    rack: String,
+    nodes: Vec<NodeCell>,
+    /// State -> count.
+    states: BTreeMap<String, usize>,
+}
+
+async fn racks(state: &WebState) -> Result<(Vec<Rack>, BTreeMap<String, usize>), WebError> {
+    let cells = state.blocking(|store| Ok(store.node_cells()?)).await?;
+    let mut racks: Vec<Rack> = Vec::new();
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for cell in cells {
+        *totals.entry(cell.state.clone()).or_default() += 1;
+        match racks.last_mut() {
+            Some(r) if r.rack == cell.rack => {
+                *r.states.entry(cell.state.clone()).or_default() += 1;
+                r.nodes.push(cell);
+            }
+            _ => racks.push(Rack {
+                rack: cell.rack.clone(),
+                states: BTreeMap::from([(cell.state.clone(), 1)]),
+                nodes: vec![cell],
+            }),
+        }
+    }
+    Ok((racks, totals))
+}
+
+#[derive(Deserialize, Default)]
+pub struct FleetQuery {
+    node: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Query(q): Query<FleetQuery>,
+) -> Page {
+    let (racks, totals) = racks(&state).await?;
+    Ok(Html(state.templates.page(
+        "fleet.html",
+        &me,
+        ctx! {
+            page => "fleet", racks, totals, node => non_empty(q.node).unwrap_or_default(),
+            states => drover_fleet::STATES,
+        },
+    )?))
+}
+
+/// The grid alone, for the live re-fetch.
+pub async fn grid(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
+    let (racks, totals) = racks(&state).await?;
+    Ok(Html(state.templates.render(
+        "fleet_grid.html",
+        ctx! { racks, totals, states => drover_fleet::STATES },
+    )?))
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    node: String,
+    change: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /ui/fleet/change`: without `confirm=yes`, the fleet controller's
+/// dry run (its answer, the waves, what holds the plan back) and a button
+/// to make the request; with it, the request (the controller audits it).
+pub async fn change(
+    State(state): State<WebState>,
+    Post(me, form, ..): Post<need::Operator, ChangeForm>,
+) -> Result<Response, WebError> {
+    let kind = match form.change.as_str() {
+        "drain" => Kind::Drain,
+        "reboot" => Kind::Reboot,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "change {other:?} is not drain or reboot"
+            )));
+        }
+    };
+    let node = form.node.trim().to_owned();
+    let reason = non_empty(Some(form.reason.clone()))
+        .unwrap_or_else(|| format!("{} from the web UI", form.change));
+    let confirmed = form.confirm == "yes";
+    let req = NewRequest {
+        id: drover_fleet::new_request_id(),
+        node: node.clone(),
+        kind,
+        reason: reason.clone(),
+        actor: me.actor(),
+        origin: Origin::Operator,
+        execution_id: None,
+        policy: Policy::Asap,
+        drain_timeout_ms: None,
+        reboot_timeout_ms: None,
+    };
+    let (current, answer, plan) = state
+        .blocking(move |store| {
+            let fleet = Fleet::new(store.clone());
+            let current = fleet
+                .node(&req.node)
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            if confirmed {
+                let answer = fleet
+                    .request_one(req)
+                    .map_err(|e| WebError::BadRequest(e.to_string()))?;
+                return Ok((current, Ok(answer), None));
+            }
+            let mut plan = fleet
+                .dry_run(vec![req])
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            let answer = plan
+                .answers
+                .pop()
+                .unwrap_or_else(|| Err("the controller gave no answer".to_owned()));
+            Ok((current, answer, Some(plan)))
+        })
+        .await?;
+    let (status, refused) = match answer {
+        Ok(a) => (Some(a), None),
+        Err(e) => (None, Some(e)),
+    };
+    let (waves, blocked, notes) = match plan {
+        Some(p) => (p.waves, p.blocked, p.notes),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    Ok(Html(state.templates.page(
+        "fleet_change.html",
+        &me,
+        ctx! {
+            page => "fleet",
+            node => current,
+            change => form.change,
+            reason,
+            status,
+            refused,
+            waves,
+            blocked,
+            notes,
+            performed => confirmed,
+        },
+    )?)
+    .into_response())
+}

@@ -1,0 +1,35 @@
+//! One module per page. Each handler reads on the blocking pool, shapes
+//! rows for its template and renders it; a page's live fragment is a
+//! separate route rendered from the same data.
+
+pub mod audit;
+pub mod dashboard;
+pub mod executions;
+pub mod fleet;
+pub mod packs;
+pub mod rules;
+pub mod run;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Html;
+
+use crate::{WebError, WebState};
+
+/// Rows per page of the executions and audit lists.
+pub const PAGE_SIZE: u32 = 50;
+
+pub async fn not_found(State(state): State<WebState>) -> (StatusCode, Html<String>) {
+    let body = state
+        .templates
+        .render("not_found.html", ctx! { page => "" })
+        .unwrap_or_else(|_| "not found".to_owned());
+    (StatusCode::NOT_FOUND, Html(body))
+}
+
+/// An empty form field is an absent one.
+pub fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+pub type Page = Result<Html<String>, WebError>;

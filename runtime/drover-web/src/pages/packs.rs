@@ -1,0 +1,391 @@
+//! Packs: each installed version with the capabilities its plugins declare
+//! next to the grants an operator gave; grant and revoke (each after a
+//! confirmation page that names the pack version, capability and scope)
+//! and promote a shadow pack. The confirmation is a page, not a script
+//! dialog, so it works without JavaScript and from the keyboard.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use drover_core::{Grant, GrantId, now_ms};
+use drover_pack::Pack;
+use drover_policy::{Capability, scope_help};
+use drover_store::{InstalledPack, Store};
+use serde::{Deserialize, Serialize};
+
+use super::{Page, non_empty};
+use crate::auth::{Page as Auth, Post, need};
+use crate::{WebError, WebState};
+
+#[derive(Serialize)]
+struct PackRow {
+    name: String,
+    version: String,
+    description: String,
+    shadow: bool,
+    installed_at_ms: i64,
+    installed_by: String,
+    plugins: Vec<PluginRow>,
+    /// Capabilities needing a grant that some plugin declares.
+    grantable: Vec<CapRow>,
+    grants: Vec<Grant>,
+}
+
+#[derive(Serialize)]
+struct PluginRow {
+    name: String,
+    kind: String,
+    description: String,
+    digest: String,
+    capabilities: Vec<CapRow>,
+}
+
+#[derive(Serialize)]
+struct CapRow {
+    name: String,
+    needs_grant: bool,
+    /// Scopes of the active grants covering this plugin (or, at pack
+    /// level, any plugin) for this capability.
+    granted: Vec<String>,
+    help: &'static str,
+}
+
+fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, WebError> {
+    let pack: Pack = serde_json::from_value(installed.manifest.clone())
+        .map_err(|e| WebError::Internal(format!("stored manifest of {}: {e}", installed.name)))?;
+    let granted = |cap: Capability, plugin: Option<&str>| -> Vec<String> {
+        grants
+            .iter()
+            .filter(|g| g.capability == cap.to_string())
+            .filter(|g| plugin.is_none_or(|p| g.digests.contains_key(p)))
+            .map(|g| g.scope.clone())
+            .collect()
+    };
+    let cap_row = |cap: Capability, plugin: Option<&str>| CapRow {
+        name: cap.to_string(),
+        needs_grant: cap.needs_grant(),
+        granted: granted(cap, plugin),
+        help: scope_help(cap.scope_kind()),
+    };
+    let mut grantable: BTreeMap<String, CapRow> = BTreeMap::new();
+    let plugins = pack
+        .plugins
+        .iter()
+        .map(|p| {
+            for c in &p.capabilities {
+                if c.needs_grant() {
+                    grantable
+                        .entry(c.to_string())
+                        .or_insert_with(|| cap_row(*c, None));
+                }
+            }
+            PluginRow {
+                name: p.name.clone(),
+                kind: format!("{:?}", p.kind).to_lowercase(),
+                description: p.description.clone(),
+                digest: installed.digests.get(&p.name).cloned().unwrap_or_default(),
+                capabilities: p
+                    .capabilities
+                    .iter()
+                    .map(|c| cap_row(*c, Some(&p.name)))
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(PackRow {
+        name: installed.name,
+        version: installed.version,
+        description: pack.description,
+        shadow: installed.shadow,
+        installed_at_ms: installed.installed_at_ms,
+        installed_by: installed.installed_by,
+        plugins,
+        grantable: grantable.into_values().collect(),
+        grants,
+    })
+}
+
+fn load(store: &Store, name: &str, version: Option<&str>) -> Result<PackRow, WebError> {
+    let installed = store
+        .get_pack(name, version)?
+        .ok_or_else(|| WebError::NotFound(format!("no pack {name:?} is installed")))?;
+    let grants = store.active_grants(&installed.name, &installed.version)?;
+    pack_row(installed, grants)
+}
+
+pub async fn list(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
+    let packs: Vec<PackRow> = state
+        .blocking(|store| {
+            store
+                .list_packs()?
+                .into_iter()
+                .map(|p| {
+                    let grants = store.active_grants(&p.name, &p.version)?;
+                    pack_row(p, grants)
+                })
+                .collect()
+        })
+        .await?;
+    Ok(Html(state.templates.page(
+        "packs.html",
+        &me,
+        ctx! { page => "packs", packs },
+    )?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct VersionQuery {
+    version: Option<String>,
+    done: Option<String>,
+}
+
+async fn render(
+    state: &WebState,
+    me: &drover_api::auth::Principal,
+    name: String,
+    version: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    form: Option<GrantForm>,
+) -> Page {
+    let pack = state
+        .blocking(move |store| load(store, &name, version.as_deref()))
+        .await?;
+    Ok(Html(state.templates.page(
+        "pack.html",
+        me,
+        ctx! { page => "packs", pack, notice, error, form },
+    )?))
+}
+
+pub async fn detail(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Page {
+    let notice = non_empty(q.done).map(|d| match d.as_str() {
+        "granted" => "Granted. Running executions pick the grant up on their next call.".to_owned(),
+        "revoked" => "Revoked. The next host call of this pack is checked without it.".to_owned(),
+        "promoted" => "Promoted: its rules start real executions once a running `drover serve` \
+                       restarts."
+            .to_owned(),
+        other => other.to_owned(),
+    });
+    render(&state, &me, name, non_empty(q.version), notice, None, None).await
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+pub struct GrantForm {
+    version: String,
+    capability: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    plugin: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// The grant the form asks for, checked against the pack (drover-host's
+/// `prepare_grant`, as the CLI and the API use), not yet stored.
+fn build_grant(store: &Store, name: &str, f: &GrantForm, actor: &str) -> Result<Grant, WebError> {
+    let plugin = non_empty(Some(f.plugin.clone()));
+    drover_host::prepare_grant(
+        store,
+        &format!("{name}@{}", f.version),
+        &f.capability,
+        f.scope.trim(),
+        plugin.as_deref(),
+        actor,
+    )
+    .map_err(|e| {
+        if e.is_bad_request() {
+            WebError::BadRequest(e.to_string())
+        } else {
+            WebError::Internal(e.to_string())
+        }
+    })
+}
+
+pub async fn grant(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Post(me, form, ..): Post<need::Admin, GrantForm>,
+) -> Result<Response, WebError> {
+    let (n, f, actor) = (name.clone(), form.clone(), me.actor());
+    let built = state
+        .blocking(move |store| {
+            let grant = build_grant(store, &n, &f, &actor)?;
+            if f.confirm == "yes" {
+                store.insert_grant(grant.clone())?;
+            }
+            Ok(grant)
+        })
+        .await;
+    let grant = match built {
+        Ok(g) => g,
+        Err(WebError::BadRequest(msg)) => {
+            let page = render(
+                &state,
+                &me,
+                name,
+                Some(form.version.clone()),
+                None,
+                Some(msg),
+                Some(form),
+            )
+            .await?;
+            return Ok((StatusCode::BAD_REQUEST, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    if form.confirm == "yes" {
+        return Ok(Redirect::to(&format!(
+            "/ui/packs/{name}?version={}&done=granted",
+            grant.version
+        ))
+        .into_response());
+    }
+    let plugins = grant.digests.keys().cloned().collect::<Vec<_>>().join(", ");
+    Ok(Html(state.templates.page(
+        "confirm.html",
+        &me,
+        ctx! {
+            page => "packs",
+            title => "Confirm the grant",
+            question => format!("Grant {} to {}@{}?", grant.capability, grant.pack, grant.version),
+            facts => vec![
+                ("Pack version", format!("{}@{}", grant.pack, grant.version)),
+                ("Capability", grant.capability.clone()),
+                ("Scope", grant.scope.clone()),
+                ("Plugins (bound to their current digests)", plugins),
+            ],
+            action => format!("/ui/packs/{name}/grant"),
+            fields => vec![
+                ("version", form.version),
+                ("capability", form.capability),
+                ("scope", form.scope),
+                ("plugin", form.plugin),
+                ("confirm", "yes".to_owned()),
+            ],
+            button => format!("Grant {} scope {}", grant.capability, grant.scope),
+            cancel => format!("/ui/packs/{name}?version={}", grant.version),
+        },
+    )?)
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    id: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn revoke(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Post(me, form, ..): Post<need::Admin, RevokeForm>,
+) -> Result<Response, WebError> {
+    let id: GrantId = form
+        .id
+        .parse()
+        .map_err(|e: drover_core::IdError| WebError::BadRequest(e.to_string()))?;
+    let n = name.clone();
+    let grant = state
+        .blocking(move |store| {
+            store
+                .list_grants(Some(&n), false)?
+                .into_iter()
+                .find(|g| g.id == id)
+                .ok_or_else(|| WebError::NotFound(format!("no active grant {id} on pack {n}")))
+        })
+        .await?;
+    if form.confirm == "yes" {
+        let revoked = state
+            .blocking(move |store| Ok(store.revoke_grant(id, now_ms())?))
+            .await?;
+        if revoked.is_none() {
+            return Err(WebError::Conflict(format!(
+                "grant {id} was revoked already"
+            )));
+        }
+        return Ok(Redirect::to(&format!(
+            "/ui/packs/{name}?version={}&done=revoked",
+            grant.version
+        ))
+        .into_response());
+    }
+    Ok(Html(state.templates.page(
+        "confirm.html",
+        &me,
+        ctx! {
+            page => "packs",
+            title => "Confirm the revocation",
+            question => format!("Revoke {} from {}@{}?", grant.capability, grant.pack, grant.version),
+            facts => vec![
+                ("Pack version", format!("{}@{}", grant.pack, grant.version)),
+                ("Capability", grant.capability.clone()),
+                ("Scope", grant.scope.clone()),
+                ("Granted by", grant.created_by.clone()),
+            ],
+            action => format!("/ui/packs/{name}/revoke"),
+            fields => vec![("id", id.to_string()), ("confirm", "yes".to_owned())],
+            button => format!("Revoke {} scope {}", grant.capability, grant.scope),
+            cancel => format!("/ui/packs/{name}?version={}", grant.version),
+        },
+    )?)
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PromoteForm {
+    version: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn promote(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Post(me, form, ..): Post<need::Admin, PromoteForm>,
+) -> Result<Response, WebError> {
+    if form.confirm != "yes" {
+        return Ok(Html(state.templates.page(
+            "confirm.html",
+            &me,
+            ctx! {
+                page => "packs",
+                title => "Confirm the promotion",
+                question => format!("Promote {name}@{} out of shadow mode?", form.version),
+                facts => vec![
+                    ("Pack version", format!("{name}@{}", form.version)),
+                    ("Effect", "its rules start real executions instead of dry runs".to_owned()),
+                ],
+                action => format!("/ui/packs/{name}/promote"),
+                fields => vec![("version", form.version.clone()), ("confirm", "yes".to_owned())],
+                button => format!("Promote {name}@{}", form.version),
+                cancel => format!("/ui/packs/{name}?version={}", form.version),
+            },
+        )?)
+        .into_response());
+    }
+    let (n, v) = (name.clone(), form.version.clone());
+    let found = state
+        .blocking(move |store| Ok(store.set_pack_shadow(&n, &v, false)?))
+        .await?;
+    if !found {
+        return Err(WebError::NotFound(format!(
+            "{name}@{} is not installed",
+            form.version
+        )));
+    }
+    Ok(Redirect::to(&format!(
+        "/ui/packs/{name}?version={}&done=promoted",
+        form.version
+    ))
+    .into_response())
+}

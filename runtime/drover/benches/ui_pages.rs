@@ -1,0 +1,193 @@
+//! How fast the web UI's pages render with 1,000,000 executions in the
+//! database: the real routers (drover-api's and drover-web's, as `drover
+//! serve` merges them) served by axum on 127.0.0.1, timed per request from
+//! the client over loopback (the server's time plus a loopback round trip).
+//!
+//! ```sh
+//! cargo bench -p drover --bench ui_pages                       # 1,000,000 executions
+//! DROVER_BENCH_EXECUTIONS=100000 cargo bench -p drover --bench ui_pages
+//! ```
+//!
+//! The database is the API benchmark's (see `support/generate.rs`) plus
+//! 100,000 rule enforcements pointing at executions (5% failed), for the
+//! dashboard's failing rules. Each page is asked 100 times after 10
+//! warm-up requests; the median, p90 and max are printed.
+
+#[path = "support/generate.rs"]
+mod generate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover_engine::{Pipeline, PipelineConfig};
+use drover_store::{Role, Store};
+
+const ROUNDS: usize = 100;
+const WARMUP: usize = 10;
+
+fn main() {
+    let n: u64 = std::env::var("DROVER_BENCH_EXECUTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("drover.db");
+    let store = Store::open(&db).expect("open the database");
+    let started = Instant::now();
+    generate::generate(&store, n);
+    enforcements(&store, 100_000);
+    println!(
+        "generated {n} executions, 200000 audit records, 100000 enforcements in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let (deep, one) = store
+        .read(|conn| {
+            let at = |offset: u64| -> rusqlite::Result<String> {
+                conn.query_row(
+                    "SELECT id FROM executions ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                    [offset],
+                    |r| r.get(0),
+                )
+            };
+            Ok((at(n * 9 / 10)?, at(n / 2)?))
+        })
+        .unwrap();
+
+    let runtime = Arc::new(
+        drover_host::Runtime::new(store.clone(), &dir.path().join("cache")).expect("runtime"),
+    );
+    let pipeline = Pipeline::start(
+        runtime.clone(),
+        PipelineConfig {
+            workers: 1,
+            ..PipelineConfig::default()
+        },
+    )
+    .expect("pipeline");
+    let (_, token) =
+        drover_api::auth::create_token(&store, "bench", Role::Viewer, "bench").unwrap();
+    let api = drover_api::AppState {
+        store: store.clone(),
+        runtime,
+        intake: pipeline.intake(),
+        metrics: pipeline.metrics(),
+        config: Arc::new(drover_api::ApiConfig::default()),
+        events: drover_api::stream::Events::default(),
+    };
+    let web = drover_web::WebState::new(api.clone()).expect("the web UI");
+    let app = drover_api::router(api).merge(drover_web::router(web));
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = tokio
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio.spawn(async move { axum::serve(listener, app).await });
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let cases = [
+        ("dashboard", "/ui/".to_owned()),
+        ("executions, first page", "/ui/executions".to_owned()),
+        (
+            "executions, 90% deep (before=)",
+            format!("/ui/executions?before={deep}"),
+        ),
+        (
+            "executions, status=timeout (1%)",
+            "/ui/executions?status=timeout".to_owned(),
+        ),
+        (
+            "executions, status=failed, 90% deep",
+            format!("/ui/executions?status=failed&before={deep}"),
+        ),
+        (
+            "executions, action=pack.a1&status=denied",
+            "/ui/executions?action=pack.a1&status=denied".to_owned(),
+        ),
+        ("one execution", format!("/ui/executions/{one}")),
+        ("audit, first page", "/ui/audit".to_owned()),
+        (
+            "audit, decision=denied",
+            "/ui/audit?decision=denied".to_owned(),
+        ),
+        ("fleet (1,000 nodes)", "/ui/fleet".to_owned()),
+        ("rules", "/ui/rules".to_owned()),
+        ("packs", "/ui/packs".to_owned()),
+    ];
+    println!(
+        "{:<44} {:>10} {:>10} {:>10}",
+        "page", "median", "p90", "max"
+    );
+    for (name, path) in cases {
+        let url = format!("http://{addr}{path}");
+        let mut times = Vec::with_capacity(ROUNDS);
+        for i in 0..WARMUP + ROUNDS {
+            let t = Instant::now();
+            let mut resp = agent
+                .get(&url)
+                .header("authorization", &auth)
+                .call()
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .unwrap();
+            let took = t.elapsed();
+            if i == 0 {
+                assert!(body.contains("<main"), "{path}: not a page: {body}");
+                if path.starts_with("/ui/executions?") || path == "/ui/executions" {
+                    let rows = body.matches("href=\"/ui/executions/").count();
+                    assert!(rows >= 50, "{path}: {rows} rows");
+                }
+            }
+            if i >= WARMUP {
+                times.push(took);
+            }
+        }
+        times.sort();
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "{name:<44} {:>10} {:>10} {:>10}",
+            ms(times[ROUNDS / 2]),
+            ms(times[ROUNDS * 9 / 10]),
+            ms(times[ROUNDS - 1])
+        );
+    }
+    pipeline.shutdown(Duration::from_secs(1));
+}
+
+/// `n` enforcements of ten rules on one trigger instance, each pointing at
+/// one of the newest executions; every twentieth failed to schedule.
+fn enforcements(store: &Store, n: u64) {
+    store
+        .write(move |conn| {
+            conn.execute(
+                "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at,
+                    state) VALUES ('01BENCH0000000000000000000', 'pack.t', '{}', 'bench', 0,
+                    'processed')",
+                [],
+            )?;
+            conn.execute(
+                "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id,
+                    state, reason, at)
+                 SELECT printf('E%025d', rn), '01BENCH0000000000000000000',
+                        printf('pack.rule%d', rn % 10), id,
+                        CASE WHEN rn % 20 = 0 THEN 'failed' ELSE 'scheduled' END,
+                        CASE WHEN rn % 20 = 0 THEN 'missing parameter' END, 0
+                 FROM (SELECT id, row_number() OVER (ORDER BY id DESC) AS rn
+                       FROM executions ORDER BY id DESC LIMIT ?1)",
+                [n],
+            )?;
+            Ok(())
+        })
+        .expect("generate enforcements");
+}
