@@ -1,0 +1,158 @@
+//! The reference pack `batchops` end to end on the simulated fleet, under
+//! a real `drover serve`: a no-contact report by webhook → the rule → the
+//! `handle_no_contact` workflow (facts, ping, ssh uptime through the host's
+//! simulation of `sim` nodes) → a reboot through the fleet controller.
+//! A dead node is rebooted exactly once, a live one not at all, and a
+//! storm (10% of the fleet silent at once) trips the brake before any
+//! reboot happens.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::server::*;
+use support::*;
+
+const TOKEN: &str = "batchops-test-token";
+
+/// `racks` racks of `per_rack` sim nodes named bRsNN, rebooting in 0.3 s.
+fn inventory(racks: u32, per_rack: u32) -> String {
+    let mut y = String::from("nodes:\n");
+    for r in 1..=racks {
+        for n in 1..=per_rack {
+            y.push_str(&format!(
+                "  - {{name: b{r}s{n:02}, labels: {{rack: r{r:02}, cluster: batch}}, driver: sim, \
+                 options: {{reboot_seconds: 0.3}}}}\n"
+            ));
+        }
+    }
+    y
+}
+
+/// batchops installed and granted what it needs, the inventory imported,
+/// the webhook token set.
+fn batchops(racks: u32, per_rack: u32) -> Drover {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/batchops"]);
+    let file = d.dir.path().join("nodes.yaml");
+    std::fs::write(&file, inventory(racks, per_rack)).unwrap();
+    d.expect(0, &["node", "import", file.to_str().unwrap()]);
+    d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
+    d.grant("batchops@0.1.0", "probe", "*");
+    d.grant("batchops@0.1.0", "command", "uptime");
+    set_secret(&d, "batchops.webhook_token", TOKEN);
+    d
+}
+
+fn report(server: &Server, node: &str) {
+    let body = json!({"node": node, "since": "2026-11-26T04:00:00Z"}).to_string();
+    let answer = post(
+        &agent(Duration::from_secs(30)),
+        &server.url("batchops.no_contact"),
+        &[("x-drover-token", TOKEN)],
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("POST batchops.no_contact: {e}\n{}", server.log()));
+    assert_eq!(answer.status, 202, "{answer:?}");
+}
+
+/// Times `node` entered `rebooting`, from its history.
+fn reboots(d: &Drover, node: &str) -> usize {
+    let show = d.json(0, &["node", "show", node, "--history", "--limit", "500"]);
+    show["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["to_state"] == "rebooting" && h["from_state"] != "rebooting")
+        .count()
+}
+
+/// The ended `handle_no_contact` runs, by node.
+fn remediations(d: &Drover) -> Vec<Value> {
+    executions(d)
+        .into_iter()
+        .filter(|e| e["action"] == "batchops.handle_no_contact")
+        .filter(|e| {
+            !["requested", "running", "pending", "paused"]
+                .contains(&e["status"].as_str().unwrap_or(""))
+        })
+        .collect()
+}
+
+#[test]
+fn a_dead_node_is_rebooted_once_and_a_live_one_is_left_alone() {
+    let d = batchops(2, 3);
+    // One dead node of six is no storm here.
+    d.expect(0, &["brake", "set", "--threshold", "50%"]);
+    d.expect(0, &["sim", "hang", "b1s01"]);
+    let server = Server::start(&d);
+    report(&server, "b1s01");
+    report(&server, "b1s02");
+    let done = wait_for("both remediations to end", Duration::from_secs(120), || {
+        let r = remediations(&d);
+        (r.len() == 2).then_some(r)
+    });
+    let runs: Vec<Value> = done
+        .iter()
+        .map(|e| d.json(0, &["exec", "get", e["id"].as_str().unwrap()]))
+        .collect();
+    let result = |node: &str| -> Value {
+        let e = runs
+            .iter()
+            .find(|e| e["parameters"]["node"] == node)
+            .unwrap_or_else(|| panic!("no remediation of {node}: {runs:#?}"));
+        assert_eq!(e["status"], "succeeded", "{e:#}\n{}", server.log());
+        e["result"].clone()
+    };
+    let dead = result("b1s01");
+    assert!(
+        dead["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("rebooted (no answer to ping)"),
+        "{dead:#}"
+    );
+    let live = result("b1s02");
+    assert!(
+        live["verdict"].as_str().unwrap().starts_with("alive: "),
+        "{live:#}"
+    );
+    assert_eq!(reboots(&d, "b1s01"), 1, "the dead node is rebooted once");
+    assert_eq!(reboots(&d, "b1s02"), 0, "the live node is not rebooted");
+    let faults = d.json(0, &["sim", "list"]);
+    assert_eq!(faults[0]["node"], "b1s01");
+    assert_eq!(faults[0]["active"], false, "the reboot cleared the hang");
+}
+
+#[test]
+fn a_storm_trips_the_brake_and_nothing_reboots() {
+    // 20 nodes; the brake trips above 5% (one node) unhealthy, and
+    // automatic requests settle for 3 s first.
+    let d = batchops(2, 10);
+    d.expect(0, &["brake", "set", "--threshold", "5%", "--settle", "3s"]);
+    let silent = ["b1s01", "b2s05"];
+    d.expect(0, &["sim", "hang", silent[0], silent[1]]);
+    let server = Server::start(&d);
+    for node in silent {
+        report(&server, node);
+    }
+    wait_for("the brake to engage", Duration::from_secs(60), || {
+        let s = d.json(0, &["brake", "status"]);
+        (s["engaged"] == true).then_some(())
+    });
+    // Past the settle time, the held requests still do not start.
+    std::thread::sleep(Duration::from_secs(5));
+    for node in silent {
+        assert_eq!(
+            reboots(&d, node),
+            0,
+            "{node} rebooted under the brake\n{}",
+            server.log()
+        );
+    }
+    let list = d.json(0, &["node", "list"]);
+    for n in list.as_array().unwrap() {
+        assert_eq!(n["state"], "production", "{n:#}");
+    }
+}
