@@ -16,6 +16,8 @@
 
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,36 +155,10 @@ fn main() {
     );
     for (name, path) in cases {
         let url = format!("http://{addr}{path}");
-        let mut times = Vec::with_capacity(ROUNDS);
-        for i in 0..WARMUP + ROUNDS {
-            let t = Instant::now();
-            let mut resp = agent
-                .get(&url)
-                .header("authorization", &auth)
-                .call()
-                .unwrap_or_else(|e| panic!("{url}: {e}"));
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_string()
-                .unwrap();
-            let took = t.elapsed();
-            if i == 0 {
-                check(&path, &body);
-            }
-            if i >= WARMUP {
-                times.push(took);
-            }
-        }
-        times.sort();
-        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-        println!(
-            "{name:<48} {:>10} {:>10} {:>10}",
-            ms(times[ROUNDS / 2]),
-            ms(times[ROUNDS * 9 / 10]),
-            ms(times[ROUNDS - 1])
-        );
+        let times = timing::time_gets(&agent, &url, &auth, WARMUP, ROUNDS, |body| {
+            check(&path, body);
+        });
+        timing::print_row(name, 48, &times);
     }
     pipeline.shutdown(Duration::from_secs(1));
 }

@@ -15,6 +15,8 @@
 
 #[path = "support/generate.rs"]
 mod generate;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,40 +129,14 @@ fn main() {
     );
     for (name, path) in cases {
         let url = format!("http://{addr}{path}");
-        let mut times = Vec::with_capacity(ROUNDS);
-        for i in 0..WARMUP + ROUNDS {
-            let t = Instant::now();
-            let mut resp = agent
-                .get(&url)
-                .header("authorization", &auth)
-                .call()
-                .unwrap_or_else(|e| panic!("{url}: {e}"));
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_string()
-                .unwrap();
-            let took = t.elapsed();
-            if i == 0 {
-                assert!(body.contains("<main"), "{path}: not a page: {body}");
-                if path.starts_with("/ui/executions?") || path == "/ui/executions" {
-                    let rows = body.matches("href=\"/ui/executions/").count();
-                    assert!(rows >= 50, "{path}: {rows} rows");
-                }
+        let times = timing::time_gets(&agent, &url, &auth, WARMUP, ROUNDS, |body| {
+            assert!(body.contains("<main"), "{path}: not a page: {body}");
+            if path.starts_with("/ui/executions?") || path == "/ui/executions" {
+                let rows = body.matches("href=\"/ui/executions/").count();
+                assert!(rows >= 50, "{path}: {rows} rows");
             }
-            if i >= WARMUP {
-                times.push(took);
-            }
-        }
-        times.sort();
-        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-        println!(
-            "{name:<44} {:>10} {:>10} {:>10}",
-            ms(times[ROUNDS / 2]),
-            ms(times[ROUNDS * 9 / 10]),
-            ms(times[ROUNDS - 1])
-        );
+        });
+        timing::print_row(name, 44, &times);
     }
     pipeline.shutdown(Duration::from_secs(1));
 }
