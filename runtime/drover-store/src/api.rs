@@ -13,7 +13,7 @@ use rusqlite::params_from_iter;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::executions::{parse_id, parse_status};
+use crate::executions::{SUMMARY_COLUMNS, raw_summary, summary_from_raw};
 use crate::{ExecutionSummary, Result, Store};
 
 /// One page of executions, newest first.
@@ -60,9 +60,7 @@ pub struct StreamEvent {
 impl Store {
     pub fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage> {
         let limit = q.limit.clamp(1, 1000);
-        let mut sql = String::from(
-            "SELECT id, action, status, dry_run, actor, started_at, duration_us FROM executions",
-        );
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions");
         let mut conds: Vec<&str> = Vec::new();
         let mut args: Vec<String> = Vec::new();
         if let Some(a) = &q.action {
@@ -89,30 +87,9 @@ impl Store {
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
         let mut items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id, action, status, dry_run, actor, started_at_ms, duration_us) = row?;
-                Ok(ExecutionSummary {
-                    id: parse_id(&id)?,
-                    action,
-                    status: parse_status(&status)?,
-                    dry_run,
-                    actor,
-                    started_at_ms,
-                    duration_us: duration_us as u64,
-                })
-            })
-            .collect::<Result<Vec<_>>>()
+            let rows = stmt.query_map(params_from_iter(args.iter()), raw_summary)?;
+            rows.map(|row| summary_from_raw(row?))
+                .collect::<Result<Vec<_>>>()
         })?;
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);

@@ -51,14 +51,13 @@ impl Store {
 
     pub fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, action, status, dry_run, actor, started_at, duration_us
-                 FROM executions
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions
                  WHERE (?1 IS NULL OR action = ?1)
                    AND (?2 IS NULL OR status = ?2)
                    AND (?3 IS NULL OR id < ?3)
-                 ORDER BY id DESC LIMIT ?4",
-            )?;
+                 ORDER BY id DESC LIMIT ?4"
+            ))?;
             let rows = stmt.query_map(
                 params![
                     filter.action,
@@ -66,31 +65,9 @@ impl Store {
                     filter.before.map(|b| b.to_string()),
                     filter.limit.max(1)
                 ],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, bool>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
-                },
+                raw_summary,
             )?;
-            rows.map(|row| {
-                let (id, action, status, dry_run, actor, started_at_ms, duration_us) = row?;
-                Ok(ExecutionSummary {
-                    id: parse_id(&id)?,
-                    action,
-                    status: parse_status(&status)?,
-                    dry_run,
-                    actor,
-                    started_at_ms,
-                    duration_us: duration_us as u64,
-                })
-            })
-            .collect()
+            rows.map(|row| summary_from_raw(row?)).collect()
         })
     }
 
@@ -186,4 +163,37 @@ pub(crate) fn parse_id(s: &str) -> Result<ExecutionId> {
 
 pub(crate) fn parse_status(s: &str) -> Result<ExecStatus> {
     ExecStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown status {s:?}")))
+}
+
+/// The columns [`raw_summary`] reads, in its order.
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "id, action, status, dry_run, actor, started_at, duration_us";
+
+type RawSummary = (String, String, String, bool, String, i64, i64);
+
+/// One row of `SELECT {SUMMARY_COLUMNS}`, as stored.
+pub(crate) fn raw_summary(r: &Row<'_>) -> rusqlite::Result<RawSummary> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+/// A [`raw_summary`] row as an [`ExecutionSummary`].
+pub(crate) fn summary_from_raw(raw: RawSummary) -> Result<ExecutionSummary> {
+    let (id, action, status, dry_run, actor, started_at_ms, duration_us) = raw;
+    Ok(ExecutionSummary {
+        id: parse_id(&id)?,
+        action,
+        status: parse_status(&status)?,
+        dry_run,
+        actor,
+        started_at_ms,
+        duration_us: duration_us as u64,
+    })
 }
