@@ -66,7 +66,7 @@ impl CallCtx {
                 stderr: String::new(),
             });
         }
-        if let Some(answers) = self.sim_answers(node)? {
+        if let Some(answers) = self.sim_node_answers(&row)? {
             return Self::sim_command(answers, node, argv);
         }
         let opts = NodeSsh::from_options(&row.options)

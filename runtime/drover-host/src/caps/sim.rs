@@ -7,6 +7,8 @@
 //! dry-run planning happen before, exactly as for a real node; only the
 //! network step is simulated, and its detail says so.
 
+use drover_store::NodeRow;
+
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::command::Output;
 use crate::bindings::drover::plugin::probe::ProbeResult;
@@ -19,9 +21,14 @@ impl CallCtx {
     /// For a node of the simulated fleet, whether it answers now; `None`
     /// for anything else (a real node, a host that is not a node).
     pub(super) fn sim_answers(&self, name: &str) -> Result<Option<bool>, PluginError> {
-        let Ok(row) = self.services.fleet.node(name) else {
-            return Ok(None);
-        };
+        match self.services.fleet.node(name) {
+            Ok(row) => self.sim_node_answers(&row),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// [`Self::sim_answers`] for a node already read.
+    pub(super) fn sim_node_answers(&self, row: &NodeRow) -> Result<Option<bool>, PluginError> {
         // A sim node is reached for real once ssh is set up for it (its
         // own `ssh` options, or a key or config in drover's ssh directory):
         // tests and staging run real commands beside simulated power.
