@@ -157,3 +157,44 @@ impl Drover {
         last_line(&out)
     }
 }
+
+/// The most nodes of one rack that were out of production at the same
+/// time, replayed from the database's node history (every state change
+/// the fleet controller made), with each node's `rack` label.
+pub fn most_out_per_rack(db: &Path) -> usize {
+    use std::collections::{HashMap, HashSet};
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut rack_of = HashMap::new();
+    let mut stmt = conn.prepare("SELECT name, labels FROM nodes").unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (name, labels) = row.unwrap();
+        let labels: Value = serde_json::from_str(&labels).unwrap();
+        rack_of.insert(name, labels["rack"].as_str().unwrap_or("").to_owned());
+    }
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut most = 0;
+    let mut stmt = conn
+        .prepare(
+            "SELECT node, to_state FROM node_history WHERE from_state != to_state ORDER BY at, id",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (node, to) = row.unwrap();
+        let rack = out.entry(rack_of[&node].clone()).or_default();
+        if to == "production" {
+            rack.remove(&node);
+        } else {
+            rack.insert(node);
+        }
+        most = most.max(rack.len());
+    }
+    most
+}

@@ -35,9 +35,10 @@ tasks:
                    (cargo nextest when installed, else cargo test); args
                    are passed to the test runner
   bench [args...]  plugins, then `cargo bench -p drover-host [args...]`
-  demo             build, then show drover's main job on a fresh database in
-                   target/demo/: install the bundled packs, dry-run a reboot,
-                   see it denied, grant it, run it for real";
+  demo [args...]   build, then `drover demo --dir target/demo [args...]`:
+                   serve + a simulated fleet of 500 nodes in 25 racks + the
+                   batchops pack, with incidents injected; open the printed
+                   URL. Ctrl-C stops it";
 
 fn main() -> ExitCode {
     match run() {
@@ -65,10 +66,11 @@ fn run() -> Result<()> {
         }
         Some("test") => test(&root, &rest),
         Some("bench") => bench(&root, &rest),
-        Some("demo") => {
-            no_args("demo", &rest)?;
-            demo(&root)
-        }
+        // `cargo xtask demo -- --every 3s` passes the `--` on too.
+        Some("demo") => demo(
+            &root,
+            rest.strip_prefix(&["--".to_owned()]).unwrap_or(&rest),
+        ),
         None | Some("help" | "-h" | "--help") => {
             println!("{HELP}");
             Ok(())
@@ -141,55 +143,25 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     run_cmd(cargo(root).args(["bench", "-p", "drover-host"]).args(args))
 }
 
-/// `build`, then a short tour on a fresh database: what README's first
-/// command shows a new user.
-fn demo(root: &Path) -> Result<()> {
+/// `build`, then `drover demo` (README's first command): a fresh
+/// database in target/demo/, a simulated fleet, the batchops pack, serve
+/// and injected incidents, until Ctrl-C. `args` go to `drover demo`.
+fn demo(root: &Path, args: &[String]) -> Result<()> {
     build(root)?;
     let dir = root.join("target").join("demo");
-    if dir.exists() {
+    // An older xtask's demo left a directory `drover demo` would refuse.
+    if dir.exists() && !dir.join(".drover-demo").exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    let db = dir.join("drover.db");
-    let drover = |args: &[&str], expect_ok: bool| -> Result<()> {
-        let mut cmd = Command::new(root.join("target/release/drover"));
-        cmd.current_dir(root).env("DROVER_DB", &db).args(args);
-        println!("\n$ drover {}", args.join(" "));
-        let status = cmd.status().context("cannot start target/release/drover")?;
-        ensure!(
-            status.success() == expect_ok,
-            "`drover {}` exited with {status}",
-            args.join(" ")
-        );
-        Ok(())
-    };
-    step(&format!("demo database: {}", db.display()));
-    drover(&["pack", "install", "packs/core", "packs/demo"], true)?;
-    drover(&["run", "core.echo", "message=hello from drover"], true)?;
-    drover(
-        &["run", "demo.reboot_node", "node=n001", "--dry-run"],
-        false,
-    )?;
-    drover(&["run", "demo.reboot_node", "node=n001"], false)?;
-    drover(
-        &[
-            "grant",
-            "add",
-            "demo@0.1.0",
-            "nodes.reboot",
-            "--scope",
-            "rack=r01",
-        ],
-        true,
-    )?;
-    drover(&["run", "demo.reboot_node", "node=n001", "--dry-run"], true)?;
-    drover(&["run", "demo.reboot_node", "node=n001"], true)?;
-    drover(&["run", "demo.reboot_node", "node=n900"], false)?;
-    drover(&["audit", "list"], true)?;
-    println!(
-        "\nxtask: demo done. Go on with:  export DROVER_DB={}  and  target/release/drover --help",
-        db.display()
-    );
-    Ok(())
+    step("starting `drover demo` (Ctrl-C stops it)");
+    let mut cmd = Command::new(root.join("target/release/drover"));
+    cmd.current_dir(root)
+        .args(["demo", "--dir"])
+        .arg(&dir)
+        .arg("--packs")
+        .arg(root.join("packs"))
+        .args(args);
+    run_cmd(&mut cmd)
 }
 
 /// `cargo` for the host workspace: the cargo that runs us, in the root.

@@ -43,6 +43,15 @@ pub fn set_state(name: &str, state: &str, reason: &str) -> Result<RequestStatus,
     wit::set_state(name, state, reason)
 }
 
+impl RequestStatus {
+    /// The fleet request's id, to follow it in [`facts`]' `requests`: the
+    /// host puts it first in the detail, as `request <id>: …`.
+    pub fn request_id(&self) -> Option<&str> {
+        let rest = self.detail.strip_prefix("request ")?;
+        rest.split_once(": ").map(|(id, _)| id)
+    }
+}
+
 impl Node {
     /// The value of label `key`, if set.
     pub fn label(&self, key: &str) -> Option<&str> {

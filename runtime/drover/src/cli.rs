@@ -98,6 +98,10 @@ pub enum Command {
     /// Users of the web login: add, list, reset-password.
     #[command(subcommand)]
     User(crate::commands::access::UserCmd),
+    /// The whole story live: serve + a simulated fleet of 500 nodes in 25
+    /// racks + the batchops pack, with monitoring reporting silent nodes.
+    /// Open the printed URL. Its database lives in --dir, recreated each start.
+    Demo(crate::commands::demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -64,8 +64,17 @@ pub fn effect(e: &PlannedEffect) -> String {
         (Some(task), _) => format!("[{task}] "),
         _ => String::new(),
     };
+    // A fleet change's plan carries the controller's answer: the budgets,
+    // the brake, the lifecycle.
+    let fleet = match (
+        e.simulated_result["outcome"].as_str(),
+        e.simulated_result["detail"].as_str(),
+    ) {
+        (Some(outcome), Some(detail)) => format!("; fleet would answer {outcome}: {detail}"),
+        _ => String::new(),
+    };
     format!(
-        "{seq}. {task}{cap} {op} {target}: {decision} ({reason})",
+        "{seq}. {task}{cap} {op} {target}: {decision} ({reason}){fleet}",
         seq = e.seq,
         cap = e.capability,
         op = e.operation,

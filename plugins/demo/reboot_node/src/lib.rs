@@ -1,5 +1,6 @@
 //! `demo.reboot_node`: asks the fleet controller to reboot `node` and
-//! reports how it answered. A host error (e.g. `denied`) is returned
+//! reports how it answered, with the request's id to follow it by (see
+//! `batchops.wait_for_node`). A host error (e.g. `denied`) is returned
 //! unchanged.
 
 use drover_sdk::prelude::*;
@@ -30,6 +31,7 @@ fn run(input: Input, _ctx: &Context) -> Result<Value, Error> {
     Ok(json!({
         "node": input.node,
         "outcome": status.outcome,
+        "request": status.request_id(),
         "detail": status.detail,
     }))
 }

@@ -13,6 +13,8 @@ use crate::bindings::drover::plugin::nodes::{self, Host, Node, RequestStatus};
 use crate::call::{CallCtx, denied};
 use crate::grants::Check;
 
+/// How many of a node's latest requests `facts` lists.
+const FACTS_REQUESTS: usize = 5;
 /// Longest reason a plugin may attach to a request.
 const MAX_REASON_BYTES: usize = 4096;
 
@@ -210,17 +212,41 @@ impl Host for CallCtx {
     }
 
     fn facts(&mut self, name: String) -> R<String> {
-        Ok(self.read_node(&name).map(|n| {
-            json!({
-                "name": n.name,
-                "state": n.state,
-                "labels": n.labels,
-                "driver": n.driver,
-                "since_ms": n.since_ms,
-                "note": n.note,
+        let n = match self.read_node(&name) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The latest requests let a plugin follow the one it made (the id
+        // `reboot` answered with) to its end, rather than guess from the
+        // state: a queued reboot leaves the node in production.
+        let requests = match self.fleet().show(&name, 0) {
+            Ok(detail) => detail.requests,
+            Err(e) => return Ok(Err(fleet_error(e))),
+        };
+        let requests: Vec<_> = requests
+            .iter()
+            .take(FACTS_REQUESTS)
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "detail": r.detail,
+                    "created_ms": r.created_ms,
+                    "updated_ms": r.updated_ms,
+                })
             })
-            .to_string()
-        }))
+            .collect();
+        Ok(Ok(json!({
+            "name": n.name,
+            "state": n.state,
+            "labels": n.labels,
+            "driver": n.driver,
+            "since_ms": n.since_ms,
+            "note": n.note,
+            "requests": requests,
+        })
+        .to_string()))
     }
 
     fn reboot(&mut self, name: String, reason: String) -> R<RequestStatus> {

@@ -4,6 +4,7 @@ pub mod access;
 mod audit;
 pub mod brake;
 pub mod budget;
+pub mod demo;
 mod exec;
 pub mod exec_control;
 pub mod fleet;
@@ -39,6 +40,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) if remote.is_none() => return access::user(&db, cmd),
         // Offline: they read files, never a drover, so --server changes nothing.
         Command::Workflow(cmd) => return workflow::run(cmd),
+        // Its own database in --dir, set up and served in this process.
+        Command::Demo(args) => return demo::run(args),
         Command::Rule(crate::cli::RuleCmd::Test(args)) => {
             return rule::run(&db, crate::cli::RuleCmd::Test(args));
         }
@@ -66,6 +69,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Sim(cmd) => sim::run(&db, cmd),
         Command::Fleet(cmd) => fleet::run(&db, cmd),
         Command::Inquiry(cmd) => inquiry::run(&db, cmd),
-        Command::Token(_) | Command::User(_) => unreachable!("dispatched above"),
+        Command::Token(_) | Command::User(_) | Command::Demo(_) => {
+            unreachable!("dispatched above")
+        }
     }
 }
