@@ -156,3 +156,50 @@ fn a_storm_trips_the_brake_and_nothing_reboots() {
         assert_eq!(n["state"], "production", "{n:#}");
     }
 }
+
+#[test]
+fn twenty_dead_nodes_in_one_rack_are_rebooted_one_at_a_time() {
+    let d = batchops(1, 20);
+    d.expect(
+        0,
+        &[
+            "budget",
+            "set",
+            "rack-one",
+            "--strategy",
+            "groupsemaphore",
+            "--label",
+            "rack",
+            "--max",
+            "1",
+        ],
+    );
+    // A whole rack silent would be a storm; here it is what we test.
+    d.expect(0, &["brake", "set", "--threshold", "100%"]);
+    let nodes: Vec<String> = (1..=20).map(|n| format!("b1s{n:02}")).collect();
+    let mut hang = vec!["sim", "hang"];
+    hang.extend(nodes.iter().map(String::as_str));
+    d.expect(0, &hang);
+    let server = Server::start(&d);
+    for node in &nodes {
+        report(&server, node);
+    }
+    let done = wait_for("20 remediations to end", Duration::from_secs(400), || {
+        let r = remediations(&d);
+        (r.len() == 20).then_some(r)
+    });
+    for e in &done {
+        let run = d.json(0, &["exec", "get", e["id"].as_str().unwrap()]);
+        assert_eq!(run["status"], "succeeded", "{run:#}\n{}", server.log());
+        let verdict = run["result"]["verdict"].as_str().unwrap();
+        assert!(verdict.starts_with("rebooted"), "{run:#}");
+    }
+    for node in &nodes {
+        assert_eq!(reboots(&d, node), 1, "{node} is rebooted exactly once");
+    }
+    assert_eq!(
+        most_out_per_rack(&d.db()),
+        1,
+        "the rack budget serves the rack one node at a time"
+    );
+}
