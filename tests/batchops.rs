@@ -4,7 +4,9 @@
 //! simulation of `sim` nodes) → a reboot through the fleet controller.
 //! A dead node is rebooted exactly once, a live one not at all, and a
 //! storm (10% of the fleet silent at once) trips the brake before any
-//! reboot happens.
+//! reboot happens; 20 dead nodes in one rack are rebooted one at a time.
+//! The daily health check reports nodes that need a human, and runs on
+//! its cron timer.
 
 mod support;
 
@@ -202,4 +204,97 @@ fn twenty_dead_nodes_in_one_rack_are_rebooted_one_at_a_time() {
         1,
         "the rack budget serves the rack one node at a time"
     );
+}
+
+/// A receiver for the pack's reports: answers 201, hands each body over.
+fn report_sink() -> (String, std::sync::mpsc::Receiver<Value>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            req.as_reader().read_to_string(&mut body).unwrap();
+            let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+            let _ = req.respond(tiny_http::Response::from_string("{}").with_status_code(201));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_daily_health_check_reports_the_nodes_that_need_a_human() {
+    let d = batchops(2, 3);
+    let (url, reports) = report_sink();
+    d.grant("batchops@0.1.0", "http", &url);
+    let report_url = format!("report_url={url}/report");
+
+    // All in production: nothing to report.
+    let calm = d.json(0, &["run", "batchops.daily_health_check", &report_url]);
+    assert_eq!(calm["result"]["attention"], json!([]), "{calm:#}");
+    assert!(
+        calm["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("6 nodes (cluster=batch): none"),
+        "{calm:#}"
+    );
+    assert!(reports.try_recv().is_err(), "no report when all is well");
+
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "b2s03",
+            "intervention",
+            "--reason",
+            "PSU smoke",
+        ],
+    );
+    let run = d.json(0, &["run", "batchops.daily_health_check", &report_url]);
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let report = reports.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(report["kind"], "report");
+    assert_eq!(
+        report["summary"],
+        "daily health check: 1 of 6 nodes (cluster=batch) need a human: b2s03"
+    );
+    assert_eq!(report["details"]["attention"][0]["note"], "PSU smoke");
+
+    // A selector that does not parse is the plugin's error, with the text.
+    let bad = d.json(1, &["run", "batchops.fleet_health", "selector=rack in ("]);
+    let error = bad["error"].as_str().unwrap();
+    assert!(error.contains("selector \"rack in (\""), "{bad:#}");
+}
+
+#[test]
+fn the_daily_health_check_runs_on_its_cron_timer() {
+    let d = Drover::new();
+    d.install(&["packs/core"]);
+    // The pack as shipped, with the rule's 06:00 moved to every 2 seconds.
+    let pack = d.copy_pack("packs/batchops", "batchops");
+    let rule = pack.join("rules/daily_health_check.yaml");
+    let text = std::fs::read_to_string(&rule).unwrap();
+    let every_2s = text.replace(
+        "    hour: 6\n    minute: 0\n    second: 0\n",
+        "    second: \"*/2\"\n",
+    );
+    assert_ne!(text, every_2s, "the rule's schedule moved");
+    std::fs::write(&rule, every_2s).unwrap();
+    d.expect(0, &["pack", "install", pack.to_str().unwrap()]);
+    let _server = Server::start(&d);
+    let run = wait_for(
+        "a timer-started health check",
+        Duration::from_secs(60),
+        || {
+            executions(&d).into_iter().find(|e| {
+                e["action"] == "batchops.daily_health_check"
+                    && e["actor"] == "rule:batchops.daily_health_check"
+                    && e["status"] == "succeeded"
+            })
+        },
+    );
+    let got = d.json(0, &["exec", "get", run["id"].as_str().unwrap()]);
+    assert_eq!(got["result"]["attention"], json!([]), "{got:#}");
 }

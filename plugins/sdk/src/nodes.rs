@@ -21,7 +21,15 @@ pub fn get(name: &str) -> Result<Node, Error> {
     wit::get(name)
 }
 
-/// Facts about `name` as a JSON object (labels, state, driver, ...).
+/// Nodes matching a label selector (`rack=r07`, `cluster=batch`; `*` for
+/// all), in `drover node list` order; at most 10,000.
+pub fn select(selector: &str) -> Result<Vec<Node>, Error> {
+    wit::select(selector)
+}
+
+/// Facts about `name` as a JSON object (labels, state, driver, since_ms,
+/// note, and `requests`: the latest few fleet requests for it, newest
+/// first, each with `id`, `kind`, `status`, `detail`).
 pub fn facts(name: &str) -> Result<Value, Error> {
     let facts = wit::facts(name)?;
     serde_json::from_str(&facts)

@@ -13,6 +13,9 @@ use crate::bindings::drover::plugin::nodes::{self, Host, Node, RequestStatus};
 use crate::call::{CallCtx, denied};
 use crate::grants::Check;
 
+/// Most nodes one `select` returns: a bound on what a plugin can make the
+/// host copy into its memory.
+const MAX_LISTED: usize = 10_000;
 /// How many of a node's latest requests `facts` lists.
 const FACTS_REQUESTS: usize = 5;
 /// Longest reason a plugin may attach to a request.
@@ -209,6 +212,50 @@ impl Host for CallCtx {
             state: n.state,
             labels: n.labels.into_iter().collect(),
         }))
+    }
+
+    fn select(&mut self, selector: String) -> R<Vec<Node>> {
+        let wanted = if selector.trim() == "*" {
+            None
+        } else {
+            match drover_policy::Selector::parse(&selector) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return Ok(Err(PluginError::Invalid(format!(
+                        "selector {selector:?}: {e}"
+                    ))));
+                }
+            }
+        };
+        let nodes = match self.services.store.list_nodes() {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(PluginError::Failed(format!("fleet: {e}")))),
+        };
+        let mut out = Vec::new();
+        for n in nodes {
+            if out.len() == MAX_LISTED
+                || wanted
+                    .as_ref()
+                    .is_some_and(|s| !s.matches(&n.name, &n.labels))
+            {
+                continue;
+            }
+            let target = Target::Node {
+                name: &n.name,
+                labels: &n.labels,
+            };
+            // Not declared: the first check says so (and is audited).
+            let check = self.check(Capability::NodesRead, &target, &n.name);
+            if !check.allowed() {
+                return Ok(Err(denied(&check)));
+            }
+            out.push(Node {
+                name: n.name,
+                state: n.state,
+                labels: n.labels.into_iter().collect(),
+            });
+        }
+        Ok(Ok(out))
     }
 
     fn facts(&mut self, name: String) -> R<String> {
