@@ -7,9 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use drover_core::ExecutionId;
 use drover_engine::workflows::control::{self, Continue, ControlError, Done};
-use drover_store::Store;
 use drover_workflow::RerunRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,23 +45,6 @@ fn control_error(e: ControlError) -> ApiError {
         | ControlError::NotEnded { .. } => ApiError::Conflict(e.to_string()),
         other => ApiError::Internal(other.to_string()),
     }
-}
-
-/// The top-level run of `id` when this process drives it now.
-fn driven_here(store: &Store, id: ExecutionId) -> Result<Option<ExecutionId>, ApiError> {
-    let Some(mut run) = store.get_workflow_run(id)? else {
-        return Ok(None);
-    };
-    while let Some(link) = run.link.clone() {
-        match store.get_workflow_run(link.parent)? {
-            Some(parent) => run = parent,
-            None => break,
-        }
-    }
-    let here = !run.finished
-        && run.owner_pid == Some(std::process::id())
-        && store.request_state(run.id)?.as_deref() == Some("running");
-    Ok(here.then_some(run.id))
 }
 
 fn answer(done: Done, verb: &str) -> (StatusCode, Json<ControlAnswer>) {
@@ -122,12 +103,6 @@ pub async fn resume(
 ) -> Answered {
     let id = parse_id(&id)?;
     blocking(move || {
-        let store = state.runtime.store();
-        if let Some(root) = driven_here(store, id)? {
-            // A pause not yet acted on: withdrawing it is the resume.
-            store.workflow_set_control(root, None)?;
-            return Ok(answer(Done::Asked { root, pid: None }, "resume"));
-        }
         let done =
             control::resume_run(&state.runtime, id, Continue::Queue).map_err(control_error)?;
         state.intake.notify_queued();
@@ -150,11 +125,6 @@ pub async fn cancel(
 ) -> Answered {
     let id = parse_id(&id)?;
     blocking(move || {
-        let store = state.runtime.store();
-        if let Some(root) = driven_here(store, id)? {
-            store.workflow_set_control(root, Some("cancel".into()))?;
-            return Ok(answer(Done::Asked { root, pid: None }, "cancel"));
-        }
         let done = control::cancel(&state.runtime, id, Continue::Queue).map_err(control_error)?;
         state.intake.notify_queued();
         Ok(answer(done, "cancel"))

@@ -121,13 +121,39 @@ fn root_run(
     Ok(run)
 }
 
-/// Whether a live process (not this one) drives `run` now.
-fn driven_elsewhere(rt: &Runtime, run: &WorkflowRun) -> Result<Option<u32>, StoreError> {
+/// Which process drives a run now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    /// This one (`drover serve` answering over its API): the runner reads
+    /// `control` at its next transition.
+    Here,
+    /// Another live process, e.g. a `drover run` in the foreground.
+    Elsewhere(u32),
+}
+
+impl Driver {
+    fn pid(self) -> Option<u32> {
+        match self {
+            Driver::Here => None,
+            Driver::Elsewhere(pid) => Some(pid),
+        }
+    }
+}
+
+/// Who drives `run` now; `None` when nothing does (parked, queued, or
+/// left by a process that is gone). A run this process took is driven
+/// here from the take on, before its runner starts, so a request in
+/// between is not mistaken for a stranded run and driven twice.
+fn driver(rt: &Runtime, run: &WorkflowRun) -> Result<Option<Driver>, StoreError> {
     let state = rt.store().request_state(run.id)?;
     if state.as_deref() != Some("running") {
         return Ok(None);
     }
-    Ok(run.owner_pid.filter(|p| alive_elsewhere(*p)))
+    Ok(match run.owner_pid {
+        Some(pid) if pid == std::process::id() => Some(Driver::Here),
+        Some(pid) if alive_elsewhere(pid) => Some(Driver::Elsewhere(pid)),
+        _ => None,
+    })
 }
 
 /// Asks run `id` (its top-level run) to pause: running tasks finish, no new
@@ -136,7 +162,7 @@ pub fn pause(rt: &Runtime, id: ExecutionId) -> Result<Done, ControlError> {
     let run = root_run(rt, id, "pause")?;
     rt.store()
         .workflow_set_control(run.id, Some("pause".into()))?;
-    let pid = driven_elsewhere(rt, &run)?;
+    let pid = driver(rt, &run)?.and_then(Driver::pid);
     Ok(Done::Asked { root: run.id, pid })
 }
 
@@ -152,7 +178,7 @@ pub fn resume_run(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, 
     let state = store.request_state(run.id)?;
     let stranded = match state.as_deref() {
         // Left by a process that stopped (crash) or queued and not taken.
-        Some("running") => driven_elsewhere(rt, &run)?.is_none(),
+        Some("running") => driver(rt, &run)?.is_none(),
         Some("requested") | None => true,
         _ => false,
     };
@@ -167,10 +193,11 @@ pub fn resume_run(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, 
         return Err(ControlError::NotPaused { id: run.id, why });
     }
     store.workflow_set_control(run.id, None)?;
-    if let Some(pid) = driven_elsewhere(rt, &run)? {
+    if let Some(d) = driver(rt, &run)? {
+        // Withdrawing a pause its driver has not acted on is the resume.
         return Ok(Done::Asked {
             root: run.id,
-            pid: Some(pid),
+            pid: d.pid(),
         });
     }
     go_on(rt, run.id, how)
@@ -182,10 +209,10 @@ pub fn cancel(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, Cont
     let run = root_run(rt, id, "cancel")?;
     rt.store()
         .workflow_set_control(run.id, Some("cancel".into()))?;
-    if let Some(pid) = driven_elsewhere(rt, &run)? {
+    if let Some(d) = driver(rt, &run)? {
         return Ok(Done::Asked {
             root: run.id,
-            pid: Some(pid),
+            pid: d.pid(),
         });
     }
     go_on(rt, run.id, how)
@@ -212,7 +239,7 @@ pub fn continue_run(
     };
     // A queue entry left `running` by a dead process, or none (older runs).
     match store.request_state(root)?.as_deref() {
-        Some("running") if driven_elsewhere(rt, &run)?.is_none() => {
+        Some("running") if driver(rt, &run)?.is_none() => {
             store.requeue_requests(vec![root])?;
         }
         None => {
