@@ -203,6 +203,29 @@ fn a_keyed_semaphore_runs_one_per_node_and_nodes_in_parallel_in_order() {
 }
 
 #[test]
+fn a_concurrency_policy_on_a_workflow_releases_its_slot_when_the_run_ends() {
+    let d = limits_drover();
+    let server = Server::start_with(&d, &["--grace", "10s", "--workers", "8"]);
+    let agent = agent(Duration::from_secs(30));
+    for i in 0..4 {
+        go(&agent, &server, &json!({"action": "flow", "i": i}));
+    }
+    // A slot kept by an ended run would hold the other three forever.
+    wait_for("4 workflow runs stored", SETTLE, || {
+        (stored(&d, &["limits.flow"]).len() >= 4).then_some(())
+    });
+    let all = stored(&d, &["limits.flow"]);
+    assert!(
+        all.iter()
+            .all(|e| e.status == drover_core::ExecStatus::Succeeded),
+        "{all:#?}"
+    );
+    let refs: Vec<&ExecutionSummary> = all.iter().collect();
+    assert_eq!(max_overlap(&refs), 1, "one run at a time");
+    assert_eq!(slots_and_running(&d), (0, 0), "no slot left held");
+}
+
+#[test]
 fn a_cancel_policy_closes_the_excess_as_canceled() {
     let d = limits_drover();
     let server = Server::start(&d);
