@@ -5,15 +5,16 @@
 
 use axum::Json;
 use axum::extract::State;
+use drover_core::ExecutionId;
 use drover_engine::workflows::ask::{InquiryError, respond_inquiry};
-use drover_store::{RespondError, Role};
+use drover_store::{Inquiry, RespondError, Role};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ErrorBody;
 use super::executions::{internal, parse_id, parse_limit};
-use crate::auth::{Auth, need};
+use crate::auth::{Auth, Principal, need};
 use crate::error::blocking;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
@@ -92,12 +93,55 @@ pub struct Response {
 
 /// The role names a principal answers as: its role and those below it
 /// (an admin may answer what an operator may).
-fn role_names(role: Role) -> Vec<String> {
+pub fn role_names(role: Role) -> Vec<String> {
     Role::ALL
         .iter()
         .filter(|r| **r <= role)
         .map(|r| r.as_str().to_owned())
         .collect()
+}
+
+/// Whether `role` may answer an inquiry that names `roles` (none: anyone).
+pub fn may_answer(role: Role, roles: &[String]) -> bool {
+    roles.is_empty() || role_names(role).iter().any(|r| roles.contains(r))
+}
+
+/// Checks `who`'s answer to inquiry `id` (role, schema), records it and
+/// queues the waiting workflow for `drover serve`. The API's respond
+/// endpoint and the web UI's inquiries page both answer through this.
+pub async fn answer(
+    state: &AppState,
+    who: &Principal,
+    id: ExecutionId,
+    response: Map<String, Value>,
+) -> Result<Inquiry, ApiError> {
+    let roles = role_names(who.role);
+    let role = who.role;
+    let actor = who.actor();
+    let runtime = state.runtime.clone();
+    let answered = blocking(move || {
+        respond_inquiry(&runtime, id, Value::Object(response), &roles, &actor).map_err(
+            |e| match e {
+                InquiryError::Respond(RespondError::Unknown(_)) => {
+                    ApiError::NotFound(e.to_string())
+                }
+                InquiryError::Respond(RespondError::NotPending { .. }) => {
+                    ApiError::Conflict(e.to_string())
+                }
+                InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
+                    "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
+                     log in or use a token with one of those roles",
+                    roles.join(", "),
+                    given.join(", ")
+                )),
+                InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+                other => ApiError::Internal(other.to_string()),
+            },
+        )
+    })
+    .await?;
+    state.intake.notify_queued();
+    Ok(answered)
 }
 
 /// Answer an inquiry (operator). The response must match the inquiry's
@@ -118,30 +162,6 @@ pub async fn respond(
     ApiJson(body): ApiJson<Response>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let roles = role_names(who.role);
-    let actor = who.actor();
-    let runtime = state.runtime.clone();
-    let answered = blocking(move || {
-        respond_inquiry(&runtime, id, Value::Object(body.response), &roles, &actor).map_err(|e| {
-            match e {
-                InquiryError::Respond(RespondError::Unknown(_)) => {
-                    ApiError::NotFound(e.to_string())
-                }
-                InquiryError::Respond(RespondError::NotPending { .. }) => {
-                    ApiError::Conflict(e.to_string())
-                }
-                InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
-                    "inquiry {id} may be answered by {} only; your role gives you {}: \
-                     use a token with one of those roles",
-                    roles.join(", "),
-                    given.join(", ")
-                )),
-                InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            }
-        })
-    })
-    .await?;
-    state.intake.notify_queued();
+    let answered = answer(&state, &who, id, body.response).await?;
     Ok(Json(serde_json::to_value(answered).map_err(internal)?))
 }

@@ -129,21 +129,12 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
 
 /// How an unfinished workflow run stands: status and what it waits on.
 fn run_status(run: &drover_store::WorkflowRun) -> (&'static str, Option<String>) {
-    if let Some(ms) = run
-        .parked
-        .as_deref()
-        .and_then(|w| w.strip_prefix("delay until "))
-        .and_then(|ms| ms.parse::<i64>().ok())
-    {
-        return ("pending", Some(format!("delay until {}", output::time(ms))));
-    }
-    match (&run.parked, run.control.as_deref()) {
-        (Some(why), _) if why == "paused" => ("paused", Some(why.clone())),
-        (Some(why), _) => ("pending", Some(why.clone())),
-        (None, Some("pause")) => ("pausing", None),
-        (None, Some("cancel")) => ("canceling", None),
-        _ => ("running", None),
-    }
+    let p = run.progress();
+    let waiting_on = match p.delay_until_ms {
+        Some(ms) => Some(format!("delay until {}", output::time(ms))),
+        None => p.waiting_on,
+    };
+    (p.status, waiting_on)
 }
 
 /// `exec list --active`: top-level workflow runs that have not ended.
