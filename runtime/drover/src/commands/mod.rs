@@ -4,7 +4,7 @@ pub mod access;
 mod audit;
 pub mod brake;
 pub mod budget;
-mod exec;
+pub mod exec;
 pub mod exec_control;
 pub mod fleet;
 mod grant;
