@@ -268,7 +268,11 @@ fn a_node_state_change_appears_without_reload() {
 
 #[test]
 fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
-    let (_d, s) = setup();
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    // An inquiry, so that its form is checked with the other pages.
+    d.json(3, &["run", "flows.change_window", "node=n001"]);
+    let s = Server::start(&d);
     let b = admin_browser(&s, 375, 800);
     b.goto(&s.url("/ui/"));
     assert_eq!(b.eval("return window.innerWidth"), 375);
@@ -303,6 +307,8 @@ fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
         );
         assert_eq!(unlabelled, serde_json::json!([]), "{page}");
     }
+    b.goto(&s.url("/ui/inquiries"));
+    b.find("form[id$='-form'] input[name='f.reason']");
     // The CSP keeps everything on this origin.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
