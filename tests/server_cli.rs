@@ -196,8 +196,10 @@ fn nodes_drain_reboot_and_undrain_through_the_server_as_locally() {
         (r.state("n003") == "production").then_some(())
     });
 
-    // `node list` prints what the local command prints.
+    // `node list` and `show` print what the local commands print.
     for args in [
+        &["node", "show", "n041", "--history"][..],
+        &["node", "show", "n041", "--json"][..],
         &["node", "list", "--label", "rack=r05"][..],
         &[
             "node",

@@ -81,7 +81,10 @@ fn login(b: &Browser, s: &Server, name: &str, password: &str) {
     b.wait_for("the login page", || {
         b.url().ends_with("/login").then_some(())
     });
+    // Cleared first: the browser may have filled in the last login.
+    b.clear("input[name=name]");
     b.type_into("input[name=name]", name);
+    b.clear("input[name=password]");
     b.type_into("input[name=password]", password);
     b.click("button[type=submit]");
     b.wait_for("the dashboard", || b.url().ends_with("/ui/").then_some(()));
@@ -372,6 +375,11 @@ fn approving_an_inquiry_in_the_browser_lets_the_workflow_finish() {
         b.url().contains("/ui/inquiries").then_some(())
     });
     let card = format!("#q-{qid}");
+    // The question, from the schema; then its fields as inputs.
+    assert_eq!(
+        b.text(&format!("{card}-prompt")),
+        "Open a change window on n042?"
+    );
     // The schema's fields as inputs: text, integer, enum; approve as buttons.
     assert_eq!(
         b.attr(&format!("{card}-minutes"), "type").as_deref(),

@@ -45,6 +45,8 @@ struct Field {
 struct Card {
     #[serde(flatten)]
     inquiry: Inquiry,
+    /// The question: the schema's `description` (or `title`), if any.
+    prompt: Option<String>,
     fields: Vec<Field>,
     /// The schema has a boolean `approve`: answer with Approve / Deny.
     approve: bool,
@@ -192,7 +194,12 @@ fn card(q: Inquiry, me: &Principal, typed: &Map<String, Value>, error: Option<St
     let free_form = q.schema["properties"]
         .as_object()
         .is_none_or(|p| p.is_empty());
+    let prompt = q.schema["description"]
+        .as_str()
+        .or(q.schema["title"].as_str())
+        .map(str::to_owned);
     Card {
+        prompt,
         may_answer: may_answer(me.role, &q.roles),
         inquiry: q,
         fields,

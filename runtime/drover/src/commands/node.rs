@@ -246,10 +246,13 @@ fn export(fleet: &Fleet, format: FileFormat, out: Option<&Path>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+/// A node's labels (a JSON object) as `k=v,k=v`.
+fn labels_text(labels: &serde_json::Value) -> String {
     labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -279,17 +282,11 @@ pub fn print_list(nodes: &serde_json::Value, json: bool) -> Result<()> {
     ]];
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
     for n in &nodes {
-        let labels: Vec<String> = n["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect();
         let r = &n["request"];
         rows.push(vec![
             text(&n["name"]),
             text(&n["state"]),
-            labels.join(","),
+            labels_text(&n["labels"]),
             text(&n["driver"]),
             if r.is_object() {
                 format!(
@@ -309,57 +306,71 @@ pub fn print_list(nodes: &serde_json::Value, json: bool) -> Result<()> {
 }
 
 fn show(fleet: &Fleet, name: &str, history: u32, json: bool) -> Result<ExitCode> {
-    let d = fleet.show(name, history)?;
+    let d = serde_json::to_value(fleet.show(name, history)?)?;
+    print_show(&d, history > 0, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One node with its requests and, with `history`, its history (as JSON:
+/// drover-fleet's `NodeDetail`), as text or `--json`; the same for the
+/// database and `--server`.
+pub fn print_show(d: &serde_json::Value, history: bool, json: bool) -> Result<()> {
     if json {
-        output::json(&d)?;
-        return Ok(ExitCode::SUCCESS);
+        return output::json(d);
     }
-    let n = &d.node;
-    println!("node {}: {}", n.name, n.state);
-    if n.since_ms > 0 {
-        println!("  since     {}", output::time(n.since_ms));
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let time = |v: &serde_json::Value| v.as_i64().map(output::time).unwrap_or_default();
+    let n = &d["node"];
+    println!("node {}: {}", text(&n["name"]), text(&n["state"]));
+    if n["since_ms"].as_i64().unwrap_or(0) > 0 {
+        println!("  since     {}", time(&n["since_ms"]));
     }
-    if !n.note.is_empty() {
-        println!("  note      {}", n.note);
+    if !text(&n["note"]).is_empty() {
+        println!("  note      {}", text(&n["note"]));
     }
-    println!("  labels    {}", labels_text(&n.labels));
-    println!("  driver    {} {}", n.driver, n.options);
-    println!("  class     {}", n.class());
-    if d.requests.is_empty() {
+    println!("  labels    {}", labels_text(&n["labels"]));
+    println!("  driver    {} {}", text(&n["driver"]), n["options"]);
+    println!(
+        "  class     {}",
+        n["labels"]["class"].as_str().unwrap_or("default")
+    );
+    let requests = d["requests"].as_array().cloned().unwrap_or_default();
+    if requests.is_empty() {
         println!("  requests  none");
     } else {
         println!("  requests");
-        for r in &d.requests {
+        for r in &requests {
             println!(
                 "    {} {} {} {} by {} ({}): {}",
-                r.id,
-                output::time(r.created_ms),
-                r.kind.as_str(),
-                r.status.as_str(),
-                r.actor,
-                r.reason,
-                r.detail
+                text(&r["id"]),
+                time(&r["created_ms"]),
+                text(&r["kind"]),
+                text(&r["status"]),
+                text(&r["actor"]),
+                text(&r["reason"]),
+                text(&r["detail"])
             );
         }
     }
-    if history > 0 {
+    if history {
         println!("  history");
-        for h in d.history.iter().rev() {
-            let moved = if h.from_state == h.to_state {
+        for h in d["history"].as_array().into_iter().flatten().rev() {
+            let (from, to) = (text(&h["from_state"]), text(&h["to_state"]));
+            let moved = if from == to {
                 String::new()
             } else {
-                format!(" {} → {}", h.from_state, h.to_state)
+                format!(" {from} → {to}")
             };
             println!(
                 "    {} {}{moved} by {}: {}",
-                output::time(h.at_ms),
-                h.event,
-                h.actor,
-                h.detail
+                time(&h["at_ms"]),
+                text(&h["event"]),
+                text(&h["actor"]),
+                text(&h["detail"])
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {

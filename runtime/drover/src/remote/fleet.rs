@@ -14,7 +14,6 @@ use super::{Remote, name_of, query, segment};
 use crate::commands::brake::{self, BrakeCmd};
 use crate::commands::budget::{self, BudgetCmd};
 use crate::commands::node::{self, ChangeArgs, NodeCmd};
-use crate::output;
 
 pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
     match cmd {
@@ -48,39 +47,7 @@ pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
         } => {
             let n = if history { limit.clamp(1, 1000) } else { 0 };
             let d = remote.get(&format!("/api/v1/nodes/{}?history={n}", segment(&name)))?;
-            if json {
-                output::json(&d)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let node = &d["node"];
-            println!(
-                "{}: {}",
-                node["name"].as_str().unwrap_or(&name),
-                node["state"]
-            );
-            println!("  labels {}", node["labels"]);
-            println!("  driver {}", node["driver"]);
-            for r in d["requests"].as_array().into_iter().flatten() {
-                println!(
-                    "  request {} {} {}: {}",
-                    r["id"].as_str().unwrap_or(""),
-                    r["kind"].as_str().unwrap_or(""),
-                    r["status"].as_str().unwrap_or(""),
-                    r["detail"].as_str().unwrap_or("")
-                );
-            }
-            if history {
-                println!("  history");
-                for h in d["history"].as_array().into_iter().flatten().rev() {
-                    println!(
-                        "    {} {} by {}: {}",
-                        h["at_ms"],
-                        h["event"].as_str().unwrap_or(""),
-                        h["actor"].as_str().unwrap_or(""),
-                        h["detail"].as_str().unwrap_or("")
-                    );
-                }
-            }
+            node::print_show(&d, history, json)?;
             Ok(ExitCode::SUCCESS)
         }
         NodeCmd::Drain(args) => change(remote, Kind::Drain, args),
