@@ -4,7 +4,8 @@
 
 use rusqlite::OptionalExtension;
 
-use crate::{Result, Store, WorkflowRun};
+use crate::inquiries::from_row;
+use crate::{Inquiry, Result, Store, WorkflowRun};
 
 /// How an unfinished workflow run stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +50,33 @@ impl WorkflowRun {
 }
 
 impl Store {
+    /// The newest `limit` pending inquiries, read through the
+    /// pending-inquiries index: the cost follows what waits, not how many
+    /// inquiries were ever asked.
+    pub fn pending_inquiries(&self, limit: u32) -> Result<Vec<Inquiry>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM inquiries INDEXED BY inquiries_pending
+                 WHERE state = 'pending'
+                 ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    /// The newest `limit` inquiries that ended (answered, timed out,
+    /// canceled), newest first.
+    pub fn ended_inquiries(&self, limit: u32) -> Result<Vec<Inquiry>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM inquiries WHERE state != 'pending' ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], from_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
     /// `(pending inquiries, newest pending id)`: changes when an inquiry
     /// is asked, answered, times out or is canceled. One read of the
     /// pending-inquiries index.
@@ -60,5 +88,83 @@ impl Store {
                 .optional()?
                 .unwrap_or((0, None)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_core::{ExecutionId, now_ms};
+    use serde_json::json;
+
+    use super::*;
+    use crate::inquiries::insert_inquiry;
+
+    fn asked(store: &Store, n: usize) -> Vec<ExecutionId> {
+        let now = now_ms();
+        let ids: Vec<ExecutionId> = (0..n).map(|_| ExecutionId::new()).collect();
+        let qs: Vec<Inquiry> = ids
+            .iter()
+            .map(|id| Inquiry {
+                id: *id,
+                run_id: *id,
+                root: *id,
+                action: "flows.approve".into(),
+                task: "ask".into(),
+                route: 0,
+                schema: json!({"type": "object"}),
+                roles: Vec::new(),
+                route_to: None,
+                ttl_s: 60,
+                created_at_ms: now,
+                expires_at_ms: now + 60_000,
+                state: "pending".into(),
+                response: None,
+                responder: None,
+                responded_at_ms: None,
+            })
+            .collect();
+        store
+            .write(move |conn| {
+                for q in &qs {
+                    insert_inquiry(conn, q)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        ids
+    }
+
+    #[test]
+    fn pending_and_ended_inquiries_newest_first_and_the_marker_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        assert_eq!(store.pending_inquiries_marker().unwrap(), (0, None));
+        let ids = asked(&store, 5);
+        for id in &ids[..3] {
+            store
+                .respond_inquiry(*id, json!({"ok": true}), "user:a".into(), false)
+                .unwrap();
+        }
+        let pending: Vec<ExecutionId> = store
+            .pending_inquiries(10)
+            .unwrap()
+            .iter()
+            .map(|q| q.id)
+            .collect();
+        assert_eq!(pending, [ids[4], ids[3]]);
+        let ended: Vec<ExecutionId> = store
+            .ended_inquiries(2)
+            .unwrap()
+            .iter()
+            .map(|q| q.id)
+            .collect();
+        assert_eq!(ended, [ids[2], ids[1]]);
+        let marker = store.pending_inquiries_marker().unwrap();
+        assert_eq!(marker, (2, Some(ids[4].to_string())));
+        store.close_inquiry(ids[4], "canceled").unwrap();
+        assert_eq!(
+            store.pending_inquiries_marker().unwrap(),
+            (1, Some(ids[3].to_string()))
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::{WebError, WebState};
 
 /// Most pending inquiries shown, and recently ended ones.
 const PENDING_SHOWN: u32 = 200;
-const RECENT_SHOWN: usize = 10;
+const RECENT_SHOWN: u32 = 10;
 
 /// One input of an inquiry's form.
 #[derive(Serialize, Debug, PartialEq)]
@@ -224,13 +224,8 @@ async fn lists(
 ) -> Result<serde_json::Value, WebError> {
     let (pending, ended) = state
         .blocking(|store| {
-            let pending = store.list_inquiries(Some("pending"), PENDING_SHOWN)?;
-            let ended: Vec<Inquiry> = store
-                .list_inquiries(None, PENDING_SHOWN + RECENT_SHOWN as u32)?
-                .into_iter()
-                .filter(|q| q.state != "pending")
-                .take(RECENT_SHOWN)
-                .collect();
+            let pending = store.pending_inquiries(PENDING_SHOWN)?;
+            let ended = store.ended_inquiries(RECENT_SHOWN)?;
             Ok((pending, ended))
         })
         .await?;
