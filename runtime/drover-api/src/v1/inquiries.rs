@@ -22,13 +22,14 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InquiryQuery {
-    /// `pending` (default), `responded`, `expired`, `canceled` or `all`.
+    /// `pending` (default), `responded`, `timed_out` (or `expired`),
+    /// `canceled` or `all`.
     state: Option<String>,
     /// Most to return, 1 to 1000 (default 50), newest first.
     limit: Option<u32>,
 }
 
-const STATES: [&str; 4] = ["pending", "responded", "expired", "canceled"];
+const STATES: [&str; 4] = ["pending", "responded", "timed_out", "canceled"];
 
 /// Inquiries, newest first (pending ones unless `state` says otherwise).
 #[utoipa::path(get, path = "/api/v1/inquiries", tag = "inquiries", params(InquiryQuery),
@@ -43,17 +44,23 @@ pub async fn list(
     let wanted = match q.state.as_deref() {
         None => Some("pending"),
         Some("all") => None,
+        // What the store calls a timed-out inquiry.
+        Some("expired") => Some("timed_out"),
         Some(s) if STATES.contains(&s) => Some(s),
         Some(s) => {
             return Err(ApiError::BadRequest(format!(
-                "state {s:?}: expected pending, responded, expired, canceled or all"
+                "state {s:?}: expected pending, responded, timed_out, canceled or all"
             )));
         }
     }
     .map(str::to_owned);
     let store = state.store.clone();
     blocking(move || {
-        let rows = store.list_inquiries(wanted.as_deref(), limit)?;
+        let rows = match wanted.as_deref() {
+            // Through the pending index: the cost follows what waits.
+            Some("pending") => store.pending_inquiries(limit)?,
+            other => store.list_inquiries(other, limit)?,
+        };
         Ok(Json(serde_json::to_value(rows).map_err(internal)?))
     })
     .await
