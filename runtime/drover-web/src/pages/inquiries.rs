@@ -261,10 +261,13 @@ async fn render(
     answered: Option<Inquiry>,
 ) -> Page {
     let data = lists(state, me, refused.as_ref()).await?;
+    // A refused answer's page does not re-fetch the list when its stream
+    // opens: that would take the refusal's message away at once.
+    let refused = refused.is_some();
     Ok(Html(state.templates.page(
         "inquiries.html",
         me,
-        ctx! { page => "inquiries", answered, ..data },
+        ctx! { page => "inquiries", answered, refused, ..data },
     )?))
 }
 
