@@ -1291,6 +1291,21 @@ fn inquiries_are_answered_by_role_and_schema_and_workflows_are_controlled() {
         "{done:#}"
     );
     post(&respond, &operator, r#"{"response":{"approve":true}}"#).error(409);
+    // The list by state: answered ones under `responded`, none timed out.
+    let answered = server
+        .get("/api/v1/inquiries?state=responded", &viewer)
+        .json();
+    assert_eq!(answered[0]["id"], qid, "{answered:#}");
+    for s in ["timed_out", "expired"] {
+        let none = server
+            .get(&format!("/api/v1/inquiries?state={s}"), &viewer)
+            .json();
+        assert_eq!(none, json!([]), "{s}");
+    }
+    let msg = server
+        .get("/api/v1/inquiries?state=late", &viewer)
+        .error(400);
+    assert!(msg.contains("timed_out"), "{msg}");
 
     // Control: a viewer may not; cancel ends the waiting run canceled;
     // rerun of an ended run queues a new execution.

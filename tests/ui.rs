@@ -81,7 +81,10 @@ fn login(b: &Browser, s: &Server, name: &str, password: &str) {
     b.wait_for("the login page", || {
         b.url().ends_with("/login").then_some(())
     });
+    // Cleared first: the browser may have filled in the last login.
+    b.clear("input[name=name]");
     b.type_into("input[name=name]", name);
+    b.clear("input[name=password]");
     b.type_into("input[name=password]", password);
     b.click("button[type=submit]");
     b.wait_for("the dashboard", || b.url().ends_with("/ui/").then_some(()));
@@ -110,9 +113,23 @@ fn setup() -> (Drover, Server) {
 
 /// Runs `action` from the run page with `node` as its parameter.
 fn run_from_page(b: &Browser, s: &Server, action: &str, node: &str, dry_run: bool) -> String {
+    run_with(b, s, action, &[("node", node)], dry_run)
+}
+
+/// Runs `action` from the run page with `params`; waits on its execution
+/// page until it is no longer queued or running (ended, or waiting).
+fn run_with(
+    b: &Browser,
+    s: &Server,
+    action: &str,
+    params: &[(&str, &str)],
+    dry_run: bool,
+) -> String {
     b.goto(&s.url(&format!("/ui/run?action={action}")));
-    b.clear("#p-node");
-    b.type_into("#p-node", node);
+    for (name, value) in params {
+        b.clear(&format!("#p-{name}"));
+        b.type_into(&format!("#p-{name}"), value);
+    }
     let checked = b.eval("return document.getElementById('dry-run').checked");
     assert_eq!(checked, true, "dry run is ticked by default");
     if !dry_run {
@@ -254,7 +271,11 @@ fn a_node_state_change_appears_without_reload() {
 
 #[test]
 fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
-    let (_d, s) = setup();
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    // An inquiry, so that its form is checked with the other pages.
+    d.json(3, &["run", "flows.change_window", "node=n001"]);
+    let s = Server::start(&d);
     let b = admin_browser(&s, 375, 800);
     b.goto(&s.url("/ui/"));
     assert_eq!(b.eval("return window.innerWidth"), 375);
@@ -272,6 +293,7 @@ fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
         "/ui/fleet",
         "/ui/audit",
         "/ui/run",
+        "/ui/inquiries",
     ] {
         b.goto(&s.url(page));
         let overflow = b.eval(
@@ -288,6 +310,8 @@ fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
         );
         assert_eq!(unlabelled, serde_json::json!([]), "{page}");
     }
+    b.goto(&s.url("/ui/inquiries"));
+    b.find("form[id$='-form'] input[name='f.reason']");
     // The CSP keeps everything on this origin.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
@@ -314,6 +338,208 @@ fn the_pages_are_usable_from_the_keyboard_and_on_a_phone() {
     );
 }
 
+/// The id of the pending inquiry of workflow run `root`, from the CLI.
+fn inquiry_of(d: &Drover, root: &str) -> String {
+    let list = d.json(0, &["inquiry", "list"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["root"] == root)
+        .unwrap_or_else(|| panic!("no pending inquiry of {root}: {list:#}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn approving_an_inquiry_in_the_browser_lets_the_workflow_finish() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    // An inquiry only `oncall` may answer, parked by a run in a shell.
+    let oncall = d.json(3, &["run", "flows.approve", "node=n007"]);
+    let oncall_q = inquiry_of(&d, oncall["id"].as_str().unwrap());
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    // The dashboard counts what waits for an answer.
+    assert!(b.text("#inquiries-pending").contains("1 waiting"));
+
+    // A workflow started from the run page parks on its question, and its
+    // page says where to answer it.
+    let url = run_with(&b, &s, "flows.change_window", &[("node", "n042")], false);
+    let root = url.rsplit('/').next().unwrap().to_owned();
+    let waiting = b.wait_text("#exec-waiting", "inquiry");
+    let qid = inquiry_of(&d, &root);
+    assert!(waiting.contains(&qid), "{waiting}");
+    b.click("#exec-waiting a");
+    b.wait_for("the inquiries page", || {
+        b.url().contains("/ui/inquiries").then_some(())
+    });
+    let card = format!("#q-{qid}");
+    // The question, from the schema; then its fields as inputs.
+    assert_eq!(
+        b.text(&format!("{card}-prompt")),
+        "Open a change window on n042?"
+    );
+    // The schema's fields as inputs: text, integer, enum; approve as buttons.
+    assert_eq!(
+        b.attr(&format!("{card}-minutes"), "type").as_deref(),
+        Some("number")
+    );
+    b.find(&format!("{card}-urgency option[value='high']"));
+    b.find(&format!("{card}-approve"));
+    b.find(&format!("{card}-deny"));
+    let unlabelled = b.eval(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+            .filter(e => !e.labels || e.labels.length === 0).map(e => e.name)",
+    );
+    assert_eq!(unlabelled, serde_json::json!([]));
+    // A role the inquiry does not name gets a clear message, and no form.
+    let other = b.text(&format!("#q-{oncall_q}"));
+    assert!(other.contains("Only oncall may answer"), "{other}");
+    assert!(b.try_find(&format!("#q-{oncall_q}-form")).is_none());
+
+    // The list follows new inquiries without a reload.
+    b.eval("window.droverMarker = 7; return null");
+    let third = d.json(3, &["run", "flows.approve_ops", "node=n099"]);
+    b.wait_for("the new inquiry to appear", || {
+        (b.text("#pending-count").trim() == "3").then_some(())
+    });
+    assert_eq!(b.eval("return window.droverMarker"), 7);
+    inquiry_of(&d, third["id"].as_str().unwrap());
+
+    // A value the schema refuses comes back named, with what was typed.
+    b.type_into(&format!("{card}-reason"), "kernel patch");
+    b.type_into(&format!("{card}-minutes"), "0");
+    b.select(&format!("{card}-urgency"), "high");
+    b.click(&format!("{card}-approve"));
+    let error = b.text(&format!("{card}-error"));
+    assert!(
+        error.contains("minutes") && error.contains("minimum"),
+        "{error}"
+    );
+    assert_eq!(
+        b.eval(&format!(
+            "return document.getElementById('q-{qid}-reason').value"
+        )),
+        "kernel patch"
+    );
+    assert_eq!(inquiry_of(&d, &root), qid, "nothing was recorded");
+
+    // The right answer: the server continues the workflow to its end.
+    b.clear(&format!("{card}-minutes"));
+    b.type_into(&format!("{card}-minutes"), "30");
+    b.click(&format!("{card}-approve"));
+    assert!(b.wait_text("#notice", "answered").contains(&root));
+    b.click("#answered-workflow");
+    b.wait_text("#exec-status", "succeeded");
+    let result = b.text("#h-result + pre");
+    assert!(
+        result.contains("approved for 30 min: kernel patch"),
+        "{result}"
+    );
+    let answered = d.json(0, &["inquiry", "get", &qid]);
+    assert_eq!(answered["state"], "responded");
+    assert_eq!(answered["responder"], "user:admin");
+    assert_eq!(
+        answered["response"],
+        serde_json::json!({"approve": true, "reason": "kernel patch", "minutes": 30, "urgency": "high"})
+    );
+    // It is listed as ended; the oncall one still waits.
+    b.goto(&s.url("/ui/inquiries"));
+    assert!(b.text("#ended").contains("user:admin"));
+    b.find(&format!("#q-{oncall_q}"));
+}
+
+#[test]
+fn a_workflow_runs_from_the_browser_and_its_dry_run_shows_the_plan() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    let params = [("first", "n001"), ("second", "n002")];
+    b.goto(&s.url("/ui/run?action=flows.reboot_twice"));
+    b.find("#workflow-note");
+    run_with(&b, &s, "flows.reboot_twice", &params, true);
+    assert!(b.wait_text("#exec-status", "succeeded").contains("dry run"));
+    let plan = b.text("#plan");
+    for needle in ["reboot_first", "reboot_second", "n001", "n002", "allowed"] {
+        assert!(plan.contains(needle), "{needle}: {plan}");
+    }
+    assert!(b.text("#h-graph").contains("Workflow"));
+    let runs = d.json(0, &["exec", "list"]);
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["dry_run"] == true),
+        "a dry run ran nothing for real: {runs:#}"
+    );
+    // For real, both nodes are rebooted, task by task.
+    run_with(&b, &s, "flows.reboot_twice", &params, false);
+    b.wait_text("#exec-status", "succeeded");
+    let tasks = b.text("#h-children + div");
+    assert!(
+        tasks.contains("reboot_first") && tasks.contains("reboot_second"),
+        "{tasks}"
+    );
+    // Parameters are checked by the server before anything is queued (the
+    // browser's own check of required fields taken away).
+    b.goto(&s.url("/ui/run?action=flows.reboot_twice"));
+    b.type_into("#p-first", "n001");
+    b.eval("document.getElementById('p-second').removeAttribute('required'); return null");
+    b.click("#run-button");
+    assert!(b.text("#run-error").contains("second"));
+}
+
+/// Posts a signed `events.ping` and waits for serve to process it; whether
+/// a rule matched it.
+fn ping_fires(d: &Drover, s: &Server) -> bool {
+    use support::server as srv;
+    let body = br#"{"node":"b1","message":"hi"}"#;
+    let sig = srv::signature(body);
+    let id = srv::post(
+        &srv::agent(Duration::from_secs(30)),
+        &s.url("/api/v1/webhooks/events.ping"),
+        &[("x-drover-signature", &sig)],
+        body,
+    )
+    .unwrap()
+    .accepted_id();
+    let t = srv::wait_for("the ping to be processed", srv::SETTLE, || {
+        srv::triggers(d)
+            .into_iter()
+            .find(|t| t["id"] == id.as_str() && t["state"] == "processed")
+    });
+    !t["enforcements"].as_array().unwrap().is_empty()
+}
+
+#[test]
+fn a_rule_disabled_and_enabled_in_the_browser_applies_without_a_restart() {
+    let d = Drover::new();
+    d.install(&["packs/core", "tests/packs/events"]);
+    support::server::set_secret(&d, "events.webhook", support::server::HMAC_KEY);
+    let s = Server::start(&d);
+    assert!(ping_fires(&d, &s));
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/rules/events.echo_ping"));
+    assert!(b.text("#enable-note").contains("without a restart"));
+    b.click("#enable-form button");
+    b.wait_text("main dl", "disabled");
+    support::server::wait_for(
+        "the disabled rule to stop firing",
+        support::server::SETTLE,
+        || (!ping_fires(&d, &s)).then_some(()),
+    );
+    b.click("#enable-form button");
+    b.wait_text("main dl", "enabled");
+    support::server::wait_for(
+        "the enabled rule to fire again",
+        support::server::SETTLE,
+        || ping_fires(&d, &s).then_some(()),
+    );
+}
+
 /// Saves the main pages as PNGs: into `target/ui-screenshots/`, and into
 /// `docs/img/` (what the README shows) with `DROVER_UPDATE_SCREENSHOTS=1`.
 #[test]
@@ -333,6 +559,15 @@ fn screenshots_of_the_main_pages() {
     d.expect(0, &["run", "demo.reboot_node", "node=n002", "--dry-run"]);
     d.expect(0, &["run", "core.echo", "message=hello"]);
     let wf = d.json(0, &["run", "flows.remediate", "node=n031"]);
+    // Inquiries: one answered, two waiting (one for another role).
+    let asked = d.json(3, &["run", "flows.approve_ops", "node=n030"]);
+    let q = inquiry_of(&d, asked["id"].as_str().unwrap());
+    d.expect(
+        0,
+        &["inquiry", "respond", &q, "approve=true", "--as", "operator"],
+    );
+    d.json(3, &["run", "flows.change_window", "node=n033"]);
+    d.json(3, &["run", "flows.approve", "node=n032"]);
     let s = Server::start(&d);
     let out = repo().join("target/ui-screenshots");
     let keep = std::env::var("DROVER_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
@@ -361,6 +596,7 @@ fn screenshots_of_the_main_pages() {
     shoot(&b, "fleet", "/ui/fleet", 1200);
     shoot(&b, "audit", "/ui/audit", 700);
     shoot(&b, "rules", "/ui/rules", 600);
+    shoot(&b, "inquiries", "/ui/inquiries", 1400);
     let dry = d.json(0, &["exec", "list"]);
     let dry_id = dry
         .as_array()
@@ -376,7 +612,7 @@ fn screenshots_of_the_main_pages() {
     let phone = admin_browser(&s, 375, 800);
     shoot(&phone, "phone-dashboard", "/ui/", 1400);
     shoot(&phone, "phone-fleet", "/ui/fleet", 1400);
-    for name in ["dashboard", "fleet", "phone-fleet", "workflow"] {
+    for name in ["dashboard", "fleet", "phone-fleet", "workflow", "inquiries"] {
         let png = std::fs::read(out.join(format!("{name}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{name}.png is a PNG");
         assert!(png.len() > 10_000, "{name}.png has content");

@@ -203,7 +203,7 @@ impl Store {
     }
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Inquiry>> {
+pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Inquiry>> {
     let id: String = r.get("id")?;
     let run_id: String = r.get("run_id")?;
     let root: String = r.get("root")?;

@@ -2,9 +2,9 @@
 //!
 //! Pages are rendered on the server from the minijinja templates in the
 //! repository's `web/templates/`; live parts (the executions list, an
-//! execution while it runs, the fleet grid, the dashboard) re-fetch their
-//! fragment when the server-sent event stream at `/ui/events` says that
-//! something changed, through htmx and its SSE extension. There is no
+//! execution while it runs, the fleet grid, the dashboard, the pending
+//! inquiries) re-fetch their fragment when the server-sent event stream at
+//! `/ui/events` says that something changed, through htmx and its SSE extension. There is no
 //! JavaScript build step: templates, CSS and the two vendored htmx files
 //! (`web/static/`) are compiled into the binary, and the Content Security
 //! Policy allows nothing but this origin.
@@ -12,7 +12,8 @@
 //! Handlers are thin: they read through `drover-store` on the blocking
 //! pool (never on an async worker), shape the rows for a template and
 //! render it. Changes (run, grant, revoke, promote, enable) go through the
-//! same store calls and checks as the CLI.
+//! same store calls and checks as the CLI; answering an inquiry goes
+//! through drover-api's own function, so its checks are the API's.
 //!
 //! - [`assets`]: the embedded static files;
 //! - [`templates`]: the template environment and its filters;
@@ -134,6 +135,9 @@ pub fn router(state: WebState) -> Router {
         .route("/fleet", get(pages::fleet::page))
         .route("/fleet/grid", get(pages::fleet::grid))
         .route("/fleet/change", post(pages::fleet::change))
+        .route("/inquiries", get(pages::inquiries::list))
+        .route("/inquiries/live", get(pages::inquiries::live))
+        .route("/inquiries/{id}", post(pages::inquiries::respond))
         .route("/audit", get(pages::audit::list))
         .route("/events", get(live::events))
         .route("/static/{file}", get(assets::serve))

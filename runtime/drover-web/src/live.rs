@@ -1,16 +1,17 @@
 //! The change feed behind the live parts of the UI.
 //!
-//! One thread reads [`Store::changes`] every [`POLL`] while at least one
-//! browser is connected, and broadcasts what changed: `executions` (a new
-//! execution was stored, or the queue moved) or `nodes` (a node changed
-//! state). `/ui/events` streams these as server-sent events; htmx's SSE
-//! extension turns each into a re-fetch of the fragment that shows it, so
-//! what a browser shows is always rendered by the same code as a full
-//! page. Polling one cheap query per interval costs the same for one
-//! browser or a hundred, and sees changes made by any process (`drover run`
-//! in a shell as much as the server's workers). Each live fragment also
-//! re-fetches when its event stream (re)opens, which covers what changed
-//! between rendering the page and subscribing.
+//! One thread reads [`Store::changes`] and the pending-inquiries marker
+//! every [`POLL`] while at least one browser is connected, and broadcasts
+//! what changed: `executions` (a new execution was stored, or the queue
+//! moved), `nodes` (a node changed state) or `inquiries` (an inquiry was
+//! asked or ended). `/ui/events` streams these as server-sent events;
+//! htmx's SSE extension turns each into a re-fetch of the fragment that
+//! shows it, so what a browser shows is always rendered by the same code
+//! as a full page. Polling two cheap queries per interval costs the same
+//! for one browser or a hundred, and sees changes made by any process
+//! (`drover run` in a shell as much as the server's workers). Each live
+//! fragment also re-fetches when its event stream (re)opens, which covers
+//! what changed between rendering the page and subscribing.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Weak};
@@ -32,6 +33,7 @@ pub const POLL: Duration = Duration::from_millis(250);
 pub enum Change {
     Executions,
     Nodes,
+    Inquiries,
 }
 
 impl Change {
@@ -40,6 +42,7 @@ impl Change {
         match self {
             Change::Executions => "executions",
             Change::Nodes => "nodes",
+            Change::Inquiries => "inquiries",
         }
     }
 }
@@ -76,6 +79,7 @@ fn poll(store: Store, tx: Weak<broadcast::Sender<Change>>) {
     // event stream opened would otherwise miss it); before the first read
     // everything counts as changed. A spurious refresh costs one fragment.
     let mut last: Option<Changes> = None;
+    let mut last_inquiries: Option<(u64, Option<String>)> = None;
     loop {
         std::thread::sleep(POLL);
         let Some(tx) = tx.upgrade() else { return };
@@ -105,6 +109,15 @@ fn poll(store: Store, tx: Weak<broadcast::Sender<Change>>) {
             let _ = tx.send(Change::Nodes);
         }
         last = Some(now);
+        match store.pending_inquiries_marker() {
+            Ok(marker) => {
+                if last_inquiries.as_ref() != Some(&marker) {
+                    let _ = tx.send(Change::Inquiries);
+                }
+                last_inquiries = Some(marker);
+            }
+            Err(e) => tracing::warn!(error = %e, "web UI change feed cannot read the inquiries"),
+        }
     }
 }
 

@@ -80,6 +80,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/confirm.html"),
     ),
     (
+        "inquiries.html",
+        include_str!("../../../web/templates/inquiries.html"),
+    ),
+    (
+        "inquiries_live.html",
+        include_str!("../../../web/templates/inquiries_live.html"),
+    ),
+    (
         "audit.html",
         include_str!("../../../web/templates/audit.html"),
     ),

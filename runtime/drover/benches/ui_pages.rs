@@ -10,7 +10,9 @@
 //!
 //! The database is the API benchmark's (see `support/generate.rs`) plus
 //! 100,000 rule enforcements pointing at executions (5% failed), for the
-//! dashboard's failing rules. Each page is asked 100 times after 10
+//! dashboard's failing rules, and 100,000 inquiries (50 still pending: the
+//! newest 20 and 30 spread through history) for the inquiries page. Each
+//! page is asked 100 times after 10
 //! warm-up requests; the median, p90 and max are printed.
 
 #[path = "support/generate.rs"]
@@ -38,8 +40,10 @@ fn main() {
     let started = Instant::now();
     generate::generate(&store, n);
     enforcements(&store, 100_000);
+    inquiries(&store, 100_000);
     println!(
-        "generated {n} executions, 200000 audit records, 100000 enforcements in {:.1}s",
+        "generated {n} executions, 200000 audit records, 100000 enforcements, 100000 \
+         inquiries in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     let (deep, one) = store
@@ -122,6 +126,10 @@ fn main() {
         ("fleet (1,000 nodes)", "/ui/fleet".to_owned()),
         ("rules", "/ui/rules".to_owned()),
         ("packs", "/ui/packs".to_owned()),
+        (
+            "inquiries (100,000 asked, 50 pending)",
+            "/ui/inquiries".to_owned(),
+        ),
     ];
     println!(
         "{:<44} {:>10} {:>10} {:>10}",
@@ -131,6 +139,10 @@ fn main() {
         let url = format!("http://{addr}{path}");
         let times = timing::time_gets(&agent, &url, &auth, WARMUP, ROUNDS, |body| {
             assert!(body.contains("<main"), "{path}: not a page: {body}");
+            if path == "/ui/inquiries" {
+                let pending = body.matches("<article class=\"inquiry\"").count();
+                assert_eq!(pending, 50, "{path}: {pending} pending inquiries shown");
+            }
             if path.starts_with("/ui/executions?") || path == "/ui/executions" {
                 let rows = body.matches("href=\"/ui/executions/").count();
                 assert!(rows >= 50, "{path}: {rows} rows");
@@ -166,4 +178,30 @@ fn enforcements(store: &Store, n: u64) {
             Ok(())
         })
         .expect("generate enforcements");
+}
+
+/// `n` answered inquiries, but for the newest 20 and 30 spread through
+/// history, which still wait (far from their deadline).
+fn inquiries(store: &Store, n: u64) {
+    store
+        .write(move |conn| {
+            conn.execute(
+                "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+                 INSERT INTO inquiries (id, run_id, root, action, task, route, schema, roles,
+                    ttl_s, created_at, expires_at, state, response, responder, responded_at)
+                 SELECT printf('Q%025d', i), printf('R%025d', i), printf('R%025d', i),
+                        'flows.approve', 'ask', 0,
+                        '{\"type\":\"object\",\"properties\":{\"approve\":{\"type\":\"boolean\"},\"reason\":{\"type\":\"string\"}},\"required\":[\"approve\"]}',
+                        '[\"operator\"]', 3600, 0, 4102444800000,
+                        CASE WHEN i > ?1 - 20 OR (i - 1) % (?1 / 30) = 0 THEN 'pending'
+                             ELSE 'responded' END,
+                        CASE WHEN i > ?1 - 20 OR (i - 1) % (?1 / 30) = 0 THEN NULL
+                             ELSE '{\"approve\":true}' END,
+                        'user:bench', 0
+                 FROM k",
+                [n],
+            )?;
+            Ok(())
+        })
+        .expect("generate inquiries");
 }

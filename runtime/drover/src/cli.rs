@@ -225,7 +225,7 @@ pub enum PackCmd {
         json: bool,
     },
     /// Take a pack out of shadow mode: its rules' executions become real
-    /// (a running `drover serve` applies it when restarted).
+    /// (a running `drover serve` applies it within about a second).
     Promote {
         /// `NAME` or `NAME@VERSION` (default: the newest installed).
         pack: String,
@@ -393,9 +393,9 @@ pub enum RuleCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Enable a rule (a running `drover serve` picks it up on restart).
+    /// Enable a rule (a running `drover serve` picks it up within about a second).
     Enable { reference: String },
-    /// Disable a rule (a running `drover serve` picks it up on restart).
+    /// Disable a rule (a running `drover serve` picks it up within about a second).
     Disable { reference: String },
     /// Test a rule against a trigger instance, offline (like st2-rule-tester):
     /// prints each criterion's value, operator, pattern and verdict, then the

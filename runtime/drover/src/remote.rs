@@ -3,12 +3,15 @@
 //! `--token` / `DROVER_TOKEN`; answers that are errors become the API's
 //! own message (which says what to do).
 //!
-//! Commands that work remotely: `exec`, `run`, `rule list|show|enable|
-//! disable`, `pack list|show|promote`, `grant`, `audit list`, `trigger
-//! list`, `kv`, `secret`, `sensor list`, `token`, `node list|show`,
-//! `inquiry`, `exec pause|resume|cancel|rerun` (the server queues the run). The others need the
-//! drover host's files (`pack install`, `rule test`, `workflow`) or are
-//! the host (`serve`, `user`), and say so.
+//! Commands that work remotely: `exec` (with `list --active`), `run`,
+//! `rule list|show|enable|disable`, `pack list|show|promote`, `grant`,
+//! `audit list`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
+//! `node list|show|drain|reboot|undrain`, `budget`, `brake`, `inquiry`,
+//! `exec pause|resume|cancel|rerun` (the server queues the run). Answers
+//! print as the local command prints them and exit with its code. The
+//! others need the drover host's files (`pack install`, `node
+//! import|export`, `rule test`, `workflow`) or are the host (`serve`,
+//! `user`, `sim`, `fleet`), and say so.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -22,8 +25,9 @@ use crate::cli::{
     TriggerCmd,
 };
 use crate::commands::inquiry::InquiryCmd;
-use crate::commands::node::NodeCmd;
 use crate::output;
+
+mod fleet;
 
 /// How long `run --server` waits for the execution to finish.
 const RUN_WAIT: Duration = Duration::from_secs(3600);
@@ -210,7 +214,9 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         }
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
-        Command::Node(cmd) => node(remote, cmd),
+        Command::Node(cmd) => fleet::node(remote, cmd),
+        Command::Budget(cmd) => fleet::budget(remote, cmd),
+        Command::Brake(cmd) => fleet::brake(remote, cmd),
         Command::Inquiry(cmd) => inquiry(remote, cmd),
         Command::Sensor(SensorCmd::List { json }) => {
             let all = remote.get("/api/v1/sensors")?;
@@ -232,7 +238,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
              list|show|promote, grant, audit, trigger, kv, secret, sensor, token, node \
-             list|show, inquiry); got {}",
+             list|show|drain|reboot|undrain, budget, brake, inquiry); got {}",
             name_of(&other)
         ),
     }
@@ -257,10 +263,9 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
             active,
         } => {
             if active {
-                bail!(
-                    "`exec list --active` is not served by the API yet; run it on the \
-                     server's host without --server"
-                );
+                let runs = remote.get("/api/v1/executions/active")?;
+                crate::commands::exec::print_active(&runs, json)?;
+                return Ok(ExitCode::SUCCESS);
             }
             let page = remote.get(&format!(
                 "/api/v1/executions{}",
@@ -338,84 +343,6 @@ fn control(
         _ => println!("{root}: {verb} requested; the server acts at the workflow's next step"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
-    match cmd {
-        NodeCmd::List { label, state, json } => {
-            let mut items = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = remote.get(&format!(
-                    "/api/v1/nodes{}",
-                    query(&[
-                        ("label", label.clone()),
-                        ("state", state.clone()),
-                        ("limit", Some("1000".into())),
-                        ("after", after.clone()),
-                    ])
-                ))?;
-                items.extend(page["items"].as_array().cloned().unwrap_or_default());
-                match page["next_after"].as_str() {
-                    Some(next) => after = Some(next.to_owned()),
-                    None => break,
-                }
-            }
-            print_rows(
-                &Value::Array(items),
-                json,
-                &["name", "state", "driver", "labels", "note"],
-            )
-        }
-        NodeCmd::Show {
-            name,
-            history,
-            limit,
-            json,
-        } => {
-            let n = if history { limit.clamp(1, 1000) } else { 0 };
-            let d = remote.get(&format!("/api/v1/nodes/{}?history={n}", segment(&name)))?;
-            if json {
-                output::json(&d)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let node = &d["node"];
-            println!(
-                "{}: {}",
-                node["name"].as_str().unwrap_or(&name),
-                node["state"]
-            );
-            println!("  labels {}", node["labels"]);
-            println!("  driver {}", node["driver"]);
-            for r in d["requests"].as_array().into_iter().flatten() {
-                println!(
-                    "  request {} {} {}: {}",
-                    r["id"].as_str().unwrap_or(""),
-                    r["kind"].as_str().unwrap_or(""),
-                    r["status"].as_str().unwrap_or(""),
-                    r["detail"].as_str().unwrap_or("")
-                );
-            }
-            if history {
-                println!("  history");
-                for h in d["history"].as_array().into_iter().flatten().rev() {
-                    println!(
-                        "    {} {} by {}: {}",
-                        h["at_ms"],
-                        h["event"].as_str().unwrap_or(""),
-                        h["actor"].as_str().unwrap_or(""),
-                        h["detail"].as_str().unwrap_or("")
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        other => bail!(
-            "`drover node {}` does not work with --server yet (node list and show do); \
-             run it on the drover host",
-            name_of(&other)
-        ),
-    }
 }
 
 fn inquiry(remote: &Remote, cmd: InquiryCmd) -> Result<ExitCode> {

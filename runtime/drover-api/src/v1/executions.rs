@@ -146,6 +146,61 @@ fn since_bound(since: &str) -> Result<String, ApiError> {
     Ok(ulid::Ulid::from_parts(ms as u64, 0).to_string())
 }
 
+/// A top-level workflow run that has not ended.
+#[derive(Serialize, ToSchema)]
+pub struct ActiveRun {
+    id: String,
+    /// The workflow, `pack.name`.
+    action: String,
+    /// `running`, `pending` (waiting on an inquiry or a delay), `paused`,
+    /// `pausing` or `canceling`.
+    status: String,
+    /// What it waits on: `inquiry ID`, `paused`, `delay until TIME`.
+    waiting_on: Option<String>,
+    dry_run: bool,
+    actor: String,
+    started_at_ms: i64,
+}
+
+/// Workflow runs in progress (what `drover exec list --active` shows),
+/// oldest first.
+#[utoipa::path(get, path = "/api/v1/executions/active", tag = "executions",
+    responses((status = 200, body = Vec<ActiveRun>), (status = 401, body = ErrorBody)))]
+pub async fn active(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ActiveRun>>, ApiError> {
+    let store = state.store.clone();
+    let runs = blocking(move || Ok(store.unfinished_workflow_runs()?)).await?;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| {
+                let p = r.progress();
+                let waiting_on = match p.delay_until_ms {
+                    Some(ms) => Some(format!("delay until {}", rfc3339(ms))),
+                    None => p.waiting_on,
+                };
+                ActiveRun {
+                    id: r.id.to_string(),
+                    action: r.action,
+                    status: p.status.to_owned(),
+                    waiting_on,
+                    dry_run: r.dry_run,
+                    actor: r.actor,
+                    started_at_ms: r.started_at_ms,
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// Unix milliseconds as `2026-11-26T02:40:11Z` (as the CLI prints times).
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 /// An execution with where it sits in a workflow and its children.
 #[derive(Serialize, ToSchema)]
 pub struct ExecutionDetail {

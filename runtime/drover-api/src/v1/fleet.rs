@@ -226,6 +226,141 @@ pub async fn reboot(
     change(who, state, name, Kind::Reboot, body).await
 }
 
+/// Drain, reboot or undrain requests for several nodes at once, decided
+/// together (what `drover node drain|reboot|undrain` sends with
+/// `--server`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// `drain`, `reboot` or `undrain`.
+    kind: String,
+    /// Node names; an unknown one refuses the whole batch (404).
+    nodes: Vec<String>,
+    reason: String,
+    deadline: Option<String>,
+    reboot_deadline: Option<String>,
+    /// `asap` (default), `window`, or `at=2026-11-27T02:00:00Z`.
+    policy: Option<String>,
+    /// Show each node's answer and the rolling schedule; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Request a drain, reboot or undrain of several nodes (operator), all or
+/// nothing on unknown names. Answers one entry per node, in order: the
+/// request's answer, or `{"node", "error"}`. With `dry_run`: 200 with the
+/// answers, rolling waves, blocked nodes and notes, changing nothing.
+#[utoipa::path(post, path = "/api/v1/node-requests", tag = "fleet",
+    request_body = BatchRequest,
+    responses((status = 202, body = Vec<Object>, description = "one answer per node"),
+              (status = 200, body = Object, description = "a dry run: answers, waves, blocked, notes"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn batch(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BatchRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let kind = match body.kind.as_str() {
+        "drain" => Kind::Drain,
+        "reboot" => Kind::Reboot,
+        "undrain" => Kind::Undrain,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "body field `kind`: {other:?} is not drain, reboot or undrain"
+            )));
+        }
+    };
+    if body.nodes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "body field `nodes`: name at least one node".into(),
+        ));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "body field `reason`: say why (it is recorded in the node's history)".into(),
+        ));
+    }
+    let policy = Policy::parse(body.policy.as_deref().unwrap_or("asap"))
+        .map_err(|e| ApiError::BadRequest(format!("body field `policy`: {e}")))?;
+    let drain_timeout_ms = duration_ms("deadline", &body.deadline)?;
+    let reboot_timeout_ms = duration_ms("reboot_deadline", &body.reboot_deadline)?;
+    let actor = who.actor();
+    let reqs: Vec<NewRequest> = body
+        .nodes
+        .iter()
+        .map(|n| NewRequest {
+            id: drover_fleet::new_request_id(),
+            node: n.clone(),
+            kind,
+            reason: body.reason.clone(),
+            actor: actor.clone(),
+            origin: Origin::Operator,
+            execution_id: None,
+            policy,
+            drain_timeout_ms,
+            reboot_timeout_ms,
+        })
+        .collect();
+    let fleet = Fleet::new(state.store.clone());
+    let dry_run = body.dry_run;
+    blocking(move || {
+        let known: std::collections::HashSet<String> = fleet
+            .list(None, None)
+            .map_err(fleet_error)?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        let unknown: Vec<&str> = reqs
+            .iter()
+            .map(|r| r.node.as_str())
+            .filter(|n| !known.contains(*n))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "no node named {} in the inventory (GET /api/v1/nodes lists them); nothing \
+                 was requested",
+                unknown.join(", ")
+            )));
+        }
+        let nodes: Vec<String> = reqs.iter().map(|r| r.node.clone()).collect();
+        if dry_run {
+            let plan = fleet.dry_run(reqs).map_err(fleet_error)?;
+            let answers = plan
+                .answers
+                .iter()
+                .zip(&nodes)
+                .map(|(a, node)| match a {
+                    Ok(a) => json_value(a),
+                    Err(e) => Ok(serde_json::json!({"node": node, "error": e})),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok((
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "dry_run": true,
+                    "answers": answers,
+                    "waves": plan.waves,
+                    "blocked": plan.blocked,
+                    "notes": plan.notes,
+                })),
+            ));
+        }
+        let answers = fleet
+            .request(reqs)
+            .map_err(fleet_error)?
+            .into_iter()
+            .zip(&nodes)
+            .map(|(a, node)| match a {
+                Ok(a) => json_value(&a),
+                Err(e) => Ok(serde_json::json!({"node": node, "error": e.to_string()})),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((StatusCode::ACCEPTED, Json(Value::Array(answers))))
+    })
+    .await
+}
+
 /// Budgets with how much of each is in use.
 #[utoipa::path(get, path = "/api/v1/budgets", tag = "fleet",
     responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
@@ -344,6 +479,43 @@ pub async fn brake(
         Ok(Json(json_value(
             fleet.brake_status().map_err(fleet_error)?,
         )?))
+    })
+    .await
+}
+
+/// New storm brake settings; absent fields keep their value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrakeSettings {
+    /// Trips above this percentage of the inventory unhealthy, e.g. 5.
+    threshold_percent: Option<f64>,
+    /// Within this window, e.g. `10m`.
+    window: Option<String>,
+    /// How long automatic requests wait before they may start, e.g. `10s`.
+    settle: Option<String>,
+}
+
+/// Configure the storm brake (admin): threshold, window, settle time.
+/// Answers the brake's status with the new settings (and `settle_ms`).
+#[utoipa::path(put, path = "/api/v1/brake", tag = "fleet",
+    request_body = BrakeSettings,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn configure_brake(
+    Auth(who, ..): Auth<need::Admin>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BrakeSettings>,
+) -> Result<Json<Value>, ApiError> {
+    let window = duration_ms("window", &body.window)?;
+    let settle = duration_ms("settle", &body.settle)?;
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        let settings = fleet
+            .configure_brake(body.threshold_percent, window, settle, &who.actor())
+            .map_err(fleet_error)?;
+        let mut status = json_value(fleet.brake_status().map_err(fleet_error)?)?;
+        status["settle_ms"] = settings.brake.settle_ms.into();
+        Ok(Json(status))
     })
     .await
 }

@@ -5,15 +5,16 @@
 
 use axum::Json;
 use axum::extract::State;
+use drover_core::ExecutionId;
 use drover_engine::workflows::ask::{InquiryError, respond_inquiry};
-use drover_store::{RespondError, Role};
+use drover_store::{Inquiry, RespondError, Role};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ErrorBody;
 use super::executions::{internal, parse_id, parse_limit};
-use crate::auth::{Auth, need};
+use crate::auth::{Auth, Principal, need};
 use crate::error::blocking;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
@@ -21,13 +22,14 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InquiryQuery {
-    /// `pending` (default), `responded`, `expired`, `canceled` or `all`.
+    /// `pending` (default), `responded`, `timed_out` (or `expired`),
+    /// `canceled` or `all`.
     state: Option<String>,
     /// Most to return, 1 to 1000 (default 50), newest first.
     limit: Option<u32>,
 }
 
-const STATES: [&str; 4] = ["pending", "responded", "expired", "canceled"];
+const STATES: [&str; 4] = ["pending", "responded", "timed_out", "canceled"];
 
 /// Inquiries, newest first (pending ones unless `state` says otherwise).
 #[utoipa::path(get, path = "/api/v1/inquiries", tag = "inquiries", params(InquiryQuery),
@@ -42,17 +44,23 @@ pub async fn list(
     let wanted = match q.state.as_deref() {
         None => Some("pending"),
         Some("all") => None,
+        // What the store calls a timed-out inquiry.
+        Some("expired") => Some("timed_out"),
         Some(s) if STATES.contains(&s) => Some(s),
         Some(s) => {
             return Err(ApiError::BadRequest(format!(
-                "state {s:?}: expected pending, responded, expired, canceled or all"
+                "state {s:?}: expected pending, responded, timed_out, canceled or all"
             )));
         }
     }
     .map(str::to_owned);
     let store = state.store.clone();
     blocking(move || {
-        let rows = store.list_inquiries(wanted.as_deref(), limit)?;
+        let rows = match wanted.as_deref() {
+            // Through the pending index: the cost follows what waits.
+            Some("pending") => store.pending_inquiries(limit)?,
+            other => store.list_inquiries(other, limit)?,
+        };
         Ok(Json(serde_json::to_value(rows).map_err(internal)?))
     })
     .await
@@ -92,12 +100,55 @@ pub struct Response {
 
 /// The role names a principal answers as: its role and those below it
 /// (an admin may answer what an operator may).
-fn role_names(role: Role) -> Vec<String> {
+pub fn role_names(role: Role) -> Vec<String> {
     Role::ALL
         .iter()
         .filter(|r| **r <= role)
         .map(|r| r.as_str().to_owned())
         .collect()
+}
+
+/// Whether `role` may answer an inquiry that names `roles` (none: anyone).
+pub fn may_answer(role: Role, roles: &[String]) -> bool {
+    roles.is_empty() || role_names(role).iter().any(|r| roles.contains(r))
+}
+
+/// Checks `who`'s answer to inquiry `id` (role, schema), records it and
+/// queues the waiting workflow for `drover serve`. The API's respond
+/// endpoint and the web UI's inquiries page both answer through this.
+pub async fn answer(
+    state: &AppState,
+    who: &Principal,
+    id: ExecutionId,
+    response: Map<String, Value>,
+) -> Result<Inquiry, ApiError> {
+    let roles = role_names(who.role);
+    let role = who.role;
+    let actor = who.actor();
+    let runtime = state.runtime.clone();
+    let answered = blocking(move || {
+        respond_inquiry(&runtime, id, Value::Object(response), &roles, &actor).map_err(
+            |e| match e {
+                InquiryError::Respond(RespondError::Unknown(_)) => {
+                    ApiError::NotFound(e.to_string())
+                }
+                InquiryError::Respond(RespondError::NotPending { .. }) => {
+                    ApiError::Conflict(e.to_string())
+                }
+                InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
+                    "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
+                     log in or use a token with one of those roles",
+                    roles.join(", "),
+                    given.join(", ")
+                )),
+                InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+                other => ApiError::Internal(other.to_string()),
+            },
+        )
+    })
+    .await?;
+    state.intake.notify_queued();
+    Ok(answered)
 }
 
 /// Answer an inquiry (operator). The response must match the inquiry's
@@ -118,30 +169,6 @@ pub async fn respond(
     ApiJson(body): ApiJson<Response>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let roles = role_names(who.role);
-    let actor = who.actor();
-    let runtime = state.runtime.clone();
-    let answered = blocking(move || {
-        respond_inquiry(&runtime, id, Value::Object(body.response), &roles, &actor).map_err(|e| {
-            match e {
-                InquiryError::Respond(RespondError::Unknown(_)) => {
-                    ApiError::NotFound(e.to_string())
-                }
-                InquiryError::Respond(RespondError::NotPending { .. }) => {
-                    ApiError::Conflict(e.to_string())
-                }
-                InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
-                    "inquiry {id} may be answered by {} only; your role gives you {}: \
-                     use a token with one of those roles",
-                    roles.join(", "),
-                    given.join(", ")
-                )),
-                InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            }
-        })
-    })
-    .await?;
-    state.intake.notify_queued();
+    let answered = answer(&state, &who, id, body.response).await?;
     Ok(Json(serde_json::to_value(answered).map_err(internal)?))
 }

@@ -6,7 +6,7 @@
 //! Roles: reading is `viewer`; running actions, enabling rules and
 //! writing kv, controlling workflows, answering inquiries and draining or
 //! rebooting nodes is `operator`; grants, promotions, secrets, tokens,
-//! budgets and releasing the storm brake are `admin`. See [`crate::auth`].
+//! budgets and the storm brake's release and settings are `admin`. See [`crate::auth`].
 
 pub mod access;
 pub mod control;
@@ -84,6 +84,7 @@ impl utoipa::Modify for Security {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(executions::list, executions::run))
+        .routes(routes!(executions::active))
         .routes(routes!(executions::get))
         .routes(routes!(executions::plan))
         .routes(routes!(control::pause))
@@ -95,11 +96,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inquiries::respond))
         .routes(routes!(fleet::nodes))
         .routes(routes!(fleet::node))
+        .routes(routes!(fleet::batch))
         .routes(routes!(fleet::drain))
         .routes(routes!(fleet::reboot))
         .routes(routes!(fleet::budgets))
         .routes(routes!(fleet::set_budget, fleet::remove_budget))
-        .routes(routes!(fleet::brake))
+        .routes(routes!(fleet::brake, fleet::configure_brake))
         .routes(routes!(fleet::release_brake))
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))

@@ -176,8 +176,8 @@ pub struct Promoted {
     note: String,
 }
 
-/// Take a pack out of shadow mode (admin): its rules start real executions
-/// once a running serve restarts.
+/// Take a pack out of shadow mode (admin): a running serve picks it up
+/// within about a second, and its rules start real executions.
 #[utoipa::path(post, path = "/api/v1/packs/{name}/promote", tag = "packs",
     params(("name" = String, Path, description = "pack name"), VersionQuery),
     responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
@@ -197,7 +197,9 @@ pub async fn promote(
             && store.set_pack_shadow(&installed.name, &installed.version, false)?;
         Ok(Json(Promoted {
             note: if changed {
-                "its rules start real executions once `drover serve` restarts".into()
+                "a running `drover serve` picks it up within about a second: its rules \
+                 start real executions"
+                    .into()
             } else {
                 "it was not in shadow mode".into()
             },

@@ -144,7 +144,7 @@ async fn set_enabled(
     Ok(Json(Toggled {
         reference: stored.reference,
         enabled,
-        note: "a running `drover serve` applies it when restarted".into(),
+        note: "a running `drover serve` applies it within about a second".into(),
     }))
 }
 

@@ -1,5 +1,5 @@
-//! The dashboard: recent executions, the queue, failing rules, fleet
-//! health by rack and the storm brake. Every query is bounded (see `drover_store::web`).
+//! The dashboard: recent executions, the queue, inquiries waiting for an
+//! answer, failing rules, fleet health by rack and the storm brake. Every query is bounded (see `drover_store::web`).
 
 use std::collections::BTreeMap;
 
@@ -47,6 +47,7 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
                 ..Default::default()
             })?;
             let (queued, running) = store.queue_depth()?;
+            let (inquiries, _) = store.pending_inquiries_marker()?;
             let failing = store.failing_rules(RULE_WINDOW, 10)?;
             let mut racks: BTreeMap<String, Rack> = BTreeMap::new();
             for h in store.rack_health()? {
@@ -69,7 +70,7 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
             let nodes: u64 = racks.iter().map(|r| r.total).sum();
             let unhealthy: u64 = racks.iter().map(|r| r.unhealthy).sum();
             Ok(ctx! {
-                recent, queued, running, failing, racks, nodes, unhealthy, brake,
+                recent, queued, running, inquiries, failing, racks, nodes, unhealthy, brake,
                 rule_window => RULE_WINDOW,
             })
         })

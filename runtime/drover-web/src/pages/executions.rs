@@ -163,6 +163,10 @@ struct Detail {
     children: Vec<drover_store::ChildRow>,
     parent: Option<drover_store::ChildLink>,
     audit: Vec<drover_core::AuditRecord>,
+    /// What an unfinished workflow waits on (`inquiry ID`, `paused`, a
+    /// delay), and the inquiry's id when it is one.
+    waiting_on: Option<String>,
+    inquiry: Option<String>,
 }
 
 fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
@@ -192,6 +196,19 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
     } else {
         Vec::new()
     };
+    let waiting_on = match (&execution, &run) {
+        (None, Some(run)) => {
+            let p = run.progress();
+            p.delay_until_ms
+                .map(|ms| format!("a delay until {}", crate::templates::time(ms)))
+                .or(p.waiting_on)
+        }
+        _ => None,
+    };
+    let inquiry = waiting_on
+        .as_deref()
+        .and_then(|w| w.strip_prefix("inquiry "))
+        .map(str::to_owned);
     let parent = store.execution_link(id)?;
     let audit = store.list_audit(&drover_store::AuditFilter {
         execution_id: Some(id),
@@ -209,6 +226,8 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
         children,
         parent,
         audit,
+        waiting_on,
+        inquiry,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod executions;
 pub mod fleet;
+pub mod inquiries;
 pub mod packs;
 pub mod rules;
 pub mod run;

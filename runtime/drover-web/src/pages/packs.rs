@@ -169,8 +169,8 @@ pub async fn detail(
     let notice = non_empty(q.done).map(|d| match d.as_str() {
         "granted" => "Granted. Running executions pick the grant up on their next call.".to_owned(),
         "revoked" => "Revoked. The next host call of this pack is checked without it.".to_owned(),
-        "promoted" => "Promoted: its rules start real executions once a running `drover serve` \
-                       restarts."
+        "promoted" => "Promoted: a running `drover serve` picks it up within about a second, \
+                       and its rules start real executions from then on."
             .to_owned(),
         other => other.to_owned(),
     });

@@ -1,7 +1,9 @@
-//! Run an action from the browser: a form built from the action's
-//! parameter schema, "dry run" ticked by default. The request is queued
-//! like any other (the server's workers run it) and the browser goes to
-//! the execution's page, which follows it live to its end.
+//! Run an action or a workflow from the browser: a form built from its
+//! parameter schema (a workflow's are its inputs), "dry run" ticked by
+//! default. The request is queued like any other (the server's workers run
+//! an action; its workflow runner drives a workflow task by task, and a
+//! dry run of one plans every task's effects) and the browser goes to the
+//! execution's page, which follows it live to its end.
 
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -133,22 +135,17 @@ pub async fn submit(
         .collect();
     let a = action.clone();
     let actor = me.actor();
+    let intake = state.api.intake.clone();
     let queued = state
         .blocking(move |store| {
             let (_, plugin) = find_action(store, &a)?;
-            if plugin.is_workflow() {
-                return Err(WebError::BadRequest(format!(
-                    "{a} is a workflow: the server's queue runs single actions; start it with \
-                     `drover run {a}` (or from a rule)"
-                )));
-            }
             let params = plugin
                 .parameters
                 .parse_cli_args(&args)
                 .and_then(|v| plugin.parameters.validate(v))
                 .map_err(|e| WebError::BadRequest(format!("{a}: {e}")))?;
             let id = ExecutionId::new();
-            store.request_execution(ExecutionRequest {
+            intake.request_execution(ExecutionRequest {
                 id,
                 action: a,
                 parameters: params,

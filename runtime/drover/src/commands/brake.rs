@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 use drover_fleet::{Fleet, fmt_duration};
+use serde_json::Value;
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -44,74 +45,94 @@ pub fn run(db: &Path, cmd: BrakeCmd) -> Result<ExitCode> {
     let fleet = Fleet::new(open_store(db)?);
     match cmd {
         BrakeCmd::Status { json } => {
-            let s = fleet.brake_status()?;
-            if json {
-                output::json(&s)?;
-            } else {
-                if s.engaged {
-                    println!(
-                        "storm brake ENGAGED since {}: {}",
-                        s.engaged_at_ms.map(output::time).unwrap_or_default(),
-                        s.reason
-                    );
-                    println!(
-                        "  automatic requests are refused; `drover brake release` when the storm is understood"
-                    );
-                } else {
-                    println!("storm brake released");
-                }
-                println!(
-                    "  trips above {}% of {} nodes unhealthy within {}; now {} unhealthy",
-                    s.threshold_percent,
-                    s.total,
-                    fmt_duration(s.window_ms),
-                    s.unhealthy
-                );
-                if let (Some(at), Some(by)) = (s.released_at_ms, &s.released_by) {
-                    println!("  last released {} by {by}", output::time(at));
-                }
-                if let Some(p) = &s.paused {
-                    println!(
-                        "fleet paused since {} by {}: {}",
-                        output::time(p.since_ms),
-                        p.by,
-                        p.reason
-                    );
-                }
-            }
+            let s = serde_json::to_value(fleet.brake_status()?)?;
+            print_status(&s, json)?;
         }
-        BrakeCmd::Release => {
-            if fleet.release_brake(&actor())? {
-                println!("storm brake released; automatic requests may start again");
-            } else {
-                println!("the storm brake was not engaged; the unhealthy count starts afresh");
-            }
-        }
+        BrakeCmd::Release => print_release(fleet.release_brake(&actor())?),
         BrakeCmd::Set {
             threshold,
             window,
             settle,
         } => {
-            let t = threshold
-                .map(|t| {
-                    t.trim()
-                        .trim_end_matches('%')
-                        .trim()
-                        .parse::<f64>()
-                        .map_err(|_| {
-                            anyhow::anyhow!("--threshold {t:?}: write a percentage, e.g. 5%")
-                        })
-                })
-                .transpose()?;
+            let t = parse_threshold(threshold)?;
             let ms = |d: std::time::Duration| d.as_millis() as i64;
             let s = fleet.configure_brake(t, window.map(ms), settle.map(ms), &actor())?;
-            println!(
-                "storm brake: trips above {}% unhealthy within {}; automatic requests settle {}",
+            print_settings(
                 s.brake.threshold_percent,
-                fmt_duration(s.brake.window_ms),
-                fmt_duration(s.brake.settle_ms)
+                s.brake.window_ms,
+                s.brake.settle_ms,
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--threshold 5%` as a number of percent.
+pub fn parse_threshold(threshold: Option<String>) -> Result<Option<f64>> {
+    threshold
+        .map(|t| {
+            t.trim()
+                .trim_end_matches('%')
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| anyhow::anyhow!("--threshold {t:?}: write a percentage, e.g. 5%"))
+        })
+        .transpose()
+}
+
+/// The brake's status (as JSON: drover-fleet's `BrakeStatus`), as text or
+/// `--json`; the same for the database and `--server`.
+pub fn print_status(s: &Value, json: bool) -> Result<()> {
+    if json {
+        return output::json(s);
+    }
+    let time = |v: &Value| v.as_i64().map(output::time).unwrap_or_default();
+    if s["engaged"] == true {
+        println!(
+            "storm brake ENGAGED since {}: {}",
+            time(&s["engaged_at_ms"]),
+            s["reason"].as_str().unwrap_or("")
+        );
+        println!(
+            "  automatic requests are refused; `drover brake release` when the storm is understood"
+        );
+    } else {
+        println!("storm brake released");
+    }
+    println!(
+        "  trips above {}% of {} nodes unhealthy within {}; now {} unhealthy",
+        s["threshold_percent"].as_f64().unwrap_or(0.0),
+        s["total"],
+        fmt_duration(s["window_ms"].as_i64().unwrap_or(0)),
+        s["unhealthy"]
+    );
+    if let (Some(_), Some(by)) = (s["released_at_ms"].as_i64(), s["released_by"].as_str()) {
+        println!("  last released {} by {by}", time(&s["released_at_ms"]));
+    }
+    let p = &s["paused"];
+    if p.is_object() {
+        println!(
+            "fleet paused since {} by {}: {}",
+            time(&p["since_ms"]),
+            p["by"].as_str().unwrap_or(""),
+            p["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+pub fn print_release(was_engaged: bool) {
+    if was_engaged {
+        println!("storm brake released; automatic requests may start again");
+    } else {
+        println!("the storm brake was not engaged; the unhealthy count starts afresh");
+    }
+}
+
+pub fn print_settings(threshold_percent: f64, window_ms: i64, settle_ms: i64) {
+    println!(
+        "storm brake: trips above {threshold_percent}% unhealthy within {}; automatic requests settle {}",
+        fmt_duration(window_ms),
+        fmt_duration(settle_ms)
+    );
 }

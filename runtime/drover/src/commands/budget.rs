@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
 use drover_fleet::{Budget, Fleet, Rule};
+use serde_json::Value;
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -39,6 +40,7 @@ pub enum BudgetCmd {
         json: bool,
     },
     /// Remove a budget.
+    #[command(visible_alias = "delete")]
     Remove { name: String },
 }
 
@@ -58,70 +60,13 @@ pub fn run(db: &Path, cmd: BudgetCmd) -> Result<ExitCode> {
             max,
             max_unavailable,
         } => {
-            let strategy = strategy.unwrap_or(if max_unavailable.is_some() {
-                Strategy::Maxunavailable
-            } else {
-                Strategy::Groupsemaphore
-            });
-            let rule = match strategy {
-                Strategy::Groupsemaphore => {
-                    if max_unavailable.is_some() {
-                        bail!(
-                            "--max-unavailable belongs to --strategy maxunavailable; a groupsemaphore takes --label and --max"
-                        );
-                    }
-                    let (Some(label), Some(max)) = (label, max) else {
-                        bail!(
-                            "a groupsemaphore needs --label and --max, e.g. --label rack --max 1"
-                        );
-                    };
-                    Rule::GroupSemaphore { label, max }
-                }
-                Strategy::Maxunavailable => {
-                    if label.is_some() {
-                        bail!("--label belongs to --strategy groupsemaphore");
-                    }
-                    match (max_unavailable, max) {
-                        (Some(t), None) => Budget::parse_max_unavailable(&t)?,
-                        (None, Some(m)) => Rule::MaxUnavailable {
-                            max: Some(m),
-                            percent: None,
-                        },
-                        _ => bail!("give --max-unavailable N or P% (e.g. 2%)"),
-                    }
-                }
-            };
+            let rule = rule_from_args(strategy, label, max, max_unavailable)?;
             let b = Budget { name, rule };
             fleet.set_budget(b.clone(), &actor())?;
             let total = fleet.store().count_nodes()? as usize;
             println!("budget {}: {}", b.name, b.describe(total));
         }
-        BudgetCmd::List { json } => {
-            let budgets = fleet.budgets()?;
-            if json {
-                output::json(&budgets)?;
-            } else if budgets.is_empty() {
-                println!(
-                    "no budgets: any number of nodes may be out (see `drover budget set --help`)"
-                );
-            } else {
-                let mut rows = vec![vec![
-                    "NAME".into(),
-                    "RULE".into(),
-                    "IN USE".into(),
-                    "SET".into(),
-                ]];
-                for b in &budgets {
-                    rows.push(vec![
-                        b.name.clone(),
-                        b.description.clone(),
-                        format!("{}/{}", b.used, b.limit),
-                        format!("{} by {}", output::time(b.created_at_ms), b.created_by),
-                    ]);
-                }
-                output::table(&rows);
-            }
-        }
+        BudgetCmd::List { json } => print_list(&serde_json::to_value(fleet.budgets()?)?, json)?,
         BudgetCmd::Remove { name } => {
             if !fleet.remove_budget(&name, &actor())? {
                 bail!("no budget named {name:?} (see `drover budget list`)");
@@ -130,4 +75,80 @@ pub fn run(db: &Path, cmd: BudgetCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rule `budget set`'s flags describe, or what is missing.
+pub fn rule_from_args(
+    strategy: Option<Strategy>,
+    label: Option<String>,
+    max: Option<u32>,
+    max_unavailable: Option<String>,
+) -> Result<Rule> {
+    let strategy = strategy.unwrap_or(if max_unavailable.is_some() {
+        Strategy::Maxunavailable
+    } else {
+        Strategy::Groupsemaphore
+    });
+    Ok(match strategy {
+        Strategy::Groupsemaphore => {
+            if max_unavailable.is_some() {
+                bail!(
+                    "--max-unavailable belongs to --strategy maxunavailable; a groupsemaphore takes --label and --max"
+                );
+            }
+            let (Some(label), Some(max)) = (label, max) else {
+                bail!("a groupsemaphore needs --label and --max, e.g. --label rack --max 1");
+            };
+            Rule::GroupSemaphore { label, max }
+        }
+        Strategy::Maxunavailable => {
+            if label.is_some() {
+                bail!("--label belongs to --strategy groupsemaphore");
+            }
+            match (max_unavailable, max) {
+                (Some(t), None) => Budget::parse_max_unavailable(&t)?,
+                (None, Some(m)) => Rule::MaxUnavailable {
+                    max: Some(m),
+                    percent: None,
+                },
+                _ => bail!("give --max-unavailable N or P% (e.g. 2%)"),
+            }
+        }
+    })
+}
+
+/// Budgets with their use (as JSON: drover-fleet's `BudgetView`s), as a
+/// table or `--json`; the same for the database and `--server`.
+pub fn print_list(budgets: &Value, json: bool) -> Result<()> {
+    if json {
+        return output::json(budgets);
+    }
+    let budgets = budgets.as_array().cloned().unwrap_or_default();
+    if budgets.is_empty() {
+        println!("no budgets: any number of nodes may be out (see `drover budget set --help`)");
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "RULE".into(),
+        "IN USE".into(),
+        "SET".into(),
+    ]];
+    for b in &budgets {
+        rows.push(vec![
+            b["name"].as_str().unwrap_or("").to_owned(),
+            b["description"].as_str().unwrap_or("").to_owned(),
+            format!("{}/{}", b["used"], b["limit"]),
+            format!(
+                "{} by {}",
+                b["created_at_ms"]
+                    .as_i64()
+                    .map(output::time)
+                    .unwrap_or_default(),
+                b["created_by"].as_str().unwrap_or("")
+            ),
+        ]);
+    }
+    output::table(&rows);
+    Ok(())
 }

@@ -129,48 +129,47 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
 
 /// How an unfinished workflow run stands: status and what it waits on.
 fn run_status(run: &drover_store::WorkflowRun) -> (&'static str, Option<String>) {
-    if let Some(ms) = run
-        .parked
-        .as_deref()
-        .and_then(|w| w.strip_prefix("delay until "))
-        .and_then(|ms| ms.parse::<i64>().ok())
-    {
-        return ("pending", Some(format!("delay until {}", output::time(ms))));
-    }
-    match (&run.parked, run.control.as_deref()) {
-        (Some(why), _) if why == "paused" => ("paused", Some(why.clone())),
-        (Some(why), _) => ("pending", Some(why.clone())),
-        (None, Some("pause")) => ("pausing", None),
-        (None, Some("cancel")) => ("canceling", None),
-        _ => ("running", None),
-    }
+    let p = run.progress();
+    let waiting_on = match p.delay_until_ms {
+        Some(ms) => Some(format!("delay until {}", output::time(ms))),
+        None => p.waiting_on,
+    };
+    (p.status, waiting_on)
 }
 
 /// `exec list --active`: top-level workflow runs that have not ended.
 fn active_runs(store: &drover_store::Store, json: bool) -> Result<ExitCode> {
-    let runs = store.unfinished_workflow_runs()?;
-    if json {
-        let rows: Vec<serde_json::Value> = runs
-            .iter()
-            .map(|r| {
-                let (status, waiting_on) = run_status(r);
-                serde_json::json!({
-                    "id": r.id,
-                    "action": r.action,
-                    "status": status,
-                    "waiting_on": waiting_on,
-                    "dry_run": r.dry_run,
-                    "actor": r.actor,
-                    "started_at_ms": r.started_at_ms,
-                })
+    let runs: Vec<serde_json::Value> = store
+        .unfinished_workflow_runs()?
+        .iter()
+        .map(|r| {
+            let (status, waiting_on) = run_status(r);
+            serde_json::json!({
+                "id": r.id,
+                "action": r.action,
+                "status": status,
+                "waiting_on": waiting_on,
+                "dry_run": r.dry_run,
+                "actor": r.actor,
+                "started_at_ms": r.started_at_ms,
             })
-            .collect();
-        output::json(&rows)?;
-        return Ok(ExitCode::SUCCESS);
+        })
+        .collect();
+    print_active(&serde_json::Value::Array(runs), json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Workflow runs in progress (`id`, `action`, `status`, `waiting_on`,
+/// `dry_run`, `actor`, `started_at_ms`), as a table or `--json`; the same
+/// for the database and `--server`.
+pub fn print_active(runs: &serde_json::Value, json: bool) -> Result<()> {
+    if json {
+        return output::json(runs);
     }
+    let runs = runs.as_array().cloned().unwrap_or_default();
     if runs.is_empty() {
         println!("no workflows in progress");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let mut table = vec![vec![
         "ID".into(),
@@ -180,19 +179,22 @@ fn active_runs(store: &drover_store::Store, json: bool) -> Result<ExitCode> {
         "STARTED".into(),
         "BY".into(),
     ]];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
     for r in &runs {
-        let (status, waiting_on) = run_status(r);
         table.push(vec![
-            r.id.to_string(),
-            r.action.clone(),
-            status.into(),
-            waiting_on.unwrap_or_default(),
-            output::time(r.started_at_ms),
-            r.actor.clone(),
+            text(&r["id"]),
+            text(&r["action"]),
+            text(&r["status"]),
+            text(&r["waiting_on"]),
+            r["started_at_ms"]
+                .as_i64()
+                .map(output::time)
+                .unwrap_or_default(),
+            text(&r["actor"]),
         ]);
     }
     output::table(&table);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A workflow run that has not ended (no execution yet): its state and

@@ -5,7 +5,7 @@ mod audit;
 pub mod brake;
 pub mod budget;
 pub mod demo;
-mod exec;
+pub mod exec;
 pub mod exec_control;
 pub mod fleet;
 mod grant;

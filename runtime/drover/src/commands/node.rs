@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use drover_fleet::inventory::{self, Format};
-use drover_fleet::{Answer, Fleet, FleetError, Kind, NewRequest, Origin, Outcome, Policy};
+use drover_fleet::{Fleet, Kind, NewRequest, Origin, Policy};
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -246,23 +246,32 @@ fn export(fleet: &Fleet, format: FileFormat, out: Option<&Path>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+/// A node's labels (a JSON object) as `k=v,k=v`.
+fn labels_text(labels: &serde_json::Value) -> String {
     labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
         .collect::<Vec<_>>()
         .join(",")
 }
 
 fn list(fleet: &Fleet, label: Option<&str>, state: Option<&str>, json: bool) -> Result<ExitCode> {
-    let nodes = fleet.list(label, state)?;
+    print_list(&serde_json::to_value(fleet.list(label, state)?)?, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Nodes (as JSON: drover-fleet's node rows) as a table or `--json`; the
+/// same for the database and `--server`.
+pub fn print_list(nodes: &serde_json::Value, json: bool) -> Result<()> {
     if json {
-        output::json(&nodes)?;
-        return Ok(ExitCode::SUCCESS);
+        return output::json(nodes);
     }
+    let nodes = nodes.as_array().cloned().unwrap_or_default();
     if nodes.is_empty() {
         println!("no nodes match");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let mut rows = vec![vec![
         "NAME".into(),
@@ -271,82 +280,97 @@ fn list(fleet: &Fleet, label: Option<&str>, state: Option<&str>, json: bool) -> 
         "DRIVER".into(),
         "REQUEST".into(),
     ]];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
     for n in &nodes {
+        let r = &n["request"];
         rows.push(vec![
-            n.name.clone(),
-            n.state.to_string(),
-            labels_text(&n.labels),
-            n.driver.clone(),
-            n.request
-                .as_ref()
-                .map(|r| {
-                    format!(
-                        "{} {} {}: {}",
-                        r.kind.as_str(),
-                        r.status.as_str(),
-                        r.id,
-                        r.detail
-                    )
-                })
-                .unwrap_or_default(),
+            text(&n["name"]),
+            text(&n["state"]),
+            labels_text(&n["labels"]),
+            text(&n["driver"]),
+            if r.is_object() {
+                format!(
+                    "{} {} {}: {}",
+                    text(&r["kind"]),
+                    text(&r["status"]),
+                    text(&r["id"]),
+                    text(&r["detail"])
+                )
+            } else {
+                String::new()
+            },
         ]);
     }
     output::table(&rows);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn show(fleet: &Fleet, name: &str, history: u32, json: bool) -> Result<ExitCode> {
-    let d = fleet.show(name, history)?;
+    let d = serde_json::to_value(fleet.show(name, history)?)?;
+    print_show(&d, history > 0, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One node with its requests and, with `history`, its history (as JSON:
+/// drover-fleet's `NodeDetail`), as text or `--json`; the same for the
+/// database and `--server`.
+pub fn print_show(d: &serde_json::Value, history: bool, json: bool) -> Result<()> {
     if json {
-        output::json(&d)?;
-        return Ok(ExitCode::SUCCESS);
+        return output::json(d);
     }
-    let n = &d.node;
-    println!("node {}: {}", n.name, n.state);
-    if n.since_ms > 0 {
-        println!("  since     {}", output::time(n.since_ms));
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let time = |v: &serde_json::Value| v.as_i64().map(output::time).unwrap_or_default();
+    let n = &d["node"];
+    println!("node {}: {}", text(&n["name"]), text(&n["state"]));
+    if n["since_ms"].as_i64().unwrap_or(0) > 0 {
+        println!("  since     {}", time(&n["since_ms"]));
     }
-    if !n.note.is_empty() {
-        println!("  note      {}", n.note);
+    if !text(&n["note"]).is_empty() {
+        println!("  note      {}", text(&n["note"]));
     }
-    println!("  labels    {}", labels_text(&n.labels));
-    println!("  driver    {} {}", n.driver, n.options);
-    println!("  class     {}", n.class());
-    if d.requests.is_empty() {
+    println!("  labels    {}", labels_text(&n["labels"]));
+    println!("  driver    {} {}", text(&n["driver"]), n["options"]);
+    println!(
+        "  class     {}",
+        n["labels"]["class"].as_str().unwrap_or("default")
+    );
+    let requests = d["requests"].as_array().cloned().unwrap_or_default();
+    if requests.is_empty() {
         println!("  requests  none");
     } else {
         println!("  requests");
-        for r in &d.requests {
+        for r in &requests {
             println!(
                 "    {} {} {} {} by {} ({}): {}",
-                r.id,
-                output::time(r.created_ms),
-                r.kind.as_str(),
-                r.status.as_str(),
-                r.actor,
-                r.reason,
-                r.detail
+                text(&r["id"]),
+                time(&r["created_ms"]),
+                text(&r["kind"]),
+                text(&r["status"]),
+                text(&r["actor"]),
+                text(&r["reason"]),
+                text(&r["detail"])
             );
         }
     }
-    if history > 0 {
+    if history {
         println!("  history");
-        for h in d.history.iter().rev() {
-            let moved = if h.from_state == h.to_state {
+        for h in d["history"].as_array().into_iter().flatten().rev() {
+            let (from, to) = (text(&h["from_state"]), text(&h["to_state"]));
+            let moved = if from == to {
                 String::new()
             } else {
-                format!(" {} → {}", h.from_state, h.to_state)
+                format!(" {from} → {to}")
             };
             println!(
                 "    {} {}{moved} by {}: {}",
-                output::time(h.at_ms),
-                h.event,
-                h.actor,
-                h.detail
+                time(&h["at_ms"]),
+                text(&h["event"]),
+                text(&h["actor"]),
+                text(&h["detail"])
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
@@ -388,72 +412,94 @@ fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
         .collect();
     if args.dry_run {
         let plan = fleet.dry_run(reqs)?;
-        if args.json {
-            let answers: Vec<serde_json::Value> = plan
-                .answers
-                .iter()
-                .map(|a| match a {
-                    Ok(a) => serde_json::to_value(a).unwrap_or_default(),
-                    Err(e) => serde_json::json!({"error": e}),
-                })
-                .collect();
-            output::json(&serde_json::json!({
-                "dry_run": true,
-                "answers": answers,
-                "waves": plan.waves,
-                "blocked": plan.blocked,
-                "notes": plan.notes,
-            }))?;
-        } else {
-            println!("dry run: nothing was changed");
-            let answers: Vec<Result<Answer, FleetError>> = plan
-                .answers
-                .into_iter()
-                .map(|a| a.map_err(FleetError::Invalid))
-                .collect();
-            print_answers(&args.nodes, &answers);
-            if kind != Kind::Undrain && !plan.waves.is_empty() {
-                println!(
-                    "schedule: {} wave{} under the budgets",
-                    plan.waves.len(),
-                    if plan.waves.len() == 1 { "" } else { "s" }
-                );
-                for (i, w) in plan.waves.iter().enumerate() {
-                    let shown: Vec<&str> = w.iter().take(8).map(String::as_str).collect();
-                    let more = if w.len() > 8 {
-                        format!(" … and {} more", w.len() - 8)
-                    } else {
-                        String::new()
-                    };
-                    println!("  wave {}: {}{more}", i + 1, shown.join(", "));
-                }
-            }
-            for (n, why) in &plan.blocked {
-                println!("  blocked {n}: {why}");
-            }
-            for note in &plan.notes {
-                println!("  note: {note}");
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let answers = fleet.request(reqs)?;
-    if args.json {
-        let v: Vec<serde_json::Value> = answers
+        let answers: Vec<serde_json::Value> = plan
+            .answers
             .iter()
-            .map(|a| match a {
+            .zip(&args.nodes)
+            .map(|(a, node)| match a {
                 Ok(a) => serde_json::to_value(a).unwrap_or_default(),
-                Err(e) => serde_json::json!({"error": e.to_string()}),
+                Err(e) => serde_json::json!({"node": node, "error": e}),
             })
             .collect();
-        output::json(&v)?;
-    } else {
-        print_answers(&args.nodes, &answers);
+        let plan = serde_json::json!({
+            "dry_run": true,
+            "answers": answers,
+            "waves": plan.waves,
+            "blocked": plan.blocked,
+            "notes": plan.notes,
+        });
+        return print_dry_run(kind, &plan, args.json);
     }
-    let failed = answers.iter().any(|a| a.is_err());
-    let denied = answers
+    let answers: Vec<serde_json::Value> = fleet
+        .request(reqs)?
         .iter()
-        .any(|a| matches!(a, Ok(a) if a.outcome == Outcome::Denied));
+        .zip(&args.nodes)
+        .map(|(a, node)| match a {
+            Ok(a) => serde_json::to_value(a).unwrap_or_default(),
+            Err(e) => serde_json::json!({"node": node, "error": e.to_string()}),
+        })
+        .collect();
+    print_answers(&answers, args.json)
+}
+
+/// A dry run's answers (as JSON: the answer, or `{"node", "error"}`),
+/// rolling schedule, blocked nodes and notes, as text or `--json`; the
+/// same for the database and `--server`.
+pub fn print_dry_run(kind: Kind, plan: &serde_json::Value, json: bool) -> Result<ExitCode> {
+    if json {
+        output::json(plan)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("dry run: nothing was changed");
+    let answers = plan["answers"].as_array().cloned().unwrap_or_default();
+    print_answer_lines(&answers);
+    let waves = plan["waves"].as_array().cloned().unwrap_or_default();
+    if kind != Kind::Undrain && !waves.is_empty() {
+        println!(
+            "schedule: {} wave{} under the budgets",
+            waves.len(),
+            if waves.len() == 1 { "" } else { "s" }
+        );
+        for (i, w) in waves.iter().enumerate() {
+            let w: Vec<&str> = w
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+                .collect();
+            let shown = &w[..w.len().min(8)];
+            let more = if w.len() > 8 {
+                format!(" … and {} more", w.len() - 8)
+            } else {
+                String::new()
+            };
+            println!("  wave {}: {}{more}", i + 1, shown.join(", "));
+        }
+    }
+    for b in plan["blocked"].as_array().into_iter().flatten() {
+        println!(
+            "  blocked {}: {}",
+            b[0].as_str().unwrap_or(""),
+            b[1].as_str().unwrap_or("")
+        );
+    }
+    for note in plan["notes"].as_array().into_iter().flatten() {
+        println!("  note: {}", note.as_str().unwrap_or(""));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The answers of requests made (the answer, or `{"node", "error"}`), as
+/// text or `--json`. Exit code: 2 if any request failed, 1 if any was
+/// denied, else 0; the same for the database and `--server`.
+pub fn print_answers(answers: &[serde_json::Value], json: bool) -> Result<ExitCode> {
+    if json {
+        output::json(&answers)?;
+    } else {
+        print_answer_lines(answers);
+    }
+    let failed = answers.iter().any(|a| a.get("error").is_some());
+    let denied = answers.iter().any(|a| a["outcome"] == "denied");
     Ok(if failed {
         ExitCode::from(2)
     } else if denied {
@@ -463,17 +509,18 @@ fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_answers(nodes: &[String], answers: &[Result<Answer, FleetError>]) {
-    for (n, a) in nodes.iter().zip(answers) {
-        match a {
-            Ok(a) => println!(
+fn print_answer_lines(answers: &[serde_json::Value]) {
+    for a in answers {
+        let n = a["node"].as_str().unwrap_or("");
+        match a.get("error") {
+            Some(e) => eprintln!("{n}: error: {}", e.as_str().unwrap_or("")),
+            None => println!(
                 "{n}: {}{} (request {}): {}",
-                a.outcome.as_str(),
-                if a.joined { ", joined" } else { "" },
-                a.request_id,
-                a.detail
+                a["outcome"].as_str().unwrap_or(""),
+                if a["joined"] == true { ", joined" } else { "" },
+                a["request_id"].as_str().unwrap_or(""),
+                a["detail"].as_str().unwrap_or("")
             ),
-            Err(e) => eprintln!("{n}: error: {e}"),
         }
     }
 }

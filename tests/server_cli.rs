@@ -1,0 +1,351 @@
+//! The CLI against a running drover: `drover --server URL --token T` for
+//! the fleet (`node drain|reboot|undrain|list`, `budget`, `brake`) and
+//! `exec list --active`, against the real `drover serve` on 127.0.0.1
+//! with its own database. What an operator relies on: the remote command
+//! prints what the local one prints (compared on the same database), exits
+//! with the same code, shows the API's refusal as its message, and never
+//! opens a local database.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::Value;
+use support::server::{SETTLE, Server, wait_for};
+use support::*;
+
+/// `drover token create --role ROLE`: the token is the last line.
+fn token(d: &Drover, role: &str) -> String {
+    last_line(&d.expect(0, &["token", "create", "--role", role, "--name", role]))
+}
+
+/// A serve and a token per role.
+struct Remote {
+    d: Drover,
+    server: Server,
+    viewer: String,
+    operator: String,
+    admin: String,
+}
+
+impl Remote {
+    fn start(packs: &[&str]) -> Remote {
+        let d = Drover::new();
+        d.install(packs);
+        let server = Server::start(&d);
+        Remote {
+            viewer: token(&d, "viewer"),
+            operator: token(&d, "operator"),
+            admin: token(&d, "admin"),
+            d,
+            server,
+        }
+    }
+
+    /// `drover --server URL --token TOKEN ARGS`, asserted to exit `code`,
+    /// with `DROVER_DB` pointing where no database is: it must not be made.
+    fn run(&self, token: &str, code: i32, args: &[&str]) -> Output {
+        let base = format!("http://{}", self.server.addr);
+        let mut all = vec!["--server", base.as_str(), "--token", token];
+        all.extend_from_slice(args);
+        let elsewhere = self.d.dir.path().join("elsewhere.db");
+        let out = self
+            .d
+            .cmd()
+            .env("DROVER_DB", &elsewhere)
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(!elsewhere.exists(), "--server opened a local database");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "drover {args:?}:\n{}{}\nserver log:\n{}",
+            stdout(&out),
+            stderr(&out),
+            self.server.log()
+        );
+        out
+    }
+
+    fn json(&self, token: &str, code: i32, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(token, code, &all);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", stdout(&out)))
+    }
+
+    /// The state of `node`, read from the database.
+    fn state(&self, node: &str) -> String {
+        let shown = self.d.json(0, &["node", "show", node]);
+        shown["node"]["state"].as_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn nodes_drain_reboot_and_undrain_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    r.run(
+        &r.admin,
+        0,
+        &["budget", "set", "rack-one", "--label", "rack", "--max", "1"],
+    );
+
+    // A dry run of two nodes of one rack: one now, one in a second wave;
+    // nothing changes.
+    let out = r.run(
+        &r.operator,
+        0,
+        &[
+            "node",
+            "drain",
+            "n001",
+            "n002",
+            "--reason",
+            "patch",
+            "--dry-run",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("dry run: nothing was changed"), "{text}");
+    assert!(text.contains("n001: accepted"), "{text}");
+    assert!(text.contains("n002: queued"), "{text}");
+    assert!(text.contains("budget rack-one"), "{text}");
+    assert!(text.contains("wave 2: n002"), "{text}");
+    assert_eq!(r.state("n001"), "production");
+    let plan = r.json(
+        &r.operator,
+        0,
+        &[
+            "node",
+            "drain",
+            "n001",
+            "n002",
+            "--reason",
+            "patch",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(plan["waves"], serde_json::json!([["n001"], ["n002"]]));
+
+    // An unknown name refuses the whole request, as locally (exit 2).
+    let out = r.run(
+        &r.operator,
+        2,
+        &["node", "drain", "n001", "nope", "--reason", "patch"],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("no node named nope") && err.contains("nothing was requested"),
+        "{err}"
+    );
+    let local =
+        r.d.expect(2, &["node", "drain", "n001", "nope", "--reason", "x"]);
+    assert!(stderr(&local).contains("no node named nope"));
+    assert_eq!(r.state("n001"), "production");
+    // A viewer is told the role it lacks.
+    let out = r.run(&r.viewer, 2, &["node", "drain", "n001", "--reason", "x"]);
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+
+    // For real: the budget decides, the answers say so, the token is the actor.
+    let answers = r.json(
+        &r.operator,
+        0,
+        &["node", "drain", "n003", "n004", "--reason", "patch"],
+    );
+    assert_eq!(answers[0]["node"], "n003", "{answers:#}");
+    assert_eq!(answers[0]["outcome"], "accepted", "{answers:#}");
+    assert_eq!(answers[1]["outcome"], "queued", "{answers:#}");
+    assert_eq!(r.state("n003"), "draining");
+    let shown = r.d.json(0, &["node", "show", "n003"]);
+    assert!(
+        shown["requests"][0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:operator"),
+        "{shown:#}"
+    );
+    // A reboot in another rack goes through drain, reboot and restore.
+    let out = r.run(
+        &r.operator,
+        0,
+        &["node", "reboot", "n041", "--reason", "kernel"],
+    );
+    assert!(
+        stdout(&out).starts_with("n041: accepted"),
+        "{}",
+        stdout(&out)
+    );
+    wait_for("n041 to reboot and come back", SETTLE, || {
+        let shown = r.d.json(0, &["node", "show", "n041", "--history"]);
+        let rebooted = shown["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["to_state"] == "rebooting");
+        (rebooted && shown["node"]["state"] == "production").then_some(())
+    });
+    // Undrain gives the node back.
+    r.run(
+        &r.operator,
+        0,
+        &["node", "undrain", "n003", "--reason", "done"],
+    );
+    wait_for("n003 to be back in production", SETTLE, || {
+        (r.state("n003") == "production").then_some(())
+    });
+
+    // `node list` and `show` print what the local commands print.
+    for args in [
+        &["node", "show", "n041", "--history"][..],
+        &["node", "show", "n041", "--json"][..],
+        &["node", "list", "--label", "rack=r05"][..],
+        &[
+            "node",
+            "list",
+            "--state",
+            "production",
+            "--label",
+            "rack=r07",
+        ][..],
+        &["node", "list", "--label", "rack=r05", "--json"][..],
+    ] {
+        let remote = stdout(&r.run(&r.viewer, 0, args));
+        let local = stdout(&r.d.expect(0, args));
+        assert_eq!(remote, local, "{args:?}");
+    }
+}
+
+#[test]
+fn budgets_and_the_brake_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    let out = r.run(
+        &r.admin,
+        0,
+        &["budget", "set", "fleet", "--max-unavailable", "2%"],
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        stdout(&r.d.expect(0, &["budget", "set", "fleet", "--max-unavailable", "2%"])).trim()
+    );
+    r.run(
+        &r.admin,
+        0,
+        &["budget", "set", "racks", "--label", "rack", "--max", "2"],
+    );
+    for args in [&["budget", "list"][..], &["budget", "list", "--json"][..]] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    // Bad flags are refused before anything is sent; roles by the server.
+    let out = r.run(&r.admin, 2, &["budget", "set", "x", "--label", "rack"]);
+    assert!(
+        stderr(&out).contains("--label and --max"),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(
+        &r.operator,
+        2,
+        &["budget", "set", "x", "--max-unavailable", "3"],
+    );
+    assert!(stderr(&out).contains("admin"), "{}", stderr(&out));
+    r.run(&r.admin, 0, &["budget", "delete", "racks"]);
+    let out = r.run(&r.admin, 2, &["budget", "delete", "racks"]);
+    assert!(stderr(&out).contains("no budget"), "{}", stderr(&out));
+    let names: Vec<String> =
+        r.d.json(0, &["budget", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(names, ["fleet"]);
+
+    // The brake: status as locally; settings and release are the admin's.
+    for args in [&["brake", "status"][..], &["brake", "status", "--json"][..]] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let set = [
+        "brake",
+        "set",
+        "--threshold",
+        "7%",
+        "--window",
+        "5m",
+        "--settle",
+        "2s",
+    ];
+    let out = r.run(&r.operator, 2, &set);
+    assert!(stderr(&out).contains("admin"), "{}", stderr(&out));
+    let out = r.run(&r.admin, 0, &set);
+    assert_eq!(
+        stdout(&out).trim(),
+        "storm brake: trips above 7% unhealthy within 5m; automatic requests settle 2s"
+    );
+    let status = r.d.json(0, &["brake", "status"]);
+    assert_eq!(status["threshold_percent"], 7.0);
+    assert_eq!(status["window_ms"], 300_000);
+    let out = r.run(&r.admin, 2, &["brake", "set", "--threshold", "150%"]);
+    assert!(stderr(&out).contains("at most 100"), "{}", stderr(&out));
+    let out = r.run(&r.operator, 2, &["brake", "release"]);
+    assert!(stderr(&out).contains("admin"), "{}", stderr(&out));
+    let out = r.run(&r.admin, 0, &["brake", "release"]);
+    assert!(stdout(&out).contains("was not engaged"), "{}", stdout(&out));
+    let status = r.d.json(0, &["brake", "status"]);
+    assert!(
+        status["released_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:admin"),
+        "{status:#}"
+    );
+}
+
+#[test]
+fn active_workflows_list_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    let out = r.run(&r.viewer, 0, &["exec", "list", "--active"]);
+    assert_eq!(stdout(&out).trim(), "no workflows in progress");
+    // A workflow parked on its inquiry is in progress, waiting on it.
+    let parked = r.d.json(3, &["run", "flows.approve_ops", "node=n9"]);
+    let id = parked["id"].as_str().unwrap();
+    let active = r.json(&r.viewer, 0, &["exec", "list", "--active"]);
+    assert_eq!(active[0]["id"], id, "{active:#}");
+    assert_eq!(active[0]["status"], "pending");
+    assert!(
+        active[0]["waiting_on"]
+            .as_str()
+            .unwrap()
+            .starts_with("inquiry "),
+        "{active:#}"
+    );
+    for args in [
+        &["exec", "list", "--active"][..],
+        &["exec", "list", "--active", "--json"][..],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    // Without a token the API's refusal is the message, exit 2.
+    let base = format!("http://{}", r.server.addr);
+    let out =
+        r.d.cmd()
+            .env_remove("DROVER_TOKEN")
+            .args(["--server", &base, "exec", "list", "--active"])
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pass --token"), "{}", stderr(&out));
+}
