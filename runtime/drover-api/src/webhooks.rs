@@ -1,12 +1,14 @@
 //! `POST /api/v1/webhooks/<pack.trigger>`: a trigger instance from outside.
 //!
-//! In order: the trigger type must exist and accept webhooks (404); the
-//! sender must authenticate with the type's secret, before the body is
-//! looked at (401): `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the
-//! raw body>` or `X-Drover-Token: <token>`; the body must be JSON whose
-//! declared fields fit the payload schema (400 naming the field); intake
-//! must have room (429 with `Retry-After`). The answer, 202 with the
-//! instance id, is sent only after the instance is durably stored.
+//! In order: intake must have room (429 with `Retry-After`, decided on
+//! arrival, before the request waits for a thread: requests waiting count
+//! toward `--max-in-flight` too, so overload never queues without bound);
+//! the trigger type must exist and accept webhooks (404); the sender must
+//! authenticate with the type's secret, before the body is looked at
+//! (401): `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the raw body>`
+//! or `X-Drover-Token: <token>`; the body must be JSON whose declared
+//! fields fit the payload schema (400 naming the field). The answer, 202
+//! with the instance id, is sent only after the instance is durably stored.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -29,10 +31,16 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Bounded before anything waits: past the intake limit, 429 at once.
+    let admission = state.intake.admit().map_err(intake_error)?;
     // Storing waits on the database writer: off the async workers.
-    tokio::task::spawn_blocking(move || accept(&state, &trigger, &headers, &body))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let answer = accept(&state, &trigger, &headers, &body);
+        drop(admission);
+        answer
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 fn accept(

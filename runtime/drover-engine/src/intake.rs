@@ -31,7 +31,21 @@ pub enum IntakeError {
 pub struct Intake {
     shared: Arc<Shared>,
     in_flight: AtomicUsize,
+    /// Requests admitted by [`Intake::admit`] and not yet answered.
+    admitted: AtomicUsize,
     max_in_flight: usize,
+}
+
+/// A request's place in intake, from its arrival until it is answered;
+/// released when dropped. See [`Intake::admit`].
+pub struct Admission {
+    intake: Arc<Intake>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.intake.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An accepted instance; [`Accepted::wait`] returns once it is durable.
@@ -58,6 +72,7 @@ impl Intake {
         Intake {
             shared,
             in_flight: AtomicUsize::new(0),
+            admitted: AtomicUsize::new(0),
             max_in_flight,
         }
     }
@@ -80,6 +95,24 @@ impl Intake {
     /// inquiry answered, a workflow resumed or rerun through the API).
     pub fn notify_queued(&self) {
         self.shared.requests_waiting.notify();
+    }
+
+    /// Takes a place for a request that will be accepted later, or says
+    /// busy when `max_in_flight` requests hold one. The webhook endpoint
+    /// takes it on arrival, before the request waits for a thread to store
+    /// it: counting only instances already handed to the store would let
+    /// requests pile up unbounded in front of it (and never answer 429).
+    pub fn admit(self: &Arc<Self>) -> Result<Admission, IntakeError> {
+        let now = self.admitted.fetch_add(1, Ordering::SeqCst);
+        if now >= self.max_in_flight {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            let metrics = &self.shared.metrics;
+            metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(IntakeError::Busy(now));
+        }
+        Ok(Admission {
+            intake: self.clone(),
+        })
     }
 
     /// Validates and queues one instance for storage.
