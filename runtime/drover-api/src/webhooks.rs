@@ -9,12 +9,18 @@
 //! or `X-Drover-Token: <token>`; the body must be JSON whose declared
 //! fields fit the payload schema (400 naming the field). The answer, 202
 //! with the instance id, is sent only after the instance is durably stored.
+//!
+//! A name that is not a trigger type may be a sensor's webhook
+//! subscription (`subscriptions: [{webhook: NAME, hmac_secret: …}]` in
+//! pack.yaml): the same authentication, then the body is queued for the
+//! sensor's `on-message` (202 once queued, 429 while its queue is full).
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use drover_engine::IntakeError;
+use drover_engine::sensors::{DeliveryError, SensorWebhook};
 use drover_pack::WebhookAuth;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -55,7 +61,12 @@ fn accept(
              triggers and install the pack"
         ))
     };
-    let declared = state.intake.trigger_type(trigger).ok_or_else(not_found)?;
+    let Some(declared) = state.intake.trigger_type(trigger) else {
+        return match state.intake.sensor_webhook(trigger) {
+            Some(hook) => to_sensor(state, &hook, headers, body),
+            None => Err(not_found()),
+        };
+    };
     let auth = declared.webhook.ok_or_else(not_found)?;
     authenticate(state, &auth, headers, body)?;
     let payload: Value = serde_json::from_slice(body)
@@ -68,6 +79,28 @@ fn accept(
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "trigger": trigger})),
+    ))
+}
+
+/// A sensor's webhook subscription: the body (JSON, or else a JSON string,
+/// as for NATS) goes to the sensor's `on-message`. 202 once it is queued
+/// for the sensor; 429 with `Retry-After` while the queue is full.
+fn to_sensor(
+    state: &AppState,
+    hook: &SensorWebhook,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authenticate(state, &hook.auth, headers, body)?;
+    let payload = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    hook.deliver(payload).map_err(|e| match e {
+        DeliveryError::Full(_) => ApiError::Busy(e.to_string(), 1),
+        DeliveryError::Stopped(_) => ApiError::Internal(e.to_string()),
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"sensor": hook.sensor, "queued": true})),
     ))
 }
 

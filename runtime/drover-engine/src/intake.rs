@@ -77,6 +77,17 @@ impl Intake {
         }
     }
 
+    /// The sensor webhook subscription served at `reference`
+    /// (`pack.name`), if a running sensor has one.
+    pub fn sensor_webhook(&self, reference: &str) -> Option<crate::sensors::SensorWebhook> {
+        self.shared
+            .sensor_webhooks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reference)
+            .cloned()
+    }
+
     /// The trigger type `reference`, if installed.
     pub fn trigger_type(&self, reference: &str) -> Option<TriggerType> {
         self.shared.catalog().trigger(reference).cloned()
