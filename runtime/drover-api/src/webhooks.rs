@@ -39,14 +39,29 @@ pub async fn receive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // Bounded before anything waits: past the intake limit, 429 at once.
     let admission = state.intake.admit().map_err(intake_error)?;
-    // Storing waits on the database writer: off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let answer = accept(&state, &trigger, &headers, &body);
-        drop(admission);
-        answer
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
+    // The checks run here; the wait for the durable commit holds no
+    // thread: the database writer completes `stored` after its fsync.
+    let stored = match accept(&state, &trigger, &headers, &body)? {
+        Received::Trigger(stored) => stored,
+        Received::Sensor(answer) => return Ok(answer),
+    };
+    let id = stored
+        .await
+        .map_err(|_| ApiError::Internal("the database writer stopped".into()))?
+        .map_err(intake_error)?;
+    drop(admission);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "trigger": trigger})),
+    ))
+}
+
+/// What became of a request that passed the checks.
+enum Received {
+    /// A trigger instance being stored: its id once durable.
+    Trigger(tokio::sync::oneshot::Receiver<Result<String, IntakeError>>),
+    /// A message queued for a sensor: the answer.
+    Sensor((StatusCode, Json<Value>)),
 }
 
 fn accept(
@@ -54,7 +69,7 @@ fn accept(
     trigger: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Received, ApiError> {
     let not_found = || {
         ApiError::NotFound(format!(
             "no trigger type {trigger:?} accepts webhooks; declare `webhook:` under its pack's \
@@ -63,7 +78,7 @@ fn accept(
     };
     let Some(declared) = state.intake.trigger_type(trigger) else {
         return match state.intake.sensor_webhook(trigger) {
-            Some(hook) => to_sensor(state, &hook, headers, body),
+            Some(hook) => to_sensor(state, &hook, headers, body).map(Received::Sensor),
             None => Err(not_found()),
         };
     };
@@ -71,15 +86,14 @@ fn accept(
     authenticate(state, &auth, headers, body)?;
     let payload: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let accepted = state
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state
         .intake
-        .accept(trigger, payload, "webhook")
+        .accept_then(trigger, payload, "webhook", move |stored| {
+            let _ = tx.send(stored);
+        })
         .map_err(intake_error)?;
-    let id = accepted.wait().map_err(intake_error)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"id": id, "trigger": trigger})),
-    ))
+    Ok(Received::Trigger(rx))
 }
 
 /// A sensor's webhook subscription: the body (JSON, or else a JSON string,

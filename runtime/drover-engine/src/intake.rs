@@ -140,12 +140,79 @@ impl Intake {
             })
     }
 
+    /// Like [`Intake::accept`], but returns once the instance is queued for
+    /// storage and calls `then` with its id once it is durable (or with the
+    /// error), on the database writer's thread: `then` must be quick. Lets
+    /// the HTTP layer wait for durability without holding a thread.
+    pub fn accept_then(
+        self: &Arc<Self>,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+        then: impl FnOnce(Result<String, IntakeError>) + Send + 'static,
+    ) -> Result<(), IntakeError> {
+        let instance = self
+            .admit_instance(trigger_type, payload, source)
+            .inspect_err(|_| {
+                let metrics = &self.shared.metrics;
+                metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+            })?;
+        let id = instance.id.clone();
+        let intake = self.clone();
+        self.shared
+            .runtime
+            .store()
+            .insert_trigger_then(instance, move |stored| {
+                intake.in_flight.fetch_sub(1, Ordering::SeqCst);
+                then(match stored {
+                    Ok(()) => {
+                        let metrics = &intake.shared.metrics;
+                        metrics.triggers_accepted.fetch_add(1, Ordering::Relaxed);
+                        intake.shared.triggers_waiting.notify();
+                        Ok(id)
+                    }
+                    Err(e) => Err(e.into()),
+                })
+            })
+            .map_err(|e| {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let metrics = &self.shared.metrics;
+                metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+                IntakeError::from(e)
+            })
+    }
+
     fn try_accept(
         &self,
         trigger_type: &str,
         payload: Value,
         source: &str,
     ) -> Result<Accepted<'_>, IntakeError> {
+        let instance = self.admit_instance(trigger_type, payload, source)?;
+        let id = instance.id.clone();
+        let pending = self
+            .shared
+            .runtime
+            .store()
+            .insert_trigger(instance)
+            .inspect_err(|_| {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            })?;
+        Ok(Accepted {
+            id,
+            pending,
+            intake: self,
+        })
+    }
+
+    /// Checks the type and payload and takes an in-flight place (released
+    /// by the caller once the write ends); the instance to store.
+    fn admit_instance(
+        &self,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+    ) -> Result<TriggerInstance, IntakeError> {
         let catalog = self.shared.catalog();
         let Some(declared) = catalog.trigger(trigger_type) else {
             return Err(IntakeError::UnknownTrigger(trigger_type.to_owned()));
@@ -162,26 +229,13 @@ impl Intake {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Err(IntakeError::Busy(now));
         }
-        let id = ulid::Ulid::new().to_string();
-        let pending = self
-            .shared
-            .runtime
-            .store()
-            .insert_trigger(TriggerInstance {
-                id: id.clone(),
-                trigger_type: trigger_type.to_owned(),
-                payload,
-                source: source.to_owned(),
-                received_at_ms: now_ms(),
-                trigger_parameters: None,
-            })
-            .inspect_err(|_| {
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            })?;
-        Ok(Accepted {
-            id,
-            pending,
-            intake: self,
+        Ok(TriggerInstance {
+            id: ulid::Ulid::new().to_string(),
+            trigger_type: trigger_type.to_owned(),
+            payload,
+            source: source.to_owned(),
+            received_at_ms: now_ms(),
+            trigger_parameters: None,
         })
     }
 }

@@ -33,6 +33,16 @@ impl Store {
         self.write_pipelined(move |conn| insert_trigger(conn, &t))
     }
 
+    /// [`Store::insert_trigger`] that calls `then` once the instance is
+    /// durable (or failed) instead of returning a write to wait on.
+    pub fn insert_trigger_then(
+        &self,
+        t: TriggerInstance,
+        then: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> Result<()> {
+        self.write_then(move |conn| insert_trigger(conn, &t), then)
+    }
+
     /// The oldest `pending` trigger instances after `after` (exclusive).
     pub fn pending_triggers(
         &self,

@@ -164,6 +164,19 @@ impl Store {
         self.inner.writer.submit(f)
     }
 
+    /// Like [`Store::write_pipelined`], but calls `then` with the outcome
+    /// once the write is durable (or failed), on the writer thread; `then`
+    /// must be quick (wake a task, send on a channel) and must not write.
+    /// Lets async code wait for durability without holding a thread.
+    pub fn write_then<R, F, T>(&self, f: F, then: T) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+        T: FnOnce(Result<R>) + Send + 'static,
+    {
+        self.inner.writer.submit_then(f, then)
+    }
+
     /// Counts of the writer's transactions and of the writes batched into
     /// them, since the store was opened (for metrics and benchmarks).
     pub fn writer_stats(&self) -> WriterStats {
