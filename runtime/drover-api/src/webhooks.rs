@@ -39,9 +39,16 @@ pub async fn receive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // Bounded before anything waits: past the intake limit, 429 at once.
     let admission = state.intake.admit().map_err(intake_error)?;
-    // The checks run here; the wait for the durable commit holds no
-    // thread: the database writer completes `stored` after its fsync.
-    let stored = match accept(&state, &trigger, &headers, &body)? {
+    // The checks read the store (secrets), so they run on the blocking
+    // pool; the wait for the durable commit then holds no thread: the
+    // database writer completes `stored` after its fsync.
+    let checked = {
+        let (state, trigger) = (state.clone(), trigger.clone());
+        tokio::task::spawn_blocking(move || accept(&state, &trigger, &headers, &body))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+    };
+    let stored = match checked {
         Received::Trigger(stored) => stored,
         Received::Sensor(answer) => return Ok(answer),
     };

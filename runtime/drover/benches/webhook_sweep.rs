@@ -213,7 +213,9 @@ async fn read_response(
 }
 
 /// One keep-alive connection sending the requests it takes from `next`.
+#[allow(clippy::too_many_arguments)]
 async fn connection(
+    mut stream: Option<TcpStream>,
     addr: SocketAddr,
     next: Arc<AtomicU64>,
     total: u64,
@@ -223,7 +225,6 @@ async fn connection(
     base: u64,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
-    let mut stream: Option<TcpStream> = None;
     let mut buf = Vec::new();
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -292,14 +293,27 @@ fn offer(addr: SocketAddr, rate: u64, seconds: f64, base: u64) -> (Vec<Sample>, 
         .unwrap();
     runtime.block_on(async move {
         let next = Arc::new(AtomicU64::new(0));
-        let start = tokio::time::Instant::now() + Duration::from_millis(20);
-        let start_ms = now_ms() + 20;
+        // Connected before the clock starts: a burst of thousands of
+        // connects overflows the listen backlog, and a dropped SYN is
+        // retried after a second, which would show up as latency.
         let conns = (rate / 4)
             .clamp(CONNECTIONS.0, CONNECTIONS.1)
             .min(total.max(1));
-        let tasks: Vec<_> = (0..conns)
-            .map(|_| {
+        let mut streams = Vec::with_capacity(conns as usize);
+        for _ in 0..conns {
+            let s = TcpStream::connect(addr).await.ok();
+            if let Some(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            streams.push(s);
+        }
+        let start = tokio::time::Instant::now() + Duration::from_millis(20);
+        let start_ms = now_ms() + 20;
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|stream| {
                 tokio::spawn(connection(
+                    stream,
                     addr,
                     next.clone(),
                     total,
