@@ -107,9 +107,15 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: writer::Writer,
-    reader: Mutex<Connection>,
+    /// Read connections: the first opened with the store, the others on
+    /// first contention, so a long read (the rules stage taking a batch)
+    /// does not hold up a short one (a webhook's secret, an API page).
+    readers: [Mutex<Option<Connection>>; READERS],
     secrets: secrets::SecretBox,
 }
+
+/// Read connections at most.
+const READERS: usize = 4;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, brings its schema
@@ -132,7 +138,12 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: writer::Writer::start(conn),
-                reader: Mutex::new(reader),
+                readers: [
+                    Mutex::new(Some(reader)),
+                    Mutex::new(None),
+                    Mutex::new(None),
+                    Mutex::new(None),
+                ],
                 secrets,
             }),
         })
@@ -183,10 +194,28 @@ impl Store {
         self.inner.writer.stats()
     }
 
-    /// Runs a read on the reader connection. Sees every committed write.
+    /// Runs a read on a free read connection (opening another, up to
+    /// [`READERS`], when all are busy; else waiting for the first). Sees
+    /// every committed write.
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let conn = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        use std::sync::TryLockError;
+        for slot in &self.inner.readers {
+            let mut guard = match slot.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            if guard.is_none() {
+                *guard = Some(open_connection(&self.inner.path, true)?);
+            }
+            return f(guard.as_ref().expect("opened above"));
+        }
+        let guard = self.inner.readers[0]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(guard
+            .as_ref()
+            .expect("the first reader is opened with the store"))
     }
 }
 
