@@ -4,6 +4,9 @@
 //! "down" messages into `testkit.no_contact` triggers and ticks on every
 //! poll; `testkit.flaky` (the same component in trap mode) is shown
 //! `failed` with its panic message and retried with a growing backoff.
+//! The same sensor also subscribes to a webhook
+//! (`/api/v1/webhooks/testkit.node_report`, HMAC-signed): the body reaches
+//! its `on-message` like a NATS message.
 
 mod support;
 
@@ -224,4 +227,78 @@ fn a_trapping_sensor_is_failed_and_retried_with_growing_backoff() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("failed (retry in"), "{text}");
     assert!(line.contains("trap mode"), "{text}");
+}
+
+#[test]
+fn a_signed_webhook_reaches_the_sensors_on_message() {
+    use support::server::{Server, agent, post, set_secret};
+    const KEY: &str = "testkit-hook-key";
+    let d = Drover::new();
+    d.install(&["tests/packs/testkit"]);
+    set_secret(&d, "testkit.hook", KEY);
+    let (_nats, port) = nats_server(&d);
+    let nats = format!("nats://127.0.0.1:{port}");
+    let server = Server::start_with(&d, &["--grace", "5s", "--nats", &nats]);
+    let agent = agent(Duration::from_secs(30));
+    let url = server.url("testkit.node_report");
+    let sign = |key: &str, body: &[u8]| drover_api::webhooks::sign(key.as_bytes(), body);
+
+    // Refused before the sensor sees anything: no signature, another key,
+    // a token instead of a signature.
+    let down = br#"{"host": "node-9", "status": "down", "since": "2026-02-02T00:00:00Z"}"#;
+    let wrong = sign("not-the-key", down);
+    for headers in [
+        vec![],
+        vec![("x-drover-signature", wrong.as_str())],
+        vec![("x-drover-token", KEY)],
+    ] {
+        let a = post(&agent, &url, &headers, down).unwrap();
+        assert_eq!(a.status, 401, "{headers:?}: {a:?}");
+    }
+    // A name nobody serves.
+    let other = server.url("testkit.nobody");
+    let a = post(
+        &agent,
+        &other,
+        &[("x-drover-signature", &sign(KEY, down))],
+        down,
+    )
+    .unwrap();
+    assert_eq!(a.status, 404, "{a:?}");
+
+    // Signed: "up" is ignored by the sensor, "down" becomes a trigger.
+    let up = br#"{"host": "node-8", "status": "up"}"#;
+    let a = post(&agent, &url, &[("x-drover-signature", &sign(KEY, up))], up).unwrap();
+    assert_eq!(a.status, 202, "{a:?}");
+    let a = post(
+        &agent,
+        &url,
+        &[("x-drover-signature", &sign(KEY, down))],
+        down,
+    )
+    .unwrap();
+    assert_eq!(a.status, 202, "{a:?}");
+    assert_eq!(a.json()["sensor"], "testkit.sensor", "{a:?}");
+
+    let deadline = Instant::now() + SETTLE;
+    let found = loop {
+        if let Some(t) = triggers(&d, "testkit.no_contact").into_iter().next() {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trigger from the webhook message\n{}",
+            server.log()
+        );
+        std::thread::sleep(POLL);
+    };
+    assert_eq!(found["source"], "sensor:testkit.sensor", "{found}");
+    assert_eq!(found["payload"]["node"], "node-9", "{found}");
+    assert_eq!(found["payload"]["since"], "2026-02-02T00:00:00Z", "{found}");
+    // One trigger: the refused posts and the "up" made none.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(triggers(&d, "testkit.no_contact").len(), 1);
+    let status = sensor_status(&d, "testkit.sensor").unwrap();
+    assert_eq!(status["messages"], 2, "{status}");
+    assert_eq!(status["failures"], 0, "{status}");
 }

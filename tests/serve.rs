@@ -691,11 +691,12 @@ fn an_execution_cut_off_by_the_grace_runs_again_after_restart() {
 }
 
 #[test]
-fn requests_left_running_are_rerun_if_idempotent_and_closed_otherwise() {
+fn requests_left_running_are_rerun_if_unstarted_or_idempotent_and_closed_otherwise() {
     let d = events_drover();
     // A previous process claimed these (state `running`) and died.
     let echo = ExecutionId::new();
     let http = ExecutionId::new();
+    let unstarted = ExecutionId::new();
     {
         let store = drover_store::Store::open(&d.db()).unwrap();
         let request = |id: ExecutionId, action: &str, parameters: Value| ExecutionRequest {
@@ -717,8 +718,19 @@ fn requests_left_running_are_rerun_if_idempotent_and_closed_otherwise() {
                 json!({"url": "http://127.0.0.1:9/x"}),
             ))
             .unwrap();
-        assert_eq!(store.claim_requests(10).unwrap().len(), 2);
-        assert_eq!(store.queue_depth().unwrap(), (0, 2));
+        store
+            .request_execution(request(
+                unstarted,
+                "core.http",
+                json!({"url": "http://127.0.0.1:9/y"}),
+            ))
+            .unwrap();
+        assert_eq!(store.claim_requests(10).unwrap().len(), 3);
+        // core.http is not idempotent: a worker marks it started before
+        // running it. `http` was started when the process died; `unstarted`
+        // was claimed (in a batch) but never reached a worker.
+        store.mark_started(http).unwrap().wait().unwrap();
+        assert_eq!(store.queue_depth().unwrap(), (0, 3));
     }
 
     let server = Server::start(&d);
@@ -732,10 +744,18 @@ fn requests_left_running_are_rerun_if_idempotent_and_closed_otherwise() {
     assert_eq!(h["status"], "failed", "core.http is not idempotent: {h:#}");
     let error = h["error"].as_str().unwrap_or_default();
     assert!(error.contains("idempotent"), "{error}");
+    // Never started: it runs now, once (port 9 refuses the connection).
+    let u = execution(&d, &server, &unstarted.to_string());
+    let error = u["error"].as_str().unwrap_or_default();
+    assert!(
+        !error.contains("idempotent") && !error.contains("abandoned"),
+        "a claimed but unstarted request was closed instead of run: {u:#}"
+    );
+    assert_eq!(u["parameters"]["url"], "http://127.0.0.1:9/y", "{u:#}");
     wait_for("an empty queue", SETTLE, || {
         (queue_depth(&d) == (0, 0)).then_some(())
     });
-    assert_eq!(executions(&d).len(), 2);
+    assert_eq!(executions(&d).len(), 3);
 }
 
 // ------------------------------------------------------------ shadow mode

@@ -1,18 +1,26 @@
 //! `POST /api/v1/webhooks/<pack.trigger>`: a trigger instance from outside.
 //!
-//! In order: the trigger type must exist and accept webhooks (404); the
-//! sender must authenticate with the type's secret, before the body is
-//! looked at (401): `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the
-//! raw body>` or `X-Drover-Token: <token>`; the body must be JSON whose
-//! declared fields fit the payload schema (400 naming the field); intake
-//! must have room (429 with `Retry-After`). The answer, 202 with the
-//! instance id, is sent only after the instance is durably stored.
+//! In order: intake must have room (429 with `Retry-After`, decided on
+//! arrival, before the request waits for a thread: requests waiting count
+//! toward `--max-in-flight` too, so overload never queues without bound);
+//! the trigger type must exist and accept webhooks (404); the sender must
+//! authenticate with the type's secret, before the body is looked at
+//! (401): `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the raw body>`
+//! or `X-Drover-Token: <token>`; the body must be JSON whose declared
+//! fields fit the payload schema (400 naming the field). The answer, 202
+//! with the instance id, is sent only after the instance is durably stored.
+//!
+//! A name that is not a trigger type may be a sensor's webhook
+//! subscription (`subscriptions: [{webhook: NAME, hmac_secret: …}]` in
+//! pack.yaml): the same authentication, then the body is queued for the
+//! sensor's `on-message` (202 once queued, 429 while its queue is full).
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use drover_engine::IntakeError;
+use drover_engine::sensors::{DeliveryError, SensorWebhook};
 use drover_pack::WebhookAuth;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -29,10 +37,38 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    // Storing waits on the database writer: off the async workers.
-    tokio::task::spawn_blocking(move || accept(&state, &trigger, &headers, &body))
+    // Bounded before anything waits: past the intake limit, 429 at once.
+    let admission = state.intake.admit().map_err(intake_error)?;
+    // The checks read the store (secrets), so they run on the blocking
+    // pool; the wait for the durable commit then holds no thread: the
+    // database writer completes `stored` after its fsync.
+    let checked = {
+        let (state, trigger) = (state.clone(), trigger.clone());
+        tokio::task::spawn_blocking(move || accept(&state, &trigger, &headers, &body))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+    };
+    let stored = match checked {
+        Received::Trigger(stored) => stored,
+        Received::Sensor(answer) => return Ok(answer),
+    };
+    let id = stored
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|_| ApiError::Internal("the database writer stopped".into()))?
+        .map_err(intake_error)?;
+    drop(admission);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "trigger": trigger})),
+    ))
+}
+
+/// What became of a request that passed the checks.
+enum Received {
+    /// A trigger instance being stored: its id once durable.
+    Trigger(tokio::sync::oneshot::Receiver<Result<String, IntakeError>>),
+    /// A message queued for a sensor: the answer.
+    Sensor((StatusCode, Json<Value>)),
 }
 
 fn accept(
@@ -40,26 +76,52 @@ fn accept(
     trigger: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Received, ApiError> {
     let not_found = || {
         ApiError::NotFound(format!(
             "no trigger type {trigger:?} accepts webhooks; declare `webhook:` under its pack's \
              triggers and install the pack"
         ))
     };
-    let declared = state.intake.trigger_type(trigger).ok_or_else(not_found)?;
+    let Some(declared) = state.intake.trigger_type(trigger) else {
+        return match state.intake.sensor_webhook(trigger) {
+            Some(hook) => to_sensor(state, &hook, headers, body).map(Received::Sensor),
+            None => Err(not_found()),
+        };
+    };
     let auth = declared.webhook.ok_or_else(not_found)?;
     authenticate(state, &auth, headers, body)?;
     let payload: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let accepted = state
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state
         .intake
-        .accept(trigger, payload, "webhook")
+        .accept_then(trigger, payload, "webhook", move |stored| {
+            let _ = tx.send(stored);
+        })
         .map_err(intake_error)?;
-    let id = accepted.wait().map_err(intake_error)?;
+    Ok(Received::Trigger(rx))
+}
+
+/// A sensor's webhook subscription: the body (JSON, or else a JSON string,
+/// as for NATS) goes to the sensor's `on-message`. 202 once it is queued
+/// for the sensor; 429 with `Retry-After` while the queue is full.
+fn to_sensor(
+    state: &AppState,
+    hook: &SensorWebhook,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authenticate(state, &hook.auth, headers, body)?;
+    let payload = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    hook.deliver(payload).map_err(|e| match e {
+        DeliveryError::Full(_) => ApiError::Busy(e.to_string(), 1),
+        DeliveryError::Stopped(_) => ApiError::Internal(e.to_string()),
+    })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "trigger": trigger})),
+        Json(json!({"sensor": hook.sensor, "queued": true})),
     ))
 }
 

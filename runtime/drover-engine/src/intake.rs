@@ -31,7 +31,21 @@ pub enum IntakeError {
 pub struct Intake {
     shared: Arc<Shared>,
     in_flight: AtomicUsize,
+    /// Requests admitted by [`Intake::admit`] and not yet answered.
+    admitted: AtomicUsize,
     max_in_flight: usize,
+}
+
+/// A request's place in intake, from its arrival until it is answered;
+/// released when dropped. See [`Intake::admit`].
+pub struct Admission {
+    intake: Arc<Intake>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.intake.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An accepted instance; [`Accepted::wait`] returns once it is durable.
@@ -58,8 +72,20 @@ impl Intake {
         Intake {
             shared,
             in_flight: AtomicUsize::new(0),
+            admitted: AtomicUsize::new(0),
             max_in_flight,
         }
+    }
+
+    /// The sensor webhook subscription served at `reference`
+    /// (`pack.name`), if a running sensor has one.
+    pub fn sensor_webhook(&self, reference: &str) -> Option<crate::sensors::SensorWebhook> {
+        self.shared
+            .sensor_webhooks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reference)
+            .cloned()
     }
 
     /// The trigger type `reference`, if installed.
@@ -82,6 +108,24 @@ impl Intake {
         self.shared.requests_waiting.notify();
     }
 
+    /// Takes a place for a request that will be accepted later, or says
+    /// busy when `max_in_flight` requests hold one. The webhook endpoint
+    /// takes it on arrival, before the request waits for a thread to store
+    /// it: counting only instances already handed to the store would let
+    /// requests pile up unbounded in front of it (and never answer 429).
+    pub fn admit(self: &Arc<Self>) -> Result<Admission, IntakeError> {
+        let now = self.admitted.fetch_add(1, Ordering::SeqCst);
+        if now >= self.max_in_flight {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            let metrics = &self.shared.metrics;
+            metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(IntakeError::Busy(now));
+        }
+        Ok(Admission {
+            intake: self.clone(),
+        })
+    }
+
     /// Validates and queues one instance for storage.
     pub fn accept(
         &self,
@@ -96,12 +140,79 @@ impl Intake {
             })
     }
 
+    /// Like [`Intake::accept`], but returns once the instance is queued for
+    /// storage and calls `then` with its id once it is durable (or with the
+    /// error), on the database writer's thread: `then` must be quick. Lets
+    /// the HTTP layer wait for durability without holding a thread.
+    pub fn accept_then(
+        self: &Arc<Self>,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+        then: impl FnOnce(Result<String, IntakeError>) + Send + 'static,
+    ) -> Result<(), IntakeError> {
+        let instance = self
+            .admit_instance(trigger_type, payload, source)
+            .inspect_err(|_| {
+                let metrics = &self.shared.metrics;
+                metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+            })?;
+        let id = instance.id.clone();
+        let intake = self.clone();
+        self.shared
+            .runtime
+            .store()
+            .insert_trigger_then(instance, move |stored| {
+                intake.in_flight.fetch_sub(1, Ordering::SeqCst);
+                then(match stored {
+                    Ok(()) => {
+                        let metrics = &intake.shared.metrics;
+                        metrics.triggers_accepted.fetch_add(1, Ordering::Relaxed);
+                        intake.shared.triggers_waiting.notify();
+                        Ok(id)
+                    }
+                    Err(e) => Err(e.into()),
+                })
+            })
+            .map_err(|e| {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let metrics = &self.shared.metrics;
+                metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
+                IntakeError::from(e)
+            })
+    }
+
     fn try_accept(
         &self,
         trigger_type: &str,
         payload: Value,
         source: &str,
     ) -> Result<Accepted<'_>, IntakeError> {
+        let instance = self.admit_instance(trigger_type, payload, source)?;
+        let id = instance.id.clone();
+        let pending = self
+            .shared
+            .runtime
+            .store()
+            .insert_trigger(instance)
+            .inspect_err(|_| {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            })?;
+        Ok(Accepted {
+            id,
+            pending,
+            intake: self,
+        })
+    }
+
+    /// Checks the type and payload and takes an in-flight place (released
+    /// by the caller once the write ends); the instance to store.
+    fn admit_instance(
+        &self,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+    ) -> Result<TriggerInstance, IntakeError> {
         let catalog = self.shared.catalog();
         let Some(declared) = catalog.trigger(trigger_type) else {
             return Err(IntakeError::UnknownTrigger(trigger_type.to_owned()));
@@ -118,26 +229,13 @@ impl Intake {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Err(IntakeError::Busy(now));
         }
-        let id = ulid::Ulid::new().to_string();
-        let pending = self
-            .shared
-            .runtime
-            .store()
-            .insert_trigger(TriggerInstance {
-                id: id.clone(),
-                trigger_type: trigger_type.to_owned(),
-                payload,
-                source: source.to_owned(),
-                received_at_ms: now_ms(),
-                trigger_parameters: None,
-            })
-            .inspect_err(|_| {
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            })?;
-        Ok(Accepted {
-            id,
-            pending,
-            intake: self,
+        Ok(TriggerInstance {
+            id: ulid::Ulid::new().to_string(),
+            trigger_type: trigger_type.to_owned(),
+            payload,
+            source: source.to_owned(),
+            received_at_ms: now_ms(),
+            trigger_parameters: None,
         })
     }
 }

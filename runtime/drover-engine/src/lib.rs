@@ -36,6 +36,7 @@ mod signal;
 pub mod timers;
 pub mod workflows;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) triggers_waiting: Signal,
     pub(crate) requests_waiting: Signal,
     pub(crate) stop: AtomicBool,
+    /// Sensors' webhook subscriptions by `pack.name`, set when sensors start.
+    pub(crate) sensor_webhooks: RwLock<HashMap<String, sensors::SensorWebhook>>,
 }
 
 /// The running pipeline. Dropping it without [`Pipeline::shutdown`] stops
@@ -104,6 +107,7 @@ impl Pipeline {
             triggers_waiting: Signal::default(),
             requests_waiting: Signal::default(),
             stop: AtomicBool::new(false),
+            sensor_webhooks: RwLock::new(HashMap::new()),
         });
         scheduler::recover(&shared);
         if let Err(e) = workflows::recover_runs(&shared.runtime) {

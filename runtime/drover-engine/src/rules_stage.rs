@@ -90,9 +90,9 @@ impl Stage {
         }
         // Forget windows that can no longer matter, so the state stays small.
         catalog.rules().prune_storm(&mut self.storm, now);
-        let store = self.shared.runtime.store().clone();
-        let mut writes = Vec::with_capacity(batch.len());
+        let mut records = Vec::with_capacity(batch.len());
         let mut requested = false;
+        let mut stormy = false;
         for trigger in batch {
             let rules = catalog.rules();
             let matches = match &trigger.trigger_parameters {
@@ -112,30 +112,45 @@ impl Stage {
                     &mut self.storm,
                 ),
             };
-            let stormy = matches
+            stormy |= matches
                 .iter()
                 .any(|m| m.rule.throttle.is_some() || m.rule.threshold.is_some());
-            let storm = stormy
-                .then(|| serde_json::to_string(&self.storm).ok())
-                .flatten();
             let (enforcements, requests) = self.enforce(&catalog, &trigger, matches);
-            let metrics = &self.shared.metrics;
-            metrics
-                .triggers_processed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            for e in &enforcements {
-                metrics.enforcement(e.state);
-            }
             requested |= !requests.is_empty();
-            writes.push(store.record_enforcements(trigger.id, enforcements, requests, storm));
+            records.push((trigger.id, enforcements, requests));
         }
-        // Wait for every write before the next round reads pending triggers
+        // The whole batch in one write (one savepoint in the group commit),
+        // with the throttle/threshold state as it is after the batch.
+        let storm = stormy
+            .then(|| serde_json::to_string(&self.storm).ok())
+            .flatten();
+        let counts: Vec<_> = records
+            .iter()
+            .flat_map(|(_, enforcements, _)| enforcements.iter().map(|e| e.state))
+            .collect();
+        let triggers = records.len() as u64;
+        // Wait for the write before the next round reads pending triggers
         // again, or it would see these once more.
-        for w in writes {
-            if let Err(e) = w.and_then(|w| w.wait()) {
-                tracing::error!(error = %e, "cannot record rule enforcements");
-                std::thread::sleep(IDLE_POLL);
-            }
+        let written = self
+            .shared
+            .runtime
+            .store()
+            .record_enforcements_many(records, storm)
+            .and_then(|w| w.wait());
+        if let Err(e) = written {
+            // Nothing of the batch was stored: its triggers stay pending and
+            // are evaluated again, from the stored throttle/threshold state.
+            tracing::error!(error = %e, "cannot record rule enforcements");
+            self.storm = load_storm(&self.shared);
+            std::thread::sleep(IDLE_POLL);
+            return;
+        }
+        let metrics = &self.shared.metrics;
+        metrics
+            .triggers_processed
+            .fetch_add(triggers, std::sync::atomic::Ordering::Relaxed);
+        for state in counts {
+            metrics.enforcement(state);
         }
         if requested {
             self.shared.requests_waiting.notify();

@@ -9,9 +9,13 @@
 //! `drover_store::Store::claim_requests_gated`). A retry policy is applied
 //! when an execution is stored: the retry is queued in that transaction.
 //!
-//! After a crash, requests left `running` have an unknown outcome:
-//! [`recover`] re-queues those whose action is `idempotent` and closes the
-//! others as failed with the reason, so nothing runs twice unasked.
+//! A claim takes many requests in one transaction (`running`, not yet
+//! started). A worker about to run an action that is not `idempotent`
+//! first marks its request started and waits for that to be durable; an
+//! idempotent action just runs. So after a crash, [`recover`] knows: a
+//! request never marked started did not run, or is safe to run again, and
+//! is re-queued; a started one has an unknown outcome and is closed as
+//! failed with the reason, so nothing runs twice unasked.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,8 +30,11 @@ use drover_pack::ActionRef;
 use crate::Shared;
 
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// Requests claimed ahead per worker.
+/// Requests claimed ahead per worker, and at least this many in all: a
+/// claim is one durable transaction (an fsync), so claiming many at once
+/// amortizes it. Claimed requests are not started (see [`recover`]).
 const LOOKAHEAD_PER_WORKER: usize = 4;
+const LOOKAHEAD_MIN: usize = 256;
 
 /// Re-queues or closes the requests a stopped process left `running`.
 pub(crate) fn recover(shared: &Shared) {
@@ -40,9 +47,14 @@ pub(crate) fn recover(shared: &Shared) {
         }
     };
     let mut requeue = Vec::new();
-    for req in interrupted {
+    for (req, started) in interrupted {
         // A workflow continues from its stored state (crate::workflows).
         if crate::workflows::recover_request(&shared.runtime, &req) {
+            continue;
+        }
+        // Claimed but never started (or idempotent: see below).
+        if !started {
+            requeue.push(req.id);
             continue;
         }
         let idempotent = req
@@ -99,10 +111,8 @@ fn closed(req: &ExecutionRequest, error: &str) -> Execution {
 
 pub(crate) fn spawn(shared: Arc<Shared>, workers: usize) -> Vec<JoinHandle<()>> {
     let workers = workers.max(1);
-    // Claimed requests waiting for a worker, at most: a claim is one durable
-    // transaction (an fsync), so claiming a few per worker ahead amortizes
-    // it; kept small because a claimed request is `running` for recovery.
-    let lookahead = workers * LOOKAHEAD_PER_WORKER;
+    // Claimed requests waiting for a worker, at most.
+    let lookahead = (workers * LOOKAHEAD_PER_WORKER).max(LOOKAHEAD_MIN);
     let (tx, rx) = crossbeam_channel::bounded::<ExecutionRequest>(lookahead);
     let mut threads = Vec::with_capacity(workers + 1);
     let dispatcher = shared.clone();
@@ -168,8 +178,10 @@ fn complete(shared: Arc<Shared>, rx: Receiver<Finished>) {
 /// shutdown (dropping the sender lets the workers finish and exit).
 fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
     while !shared.stopping() {
+        // Claim when a quarter of the lookahead is free, not for every
+        // request a worker takes: fewer, larger claims.
         let free = slots.saturating_sub(tx.len());
-        if free == 0 {
+        if free < slots / 4 {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
@@ -209,7 +221,16 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
     let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
     let mut workflows = crate::workflows::serve::Workflows::default();
     let mut generation = shared.catalog().generation();
-    for req in rx {
+    while let Ok(req) = rx.recv() {
+        if shared.stopping() {
+            // Claimed, not started: back to the queue for the next start.
+            let mut left = vec![req.id];
+            left.extend(rx.try_iter().map(|r| r.id));
+            if let Err(e) = shared.runtime.store().requeue_requests(left) {
+                tracing::error!(error = %e, "cannot re-queue claimed executions");
+            }
+            continue;
+        }
         let catalog = shared.catalog();
         if catalog.generation() != generation {
             // A pack may have been reinstalled: look actions up again.
@@ -248,6 +269,18 @@ fn run_one(
         Ok(p) => p,
         Err(e) => return closed(req, &format!("{}: {e}", req.action)),
     };
+    if !prepared.plugin.idempotent && !req.dry_run {
+        // Durable before the action can have an effect: after a crash this
+        // request counts as maybe-run and is not run again.
+        let marked = shared
+            .runtime
+            .store()
+            .mark_started(req.id)
+            .and_then(|p| p.wait());
+        if let Err(e) = marked {
+            return closed(req, &format!("cannot mark the execution started: {e}"));
+        }
+    }
     let opts = RunOptions {
         dry_run: req.dry_run,
         actor: req.actor.clone(),

@@ -1,7 +1,9 @@
 //! The sensor service: one thread per installed sensor (newest version of
 //! each pack). It calls `poll` on the sensor's `poll_interval` and
-//! `on-message` for each message of its host-owned subscriptions (NATS
-//! subjects, one reader thread each, see [`crate::nats`]); each call runs
+//! `on-message` for each message of its host-owned subscriptions: NATS
+//! subjects (one reader thread each, see [`crate::nats`]) and webhooks
+//! (`POST /api/v1/webhooks/<pack>.<name>`, handed over by the HTTP layer
+//! through [`crate::Intake::sensor_webhook`]). Each call runs
 //! in a fresh sandbox (`Runtime::call_sensor`), and the triggers it emits
 //! enter the pipeline through [`Intake::accept`] with source
 //! `sensor:pack.name`.
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use drover_host::{PreparedSensor, RunOptions, SensorInput};
-use drover_pack::Subscription;
+use drover_pack::{Subscription, WebhookAuth};
 use drover_store::SensorStatus;
 use serde_json::Value;
 
@@ -38,6 +40,38 @@ const QUEUE: usize = 1024;
 
 /// One message of a subscription: its source and payload.
 type Message = (String, Value);
+
+/// A sensor's webhook subscription, for the HTTP layer: how senders
+/// authenticate, and the sensor's message queue.
+#[derive(Clone)]
+pub struct SensorWebhook {
+    /// `pack.plugin` of the sensor.
+    pub sensor: String,
+    pub auth: WebhookAuth,
+    source: String,
+    tx: Sender<Message>,
+}
+
+/// Why a webhook message did not reach its sensor's queue.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("sensor {0} has {QUEUE} messages waiting; retry shortly")]
+    Full(String),
+    #[error("sensor {0} is not running")]
+    Stopped(String),
+}
+
+impl SensorWebhook {
+    /// Queues one message for the sensor's `on-message` (in memory, like a
+    /// NATS message: what the sensor emits is stored, the message is not).
+    pub fn deliver(&self, payload: Value) -> Result<(), DeliveryError> {
+        match self.tx.try_send((self.source.clone(), payload)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(DeliveryError::Full(self.sensor.clone())),
+            Err(TrySendError::Disconnected(_)) => Err(DeliveryError::Stopped(self.sensor.clone())),
+        }
+    }
+}
 
 /// Starts a thread per installed sensor (and per NATS subscription).
 pub(crate) fn spawn(
@@ -58,7 +92,27 @@ pub(crate) fn spawn(
         let (tx, rx) = crossbeam_channel::bounded::<Message>(QUEUE);
         let mut setup_error = None;
         for sub in &sensor.plugin.sensor.subscriptions {
-            let Subscription::Nats(subject) = sub;
+            let subject = match sub {
+                Subscription::Nats(subject) => subject,
+                Subscription::Webhook { name: hook, auth } => {
+                    let url = format!("{}.{hook}", sensor.pack.name);
+                    tracing::info!(sensor = %name, webhook = %url, "webhook subscription");
+                    shared
+                        .sensor_webhooks
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            url,
+                            SensorWebhook {
+                                sensor: name.clone(),
+                                auth: auth.clone(),
+                                source: sub.to_string(),
+                                tx: tx.clone(),
+                            },
+                        );
+                    continue;
+                }
+            };
             let Some(url) = &nats_url else {
                 setup_error = Some(format!(
                     "subscribes to {sub}, but no NATS server is configured: \

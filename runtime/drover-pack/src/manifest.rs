@@ -93,13 +93,17 @@ enum Runner {
     Workflow,
 }
 
+/// `{nats: SUBJECT}` or `{webhook: NAME, hmac_secret|token_secret: SECRET}`.
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a subscription: a map such as {nats: SUBJECT}"
+    expecting = "a subscription: a map such as {nats: SUBJECT} or {webhook: NAME, hmac_secret: SECRET}"
 )]
 struct RawSubscription {
-    nats: String,
+    nats: Option<String>,
+    webhook: Option<String>,
+    hmac_secret: Option<String>,
+    token_secret: Option<String>,
 }
 
 struct ParamKey;
@@ -269,14 +273,15 @@ fn resolve(cx: &Context<'_>, raw: RawManifest) -> Result<Pack, PackError> {
         .entries
         .into_iter()
         .map(|(name, plugin)| resolve_plugin(cx, name, plugin))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let triggers = raw
         .triggers
         .map(|t| t.entries)
         .unwrap_or_default()
         .into_iter()
         .map(|(name, trigger)| resolve_trigger(cx, name, trigger))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    check_webhook_names(cx, &plugins, &triggers)?;
     Ok(Pack {
         name: raw.name.0,
         version: raw.version.0,
@@ -284,6 +289,38 @@ fn resolve(cx: &Context<'_>, raw: RawManifest) -> Result<Pack, PackError> {
         plugins,
         triggers,
     })
+}
+
+/// Trigger types with a webhook and sensors' webhook subscriptions share
+/// `/api/v1/webhooks/<pack>.<name>`: a name may be used once.
+fn check_webhook_names(
+    cx: &Context<'_>,
+    plugins: &[Plugin],
+    triggers: &[TriggerType],
+) -> Result<(), PackError> {
+    let mut taken: Vec<(String, String)> = triggers
+        .iter()
+        .filter(|t| t.webhook.is_some())
+        .map(|t| (t.name.clone(), format!("trigger type {}", t.name)))
+        .collect();
+    for plugin in plugins {
+        for sub in &plugin.sensor.subscriptions {
+            let Subscription::Webhook { name, .. } = sub else {
+                continue;
+            };
+            if let Some((_, owner)) = taken.iter().find(|(n, _)| n == name) {
+                return Err(cx.invalid(
+                    &["plugins", plugin.name.as_str(), "subscriptions"],
+                    format!(
+                        "webhook {name:?} is already used by {owner}: both would be served at \
+                         /api/v1/webhooks/<pack>.{name}; rename one"
+                    ),
+                ));
+            }
+            taken.push((name.clone(), format!("sensor {}", plugin.name)));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a StackStorm-style property map (parameters, trigger payloads)
@@ -494,15 +531,64 @@ fn resolve_sensor(
         }
     };
     let mut subs = Vec::new();
+    let at = ["plugins", name, "subscriptions"];
     for raw in subscriptions.unwrap_or_default() {
-        let subject = raw.nats;
-        if subject.is_empty() || subject.chars().any(char::is_whitespace) {
-            return Err(cx.invalid(
-                &["plugins", name, "subscriptions"],
-                format!("invalid NATS subject {subject:?}: write e.g. drover.nodes.*"),
-            ));
-        }
-        subs.push(Subscription::Nats(subject));
+        let sub = match raw {
+            RawSubscription {
+                nats: Some(subject),
+                webhook: None,
+                hmac_secret: None,
+                token_secret: None,
+            } => {
+                if subject.is_empty() || subject.chars().any(char::is_whitespace) {
+                    return Err(cx.invalid(
+                        &at,
+                        format!("invalid NATS subject {subject:?}: write e.g. drover.nodes.*"),
+                    ));
+                }
+                Subscription::Nats(subject)
+            }
+            RawSubscription {
+                nats: None,
+                webhook: Some(hook),
+                hmac_secret,
+                token_secret,
+            } => {
+                if !crate::pack::is_name(&hook) {
+                    return Err(cx.invalid(
+                        &at,
+                        format!(
+                            "invalid webhook name {hook:?}: write [a-z][a-z0-9_]* (it is served \
+                             at /api/v1/webhooks/<pack>.<name>)"
+                        ),
+                    ));
+                }
+                let auth = match (hmac_secret, token_secret) {
+                    (Some(secret), None) => WebhookAuth::Hmac { secret },
+                    (None, Some(secret)) => WebhookAuth::Token { secret },
+                    _ => {
+                        return Err(cx.invalid(
+                            &at,
+                            format!(
+                                "webhook {hook:?}: give exactly one of hmac_secret (senders sign \
+                                 the body: X-Drover-Signature: sha256=HEX) or token_secret \
+                                 (senders send X-Drover-Token: TOKEN)"
+                            ),
+                        ));
+                    }
+                };
+                Subscription::Webhook { name: hook, auth }
+            }
+            _ => {
+                return Err(cx.invalid(
+                    &at,
+                    "each subscription is either {nats: SUBJECT} or {webhook: NAME, \
+                     hmac_secret: SECRET} (or token_secret instead of hmac_secret)"
+                        .into(),
+                ));
+            }
+        };
+        subs.push(sub);
     }
     Ok(SensorSpec {
         poll_interval,

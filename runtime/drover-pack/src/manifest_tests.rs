@@ -509,6 +509,69 @@ fn sensor_fields_are_checked() {
     assert!(err.contains("`poll_interval` is for sensors only"), "{err}");
 }
 
+#[test]
+fn a_sensor_may_subscribe_to_a_webhook_with_trigger_style_auth() {
+    let with_sensor = |subs: &str| {
+        WITH_TRIGGERS.replace(
+            "  noop: {kind: action, component: c/noop.wasm}\n",
+            &format!(
+                "  noop: {{kind: action, component: c/noop.wasm}}\n  health:\n    kind: sensor\n    \
+                 component: c/health.wasm\n    subscriptions:\n{subs}"
+            ),
+        )
+    };
+    let pack = parse(&with_sensor(
+        "      - {nats: batch.health}\n      - {webhook: health_report, token_secret: batch.hook}\n",
+    ))
+    .unwrap();
+    let subs = &pack.plugin("health").unwrap().sensor.subscriptions;
+    assert_eq!(
+        subs[1],
+        Subscription::Webhook {
+            name: "health_report".into(),
+            auth: WebhookAuth::Token {
+                secret: "batch.hook".into()
+            }
+        }
+    );
+    assert_eq!(subs[1].to_string(), "webhook:health_report");
+    // Stored as JSON and read back unchanged.
+    let back: Pack = serde_json::from_value(serde_json::to_value(&pack).unwrap()).unwrap();
+    assert_eq!(&back.plugin("health").unwrap().sensor.subscriptions, subs);
+
+    for (subs, want) in [
+        (
+            "      - {webhook: h, hmac_secret: a, token_secret: b}\n",
+            "exactly one of hmac_secret",
+        ),
+        ("      - {webhook: h}\n", "exactly one of hmac_secret"),
+        (
+            "      - {webhook: Bad-Name, hmac_secret: a}\n",
+            "invalid webhook name",
+        ),
+        (
+            "      - {nats: x, webhook: h, hmac_secret: a}\n",
+            "either {nats: SUBJECT} or {webhook: NAME",
+        ),
+        (
+            "      - {nats: x, hmac_secret: a}\n",
+            "either {nats: SUBJECT}",
+        ),
+        // The trigger type no_contact already has the webhook URL.
+        (
+            "      - {webhook: no_contact, hmac_secret: a}\n",
+            "already used by trigger type no_contact",
+        ),
+    ] {
+        let err = parse(&with_sensor(subs)).unwrap_err().to_string();
+        assert!(
+            err.contains("plugins.health.subscriptions"),
+            "{subs}: {err}"
+        );
+        assert!(err.contains(want), "{subs}: {err}");
+    }
+}
+
 const FLOW: &str = "\
 name: flows
 version: 0.1.0

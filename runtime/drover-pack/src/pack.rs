@@ -154,12 +154,17 @@ impl SensorSpec {
 pub enum Subscription {
     /// A NATS subject (wildcards allowed), on the server of `drover serve --nats`.
     Nats(String),
+    /// `POST /api/v1/webhooks/<pack>.<name>` of `drover serve`, with the
+    /// same authentication as a trigger type's webhook; each body is one
+    /// message.
+    Webhook { name: String, auth: WebhookAuth },
 }
 
 impl std::fmt::Display for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Subscription::Nats(subject) => write!(f, "nats:{subject}"),
+            Subscription::Webhook { name, .. } => write!(f, "webhook:{name}"),
         }
     }
 }

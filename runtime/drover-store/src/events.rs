@@ -33,6 +33,16 @@ impl Store {
         self.write_pipelined(move |conn| insert_trigger(conn, &t))
     }
 
+    /// [`Store::insert_trigger`] that calls `then` once the instance is
+    /// durable (or failed) instead of returning a write to wait on.
+    pub fn insert_trigger_then(
+        &self,
+        t: TriggerInstance,
+        then: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> Result<()> {
+        self.write_then(move |conn| insert_trigger(conn, &t), then)
+    }
+
     /// The oldest `pending` trigger instances after `after` (exclusive).
     pub fn pending_triggers(
         &self,
@@ -64,6 +74,16 @@ impl Store {
         requests: Vec<ExecutionRequest>,
         storm: Option<String>,
     ) -> Result<Pending<()>> {
+        self.record_enforcements_many(vec![(trigger_id, enforcements, requests)], storm)
+    }
+
+    /// [`Store::record_enforcements`] for many trigger instances in one
+    /// write: all of them or none. `storm` is the state after the last.
+    pub fn record_enforcements_many(
+        &self,
+        triggers: Vec<(String, Vec<Enforcement>, Vec<ExecutionRequest>)>,
+        storm: Option<String>,
+    ) -> Result<Pending<()>> {
         self.write_pipelined(move |conn| {
             if let Some(state) = &storm {
                 conn.prepare_cached(
@@ -72,28 +92,9 @@ impl Store {
                 )?
                 .execute([state])?;
             }
-            for r in &requests {
-                insert_request(conn, r)?;
+            for (trigger_id, enforcements, requests) in &triggers {
+                record(conn, trigger_id, enforcements, requests)?;
             }
-            for e in &enforcements {
-                conn.prepare_cached(
-                    "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id,
-                        state, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    e.id,
-                    e.trigger_instance_id,
-                    e.rule_ref,
-                    e.execution_id.map(|x| x.to_string()),
-                    e.state.as_str(),
-                    e.reason,
-                    e.at_ms
-                ])?;
-            }
-            conn.prepare_cached(
-                "UPDATE trigger_instances SET state = 'processed', matched = ?2 WHERE id = ?1",
-            )?
-            .execute(params![trigger_id, enforcements.len() as i64])?;
             Ok(())
         })
     }
@@ -118,16 +119,38 @@ impl Store {
         self.write_pipelined(move |conn| finish(conn, &exec))
     }
 
-    /// Requests left `running` by a process that stopped: their outcome is
-    /// unknown. The caller re-queues the safe ones and closes the others.
-    pub fn interrupted_requests(&self) -> Result<Vec<ExecutionRequest>> {
+    /// Requests left `running` by a process that stopped, each with whether
+    /// it was marked started ([`Store::mark_started`]): a started one's
+    /// outcome is unknown; one claimed but not marked never ran, unless its
+    /// action is idempotent (those are not marked). The caller re-queues
+    /// the safe ones and closes the others.
+    pub fn interrupted_requests(&self) -> Result<Vec<(ExecutionRequest, bool)>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, action, parameters, dry_run, actor, enforcement_id, requested_at
+                "SELECT id, action, parameters, dry_run, actor, enforcement_id, requested_at,
+                    started_at IS NOT NULL
                  FROM execution_requests WHERE state = 'running' ORDER BY id",
             )?;
-            let rows = stmt.query_map([], request_from_row)?;
-            rows.map(|r| r?).collect()
+            let rows = stmt.query_map([], |r| Ok((request_from_row(r)?, r.get::<_, bool>(7)?)))?;
+            rows.map(|r| {
+                let (req, started) = r?;
+                Ok((req?, started))
+            })
+            .collect()
+        })
+    }
+
+    /// Marks a claimed request started: from this commit on, a crash leaves
+    /// its outcome unknown. Workers wait for it before running an action
+    /// that is not idempotent; an idempotent one runs unmarked (re-running
+    /// it after a crash is safe), so large claims cost no write per request.
+    pub fn mark_started(&self, id: ExecutionId) -> Result<Pending<()>> {
+        self.write_pipelined(move |conn| {
+            conn.prepare_cached(
+                "UPDATE execution_requests SET started_at = ?2 WHERE id = ?1 AND state = 'running'",
+            )?
+            .execute(params![id.to_string(), drover_core::now_ms()])?;
+            Ok(())
         })
     }
 
@@ -255,6 +278,38 @@ pub(crate) fn finish(conn: &Connection, exec: &Execution) -> Result<()> {
         .execute([&id])?;
     conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?
         .execute([&id])?;
+    Ok(())
+}
+
+/// One trigger's enforcements, their requests and its `processed` state.
+fn record(
+    conn: &Connection,
+    trigger_id: &str,
+    enforcements: &[Enforcement],
+    requests: &[ExecutionRequest],
+) -> Result<()> {
+    for r in requests {
+        insert_request(conn, r)?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id,
+            state, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in enforcements {
+        insert.execute(params![
+            e.id,
+            e.trigger_instance_id,
+            e.rule_ref,
+            e.execution_id.map(|x| x.to_string()),
+            e.state.as_str(),
+            e.reason,
+            e.at_ms
+        ])?;
+    }
+    conn.prepare_cached(
+        "UPDATE trigger_instances SET state = 'processed', matched = ?2 WHERE id = ?1",
+    )?
+    .execute(params![trigger_id, enforcements.len() as i64])?;
     Ok(())
 }
 

@@ -109,9 +109,15 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: writer::Writer,
-    reader: Mutex<Connection>,
+    /// Read connections: the first opened with the store, the others on
+    /// first contention, so a long read (the rules stage taking a batch)
+    /// does not hold up a short one (a webhook's secret, an API page).
+    readers: [Mutex<Option<Connection>>; READERS],
     secrets: secrets::SecretBox,
 }
+
+/// Read connections at most.
+const READERS: usize = 4;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, brings its schema
@@ -134,7 +140,12 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: writer::Writer::start(conn),
-                reader: Mutex::new(reader),
+                readers: [
+                    Mutex::new(Some(reader)),
+                    Mutex::new(None),
+                    Mutex::new(None),
+                    Mutex::new(None),
+                ],
                 secrets,
             }),
         })
@@ -166,16 +177,47 @@ impl Store {
         self.inner.writer.submit(f)
     }
 
+    /// Like [`Store::write_pipelined`], but calls `then` with the outcome
+    /// once the write is durable (or failed), on the writer thread; `then`
+    /// must be quick (wake a task, send on a channel) and must not write.
+    /// Lets async code wait for durability without holding a thread.
+    pub fn write_then<R, F, T>(&self, f: F, then: T) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+        T: FnOnce(Result<R>) + Send + 'static,
+    {
+        self.inner.writer.submit_then(f, then)
+    }
+
     /// Counts of the writer's transactions and of the writes batched into
     /// them, since the store was opened (for metrics and benchmarks).
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.writer.stats()
     }
 
-    /// Runs a read on the reader connection. Sees every committed write.
+    /// Runs a read on a free read connection (opening another, up to
+    /// [`READERS`], when all are busy; else waiting for the first). Sees
+    /// every committed write.
     pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let conn = self.inner.reader.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        use std::sync::TryLockError;
+        for slot in &self.inner.readers {
+            let mut guard = match slot.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            if guard.is_none() {
+                *guard = Some(open_connection(&self.inner.path, true)?);
+            }
+            return f(guard.as_ref().expect("opened above"));
+        }
+        let guard = self.inner.readers[0]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(guard
+            .as_ref()
+            .expect("the first reader is opened with the store"))
     }
 }
 
@@ -202,6 +244,11 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Every write runs in a savepoint (writer.rs), whose sub-journal would
+    // otherwise be a temporary file written page by page: in memory it
+    // costs no syscalls. It only serves rolling a savepoint back; crash
+    // safety is the WAL's, unchanged.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
 }

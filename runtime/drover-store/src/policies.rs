@@ -138,88 +138,107 @@ impl Store {
     ) -> Result<(Vec<ExecutionRequest>, Vec<ExecStatus>)> {
         self.write(move |conn| {
             let now = now_ms();
-            let queued: Vec<ExecutionRequest> = {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, action, parameters, dry_run, actor, enforcement_id, requested_at
-                     FROM execution_requests
-                     WHERE state = 'requested' AND (not_before IS NULL OR not_before <= ?1)
-                     ORDER BY id LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(
-                    params![now, SCAN_LIMIT.max(limit)],
-                    crate::events::request_from_row,
-                )?;
-                let mut out = Vec::new();
-                for row in rows {
-                    out.push(row??);
-                }
-                out
-            };
             let mut counts: HashMap<(String, String), u32> = HashMap::new();
             let mut claimed = Vec::new();
             let mut closed = Vec::new();
-            for req in queued {
-                if claimed.len() >= limit as usize {
-                    break;
-                }
-                let needs = match gate(&req) {
-                    Ok(needs) => needs,
-                    Err(reason) => {
-                        close(conn, &req, ExecStatus::Failed, &reason, now)?;
-                        closed.push(ExecStatus::Failed);
-                        continue;
+            // Queued requests are read a page at a time, so a claim of a few
+            // costs a few rows, not the whole backlog; requests waiting on a
+            // full semaphore are stepped over, up to SCAN_LIMIT in all.
+            let page = limit.clamp(16, 1024);
+            let mut after: Option<String> = None;
+            let mut scanned = 0u32;
+            'pages: while claimed.len() < limit as usize && scanned < SCAN_LIMIT {
+                let queued: Vec<ExecutionRequest> = {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id, action, parameters, dry_run, actor, enforcement_id,
+                            requested_at
+                         FROM execution_requests
+                         WHERE state = 'requested' AND id > ?3
+                            AND (not_before IS NULL OR not_before <= ?1)
+                         ORDER BY id LIMIT ?2",
+                    )?;
+                    let rows = stmt.query_map(
+                        params![now, page, after.as_deref().unwrap_or("")],
+                        crate::events::request_from_row,
+                    )?;
+                    let mut out = Vec::new();
+                    for row in rows {
+                        out.push(row??);
                     }
+                    out
                 };
-                let mut full = None;
-                for need in &needs {
-                    let held = held(conn, &mut counts, need)?;
-                    if held >= need.threshold {
-                        full = Some(need);
-                        break;
+                let last_page = queued.len() < page as usize;
+                scanned += queued.len() as u32;
+                after = queued.last().map(|r| r.id.to_string());
+                for req in queued {
+                    if claimed.len() >= limit as usize {
+                        break 'pages;
+                    }
+                    let needs = match gate(&req) {
+                        Ok(needs) => needs,
+                        Err(reason) => {
+                            close(conn, &req, ExecStatus::Failed, &reason, now)?;
+                            closed.push(ExecStatus::Failed);
+                            continue;
+                        }
+                    };
+                    let mut full = None;
+                    for need in &needs {
+                        let held = held(conn, &mut counts, need)?;
+                        if held >= need.threshold {
+                            full = Some(need);
+                            break;
+                        }
+                    }
+                    match full {
+                        Some(need) if need.cancel => {
+                            let reason = format!(
+                                "canceled by policy {}: semaphore {}{} already has {} running \
+                             (threshold {})",
+                                need.policy,
+                                need.semaphore,
+                                if need.key.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" key {:?}", need.key)
+                                },
+                                need.threshold,
+                                need.threshold
+                            );
+                            close(conn, &req, ExecStatus::Canceled, &reason, now)?;
+                            closed.push(ExecStatus::Canceled);
+                        }
+                        // Waits in the queue, keeping its place.
+                        Some(_) => {}
+                        None => {
+                            for need in &needs {
+                                conn.prepare_cached(
+                                    "INSERT INTO semaphore_slots (request_id, semaphore, key)
+                                 VALUES (?1, ?2, ?3)",
+                                )?
+                                .execute(params![
+                                    req.id.to_string(),
+                                    need.semaphore,
+                                    need.key
+                                ])?;
+                                *counts
+                                    .get_mut(&(need.semaphore.clone(), need.key.clone()))
+                                    .expect("counted above") += 1;
+                            }
+                            // Claimed, not started: `started_at` stays empty
+                            // until a worker marks a non-idempotent action
+                            // started (see `Store::mark_started`).
+                            conn.prepare_cached(
+                                "UPDATE execution_requests SET state = 'running', started_at = NULL
+                             WHERE id = ?1",
+                            )?
+                            .execute(params![req.id.to_string()])?;
+                            claimed.push(req);
+                        }
                     }
                 }
-                match full {
-                    Some(need) if need.cancel => {
-                        let reason = format!(
-                            "canceled by policy {}: semaphore {}{} already has {} running \
-                             (threshold {})",
-                            need.policy,
-                            need.semaphore,
-                            if need.key.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" key {:?}", need.key)
-                            },
-                            need.threshold,
-                            need.threshold
-                        );
-                        close(conn, &req, ExecStatus::Canceled, &reason, now)?;
-                        closed.push(ExecStatus::Canceled);
-                    }
-                    // Waits in the queue, keeping its place.
-                    Some(_) => {}
-                    None => {
-                        for need in &needs {
-                            conn.prepare_cached(
-                                "INSERT INTO semaphore_slots (request_id, semaphore, key)
-                                 VALUES (?1, ?2, ?3)",
-                            )?
-                            .execute(params![
-                                req.id.to_string(),
-                                need.semaphore,
-                                need.key
-                            ])?;
-                            *counts
-                                .get_mut(&(need.semaphore.clone(), need.key.clone()))
-                                .expect("counted above") += 1;
-                        }
-                        conn.prepare_cached(
-                            "UPDATE execution_requests SET state = 'running', started_at = ?2
-                             WHERE id = ?1",
-                        )?
-                        .execute(params![req.id.to_string(), now])?;
-                        claimed.push(req);
-                    }
+                if last_page {
+                    break;
                 }
             }
             Ok((claimed, closed))
