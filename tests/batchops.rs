@@ -128,6 +128,45 @@ fn a_dead_node_is_rebooted_once_and_a_live_one_is_left_alone() {
 }
 
 #[test]
+fn health_reports_posted_to_the_sensor_webhook_start_a_remediation_for_down_nodes_only() {
+    let d = batchops(1, 3);
+    d.expect(0, &["brake", "set", "--threshold", "50%"]);
+    d.expect(0, &["sim", "hang", "b1s01"]);
+    let server = Server::start(&d);
+    let health = |node: &str, status: &str| {
+        let body = json!({"node": node, "status": status}).to_string();
+        let answer = post(
+            &agent(Duration::from_secs(30)),
+            &server.url("batchops.health"),
+            &[("x-drover-token", TOKEN)],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(answer.status, 202, "{answer:?}\n{}", server.log());
+    };
+    health("b1s02", "ok");
+    health("b1s01", "down");
+    let done = wait_for("the remediation of b1s01", Duration::from_secs(120), || {
+        let r = remediations(&d);
+        (!r.is_empty()).then_some(r)
+    });
+    let run = d.json(0, &["exec", "get", done[0]["id"].as_str().unwrap()]);
+    assert_eq!(run["parameters"]["node"], "b1s01", "{run:#}");
+    assert_eq!(run["status"], "succeeded", "{run:#}\n{}", server.log());
+    // The "ok" report made no trigger: one remediation only.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(remediations(&d).len(), 1);
+    let wrong = post(
+        &agent(Duration::from_secs(30)),
+        &server.url("batchops.health"),
+        &[("x-drover-token", "not-the-token")],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 401, "a wrong token is refused");
+}
+
+#[test]
 fn a_storm_trips_the_brake_and_nothing_reboots() {
     // 20 nodes; the brake trips above 5% (one node) unhealthy, and
     // automatic requests settle for 3 s first.
