@@ -1,6 +1,7 @@
 //! Rules engine throughput: 1,000 rules on one trigger type.
 //!
-//! Run: `cargo bench -p drover-rules --bench rules`
+//! Run: `cargo bench -p drover-rules --bench rules [-- FILTER]` (FILTER: a
+//! part of the scenario names to run, e.g. `sorted`).
 //!
 //! Each scenario evaluates one trigger instance against the whole rule set
 //! (`RuleSet::evaluate`, criteria + storm control + rendering of whatever
@@ -49,6 +50,10 @@ fn median(mut f: impl FnMut()) -> Duration {
 }
 
 fn scenario(name: &str, set: &RuleSet, payloads: &[Value]) {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.is_some_and(|f| !name.contains(f.as_str())) {
+        return;
+    }
     let cx = Context::new(jiff::Timestamp::now());
     let mut storm = StormState::new();
     let mut fired = 0usize;
