@@ -349,3 +349,76 @@ fn active_workflows_list_through_the_server_as_locally() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("pass --token"), "{}", stderr(&out));
 }
+
+#[test]
+fn set_state_and_the_fleet_pause_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    // A node in intervention, given back after its repair, over the API;
+    // the same words as `drover node set-state` prints on the host.
+    r.d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n003",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    let set = [
+        "node",
+        "set-state",
+        "n003",
+        "production",
+        "--reason",
+        "PSU swapped",
+    ];
+    let out = r.run(&r.operator, 0, &set);
+    assert_eq!(r.state("n003"), "production");
+    r.d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n003",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    let local = r.d.expect(0, &set);
+    assert_eq!(stdout(&out), stdout(&local), "remote and local print alike");
+    // A viewer may not; an unknown state is the API's 400, exit 2.
+    let out = r.run(&r.viewer, 2, &set);
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    let out = r.run(
+        &r.operator,
+        2,
+        &["node", "set-state", "n003", "sideways", "--reason", "x"],
+    );
+    assert!(stderr(&out).contains("sideways"), "{}", stderr(&out));
+
+    let paused = r.run(
+        &r.operator,
+        0,
+        &["fleet", "pause", "--reason", "change freeze"],
+    );
+    assert!(
+        stdout(&paused).starts_with("fleet paused"),
+        "{}",
+        stdout(&paused)
+    );
+    let status = r.d.json(0, &["brake", "status"]);
+    assert_eq!(status["paused"]["reason"], "change freeze", "{status:#}");
+    let resumed = r.run(&r.operator, 0, &["fleet", "resume"]);
+    assert_eq!(stdout(&resumed).trim(), "fleet resumed");
+    assert!(r.d.json(0, &["brake", "status"])["paused"].is_null());
+    // What still needs the host says so.
+    let out = r.run(&r.admin, 2, &["fleet", "window", "list"]);
+    assert!(
+        stderr(&out).contains("run it on the drover host"),
+        "{}",
+        stderr(&out)
+    );
+}

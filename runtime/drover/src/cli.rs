@@ -17,7 +17,9 @@ pub struct Cli {
 
     /// Work through a running drover's API instead of the database, e.g.
     /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote,
-    /// grant, audit, trigger, kv, secret, sensor, token.
+    /// grant, audit, trigger, kv, secret, sensor, token, inquiry, node
+    /// list|show|drain|reboot|undrain|set-state, budget, brake, fleet
+    /// pause|resume.
     #[arg(long, global = true, env = "DROVER_SERVER", value_name = "URL")]
     pub server: Option<String>,
 

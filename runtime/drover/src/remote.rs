@@ -217,6 +217,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         Command::Node(cmd) => fleet::node(remote, cmd),
         Command::Budget(cmd) => fleet::budget(remote, cmd),
         Command::Brake(cmd) => fleet::brake(remote, cmd),
+        Command::Fleet(cmd) => fleet::fleet(remote, cmd),
         Command::Inquiry(cmd) => inquiry(remote, cmd),
         Command::Sensor(SensorCmd::List { json }) => {
             let all = remote.get("/api/v1/sensors")?;
@@ -238,7 +239,8 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
              list|show|promote, grant, audit, trigger, kv, secret, sensor, token, node \
-             list|show|drain|reboot|undrain, budget, brake, inquiry); got {}",
+             list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry); \
+             got {}",
             name_of(&other)
         ),
     }

@@ -542,3 +542,106 @@ pub async fn release_brake(
     })
     .await
 }
+
+/// A node's new state, set by hand.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStateRequest {
+    /// `production`, `draining`, `drained`, `rebooting`, `restoring` or
+    /// `intervention`.
+    state: String,
+    /// Why: kept in the node's history and the audit log.
+    reason: String,
+}
+
+/// Set a node's state by hand (operator), e.g. `production` once a node
+/// in intervention is repaired. Cancels its open request; no budget
+/// check (it is what `drover node set-state` does). Answers the fleet's
+/// answer (`outcome`, `detail`).
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/state", tag = "fleet",
+    params(("name" = String, Path, description = "node name")),
+    request_body = SetStateRequest,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn set_state(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SetStateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "`reason` is empty: say why, for the node's history and the audit log".into(),
+        ));
+    }
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        let answer = fleet
+            .set_state(
+                &name,
+                &body.state,
+                &body.reason,
+                &who.actor(),
+                Origin::Operator,
+                None,
+            )
+            .map_err(fleet_error)?;
+        Ok(Json(json_value(answer)?))
+    })
+    .await
+}
+
+/// Why the fleet is paused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    reason: String,
+}
+
+/// Pause the fleet (operator): queued requests wait, in-flight ones
+/// finish, until a resume. Answers the brake and pause status.
+#[utoipa::path(post, path = "/api/v1/fleet/pause", tag = "fleet",
+    request_body = PauseRequest,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn pause(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PauseRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "`reason` is empty: say why the fleet is paused".into(),
+        ));
+    }
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        fleet
+            .pause(&who.actor(), &body.reason)
+            .map_err(fleet_error)?;
+        Ok(Json(json_value(
+            fleet.brake_status().map_err(fleet_error)?,
+        )?))
+    })
+    .await
+}
+
+/// Resume the fleet (operator): queued requests may start again. Answers
+/// the brake and pause status.
+#[utoipa::path(post, path = "/api/v1/fleet/resume", tag = "fleet",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn resume(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let fleet = Fleet::new(state.store.clone());
+    blocking(move || {
+        fleet.resume(&who.actor()).map_err(fleet_error)?;
+        Ok(Json(json_value(
+            fleet.brake_status().map_err(fleet_error)?,
+        )?))
+    })
+    .await
+}

@@ -90,19 +90,27 @@ pub enum LadderCmd {
     },
 }
 
+/// What `fleet pause` prints (locally and with --server).
+pub fn print_paused() {
+    println!("fleet paused: queued requests wait, in-flight ones finish (`drover fleet resume`)");
+}
+
+/// What `fleet resume` prints (locally and with --server).
+pub fn print_resumed() {
+    println!("fleet resumed");
+}
+
 pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
     let store = open_store(db)?;
     let fleet = Fleet::new(store.clone());
     match cmd {
         FleetCmd::Pause { reason } => {
             fleet.pause(&actor(), &reason)?;
-            println!(
-                "fleet paused: queued requests wait, in-flight ones finish (`drover fleet resume`)"
-            );
+            print_paused();
         }
         FleetCmd::Resume => {
             fleet.resume(&actor())?;
-            println!("fleet resumed");
+            print_resumed();
         }
         FleetCmd::Window(WindowCmd::Add {
             name,

@@ -171,14 +171,21 @@ pub fn run(db: &Path, cmd: NodeCmd) -> Result<ExitCode> {
             json,
         } => {
             let a = fleet.set_state(&node, &state, &reason, &actor(), Origin::Operator, None)?;
-            if json {
-                output::json(&a)?;
-            } else {
-                println!("{}", a.detail);
-            }
+            print_set_state(&serde_json::to_value(&a)?, json)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The fleet's answer to a set-state, as `drover node set-state` prints
+/// it (locally and with --server).
+pub fn print_set_state(answer: &serde_json::Value, json: bool) -> Result<()> {
+    if json {
+        output::json(answer)?;
+    } else {
+        println!("{}", answer["detail"].as_str().unwrap_or_default());
+    }
+    Ok(())
 }
 
 fn import(

@@ -1,6 +1,6 @@
-//! `--server` for the fleet: `node`, `budget` and `brake` through
-//! `/api/v1/nodes`, `/api/v1/node-requests`, `/api/v1/budgets` and
-//! `/api/v1/brake`. Requests, answers and their printing are the local
+//! `--server` for the fleet: `node`, `budget`, `brake` and `fleet
+//! pause|resume` through `/api/v1/nodes`, `/api/v1/node-requests`,
+//! `/api/v1/budgets`, `/api/v1/brake` and `/api/v1/fleet`. Requests, answers and their printing are the local
 //! commands' own (`commands::node`, `budget`, `brake`), so both print the
 //! same and exit with the same code.
 
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::{Remote, name_of, query, segment};
 use crate::commands::brake::{self, BrakeCmd};
 use crate::commands::budget::{self, BudgetCmd};
+use crate::commands::fleet::{self, FleetCmd};
 use crate::commands::node::{self, ChangeArgs, NodeCmd};
 
 pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
@@ -69,10 +70,22 @@ pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
                 json,
             },
         ),
+        NodeCmd::SetState {
+            node,
+            state,
+            reason,
+            json,
+        } => {
+            let answer = remote.post(
+                &format!("/api/v1/nodes/{}/state", segment(&node)),
+                &json!({"state": state, "reason": reason}),
+            )?;
+            node::print_set_state(&answer, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => bail!(
             "`drover node {}` does not work with --server: it reads or writes files on this \
-             machine, or sets a state without the fleet controller's checks; run it on the \
-             drover host",
+             machine; run it on the drover host",
             name_of(&other)
         ),
     }
@@ -161,6 +174,25 @@ pub(super) fn brake(remote: &Remote, cmd: BrakeCmd) -> Result<ExitCode> {
                 ms(&s["settle_ms"]),
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn fleet(remote: &Remote, cmd: FleetCmd) -> Result<ExitCode> {
+    match cmd {
+        FleetCmd::Pause { reason } => {
+            remote.post("/api/v1/fleet/pause", &json!({"reason": reason}))?;
+            fleet::print_paused();
+        }
+        FleetCmd::Resume => {
+            remote.post("/api/v1/fleet/resume", &json!({}))?;
+            fleet::print_resumed();
+        }
+        other => bail!(
+            "`drover fleet {}` does not work with --server yet; run it on the drover host \
+             (remote: fleet pause|resume)",
+            name_of(&other)
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
