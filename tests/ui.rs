@@ -267,6 +267,38 @@ fn a_node_state_change_appears_without_reload() {
     b.wait_for("n007 to leave production", || {
         (b.attr("#node-n007", "data-state").as_deref() != Some("production")).then_some(())
     });
+
+    // A node in intervention, repaired, given back from the page: again a
+    // preview first (nothing changes), then the change.
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n009",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    b.wait_for("n009 in intervention", || {
+        (b.attr("#node-n009", "data-state").as_deref() == Some("intervention")).then_some(())
+    });
+    b.type_into("#change-form input[name=node]", "n009");
+    b.select("#change-form select", "production");
+    b.type_into("#change-form input[name=reason]", "PSU swapped");
+    b.click("#change-form button");
+    assert!(b.text("main h1").contains("give back to production"));
+    let shown = d.json(0, &["node", "show", "n009"]);
+    assert_eq!(
+        shown["node"]["state"], "intervention",
+        "the preview changed nothing"
+    );
+    b.click("#confirm-button");
+    b.find("#notice");
+    let shown = d.json(0, &["node", "show", "n009", "--history"]);
+    assert_eq!(shown["node"]["state"], "production", "{shown:#}");
+    assert!(shown.to_string().contains("PSU swapped"), "{shown:#}");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! re-renders when the change feed says a node changed), and drain or
 //! reboot of one node through drover-fleet's controller, always shown
 //! first as its dry run (its answer under the budgets, brake and windows)
-//! and only then requested.
+//! and only then requested; likewise giving a repaired node back to
+//! production (a set-state, which cancels its open request).
 
 use std::collections::BTreeMap;
 
@@ -95,12 +96,15 @@ pub async fn change(
     let kind = match form.change.as_str() {
         "drain" => Kind::Drain,
         "reboot" => Kind::Reboot,
+        // Marked by hand: no request, so its own path.
+        "production" => Kind::Undrain,
         other => {
             return Err(WebError::BadRequest(format!(
-                "change {other:?} is not drain or reboot"
+                "change {other:?} is not drain, reboot or production"
             )));
         }
     };
+    let to_production = form.change == "production";
     let node = form.node.trim().to_owned();
     let reason = non_empty(Some(form.reason.clone()))
         .unwrap_or_else(|| format!("{} from the web UI", form.change));
@@ -123,6 +127,32 @@ pub async fn change(
             let current = fleet
                 .node(&req.node)
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            if to_production {
+                let answer = if confirmed {
+                    fleet.set_state(
+                        &req.node,
+                        "production",
+                        &req.reason,
+                        &req.actor,
+                        Origin::Operator,
+                        None,
+                    )
+                } else {
+                    // The same change on the controller's in-memory world.
+                    fleet.world(drover_core::now_ms()).and_then(|mut w| {
+                        w.set_state(
+                            &req.node,
+                            drover_fleet::State::Production,
+                            &req.reason,
+                            &req.actor,
+                            Origin::Operator,
+                            None,
+                            drover_core::now_ms(),
+                        )
+                    })
+                };
+                return Ok((current, answer.map_err(|e| e.to_string()), None));
+            }
             if confirmed {
                 let answer = fleet
                     .request_one(req)
@@ -153,6 +183,7 @@ pub async fn change(
         ctx! {
             page => "fleet",
             node => current,
+            verb => if to_production { "give back to production" } else { form.change.as_str() },
             change => form.change,
             reason,
             status,
