@@ -475,12 +475,14 @@ pub async fn brake(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     let fleet = Fleet::new(state.store.clone());
-    blocking(move || {
-        Ok(Json(json_value(
-            fleet.brake_status().map_err(fleet_error)?,
-        )?))
-    })
-    .await
+    blocking(move || brake_status(&fleet)).await
+}
+
+/// The brake and pause status, as the brake endpoints answer it.
+fn brake_status(fleet: &Fleet) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json_value(
+        fleet.brake_status().map_err(fleet_error)?,
+    )?))
 }
 
 /// New storm brake settings; absent fields keep their value.
@@ -620,9 +622,7 @@ pub async fn pause(
         fleet
             .pause(&who.actor(), &body.reason)
             .map_err(fleet_error)?;
-        Ok(Json(json_value(
-            fleet.brake_status().map_err(fleet_error)?,
-        )?))
+        brake_status(&fleet)
     })
     .await
 }
@@ -639,9 +639,7 @@ pub async fn resume(
     let fleet = Fleet::new(state.store.clone());
     blocking(move || {
         fleet.resume(&who.actor()).map_err(fleet_error)?;
-        Ok(Json(json_value(
-            fleet.brake_status().map_err(fleet_error)?,
-        )?))
+        brake_status(&fleet)
     })
     .await
 }

@@ -126,6 +126,21 @@ pub struct ChangeArgs {
     pub json: bool,
 }
 
+impl ChangeArgs {
+    /// An undrain: asap, no deadlines, for real.
+    pub fn undrain(nodes: Vec<String>, reason: String, json: bool) -> ChangeArgs {
+        ChangeArgs {
+            nodes,
+            reason,
+            policy: "asap".into(),
+            deadline: None,
+            reboot_deadline: None,
+            dry_run: false,
+            json,
+        }
+    }
+}
+
 pub fn run(db: &Path, cmd: NodeCmd) -> Result<ExitCode> {
     let fleet = Fleet::new(open_store(db)?);
     match cmd {
@@ -154,15 +169,7 @@ pub fn run(db: &Path, cmd: NodeCmd) -> Result<ExitCode> {
         } => change(
             &fleet,
             Kind::Undrain,
-            ChangeArgs {
-                nodes,
-                reason,
-                policy: "asap".into(),
-                deadline: None,
-                reboot_deadline: None,
-                dry_run: false,
-                json,
-            },
+            ChangeArgs::undrain(nodes, reason, json),
         ),
         NodeCmd::SetState {
             node,

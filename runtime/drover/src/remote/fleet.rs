@@ -60,15 +60,7 @@ pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
         } => change(
             remote,
             Kind::Undrain,
-            ChangeArgs {
-                nodes,
-                reason,
-                policy: "asap".into(),
-                deadline: None,
-                reboot_deadline: None,
-                dry_run: false,
-                json,
-            },
+            ChangeArgs::undrain(nodes, reason, json),
         ),
         NodeCmd::SetState {
             node,
