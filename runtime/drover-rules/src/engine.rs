@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 
 use crate::index::Index;
 use crate::operators::{self, CheckError};
-use crate::path::Resolved;
-use crate::rule::{Condition, Criterion, Pattern, Rule, RuleKind, Tmpl};
+use crate::path::{KeyPath, Resolved, Root};
+use crate::rule::{Condition, Criterion, NO_SLOT, Pattern, Rule, RuleKind, Tmpl};
 use crate::storm::{Gate, StormState};
 use crate::template::{KvStore, PackConfigs, Vars};
 
@@ -134,6 +134,10 @@ pub enum RuleSetError {
 pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
     by_trigger: HashMap<TriggerKey, Group>,
+    /// The distinct `trigger` key paths the rules read (criteria keys,
+    /// `{{ trigger.x }}` parameters): an evaluation resolves each once,
+    /// however many rules read it.
+    slots: HashMap<KeyPath, u32>,
 }
 
 /// A trigger type and its parameters (canonical JSON; `{}` for none).
@@ -165,7 +169,8 @@ impl RuleSet {
     /// Indexes `rules`; refuses two with the same reference.
     pub fn new(rules: impl IntoIterator<Item = Rule>) -> Result<RuleSet, RuleSetError> {
         let mut set = RuleSet::default();
-        for rule in rules {
+        for mut rule in rules {
+            set.assign_slots(&mut rule);
             if set.get(&rule.reference).is_some() {
                 return Err(RuleSetError::Duplicate(rule.reference));
             }
@@ -185,6 +190,36 @@ impl RuleSet {
             ];
         }
         Ok(set)
+    }
+
+    /// Gives each `trigger` path of `rule`'s criteria and parameters its
+    /// memo slot (the same path in any rule: the same slot).
+    fn assign_slots(&mut self, rule: &mut Rule) {
+        let mut slot = |path: &KeyPath| -> u32 {
+            if path.root() != Root::Trigger {
+                return NO_SLOT;
+            }
+            let next = self.slots.len() as u32;
+            *self.slots.entry(path.clone()).or_insert(next)
+        };
+        for c in &mut rule.criteria {
+            c.slot = slot(&c.path);
+        }
+        fn walk(t: &mut Tmpl, slot: &mut dyn FnMut(&KeyPath) -> u32) {
+            match t {
+                Tmpl::Const(_) => {}
+                Tmpl::Text(t) => {
+                    if let Some(path) = &t.path {
+                        t.slot = slot(path);
+                    }
+                }
+                Tmpl::List(items) => items.iter_mut().for_each(|t| walk(t, slot)),
+                Tmpl::Map(entries) => entries.iter_mut().for_each(|(_, t)| walk(t, slot)),
+            }
+        }
+        for (_, t) in &mut rule.params {
+            walk(t, &mut slot);
+        }
     }
 
     /// Every rule, in load order.
@@ -237,7 +272,7 @@ impl RuleSet {
         else {
             return Vec::new();
         };
-        let env = Env::new(payload, cx);
+        let env = Env::with_slots(payload, cx, self.slots.len());
         let mut out = Vec::new();
         let mut passed = Vec::new();
         for index in &group.index {
@@ -307,15 +342,31 @@ pub(crate) struct Env<'a> {
     pub(crate) cx: &'a Context,
     trigger: OnceCell<minijinja::Value>,
     vars: RefCell<HashMap<String, Vars>>,
+    /// What each memo slot's path found in the payload, once looked up.
+    found: Vec<OnceCell<Resolved<'a>>>,
 }
 
 impl<'a> Env<'a> {
     pub(crate) fn new(payload: &'a Value, cx: &'a Context) -> Env<'a> {
+        Env::with_slots(payload, cx, 0)
+    }
+
+    fn with_slots(payload: &'a Value, cx: &'a Context, slots: usize) -> Env<'a> {
         Env {
             payload,
             cx,
             trigger: OnceCell::new(),
             vars: RefCell::new(HashMap::new()),
+            found: (0..slots).map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    /// What `path` (a `trigger` path with memo slot `slot`) finds in the
+    /// payload: looked up once per evaluation.
+    fn resolve(&self, slot: u32, path: &KeyPath) -> Resolved<'a> {
+        match self.found.get(slot as usize) {
+            Some(cell) => *cell.get_or_init(|| path.resolve(self.payload)),
+            None => path.resolve(self.payload),
         }
     }
 
@@ -360,7 +411,8 @@ fn criteria_pass(rule: &Rule, env: &Env<'_>) -> Result<bool, (String, String)> {
         return Ok(false);
     }
     for c in &rule.criteria {
-        match check_criterion(rule, c, env.payload, None, env).result {
+        let value = env.resolve(c.slot, &c.path);
+        match check_resolved(rule, c, value, None, env).result {
             Ok(true) => {}
             Ok(false) | Err(CheckError::Type(_)) => return Ok(false),
             Err(CheckError::Pattern(e)) => return Err((c.key.clone(), e)),
@@ -388,7 +440,17 @@ pub(crate) fn check_criterion<'v, 'r>(
     item: Option<&Value>,
     env: &Env<'_>,
 ) -> Checked<'v, 'r> {
-    let value = c.path.resolve(root);
+    check_resolved(rule, c, c.path.resolve(root), item, env)
+}
+
+/// [`check_criterion`] with the key's value already looked up.
+fn check_resolved<'v, 'r>(
+    rule: &'r Rule,
+    c: &'r Criterion,
+    value: Resolved<'v>,
+    item: Option<&Value>,
+    env: &Env<'_>,
+) -> Checked<'v, 'r> {
     let now = env.cx.now;
     let (pattern, result) = match &c.pattern {
         Pattern::Absent => (
@@ -505,7 +567,7 @@ pub(crate) fn render_parameters(rule: &Rule, env: &Env<'_>) -> Result<Map<String
     };
     let mut out = Map::new();
     for (name, tmpl) in &rule.params {
-        let value = render_tmpl(rule, tmpl, env.payload, &context)
+        let value = render_tmpl(rule, tmpl, env, &context)
             .map_err(|e| format!("failed to render parameter {name:?}: {e}"))?;
         out.insert(name.clone(), value);
     }
@@ -515,22 +577,31 @@ pub(crate) fn render_parameters(rule: &Rule, env: &Env<'_>) -> Result<Map<String
 fn render_tmpl(
     rule: &Rule,
     tmpl: &Tmpl,
-    payload: &Value,
+    env: &Env<'_>,
     context: &dyn Fn() -> minijinja::Value,
 ) -> Result<Value, String> {
     Ok(match tmpl {
         Tmpl::Const(v) => v.clone(),
-        Tmpl::Text(t) => rule.templates.render(t, payload, None, context)?,
+        Tmpl::Text(t) => {
+            // `{{ trigger.x }}` that finds a value: the memo has it. A
+            // missing key goes the template engine's way, for its answer.
+            if let (Some(path), true) = (&t.path, t.slot != NO_SLOT)
+                && let Resolved::Found(v) = env.resolve(t.slot, path)
+            {
+                return Ok(v.clone());
+            }
+            rule.templates.render(t, env.payload, None, context)?
+        }
         Tmpl::List(items) => Value::Array(
             items
                 .iter()
-                .map(|t| render_tmpl(rule, t, payload, context))
+                .map(|t| render_tmpl(rule, t, env, context))
                 .collect::<Result<_, _>>()?,
         ),
         Tmpl::Map(entries) => Value::Object(
             entries
                 .iter()
-                .map(|(k, t)| Ok((k.clone(), render_tmpl(rule, t, payload, context)?)))
+                .map(|(k, t)| Ok((k.clone(), render_tmpl(rule, t, env, context)?)))
                 .collect::<Result<_, String>>()?,
         ),
     })

@@ -465,3 +465,64 @@ fn the_index_only_prunes() {
         "a meaningful mix: {fired} fired, {failed} failed"
     );
 }
+
+#[test]
+fn paths_shared_by_many_rules_are_looked_up_once_with_the_same_answers() {
+    // Three rules read `trigger.node` (criteria and parameters) and one a
+    // key the payload lacks: one memo slot per distinct path, and a
+    // missing key still gets the template engine's answer.
+    let p = |name: &str, params: &str, criteria: &str| {
+        rule(&format!(
+            "name: {name}\npack: p\nenabled: true\ntrigger: {{type: t.x}}\n\
+             criteria:\n{criteria}\naction:\n  ref: p.a\n  parameters: {params}\n"
+        ))
+    };
+    let set = RuleSet::new([
+        p(
+            "a",
+            "{n: '{{ trigger.node }}', m: '{{ trigger.m }}'}",
+            "  trigger.node: {type: startswith, pattern: b}",
+        ),
+        p(
+            "b",
+            "{n: '{{ trigger.node }}', list: ['{{ trigger.node }}', '{{ trigger.m }}']}",
+            "  trigger.node: {type: equals, pattern: b7s01}\n  trigger.m: {type: gt, pattern: 1}",
+        ),
+        p(
+            "c",
+            "{gone: '{{ trigger.gone }}'}",
+            "  trigger.node: {type: exists}",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(set.slots.len(), 3, "node, m, gone: {:?}", set.slots);
+    let payload = json!({"node": "b7s01", "m": 2});
+    let matches = set.evaluate("t.x", &payload, &cx(), &mut StormState::new());
+    let outcome = |name: &str| {
+        &matches
+            .iter()
+            .find(|m| m.rule.name == name)
+            .unwrap_or_else(|| panic!("{name}: {matches:?}"))
+            .outcome
+    };
+    match outcome("a") {
+        Outcome::Fired { parameters, .. } => {
+            assert_eq!(
+                Value::Object(parameters.clone()),
+                json!({"n": "b7s01", "m": 2})
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match outcome("b") {
+        Outcome::Fired { parameters, .. } => assert_eq!(
+            Value::Object(parameters.clone()),
+            json!({"n": "b7s01", "list": ["b7s01", 2]})
+        ),
+        other => panic!("{other:?}"),
+    }
+    match outcome("c") {
+        Outcome::RenderFailed { error } => assert!(error.contains("gone"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -171,7 +171,13 @@ pub struct Criterion {
     /// criteria as a map.
     pub pattern_source: Option<Value>,
     pub(crate) pattern: Pattern,
+    /// Where a rule set keeps this key's value for the evaluation under
+    /// way (see `RuleSet::new`); [`NO_SLOT`] outside a rule set.
+    pub(crate) slot: u32,
 }
+
+/// No memo slot: the path is resolved each time.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 impl Criterion {
     /// `search`'s condition and child criteria.
@@ -913,6 +919,7 @@ fn resolve_criterion(
             path,
             operator: op,
             operator_name,
+            slot: NO_SLOT,
             pattern_source: None,
             pattern: Pattern::Absent,
         });
@@ -960,6 +967,7 @@ fn resolve_criterion(
             path,
             operator: op,
             operator_name,
+            slot: NO_SLOT,
             pattern_source: Some(pattern_json),
             pattern: Pattern::Search {
                 condition,
@@ -997,6 +1005,7 @@ fn resolve_criterion(
         path,
         operator: op,
         operator_name,
+        slot: NO_SLOT,
         pattern_source: Some(value),
         pattern,
     })

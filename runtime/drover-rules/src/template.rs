@@ -115,7 +115,10 @@ pub(crate) struct TemplateRef {
     native: bool,
     /// The expression is a plain key path (`{{ trigger.node }}`): found
     /// values are read straight from the JSON, without the template engine.
-    path: Option<KeyPath>,
+    pub(crate) path: Option<KeyPath>,
+    /// The rule set's memo slot for `path` (a `trigger` path), or
+    /// `NO_SLOT`.
+    pub(crate) slot: u32,
 }
 
 /// The plain key path an expression is, if it is one: `trigger.a`,
@@ -214,6 +217,7 @@ impl Templates {
             source: source.to_owned(),
             native,
             path,
+            slot: crate::rule::NO_SLOT,
         })
     }
 
