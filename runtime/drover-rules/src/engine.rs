@@ -291,6 +291,7 @@ impl RuleSet {
                 }
             }
         }
+        out.reserve_exact(passed.len());
         for rule in passed {
             let outcome = match storm.admit(rule, payload, cx.now) {
                 Gate::Fire { suppressed } => match render_parameters(rule, &env) {
