@@ -433,6 +433,23 @@ impl Fleet {
         })
     }
 
+    /// What [`set_state`](Self::set_state) would answer, changing nothing
+    /// (the same change on the in-memory world, not saved).
+    pub fn set_state_dry_run(
+        &self,
+        node: &str,
+        state: &str,
+        reason: &str,
+        actor: &str,
+        origin: Origin,
+        execution_id: Option<String>,
+    ) -> Result<Answer, FleetError> {
+        let to = State::parse(state)?;
+        let now = now_ms();
+        self.world(now)?
+            .set_state(node, to, reason, actor, origin, execution_id, now)
+    }
+
     // ----- budgets ---------------------------------------------------------
 
     pub fn set_budget(&self, budget: Budget, actor: &str) -> Result<(), FleetError> {

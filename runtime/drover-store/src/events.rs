@@ -161,11 +161,9 @@ impl Store {
                 "UPDATE execution_requests SET state = 'requested', started_at = NULL
                  WHERE id = ?1 AND state = 'running'",
             )?;
-            let mut release =
-                conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?;
             for id in &ids {
                 stmt.execute([id.to_string()])?;
-                release.execute([id.to_string()])?;
+                release_slots(conn, &id.to_string())?;
             }
             Ok(())
         })
@@ -276,8 +274,14 @@ pub(crate) fn finish(conn: &Connection, exec: &Execution) -> Result<()> {
     let id = exec.id.to_string();
     conn.prepare_cached("UPDATE execution_requests SET state = 'done' WHERE id = ?1")?
         .execute([&id])?;
+    release_slots(conn, &id)
+}
+
+/// Frees the policy semaphore slots request `id` holds (it ended, or goes
+/// back to the queue, whose next claim takes them afresh).
+pub(crate) fn release_slots(conn: &Connection, id: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?
-        .execute([&id])?;
+        .execute([id])?;
     Ok(())
 }
 

@@ -382,7 +382,7 @@ impl Store {
                 params![exec.id.to_string(), state.to_string(), now_ms()],
             )?;
             set_request_state(conn, &exec.id.to_string(), "done")?;
-            release_slots(conn, &exec.id.to_string())
+            crate::events::release_slots(conn, &exec.id.to_string())
         })
     }
 
@@ -541,19 +541,12 @@ pub(crate) fn requeue_parked(conn: &Connection, root: &str) -> Result<bool> {
     if n > 0 {
         conn.prepare_cached("UPDATE workflow_runs SET parked = NULL WHERE id = ?1")?
             .execute([root])?;
-        // The claim that picks it up again takes its slots afresh.
-        release_slots(conn, root)?;
+        // A workflow holds its slots while it runs and while it waits
+        // (paused, an inquiry, a delay); the claim that picks it up again
+        // takes them afresh.
+        crate::events::release_slots(conn, root)?;
     }
     Ok(n > 0)
-}
-
-/// Frees the policy semaphore slots request `id` holds. A workflow holds
-/// its slots while it runs and while it waits (paused, on an inquiry, a
-/// delay): it counts as in flight until it ends.
-fn release_slots(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM semaphore_slots WHERE request_id = ?1")?
-        .execute([id])?;
-    Ok(())
 }
 
 #[cfg(test)]

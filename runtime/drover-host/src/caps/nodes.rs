@@ -3,7 +3,6 @@
 //! own decision). In a dry run changes are planned with the decision they
 //! would get and the controller's simulated answer.
 
-use drover_core::now_ms;
 use drover_fleet::{Answer, FleetError, Kind, NewRequest, Origin, Outcome, Policy};
 use drover_policy::{Capability, Target};
 use serde_json::json;
@@ -100,20 +99,14 @@ impl CallCtx {
     /// What the fleet would answer, without changing anything.
     fn fleet_dry_run(&self, change: &Change, req: NewRequest) -> Result<Answer, FleetError> {
         match change {
-            Change::SetState(state) => {
-                let to = drover_fleet::State::parse(state)?;
-                let now = now_ms();
-                let mut w = self.fleet().world(now)?;
-                w.set_state(
-                    &req.node,
-                    to,
-                    &req.reason,
-                    &req.actor,
-                    Origin::Automation,
-                    req.execution_id,
-                    now,
-                )
-            }
+            Change::SetState(state) => self.fleet().set_state_dry_run(
+                &req.node,
+                state,
+                &req.reason,
+                &req.actor,
+                Origin::Automation,
+                req.execution_id,
+            ),
             _ => {
                 let mut dr = self.fleet().dry_run(vec![req])?;
                 dr.answers
@@ -233,10 +226,12 @@ impl Host for CallCtx {
         };
         let mut out = Vec::new();
         for n in nodes {
-            if out.len() == MAX_LISTED
-                || wanted
-                    .as_ref()
-                    .is_some_and(|s| !s.matches(&n.name, &n.labels))
+            if out.len() == MAX_LISTED {
+                break;
+            }
+            if wanted
+                .as_ref()
+                .is_some_and(|s| !s.matches(&n.name, &n.labels))
             {
                 continue;
             }
@@ -259,18 +254,28 @@ impl Host for CallCtx {
     }
 
     fn facts(&mut self, name: String) -> R<String> {
-        let n = match self.read_node(&name) {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(e)),
-        };
-        // The latest requests let a plugin follow the one it made (the id
-        // `reboot` answered with) to its end, rather than guess from the
-        // state: a queued reboot leaves the node in production.
-        let requests = match self.fleet().show(&name, 0) {
-            Ok(detail) => detail.requests,
+        // One read: the node with its requests. The latest requests let a
+        // plugin follow the one it made (the id `reboot` answered with) to
+        // its end, rather than guess from the state: a queued reboot
+        // leaves the node in production.
+        let detail = match self.fleet().show(&name, 0) {
+            Ok(d) => d,
             Err(e) => return Ok(Err(fleet_error(e))),
         };
-        let requests: Vec<_> = requests
+        let n = &detail.node;
+        let check = self.check(
+            Capability::NodesRead,
+            &Target::Node {
+                name: &name,
+                labels: &n.labels,
+            },
+            &name,
+        );
+        if !check.allowed() {
+            return Ok(Err(denied(&check)));
+        }
+        let requests: Vec<_> = detail
+            .requests
             .iter()
             .take(FACTS_REQUESTS)
             .map(|r| {

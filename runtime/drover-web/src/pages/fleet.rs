@@ -93,82 +93,77 @@ pub async fn change(
     State(state): State<WebState>,
     Post(me, form, ..): Post<need::Operator, ChangeForm>,
 ) -> Result<Response, WebError> {
+    // `None`: back to production by hand, a set-state, not a request.
     let kind = match form.change.as_str() {
-        "drain" => Kind::Drain,
-        "reboot" => Kind::Reboot,
-        // Marked by hand: no request, so its own path.
-        "production" => Kind::Undrain,
+        "drain" => Some(Kind::Drain),
+        "reboot" => Some(Kind::Reboot),
+        "production" => None,
         other => {
             return Err(WebError::BadRequest(format!(
                 "change {other:?} is not drain, reboot or production"
             )));
         }
     };
-    let to_production = form.change == "production";
+    let to_production = kind.is_none();
     let node = form.node.trim().to_owned();
     let reason = non_empty(Some(form.reason.clone()))
         .unwrap_or_else(|| format!("{} from the web UI", form.change));
     let confirmed = form.confirm == "yes";
-    let req = NewRequest {
-        id: drover_fleet::new_request_id(),
-        node: node.clone(),
-        kind,
-        reason: reason.clone(),
-        actor: me.actor(),
-        origin: Origin::Operator,
-        execution_id: None,
-        policy: Policy::Asap,
-        drain_timeout_ms: None,
-        reboot_timeout_ms: None,
-    };
-    let (current, answer, plan) = state
-        .blocking(move |store| {
-            let fleet = Fleet::new(store.clone());
-            let current = fleet
-                .node(&req.node)
-                .map_err(|e| WebError::BadRequest(e.to_string()))?;
-            if to_production {
-                let answer = if confirmed {
-                    fleet.set_state(
-                        &req.node,
+    let actor = me.actor();
+    let (current, answer, plan) = {
+        let reason = reason.clone();
+        state
+            .blocking(move |store| {
+                let fleet = Fleet::new(store.clone());
+                let current = fleet
+                    .node(&node)
+                    .map_err(|e| WebError::BadRequest(e.to_string()))?;
+                let Some(kind) = kind else {
+                    let set = if confirmed {
+                        Fleet::set_state
+                    } else {
+                        Fleet::set_state_dry_run
+                    };
+                    let answer = set(
+                        &fleet,
+                        &node,
                         "production",
-                        &req.reason,
-                        &req.actor,
+                        &reason,
+                        &actor,
                         Origin::Operator,
                         None,
-                    )
-                } else {
-                    // The same change on the controller's in-memory world.
-                    fleet.world(drover_core::now_ms()).and_then(|mut w| {
-                        w.set_state(
-                            &req.node,
-                            drover_fleet::State::Production,
-                            &req.reason,
-                            &req.actor,
-                            Origin::Operator,
-                            None,
-                            drover_core::now_ms(),
-                        )
-                    })
+                    );
+                    return Ok((current, answer.map_err(|e| e.to_string()), None));
                 };
-                return Ok((current, answer.map_err(|e| e.to_string()), None));
-            }
-            if confirmed {
-                let answer = fleet
-                    .request_one(req)
+                let req = NewRequest {
+                    id: drover_fleet::new_request_id(),
+                    node,
+                    kind,
+                    reason,
+                    actor,
+                    origin: Origin::Operator,
+                    execution_id: None,
+                    policy: Policy::Asap,
+                    drain_timeout_ms: None,
+                    reboot_timeout_ms: None,
+                };
+                if confirmed {
+                    let answer = fleet
+                        .request_one(req)
+                        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+                    return Ok((current, Ok(answer), None));
+                }
+                let mut plan = fleet
+                    .dry_run(vec![req])
                     .map_err(|e| WebError::BadRequest(e.to_string()))?;
-                return Ok((current, Ok(answer), None));
-            }
-            let mut plan = fleet
-                .dry_run(vec![req])
-                .map_err(|e| WebError::BadRequest(e.to_string()))?;
-            let answer = plan
-                .answers
-                .pop()
-                .unwrap_or_else(|| Err("the controller gave no answer".to_owned()));
-            Ok((current, answer, Some(plan)))
-        })
-        .await?;
+                let answer = plan
+                    .answers
+                    .pop()
+                    .unwrap_or_else(|| Err("the controller gave no answer".to_owned()));
+                Ok((current, answer, Some(plan)))
+            })
+            .await?
+    };
     let (status, refused) = match answer {
         Ok(a) => (Some(a), None),
         Err(e) => (None, Some(e)),
