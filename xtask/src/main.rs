@@ -22,7 +22,7 @@ const TOOLCHAIN: &str = "1.95.0";
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Directories whose `*/pack.yaml` get components copied in, relative to
 /// the repo root.
-const PACK_DIRS: &[&str] = &["packs", "tests/packs"];
+const PACK_DIRS: &[&str] = &["packs", "tests/packs", "tests/redteam/packs"];
 
 const HELP: &str = "\
 usage: cargo xtask <task> [args...]
