@@ -16,6 +16,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail, ensure};
 use serde_norway::Value;
 
+mod peers;
+
 /// The one toolchain the project builds with (see `rust-toolchain.toml`).
 const TOOLCHAIN: &str = "1.95.0";
 /// Plugins are WASI preview 2 components; rustc emits them directly.
@@ -31,9 +33,13 @@ tasks:
   build            plugins, then `cargo build --release -p drover`
   plugins          add the wasm32-wasip2 target if missing, build plugins/,
                    copy each component into the packs that name it
-  test [args...]   build, drover-sdk unit tests, then the workspace tests
-                   (cargo nextest when installed, else cargo test); args
-                   are passed to the test runner
+  peers            install the programs the tests start when missing (NATS
+                   server, sshd, Chromium + chromedriver, sushy-tools,
+                   schemathesis, ...) with apt-get and pip
+  test [args...]   peers, build, drover-sdk unit tests, then the workspace
+                   tests (cargo nextest when installed, else cargo test);
+                   args are passed to the test runner. DROVER_NO_INSTALL=1:
+                   fail listing missing peers instead of installing them
   bench [args...]  plugins, then `cargo bench -p drover-host [args...]`
   demo [args...]   build, then `drover demo --dir target/demo [args...]`:
                    serve + a simulated fleet of 500 nodes in 25 racks + the
@@ -63,6 +69,10 @@ fn run() -> Result<()> {
         Some("plugins") => {
             no_args("plugins", &rest)?;
             plugins(&root)
+        }
+        Some("peers") => {
+            no_args("peers", &rest)?;
+            peers::ensure()
         }
         Some("test") => test(&root, &rest),
         Some("bench") => bench(&root, &rest),
@@ -117,8 +127,10 @@ fn plugins(root: &Path) -> Result<()> {
     copy_components(root, &built)
 }
 
+/// The test peers (before the long build, so a missing one fails fast),
 /// `build`, the SDK's unit tests (host target), then the workspace tests.
 fn test(root: &Path, args: &[String]) -> Result<()> {
+    peers::ensure()?;
     build(root)?;
     // Unit tests only: the SDK's doc examples are `no_run` guest code, and
     // rustdoc's merged doctest run of them fails on the host target without
