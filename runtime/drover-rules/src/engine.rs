@@ -458,6 +458,7 @@ fn check_resolved<'v, 'r>(
             None,
             operators::check(c.operator, value.as_python(), None, None, now),
         ),
+        Pattern::Null => (Some(Cow::Owned(Value::Null)), Ok(false)),
         Pattern::Static { value: p, matcher } => (
             Some(Cow::Borrowed(p)),
             operators::check(

@@ -204,7 +204,7 @@ fn choose(rule: &Rule) -> Option<(&KeyPath, Key)> {
             Pattern::Absent => continue,
             // Anything after a template or a search could be skipped while
             // st2 would have reported that criterion as broken.
-            Pattern::Template(_) | Pattern::Search { .. } => break,
+            Pattern::Template(_) | Pattern::Search { .. } | Pattern::Null => break,
         };
         if c.path.root() != Root::Trigger {
             continue;

@@ -146,9 +146,10 @@ impl Operator {
     /// The operator a name (or alias) stands for. Names are lowercase, as
     /// st2's rule validation requires.
     pub fn from_name(name: &str) -> Option<Operator> {
+        // st2 lowercases the name before looking it up (`type: Equals`).
         OPERATOR_NAMES
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, op)| *op)
     }
 

@@ -309,7 +309,13 @@ fn names_and_aliases() {
     assert_eq!(Operator::from_name("eq"), Some(Operator::Equals));
     assert_eq!(Operator::from_name("nin"), Some(Operator::NInside));
     assert_eq!(Operator::from_name("td_gt"), Some(Operator::TimeDiffGt));
-    assert_eq!(Operator::from_name("Equals"), None);
+    // st2 lowercases operator names.
+    assert_eq!(Operator::from_name("Equals"), Some(Operator::Equals));
+    assert_eq!(
+        Operator::from_name("MatchWildcard"),
+        Some(Operator::MatchWildcard)
+    );
+    assert_eq!(Operator::from_name("Equal"), None);
     assert_eq!(
         Operator::from_name("search").map(Operator::name),
         Some("search")

@@ -202,6 +202,8 @@ impl Criterion {
 pub(crate) enum Pattern {
     /// `exists`/`nexists` without a pattern.
     Absent,
+    /// `pattern: null` for an operator that needs one: never matches.
+    Null,
     /// A fixed value, with its compiled regex/wildcard/period when it has one.
     Static {
         value: Value,
@@ -395,8 +397,16 @@ struct RawAction {
 struct RawCriterion {
     #[serde(rename = "type")]
     operator: OperatorName,
+    /// `None` when absent; `Some(Null)` for `pattern: null` (st2 accepts
+    /// it: such a criterion never matches).
+    #[serde(default, deserialize_with = "present")]
     pattern: Option<serde_norway::Value>,
     condition: Option<RawCondition>,
+}
+
+/// Deserializes a field that is present, even as `null`, to `Some`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_norway::Value>, D::Error> {
+    serde_norway::Value::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -818,6 +828,7 @@ fn resolve(cx: &Cx<'_>, raw: RawRule) -> Result<Rule, ParseError> {
             resolve_criterion(
                 cx,
                 &mut templates,
+                &mut warnings,
                 &["criteria".to_owned()],
                 key,
                 c,
@@ -882,6 +893,7 @@ fn resolve(cx: &Cx<'_>, raw: RawRule) -> Result<Rule, ParseError> {
 fn resolve_criterion(
     cx: &Cx<'_>,
     templates: &mut Templates,
+    warnings: &mut Vec<String>,
     parent: &[String],
     key: String,
     raw: RawCriterion,
@@ -898,6 +910,13 @@ fn resolve_criterion(
     let path = KeyPath::parse(path::split_tag(&key).0, root)
         .expect("criteria keys are checked while deserializing");
     let OperatorName(operator_name, op) = raw.operator;
+    if operator_name != op.name() && !OPERATOR_NAMES.iter().any(|(n, _)| *n == operator_name) {
+        warnings.push(format!(
+            "{}.type: `{operator_name}` is read as `{}` (operator names ignore case, as in StackStorm)",
+            here.join("."),
+            op.name()
+        ));
+    }
 
     if raw.condition.is_some() && op != Operator::Search {
         return Err(err(
@@ -960,7 +979,7 @@ fn resolve_criterion(
         let children = children
             .entries
             .into_iter()
-            .map(|(k, c)| resolve_criterion(cx, templates, &prefix, k, c, Root::Item))
+            .map(|(k, c)| resolve_criterion(cx, templates, warnings, &prefix, k, c, Root::Item))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Criterion {
             key,
@@ -977,17 +996,19 @@ fn resolve_criterion(
     }
 
     let value = norway_to_json(&source).map_err(|m| err("pattern", m))?;
-    if value.is_null() {
-        return Err(err(
-            "pattern",
-            format!("{operator_name} needs a pattern, not null"),
+    if value.is_null() && op.needs_pattern() {
+        warnings.push(format!(
+            "{}.pattern: null never matches (as in StackStorm): give a pattern or remove the criterion",
+            here.join(".")
         ));
     }
     let pattern = match &value {
+        Value::Null if !op.needs_pattern() => Pattern::Absent,
+        Value::Null => Pattern::Null,
         Value::String(s) if is_template(s) => {
             let name = at("pattern").join(".");
             let t = templates
-                .add(name, s)
+                .add_pattern(name, s)
                 .map_err(|e| err("pattern", format!("invalid template: {e}")))?;
             Pattern::Template(t)
         }

@@ -162,8 +162,21 @@ fn operators_are_checked_where_they_are_written() {
         e.starts_with("rule.yaml:5:11: criteria.trigger.node.type: unknown operator \"matchwildcards\"; did you mean \"matchwildcard\"?"),
         "{e}"
     );
-    let e = error(&text.replace("matchwildcards", "Equals"));
+    let e = error(&text.replace("matchwildcards", "Equal"));
     assert!(e.contains("did you mean \"equals\"?"), "{e}");
+    // Any case is accepted, as st2 does, with a note for the author.
+    let rule = Rule::parse(
+        Path::new("rule.yaml"),
+        &text.replace("matchwildcards", "MatchWildcard"),
+    )
+    .unwrap();
+    assert_eq!(rule.criteria[0].operator, Operator::MatchWildcard);
+    assert_eq!(
+        rule.warnings,
+        [
+            "criteria.trigger.node.type: `MatchWildcard` is read as `matchwildcard` (operator names ignore case, as in StackStorm)"
+        ]
+    );
 }
 
 #[test]
@@ -249,7 +262,9 @@ fn patterns_are_checked_for_their_operator() {
         e.starts_with("rule.yaml:6:5: criteria.trigger.x.pattern: invalid template"),
         "{e}"
     );
-    let e = error(&rule("    type: equals\n    pattern: null"));
+    // `pattern: null` parses (st2 accepts it) with a warning; a missing
+    // pattern is still an error.
+    let e = error(&rule("    type: equals"));
     assert!(e.contains("needs a pattern"), "{e}");
 }
 

@@ -25,8 +25,11 @@
 //! schema; drover decides here, once, and the action's schema is checked
 //! later by the scheduler. Strings without `{{` or `{%` are not templates.
 //!
-//! Undefined variables are errors (st2 uses `StrictUndefined`), except that
-//! `is defined` and `| default(…)` work. Each render is bounded by
+//! In parameters, undefined variables are errors (st2 uses
+//! `StrictUndefined` there), except that `is defined` and `| default(…)`
+//! work. In criteria patterns they render as `""`, as st2's pattern
+//! rendering does, so such a criterion compares against the empty string
+//! (and usually does not match) instead of making the rule unenforceable. Each render is bounded by
 //! [`MAX_TEMPLATE_FUEL`]. Filters: minijinja's built-ins plus st2's
 //! `to_json_string`, `to_complex`, `from_json_string`, `json_escape`,
 //! `regex_match`, `regex_search`, `regex_replace`, `regex_substring`,
@@ -119,6 +122,8 @@ pub(crate) struct TemplateRef {
     /// The rule set's memo slot for `path` (a `trigger` path), or
     /// `NO_SLOT`.
     pub(crate) slot: u32,
+    /// A criterion's pattern: compiled in the lenient environment.
+    lenient: bool,
 }
 
 /// The plain key path an expression is, if it is one: `trigger.a`,
@@ -163,62 +168,58 @@ fn plain_path(expr: &str) -> Option<KeyPath> {
 /// One rule's compiled templates.
 pub(crate) struct Templates {
     env: Environment<'static>,
+    /// Criteria patterns: the same, but an undefined value renders as `""`
+    /// (st2 renders patterns with jinja's default `Undefined`), so such a
+    /// criterion simply does not match instead of making the rule
+    /// unenforceable.
+    patterns: Environment<'static>,
 }
 
 impl fmt::Debug for Templates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Templates")
-            .field("count", &self.env.templates().count())
-            .finish()
+        let count = self.env.templates().count() + self.patterns.templates().count();
+        f.debug_struct("Templates").field("count", &count).finish()
     }
+}
+
+/// An environment for rule templates with `undefined` behaviour.
+fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(undefined);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(MAX_TEMPLATE_FUEL));
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    filters::register(&mut env);
+    env
 }
 
 impl Templates {
     pub(crate) fn new() -> Templates {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_fuel(Some(MAX_TEMPLATE_FUEL));
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .trim_blocks(true)
-                .lstrip_blocks(true)
-                .build()
-                .expect("the default delimiters are valid"),
-        );
-        filters::register(&mut env);
-        Templates { env }
+        Templates {
+            env: environment(UndefinedBehavior::Strict),
+            patterns: environment(UndefinedBehavior::Lenient),
+        }
     }
 
-    /// Compiles `source` under `name` (e.g. `action.parameters.node`).
+    /// Compiles a parameter's `source` under `name` (e.g.
+    /// `action.parameters.node`): an undefined value is an error.
     pub(crate) fn add(&mut self, name: String, source: &str) -> Result<TemplateRef, String> {
-        let (native, body) = match single_expression(source) {
-            Some(expr) => (true, format!("{{% set {CAPTURE} = ({expr}) %}}")),
-            None => (false, source.to_owned()),
-        };
-        let compiled = self.env.add_template_owned(name.clone(), body);
-        let native = match (compiled, native) {
-            (Ok(()), native) => native,
-            // `{{ a }}{{ b }}`-like strings the quick test above took for one
-            // expression: compile them as they are.
-            (Err(_), true) => {
-                self.env
-                    .add_template_owned(name.clone(), source.to_owned())
-                    .map_err(|e| describe(&e))?;
-                false
-            }
-            (Err(e), false) => return Err(describe(&e)),
-        };
-        let path = native
-            .then(|| single_expression(source).and_then(plain_path))
-            .flatten();
-        Ok(TemplateRef {
-            name,
-            source: source.to_owned(),
-            native,
-            path,
-            slot: crate::rule::NO_SLOT,
-        })
+        compile(&mut self.env, name, source, false)
+    }
+
+    /// Compiles a criterion's pattern: an undefined value renders as `""`.
+    pub(crate) fn add_pattern(
+        &mut self,
+        name: String,
+        source: &str,
+    ) -> Result<TemplateRef, String> {
+        compile(&mut self.patterns, name, source, true)
     }
 
     /// Renders `t`. `payload` and `item` serve plain key paths; `vars`
@@ -242,7 +243,8 @@ impl Templates {
             }
         }
         let vars = vars();
-        let template = self.env.get_template(&t.name).map_err(|e| describe(&e))?;
+        let env = if t.lenient { &self.patterns } else { &self.env };
+        let template = env.get_template(&t.name).map_err(|e| describe(&e))?;
         if !t.native {
             return template
                 .render(&vars)
@@ -251,6 +253,9 @@ impl Templates {
         }
         let captured = template.render_captured(&vars).map_err(|e| describe(&e))?;
         let value = captured.state().lookup(CAPTURE).unwrap_or_default();
+        if value.is_undefined() && t.lenient {
+            return Ok(Value::String(String::new()));
+        }
         if value.is_undefined() {
             let expr = single_expression(&t.source).unwrap_or(&t.source);
             return Err(format!(
@@ -261,6 +266,42 @@ impl Templates {
         serde_json::to_value(&value)
             .map_err(|e| format!("cannot turn the result into JSON: {e} (in {})", t.name))
     }
+}
+
+/// Compiles `source` under `name` into `env`.
+fn compile(
+    env: &mut Environment<'static>,
+    name: String,
+    source: &str,
+    lenient: bool,
+) -> Result<TemplateRef, String> {
+    let (native, body) = match single_expression(source) {
+        Some(expr) => (true, format!("{{% set {CAPTURE} = ({expr}) %}}")),
+        None => (false, source.to_owned()),
+    };
+    let compiled = env.add_template_owned(name.clone(), body);
+    let native = match (compiled, native) {
+        (Ok(()), native) => native,
+        // `{{ a }}{{ b }}`-like strings the quick test above took for one
+        // expression: compile them as they are.
+        (Err(_), true) => {
+            env.add_template_owned(name.clone(), source.to_owned())
+                .map_err(|e| describe(&e))?;
+            false
+        }
+        (Err(e), false) => return Err(describe(&e)),
+    };
+    let path = native
+        .then(|| single_expression(source).and_then(plain_path))
+        .flatten();
+    Ok(TemplateRef {
+        name,
+        source: source.to_owned(),
+        native,
+        path,
+        slot: crate::rule::NO_SLOT,
+        lenient,
+    })
 }
 
 /// minijinja's message on one line: `kind: detail (in name:line)`.
