@@ -223,25 +223,64 @@ pub struct RetryState {
     pub tally: u64,
 }
 
-/// A task's list of context ids (upstream's `ctxs.in`) and its merged value,
-/// computed once.
-#[derive(Debug, Clone, Default)]
+/// No frame: the end of a chain.
+const NO_FRAME: u32 = u32::MAX;
+
+/// One link of a context-id list: the list is `prev`'s list plus `id`.
+///
+/// Upstream copies a task's whole list of context ids (`ctxs.in`) into
+/// every task it leads to, so a workflow whose tasks publish holds (and
+/// stores) O(n²) ids. Here lists are chains of frames in one append-only
+/// table: publishing adds one frame and the lists of a chain share their
+/// common prefix, so each task costs O(1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Frame(u32, u32);
+
+/// A task's list of context ids (upstream's `ctxs.in`), as the last frame
+/// of its chain, and its merged value, computed once.
+#[derive(Debug, Clone)]
 struct CtxList {
-    ids: Arc<Vec<u32>>,
+    frame: u32,
+    /// The list as stored by a drover before frames (converted by
+    /// [`Conductor::resume`]).
+    legacy: Option<Vec<u32>>,
     merged: Option<Arc<JsonMap>>,
+}
+
+impl CtxList {
+    fn at(frame: u32, merged: Option<Arc<JsonMap>>) -> CtxList {
+        CtxList {
+            frame,
+            legacy: None,
+            merged,
+        }
+    }
 }
 
 impl Serialize for CtxList {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.ids.serialize(s)
+        match &self.legacy {
+            Some(ids) => ids.serialize(s),
+            None => self.frame.serialize(s),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for CtxList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(CtxList {
-            ids: Arc::new(Vec::deserialize(d)?),
-            merged: None,
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Frame(u32),
+            Legacy(Vec<u32>),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Frame(frame) => CtxList::at(frame, None),
+            Stored::Legacy(ids) => CtxList {
+                frame: NO_FRAME,
+                legacy: Some(ids),
+                merged: None,
+            },
         })
     }
 }
@@ -270,11 +309,6 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl TaskEntry {
-    /// The context ids this entry started with (upstream's `ctxs.in`).
-    pub fn context_ids(&self) -> &[u32] {
-        &self.ctxs.ids
-    }
-
     /// Back references: `source__tk` and the index of the source's entry,
     /// in arrival order (a later pair with the same key replaces an earlier).
     pub fn prev(&self) -> &[(Arc<str>, u32)] {
@@ -448,6 +482,9 @@ pub struct WorkflowState {
     status: Option<Status>,
     input: JsonMap,
     contexts: Vec<Arc<JsonMap>>,
+    /// The chains of context ids (see [`Frame`]).
+    #[serde(default)]
+    frames: Vec<Frame>,
     ledger: Arc<Ledger>,
     staged: Slab,
     next_stage: u64,
@@ -492,6 +529,42 @@ impl WorkflowState {
     pub fn contexts(&self) -> &[Arc<JsonMap>] {
         &self.contexts
     }
+
+    /// The context ids `entry` started with (upstream's `ctxs.in`).
+    pub fn context_ids(&self, entry: &TaskEntry) -> Vec<u32> {
+        self.ids(&entry.ctxs)
+    }
+
+    /// A list's ids, oldest first: O(its length).
+    fn ids(&self, ctxs: &CtxList) -> Vec<u32> {
+        if let Some(ids) = &ctxs.legacy {
+            return ids.clone();
+        }
+        let mut ids = Vec::new();
+        let mut frame = ctxs.frame;
+        while frame != NO_FRAME {
+            let Frame(prev, id) = self.frames[frame as usize];
+            ids.push(id);
+            frame = prev;
+        }
+        ids.reverse();
+        ids
+    }
+
+    /// A new list: `prev`'s plus `id`.
+    fn push_frame(&mut self, prev: u32, id: u32) -> u32 {
+        self.frames.push(Frame(prev, id));
+        (self.frames.len() - 1) as u32
+    }
+}
+
+/// Stores `ids` (a list read from an older state) as a new chain of frames;
+/// returns its last frame.
+fn chain(frames: &mut Vec<Frame>, ids: Vec<u32>) -> u32 {
+    ids.into_iter().fold(NO_FRAME, |prev, id| {
+        frames.push(Frame(prev, id));
+        (frames.len() - 1) as u32
+    })
 }
 
 /// A [`WorkflowState`] bound to its [`Workflow`]: every operation goes
@@ -541,6 +614,7 @@ impl<'w> Conductor<'w> {
             status: None,
             input: inputs,
             contexts: Vec::new(),
+            frames: Vec::new(),
             ledger: Arc::new(ledger),
             staged: Slab::default(),
             next_stage: 0,
@@ -583,11 +657,9 @@ impl<'w> Conductor<'w> {
         let ctx = Arc::new(ctx);
         c.st.contexts.push(ctx.clone());
         c.ledger_mut().routes.push(Vec::new());
+        let root_frame = c.st.push_frame(NO_FRAME, 0);
         for &root in &wf.graph.roots {
-            let ctxs = CtxList {
-                ids: Arc::new(vec![0]),
-                merged: Some(ctx.clone()),
-            };
+            let ctxs = CtxList::at(root_frame, Some(ctx.clone()));
             c.add_staged(root, 0, ctxs, Prev::new(), true, None);
         }
         c
@@ -608,6 +680,11 @@ impl<'w> Conductor<'w> {
             let ledger = Arc::make_mut(&mut st.ledger);
             ledger.names = g.by_name.clone();
             ledger.current.clear();
+            for e in ledger.sequence.iter_mut() {
+                if let Some(ids) = e.ctxs.legacy.take() {
+                    e.ctxs.frame = chain(&mut st.frames, ids);
+                }
+            }
             for (i, e) in ledger.sequence.iter_mut().enumerate() {
                 e.node = node_of(&e.id)?;
                 if e.next.len() != g.nodes[e.node as usize].out.len() {
@@ -620,6 +697,9 @@ impl<'w> Conductor<'w> {
             }
         }
         for s in st.staged.values_mut() {
+            if let Some(ids) = s.ctxs.legacy.take() {
+                s.ctxs.frame = chain(&mut st.frames, ids);
+            }
             s.node = node_of(&s.id)?;
             if let Some(items) = &mut s.items {
                 items.reindex();
@@ -951,11 +1031,12 @@ impl<'w> Conductor<'w> {
         }
         let mut ctx: Option<JsonMap> = None;
         for e in self.st.ledger.sequence.iter().filter(|e| e.term) {
+            let ids = self.st.ids(&e.ctxs);
             match &mut ctx {
-                None => ctx = Some((*self.materialize_ids(&e.ctxs.ids)).clone()),
+                None => ctx = Some((*self.materialize_ids(&ids)).clone()),
                 Some(c) => {
-                    let skip = usize::from(e.ctxs.ids.first() == Some(&0));
-                    for &i in &e.ctxs.ids[skip..] {
+                    let skip = usize::from(ids.first() == Some(&0));
+                    for &i in &ids[skip..] {
                         merge_into(c, &self.st.contexts[i as usize]);
                     }
                 }
@@ -1258,14 +1339,10 @@ impl<'w> Conductor<'w> {
                 let published = Arc::new(published);
                 self.st.contexts.push(published.clone());
                 let cid = (self.st.contexts.len() - 1) as u32;
-                let mut ids = (*out.ids).clone();
-                ids.push(cid);
+                let frame = self.st.push_frame(out.frame, cid);
                 let mut merged = (*base).clone();
                 merge_into(&mut merged, &published);
-                out = CtxList {
-                    ids: Arc::new(ids),
-                    merged: Some(Arc::new(merged)),
-                };
+                out = CtxList::at(frame, Some(Arc::new(merged)));
             }
             let target = edge.target;
             let next_route = self.evaluate_route(edge.target, &edge.backref, route);
@@ -1273,7 +1350,7 @@ impl<'w> Conductor<'w> {
                 Some(k) => {
                     // Extend the staged task's context with this branch's
                     // (minus the root context, as upstream).
-                    let mut ids: Vec<u32> = out.ids.to_vec();
+                    let mut ids: Vec<u32> = self.st.ids(&out);
                     if let Some(p) = ids.iter().position(|&i| i == 0) {
                         ids.remove(p);
                     }
@@ -1281,15 +1358,13 @@ impl<'w> Conductor<'w> {
                         let current = self.st.staged[k].ctxs.clone();
                         let base = self.materialize_list(&current);
                         let mut merged = (*base).clone();
+                        let mut frame = current.frame;
                         for &i in &ids {
                             merge_into(&mut merged, &self.st.contexts[i as usize]);
+                            frame = self.st.push_frame(frame, i);
                         }
-                        let mut all = current.ids.to_vec();
-                        all.extend(ids);
-                        self.st.staged.get_mut(k).expect("indexed").ctxs = CtxList {
-                            ids: Arc::new(all),
-                            merged: Some(Arc::new(merged)),
-                        };
+                        self.st.staged.get_mut(k).expect("indexed").ctxs =
+                            CtxList::at(frame, Some(Arc::new(merged)));
                     }
                     let s = self.st.staged.get_mut(k).expect("indexed");
                     s.prev.push((edge.backref.clone(), idx));
@@ -1707,7 +1782,7 @@ impl<'w> Conductor<'w> {
         if let Some(m) = ctxs.merged {
             return m;
         }
-        let m = self.materialize_ids(&ctxs.ids);
+        let m = self.materialize_ids(&self.st.ids(&ctxs));
         self.entry_mut(idx).ctxs.merged = Some(m.clone());
         m
     }
@@ -1715,7 +1790,7 @@ impl<'w> Conductor<'w> {
     fn materialize_list(&self, ctxs: &CtxList) -> Arc<JsonMap> {
         match &ctxs.merged {
             Some(m) => m.clone(),
-            None => self.materialize_ids(&ctxs.ids),
+            None => self.materialize_ids(&self.st.ids(ctxs)),
         }
     }
 
@@ -2251,5 +2326,87 @@ mod tests {
         let counts = |c: &Conductor<'_>| c.st.ix.joins.get(&(j, 0)).map(|x| (x.seen, x.satisfied));
         assert_eq!(counts(&r), counts(&c));
         assert_eq!(serde_json::to_string(r.state()).unwrap(), text);
+    }
+
+    /// A loop that publishes a counter: the state grows by a constant per
+    /// iteration (upstream's `ctxs.in` lists made it O(n²)).
+    fn publishing_loop_state(n: u64) -> usize {
+        let text = format!(
+            "version: 1.0\nvars:\n  - count: 0\ntasks:\n  init:\n    action: x\n    next: [{{do: step}}]\n  step:\n    action: x\n    next:\n      - when: '{{{{ ctx().count < {n} }}}}'\n        publish: [{{count: '{{{{ ctx().count + 1 }}}}'}}]\n        do: step\n"
+        );
+        let w = wf(&text);
+        let mut c = start(&w);
+        c.next_tasks();
+        run(&mut c, "init", Status::Succeeded);
+        for _ in 0..=n {
+            assert_eq!(c.next_tasks().len(), 1);
+            run(&mut c, "step", Status::Succeeded);
+        }
+        assert_eq!(c.status(), Some(Status::Succeeded));
+        assert_eq!(c.state().contexts().last().unwrap()["count"], json!(n));
+        serde_json::to_string(c.state()).unwrap().len()
+    }
+
+    #[test]
+    fn a_publishing_loop_has_linear_state() {
+        let (small, large) = (publishing_loop_state(1_000), publishing_loop_state(4_000));
+        let ratio = large as f64 / small as f64;
+        assert!(
+            ratio < 4.6,
+            "4x the iterations, {ratio:.2}x the state ({small} -> {large} bytes)"
+        );
+    }
+
+    /// A state stored before frames (lists of context ids in every entry)
+    /// resumes with the same lists.
+    #[test]
+    fn states_with_id_lists_resume() {
+        let w = wf(
+            "version: 1.0\ntasks:\n  a:\n    action: x\n    next: [{publish: [{x: 1}], do: b}]\n  b:\n    action: x\n    next: [{publish: [{y: 2}], do: c}]\n  c:\n    action: x\n",
+        );
+        let mut c = start(&w);
+        c.next_tasks();
+        run(&mut c, "a", Status::Succeeded);
+        c.next_tasks();
+        run(&mut c, "b", Status::Succeeded);
+        let ids: Vec<Vec<u32>> = c
+            .state()
+            .sequence()
+            .iter()
+            .map(|e| c.state().context_ids(e))
+            .collect();
+        assert_eq!(ids, [vec![0], vec![0, 1]]);
+        // Rewrite the state as an older drover stored it.
+        let mut old = serde_json::to_value(c.state()).unwrap();
+        old.as_object_mut().unwrap().remove("frames");
+        for (e, ids) in old["ledger"]["sequence"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(&ids)
+        {
+            e["ctxs"] = json!(ids);
+        }
+        for s in old["staged"].as_array_mut().unwrap() {
+            if !s.is_null() {
+                s["ctxs"] = json!([0, 1, 2]);
+            }
+        }
+        let st: WorkflowState = serde_json::from_value(old).unwrap();
+        let mut r = Conductor::resume(&w, st).unwrap();
+        let again: Vec<Vec<u32>> = r
+            .state()
+            .sequence()
+            .iter()
+            .map(|e| r.state().context_ids(e))
+            .collect();
+        assert_eq!(again, ids);
+        r.next_tasks();
+        run(&mut r, "c", Status::Succeeded);
+        assert_eq!(r.status(), Some(Status::Succeeded));
+        assert_eq!(
+            r.state().context_ids(r.state().sequence().last().unwrap()),
+            [0, 1, 2]
+        );
     }
 }

@@ -588,7 +588,7 @@ fn compare(c: &Conductor<'_>, step: &Step) -> Result<(), String> {
             .rev()
             .find(|e| &*e.id == task)
             .ok_or_else(|| format!("extra assertion `{key}`: task `{task}` never ran"))?;
-        let view = entry_view(entry);
+        let view = entry_view(c.state(), entry);
         let actual = path
             .split('.')
             .try_fold(&view, |v, k| v.get(k))
@@ -602,12 +602,12 @@ fn compare(c: &Conductor<'_>, step: &Step) -> Result<(), String> {
 }
 
 /// A task state entry as upstream serializes it (for `extra_assertions`).
-pub fn entry_view(e: &TaskEntry) -> serde_json::Value {
+pub fn entry_view(state: &WorkflowState, e: &TaskEntry) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": &*e.id,
         "route": e.route,
         "status": crate::status::opt_str(e.status),
-        "ctxs": {"in": e.context_ids()},
+        "ctxs": {"in": state.context_ids(e)},
         "prev": e.prev().iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<JsonMap>(),
     });
     if let Some(r) = &e.retry {
