@@ -81,22 +81,13 @@ impl Store {
     pub fn workflow_ask(
         &self,
         run: ExecutionId,
-        state: Value,
+        state: crate::StateWrite,
         inflight: Value,
         inquiry: Inquiry,
     ) -> Result<()> {
         self.write(move |conn| {
             insert_inquiry(conn, &inquiry)?;
-            conn.prepare_cached(
-                "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![
-                run.to_string(),
-                state.to_string(),
-                inflight.to_string(),
-                now_ms()
-            ])?;
-            Ok(())
+            crate::workflows::write_state(conn, &run.to_string(), &state, Some(&inflight), now_ms())
         })
     }
 

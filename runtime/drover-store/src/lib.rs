@@ -53,7 +53,7 @@ pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use timers::TimerState;
 pub use web::{Changes, FailingRule, NodeCell, RackHealth};
-pub use workflows::{ChildLink, ChildRow, WorkflowRun};
+pub use workflows::{ChildLink, ChildRow, StatePart, StateWrite, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.
@@ -97,6 +97,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0012_sim.sql")),
+        M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])
 }
 

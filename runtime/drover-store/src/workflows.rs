@@ -53,6 +53,75 @@ pub struct WorkflowRun {
     pub timeout_ms: Option<u64>,
 }
 
+/// A write of a run's state: its head and the list items that changed (see
+/// the `workflow_state_parts` migration). The store does not interpret
+/// the state: `list` is a JSON pointer into the head where the items go
+/// back when it is read.
+#[derive(Clone, Debug, Default)]
+pub struct StateWrite {
+    /// The state as JSON, with the lists that have parts empty.
+    pub head: String,
+    pub parts: Vec<StatePart>,
+    /// The parts are all of them: drop those stored before.
+    pub replace: bool,
+}
+
+/// One item of one of a state's lists.
+#[derive(Clone, Debug)]
+pub struct StatePart {
+    pub list: &'static str,
+    pub index: u32,
+    pub value: String,
+}
+
+/// Stores `state` as run `id`'s with `inflight`.
+pub(crate) fn write_state(
+    conn: &Connection,
+    id: &str,
+    state: &StateWrite,
+    inflight: Option<&Value>,
+    now: i64,
+) -> Result<()> {
+    if state.replace {
+        conn.prepare_cached("DELETE FROM workflow_state_parts WHERE run = ?1")?
+            .execute([id])?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT OR REPLACE INTO workflow_state_parts (run, list, idx, value) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for p in &state.parts {
+        insert.execute(params![id, p.list, p.index, p.value])?;
+    }
+    conn.prepare_cached(
+        "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, state.head, inflight.map(Value::to_string), now])?;
+    Ok(())
+}
+
+/// Run `id`'s state: its head with the stored list items put back.
+fn read_state(conn: &Connection, id: &str, head: &str) -> Result<Value> {
+    let mut state: Value = serde_json::from_str(head)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT list, idx, value FROM workflow_state_parts WHERE run = ?1 ORDER BY list, idx",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(row) = rows.next()? {
+        let list: String = row.get(0)?;
+        let index: i64 = row.get(1)?;
+        let value: String = row.get(2)?;
+        let Some(items) = state.pointer_mut(&list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let index = index as usize;
+        if items.len() <= index {
+            items.resize(index + 1, Value::Null);
+        }
+        items[index] = serde_json::from_str(&value)?;
+    }
+    Ok(state)
+}
+
 /// Marks an execution request `state` (the top-level run's queue entry).
 fn set_request_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
     conn.prepare_cached("UPDATE execution_requests SET state = ?2 WHERE id = ?1")?
@@ -63,7 +132,7 @@ fn set_request_state(conn: &Connection, id: &str, state: &str) -> Result<()> {
 fn write_children(
     conn: &Connection,
     id: ExecutionId,
-    state: &str,
+    state: &StateWrite,
     children: &[(Execution, ChildLink)],
     inflight: Option<&Value>,
 ) -> Result<()> {
@@ -78,16 +147,7 @@ fn write_children(
         conn.prepare_cached("UPDATE inquiries SET consumed = 1 WHERE id = ?1")?
             .execute([child.id.to_string()])?;
     }
-    conn.prepare_cached(
-        "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
-    )?
-    .execute(params![
-        id.to_string(),
-        state,
-        inflight.map(Value::to_string),
-        now
-    ])?;
-    Ok(())
+    write_state(conn, &id.to_string(), state, inflight, now)
 }
 
 /// A child of a workflow execution, for `exec get --tree`.
@@ -166,27 +226,13 @@ impl Store {
         })
     }
 
-    /// Like [`Store::workflow_step`] but returns at once (the caller waits
-    /// before anything that needs it durable).
-    pub fn workflow_step_pipelined(
-        &self,
-        id: ExecutionId,
-        state: Value,
-        inflight: Option<Value>,
-    ) -> Result<crate::Pending<()>> {
-        self.write_pipelined(move |conn| {
-            write_children(conn, id, &state.to_string(), &[], inflight.as_ref())
-        })
-    }
-
     /// In one transaction: stores finished children of run `id` (each
     /// linked to its task; a subworkflow child's own run marked finished)
-    /// and the run's new `state` (serialized JSON: large states are not
-    /// built as a `Value` first) with what is still in flight.
+    /// and the run's new `state` with what is still in flight.
     pub fn workflow_children_done(
         &self,
         id: ExecutionId,
-        state: String,
+        state: StateWrite,
         children: Vec<(Execution, ChildLink)>,
         inflight: Option<Value>,
     ) -> Result<crate::Pending<()>> {
@@ -317,69 +363,23 @@ impl Store {
         })
     }
 
-    /// Stores the state of run `id` with the child about to start
-    /// (`inflight`), or with none.
-    pub fn workflow_step(
-        &self,
-        id: ExecutionId,
-        state: Value,
-        inflight: Option<Value>,
-    ) -> Result<()> {
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE workflow_runs SET state = ?2, inflight = ?3, updated_at = ?4 WHERE id = ?1",
-                params![
-                    id.to_string(),
-                    state.to_string(),
-                    inflight.as_ref().map(Value::to_string),
-                    now_ms()
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// In one transaction: stores the finished `child` of run `id` (linked
-    /// to its task), marks the child's own run finished if it was a
-    /// subworkflow, and stores the run's new `state` with nothing in flight.
-    pub fn workflow_child_done(
-        &self,
-        id: ExecutionId,
-        state: Value,
-        child: Execution,
-        link: ChildLink,
-    ) -> Result<()> {
-        self.write(move |conn| {
-            insert_linked(conn, &child, Some(&link))?;
-            let now = now_ms();
-            conn.execute(
-                "UPDATE workflow_runs SET finished = 1, inflight = NULL, updated_at = ?2 WHERE id = ?1",
-                params![child.id.to_string(), now],
-            )?;
-            conn.execute(
-                "UPDATE workflow_runs SET state = ?2, inflight = NULL, updated_at = ?3 WHERE id = ?1",
-                params![id.to_string(), state.to_string(), now],
-            )?;
-            Ok(())
-        })
-    }
-
     /// In one transaction: stores the workflow execution `exec` (linked if
     /// it is a subworkflow), marks its run finished with `state` and its
     /// queue entry (if any) done.
     pub fn workflow_finish(
         &self,
-        state: Value,
+        state: StateWrite,
         exec: Execution,
         link: Option<ChildLink>,
     ) -> Result<()> {
         self.write(move |conn| {
             insert_linked(conn, &exec, link.as_ref())?;
+            let id = exec.id.to_string();
+            let now = now_ms();
+            write_state(conn, &id, &state, None, now)?;
             conn.execute(
-                "UPDATE workflow_runs SET state = ?2, inflight = NULL, finished = 1, parked = NULL,
-                    control = NULL, updated_at = ?3
-                 WHERE id = ?1",
-                params![exec.id.to_string(), state.to_string(), now_ms()],
+                "UPDATE workflow_runs SET finished = 1, parked = NULL, control = NULL WHERE id = ?1",
+                [&id],
             )?;
             set_request_state(conn, &exec.id.to_string(), "done")?;
             crate::events::release_slots(conn, &exec.id.to_string())
@@ -392,6 +392,7 @@ impl Store {
             conn.prepare_cached("SELECT * FROM workflow_runs WHERE id = ?1")?
                 .query_row([id.to_string()], run_from_row)
                 .optional()?
+                .map(|run| with_state(conn, run?))
                 .transpose()
         })
     }
@@ -404,7 +405,7 @@ impl Store {
                 "SELECT * FROM workflow_runs WHERE finished = 0 AND parent IS NULL ORDER BY id",
             )?;
             let rows = stmt.query_map([], run_from_row)?;
-            rows.map(|r| r?).collect()
+            rows.map(|r| with_state(conn, r??)).collect()
         })
     }
 
@@ -416,7 +417,7 @@ impl Store {
                 "SELECT * FROM workflow_runs WHERE finished = 0 AND parent = ?1 ORDER BY id",
             )?;
             let rows = stmt.query_map([parent.to_string()], run_from_row)?;
-            rows.map(|r| r?).collect()
+            rows.map(|r| with_state(conn, r??)).collect()
         })
     }
 
@@ -483,6 +484,15 @@ impl Store {
     }
 }
 
+/// `run` with its state's stored list items put back.
+fn with_state(conn: &Connection, mut run: WorkflowRun) -> Result<WorkflowRun> {
+    if let Value::String(head) = &run.state {
+        run.state = read_state(conn, &run.id.to_string(), head)?;
+    }
+    Ok(run)
+}
+
+/// A run as stored; its `state` is the head's text until [`with_state`].
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> {
     let id: String = r.get("id")?;
     let parent: Option<String> = r.get("parent")?;
@@ -518,7 +528,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
             dry_run,
             actor,
             started_at_ms,
-            state: serde_json::from_str(&state)?,
+            state: Value::String(state),
             inflight: inflight.as_deref().map(serde_json::from_str).transpose()?,
             finished,
             owner_pid: owner_pid.and_then(|p| u32::try_from(p).ok()),
@@ -600,11 +610,35 @@ mod tests {
                 timeout_ms: None,
             })
             .unwrap();
+        let run = &store.unfinished_workflow_runs().unwrap()[0];
+        assert_eq!(run.state, json!({"step": 0}), "a full state, no parts");
         let child = ExecutionId::new();
+        let part = |list, index, value: Value| StatePart {
+            list,
+            index,
+            value: value.to_string(),
+        };
+        // The first delta replaces; later ones add and change items.
+        let head = json!({"step": 1, "list": [], "deep": {"seq": []}}).to_string();
         store
-            .workflow_step(id, json!({"step": 1}), Some(json!({"child": child})))
+            .workflow_children_done(
+                id,
+                StateWrite {
+                    head,
+                    parts: vec![part("/list", 0, json!("a")), part("/deep/seq", 0, json!(1))],
+                    replace: true,
+                },
+                Vec::new(),
+                Some(json!({"child": child})),
+            )
+            .unwrap()
+            .wait()
             .unwrap();
         let run = &store.unfinished_workflow_runs().unwrap()[0];
+        assert_eq!(
+            run.state,
+            json!({"step": 1, "list": ["a"], "deep": {"seq": [1]}})
+        );
         assert_eq!(run.inflight, Some(json!({"child": child})));
         assert_eq!(run.owner_pid, Some(std::process::id()));
         let link = ChildLink {
@@ -612,16 +646,29 @@ mod tests {
             task: "first".into(),
             route: 0,
         };
+        let head = json!({"step": 2, "list": [], "deep": {"seq": []}}).to_string();
         store
-            .workflow_child_done(
+            .workflow_children_done(
                 id,
-                json!({"step": 2}),
-                exec(child, "core.echo"),
-                link.clone(),
+                StateWrite {
+                    head,
+                    parts: vec![part("/list", 1, json!("b")), part("/deep/seq", 0, json!(2))],
+                    replace: false,
+                },
+                vec![(exec(child, "core.echo"), link.clone())],
+                None,
             )
+            .unwrap()
+            .wait()
             .unwrap();
         let run = store.get_workflow_run(id).unwrap().unwrap();
-        assert_eq!((run.state, run.inflight), (json!({"step": 2}), None));
+        assert_eq!(
+            (run.state, run.inflight),
+            (
+                json!({"step": 2, "list": ["a", "b"], "deep": {"seq": [2]}}),
+                None
+            )
+        );
         assert_eq!(store.execution_link(child).unwrap(), Some(link));
         let kids = store.execution_children(id).unwrap();
         assert_eq!(kids.len(), 1);
@@ -631,9 +678,20 @@ mod tests {
         );
 
         assert!(store.workflow_claim(id).unwrap());
+        let head = json!({"step": 3, "list": [], "deep": {"seq": []}}).to_string();
+        let state = StateWrite {
+            head,
+            parts: Vec::new(),
+            replace: false,
+        };
         store
-            .workflow_finish(json!({"step": 3}), exec(id, "flows.greet"), None)
+            .workflow_finish(state, exec(id, "flows.greet"), None)
             .unwrap();
+        let run = store.get_workflow_run(id).unwrap().unwrap();
+        assert_eq!(
+            run.state,
+            json!({"step": 3, "list": ["a", "b"], "deep": {"seq": [2]}})
+        );
         assert!(store.unfinished_workflow_runs().unwrap().is_empty());
         assert!(!store.workflow_claim(id).unwrap());
         assert_eq!(store.execution_link(id).unwrap(), None);

@@ -65,6 +65,10 @@
 //! runtime that reports `running` for what it starts before asking again
 //! pays O(1) per task.
 
+mod delta;
+
+pub use delta::{STATE_LISTS, StateDelta, StatePart};
+
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -573,6 +577,8 @@ fn chain(frames: &mut Vec<Frame>, ids: Vec<u32>) -> u32 {
 pub struct Conductor<'w> {
     wf: &'w Workflow,
     st: WorkflowState,
+    /// What [`Conductor::take_delta`] has handed out.
+    marks: delta::Marks,
 }
 
 enum Ev {
@@ -623,7 +629,11 @@ impl<'w> Conductor<'w> {
             reruns: Vec::new(),
             ix: Index::default(),
         };
-        let mut c = Conductor { wf, st };
+        let mut c = Conductor {
+            wf,
+            st,
+            marks: delta::Marks::full(),
+        };
         let mut ctx = JsonMap::new();
         let mut errors = Vec::new();
         for p in &wf.input {
@@ -676,12 +686,15 @@ impl<'w> Conductor<'w> {
             g.node(id)
                 .ok_or_else(|| ConductorError::StateMismatch(format!("unknown task `{id}`")))
         };
+        // Stored by a drover before frames: the next delta rewrites it all.
+        let mut legacy = false;
         {
             let ledger = Arc::make_mut(&mut st.ledger);
             ledger.names = g.by_name.clone();
             ledger.current.clear();
             for e in ledger.sequence.iter_mut() {
                 if let Some(ids) = e.ctxs.legacy.take() {
+                    legacy = true;
                     e.ctxs.frame = chain(&mut st.frames, ids);
                 }
             }
@@ -698,6 +711,7 @@ impl<'w> Conductor<'w> {
         }
         for s in st.staged.values_mut() {
             if let Some(ids) = s.ctxs.legacy.take() {
+                legacy = true;
                 s.ctxs.frame = chain(&mut st.frames, ids);
             }
             s.node = node_of(&s.id)?;
@@ -706,7 +720,12 @@ impl<'w> Conductor<'w> {
             }
         }
         st.ix = Index::default();
-        let mut c = Conductor { wf, st };
+        let marks = if legacy {
+            delta::Marks::full()
+        } else {
+            delta::Marks::stored(&st)
+        };
+        let mut c = Conductor { wf, st, marks };
         for (k, s) in c.st.staged.iter() {
             c.st.ix.staged.insert((s.node, s.route), k);
             if s.ready && !s.completed {
@@ -1355,16 +1374,21 @@ impl<'w> Conductor<'w> {
                         ids.remove(p);
                     }
                     if !ids.is_empty() {
-                        let current = self.st.staged[k].ctxs.clone();
-                        let base = self.materialize_list(&current);
-                        let mut merged = (*base).clone();
+                        // Merge in place: the staged task usually holds the
+                        // only reference, so a join of n branches costs O(n).
+                        let current = &mut self.st.staged.get_mut(k).expect("indexed").ctxs;
                         let mut frame = current.frame;
+                        let mut merged = match current.merged.take() {
+                            Some(m) => m,
+                            None => self.materialize_ids(&self.st.ids(&CtxList::at(frame, None))),
+                        };
+                        let target = Arc::make_mut(&mut merged);
                         for &i in &ids {
-                            merge_into(&mut merged, &self.st.contexts[i as usize]);
+                            merge_into(target, &self.st.contexts[i as usize]);
                             frame = self.st.push_frame(frame, i);
                         }
                         self.st.staged.get_mut(k).expect("indexed").ctxs =
-                            CtxList::at(frame, Some(Arc::new(merged)));
+                            CtxList::at(frame, Some(merged));
                     }
                     let s = self.st.staged.get_mut(k).expect("indexed");
                     s.prev.push((edge.backref.clone(), idx));
@@ -1762,6 +1786,7 @@ impl<'w> Conductor<'w> {
     }
 
     fn entry_mut(&mut self, idx: u32) -> &mut TaskEntry {
+        self.marks.dirty.insert(idx);
         &mut self.ledger_mut().sequence[idx as usize]
     }
 
@@ -2407,6 +2432,79 @@ mod tests {
         assert_eq!(
             r.state().context_ids(r.state().sequence().last().unwrap()),
             [0, 1, 2]
+        );
+    }
+
+    /// A store of deltas: the head and its list items by (list, index).
+    #[derive(Default)]
+    struct Deltas {
+        head: serde_json::Value,
+        parts: std::collections::BTreeMap<(&'static str, u32), String>,
+        written: usize,
+    }
+
+    impl Deltas {
+        fn apply(&mut self, d: StateDelta) {
+            if d.replace {
+                self.parts.clear();
+            }
+            self.written += d.head.len();
+            self.head = serde_json::from_str(&d.head).unwrap();
+            for p in d.parts {
+                self.written += p.value.len();
+                self.parts.insert((p.list, p.index), p.value);
+            }
+        }
+
+        fn state(&self) -> serde_json::Value {
+            let mut v = self.head.clone();
+            for ((list, i), item) in &self.parts {
+                let items = v.pointer_mut(list).unwrap().as_array_mut().unwrap();
+                assert_eq!(items.len(), *i as usize, "{list} has no gap");
+                items.push(serde_json::from_str(item).unwrap());
+            }
+            v
+        }
+    }
+
+    /// Deltas put back together are the state, at every step and across a
+    /// resume; what they write per task stays flat.
+    #[test]
+    fn deltas_rebuild_the_state() {
+        let text = "version: 1.0\nvars:\n  - count: 0\ntasks:\n  init:\n    action: x\n    next: [{do: step}]\n  step:\n    action: x\n    next:\n      - when: '{{ ctx().count < 300 }}'\n        publish: [{count: '{{ ctx().count + 1 }}'}]\n        do: step\n";
+        let w = wf(text);
+        let mut store = Deltas::default();
+        let mut c = start(&w);
+        store.apply(c.take_delta());
+        c.next_tasks();
+        run(&mut c, "init", Status::Succeeded);
+        let mut per_task = Vec::new();
+        for i in 0..=300 {
+            if i == 150 {
+                // Resume from what the deltas stored, as a runner does.
+                let st: WorkflowState = serde_json::from_value(store.state()).unwrap();
+                c = Conductor::resume(&w, st).unwrap();
+            }
+            assert_eq!(c.next_tasks().len(), 1);
+            c.on_action_event("step", 0, ActionEvent::status(Status::Running))
+                .unwrap();
+            let before = store.written;
+            store.apply(c.take_delta());
+            c.on_action_event("step", 0, ActionEvent::succeeded(json!(i)))
+                .unwrap();
+            store.apply(c.take_delta());
+            per_task.push(store.written - before);
+            assert_eq!(
+                store.state(),
+                serde_json::to_value(c.state()).unwrap(),
+                "step {i}"
+            );
+        }
+        assert_eq!(c.status(), Some(Status::Succeeded));
+        let (first, last) = (per_task[10], per_task[per_task.len() - 1]);
+        assert!(
+            last < first * 2,
+            "bytes per task: {first} at the start, {last} at the end"
         );
     }
 }

@@ -61,7 +61,7 @@ pub mod yaml;
 
 pub use conductor::{
     ActionEvent, ActionRequest, Conductor, ConductorError, ErrorEntry, RerunRequest, RetryState,
-    TaskDispatch, TaskEntry, WorkflowState,
+    STATE_LISTS, StateDelta, StatePart, TaskDispatch, TaskEntry, WorkflowState,
 };
 pub use spec::{Join, TaskSpec, TransitionSpec, Workflow};
 pub use status::Status;

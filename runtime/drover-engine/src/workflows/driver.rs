@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ask::{self, AskCheck};
-use super::{Meta, Outcome, WorkflowError, exec_status, resume, start, state_json, validate};
+use super::{Meta, Outcome, WorkflowError, exec_status, resume, start, state_write, validate};
 
 /// Most children of one run executing at once (with-items `concurrency`
 /// and parallel branches are further bounded by the workflow itself).
@@ -326,7 +326,7 @@ impl<'w> Driver<'_, 'w> {
         if !self.dirty && self.done.is_empty() {
             return Ok(());
         }
-        let state = serde_json::to_string(self.c.state()).map_err(StoreError::from)?;
+        let state = state_write(&mut self.c);
         let inflight = self.inflight_json()?;
         self.write_cost = self.last_write.elapsed();
         let pending = self.rt.store().workflow_children_done(
@@ -606,7 +606,7 @@ impl<'w> Driver<'_, 'w> {
         self.asks.push(inf.child);
         self.rt.store().workflow_ask(
             self.meta.id,
-            state_json(&self.c)?,
+            state_write(&mut self.c),
             self.inflight_json()?.unwrap_or(Value::Null),
             inquiry,
         )?;
@@ -864,7 +864,7 @@ impl<'w> Driver<'_, 'w> {
             duration_us: ((finished_at_ms - meta.started_at_ms).max(0) as u64) * 1000,
         };
         if meta.link.is_none() {
-            store.workflow_finish(state_json(c)?, exec.clone(), None)?;
+            store.workflow_finish(state_write(c), exec.clone(), None)?;
         }
         Ok(exec)
     }

@@ -271,6 +271,25 @@ pub(crate) fn state_json(c: &Conductor<'_>) -> Result<Value, StoreError> {
     Ok(serde_json::to_value(c.state())?)
 }
 
+/// What changed in `c`'s state since it was last stored: O(1) per
+/// transition, not the whole state (see [`drover_workflow::StateDelta`]).
+pub(crate) fn state_write(c: &mut Conductor<'_>) -> drover_store::StateWrite {
+    let delta = c.take_delta();
+    drover_store::StateWrite {
+        head: delta.head,
+        parts: delta
+            .parts
+            .into_iter()
+            .map(|p| drover_store::StatePart {
+                list: p.list,
+                index: p.index,
+                value: p.value,
+            })
+            .collect(),
+        replace: delta.replace,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start(
     runtime: &Runtime,
