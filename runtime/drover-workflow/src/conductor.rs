@@ -1253,6 +1253,10 @@ impl<'w> Conductor<'w> {
             && new != old
         {
             self.transitions(node, route, idx, vars, task, &mut engine_queue);
+            // Its merged context served its transitions; the tasks they
+            // staged hold what they need. Keeping it would cost a map per
+            // task run (a rerun merges it again from the frames).
+            self.ledger_mut().sequence[idx as usize].ctxs.merged = None;
         }
 
         self.workflow_task_event(node, route, idx);

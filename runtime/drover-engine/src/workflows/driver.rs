@@ -41,6 +41,13 @@ const PARK_DELAY: Duration = Duration::from_secs(1);
 const QUICK: Duration = Duration::from_millis(2);
 /// Most child records held before a write.
 const FLUSH_CHILDREN: usize = 8192;
+/// Most log lines a workflow execution lists its task runs in.
+const MAX_LOG_LINES: usize = 1000;
+
+/// When the last child started (for the "more task runs" line).
+fn last_start_ms(last: Option<&drover_store::ChildRow>) -> i64 {
+    last.map_or(0, |c| c.summary.started_at_ms)
+}
 
 /// A child started (or about to start) and not recorded yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -810,23 +817,42 @@ impl<'w> Driver<'_, 'w> {
         let children = store.execution_children(meta.id)?;
         let mut logs = Vec::new();
         let mut plan = meta.opts.dry_run.then(Vec::new);
-        for child in &children {
-            logs.push(LogLine {
-                at_ms: (child.summary.started_at_ms - meta.started_at_ms).max(0) as u64,
-                level: if child.summary.status == ExecStatus::Succeeded {
-                    LogLevel::Info
-                } else {
-                    LogLevel::Warn
-                },
-                message: format!(
-                    "task {} (route {}): {} {} {}",
-                    child.task,
-                    child.route,
-                    child.summary.action,
-                    child.summary.status,
-                    child.summary.id
-                ),
-            });
+        for (n, child) in children.iter().enumerate() {
+            // One line per task run up to a bound: a 100,000-iteration loop
+            // would otherwise store (and hold) a line per iteration.
+            if n == MAX_LOG_LINES {
+                logs.push(LogLine {
+                    at_ms: (last_start_ms(children.last()) - meta.started_at_ms).max(0) as u64,
+                    level: LogLevel::Info,
+                    message: format!(
+                        "… and {} more task runs (drover exec get {} --tree lists them)",
+                        children.len() - MAX_LOG_LINES,
+                        meta.id
+                    ),
+                });
+            }
+            if n >= MAX_LOG_LINES {
+                if plan.is_none() {
+                    break;
+                }
+            } else {
+                logs.push(LogLine {
+                    at_ms: (child.summary.started_at_ms - meta.started_at_ms).max(0) as u64,
+                    level: if child.summary.status == ExecStatus::Succeeded {
+                        LogLevel::Info
+                    } else {
+                        LogLevel::Warn
+                    },
+                    message: format!(
+                        "task {} (route {}): {} {} {}",
+                        child.task,
+                        child.route,
+                        child.summary.action,
+                        child.summary.status,
+                        child.summary.id
+                    ),
+                });
+            }
             if let Some(plan) = &mut plan
                 && let Some(exec) = store.get_execution(child.summary.id)?
             {
