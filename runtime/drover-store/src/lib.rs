@@ -96,7 +96,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0008_workflow_control.sql")),
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
-        M::up(include_str!("migrations/0012_sim.sql")),
+        M::up(include_str!("migrations/0011_sim.sql")),
         M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])
 }
