@@ -103,6 +103,40 @@ impl ResourceLimiter for CallLimiter {
     }
 }
 
+/// A counting semaphore: instantiating beyond the pooling allocator's slots
+/// fails at once instead of waiting, so callers queue here first.
+pub(crate) struct Permits {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+pub(crate) struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    pub(crate) fn new(n: u32) -> Permits {
+        Permits {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,39 +170,5 @@ mod tests {
         assert!(l.table_growing(0, 60_000, None).unwrap());
         assert!(l.table_growing(0, 60_000, None).is_err());
         assert_eq!(l.hit, Some(LimitHit::Table { desired: 120_000 }));
-    }
-}
-
-/// A counting semaphore: instantiating beyond the pooling allocator's slots
-/// fails at once instead of waiting, so callers queue here first.
-pub(crate) struct Permits {
-    free: Mutex<u32>,
-    freed: Condvar,
-}
-
-pub(crate) struct Permit<'a>(&'a Permits);
-
-impl Permits {
-    pub(crate) fn new(n: u32) -> Permits {
-        Permits {
-            free: Mutex::new(n),
-            freed: Condvar::new(),
-        }
-    }
-
-    pub(crate) fn acquire(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.0.freed.notify_one();
     }
 }
