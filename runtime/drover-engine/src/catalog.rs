@@ -218,7 +218,7 @@ fn yaml_files(dir: &Path, sub: &str) -> Result<Vec<PathBuf>, CatalogError> {
 /// bad rule or policy refuses the whole pack.
 pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
     let manifest = dir.join(drover_pack::MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest).map_err(|source| CatalogError::Io {
+    let text = drover_text::yaml::read_file(&manifest).map_err(|source| CatalogError::Io {
         path: manifest.clone(),
         source,
     })?;
@@ -232,7 +232,7 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
         .collect();
     let mut policies = Vec::new();
     for path in yaml_files(dir, "policies")? {
-        let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
+        let text = drover_text::yaml::read_file(&path).map_err(|source| CatalogError::Io {
             path: path.clone(),
             source,
         })?;
@@ -247,7 +247,7 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
     }
     let mut rules = Vec::new();
     for path in yaml_files(dir, "rules")? {
-        let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
+        let text = drover_text::yaml::read_file(&path).map_err(|source| CatalogError::Io {
             path: path.clone(),
             source,
         })?;

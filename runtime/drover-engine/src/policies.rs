@@ -117,6 +117,14 @@ impl Policy {
         pack: &str,
         actions: Option<&[String]>,
     ) -> Result<Policy, ParseError> {
+        // Bounded first (aliases expanded): the file comes from a pack.
+        drover_text::yaml::check(text).map_err(|p| ParseError::Invalid {
+            origin: origin.to_owned(),
+            line: p.line,
+            column: p.column,
+            path: p.path,
+            message: p.message,
+        })?;
         let raw: RawPolicy = serde_path_to_error::deserialize(
             serde_norway::Deserializer::from_str(text),
         )

@@ -334,8 +334,8 @@ pub(crate) fn classify_trap(
     if let Some(hit) = state.limiter.hit {
         return failed(match hit {
             LimitHit::Memory { desired } => format!(
-                "memory limit of {} MiB exceeded (the plugin asked for {} MiB); \
-                 raise `memory` in pack.yaml if it really needs more",
+                "memory limit of {} MiB exceeded (the plugin asked for {} MiB, all its memories \
+                 together); raise `memory` in pack.yaml if it really needs more",
                 state.limiter.memory_cap >> 20,
                 desired.div_ceil(1 << 20)
             ),

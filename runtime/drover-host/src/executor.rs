@@ -436,10 +436,7 @@ impl Runtime {
             HostState {
                 wasi,
                 table: ResourceTable::new(),
-                limiter: CallLimiter {
-                    memory_cap: limits.memory_bytes as usize,
-                    hit: None,
-                },
+                limiter: CallLimiter::new(limits.memory_bytes as usize),
                 call: call_ctx,
             },
         );

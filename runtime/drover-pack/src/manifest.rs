@@ -83,6 +83,8 @@ struct RawPlugin {
     runner: Option<Runner>,
     /// Workflow actions only: the workflow file, relative to the pack.
     entry: Option<EntryPath>,
+    /// Workflow actions only: most task runs of one run (default 100,000).
+    max_steps: Option<u64>,
 }
 
 /// How an action is run when it is not a Wasm component.
@@ -403,6 +405,12 @@ fn resolve_runner(
     raw: &RawPlugin,
 ) -> Result<(String, Option<WorkflowEntry>), PackError> {
     let at = |field: &'static str| ["plugins", name, field];
+    if raw.max_steps.is_some() && raw.runner.is_none() {
+        return Err(cx.invalid(
+            &at("max_steps"),
+            "`max_steps` is for workflow actions (`runner: workflow`)".into(),
+        ));
+    }
     match (&raw.component, raw.runner, &raw.entry) {
         (Some(c), None, None) => Ok((c.0.clone(), None)),
         (None, Some(Runner::Workflow), Some(entry)) => {
@@ -419,11 +427,24 @@ fn resolve_runner(
                         .into(),
                 ));
             }
+            if let Some(n) = raw.max_steps
+                && !(1..=WorkflowEntry::MAX_MAX_STEPS).contains(&n)
+            {
+                return Err(cx.invalid(
+                    &at("max_steps"),
+                    format!(
+                        "max_steps {n} is out of range: write 1 to {} (default {})",
+                        WorkflowEntry::MAX_MAX_STEPS,
+                        WorkflowEntry::DEFAULT_MAX_STEPS
+                    ),
+                ));
+            }
             Ok((
                 String::new(),
                 Some(WorkflowEntry {
                     entry: entry.0.clone(),
                     text: String::new(),
+                    max_steps: raw.max_steps,
                 }),
             ))
         }

@@ -191,7 +191,7 @@ fn unknown_keys_are_named_with_a_suggestion() {
         "packs/core/pack.yaml:9:5: plugins.echo.timout: unknown key \"timout\"; did you mean \
          \"timeout\"? (valid keys: kind, description, component, timeout, memory, output, \
          idempotent, parameters, capabilities, poll_interval, subscriptions, config, runner, \
-         entry)"
+         entry, max_steps)"
     );
     assert_eq!(
         err_with("version: 0.1.0", "verison: 0.1.0"),
@@ -597,6 +597,29 @@ fn workflow_actions() {
     assert_eq!(back, pack);
     // Components stay components.
     assert!(!parse(GOOD).unwrap().plugin("echo").unwrap().is_workflow());
+    assert_eq!(handle.workflow.as_ref().unwrap().max_steps(), 100_000);
+}
+
+#[test]
+fn workflow_max_steps() {
+    let text = format!("{FLOW}    max_steps: 500\n");
+    let pack = parse(&text).unwrap();
+    let entry = pack.plugin("handle").unwrap().workflow.clone().unwrap();
+    assert_eq!(entry.max_steps(), 500);
+    let err = parse(&format!("{FLOW}    max_steps: 0\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plugins.handle.max_steps: max_steps 0 is out of range: write 1 to 10000000"),
+        "{err}"
+    );
+    let err = parse(&GOOD.replace(
+        "    component: components/core_echo.wasm\n",
+        "    component: components/core_echo.wasm\n    max_steps: 5\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`max_steps` is for workflow actions"), "{err}");
 }
 
 #[test]

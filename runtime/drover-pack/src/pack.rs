@@ -115,6 +115,23 @@ pub struct WorkflowEntry {
     /// with the pack, so a run never reads the pack directory again.
     #[serde(default)]
     pub text: String,
+    /// Most task runs (actions started, with-items items and action-less
+    /// tasks counted one each) of one run of this workflow, its
+    /// subworkflows included; `None`: [`WorkflowEntry::DEFAULT_MAX_STEPS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+}
+
+impl WorkflowEntry {
+    /// The ceiling when the manifest sets no `max_steps`.
+    pub const DEFAULT_MAX_STEPS: u64 = 100_000;
+    /// The highest `max_steps` a manifest may set.
+    pub const MAX_MAX_STEPS: u64 = 10_000_000;
+
+    /// The ceiling on task runs of one run of this workflow.
+    pub fn max_steps(&self) -> u64 {
+        self.max_steps.unwrap_or(Self::DEFAULT_MAX_STEPS)
+    }
 }
 
 /// How the host drives a sensor: `poll` on an interval, `on-message` for

@@ -53,7 +53,7 @@ pub struct ComponentFile {
 /// each is a WebAssembly component.
 pub fn load_pack_dir(dir: &Path) -> Result<PackSource, PackError> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest_path).map_err(|source| PackError::Io {
+    let text = drover_text::yaml::read_file(&manifest_path).map_err(|source| PackError::Io {
         path: manifest_path.clone(),
         source,
     })?;
@@ -63,10 +63,11 @@ pub fn load_pack_dir(dir: &Path) -> Result<PackSource, PackError> {
         if let Some(workflow) = &mut plugin.workflow {
             // A workflow action: its file's text travels with the manifest.
             let path = dir.join(&workflow.entry);
-            workflow.text = std::fs::read_to_string(&path).map_err(|source| PackError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            workflow.text =
+                drover_text::yaml::read_file(&path).map_err(|source| PackError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
             continue;
         }
         let path = dir.join(&plugin.component);

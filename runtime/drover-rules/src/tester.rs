@@ -93,6 +93,13 @@ impl TriggerInstance {
                 }
             })?
         } else {
+            drover_text::yaml::check(text).map_err(|p| ParseError::Syntax {
+                origin: origin.to_owned(),
+                format: "YAML",
+                line: p.line,
+                column: p.column,
+                message: p.message,
+            })?;
             serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(
                 |e| {
                     let path = e.path().to_string();

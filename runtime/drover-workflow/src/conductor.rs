@@ -497,8 +497,16 @@ pub struct WorkflowState {
     output: Option<JsonMap>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     reruns: Vec<Vec<u32>>,
+    /// The runner's count of task runs (its ceiling, see
+    /// [`Conductor::set_task_runs`]); the conductor does not interpret it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    task_runs: u64,
     #[serde(skip)]
     ix: Index,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WorkflowState {
@@ -627,6 +635,7 @@ impl<'w> Conductor<'w> {
             errors: Vec::new(),
             output: None,
             reruns: Vec::new(),
+            task_runs: 0,
             ix: Index::default(),
         };
         let mut c = Conductor {
@@ -771,6 +780,17 @@ impl<'w> Conductor<'w> {
     /// The error log.
     pub fn errors(&self) -> &[ErrorEntry] {
         &self.st.errors
+    }
+
+    /// The task runs the runner counted so far (stored with the state).
+    pub fn task_runs(&self) -> u64 {
+        self.st.task_runs
+    }
+
+    /// Records the runner's count of task runs, kept with the state so a
+    /// ceiling on them survives parking and restarts.
+    pub fn set_task_runs(&mut self, n: u64) {
+        self.st.task_runs = n;
     }
 
     /// The rendered output, if any.

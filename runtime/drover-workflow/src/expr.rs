@@ -26,6 +26,12 @@
 //! anything undefined is an error. Evaluation reads a [`Scope`]; the
 //! conductor builds one per evaluation out of shared (`Arc`) data, so an
 //! evaluation costs nothing proportional to the size of the workflow.
+//!
+//! **Bounded work.** Every evaluation gets [`MAX_EXPRESSION_FUEL`] units of
+//! minijinja fuel (about one per instruction and one per 64 bytes of data
+//! made): an expression from a hostile pack (nested `{% for %}` loops, a
+//! string multiplied a billion times) fails with a clear error instead of
+//! holding a worker forever, in dry runs as in real ones.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +56,12 @@ pub struct ExprError {
     pub message: String,
 }
 
+/// Work allowed for one evaluation (minijinja fuel): about one unit per
+/// instruction and per 64 bytes of data the expression makes. A loop over
+/// a few thousand items fits easily; an unbounded one stops in well under
+/// a second.
+pub const MAX_EXPRESSION_FUEL: u64 = 500_000;
+
 /// The shared environment for expressions: Orquesta's functions, strict
 /// undefined values, no auto-escaping.
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(new_env);
@@ -58,6 +70,7 @@ fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(MAX_EXPRESSION_FUEL));
     env.add_function("ctx", fn_ctx);
     env.add_function("result", fn_result);
     env.add_function("item", fn_item);
@@ -300,6 +313,13 @@ fn err_for(src: &str, err: &Error) -> ExprError {
 
 /// A one-line description of a minijinja error, without the template name.
 fn describe(err: &Error) -> String {
+    if err.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "out of fuel: the expression did more work than the {MAX_EXPRESSION_FUEL} units \
+             one evaluation may use (a loop over a huge or nested range?); simplify it, or do \
+             the work in an action"
+        );
+    }
     let mut msg = match err.detail() {
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
@@ -852,5 +872,22 @@ mod tests {
         );
         assert_eq!(tv.templates().len(), 1);
         assert_eq!(tv.templates()[0].0, ".b[0]");
+    }
+
+    #[test]
+    fn runaway_expressions_run_out_of_fuel() {
+        let s = vars(json!({}));
+        for src in [
+            "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
+            "{{ 'x' * 1000000000 }}",
+        ] {
+            let started = std::time::Instant::now();
+            let e = Template::compile(src).unwrap().eval(&s).unwrap_err();
+            assert!(e.message.contains("out of fuel"), "{src}: {}", e.message);
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+        // Ordinary work fits.
+        let t = Template::compile("{% for x in range(2000) %}{{ x }},{% endfor %}").unwrap();
+        assert!(t.eval(&s).is_ok());
     }
 }

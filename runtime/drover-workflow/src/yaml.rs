@@ -9,6 +9,12 @@
 //! strings). Anchors and aliases are expanded. Only the first document of a
 //! stream is read. [`Node::to_json`] drops the locations for the runtime
 //! data model.
+//!
+//! The text may come from a hostile pack, so the tree is bounded: aliases
+//! may add at most [`MAX_ALIAS_NODES`] nodes in all (a "billion laughs"
+//! document of a few hundred bytes would otherwise expand to gigabytes),
+//! and nesting is at most [`MAX_DEPTH`] deep (the tree is walked
+//! recursively later).
 
 use std::collections::HashMap;
 
@@ -33,6 +39,14 @@ impl Mark {
         }
     }
 }
+
+/// Most nodes that aliases may add to a document, all aliases together.
+/// Written-out nodes are bounded by the size of the text; aliases are the
+/// only way a small text becomes a large tree.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Deepest nesting of sequences and mappings.
+pub const MAX_DEPTH: usize = 128;
 
 /// A YAML value.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,16 +194,50 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes added by aliases so far.
+    expanded: usize,
     root: Option<Node>,
     done: bool,
     error: Option<YamlError>,
 }
 
+/// The number of nodes in `node`, itself included.
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Yaml::Seq(items) => items.iter().map(size).sum(),
+        Yaml::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 0,
+    }
+}
+
 impl Builder {
+    /// Where the next node goes, as `key.key[index]`.
+    fn path(&self) -> String {
+        let mut path = String::new();
+        for frame in &self.stack {
+            match frame {
+                Frame::Seq { items, .. } => path.push_str(&format!("[{}]", items.len())),
+                Frame::Map { key: Some(k), .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&k.key_text());
+                }
+                Frame::Map { key: None, .. } => {}
+            }
+        }
+        if path.is_empty() {
+            path.push_str("the top");
+        }
+        path
+    }
+
     fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         match self.stack.last_mut() {
             Some(Frame::Seq { items, .. }) => items.push(node),
@@ -216,6 +264,14 @@ impl MarkedEventReceiver for Builder {
                 let tag = tag.map(|t| t.suffix);
                 let value = resolve_scalar(text, style, tag.as_deref());
                 self.push_node(Node { value, mark }, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.error = Some(YamlError {
+                    mark,
+                    message: format!(
+                        "nested more than {MAX_DEPTH} levels deep; flatten the document"
+                    ),
+                })
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 items: Vec::new(),
@@ -255,7 +311,19 @@ impl MarkedEventReceiver for Builder {
                 None => {}
             },
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
+                Some((_, n)) if self.expanded + n > MAX_ALIAS_NODES => {
+                    self.error = Some(YamlError {
+                        mark,
+                        message: format!(
+                            "at {}: aliases expand this document beyond {MAX_ALIAS_NODES} \
+                             values (an alias `*name` repeats everything its anchor `&name` \
+                             holds); write the values out instead of nesting aliases",
+                            self.path()
+                        ),
+                    })
+                }
+                Some((node, n)) => {
+                    self.expanded += n;
                     let node = Node {
                         value: node.value.clone(),
                         mark,
@@ -401,6 +469,30 @@ mod tests {
     fn aliases_expand() {
         let n = parse("a: &x [1, 2]\nb: *x\n").unwrap();
         assert_eq!(n.to_json()["b"], serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_early() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e:?}");
+        assert!(e.message.starts_with("at a"), "{e:?}");
+        assert!(e.mark.line > 1, "{e:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("nested more than 128"), "{e:?}");
     }
 
     #[test]

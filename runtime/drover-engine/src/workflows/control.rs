@@ -293,6 +293,8 @@ pub fn rerun(
     let state: WorkflowState =
         serde_json::from_value(run.state.clone()).map_err(|e| bad(e.to_string()))?;
     let mut c = Conductor::resume(&wf, state).map_err(|e| bad(e.to_string()))?;
+    // A rerun is a new run: a new budget of task runs.
+    c.set_task_runs(0);
     c.request_rerun(tasks)
         .map_err(|source| ControlError::Rerun {
             id,
@@ -308,10 +310,7 @@ pub fn rerun(
     let outcome = begin(
         rt,
         new,
-        super::Tree {
-            root: new,
-            park_delays: false,
-        },
+        super::Tree::top(new, false),
         pack,
         &plugin,
         run.parameters.clone(),

@@ -148,6 +148,8 @@ struct Driver<'a, 'w> {
     write_cost: Duration,
     /// A child that must not run twice ended since the last write.
     must_write: bool,
+    /// The tree reached its ceiling of task runs: nothing more starts.
+    exhausted: bool,
 }
 
 /// Dispatches until the conductor has nothing left, then finishes (or
@@ -158,6 +160,7 @@ pub(crate) fn drive(
     c: Conductor<'_>,
     inherited: Vec<Inflight>,
 ) -> Result<Outcome, WorkflowError> {
+    meta.steps.seen(c.task_runs());
     let mut d = Driver {
         rt,
         meta,
@@ -179,6 +182,7 @@ pub(crate) fn drive(
         last_write: Instant::now(),
         write_cost: Duration::ZERO,
         must_write: false,
+        exhausted: false,
     };
     for inf in inherited {
         d.adopt(inf)?;
@@ -333,6 +337,7 @@ impl<'w> Driver<'_, 'w> {
         if !self.dirty && self.done.is_empty() {
             return Ok(());
         }
+        self.c.set_task_runs(self.meta.steps.used());
         let state = state_write(&mut self.c);
         let inflight = self.inflight_json()?;
         self.write_cost = self.last_write.elapsed();
@@ -522,6 +527,9 @@ impl<'w> Driver<'_, 'w> {
     /// Reports what the conductor returns as started: actions queued,
     /// asks stored, tasks without an action done, delays noted.
     fn dispatch(&mut self) -> Result<(), WorkflowError> {
+        if self.exhausted {
+            return Ok(());
+        }
         let tasks = self.c.next_tasks();
         for task in tasks {
             let key = (task.task_id.clone(), task.route);
@@ -538,6 +546,16 @@ impl<'w> Driver<'_, 'w> {
                 let due = Instant::now() + Duration::from_secs(delay);
                 self.delayed.push((due, key.0, key.1));
                 continue;
+            }
+            if let Err(message) = self.meta.steps.charge(task.actions.len().max(1) as u64) {
+                // The ceiling: what runs ends, nothing more starts, the
+                // workflow fails saying which limit and where to raise it.
+                tracing::warn!(run = %self.meta.id, %message, "workflow stopped at its ceiling");
+                self.exhausted = true;
+                self.forced.push(message);
+                let _ = self.c.request_status(Status::Failed);
+                self.dirty = true;
+                return Ok(());
             }
             if task.actions.is_empty() {
                 // A with-items task over an empty list.
@@ -611,6 +629,7 @@ impl<'w> Driver<'_, 'w> {
         inf.started = true;
         self.inflight.push(inf.clone());
         self.asks.push(inf.child);
+        self.c.set_task_runs(self.meta.steps.used());
         self.rt.store().workflow_ask(
             self.meta.id,
             state_write(&mut self.c),
@@ -788,11 +807,19 @@ impl<'w> Driver<'_, 'w> {
     fn finish(&mut self) -> Result<Execution, WorkflowError> {
         let meta = self.meta;
         let c = &mut self.c;
+        c.set_task_runs(meta.steps.used());
         c.render_output();
         let forced = !self.forced.is_empty();
         let status = exec_status(c.status(), forced);
         let succeeded = status == ExecStatus::Succeeded;
         let mut messages = self.forced.clone();
+        if let Some(hit) = meta.steps.hit()
+            && !succeeded
+            && !messages.contains(hit)
+        {
+            // A subworkflow reached the tree's ceiling: say so here too.
+            messages.push(hit.clone());
+        }
         if status == ExecStatus::Canceled {
             messages.push("canceled by an operator (drover exec cancel)".into());
         }

@@ -36,11 +36,12 @@ mod driver;
 pub(crate) mod serve;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use drover_core::{ExecStatus, Execution, ExecutionId, ExecutionRequest, now_ms};
 use drover_host::{RunError, RunOptions, Runtime};
-use drover_pack::{ActionRef, Pack, Plugin};
+use drover_pack::{ActionRef, Pack, Plugin, WorkflowEntry};
 use drover_store::{ChildLink, StoreError, WorkflowRun};
 use drover_workflow::{Conductor, ConductorError, Status, Workflow, WorkflowState};
 use serde::Serialize;
@@ -86,13 +87,94 @@ pub enum Outcome {
 
 /// What every run of one tree (a top-level run and its subworkflows)
 /// shares.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Tree {
     /// The top-level run (its queue entry, its control requests).
     pub(crate) root: ExecutionId,
     /// Under `drover serve`: a run that only waits out a `delay` parks
     /// (serve wakes it) instead of holding its thread.
     pub(crate) park_delays: bool,
+    /// The tree's count of task runs; `None` for a top-level run, whose
+    /// own workflow sets the ceiling.
+    pub(crate) steps: Option<Arc<Steps>>,
+}
+
+impl Tree {
+    /// The tree of a new top-level run.
+    pub(crate) fn top(root: ExecutionId, park_delays: bool) -> Tree {
+        Tree {
+            root,
+            park_delays,
+            steps: None,
+        }
+    }
+}
+
+/// The ceiling on task runs of one tree: every action started (each
+/// with-items item) and every task without an action counts one, in the
+/// top-level run and all its subworkflows, so neither a loop (`next: do:
+/// self`) nor a workflow calling itself runs forever. The count is kept
+/// in each run's stored state (`Conductor::task_runs`): runs of one tree
+/// store snapshots of one growing number, and a run driven again takes the
+/// largest it finds.
+pub(crate) struct Steps {
+    used: AtomicU64,
+    limit: u64,
+    /// The top-level workflow (`pack.plugin`), whose `max_steps` this is.
+    action: String,
+    /// The message, once the ceiling was reached: every run of the tree
+    /// that fails says it (not only the one that hit it).
+    hit: std::sync::OnceLock<String>,
+}
+
+impl Steps {
+    fn new(action: &str, plugin: &Plugin) -> Steps {
+        Steps {
+            used: AtomicU64::new(0),
+            limit: plugin
+                .workflow
+                .as_ref()
+                .map_or(WorkflowEntry::DEFAULT_MAX_STEPS, WorkflowEntry::max_steps),
+            action: action.to_owned(),
+            hit: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Why the tree stopped, if it reached its ceiling.
+    pub(crate) fn hit(&self) -> Option<&String> {
+        self.hit.get()
+    }
+
+    /// The count so far.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes in a count stored by a run of this tree.
+    pub(crate) fn seen(&self, stored: u64) {
+        self.used.fetch_max(stored, Ordering::Relaxed);
+    }
+
+    /// Counts `n` task runs; the failure message if that passes the
+    /// ceiling (nothing is counted then).
+    pub(crate) fn charge(&self, n: u64) -> Result<(), String> {
+        let before = self.used.fetch_add(n, Ordering::Relaxed);
+        if before + n <= self.limit {
+            return Ok(());
+        }
+        self.used.fetch_sub(n, Ordering::Relaxed);
+        let (pack, plugin) = self.action.split_once('.').unwrap_or((&self.action, ""));
+        let message = format!(
+            "workflow {} exceeded its limit of {} task runs (subworkflows included); if it \
+             really needs more, raise `max_steps` of plugin {plugin:?} in pack {pack}'s \
+             pack.yaml (plugins.{plugin}.max_steps, at most {}), else look for a loop that \
+             never ends",
+            self.action,
+            self.limit,
+            WorkflowEntry::MAX_MAX_STEPS
+        );
+        Err(self.hit.get_or_init(|| message).clone())
+    }
 }
 
 /// What a run needs besides its conductor.
@@ -102,6 +184,7 @@ pub(crate) struct Meta {
     /// The top-level run (its queue entry, its control requests).
     pub(crate) root: ExecutionId,
     pub(crate) park_delays: bool,
+    pub(crate) steps: Arc<Steps>,
     pub(crate) action: String,
     pub(crate) pack: Arc<Pack>,
     pub(crate) digest: String,
@@ -122,10 +205,7 @@ pub fn run_workflow(
     let (pack, plugin) = runtime.action_plugin(action)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
-    let tree = Tree {
-        root: id,
-        park_delays: false,
-    };
+    let tree = Tree::top(id, false);
     start(runtime, id, tree, pack, &plugin, params, opts, None)
 }
 
@@ -150,10 +230,7 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
         }
         Some(run) => {
             runtime.store().workflow_claim(run.id)?;
-            let tree = Tree {
-                root: run.id,
-                park_delays: true,
-            };
+            let tree = Tree::top(run.id, true);
             resume(runtime, run, Some(tree))
         }
         None => {
@@ -168,10 +245,7 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
                 actor: req.actor.clone(),
                 timeout: None,
             };
-            let tree = Tree {
-                root: req.id,
-                park_delays: true,
-            };
+            let tree = Tree::top(req.id, true);
             start(runtime, req.id, tree, pack, &plugin, params, &opts, None)
         }
     }
@@ -329,11 +403,15 @@ pub(crate) fn begin(
     c: Conductor<'_>,
     drive: bool,
 ) -> Result<Option<Outcome>, WorkflowError> {
+    let action = format!("{}.{}", pack.name, plugin.name);
     let meta = Meta {
         id,
         root: tree.root,
         park_delays: tree.park_delays,
-        action: format!("{}.{}", pack.name, plugin.name),
+        steps: tree
+            .steps
+            .unwrap_or_else(|| Arc::new(Steps::new(&action, plugin))),
+        action,
         digest: digest(plugin),
         pack,
         params,
@@ -387,8 +465,11 @@ pub(crate) fn resume(
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
     let meta = Meta {
         id: run.id,
-        root: tree.map_or(run.id, |t| t.root),
-        park_delays: tree.is_some_and(|t| t.park_delays),
+        root: tree.as_ref().map_or(run.id, |t| t.root),
+        park_delays: tree.as_ref().is_some_and(|t| t.park_delays),
+        steps: tree
+            .and_then(|t| t.steps)
+            .unwrap_or_else(|| Arc::new(Steps::new(&run.action, &plugin))),
         action: run.action.clone(),
         digest: if run.digest.is_empty() {
             digest(&plugin)
@@ -424,6 +505,7 @@ impl Meta {
         Tree {
             root: self.root,
             park_delays: self.park_delays,
+            steps: Some(self.steps.clone()),
         }
     }
 }

@@ -101,6 +101,12 @@ struct Head<'a> {
     output: &'a Option<JsonMap>,
     #[serde(skip_serializing_if = "empty")]
     reruns: &'a [Vec<u32>],
+    #[serde(skip_serializing_if = "zero")]
+    task_runs: u64,
+}
+
+fn zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -131,6 +137,7 @@ impl Conductor<'_> {
             errors: &st.errors,
             output: &st.output,
             reruns: &st.reruns,
+            task_runs: st.task_runs,
         });
         let marks = std::mem::replace(&mut self.marks, Marks::stored(st));
         let replace = marks.full;

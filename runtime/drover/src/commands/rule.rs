@@ -252,6 +252,9 @@ fn read_document(path: &Path) -> Result<Value> {
     let value: Value = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
     } else {
+        drover_text::yaml::check(&text).map_err(|p| {
+            anyhow::anyhow!("{}:{}: {}", path.display(), p.line.unwrap_or(1), p.message)
+        })?;
         serde_norway::from_str(&text)
             .with_context(|| format!("{}: invalid YAML", path.display()))?
     };
