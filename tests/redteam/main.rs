@@ -14,3 +14,6 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+mod redaction;
+mod ssrf;
