@@ -12,9 +12,12 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
-mod memory_total;
 #[path = "../support/mod.rs"]
 mod support;
+
+mod memory_total;
+mod redaction;
+mod ssrf;
 mod template_fuel;
 mod workflow_ceiling;
 mod yaml_bomb;

@@ -92,6 +92,10 @@ pub struct PlannedEffect {
     pub reason: String,
     /// What the plugin was told happened.
     pub simulated_result: Value,
+    /// For an HTTP request: the headers and body that would have been
+    /// sent, credentials masked (absent for other effects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Value>,
     /// In a workflow's plan: the task that asked (absent for a lone action).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,

@@ -29,6 +29,9 @@ pub(crate) struct Services {
     pub(crate) http: ureq::Agent,
     /// How `command` reaches nodes.
     pub(crate) ssh: crate::ssh::SshSettings,
+    /// How `http` and `probe` resolve names (once per call: see
+    /// [`crate::net`]).
+    pub(crate) lookup: Box<dyn crate::net::Lookup>,
 }
 
 /// The data of one call's `Store`.
@@ -76,6 +79,9 @@ pub struct CallCtx {
     /// later reads see them and it goes down the path it would really take.
     pub(crate) kv_planned: HashMap<String, Option<String>>,
     pub(crate) stopped: Option<HostStop>,
+    /// The secret values this call read: masked in everything recorded
+    /// about it (see [`crate::redact`]).
+    pub(crate) secrets: crate::redact::Secrets,
 }
 
 /// The fixed facts of a call, from which a [`CallCtx`] is made.
@@ -115,6 +121,7 @@ impl CallCtx {
             plan: Vec::new(),
             kv_planned: HashMap::new(),
             stopped: None,
+            secrets: crate::redact::Secrets::default(),
         }
     }
 
@@ -160,14 +167,26 @@ impl CallCtx {
         target: &Target<'_>,
         target_text: &str,
     ) -> Check {
-        let check = self.grants.check(
+        let check = self.decide(cap, target, target_text);
+        self.record(cap, target_text, check)
+    }
+
+    /// The grant check alone, not audited yet: for a call that refines the
+    /// decision (`http`, `probe`: the resolved addresses) before
+    /// [`Self::record`]ing it.
+    pub(crate) fn decide(&self, cap: Capability, target: &Target<'_>, target_text: &str) -> Check {
+        self.grants.check(
             &self.declared,
             &self.plugin,
             &self.digest,
             cap,
             target,
             target_text,
-        );
+        )
+    }
+
+    /// Writes the audit record of a decided check (see [`Self::check`]).
+    pub(crate) fn record(&mut self, cap: Capability, target_text: &str, check: Check) -> Check {
         if (cap.needs_grant() || !check.allowed())
             && let Err(e) = self.audit(cap, target_text, &check)
         {
@@ -195,9 +214,9 @@ impl CallCtx {
             pack: format!("{}@{}", self.pack, self.version),
             plugin: self.plugin.clone(),
             capability: cap.to_string(),
-            target: target.to_owned(),
+            target: self.secrets.text(target),
             decision: check.decision,
-            reason: check.reason.clone(),
+            reason: self.secrets.text(&check.reason),
             dry_run: self.dry_run,
         };
         self.services.store.append_audit(rec).map(drop)
@@ -212,16 +231,34 @@ impl CallCtx {
         check: &Check,
         simulated_result: Value,
     ) {
+        self.plan_request(cap, operation, target, check, simulated_result, None);
+    }
+
+    /// [`Self::plan`] with the request that would have been sent (HTTP),
+    /// already masked by the caller.
+    pub(crate) fn plan_request(
+        &mut self,
+        cap: Capability,
+        operation: &str,
+        target: &str,
+        check: &Check,
+        simulated_result: Value,
+        mut request: Option<Value>,
+    ) {
         let seq = self.plan.len() as u32 + 1;
+        if let Some(request) = &mut request {
+            self.secrets.json(request);
+        }
         self.plan.push(PlannedEffect {
             seq,
             action: self.action(),
             capability: cap.to_string(),
-            operation: operation.to_owned(),
-            target: target.to_owned(),
+            operation: self.secrets.text(operation),
+            target: self.secrets.text(target),
             decision: check.decision,
-            reason: check.reason.clone(),
+            reason: self.secrets.text(&check.reason),
             simulated_result,
+            request,
             task: None,
             route: None,
         });

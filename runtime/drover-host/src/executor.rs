@@ -129,6 +129,7 @@ impl Runtime {
                 store,
                 http: crate::caps::http_client(),
                 ssh: crate::ssh::SshSettings::default(),
+                lookup: Box::new(crate::net::SystemLookup),
             }),
             engine,
             cache,
@@ -360,7 +361,7 @@ impl Runtime {
             &run.stderr,
         );
         let logs = run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration);
-        Ok(Execution {
+        let mut exec = Execution {
             id,
             action,
             pack_version: p.pack.version.clone(),
@@ -376,7 +377,10 @@ impl Runtime {
             started_at_ms: run.started_at_ms,
             finished_at_ms: now_ms(),
             duration_us: run.duration.as_micros() as u64,
-        })
+        };
+        // Secret values the call read appear nowhere a viewer reads.
+        run.state.call.secrets.execution(&mut exec);
+        Ok(exec)
     }
 
     /// Runs `call` against a fresh sandbox for `plugin`: its grants, limits,

@@ -124,6 +124,26 @@ impl GrantSet {
     }
 }
 
+impl GrantSet {
+    /// Does a grant of `cap` for this build of `plugin` name `ip` by
+    /// address or network, for `target` (whose host resolved to `ip`)? See
+    /// [`Scope::names_address`]: what a special-use address needs.
+    pub fn names_address(
+        &self,
+        plugin: &str,
+        digest: &str,
+        cap: Capability,
+        target: &Target<'_>,
+        ip: std::net::IpAddr,
+    ) -> bool {
+        self.grants.iter().any(|(g, c, s)| {
+            *c == cap
+                && g.digests.get(plugin).map(String::as_str) == Some(digest)
+                && s.names_address(target, ip)
+        })
+    }
+}
+
 /// A scope that would cover `target`, for the hint in a refusal.
 fn example_scope(target: &Target<'_>) -> String {
     match target {

@@ -15,6 +15,9 @@
 //! - [`sensor`]: one `poll` / `on-message` call of a sensor, in the same
 //!   sandbox as an action.
 //! - [`ssh`]: the OpenSSH client argv the `command` interface runs.
+//! - [`net`]: where `http` and `probe` connect (resolved once, special-use
+//!   addresses only when granted by address).
+//! - [`redact`]: what is masked in everything recorded about a call.
 
 mod bindings;
 pub mod cache;
@@ -26,6 +29,8 @@ pub mod give;
 pub mod grants;
 pub mod install;
 mod limits;
+pub mod net;
+pub mod redact;
 pub mod sensor;
 pub mod ssh;
 

@@ -183,9 +183,12 @@ impl Runtime {
                 })
             }
         };
+        let mut logs = run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration);
+        // Secret values the sensor read appear nowhere a viewer reads.
+        run.state.call.secrets.logs(&mut logs);
         Ok(SensorCall {
             outcome,
-            logs: run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration),
+            logs,
             duration: run.duration,
         })
     }

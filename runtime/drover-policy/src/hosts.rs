@@ -13,6 +13,8 @@
 //! | `scheme://*.example.com[:port]`  | subdomains, that scheme only (not probe)        |
 //! | `10.0.0.5[:port]`                | that IPv4 address                               |
 //! | `[fd00::5]` / `[fd00::5]:8080`   | that IPv6 address (brackets required)           |
+//! | `10.0.0.0/8[:port]`              | any IPv4 address in that network                |
+//! | `[fd00::/8]` / `[fd00::/8]:443`  | any IPv6 address in that network                |
 //! | `*` (whole scope)                | any host: see [`crate::Scope::Any`]             |
 //!
 //! - No port means any port, no scheme means any scheme. An entry with a
@@ -28,6 +30,17 @@
 //! - This is a host policy, not a URL policy: a path, query or fragment is
 //!   refused (a single trailing `/` after `scheme://host` is accepted and
 //!   dropped), and so is `user@`.
+//!
+//! - **Special-use addresses need an address entry.** A request or probe
+//!   goes only to the addresses its host resolved to, once (the host
+//!   connects to exactly those: no second lookup). An address in a
+//!   special-use range ([`special_use`]: loopback, link-local, private,
+//!   carrier-grade NAT, unspecified, multicast, broadcast, reserved, and
+//!   their IPv4-mapped IPv6 forms) is reached only when an address or
+//!   network entry (`127.0.0.1:8331`, `10.0.0.0/8`) covers it
+//!   ([`HostList::names_address`]); a name entry or `*` never does, so a
+//!   name granted for the outside cannot be pointed at drover's own API,
+//!   a cloud metadata service or the internal network.
 //!
 //! Parsing happens once, when the grant is made; matching allocates nothing.
 
@@ -65,6 +78,12 @@ enum HostPattern {
     /// `.example.com`.
     Subdomains(String),
     Ip(IpAddr),
+    /// `10.0.0.0/8`, `[fd00::/8]`: the network's address (host bits zero,
+    /// IPv4-mapped networks stored as IPv4) and its prefix length.
+    Cidr {
+        net: IpAddr,
+        prefix: u8,
+    },
 }
 
 impl HostList {
@@ -109,6 +128,27 @@ impl HostList {
             entry.scheme.is_none()
                 && entry.port.is_none_or(|p| Some(p) == port)
                 && entry.host.matches(&host)
+        })
+    }
+
+    /// Does an address or network entry (not a name, not a wildcard) cover
+    /// `ip`, for a request with `scheme` (`None`: a probe) on `port`
+    /// (`None`: a ping)? This is what lets a call reach a [`special_use`]
+    /// address: the grant must say so by address.
+    pub fn names_address(&self, scheme: Option<&str>, ip: IpAddr, port: Option<u16>) -> bool {
+        let target = TargetHost {
+            text: "",
+            ip: Some(ip.to_canonical()),
+        };
+        self.entries.iter().any(|entry| {
+            matches!(entry.host, HostPattern::Ip(_) | HostPattern::Cidr { .. })
+                && match (entry.scheme, scheme) {
+                    (None, _) => true,
+                    (Some(s), Some(asked)) => s.as_str().eq_ignore_ascii_case(asked),
+                    (Some(_), None) => false,
+                }
+                && entry.port.is_none_or(|p| Some(p) == port)
+                && entry.host.matches(&target)
         })
     }
 }
@@ -173,7 +213,71 @@ impl HostPattern {
                     && host.len() > suffix.len()
                     && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
             }
+            HostPattern::Cidr { net, prefix } => {
+                target.ip.is_some_and(|ip| in_network(ip, *net, *prefix))
+            }
         }
+    }
+}
+
+/// Is `ip` (canonical) inside `net/prefix`? Families never mix.
+fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net)
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net)
+        }
+        _ => false,
+    }
+}
+
+/// The special-use range `ip` is in, if any: the addresses a name or `*`
+/// grant never reaches (see the [module docs](self)). IPv4-mapped IPv6
+/// addresses (`::ffff:127.0.0.1`) are judged as the IPv4 address they map.
+pub fn special_use(ip: IpAddr) -> Option<&'static str> {
+    const V4: [(Ipv4Addr, u8, &str); 11] = [
+        (
+            Ipv4Addr::new(0, 0, 0, 0),
+            8,
+            "unspecified (\"this network\")",
+        ),
+        (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
+        (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local"),
+        (Ipv4Addr::new(10, 0, 0, 0), 8, "private"),
+        (Ipv4Addr::new(172, 16, 0, 0), 12, "private"),
+        (Ipv4Addr::new(192, 168, 0, 0), 16, "private"),
+        (Ipv4Addr::new(100, 64, 0, 0), 10, "carrier-grade NAT"),
+        (Ipv4Addr::new(192, 0, 0, 0), 24, "IETF protocol assignment"),
+        (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+        (Ipv4Addr::new(255, 255, 255, 255), 32, "broadcast"),
+        (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved"),
+    ];
+    const V6: [(Ipv6Addr, u8, &str); 6] = [
+        (Ipv6Addr::UNSPECIFIED, 128, "unspecified"),
+        (Ipv6Addr::LOCALHOST, 128, "loopback"),
+        (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+        (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "site-local"),
+        (
+            Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
+            7,
+            "unique local (private)",
+        ),
+        (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+    ];
+    let ip = ip.to_canonical();
+    match ip {
+        IpAddr::V4(_) => V4
+            .iter()
+            .find(|(net, prefix, _)| in_network(ip, IpAddr::V4(*net), *prefix))
+            .map(|(_, _, kind)| *kind),
+        IpAddr::V6(_) => V6
+            .iter()
+            .find(|(net, prefix, _)| in_network(ip, IpAddr::V6(*net), *prefix))
+            .map(|(_, _, kind)| *kind),
     }
 }
 
@@ -206,6 +310,11 @@ impl HostEntry {
             Some((scheme, rest)) => (Some(parse_scheme(scheme).map_err(fail)?), rest),
             None => (None, entry),
         };
+
+        if let Some(network) = parse_network(rest) {
+            let (host, port) = network.map_err(fail)?;
+            return Ok(HostEntry { scheme, host, port });
+        }
 
         let (authority, path) = rest
             .find(['/', '?', '#'])
@@ -275,6 +384,88 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     };
     let port = port.map(parse_port).transpose()?;
     Ok((host, port))
+}
+
+/// `10.0.0.0/8[:port]` or `[fd00::/8][:port]`; `None` when `rest` is not
+/// shaped like a network (it is then parsed as a host).
+fn parse_network(rest: &str) -> Option<Result<(HostPattern, Option<u16>), String>> {
+    let (addr, bits, after) = if let Some(inner) = rest.strip_prefix('[') {
+        let close = inner.find(']')?;
+        let (addr, bits) = inner[..close].split_once('/')?;
+        (addr, bits, &inner[close + 1..])
+    } else {
+        let (addr, tail) = rest.split_once('/')?;
+        if addr.parse::<Ipv6Addr>().is_ok() {
+            return Some(Err(format!(
+                "an IPv6 network needs brackets, as in `[{addr}/{tail}]`"
+            )));
+        }
+        addr.parse::<Ipv4Addr>().ok()?;
+        let at = tail.find(':').unwrap_or(tail.len());
+        (addr, &tail[..at], &tail[at..])
+    };
+    Some(network_entry(addr, bits, after))
+}
+
+/// Masks `ip` to its first `prefix` bits.
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
+}
+
+fn network_entry(
+    addr: &str,
+    bits: &str,
+    after: &str,
+) -> Result<(HostPattern, Option<u16>), String> {
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!("{addr:?} is not an IP address: a network is written `10.0.0.0/8` or `[fd00::/8]`")
+    })?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = bits
+        .parse::<u8>()
+        .ok()
+        .filter(|p| *p <= max && bits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("prefix length {bits:?} is not a number from 0 to {max}"))?;
+    let port = match after {
+        "" => None,
+        _ => match after.strip_prefix(':') {
+            Some(port) => Some(parse_port(port)?),
+            None => {
+                return Err(format!(
+                    "unexpected {after:?} after the network: write `[addr/len]:port`"
+                ));
+            }
+        },
+    };
+    let masked = mask(ip, prefix);
+    if masked != ip {
+        return Err(format!(
+            "{addr}/{bits} has bits set past the prefix: write the network `{}` \
+             (or the single address `{addr}`)",
+            HostPattern::Cidr {
+                net: masked,
+                prefix
+            }
+        ));
+    }
+    // `[::ffff:10.0.0.0/104]` is `10.0.0.0/8`: targets are matched canonical.
+    let (net, prefix) = match ip {
+        IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
+            Some(v4) => (IpAddr::V4(v4), prefix - 96),
+            None => (ip, prefix),
+        },
+        _ => (ip, prefix),
+    };
+    Ok((HostPattern::Cidr { net, prefix }, port))
 }
 
 /// A decimal port from 1 to 65535, without sign or leading zeros.
@@ -389,17 +580,31 @@ fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Cidr {
+                net: IpAddr::V4(net),
+                prefix,
+            } => write!(f, "{net}/{prefix}"),
+            HostPattern::Cidr {
+                net: IpAddr::V6(net),
+                prefix,
+            } => write!(f, "[{net}/{prefix}]"),
+            HostPattern::Name(name) => f.write_str(name),
+            HostPattern::Subdomains(suffix) => write!(f, "*{suffix}"),
+            HostPattern::Ip(IpAddr::V4(ip)) => write!(f, "{ip}"),
+            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+        }
+    }
+}
+
 impl fmt::Display for HostEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(scheme) = self.scheme {
             write!(f, "{}://", scheme.as_str())?;
         }
-        match &self.host {
-            HostPattern::Name(name) => f.write_str(name)?,
-            HostPattern::Subdomains(suffix) => write!(f, "*{suffix}")?,
-            HostPattern::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
-            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
-        }
+        write!(f, "{}", self.host)?;
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
@@ -522,6 +727,104 @@ mod tests {
     }
 
     #[test]
+    fn networks() {
+        assert!(url("10.0.0.0/8", "http", "10.20.30.40", 80));
+        assert!(!url("10.0.0.0/8", "http", "11.0.0.1", 80));
+        assert!(url("10.0.0.0/8:623", "https", "10.1.2.3", 623));
+        assert!(!url("10.0.0.0/8:623", "https", "10.1.2.3", 443));
+        assert!(url("http://10.0.0.0/8", "http", "10.1.2.3", 80));
+        assert!(!url("http://10.0.0.0/8", "https", "10.1.2.3", 443));
+        assert!(url("[fd00::/8]", "https", "fd12::1", 443));
+        assert!(url("[fd00::/8]:443", "https", "[fd12::1]", 443));
+        assert!(!url("[fd00::/8]", "https", "fe80::1", 443));
+        assert!(probe("192.168.0.0/16", "::ffff:192.168.1.1", None));
+        assert!(probe("[::ffff:10.0.0.0/104]", "10.9.9.9", Some(22)));
+        assert!(url("0.0.0.0/0", "http", "8.8.8.8", 80));
+        assert!(
+            !probe("10.0.0.0/8", "bmc.example.com", None),
+            "names never match"
+        );
+        assert_eq!(
+            reason("10.0.0.5/8"),
+            "10.0.0.5/8 has bits set past the prefix: write the network `10.0.0.0/8` \
+             (or the single address `10.0.0.5`)"
+        );
+        assert_eq!(
+            reason("10.0.0.0/33"),
+            "prefix length \"33\" is not a number from 0 to 32"
+        );
+        assert_eq!(
+            reason("fd00::/8"),
+            "an IPv6 network needs brackets, as in `[fd00::/8]`"
+        );
+        assert!(reason("[fd00::/8]x").starts_with("unexpected \"x\" after the network"));
+        assert!(reason("10.0.0.0/8:0").starts_with("port \"0\""));
+        assert_eq!(
+            reason("host/8"),
+            "a host list names hosts, not URLs: drop \"/8\""
+        );
+    }
+
+    #[test]
+    fn names_address_needs_an_address_or_network_entry() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let hosts = list("localhost, *.example.com, 127.0.0.1:8331, 10.0.0.0/8, https://[::1]");
+        assert!(hosts.names_address(Some("http"), ip("127.0.0.1"), Some(8331)));
+        assert!(!hosts.names_address(Some("http"), ip("127.0.0.1"), Some(8330)));
+        assert!(hosts.names_address(None, ip("10.1.2.3"), None));
+        assert!(hosts.names_address(Some("https"), ip("::1"), Some(1)));
+        assert!(!hosts.names_address(Some("http"), ip("::1"), Some(1)));
+        assert!(
+            !hosts.names_address(None, ip("::1"), Some(1)),
+            "a probe has no scheme"
+        );
+        assert!(
+            hosts.names_address(None, ip("::ffff:10.0.0.1"), None),
+            "mapped addresses are their IPv4 address"
+        );
+        assert!(!hosts.names_address(None, ip("192.168.1.1"), None));
+        assert!(!list("localhost").names_address(None, ip("127.0.0.1"), None));
+    }
+
+    #[test]
+    fn special_use_ranges() {
+        let kind = |s: &str| special_use(s.parse().unwrap());
+        for (addr, expected) in [
+            ("127.0.0.1", "loopback"),
+            ("127.255.0.9", "loopback"),
+            ("::1", "loopback"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("169.254.169.254", "link-local"),
+            ("fe80::1", "link-local"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.1.1", "private"),
+            ("::ffff:192.168.1.1", "private"),
+            ("fd00::1", "unique local (private)"),
+            ("fc00::1", "unique local (private)"),
+            ("0.0.0.0", "unspecified (\"this network\")"),
+            ("::", "unspecified"),
+            ("224.0.0.1", "multicast"),
+            ("ff02::1", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            ("100.64.0.1", "carrier-grade NAT"),
+            ("100.127.255.255", "carrier-grade NAT"),
+        ] {
+            assert_eq!(kind(addr), Some(expected), "{addr}");
+        }
+        for addr in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2001:db8::1",
+            "93.184.216.34",
+        ] {
+            assert_eq!(kind(addr), None, "{addr}");
+        }
+    }
+
+    #[test]
     fn names_and_addresses_never_match_each_other() {
         assert!(!probe("localhost", "127.0.0.1", None));
         assert!(!probe("127.0.0.1", "localhost", None));
@@ -562,6 +865,10 @@ mod tests {
             ("https://[::1]:8443/", "https://[::1]:8443"),
             ("[::ffff:10.0.0.5]", "[::ffff:10.0.0.5]"),
             ("in_ternal-host.lan", "in_ternal-host.lan"),
+            ("10.0.0.0/8", "10.0.0.0/8"),
+            ("http://192.168.0.0/16:8080", "http://192.168.0.0/16:8080"),
+            ("[FD00::/8]:443", "[fd00::/8]:443"),
+            ("[::ffff:10.0.0.0/104]", "10.0.0.0/8"),
         ];
         for (text, canonical) in cases {
             let hosts = list(text);

@@ -65,7 +65,7 @@ pub use capability::{
     Capability, ScopeKind, function_capability, undeclared_functions, undeclared_imports,
 };
 pub use error::PolicyError;
-pub use hosts::HostList;
+pub use hosts::{HostList, special_use};
 pub use names::NameList;
 pub use scope::{Scope, Target, scope_help};
 pub use selector::Selector;

@@ -109,6 +109,21 @@ impl Scope {
         }
     }
 
+    /// Does this scope name the address `ip` explicitly, for `target` (a
+    /// URL or probe target whose host resolved to `ip`)? Only an address
+    /// or network entry of a host list does; `*`, names and wildcards never
+    /// do. A [`special_use`](crate::hosts::special_use) address is reached
+    /// only when this holds.
+    pub fn names_address(&self, target: &Target<'_>, ip: std::net::IpAddr) -> bool {
+        match (self, *target) {
+            (Scope::Hosts(hosts), Target::Url { scheme, port, .. }) => {
+                hosts.names_address(Some(scheme), ip, Some(port))
+            }
+            (Scope::Hosts(hosts), Target::Host { port, .. }) => hosts.names_address(None, ip, port),
+            _ => false,
+        }
+    }
+
     /// Is this `*`?
     pub fn is_any(&self) -> bool {
         matches!(self, Scope::Any)
@@ -137,8 +152,9 @@ pub fn scope_help(kind: ScopeKind) -> &'static str {
              (`name=n001` matches the node name); `*` for every node"
         }
         ScopeKind::Hosts => {
-            "hosts, comma-separated: `bmc.example.com,*.mgmt.example.com:443,10.0.0.5,[fd00::5]` \
-             (http may pin a scheme: `https://api.example.com`); `*` for any host"
+            "hosts, comma-separated: `bmc.example.com,*.mgmt.example.com:443,10.0.0.5,[fd00::5],10.0.0.0/8` \
+             (http may pin a scheme: `https://api.example.com`); `*` for any host. Loopback, \
+             private and link-local addresses only by address or network, never through a name"
         }
         ScopeKind::Names => {
             "names, comma-separated, a trailing `*` for a prefix: `redfish.password,ipmi.*`; \

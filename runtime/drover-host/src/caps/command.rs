@@ -50,7 +50,9 @@ impl CallCtx {
             drover_fleet::FleetError::UnknownNode(_) => PluginError::NotFound(e.to_string()),
             e => PluginError::Failed(format!("fleet: {e}")),
         })?;
-        let text = format!("{node}: {}", argv.join(" "));
+        // Recorded with credential-looking arguments masked (and any secret
+        // value the call read: see `crate::redact`).
+        let text = format!("{node}: {}", crate::redact::argv(argv));
         let check = self.check(Capability::Command, &Target::Argv(argv), &text);
         if self.dry_run {
             let simulated = json!({"exit_code": 0, "stdout": "", "stderr": ""});
@@ -79,7 +81,7 @@ impl CallCtx {
         }
         let cmd = ssh::command(&self.services.ssh, node, &opts, argv, timeout);
         let cap = self.output_cap.min(MAX_OUTPUT_BYTES);
-        let shown = argv.join(" ");
+        let shown = self.secrets.text(&crate::redact::argv(argv));
         tracing::debug!(node, argv = %shown, "command over ssh");
         match process::run(&cmd.argv, timeout, cap) {
             Ok(done) if done.status.code() == Some(SSH_FAILED) => {

@@ -9,10 +9,15 @@
 //!   request: ICMP needs privileges a plain socket does not have, and the
 //!   setuid/capability-carrying `ping` already has them.
 //!
+//! The host is resolved once and only the addresses checked are connected
+//! to or pinged ([`crate::net`]: a special-use address such as loopback
+//! or a private network needs a grant naming it by address). Nodes of the
+//! simulated fleet have no address: the simulation answers for them.
+//!
 //! An unreachable target is an answer (`reachable: false` and why), not an
 //! error; errors are for bad arguments, refusals and a missing `ping`.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use drover_fleet::process::{self, ProcessError};
@@ -21,6 +26,7 @@ use drover_policy::{Capability, Target};
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::probe::{Host, ProbeResult};
 use crate::call::{CallCtx, denied};
+use crate::net::AddressCheck;
 
 type R = wasmtime::Result<Result<ProbeResult, PluginError>>;
 
@@ -43,7 +49,20 @@ impl CallCtx {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
         };
-        let check = self.check(Capability::Probe, &Target::Host { host, port }, &text);
+        let target = Target::Host { host, port };
+        let check = self.decide(Capability::Probe, &target, &text);
+        // A node of the simulated fleet has no address: the simulation
+        // answers for it. Anything else is resolved once and checked.
+        let sim = if check.allowed() {
+            self.sim_answers(host)
+        } else {
+            Ok(None)
+        };
+        let found = match sim {
+            Ok(Some(_)) => AddressCheck::skipped(check, &text),
+            _ => self.check_addresses(Capability::Probe, &target, host, port, &text, check),
+        };
+        let check = self.record(Capability::Probe, &found.text, found.check);
         if !check.allowed() {
             return Err(denied(&check));
         }
@@ -55,12 +74,33 @@ impl CallCtx {
                 "no time left before the deadline".into(),
             ));
         }
-        if let Some(answers) = self.sim_answers(host)? {
+        if let Some(answers) = sim? {
             return Ok(Self::sim_probe(answers, host));
         }
+        let addrs = match found.addrs {
+            Ok(addrs) => addrs,
+            // Not resolving is an answer, like not answering.
+            Err(why) => {
+                return Ok(ProbeResult {
+                    reachable: false,
+                    latency_ms: None,
+                    detail: why,
+                });
+            }
+        };
         match port {
-            Some(port) => Ok(tcp_connect(host, port, timeout)),
-            None => ping(host, timeout),
+            Some(port) => {
+                let addrs: Vec<_> = addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+                Ok(tcp_connect(&addrs, timeout))
+            }
+            None => match addrs.first() {
+                Some(addr) => ping(host, *addr, timeout),
+                None => Ok(ProbeResult {
+                    reachable: false,
+                    latency_ms: None,
+                    detail: format!("{host} resolves to no address"),
+                }),
+            },
         }
     }
 }
@@ -86,19 +126,17 @@ fn millis(d: Duration) -> u32 {
     d.as_millis().min(u32::MAX as u128) as u32
 }
 
-fn tcp_connect(host: &str, port: u16, timeout: Duration) -> ProbeResult {
+/// Connects to each address in turn (the ones checked for the target),
+/// within the one timeout.
+fn tcp_connect(addrs: &[SocketAddr], timeout: Duration) -> ProbeResult {
     let started = Instant::now();
     let unreachable = |detail: String| ProbeResult {
         reachable: false,
         latency_ms: None,
         detail,
     };
-    let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => return unreachable(format!("cannot resolve {host}: {e}")),
-    };
     let mut failures = Vec::new();
-    for addr in &addrs {
+    for addr in addrs {
         let left = timeout.saturating_sub(started.elapsed());
         if left.is_zero() {
             failures.push(format!("{addr}: no time left"));
@@ -121,16 +159,19 @@ fn tcp_connect(host: &str, port: u16, timeout: Duration) -> ProbeResult {
         }
     }
     if failures.is_empty() {
-        return unreachable(format!("{host} resolves to no address"));
+        return unreachable("no address to connect to".into());
     }
     unreachable(failures.join("; "))
 }
 
-fn ping(host: &str, timeout: Duration) -> Result<ProbeResult, PluginError> {
+/// Pings `addr`, the address checked for `host` (`ping` is given the
+/// address, so it does not look the name up again).
+fn ping(host: &str, addr: IpAddr, timeout: Duration) -> Result<ProbeResult, PluginError> {
     let wait = format!("{:.3}", timeout.as_secs_f64());
     let deadline = timeout.as_secs().max(1).to_string();
+    let addr = addr.to_string();
     let argv: Vec<String> = [
-        "ping", "-n", "-c", "1", "-W", &wait, "-w", &deadline, "--", host,
+        "ping", "-n", "-c", "1", "-W", &wait, "-w", &deadline, "--", &addr,
     ]
     .map(str::to_owned)
     .to_vec();
@@ -205,27 +246,26 @@ mod tests {
     fn tcp_connect_tells_a_listening_port_from_a_closed_one() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let open = tcp_connect("127.0.0.1", port, Duration::from_secs(2));
+        let addr = [SocketAddr::from(([127, 0, 0, 1], port))];
+        let open = tcp_connect(&addr, Duration::from_secs(2));
         assert!(open.reachable, "{}", open.detail);
         assert!(open.latency_ms.is_some());
         drop(listener);
-        let closed = tcp_connect("127.0.0.1", port, Duration::from_secs(2));
+        let closed = tcp_connect(&addr, Duration::from_secs(2));
         assert!(!closed.reachable);
         assert!(closed.detail.contains("refused"), "{}", closed.detail);
     }
 
     #[test]
     fn ping_answers_for_loopback() {
-        let r = ping("127.0.0.1", Duration::from_secs(2)).unwrap();
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let r = ping("127.0.0.1", loopback, Duration::from_secs(2)).unwrap();
         assert!(r.reachable, "{}", r.detail);
         assert!(
             r.detail.starts_with("reply from 127.0.0.1 in "),
             "{}",
             r.detail
         );
-        let r = ping("no-such-host.invalid", Duration::from_secs(2)).unwrap();
-        assert!(!r.reachable);
-        assert!(r.detail.contains("no-such-host.invalid"), "{}", r.detail);
     }
 
     #[test]

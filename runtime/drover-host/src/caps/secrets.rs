@@ -1,5 +1,7 @@
 //! `secrets`: read a named secret. Each name must be granted; every read is
-//! audited (the value never is).
+//! audited (the value never is). The value is remembered for the call, and
+//! masked wherever it shows up in the audit, plan, logs, error or result
+//! (see [`crate::redact`]).
 
 use drover_policy::{Capability, Target};
 
@@ -14,7 +16,11 @@ impl Host for CallCtx {
             return Ok(Err(denied(&check)));
         }
         Ok(match self.services.store.secret_get(&name) {
-            Ok(Some(v)) => Ok(v),
+            Ok(Some(v)) => {
+                // Masked from here on in everything recorded about the call.
+                self.secrets.add(&v);
+                Ok(v)
+            }
             Ok(None) => Err(PluginError::NotFound(format!(
                 "no secret named {name:?}; an operator can set it with `drover secret set {name}`"
             ))),
