@@ -12,5 +12,9 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
+mod chain;
+mod install_atomic;
+mod policy_scope;
 #[path = "../support/mod.rs"]
 mod support;
+mod upgrade_shadow;
