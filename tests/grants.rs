@@ -100,6 +100,8 @@ fn granted_effect_in_scope_is_allowed() {
     );
 }
 
+/// A new version arrives shadowed: the granted version stays live until
+/// the new one is promoted, and then the new one needs its own grant.
 #[test]
 fn version_bump_needs_a_new_grant() {
     let d = demo();
@@ -109,11 +111,17 @@ fn version_bump_needs_a_new_grant() {
     let bumped = d.copy_pack("packs/demo", "demo-0.2.0");
     edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
     d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let exec = reboot(&d, 0, "n002");
+    assert_eq!(
+        exec["pack_version"], "0.1.0",
+        "the trusted version stays live until the new one is promoted"
+    );
+    d.expect(0, &["pack", "promote", "demo@0.2.0"]);
 
-    let exec = reboot(&d, 1, "n002");
+    let exec = reboot(&d, 1, "n003");
     assert_eq!(
         exec["pack_version"], "0.2.0",
-        "the newest installed version runs"
+        "promoted: the new version runs"
     );
     assert_eq!(exec["status"], "denied");
     assert!(
@@ -127,7 +135,7 @@ fn version_bump_needs_a_new_grant() {
     assert_eq!(audit[0]["pack"], "demo@0.2.0");
 
     d.grant("demo@0.2.0", "nodes.reboot", "*");
-    reboot(&d, 0, "n002");
+    reboot(&d, 0, "n003");
 }
 
 #[test]
@@ -150,7 +158,12 @@ fn changed_binary_needs_a_new_grant() {
         "rebuilt",
         b"by someone else",
     );
-    let report = d.json(0, &["pack", "install", rebuilt.to_str().unwrap()]);
+    // --trusted: the operator vouches for the rebuild (from elsewhere it
+    // would be shadowed, its runs dry); the old grant still does not carry.
+    let report = d.json(
+        0,
+        &["pack", "install", "--trusted", rebuilt.to_str().unwrap()],
+    );
     assert_eq!(report[0]["pack"], "demo@0.1.0");
     assert_eq!(report[0]["replaced"], true);
     let digest = |r: &Value, plugin: &str| {

@@ -15,9 +15,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chain;
+mod install_atomic;
 mod memory_total;
+mod policy_scope;
 mod redaction;
 mod ssrf;
 mod template_fuel;
+mod upgrade_shadow;
 mod workflow_ceiling;
 mod yaml_bomb;

@@ -87,8 +87,9 @@ fn main() {
     let store = Store::open(&db).unwrap();
     let runtime = Runtime::new(store.clone(), &dir.path().join("cache")).unwrap();
     let rules = drover_engine::read_pack_rules(&pack).unwrap();
-    runtime.install_as(&pack, "user:bench", false).unwrap();
-    drover_engine::store_pack_rules(&store, rules).unwrap();
+    runtime
+        .install_with(&pack, "user:bench", false, rules.into_catalog())
+        .unwrap();
     let runtime = Arc::new(runtime);
     let pipeline = Pipeline::start(
         runtime,

@@ -44,6 +44,10 @@ pub enum CatalogError {
         "{path}: name: another file of this pack already defines policy {reference}; give each policy its own name"
     )]
     DuplicatePolicy { path: PathBuf, reference: String },
+    #[error(
+        "{path}: name: another file of this pack already defines rule {reference}; give each rule its own name"
+    )]
+    DuplicateRule { path: PathBuf, reference: String },
     #[error("stored policy {reference}: {message}")]
     StoredPolicy { reference: String, message: String },
     #[error("{path}: rule {rule}: {error}")]
@@ -54,8 +58,8 @@ pub enum CatalogError {
     },
 }
 
-/// Trigger types and rules of the installed packs (newest installed
-/// version of each pack).
+/// Trigger types, rules and policies of the installed packs (the live
+/// version of each pack: the newest trusted one, else the newest).
 pub struct Catalog {
     triggers: HashMap<String, TriggerType>,
     /// Packs whose rules start dry runs only (shadow mode).
@@ -78,7 +82,7 @@ impl Catalog {
         let mut shadow = std::collections::HashSet::new();
         let mut owners = HashMap::new();
         for installed in store.list_packs()? {
-            // list_packs is newest install first per name: keep the first.
+            // list_packs is the live version first per name: keep the first.
             if !seen.insert(installed.name.clone()) {
                 continue;
             }
@@ -122,12 +126,13 @@ impl Catalog {
                 })?;
             policies.push(policy);
         }
+        let policies = Policies::scoped(policies, |pack| shadow.contains(pack));
         Ok(Catalog {
             triggers,
             shadow,
             owners,
             rules: RuleSet::new(rules)?,
-            policies: Arc::new(Policies::new(policies)),
+            policies: Arc::new(policies),
             generation,
         })
     }
@@ -142,10 +147,18 @@ impl Catalog {
         &self.policies
     }
 
-    /// Whether `pack` is in shadow mode: executions its rules start are
-    /// dry runs.
+    /// Whether `pack` (its live version) is in shadow mode: executions its
+    /// rules start, and runs of its actions, are dry runs.
     pub fn is_shadow(&self, pack: &str) -> bool {
         self.shadow.contains(pack)
+    }
+
+    /// Whether action `reference` (`pack.action`) belongs to a pack in
+    /// shadow mode.
+    pub fn is_shadow_action(&self, reference: &str) -> bool {
+        reference
+            .split_once('.')
+            .is_some_and(|(pack, _)| self.is_shadow(pack))
     }
 
     /// The user who installed `pack`.
@@ -170,15 +183,26 @@ impl Catalog {
     }
 }
 
-/// The rules and policies a pack directory ships, checked, ready for
-/// [`store_pack_rules`].
+/// The rules and policies a pack directory ships, checked, ready to be
+/// stored with the pack ([`PackRules::into_catalog`]).
 pub struct PackRules {
     pack: String,
+    version: String,
     rules: Vec<(String, String, bool)>,
     policies: Vec<(String, String)>,
 }
 
 impl PackRules {
+    /// The pack's name.
+    pub fn pack(&self) -> &str {
+        &self.pack
+    }
+
+    /// The pack's version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     /// The rules' references.
     pub fn references(&self) -> Vec<String> {
         self.rules.iter().map(|(r, _, _)| r.clone()).collect()
@@ -187,6 +211,15 @@ impl PackRules {
     /// The policies' references.
     pub fn policy_references(&self) -> Vec<String> {
         self.policies.iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// What the store keeps with the pack version (see
+    /// `drover_host::Runtime::install_with`: one transaction for all).
+    pub fn into_catalog(self) -> drover_store::PackCatalog {
+        drover_store::PackCatalog {
+            rules: self.rules,
+            policies: self.policies,
+        }
     }
 }
 
@@ -224,6 +257,7 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
     })?;
     let parsed = drover_pack::parse_manifest(&manifest, &text)?;
     let pack = parsed.name;
+    let version = parsed.version;
     let actions: Vec<String> = parsed
         .plugins
         .iter()
@@ -264,19 +298,18 @@ pub fn read_pack_rules(dir: &Path) -> Result<PackRules, CatalogError> {
                 found: rule.pack,
             });
         }
+        if rules.iter().any(|(r, _, _)| *r == rule.reference) {
+            return Err(CatalogError::DuplicateRule {
+                path,
+                reference: rule.reference,
+            });
+        }
         rules.push((rule.reference.clone(), text, rule.enabled));
     }
     Ok(PackRules {
         pack,
+        version,
         rules,
         policies,
     })
-}
-
-/// Replaces the pack's stored rules and policies with those read by
-/// [`read_pack_rules`].
-pub fn store_pack_rules(store: &Store, rules: PackRules) -> Result<(), CatalogError> {
-    store.replace_pack_policies(&rules.pack, rules.policies)?;
-    store.replace_pack_rules(&rules.pack, rules.rules)?;
-    Ok(())
 }

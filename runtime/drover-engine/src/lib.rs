@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use drover_host::Runtime;
 
-pub use catalog::{Catalog, CatalogError, PackRules, read_pack_rules, store_pack_rules};
+pub use catalog::{Catalog, CatalogError, PackRules, read_pack_rules};
 pub use intake::{Intake, IntakeError};
 pub use metrics::Metrics;
 use signal::Signal;

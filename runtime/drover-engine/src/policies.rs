@@ -5,14 +5,21 @@
 //! ```yaml
 //! name: one_reboot_per_node
 //! pack: ops                      # optional; must be the shipping pack
-//! resource_ref: ops.reboot       # the action (any pack's)
+//! resource_ref: ops.reboot       # the action: one of this pack's own
 //! policy_type: action.concurrency
 //! parameters:
 //!   threshold: 1                 # running at once, at most
 //!   action: delay                # delay (queue in order, the default) | cancel
-//!   semaphore: bmc               # shared by every policy naming it
+//!   semaphore: bmc               # shared by this pack's policies naming it
 //!   key: "{{ node }}"            # one count per rendered key
 //! ```
+//!
+//! A pack governs only itself: a policy may name only its own pack's
+//! actions (a pack is refused at install otherwise, and a stored policy
+//! that names another pack's action is ignored), and its semaphore names
+//! live in the pack's namespace (`ops:bmc`), so no pack can hold slots
+//! another pack's actions wait on. A shadow pack's policies never touch a
+//! live execution.
 //!
 //! st2's `action.concurrency.attr` (`attributes: [node]`) is accepted as a
 //! keyed concurrency policy. `action.retry` takes `retry_on` (`failure`,
@@ -195,6 +202,18 @@ impl Policy {
                 ),
             ));
         };
+        if actions.is_some() && action_pack != pack {
+            return Err(invalid(
+                &["resource_ref"],
+                format!(
+                    "{:?} is an action of pack {action_pack:?}: a pack's policies may govern only \
+                     its own actions ({pack}.*). Limiting another pack's action is the operator's \
+                     decision, not a pack's; to limit this component from pack {pack}, declare an \
+                     action of your own that uses it and name that",
+                    raw.resource_ref
+                ),
+            ));
+        }
         if let Some(own) = actions.filter(|_| action_pack == pack)
             && !own.iter().any(|a| a == action)
         {
@@ -298,7 +317,9 @@ impl Policy {
                     ));
                 }
                 let semaphore = match &p.semaphore {
-                    Some(s) if !s.trim().is_empty() => s.clone(),
+                    // In the pack's namespace: another pack naming the same
+                    // semaphore gets its own.
+                    Some(s) if !s.trim().is_empty() => format!("{pack}:{s}"),
                     Some(_) => {
                         return Err(invalid(
                             &["parameters", "semaphore"],
@@ -443,6 +464,8 @@ fn environment() -> Environment<'static> {
 /// A concurrency policy ready for the claim.
 struct Concurrency {
     reference: String,
+    /// Its pack is in shadow mode: it never touches a live execution.
+    shadow: bool,
     threshold: u32,
     cancel: bool,
     semaphore: String,
@@ -455,18 +478,34 @@ struct Concurrency {
 pub struct Policies {
     env: Environment<'static>,
     concurrency: HashMap<String, Vec<Concurrency>>,
-    retry: HashMap<String, RetryRule>,
+    /// The retry rule of each action, and whether its policy's pack is in
+    /// shadow mode.
+    retry: HashMap<String, (RetryRule, bool)>,
 }
 
 impl Policies {
-    /// Indexes `policies` (already checked); the first retry policy of an
-    /// action, by reference, wins.
+    /// Indexes `policies` (already checked), all of trusted packs; the
+    /// first retry policy of an action, by reference, wins.
     pub fn new(policies: Vec<Policy>) -> Policies {
+        Policies::scoped(policies, |_| false)
+    }
+
+    /// [`Policies::new`], where `is_shadow(pack)` says which packs are in
+    /// shadow mode: their policies apply to dry runs only. A policy naming
+    /// another pack's action (stored before packs were held to their own)
+    /// is ignored, with a warning.
+    pub fn scoped(policies: Vec<Policy>, is_shadow: impl Fn(&str) -> bool) -> Policies {
         let mut out = Policies {
             env: environment(),
             ..Policies::default()
         };
         for p in policies.into_iter().filter(|p| p.enabled) {
+            if p.resource_ref.split_once('.').map(|(pack, _)| pack) != Some(p.pack.as_str()) {
+                tracing::warn!(policy = %p.reference, action = %p.resource_ref,
+                    "ignoring a policy on another pack's action: a pack governs only itself");
+                continue;
+            }
+            let shadow = is_shadow(&p.pack);
             match p.kind {
                 PolicyKind::Concurrency {
                     threshold,
@@ -489,6 +528,7 @@ impl Policies {
                         .or_default()
                         .push(Concurrency {
                             reference: p.reference,
+                            shadow,
                             threshold,
                             cancel,
                             semaphore,
@@ -501,16 +541,20 @@ impl Policies {
                             "ignoring a second retry policy for the same action");
                         continue;
                     }
-                    out.retry.insert(p.resource_ref, rule);
+                    out.retry.insert(p.resource_ref, (rule, shadow));
                 }
             }
         }
         out
     }
 
-    /// The retry rule of `action`, if any.
-    pub fn retry(&self, action: &str) -> Option<RetryRule> {
-        self.retry.get(action).cloned()
+    /// The retry rule of `action` for an execution (dry or live), if any:
+    /// a shadow pack's retry policy never re-runs a live execution.
+    pub fn retry(&self, action: &str, dry_run: bool) -> Option<RetryRule> {
+        self.retry
+            .get(action)
+            .filter(|(_, shadow)| dry_run || !shadow)
+            .map(|(rule, _)| rule.clone())
     }
 
     /// Whether any concurrency policy exists (the claim can skip the gate).
@@ -528,7 +572,8 @@ impl Policies {
             return Ok(Vec::new());
         };
         let mut needs: Vec<SlotNeed> = Vec::with_capacity(list.len());
-        for c in list {
+        // A shadow pack's policy never holds up or cancels a live request.
+        for c in list.iter().filter(|c| !c.shadow) {
             let key = match &c.key {
                 None => String::new(),
                 Some(name) => self

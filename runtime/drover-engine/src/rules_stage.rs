@@ -189,8 +189,12 @@ impl Stage {
                                 id: exec,
                                 action: action.clone(),
                                 parameters,
-                                // A shadow pack's rules fire, but only dry.
-                                dry_run: catalog.is_shadow(&m.rule.pack),
+                                // A shadow pack's rules fire, but only dry;
+                                // so does a trusted rule calling a shadow
+                                // pack's action (the executor holds to it
+                                // too, whoever calls).
+                                dry_run: catalog.is_shadow(&m.rule.pack)
+                                    || catalog.is_shadow_action(action),
                                 actor: format!("rule:{}", m.rule.reference),
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,

@@ -243,7 +243,7 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
         }
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
-        let retry = catalog.policies().retry(&req.action);
+        let retry = catalog.policies().retry(&req.action, exec.dry_run);
         let write = shared.runtime.store().finish_request_retrying(exec, retry);
         if done.send(Finished { req, status, write }).is_err() {
             return;
@@ -269,7 +269,9 @@ fn run_one(
         Ok(p) => p,
         Err(e) => return closed(req, &format!("{}: {e}", req.action)),
     };
-    if !prepared.plugin.idempotent && !req.dry_run {
+    // A shadow pack's action runs dry (see `Runtime::execute_as`): safe to
+    // run again.
+    if !prepared.plugin.idempotent && !req.dry_run && !prepared.shadow {
         // Durable before the action can have an effect: after a crash this
         // request counts as maybe-run and is not run again.
         let marked = shared

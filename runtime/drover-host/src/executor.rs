@@ -35,6 +35,8 @@ pub enum RunError {
         pack: String,
         installed: Vec<String>,
     },
+    #[error("pack {pack} has no installed version {version:?} (see `drover pack list`)")]
+    UnknownVersion { pack: String, version: String },
     #[error("pack {pack} has no action {action:?} (its actions: {available})", available = available.join(", "))]
     UnknownAction {
         pack: String,
@@ -93,6 +95,9 @@ pub struct Prepared {
     pub pack: Arc<Pack>,
     pub plugin: Plugin,
     pub digest: String,
+    /// The pack version is in shadow mode: every run of it is a dry run,
+    /// whatever the caller asks (liveness follows the least-trusted link).
+    pub shadow: bool,
     pre: ActionPre<HostState>,
 }
 
@@ -168,10 +173,21 @@ impl Runtime {
             .clear();
     }
 
-    /// Looks an action up in the installed packs (the newest installed
-    /// version of its pack) and readies its component.
+    /// Looks an action up in the installed packs (the live version of its
+    /// pack: the newest trusted one, else the newest) and readies its
+    /// component.
     pub fn prepare(&self, action: &ActionRef) -> Result<Prepared, RunError> {
-        let (pack, plugin, digest) = self.lookup(action, PluginKind::Action)?;
+        self.prepare_version(action, None)
+    }
+
+    /// [`Runtime::prepare`] for a given installed version of the pack (a
+    /// shadowed candidate runs dry), or the live one with `None`.
+    pub fn prepare_version(
+        &self,
+        action: &ActionRef,
+        version: Option<&str>,
+    ) -> Result<Prepared, RunError> {
+        let (pack, plugin, digest, shadow) = self.lookup_in(action, PluginKind::Action, version)?;
         if plugin.kind != PluginKind::Action {
             return Err(RunError::NotAnAction {
                 action: action.to_string(),
@@ -187,14 +203,25 @@ impl Runtime {
             pack: Arc::new(pack),
             plugin,
             digest,
+            shadow,
             pre,
         })
     }
 
-    /// The pack (newest installed version) and plugin of an action, whether
-    /// a component or a workflow.
+    /// The pack (live version) and plugin of an action, whether a component
+    /// or a workflow.
     pub fn action_plugin(&self, action: &ActionRef) -> Result<(Arc<Pack>, Plugin), RunError> {
-        let (pack, plugin, _) = self.lookup(action, PluginKind::Action)?;
+        self.action_plugin_version(action, None)
+    }
+
+    /// [`Runtime::action_plugin`] for a given installed version of the pack,
+    /// or the live one with `None`.
+    pub fn action_plugin_version(
+        &self,
+        action: &ActionRef,
+        version: Option<&str>,
+    ) -> Result<(Arc<Pack>, Plugin), RunError> {
+        let (pack, plugin, _, _) = self.lookup_in(action, PluginKind::Action, version)?;
         if plugin.kind != PluginKind::Action {
             return Err(RunError::NotAnAction {
                 action: action.to_string(),
@@ -203,22 +230,52 @@ impl Runtime {
         Ok((Arc::new(pack), plugin))
     }
 
-    /// The pack (newest installed version), plugin and component digest of
-    /// `reference`; `kind` only shapes the "its actions/sensors" hint.
+    /// Whether the installed pack version `pack` is in shadow mode (true
+    /// when it is no longer installed, or cannot be read: when in doubt, a
+    /// run is dry).
+    pub fn is_shadow(&self, pack: &Pack) -> bool {
+        self.store()
+            .get_pack(&pack.name, Some(&pack.version))
+            .ok()
+            .flatten()
+            .is_none_or(|p| p.shadow)
+    }
+
+    /// The pack (live version), plugin and component digest of `reference`;
+    /// `kind` only shapes the "its actions/sensors" hint.
     pub(crate) fn lookup(
         &self,
         reference: &ActionRef,
         kind: PluginKind,
     ) -> Result<(Pack, Plugin, String), RunError> {
+        let (pack, plugin, digest, _) = self.lookup_in(reference, kind, None)?;
+        Ok((pack, plugin, digest))
+    }
+
+    /// [`Runtime::lookup`] in pack version `version` (the live one when
+    /// `None`), with whether that version is in shadow mode.
+    pub(crate) fn lookup_in(
+        &self,
+        reference: &ActionRef,
+        kind: PluginKind,
+        version: Option<&str>,
+    ) -> Result<(Pack, Plugin, String, bool), RunError> {
         let store = self.store();
-        let Some(installed) = store.get_pack(&reference.pack, None)? else {
+        let Some(installed) = store.get_pack(&reference.pack, version)? else {
             let mut names: Vec<String> = store.list_packs()?.into_iter().map(|p| p.name).collect();
             names.dedup();
+            if let Some(version) = version.filter(|_| names.contains(&reference.pack)) {
+                return Err(RunError::UnknownVersion {
+                    pack: reference.pack.clone(),
+                    version: version.to_owned(),
+                });
+            }
             return Err(RunError::UnknownPack {
                 pack: reference.pack.clone(),
                 installed: names,
             });
         };
+        let shadow = installed.shadow;
         let pack: Pack = serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
         let Some(plugin) = pack.plugin(&reference.plugin).cloned() else {
             return Err(RunError::UnknownAction {
@@ -234,14 +291,14 @@ impl Runtime {
         };
         if plugin.is_workflow() {
             // A workflow has no component.
-            return Ok((pack, plugin, String::new()));
+            return Ok((pack, plugin, String::new(), shadow));
         }
         let digest = installed
             .digests
             .get(&plugin.name)
             .cloned()
             .ok_or_else(|| StoreError::Corrupt(format!("{reference} has no component record")))?;
-        Ok((pack, plugin, digest))
+        Ok((pack, plugin, digest, shadow))
     }
 
     fn action_pre(&self, action: &str, digest: &str) -> Result<ActionPre<HostState>, RunError> {
@@ -340,6 +397,18 @@ impl Runtime {
         params: Value,
         opts: &RunOptions,
     ) -> Result<Execution, RunError> {
+        // A shadow pack's action is dry whoever calls it: a trusted rule or
+        // workflow, an operator, the API.
+        let shadowed;
+        let opts = if p.shadow && !opts.dry_run {
+            shadowed = RunOptions {
+                dry_run: true,
+                ..opts.clone()
+            };
+            &shadowed
+        } else {
+            opts
+        };
         let action = p.action();
         let input = params.to_string();
         let ctx = Context {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use drover_core::now_ms;
 use drover_pack::{Pack, PackError, Parameters, PluginKind, load_pack_dir};
-use drover_store::{ComponentBlob, InstalledPack, StoreError};
+use drover_store::{ComponentBlob, InstalledPack, PackCatalog, StoreError};
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 
@@ -84,13 +84,25 @@ impl Runtime {
         self.install_as(dir, actor, false)
     }
 
-    /// [`Runtime::install`], in shadow mode when `shadow`: the pack's
-    /// rules will start dry runs only, until it is promoted.
+    /// [`Runtime::install`], in shadow mode when `shadow`: everything the
+    /// pack causes is a dry run, until it is promoted.
     pub fn install_as(
         &self,
         dir: &Path,
         actor: &str,
         shadow: bool,
+    ) -> Result<InstallReport, InstallError> {
+        self.install_with(dir, actor, shadow, PackCatalog::default())
+    }
+
+    /// [`Runtime::install_as`] with the rules and policies the pack ships
+    /// (checked by the caller), stored in the same transaction as the pack.
+    pub fn install_with(
+        &self,
+        dir: &Path,
+        actor: &str,
+        shadow: bool,
+        catalog: PackCatalog,
     ) -> Result<InstallReport, InstallError> {
         let mut source = load_pack_dir(dir)?;
         self.check_workflows(&source.dir, &mut source.pack)?;
@@ -201,9 +213,11 @@ impl Runtime {
                 installed_at_ms: now_ms(),
                 installed_by: actor.to_owned(),
                 shadow,
+                live: false,
                 digests: Default::default(),
             },
             blobs,
+            catalog,
         )?;
         self.forget_prepared();
         Ok(InstallReport {
@@ -224,8 +238,8 @@ impl Runtime {
         let mut others = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for installed in self.store().list_packs()? {
-            // Newest install first per name; the pack being installed
-            // replaces its older versions.
+            // The live version first per name (what the workflow will
+            // call); the pack's own actions are checked against itself.
             if installed.name == pack.name || !seen.insert(installed.name.clone()) {
                 continue;
             }

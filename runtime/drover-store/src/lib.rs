@@ -45,7 +45,7 @@ pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, NodeRow};
 pub use operator::Progress;
-pub use packs::{ComponentBlob, InstalledPack};
+pub use packs::{ComponentBlob, InstalledPack, PackCatalog};
 pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
 pub use rules::StoredRule;
 pub use secrets::SECRET_KEY_ENV;
@@ -97,6 +97,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0011_sim.sql")),
+        M::up(include_str!("migrations/0014_pack_versions.sql")),
         M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])
 }

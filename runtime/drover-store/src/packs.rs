@@ -1,11 +1,19 @@
 //! The `packs`, `pack_components` and `blobs` tables: installed pack
 //! versions, which component digest each plugin runs, and the component
 //! bytes themselves, stored once per digest.
+//!
+//! Several versions of one pack may be installed; one is *live*: the newest
+//! trusted (not shadow) version, else the newest. Actions, workflows,
+//! sensors and trigger types resolve to it, and the `rules` and `policies`
+//! tables hold its rules and policies. Each version keeps those it shipped
+//! with, so installing a shadowed candidate of a trusted pack leaves the
+//! trusted version live, its rules in force, until the candidate is
+//! promoted. Everything a pack brings is written in one transaction.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use crate::{Result, Store};
 
@@ -19,8 +27,12 @@ pub struct InstalledPack {
     pub source_dir: String,
     pub installed_at_ms: i64,
     pub installed_by: String,
-    /// Rules of a shadow pack start dry runs only, until it is promoted.
+    /// Everything a shadow pack version causes is a dry run, until it is
+    /// promoted.
     pub shadow: bool,
+    /// The version of this pack that runs (see the module doc); set by the
+    /// store, ignored on install.
+    pub live: bool,
     /// Plugin name -> component digest.
     pub digests: BTreeMap<String, String>,
 }
@@ -32,13 +44,31 @@ pub struct ComponentBlob {
     pub bytes: Vec<u8>,
 }
 
+/// The rules and policies a pack version ships, checked by the caller.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PackCatalog {
+    /// (reference, YAML source, enabled).
+    pub rules: Vec<(String, String, bool)>,
+    /// (reference, YAML source).
+    pub policies: Vec<(String, String)>,
+}
+
 impl Store {
-    /// Records a pack version and its components in one transaction.
+    /// Records a pack version, its components, rules and policies in one
+    /// transaction (nothing of it is stored if any part fails), and decides
+    /// which version of the pack is live: when that is this version (or
+    /// changes), the stored rules and policies become the live version's.
     /// Installing the same version again replaces its record (a rebuilt
     /// component gets its new digest, and grants bound to the old one stop
     /// matching).
-    pub fn install_pack(&self, pack: InstalledPack, components: Vec<ComponentBlob>) -> Result<()> {
+    pub fn install_pack(
+        &self,
+        pack: InstalledPack,
+        components: Vec<ComponentBlob>,
+        catalog: PackCatalog,
+    ) -> Result<()> {
         self.write(move |conn| {
+            let before = live_version(conn, &pack.name)?;
             for c in &components {
                 conn.execute(
                     "INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)",
@@ -51,8 +81,8 @@ impl Store {
             )?;
             conn.execute(
                 "INSERT INTO packs (name, version, manifest, source_dir, installed_at, installed_by,
-                    shadow)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    shadow, rules, policies)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     pack.name,
                     pack.version,
@@ -60,7 +90,9 @@ impl Store {
                     pack.source_dir,
                     pack.installed_at_ms,
                     pack.installed_by,
-                    pack.shadow
+                    pack.shadow,
+                    serde_json::to_string(&catalog.rules)?,
+                    serde_json::to_string(&catalog.policies)?,
                 ],
             )?;
             for c in &components {
@@ -70,15 +102,21 @@ impl Store {
                     params![pack.name, pack.version, c.plugin, c.digest],
                 )?;
             }
+            let live = choose_live(conn, &pack.name)?;
+            // A reinstall of the live version brings its rules again.
+            if before.as_deref() != Some(live.as_str()) || live == pack.version {
+                activate(conn, &pack.name, &live)?;
+            }
             crate::policies::bump_generation(conn)
         })
     }
 
-    /// Every installed pack version, by name, newest install first.
+    /// Every installed pack version, by name, the live version first, then
+    /// newest install first.
     pub fn list_packs(&self) -> Result<Vec<InstalledPack>> {
         let keys: Vec<(String, String)> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT name, version FROM packs ORDER BY name, installed_at DESC",
+                "SELECT name, version FROM packs ORDER BY name, live DESC, installed_at DESC",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -88,15 +126,16 @@ impl Store {
             .collect()
     }
 
-    /// A pack version, or with `version: None` the most recently installed
-    /// version of that pack (the one `drover run` uses).
+    /// A pack version, or with `version: None` the live version of that
+    /// pack (the one rules, workflows and `drover run` use).
     pub fn get_pack(&self, name: &str, version: Option<&str>) -> Result<Option<InstalledPack>> {
         self.read(|conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT name, version, manifest, source_dir, installed_at, installed_by, shadow
+                    "SELECT name, version, manifest, source_dir, installed_at, installed_by, shadow,
+                        live
                      FROM packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)
-                     ORDER BY installed_at DESC, rowid DESC LIMIT 1",
+                     ORDER BY live DESC, installed_at DESC, rowid DESC LIMIT 1",
                 )?
                 .query_row(params![name, version], |r| {
                     Ok((
@@ -107,11 +146,20 @@ impl Store {
                         r.get::<_, i64>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, bool>(6)?,
+                        r.get::<_, bool>(7)?,
                     ))
                 })
                 .optional()?;
-            let Some((name, version, manifest, source_dir, installed_at_ms, installed_by, shadow)) =
-                row
+            let Some((
+                name,
+                version,
+                manifest,
+                source_dir,
+                installed_at_ms,
+                installed_by,
+                shadow,
+                live,
+            )) = row
             else {
                 return Ok(None);
             };
@@ -129,22 +177,51 @@ impl Store {
                 installed_at_ms,
                 installed_by,
                 shadow,
+                live,
                 digests,
             }))
         })
     }
 
     /// Takes a pack version out of shadow mode (or puts it back); false
-    /// when it is not installed.
+    /// when it is not installed. The live version is chosen again: a
+    /// promoted candidate newer than the trusted version becomes live, and
+    /// its rules and policies replace the old version's.
     pub fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool> {
         let (name, version) = (name.to_owned(), version.to_owned());
         self.write(move |conn| {
+            let before = live_version(conn, &name)?;
             let changed = conn.execute(
                 "UPDATE packs SET shadow = ?3 WHERE name = ?1 AND version = ?2",
                 params![name, version, shadow],
             )? > 0;
+            if changed {
+                let live = choose_live(conn, &name)?;
+                if before.as_deref() != Some(live.as_str()) {
+                    activate(conn, &name, &live)?;
+                }
+            }
             crate::policies::bump_generation(conn)?;
             Ok(changed)
+        })
+    }
+
+    /// The rules and policies pack version `name@version` shipped with.
+    pub fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>> {
+        self.read(|conn| {
+            let row: Option<(String, String)> = conn
+                .prepare_cached(
+                    "SELECT rules, policies FROM packs WHERE name = ?1 AND version = ?2",
+                )?
+                .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(rules, policies)| {
+                Ok(PackCatalog {
+                    rules: serde_json::from_str(&rules)?,
+                    policies: serde_json::from_str(&policies)?,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -156,5 +233,136 @@ impl Store {
                 .query_row([digest], |r| r.get(0))
                 .optional()?)
         })
+    }
+}
+
+/// The version of `name` marked live, if any.
+fn live_version(conn: &Connection, name: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM packs WHERE name = ?1 AND live = 1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+/// Marks the live version of `name` (the newest trusted, else the newest
+/// install) and returns it. The pack must have a version installed.
+fn choose_live(conn: &Connection, name: &str) -> Result<String> {
+    let live: String = conn
+        .prepare_cached(
+            "SELECT version FROM packs WHERE name = ?1
+             ORDER BY shadow ASC, installed_at DESC, rowid DESC LIMIT 1",
+        )?
+        .query_row([name], |r| r.get(0))?;
+    conn.prepare_cached("UPDATE packs SET live = (version = ?2) WHERE name = ?1")?
+        .execute(params![name, live])?;
+    Ok(live)
+}
+
+/// Makes the rules and policies of `name@version` the stored (live) ones
+/// of pack `name`.
+fn activate(conn: &Connection, name: &str, version: &str) -> Result<()> {
+    let (rules, policies): (String, String) = conn
+        .prepare_cached("SELECT rules, policies FROM packs WHERE name = ?1 AND version = ?2")?
+        .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rules: Vec<(String, String, bool)> = serde_json::from_str(&rules)?;
+    let policies: Vec<(String, String)> = serde_json::from_str(&policies)?;
+    crate::rules::replace_in(conn, name, &rules)?;
+    crate::policies::replace_in(conn, name, &policies)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(version: &str, shadow: bool, at: i64) -> InstalledPack {
+        InstalledPack {
+            name: "p".into(),
+            version: version.into(),
+            manifest: serde_json::json!({}),
+            source_dir: "/x".into(),
+            installed_at_ms: at,
+            installed_by: "user:t".into(),
+            shadow,
+            live: false,
+            digests: Default::default(),
+        }
+    }
+
+    fn catalog(rule: &str) -> PackCatalog {
+        PackCatalog {
+            rules: vec![(format!("p.{rule}"), format!("name: {rule}"), true)],
+            policies: vec![(format!("p.{rule}_limit"), "name: x".into())],
+        }
+    }
+
+    fn active(s: &Store) -> (String, Vec<String>, Vec<String>) {
+        let live = s.get_pack("p", None).unwrap().unwrap();
+        assert!(live.live);
+        let rules = s.list_rules().unwrap().into_iter().map(|r| r.reference);
+        let policies = s.list_policies().unwrap().into_iter().map(|p| p.reference);
+        (live.version, rules.collect(), policies.collect())
+    }
+
+    #[test]
+    fn a_shadow_candidate_waits_aside_until_promoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("d.db")).unwrap();
+        s.install_pack(pack("1", false, 1), vec![], catalog("one"))
+            .unwrap();
+        s.set_rule_enabled("p.one", false).unwrap();
+        s.install_pack(pack("2", true, 2), vec![], catalog("two"))
+            .unwrap();
+        let (live, rules, policies) = active(&s);
+        assert_eq!(live, "1", "the trusted version stays live");
+        assert_eq!(
+            (rules, policies),
+            (vec!["p.one".into()], vec!["p.one_limit".into()])
+        );
+        assert!(
+            !s.list_rules().unwrap()[0].enabled,
+            "the operator's disable survives a candidate's install"
+        );
+        assert_eq!(
+            s.pack_catalog("p", "2").unwrap().unwrap().rules[0].0,
+            "p.two"
+        );
+        assert!(s.set_pack_shadow("p", "2", false).unwrap());
+        let (live, rules, policies) = active(&s);
+        assert_eq!(live, "2");
+        assert_eq!(
+            (rules, policies),
+            (vec!["p.two".into()], vec!["p.two_limit".into()])
+        );
+        // With no trusted version, the newest shadow one is live (it runs dry).
+        s.set_pack_shadow("p", "1", true).unwrap();
+        s.set_pack_shadow("p", "2", true).unwrap();
+        assert_eq!(active(&s).0, "2");
+    }
+
+    #[test]
+    fn a_failing_part_stores_nothing_of_the_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("d.db")).unwrap();
+        s.write(|c| {
+            c.execute_batch(
+                "CREATE TRIGGER fault BEFORE INSERT ON policies
+                 BEGIN SELECT RAISE(ABORT, 'fault'); END;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let blob = ComponentBlob {
+            plugin: "a".into(),
+            digest: "sha256:x".into(),
+            bytes: vec![1],
+        };
+        assert!(
+            s.install_pack(pack("1", false, 1), vec![blob], catalog("one"))
+                .is_err()
+        );
+        assert!(s.list_packs().unwrap().is_empty());
+        assert!(s.list_rules().unwrap().is_empty());
+        assert_eq!(s.get_blob("sha256:x").unwrap(), None);
     }
 }

@@ -82,17 +82,7 @@ impl Store {
     pub fn replace_pack_policies(&self, pack: &str, policies: Vec<(String, String)>) -> Result<()> {
         let pack = pack.to_owned();
         self.write(move |conn| {
-            conn.execute("DELETE FROM policies WHERE pack = ?1", [&pack])?;
-            let now = now_ms();
-            for (reference, definition) in &policies {
-                conn.execute(
-                    "INSERT INTO policies (ref, pack, definition, updated_at)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (ref) DO UPDATE SET pack = excluded.pack,
-                        definition = excluded.definition, updated_at = excluded.updated_at",
-                    params![reference, pack, definition, now],
-                )?;
-            }
+            replace_in(conn, &pack, &policies)?;
             bump_generation(conn)
         })
     }
@@ -397,6 +387,26 @@ fn queue_retry(
         attempt + 1
     ])?;
     Ok(Some(id))
+}
+
+/// Replaces the policies of `pack` inside the caller's transaction.
+pub(crate) fn replace_in(
+    conn: &Connection,
+    pack: &str,
+    policies: &[(String, String)],
+) -> Result<()> {
+    conn.execute("DELETE FROM policies WHERE pack = ?1", [pack])?;
+    let now = now_ms();
+    for (reference, definition) in policies {
+        conn.execute(
+            "INSERT INTO policies (ref, pack, definition, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (ref) DO UPDATE SET pack = excluded.pack,
+                definition = excluded.definition, updated_at = excluded.updated_at",
+            params![reference, pack, definition, now],
+        )?;
+    }
+    Ok(())
 }
 
 /// Records that the catalog changed (inside the caller's transaction).

@@ -2,7 +2,7 @@
 //! created through the CLI/API, and whether each is enabled.
 
 use drover_core::now_ms;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::{Result, Store};
@@ -28,20 +28,7 @@ impl Store {
     pub fn replace_pack_rules(&self, pack: &str, rules: Vec<(String, String, bool)>) -> Result<()> {
         let pack = pack.to_owned();
         self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM rules WHERE pack = ?1 AND origin = 'pack'",
-                [&pack],
-            )?;
-            let now = now_ms();
-            for (reference, definition, enabled) in &rules {
-                conn.execute(
-                    "INSERT INTO rules (ref, pack, definition, enabled, origin, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'pack', ?5)
-                     ON CONFLICT (ref) DO UPDATE SET definition = excluded.definition,
-                        enabled = excluded.enabled, origin = 'pack', updated_at = excluded.updated_at",
-                    params![reference, pack, definition, enabled, now],
-                )?;
-            }
+            replace_in(conn, &pack, &rules)?;
             crate::policies::bump_generation(conn)
         })
     }
@@ -78,4 +65,28 @@ impl Store {
             Ok(changed)
         })
     }
+}
+
+/// Replaces the pack-shipped rules of `pack` inside the caller's
+/// transaction.
+pub(crate) fn replace_in(
+    conn: &Connection,
+    pack: &str,
+    rules: &[(String, String, bool)],
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM rules WHERE pack = ?1 AND origin = 'pack'",
+        [pack],
+    )?;
+    let now = now_ms();
+    for (reference, definition, enabled) in rules {
+        conn.execute(
+            "INSERT INTO rules (ref, pack, definition, enabled, origin, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pack', ?5)
+             ON CONFLICT (ref) DO UPDATE SET definition = excluded.definition,
+                enabled = excluded.enabled, origin = 'pack', updated_at = excluded.updated_at",
+            params![reference, pack, definition, enabled, now],
+        )?;
+    }
+    Ok(())
 }

@@ -216,20 +216,26 @@ pub enum PackCmd {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
         /// Shadow mode: the pack's rules fire, but every execution they
-        /// start is a dry run, until `drover pack promote`. The default for
-        /// packs from outside this drover's own packs/ and tests/packs/.
+        /// start, and every run of its actions and workflows, is a dry run,
+        /// until `drover pack promote`. The default for packs from outside
+        /// this drover's own packs/ and tests/packs/, and for a new version
+        /// of an installed pack wherever it comes from (the trusted version
+        /// stays live until the new one is promoted).
         #[arg(long, conflicts_with = "trusted")]
         shadow: bool,
-        /// Not in shadow mode, wherever the pack comes from.
+        /// Not in shadow mode, wherever the pack comes from (a new version
+        /// becomes live at once, as if promoted).
         #[arg(long)]
         trusted: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Take a pack out of shadow mode: its rules' executions become real
-    /// (a running `drover serve` applies it within about a second).
+    /// Take a pack version out of shadow mode: its executions become real,
+    /// and a promoted new version becomes the live one, its rules and
+    /// policies replacing the old version's (a running `drover serve`
+    /// applies it within about a second).
     Promote {
-        /// `NAME` or `NAME@VERSION` (default: the newest installed).
+        /// `NAME` or `NAME@VERSION` (default: the newest shadowed version).
         pack: String,
     },
     /// List installed packs.
@@ -254,9 +260,14 @@ pub struct RunArgs {
     /// (numbers, booleans; objects and arrays as JSON).
     #[arg(value_name = "KEY=VALUE")]
     pub params: Vec<String>,
-    /// Record effects as a plan instead of performing them.
+    /// Record effects as a plan instead of performing them. A shadow
+    /// pack's actions and workflows always run dry.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run this installed version of the pack instead of the live one (a
+    /// shadowed candidate runs dry: `drover pack promote` makes it live).
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
     /// Parameters as one JSON object (merged under any `key=value`).
     #[arg(long, value_name = "JSON")]
     pub params_json: Option<String>,

@@ -380,9 +380,9 @@ pub async fn run(
 
 fn run_error(e: RunError) -> ApiError {
     match e {
-        RunError::UnknownPack { .. } | RunError::UnknownAction { .. } => {
-            ApiError::NotFound(e.to_string())
-        }
+        RunError::UnknownPack { .. }
+        | RunError::UnknownVersion { .. }
+        | RunError::UnknownAction { .. } => ApiError::NotFound(e.to_string()),
         RunError::NotAnAction { .. } | RunError::Params { .. } => {
             ApiError::BadRequest(e.to_string())
         }

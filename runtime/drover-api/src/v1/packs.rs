@@ -28,8 +28,11 @@ pub struct PackItem {
     plugins: Value,
     installed_at_ms: i64,
     installed_by: String,
-    /// Its rules start dry runs only until promoted.
+    /// Everything it causes is a dry run until it is promoted.
     shadow: bool,
+    /// The version rules, workflows and runs use (the newest trusted one,
+    /// else the newest).
+    live: bool,
 }
 
 fn item(p: &InstalledPack) -> PackItem {
@@ -41,6 +44,7 @@ fn item(p: &InstalledPack) -> PackItem {
         installed_at_ms: p.installed_at_ms,
         installed_by: p.installed_by.clone(),
         shadow: p.shadow,
+        live: p.live,
     }
 }
 
@@ -59,7 +63,7 @@ pub async fn list(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VersionQuery {
-    /// A version (default: the newest installed).
+    /// A version (default: the live one).
     version: Option<String>,
 }
 

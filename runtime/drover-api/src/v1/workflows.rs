@@ -34,11 +34,11 @@ pub struct WorkflowItem {
     parameters: Vec<String>,
 }
 
-/// The workflow plugins of the newest installed version of each pack.
+/// The workflow plugins of the live version of each pack.
 fn installed(store: &Store) -> Result<Vec<(Pack, Plugin)>, ApiError> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    // Newest install first per name: keep the first of each.
+    // The live version first per name: keep the first of each.
     for p in store.list_packs()? {
         if !seen.insert(p.name.clone()) {
             continue;

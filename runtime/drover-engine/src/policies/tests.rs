@@ -38,7 +38,7 @@ fn a_keyed_shared_semaphore_parses_and_renders_per_node() {
     assert_eq!(
         needs,
         vec![SlotNeed {
-            semaphore: "bmc".into(),
+            semaphore: "ops:bmc".into(),
             key: "b7s01".into(),
             threshold: 1,
             cancel: false,
@@ -91,7 +91,7 @@ fn st2_attr_policies_and_retry_policies_parse() {
     assert!(needs[0].cancel);
 
     let r = parse(
-        "name: r\nresource_ref: core.http\npolicy_type: action.retry\nparameters:\n  \
+        "name: r\nresource_ref: ops.power\npolicy_type: action.retry\nparameters:\n  \
          retry_on: [failure, timeout]\n  max_retry_count: 3\n  delay: 500ms\n",
     )
     .unwrap();
@@ -104,8 +104,8 @@ fn st2_attr_policies_and_retry_policies_parse() {
         })
     );
     let policies = Policies::new(vec![r]);
-    assert_eq!(policies.retry("core.http").unwrap().max_retries, 3);
-    assert!(policies.retry("core.noop").is_none());
+    assert_eq!(policies.retry("ops.power", false).unwrap().max_retries, 3);
+    assert!(policies.retry("ops.reboot", false).is_none());
 }
 
 #[test]
@@ -148,4 +148,54 @@ fn bad_policies_name_the_line_and_field() {
         let got = parse(text).unwrap_err();
         assert!(got.starts_with(want), "{text}\n got: {got}\nwant: {want}");
     }
+}
+
+#[test]
+fn a_pack_governs_only_its_own_actions() {
+    let err = parse(
+        "name: s\nresource_ref: core.sleep\npolicy_type: action.concurrency\nparameters:\n  \
+         threshold: 1\n  action: cancel\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with(
+            "policies/p.yaml:2:1: resource_ref: \"core.sleep\" is an action of pack \"core\": a \
+             pack's policies may govern only its own actions (ops.*)"
+        ),
+        "{err}"
+    );
+    // Stored before the rule: read without the pack's actions, then ignored.
+    let stored = Policy::parse(
+        Path::new("ops.s"),
+        "name: s\nresource_ref: core.sleep\npolicy_type: action.retry\nparameters:\n  \
+         max_retry_count: 3\n",
+        "ops",
+        None,
+    )
+    .unwrap();
+    let policies = Policies::new(vec![stored]);
+    assert!(policies.retry("core.sleep", false).is_none());
+}
+
+#[test]
+fn a_shadow_packs_policies_touch_only_dry_runs() {
+    let c = parse(
+        "name: c\nresource_ref: ops.reboot\npolicy_type: action.concurrency\nparameters:\n  \
+         threshold: 1\n  action: cancel\n",
+    )
+    .unwrap();
+    let r = parse(
+        "name: r\nresource_ref: ops.power\npolicy_type: action.retry\nparameters:\n  \
+         max_retry_count: 3\n",
+    )
+    .unwrap();
+    let policies = Policies::scoped(vec![c, r], |pack| pack == "ops");
+    assert!(
+        policies
+            .slots(&request("ops.reboot", json!({})))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(policies.retry("ops.power", false).is_none());
+    assert_eq!(policies.retry("ops.power", true).unwrap().max_retries, 3);
 }

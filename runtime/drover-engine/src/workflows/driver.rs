@@ -100,7 +100,8 @@ impl Resolved {
     /// Whether running it again after a crash is safe.
     fn repeatable(&self) -> bool {
         match self {
-            Resolved::Wasm(p) => p.plugin.idempotent,
+            // A shadow pack's action runs dry: no effect to repeat.
+            Resolved::Wasm(p) => p.plugin.idempotent || p.shadow,
             Resolved::Workflow(..) => true,
             Resolved::Missing(_) => true,
         }

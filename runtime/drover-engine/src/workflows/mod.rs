@@ -202,7 +202,19 @@ pub fn run_workflow(
     params: Value,
     opts: &RunOptions,
 ) -> Result<Outcome, WorkflowError> {
-    let (pack, plugin) = runtime.action_plugin(action)?;
+    run_workflow_version(runtime, action, None, params, opts)
+}
+
+/// [`run_workflow`] from a given installed version of its pack (a shadowed
+/// candidate runs dry), or the live one with `None`.
+pub fn run_workflow_version(
+    runtime: &Runtime,
+    action: &ActionRef,
+    version: Option<&str>,
+    params: Value,
+    opts: &RunOptions,
+) -> Result<Outcome, WorkflowError> {
+    let (pack, plugin) = runtime.action_plugin_version(action, version)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
     let tree = Tree::top(id, false);
@@ -403,6 +415,19 @@ pub(crate) fn begin(
     c: Conductor<'_>,
     drive: bool,
 ) -> Result<Option<Outcome>, WorkflowError> {
+    // A shadow pack's workflow runs dry, and so does every child it calls,
+    // trusted or not (liveness follows the least-trusted link). A child
+    // action of a shadow pack is dry by itself (`Runtime::execute_as`).
+    let shadowed;
+    let opts = if !opts.dry_run && runtime.is_shadow(&pack) {
+        shadowed = RunOptions {
+            dry_run: true,
+            ..opts.clone()
+        };
+        &shadowed
+    } else {
+        opts
+    };
     let action = format!("{}.{}", pack.name, plugin.name);
     let meta = Meta {
         id,
@@ -463,6 +488,9 @@ pub(crate) fn resume(
         serde_json::from_value(run.state.clone()).map_err(|e| bad(e.to_string()))?;
     let c = Conductor::resume(&wf, state).map_err(|e| bad(e.to_string()))?;
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
+    // Dry if it started dry, or its pack has been replaced by a shadow
+    // version since.
+    let dry_run = run.dry_run || runtime.is_shadow(&pack);
     let meta = Meta {
         id: run.id,
         root: tree.as_ref().map_or(run.id, |t| t.root),
@@ -479,7 +507,7 @@ pub(crate) fn resume(
         pack,
         params: run.parameters.clone(),
         opts: RunOptions {
-            dry_run: run.dry_run,
+            dry_run,
             actor: run.actor.clone(),
             timeout: run.timeout_ms.map(Duration::from_millis),
         },

@@ -44,13 +44,44 @@ fn shadow_by_default(dir: &Path) -> bool {
     })
 }
 
+/// Whether `name@version` is a new version of an installed pack (another
+/// version is installed, this one is not): it arrives shadowed, wherever it
+/// comes from (upgrades do not inherit trust). A reinstall of an installed
+/// version is judged by where it comes from.
+fn is_new_version(store: &drover_store::Store, name: &str, version: &str) -> Result<bool> {
+    let installed: Vec<String> = store
+        .list_packs()?
+        .into_iter()
+        .filter(|p| p.name == name)
+        .map(|p| p.version)
+        .collect();
+    Ok(!installed.is_empty() && !installed.iter().any(|v| v == version))
+}
+
 fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
     let store = open_store(db)?;
     let (name, version) = match spec.split_once('@') {
         Some((n, v)) => (n, Some(v)),
         None => (spec, None),
     };
-    let Some(installed) = store.get_pack(name, version)? else {
+    let installed = match version {
+        Some(_) => store.get_pack(name, version)?,
+        // The newest shadowed version, else the live one (to say so).
+        None => {
+            let versions: Vec<_> = store
+                .list_packs()?
+                .into_iter()
+                .filter(|p| p.name == name)
+                .collect();
+            let newest_shadow = versions
+                .iter()
+                .filter(|p| p.shadow)
+                .max_by_key(|p| p.installed_at_ms)
+                .cloned();
+            newest_shadow.or_else(|| versions.into_iter().find(|p| p.live))
+        }
+    };
+    let Some(installed) = installed else {
         bail!("no pack {spec:?} is installed (see `drover pack list`)");
     };
     if !installed.shadow {
@@ -60,9 +91,27 @@ fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let before = store.get_pack(&installed.name, None)?;
     store.set_pack_shadow(&installed.name, &installed.version, false)?;
+    let after = store.get_pack(&installed.name, None)?;
+    let live = after.as_ref().map(|p| p.version.as_str());
+    let switched = match (&before, live) {
+        (Some(b), Some(now)) if b.version != now && now == installed.version => {
+            format!(
+                "; it is now the live version (was {}@{}), its rules and policies replace that version's",
+                b.name, b.version
+            )
+        }
+        (_, Some(now)) if now != installed.version => {
+            format!(
+                "; {}@{now} stays the live version (installed later)",
+                installed.name
+            )
+        }
+        _ => String::new(),
+    };
     println!(
-        "promoted {}@{}: its rules now start real executions (a running `drover serve` picks this up within a second)",
+        "promoted {}@{}: it now runs for real, and its rules start real executions{switched} (a running `drover serve` picks this up within a second)",
         installed.name, installed.version
     );
     Ok(ExitCode::SUCCESS)
@@ -82,11 +131,14 @@ fn install(
         let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
         let rules = pack_rules.references();
         let policies = pack_rules.policy_references();
-        let shadow = shadow.unwrap_or_else(|| shadow_by_default(dir));
+        let name = pack_rules.pack().to_owned();
+        let upgrade = is_new_version(runtime.store(), &name, pack_rules.version())?;
+        let shadow = shadow.unwrap_or_else(|| upgrade || shadow_by_default(dir));
+        // Pack, components, rules and policies: one transaction.
         let report = runtime
-            .install_as(dir, &actor(), shadow)
+            .install_with(dir, &actor(), shadow, pack_rules.into_catalog())
             .with_context(cannot)?;
-        drover_engine::store_pack_rules(runtime.store(), pack_rules).with_context(cannot)?;
+        let live = runtime.store().get_pack(&name, None)?;
         if !as_json {
             let verb = if report.replaced {
                 "reinstalled"
@@ -95,13 +147,22 @@ fn install(
             };
             let mode = if report.shadow {
                 format!(
-                    " in shadow mode: its rules start dry runs only, until `drover pack promote {}`",
+                    " in shadow mode: its rules start dry runs only and its actions run dry, \
+                     until `drover pack promote {}`",
                     report.pack
                 )
             } else {
                 String::new()
             };
             println!("{verb} {}{mode}", report.pack);
+            if let Some(live) = live.filter(|l| format!("{}@{}", l.name, l.version) != report.pack)
+            {
+                println!(
+                    "  {}@{} stays the live version: rules and workflows call it, and this \
+                     version's rules and policies wait, until it is promoted",
+                    live.name, live.version
+                );
+            }
             for p in &report.plugins {
                 let imports = if p.imports.is_empty() {
                     "no host imports".to_string()
@@ -139,6 +200,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
                     "installed_at": output::time(p.installed_at_ms),
                     "installed_by": p.installed_by,
                     "shadow": p.shadow,
+                    "live": p.live,
                     "source_dir": p.source_dir,
                 })
             })
@@ -153,6 +215,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
     let mut rows = vec![vec![
         "PACK".into(),
         "VERSION".into(),
+        "STATE".into(),
         "PLUGINS".into(),
         "INSTALLED".into(),
         "DESCRIPTION".into(),
@@ -161,6 +224,13 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
         rows.push(vec![
             p.name.clone(),
             p.version.clone(),
+            match (p.live, p.shadow) {
+                (true, false) => "live",
+                (true, true) => "live, shadow",
+                (false, true) => "shadow candidate",
+                (false, false) => "not live",
+            }
+            .into(),
             p.digests.keys().cloned().collect::<Vec<_>>().join(","),
             output::time(p.installed_at_ms),
             p.manifest["description"].as_str().unwrap_or("").to_owned(),
@@ -195,9 +265,17 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
         installed.installed_by,
         installed.source_dir
     );
+    if installed.live {
+        println!("LIVE: rules, workflows and `drover run` use this version");
+    } else if let Some(live) = store.get_pack(&pack.name, None)? {
+        println!(
+            "NOT LIVE: {}@{} is the live version; this one runs only with `drover run --version {}`",
+            live.name, live.version, pack.version
+        );
+    }
     if installed.shadow {
         println!(
-            "SHADOW MODE: its rules start dry runs only; `drover pack promote {}` makes them real",
+            "SHADOW MODE: everything it causes is a dry run; `drover pack promote {}` makes it real",
             pack.reference()
         );
     }

@@ -19,7 +19,18 @@ use crate::output;
 pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     let action: ActionRef = args.action.parse()?;
     let runtime = open_runtime(db)?;
-    let (_, plugin) = runtime.action_plugin(&action)?;
+    let version = args.version.as_deref();
+    let (pack, plugin) = runtime.action_plugin_version(&action, version)?;
+    if !args.dry_run && runtime.is_shadow(&pack) {
+        // Liveness follows the least-trusted link: the operator is trusted,
+        // the pack is not (yet).
+        eprintln!(
+            "note: {} is in shadow mode: this is a dry run (its effects are planned, not \
+             performed); `drover pack promote {}` makes it run for real",
+            pack.reference(),
+            pack.reference()
+        );
+    }
     let schema = &plugin.parameters;
     let mut params = match &args.params_json {
         Some(text) => {
@@ -47,10 +58,12 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
         timeout: args.timeout,
     };
     if plugin.is_workflow() {
-        let outcome = drover_engine::workflows::run_workflow(&runtime, &action, params, &opts)?;
+        let outcome = drover_engine::workflows::run_workflow_version(
+            &runtime, &action, version, params, &opts,
+        )?;
         return super::exec_control::print_outcome(&outcome, args.json);
     }
-    let exec = runtime.run_prepared(&runtime.prepare(&action)?, params, &opts)?;
+    let exec = runtime.run_prepared(&runtime.prepare_version(&action, version)?, params, &opts)?;
     if args.json {
         output::json(&exec)?;
     } else {
