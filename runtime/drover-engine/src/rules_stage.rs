@@ -189,8 +189,10 @@ impl Stage {
                                 id: exec,
                                 action: action.clone(),
                                 parameters,
-                                // A shadow pack's rules fire, but only dry.
-                                dry_run: catalog.is_shadow(&m.rule.pack),
+                                // A shadow pack's rules fire, but only dry;
+                                // so does any rule on a trigger a shadow
+                                // pack produced (the least-trusted link).
+                                dry_run: catalog.is_shadow(&m.rule.pack) || trigger.shadow,
                                 actor: format!("rule:{}", m.rule.reference),
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,

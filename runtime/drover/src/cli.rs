@@ -257,6 +257,12 @@ pub struct RunArgs {
     /// Record effects as a plan instead of performing them.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run, for a workflow: the answer its `core.ask` tasks take
+    /// (JSON, checked against each inquiry's schema). A dry run creates no
+    /// inquiry; without --answer it takes the schema's defaults, else `{}`
+    /// if the schema accepts it, else it counts as timed out.
+    #[arg(long, value_name = "JSON", requires = "dry_run")]
+    pub answer: Option<String>,
     /// Parameters as one JSON object (merged under any `key=value`).
     #[arg(long, value_name = "JSON")]
     pub params_json: Option<String>,
@@ -273,7 +279,7 @@ pub enum GrantCmd {
     /// Grant a capability to a pack version, bound to its current
     /// component digests.
     #[command(
-        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '*'"
+        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '*'\n  subscribe a sensor's subscriptions: 'nats:batch.health,webhook:health', 'nats:batch.>' ('*' is one NATS token; every subject only with 'nats:>')"
     )]
     Add {
         /// `PACK@VERSION`, e.g. `demo@0.1.0`.

@@ -311,6 +311,7 @@ pub fn rerun(
         super::Tree {
             root: new,
             park_delays: false,
+            dry_answer: None,
         },
         pack,
         &plugin,

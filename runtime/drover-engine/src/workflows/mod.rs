@@ -86,13 +86,17 @@ pub enum Outcome {
 
 /// What every run of one tree (a top-level run and its subworkflows)
 /// shares.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Tree {
     /// The top-level run (its queue entry, its control requests).
     pub(crate) root: ExecutionId,
     /// Under `drover serve`: a run that only waits out a `delay` parks
     /// (serve wakes it) instead of holding its thread.
     pub(crate) park_delays: bool,
+    /// In a dry run: the answer its `core.ask` tasks take (`drover run
+    /// --dry-run --answer`); see [`ask::dry_run_answer`]. Held in memory
+    /// only: a dry run paused and resumed falls back to the defaults.
+    pub(crate) dry_answer: Option<Arc<Value>>,
 }
 
 /// What a run needs besides its conductor.
@@ -109,6 +113,8 @@ pub(crate) struct Meta {
     pub(crate) opts: RunOptions,
     pub(crate) started_at_ms: i64,
     pub(crate) link: Option<ChildLink>,
+    /// See [`Tree::dry_answer`].
+    pub(crate) dry_answer: Option<Arc<Value>>,
 }
 
 /// Runs workflow `action` in this thread (a `drover run`) until it ends or
@@ -119,12 +125,25 @@ pub fn run_workflow(
     params: Value,
     opts: &RunOptions,
 ) -> Result<Outcome, WorkflowError> {
+    run_workflow_answering(runtime, action, params, opts, None)
+}
+
+/// [`run_workflow`] whose `core.ask` tasks, in a dry run, take `answer`
+/// (no inquiry is created; see [`ask::dry_run_answer`]).
+pub fn run_workflow_answering(
+    runtime: &Runtime,
+    action: &ActionRef,
+    params: Value,
+    opts: &RunOptions,
+    answer: Option<Value>,
+) -> Result<Outcome, WorkflowError> {
     let (pack, plugin) = runtime.action_plugin(action)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
     let tree = Tree {
         root: id,
         park_delays: false,
+        dry_answer: answer.map(Arc::new),
     };
     start(runtime, id, tree, pack, &plugin, params, opts, None)
 }
@@ -153,6 +172,7 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
             let tree = Tree {
                 root: run.id,
                 park_delays: true,
+                dry_answer: None,
             };
             resume(runtime, run, Some(tree))
         }
@@ -171,6 +191,7 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
             let tree = Tree {
                 root: req.id,
                 park_delays: true,
+                dry_answer: None,
             };
             start(runtime, req.id, tree, pack, &plugin, params, &opts, None)
         }
@@ -321,6 +342,7 @@ pub(crate) fn begin(
         opts: opts.clone(),
         started_at_ms: now_ms(),
         link,
+        dry_answer: tree.dry_answer.clone(),
     };
     runtime.store().workflow_start(WorkflowRun {
         id,
@@ -368,8 +390,9 @@ pub(crate) fn resume(
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
     let meta = Meta {
         id: run.id,
-        root: tree.map_or(run.id, |t| t.root),
-        park_delays: tree.is_some_and(|t| t.park_delays),
+        root: tree.as_ref().map_or(run.id, |t| t.root),
+        park_delays: tree.as_ref().is_some_and(|t| t.park_delays),
+        dry_answer: tree.and_then(|t| t.dry_answer),
         action: run.action.clone(),
         digest: if run.digest.is_empty() {
             digest(&plugin)
@@ -405,6 +428,7 @@ impl Meta {
         Tree {
             root: self.root,
             park_delays: self.park_delays,
+            dry_answer: self.dry_answer.clone(),
         }
     }
 }
