@@ -43,6 +43,12 @@ fn batchops(racks: u32, per_rack: u32) -> Drover {
     d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
     d.grant("batchops@0.1.0", "probe", "*");
     d.grant("batchops@0.1.0", "command", "uptime");
+    // The health sensor's subscriptions: a NATS subject and a webhook.
+    d.grant(
+        "batchops@0.1.0",
+        "subscribe",
+        "nats:batch.health,webhook:health",
+    );
     set_secret(&d, "batchops.webhook_token", TOKEN);
     d
 }

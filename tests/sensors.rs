@@ -126,6 +126,15 @@ fn wait_for<T>(what: &str, server: &Guard, mut f: impl FnMut() -> Option<T>) -> 
     panic!("timed out waiting for {what}\n{}", server.log());
 }
 
+/// `testkit.sensor`'s subscriptions are capabilities: granted like any other.
+fn grant_subscriptions(d: &Drover) {
+    d.grant(
+        "testkit@0.1.0",
+        "subscribe",
+        "nats:testkit.nodes,webhook:node_report",
+    );
+}
+
 fn triggers(d: &Drover, trigger_type: &str) -> Vec<Value> {
     let v = d.json(
         0,
@@ -143,6 +152,7 @@ fn sensor_status(d: &Drover, name: &str) -> Option<Value> {
 fn nats_messages_and_polls_become_triggers() {
     let d = Drover::new();
     d.install(&["tests/packs/testkit"]);
+    grant_subscriptions(&d);
     let (nats, port) = nats_server(&d);
     let server = serve(&d, port);
 
@@ -195,6 +205,7 @@ fn nats_messages_and_polls_become_triggers() {
 fn a_trapping_sensor_is_failed_and_retried_with_growing_backoff() {
     let d = Drover::new();
     d.install(&["tests/packs/testkit"]);
+    grant_subscriptions(&d);
     let (_nats, port) = nats_server(&d);
     let server = serve(&d, port);
 
@@ -235,6 +246,7 @@ fn a_signed_webhook_reaches_the_sensors_on_message() {
     const KEY: &str = "testkit-hook-key";
     let d = Drover::new();
     d.install(&["tests/packs/testkit"]);
+    grant_subscriptions(&d);
     set_secret(&d, "testkit.hook", KEY);
     let (_nats, port) = nats_server(&d);
     let nats = format!("nats://127.0.0.1:{port}");

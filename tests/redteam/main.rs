@@ -12,6 +12,9 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
+mod dry_inquiry;
+mod sensor_shadow;
+mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
 

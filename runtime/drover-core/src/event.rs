@@ -22,6 +22,11 @@ pub struct TriggerInstance {
     /// for triggers without parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_parameters: Option<serde_json::Map<String, Value>>,
+    /// Produced by a shadow pack (its sensor, or a webhook into its trigger
+    /// type): liveness follows the least-trusted link, so every execution
+    /// a rule starts for it is a dry run, whatever the rule's pack.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 /// What a rule match led to.

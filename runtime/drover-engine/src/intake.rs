@@ -133,7 +133,21 @@ impl Intake {
         payload: Value,
         source: &str,
     ) -> Result<Accepted<'_>, IntakeError> {
-        self.try_accept(trigger_type, payload, source)
+        self.accept_from(trigger_type, payload, source, false)
+    }
+
+    /// [`Intake::accept`] for a source that knows whether it is a shadow
+    /// pack's (a sensor): such an instance is stored tainted
+    /// (`TriggerInstance::shadow`), and so is one of a trigger type
+    /// declared by a shadow pack, whoever sends it.
+    pub fn accept_from(
+        &self,
+        trigger_type: &str,
+        payload: Value,
+        source: &str,
+        shadow_source: bool,
+    ) -> Result<Accepted<'_>, IntakeError> {
+        self.try_accept(trigger_type, payload, source, shadow_source)
             .inspect_err(|_| {
                 let metrics = &self.shared.metrics;
                 metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
@@ -152,7 +166,7 @@ impl Intake {
         then: impl FnOnce(Result<String, IntakeError>) + Send + 'static,
     ) -> Result<(), IntakeError> {
         let instance = self
-            .admit_instance(trigger_type, payload, source)
+            .admit_instance(trigger_type, payload, source, false)
             .inspect_err(|_| {
                 let metrics = &self.shared.metrics;
                 metrics.triggers_rejected.fetch_add(1, Ordering::Relaxed);
@@ -187,8 +201,9 @@ impl Intake {
         trigger_type: &str,
         payload: Value,
         source: &str,
+        shadow_source: bool,
     ) -> Result<Accepted<'_>, IntakeError> {
-        let instance = self.admit_instance(trigger_type, payload, source)?;
+        let instance = self.admit_instance(trigger_type, payload, source, shadow_source)?;
         let id = instance.id.clone();
         let pending = self
             .shared
@@ -212,6 +227,7 @@ impl Intake {
         trigger_type: &str,
         payload: Value,
         source: &str,
+        shadow_source: bool,
     ) -> Result<TriggerInstance, IntakeError> {
         let catalog = self.shared.catalog();
         let Some(declared) = catalog.trigger(trigger_type) else {
@@ -236,6 +252,12 @@ impl Intake {
             source: source.to_owned(),
             received_at_ms: now_ms(),
             trigger_parameters: None,
+            // The least-trusted link: a shadow pack's sensor, or a webhook
+            // into a trigger type a shadow pack declares.
+            shadow: shadow_source
+                || trigger_type
+                    .split_once('.')
+                    .is_some_and(|(pack, _)| catalog.is_shadow(pack)),
         })
     }
 }

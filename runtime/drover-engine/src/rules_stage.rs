@@ -192,9 +192,11 @@ impl Stage {
                                 // A shadow pack's rules fire, but only dry;
                                 // so does a trusted rule calling a shadow
                                 // pack's action (the executor holds to it
-                                // too, whoever calls).
+                                // too, whoever calls), and any rule on a
+                                // trigger a shadow pack produced.
                                 dry_run: catalog.is_shadow(&m.rule.pack)
-                                    || catalog.is_shadow_action(action),
+                                    || catalog.is_shadow_action(action)
+                                    || trigger.shadow,
                                 actor: format!("rule:{}", m.rule.reference),
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,

@@ -14,6 +14,15 @@
 //! [`MAX_BACKOFF`]; messages wait meanwhile); a good call resets it to
 //! `running`. State and counts are stored in `sensor_status` after every
 //! call, for `drover sensor list`.
+//!
+//! Liveness follows the least-trusted link: a sensor of a shadow pack is
+//! called as a dry run (its kv writes, HTTP calls, node changes and
+//! commands are planned, counted in its status with the latest plan, and
+//! audited as dry runs), and the triggers it emits are stored tainted, so
+//! every rule they fire starts a dry run. Subscriptions are capabilities:
+//! each is opened only under a `subscribe` grant that covers it (checked
+//! and audited at start); a sensor with one that is not granted does not
+//! run and is shown `blocked` with the grant to give.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,6 +98,11 @@ pub(crate) fn spawn(
     let mut threads = Vec::new();
     for sensor in sensors {
         let name = sensor.name();
+        if let Some(why) = refused_subscriptions(&shared, &sensor) {
+            tracing::warn!(sensor = %name, error = %why, "sensor blocked");
+            save_blocked(&shared, &name, why);
+            continue;
+        }
         let (tx, rx) = crossbeam_channel::bounded::<Message>(QUEUE);
         let mut setup_error = None;
         for sub in &sensor.plugin.sensor.subscriptions {
@@ -145,6 +159,44 @@ pub(crate) fn spawn(
     threads
 }
 
+/// Why `sensor` may not open its subscriptions (each needs a `subscribe`
+/// grant covering it; every decision is audited), or `None`.
+fn refused_subscriptions(shared: &Shared, sensor: &PreparedSensor) -> Option<String> {
+    let mut refused = Vec::new();
+    for sub in &sensor.plugin.sensor.subscriptions {
+        match shared.runtime.check_subscription(sensor, sub) {
+            Ok(check) if check.allowed() => {}
+            Ok(check) => refused.push(format!("subscription {sub} refused: {}", check.reason)),
+            Err(e) => refused.push(format!("subscription {sub}: cannot check its grant: {e}")),
+        }
+    }
+    (!refused.is_empty()).then(|| {
+        format!(
+            "{}; the sensor does not run until then (restart drover serve after granting)",
+            refused.join("; ")
+        )
+    })
+}
+
+/// Stores a sensor that does not run: `blocked`, with why.
+fn save_blocked(shared: &Shared, name: &str, why: String) {
+    let store = shared.runtime.store();
+    let previous = store
+        .list_sensor_status()
+        .ok()
+        .and_then(|all| all.into_iter().find(|s| s.name == name));
+    let status = SensorStatus {
+        name: name.to_owned(),
+        state: "blocked".into(),
+        last_error: Some(why),
+        backoff_ms: None,
+        ..previous.unwrap_or_default()
+    };
+    if let Err(e) = store.put_sensor_status(&status) {
+        tracing::error!(sensor = %name, error = %e, "cannot store the sensor status");
+    }
+}
+
 /// The state of one sensor's thread.
 struct Driver<'a> {
     shared: &'a Shared,
@@ -186,6 +238,7 @@ fn run_sensor(
             state: "running".into(),
             last_error: setup_error,
             backoff_ms: None,
+            dry_run: shared.runtime.sensor_is_shadow(sensor).unwrap_or(true),
             ..previous.unwrap_or_default()
         },
         backoff: None,
@@ -245,29 +298,48 @@ impl Driver<'_> {
     /// One call; on failure, the backoff to wait before the next.
     fn call(&mut self, input: SensorInput<'_>) -> Option<Duration> {
         let name = self.status.name.clone();
+        // Asked on every call: a promotion applies from the next one, and
+        // a pack we cannot look up is treated as untrusted.
+        let shadow = self
+            .shared
+            .runtime
+            .sensor_is_shadow(self.sensor)
+            .unwrap_or_else(|e| {
+                tracing::warn!(sensor = %name, error = %e, "cannot read the pack's trust; calling it dry");
+                true
+            });
+        self.opts.dry_run = shadow;
+        self.status.dry_run = shadow;
         let result = match self
             .shared
             .runtime
             .call_sensor(self.sensor, input, &self.opts)
         {
-            Ok(call) => call.outcome.map_err(|f| {
-                format!(
-                    "{}: {}",
-                    match f.kind {
-                        drover_host::SensorFailureKind::Trap => "trap",
-                        drover_host::SensorFailureKind::Timeout => "timeout",
-                        drover_host::SensorFailureKind::Error => "error",
-                    },
-                    f.message
-                )
-            }),
+            Ok(call) => {
+                if !call.plan.is_empty() {
+                    tracing::info!(sensor = %name, planned = call.plan.len(), "shadow sensor: effects planned, not performed");
+                    self.status.planned += call.plan.len() as u64;
+                    self.status.last_plan = Some(call.plan);
+                }
+                call.outcome.map_err(|f| {
+                    format!(
+                        "{}: {}",
+                        match f.kind {
+                            drover_host::SensorFailureKind::Trap => "trap",
+                            drover_host::SensorFailureKind::Timeout => "timeout",
+                            drover_host::SensorFailureKind::Error => "error",
+                        },
+                        f.message
+                    )
+                })
+            }
             Err(e) => Err(format!("error: {e}")),
         };
         let outcome = result.and_then(|triggers| {
             for t in triggers {
                 let accepted = self
                     .intake
-                    .accept(&t.trigger_type, t.payload, &self.opts.actor)
+                    .accept_from(&t.trigger_type, t.payload, &self.opts.actor, shadow)
                     .and_then(|a| a.wait());
                 match accepted {
                     Ok(id) => {

@@ -183,6 +183,8 @@ impl TimerService {
                 source: format!("timer:{}", timer.spec.trigger_type),
                 received_at_ms: now_ms(),
                 trigger_parameters: Some(timer.spec.canonical.clone()),
+                // A timer is drover's own; the rule's pack decides.
+                shadow: false,
             };
             match self
                 .store

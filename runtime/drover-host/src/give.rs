@@ -92,7 +92,7 @@ pub fn prepare_grant(
     let digests: BTreeMap<String, String> = pack
         .plugins
         .iter()
-        .filter(|p| p.capabilities.contains(&cap))
+        .filter(|p| p.declares(cap))
         .filter(|p| only_plugin.is_none_or(|only| only == p.name))
         .filter_map(|p| Some((p.name.clone(), installed.digests.get(&p.name)?.clone())))
         .collect();

@@ -155,6 +155,8 @@ fn example_scope(target: &Target<'_>) -> String {
         Target::Host { host, .. } => (*host).to_owned(),
         Target::Name(name) => (*name).to_owned(),
         Target::Argv(argv) => argv.join(" "),
+        Target::Nats(subject) => format!("nats:{subject}"),
+        Target::Webhook(name) => format!("webhook:{name}"),
     }
 }
 

@@ -184,7 +184,17 @@ impl Secrets {
             *error = self.text(error);
         }
         self.logs(&mut exec.logs);
-        for effect in exec.plan.iter_mut().flatten() {
+        if let Some(plan) = &mut exec.plan {
+            self.plan(plan);
+        }
+    }
+
+    /// Masks planned effects in place.
+    pub fn plan(&self, plan: &mut [drover_core::PlannedEffect]) {
+        if self.is_empty() {
+            return;
+        }
+        for effect in plan {
             effect.target = self.text(&effect.target);
             effect.reason = self.text(&effect.reason);
             effect.operation = self.text(&effect.operation);

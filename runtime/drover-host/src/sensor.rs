@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_core::{ExecStatus, ExecutionId, LogLine};
-use drover_pack::{ActionRef, Pack, Plugin, PluginKind};
+use drover_core::{AuditRecord, ExecStatus, ExecutionId, LogLine, PlannedEffect, now_ms};
+use drover_pack::{ActionRef, Pack, Plugin, PluginKind, Subscription};
+use drover_policy::{Capability, Target};
 use drover_store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +19,7 @@ use crate::bindings::drover::plugin::types::Trigger;
 use crate::bindings::sensor::SensorPre;
 use crate::call::{HostState, classify_trap, plugin_error};
 use crate::executor::{RunError, RunOptions, Runtime, component_err, run_logs};
+use crate::grants::{Check, GrantSet};
 
 /// A sensor looked up and ready to instantiate.
 #[derive(Clone)]
@@ -75,6 +77,8 @@ pub struct SensorFailure {
 #[derive(Debug)]
 pub struct SensorCall {
     pub outcome: Result<Vec<EmittedTrigger>, SensorFailure>,
+    /// In a dry run: the effects it asked for, recorded, not performed.
+    pub plan: Vec<PlannedEffect>,
     pub logs: Vec<LogLine>,
     pub duration: Duration,
 }
@@ -186,11 +190,74 @@ impl Runtime {
         let mut logs = run_logs(run.state.call.logs, &run.stdout, &run.stderr, run.duration);
         // Secret values the sensor read appear nowhere a viewer reads.
         run.state.call.secrets.logs(&mut logs);
+        let mut plan = run.state.call.plan;
+        run.state.call.secrets.plan(&mut plan);
         Ok(SensorCall {
             outcome,
+            plan,
             logs,
             duration: run.duration,
         })
+    }
+}
+
+impl Runtime {
+    /// Whether the pack version `s` runs is in shadow mode (or no longer
+    /// installed): its calls must then be dry runs. Read on every call, so
+    /// `drover pack promote` applies from the next poll.
+    pub fn sensor_is_shadow(&self, s: &PreparedSensor) -> Result<bool, RunError> {
+        Ok(self
+            .store()
+            .get_pack(&s.pack.name, Some(&s.pack.version))?
+            .is_none_or(|p| p.shadow))
+    }
+
+    /// Decides whether `s` may open subscription `sub`: only under a
+    /// `subscribe` grant to its pack version and component digest whose
+    /// scope covers it. The decision is audited (actor `sensor:pack.name`)
+    /// whatever it is; a denial's reason names the grant to give.
+    pub fn check_subscription(
+        &self,
+        s: &PreparedSensor,
+        sub: &Subscription,
+    ) -> Result<Check, RunError> {
+        let grants = GrantSet::new(
+            &s.pack.name,
+            &s.pack.version,
+            self.store().active_grants(&s.pack.name, &s.pack.version)?,
+        );
+        let target = match sub {
+            Subscription::Nats(subject) => Target::Nats(subject),
+            Subscription::Webhook { name, .. } => Target::Webhook(name),
+        };
+        let text = sub.to_string();
+        let declared = if s.plugin.declares(Capability::Subscribe) {
+            vec![Capability::Subscribe]
+        } else {
+            Vec::new()
+        };
+        let check = grants.check(
+            &declared,
+            &s.plugin.name,
+            &s.digest,
+            Capability::Subscribe,
+            &target,
+            &text,
+        );
+        self.store().append_audit(AuditRecord {
+            id: 0,
+            at_ms: now_ms(),
+            execution_id: None,
+            actor: format!("sensor:{}", s.name()),
+            pack: format!("{}@{}", s.pack.name, s.pack.version),
+            plugin: s.plugin.name.clone(),
+            capability: Capability::Subscribe.to_string(),
+            target: text,
+            decision: check.decision,
+            reason: check.reason.clone(),
+            dry_run: false,
+        })?;
+        Ok(check)
     }
 }
 

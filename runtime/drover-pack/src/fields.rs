@@ -371,6 +371,14 @@ impl<'de> Visitor<'de> for CapabilitySeed<'_> {
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Capability, E> {
         let cap = Capability::from_str(s).map_err(E::custom)?;
+        if cap == Capability::Subscribe {
+            // A sensor's `subscriptions:` declare it, each one exactly.
+            return Err(E::custom(
+                "\"subscribe\" is not listed under capabilities: a sensor's `subscriptions:` \
+                 declare what it subscribes to, and an operator grants them \
+                 (drover grant add PACK@VERSION subscribe --scope 'nats:SUBJECT')",
+            ));
+        }
         if self.seen.contains(&cap) {
             return Err(E::custom(format!(
                 "capability \"{cap}\" is listed twice; list each capability once"

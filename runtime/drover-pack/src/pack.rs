@@ -103,6 +103,13 @@ impl Plugin {
     pub fn is_workflow(&self) -> bool {
         self.workflow.is_some()
     }
+
+    /// Whether it declares `cap`: listed under `capabilities:`, or, for
+    /// `subscribe`, a sensor with `subscriptions:` (which declare it).
+    pub fn declares(&self, cap: Capability) -> bool {
+        self.capabilities.contains(&cap)
+            || (cap == Capability::Subscribe && !self.sensor.subscriptions.is_empty())
+    }
 }
 
 /// The workflow of a `runner: workflow` action.

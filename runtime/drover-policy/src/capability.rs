@@ -15,6 +15,7 @@
 //! | `nodes.set-state` | `drover:plugin/nodes`   | yes           | labels            |
 //! | `wasi:filesystem` | any `wasi:filesystem/*` | no            | none              |
 //! | `wasi:sockets`    | any `wasi:sockets/*`    | no            | none              |
+//! | `subscribe`       | none (host-owned)       | yes           | subscriptions     |
 //!
 //! Always allowed, declared or not (the harmless WASI base): every interface
 //! of `wasi:io`, `wasi:clocks` and `wasi:random`; `wasi:cli/` `environment`,
@@ -24,6 +25,10 @@
 //! Declaring `wasi:filesystem` or `wasi:sockets` only lets a component that
 //! imports them load: the sandbox still preopens no directory and opens no
 //! socket.
+//!
+//! `subscribe` is not declared in `capabilities:`: a sensor's
+//! `subscriptions:` (NATS subjects, webhooks) declare it, and the host opens
+//! each only when a grant's scope covers it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -61,6 +66,8 @@ pub enum Capability {
     WasiFilesystem,
     #[serde(rename = "wasi:sockets")]
     WasiSockets,
+    #[serde(rename = "subscribe")]
+    Subscribe,
 }
 
 /// Which scope grammar applies to grants of a capability.
@@ -76,11 +83,14 @@ pub enum ScopeKind {
     Names,
     /// A list of argv patterns, see [`crate::ArgvList`].
     Argv,
+    /// A list of NATS subjects and webhook names, see
+    /// [`crate::SubscriptionList`].
+    Subscriptions,
 }
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::Log,
         Capability::Kv,
         Capability::Secrets,
@@ -93,6 +103,7 @@ impl Capability {
         Capability::NodesSetState,
         Capability::WasiFilesystem,
         Capability::WasiSockets,
+        Capability::Subscribe,
     ];
 
     /// The canonical name, as written in manifests, grants and the CLI.
@@ -110,6 +121,7 @@ impl Capability {
             Capability::NodesSetState => "nodes.set-state",
             Capability::WasiFilesystem => "wasi:filesystem",
             Capability::WasiSockets => "wasi:sockets",
+            Capability::Subscribe => "subscribe",
         }
     }
 
@@ -119,6 +131,8 @@ impl Capability {
     /// `nodes.*` capability allows the one `drover:plugin/nodes` interface
     /// (the host checks the function called). A name without a `/` is a
     /// whole package (`wasi:filesystem`) and allows every interface in it.
+    /// `subscribe` allows no import (the host owns subscriptions): its
+    /// interface is the empty string, which no import matches.
     pub fn interface(self) -> &'static str {
         match self {
             Capability::Log => "drover:plugin/log",
@@ -133,6 +147,7 @@ impl Capability {
             | Capability::NodesSetState => "drover:plugin/nodes",
             Capability::WasiFilesystem => "wasi:filesystem",
             Capability::WasiSockets => "wasi:sockets",
+            Capability::Subscribe => "",
         }
     }
 
@@ -146,7 +161,8 @@ impl Capability {
             | Capability::Command
             | Capability::NodesReboot
             | Capability::NodesDrain
-            | Capability::NodesSetState => true,
+            | Capability::NodesSetState
+            | Capability::Subscribe => true,
             Capability::Log
             | Capability::Kv
             | Capability::NodesRead
@@ -165,6 +181,7 @@ impl Capability {
             Capability::Http | Capability::Probe => ScopeKind::Hosts,
             Capability::Secrets => ScopeKind::Names,
             Capability::Command => ScopeKind::Argv,
+            Capability::Subscribe => ScopeKind::Subscriptions,
             Capability::Log
             | Capability::Kv
             | Capability::WasiFilesystem
@@ -175,6 +192,9 @@ impl Capability {
     /// Does this capability allow `import` (already without `@version`)?
     fn allows_import(self, import: &str) -> bool {
         let allowed = self.interface();
+        if allowed.is_empty() {
+            return false;
+        }
         if allowed.contains('/') {
             import == allowed
         } else {
@@ -231,6 +251,7 @@ impl fmt::Display for ScopeKind {
             ScopeKind::Hosts => "hosts",
             ScopeKind::Names => "names",
             ScopeKind::Argv => "argv",
+            ScopeKind::Subscriptions => "subscriptions",
         })
     }
 }
@@ -422,6 +443,7 @@ mod tests {
             (Capability::NodesSetState, "drover:plugin/nodes"),
             (Capability::WasiFilesystem, "wasi:filesystem"),
             (Capability::WasiSockets, "wasi:sockets"),
+            (Capability::Subscribe, ""),
         ];
         for (capability, interface) in expected {
             assert_eq!(capability.interface(), interface);
@@ -444,6 +466,7 @@ mod tests {
             (Capability::NodesSetState, true, K::Labels),
             (Capability::WasiFilesystem, false, K::None),
             (Capability::WasiSockets, false, K::None),
+            (Capability::Subscribe, true, K::Subscriptions),
         ];
         for (capability, needs_grant, kind) in expected {
             assert_eq!(capability.needs_grant(), needs_grant, "{capability}");
@@ -459,9 +482,13 @@ mod tests {
             ScopeKind::Hosts,
             ScopeKind::Names,
             ScopeKind::Argv,
+            ScopeKind::Subscriptions,
         ]
         .map(|k| k.to_string());
-        assert_eq!(names, ["none", "labels", "hosts", "names", "argv"]);
+        assert_eq!(
+            names,
+            ["none", "labels", "hosts", "names", "argv", "subscriptions"]
+        );
     }
 
     /// What a typical action built with wit-bindgen for wasip2 imports.
@@ -497,6 +524,11 @@ mod tests {
     #[test]
     fn declared_capabilities_allow_their_interface() {
         for capability in Capability::ALL {
+            if capability == Capability::Subscribe {
+                // Allows no import at all.
+                assert!(undeclared_imports(["subscribe", ""], &[capability]).len() == 2);
+                continue;
+            }
             let import = match capability.interface() {
                 "wasi:filesystem" => "wasi:filesystem/preopens@0.2.6".to_owned(),
                 "wasi:sockets" => "wasi:sockets/tcp@0.2.6".to_owned(),

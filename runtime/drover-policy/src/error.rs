@@ -49,6 +49,10 @@ pub enum PolicyError {
     /// One `;`-separated pattern of an argv list did not parse.
     #[error("invalid argv pattern {pattern:?}: {reason}")]
     Argv { pattern: String, reason: String },
+
+    /// One comma-separated entry of a subscription list did not parse.
+    #[error("invalid subscription {entry:?}: {reason}")]
+    Subscription { entry: String, reason: String },
 }
 
 impl PolicyError {
@@ -62,6 +66,7 @@ impl PolicyError {
             PolicyError::Host { .. } => Some(ScopeKind::Hosts),
             PolicyError::Name { .. } => Some(ScopeKind::Names),
             PolicyError::Argv { .. } => Some(ScopeKind::Argv),
+            PolicyError::Subscription { .. } => Some(ScopeKind::Subscriptions),
         }
     }
 }
@@ -101,7 +106,7 @@ mod tests {
             err.to_string(),
             "unknown capability \"reboot\" (did you mean `nodes.reboot`?); valid names: \
              log, kv, secrets, http, probe, command, nodes.read, nodes.reboot, nodes.drain, \
-             nodes.set-state, wasi:filesystem, wasi:sockets"
+             nodes.set-state, wasi:filesystem, wasi:sockets, subscribe"
         );
         let err = PolicyError::UnknownCapability {
             name: "x".into(),

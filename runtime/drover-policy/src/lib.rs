@@ -25,8 +25,10 @@
 //! and an empty scope is an error wherever a scope is expected.
 //!
 //! The grammars, each documented as a table in its module: [`selector`]
-//! (`nodes.*`), [`hosts`] (`http`, `probe`), [`names`] (`secrets`) and
-//! [`argv`] (`command`); [`scope_help`] sums each up in one line.
+//! (`nodes.*`), [`hosts`] (`http`, `probe`), [`names`] (`secrets`),
+//! [`argv`] (`command`) and [`subscriptions`] (`subscribe`: the NATS
+//! subjects and webhooks a sensor's host-owned subscriptions open);
+//! [`scope_help`] sums each up in one line.
 //!
 //! This crate is pure: no I/O, no wasmtime, no SQL. Storing grants and
 //! writing audit records belong to `drover-store` and `drover-host`.
@@ -59,6 +61,7 @@ pub mod argv;
 pub mod hosts;
 pub mod names;
 pub mod selector;
+pub mod subscriptions;
 
 pub use argv::ArgvList;
 pub use capability::{
@@ -69,3 +72,4 @@ pub use hosts::{HostList, special_use};
 pub use names::NameList;
 pub use scope::{Scope, Target, scope_help};
 pub use selector::Selector;
+pub use subscriptions::SubscriptionList;

@@ -8,8 +8,11 @@
 //! | hosts      | `http`, `probe`       | [host list](crate::hosts)         | `bmc.example.com,*.mgmt.example.com:443` |
 //! | names      | `secrets`             | [name list](crate::names)         | `redfish.password,ipmi.*`                |
 //! | argv       | `command`             | [argv patterns](crate::argv)      | `uptime; systemctl restart slurmd`       |
+//! | subscriptions | `subscribe`        | [subscriptions](crate::subscriptions) | `nats:batch.health,webhook:health`   |
 //!
-//! `*` alone means [`Scope::Any`] for every kind. An empty scope is the same
+//! `*` alone means [`Scope::Any`] for every kind but subscriptions, where
+//! it is the NATS one-token wildcard: reading every subject takes an
+//! explicit `nats:>`. An empty scope is the same
 //! as `*` only for kind none; every other kind refuses it, so a grant never
 //! covers everything without saying so. `probe` host lists may not pin a
 //! scheme.
@@ -17,7 +20,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{ArgvList, Capability, HostList, NameList, PolicyError, ScopeKind, Selector};
+use crate::{
+    ArgvList, Capability, HostList, NameList, PolicyError, ScopeKind, Selector, SubscriptionList,
+};
 
 /// A parsed grant scope. [`Display`](fmt::Display) gives back a canonical
 /// text that [`Scope::parse`] turns into an equal scope; store that text.
@@ -33,6 +38,8 @@ pub enum Scope {
     Names(NameList),
     /// `command`: the argvs an argv pattern list matches.
     Argv(ArgvList),
+    /// `subscribe`: the NATS subjects and webhooks a list covers.
+    Subscriptions(SubscriptionList),
 }
 
 /// What one host call wants to touch, checked against a grant's scope.
@@ -56,6 +63,10 @@ pub enum Target<'a> {
     Name(&'a str),
     /// A `command` argv.
     Argv(&'a [String]),
+    /// A sensor's NATS subscription: its subject (wildcards allowed).
+    Nats(&'a str),
+    /// A sensor's webhook subscription: its name.
+    Webhook(&'a str),
 }
 
 impl Scope {
@@ -65,10 +76,17 @@ impl Scope {
     /// others.
     pub fn parse(capability: Capability, text: &str) -> Result<Scope, PolicyError> {
         let text = text.trim();
+        let kind = capability.scope_kind();
+        if kind == ScopeKind::Subscriptions {
+            // No `*` shortcut: it is a NATS wildcard here (see above).
+            if text.is_empty() {
+                return Err(PolicyError::MissingScope { capability });
+            }
+            return SubscriptionList::parse(text).map(Scope::Subscriptions);
+        }
         if text == "*" {
             return Ok(Scope::Any);
         }
-        let kind = capability.scope_kind();
         if text.is_empty() {
             return match kind {
                 ScopeKind::None => Ok(Scope::Any),
@@ -87,6 +105,7 @@ impl Scope {
             ScopeKind::Hosts => HostList::parse(text).map(Scope::Hosts),
             ScopeKind::Names => NameList::parse(text).map(Scope::Names),
             ScopeKind::Argv => ArgvList::parse(text).map(Scope::Argv),
+            ScopeKind::Subscriptions => unreachable!("parsed above"),
         }
     }
 
@@ -105,7 +124,16 @@ impl Scope {
             (Scope::Hosts(hosts), Target::Host { host, port }) => hosts.allows_host(host, port),
             (Scope::Names(names), Target::Name(name)) => names.matches(name),
             (Scope::Argv(patterns), Target::Argv(argv)) => patterns.matches(argv),
-            (Scope::Labels(_) | Scope::Hosts(_) | Scope::Names(_) | Scope::Argv(_), _) => false,
+            (Scope::Subscriptions(list), Target::Nats(subject)) => list.allows_nats(subject),
+            (Scope::Subscriptions(list), Target::Webhook(name)) => list.allows_webhook(name),
+            (
+                Scope::Labels(_)
+                | Scope::Hosts(_)
+                | Scope::Names(_)
+                | Scope::Argv(_)
+                | Scope::Subscriptions(_),
+                _,
+            ) => false,
         }
     }
 
@@ -138,6 +166,7 @@ impl fmt::Display for Scope {
             Scope::Hosts(hosts) => hosts.fmt(f),
             Scope::Names(names) => names.fmt(f),
             Scope::Argv(patterns) => patterns.fmt(f),
+            Scope::Subscriptions(list) => list.fmt(f),
         }
     }
 }
@@ -164,6 +193,10 @@ pub fn scope_help(kind: ScopeKind) -> &'static str {
             "argv patterns separated by `;`, `*` for one word, a final `**` for the rest: \
              `uptime; systemctl restart slurmd; journalctl -u * **`; `*` for any command"
         }
+        ScopeKind::Subscriptions => {
+            "subjects and webhooks, comma-separated: `nats:batch.health,webhook:health` \
+             (`nats:batch.*` one token, `nats:batch.>` the rest); every subject only with `nats:>`"
+        }
     }
 }
 
@@ -171,12 +204,13 @@ pub fn scope_help(kind: ScopeKind) -> &'static str {
 mod tests {
     use super::*;
 
-    const KINDS: [ScopeKind; 5] = [
+    const KINDS: [ScopeKind; 6] = [
         ScopeKind::None,
         ScopeKind::Labels,
         ScopeKind::Hosts,
         ScopeKind::Names,
         ScopeKind::Argv,
+        ScopeKind::Subscriptions,
     ];
 
     fn node_labels() -> BTreeMap<String, String> {
@@ -191,8 +225,17 @@ mod tests {
     }
 
     #[test]
-    fn star_is_any_for_every_capability() {
+    fn star_is_any_for_every_capability_but_subscribe() {
+        assert_ne!(Scope::parse(Capability::Subscribe, "*"), Ok(Scope::Any));
+        assert!(
+            !Scope::parse(Capability::Subscribe, "*")
+                .unwrap()
+                .allows(&Target::Nats(">"))
+        );
         for capability in Capability::ALL {
+            if capability == Capability::Subscribe {
+                continue;
+            }
             for text in ["*", " * ", "\t*\n"] {
                 assert_eq!(
                     Scope::parse(capability, text),
@@ -277,6 +320,7 @@ mod tests {
             (Capability::Probe, "https://bmc", ScopeKind::Hosts),
             (Capability::Secrets, "red*fish", ScopeKind::Names),
             (Capability::Command, "cat ** x", ScopeKind::Argv),
+            (Capability::Subscribe, "a..b", ScopeKind::Subscriptions),
             (Capability::Log, "x", ScopeKind::None),
         ];
         for (capability, text, kind) in cases {
@@ -319,6 +363,10 @@ mod tests {
             (Capability::Secrets, " b , a.* "),
             (Capability::Command, " uptime ;journalctl  -u * ** "),
             (Capability::WasiSockets, " * "),
+            (
+                Capability::Subscribe,
+                " batch.health , webhook:health,nats:x.> ",
+            ),
         ];
         for (capability, text) in cases {
             let scope = Scope::parse(capability, text).unwrap();
@@ -480,6 +528,7 @@ mod tests {
                 Capability::Command,
                 "uptime; systemctl restart slurmd; journalctl -u * **",
             ),
+            (Capability::Subscribe, "nats:batch.health,webhook:health"),
         ];
         for (capability, example) in examples {
             assert!(

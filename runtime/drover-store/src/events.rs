@@ -51,7 +51,7 @@ impl Store {
     ) -> Result<Vec<TriggerInstance>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, shadow
                  FROM trigger_instances
                  WHERE state = 'pending' AND (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
             )?;
@@ -192,13 +192,14 @@ impl Store {
     ) -> Result<Vec<TriggerSummary>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, state
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, shadow,
+                        state
                  FROM trigger_instances
                  WHERE (?1 IS NULL OR trigger_type = ?1) AND (?2 IS NULL OR id < ?2)
                  ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![trigger_type, before, limit.max(1)], |r| {
-                Ok((trigger_from_row(r)?, r.get::<_, String>(6)?))
+                Ok((trigger_from_row(r)?, r.get::<_, String>(7)?))
             })?;
             let mut out = Vec::new();
             for row in rows {
@@ -220,7 +221,7 @@ impl Store {
         use rusqlite::OptionalExtension;
         self.read(|conn| {
             conn.prepare_cached(
-                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters
+                "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, shadow
                  FROM trigger_instances WHERE id = ?1",
             )?
             .query_row([id], trigger_from_row)
@@ -251,7 +252,7 @@ impl Store {
 pub(crate) fn insert_trigger(conn: &Connection, t: &TriggerInstance) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at, state,
-            trigger_parameters) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+            trigger_parameters, shadow) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
     )?
     .execute(params![
         t.id,
@@ -262,7 +263,8 @@ pub(crate) fn insert_trigger(conn: &Connection, t: &TriggerInstance) -> Result<(
         t.trigger_parameters
             .as_ref()
             .map(serde_json::to_string)
-            .transpose()?
+            .transpose()?,
+        t.shadow
     ])?;
     Ok(())
 }
@@ -370,6 +372,7 @@ fn trigger_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TriggerIns
     let payload: String = r.get(2)?;
     let parameters: Option<String> = r.get(5)?;
     let (id, trigger_type, source, received_at_ms) = (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?);
+    let shadow = r.get(6)?;
     Ok((|| {
         Ok(TriggerInstance {
             id,
@@ -378,6 +381,7 @@ fn trigger_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TriggerIns
             source,
             received_at_ms,
             trigger_parameters: parameters.map(|p| serde_json::from_str(&p)).transpose()?,
+            shadow,
         })
     })())
 }
@@ -428,6 +432,7 @@ mod tests {
             source: "webhook".into(),
             received_at_ms: 1,
             trigger_parameters: None,
+            shadow: false,
         }
     }
 

@@ -97,6 +97,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0011_sim.sql")),
+        M::up(include_str!("migrations/0013_sensor_trust.sql")),
         M::up(include_str!("migrations/0014_pack_versions.sql")),
         M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Result, Store};
 
 /// One sensor's status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SensorStatus {
     /// `pack.name`.
     pub name: String,
@@ -25,6 +25,16 @@ pub struct SensorStatus {
     pub failures: u64,
     /// Wait before the next retry while failing.
     pub backoff_ms: Option<u64>,
+    /// Its calls are dry runs (its pack is in shadow mode): what it asks
+    /// for is planned, not performed.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Effects planned by its dry-run calls so far.
+    #[serde(default)]
+    pub planned: u64,
+    /// The plan of the latest call that planned anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_plan: Option<Vec<drover_core::PlannedEffect>>,
     pub updated_at_ms: i64,
 }
 
@@ -32,16 +42,23 @@ impl Store {
     /// Writes `status` (its `updated_at_ms` is set to now).
     pub fn put_sensor_status(&self, status: &SensorStatus) -> Result<()> {
         let s = status.clone();
+        let last_plan = s
+            .last_plan
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO sensor_status
-                    (name, state, last_error, polls, messages, triggers, failures, backoff_ms, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    (name, state, last_error, polls, messages, triggers, failures, backoff_ms,
+                     updated_at, dry_run, planned, last_plan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (name) DO UPDATE SET state = excluded.state,
                     last_error = excluded.last_error, polls = excluded.polls,
                     messages = excluded.messages, triggers = excluded.triggers,
                     failures = excluded.failures, backoff_ms = excluded.backoff_ms,
-                    updated_at = excluded.updated_at",
+                    updated_at = excluded.updated_at, dry_run = excluded.dry_run,
+                    planned = excluded.planned, last_plan = excluded.last_plan",
                 params![
                     s.name,
                     s.state,
@@ -51,7 +68,10 @@ impl Store {
                     s.triggers as i64,
                     s.failures as i64,
                     s.backoff_ms.map(|b| b as i64),
-                    now_ms()
+                    now_ms(),
+                    s.dry_run,
+                    s.planned as i64,
+                    last_plan
                 ],
             )?;
             Ok(())
@@ -63,10 +83,11 @@ impl Store {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT name, state, last_error, polls, messages, triggers, failures, backoff_ms,
-                        updated_at
+                        updated_at, dry_run, planned, last_plan
                  FROM sensor_status ORDER BY name",
             )?;
             let rows = stmt.query_map([], |r| {
+                let last_plan: Option<String> = r.get(11)?;
                 Ok(SensorStatus {
                     name: r.get(0)?,
                     state: r.get(1)?,
@@ -77,6 +98,11 @@ impl Store {
                     failures: r.get::<_, i64>(6)? as u64,
                     backoff_ms: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
                     updated_at_ms: r.get(8)?,
+                    dry_run: r.get(9)?,
+                    planned: r.get::<_, i64>(10)? as u64,
+                    // An unreadable plan is shown as none rather than
+                    // hiding the sensor.
+                    last_plan: last_plan.and_then(|p| serde_json::from_str(&p).ok()),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -268,6 +268,12 @@ pub struct RunArgs {
     /// shadowed candidate runs dry: `drover pack promote` makes it live).
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+    /// With --dry-run, for a workflow: the answer its `core.ask` tasks take
+    /// (JSON, checked against each inquiry's schema). A dry run creates no
+    /// inquiry; without --answer it takes the schema's defaults, else `{}`
+    /// if the schema accepts it, else it counts as timed out.
+    #[arg(long, value_name = "JSON", requires = "dry_run")]
+    pub answer: Option<String>,
     /// Parameters as one JSON object (merged under any `key=value`).
     #[arg(long, value_name = "JSON")]
     pub params_json: Option<String>,
@@ -284,7 +290,7 @@ pub enum GrantCmd {
     /// Grant a capability to a pack version, bound to its current
     /// component digests.
     #[command(
-        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '10.0.0.0/8', '[fd00::/8]:443', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '10.1.0.0/16:22', '*'\n\nhttp and probe connect only to the addresses a host resolved to, once. Loopback,\nlink-local (169.254.169.254), private (10/8, 172.16/12, 192.168/16, fc00::/7),\ncarrier-grade NAT, multicast and other special-use addresses are reached only\nwhen the scope names them by address or network ('127.0.0.1:8331',\n'10.0.0.0/8'): a name ('localhost', 'bmc01.lan') or '*' never reaches them."
+        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '10.0.0.0/8', '[fd00::/8]:443', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '10.1.0.0/16:22', '*'\n  subscribe a sensor's subscriptions: 'nats:batch.health,webhook:health', 'nats:batch.>' ('*' is one NATS token; every subject only with 'nats:>')\n\nhttp and probe connect only to the addresses a host resolved to, once. Loopback,\nlink-local (169.254.169.254), private (10/8, 172.16/12, 192.168/16, fc00::/7),\ncarrier-grade NAT, multicast and other special-use addresses are reached only\nwhen the scope names them by address or network ('127.0.0.1:8331',\n'10.0.0.0/8'): a name ('localhost', 'bmc01.lan') or '*' never reaches them."
     )]
     Add {
         /// `PACK@VERSION`, e.g. `demo@0.1.0`.

@@ -441,6 +441,12 @@ fn run(remote: &Remote, args: RunArgs) -> Result<ExitCode> {
     if args.timeout.is_some() {
         bail!("--timeout does not work with --server: the action's own timeout applies");
     }
+    if args.answer.is_some() {
+        bail!(
+            "--answer does not work with --server: a dry run queued there answers its inquiries \
+             with the schema's defaults; run it locally to choose the answer"
+        );
+    }
     let queued = remote.post(
         "/api/v1/executions",
         &json!({"action": args.action, "parameters": params, "dry_run": args.dry_run}),

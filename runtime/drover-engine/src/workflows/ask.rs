@@ -12,11 +12,21 @@
 //! routes on it (`approve=false` is a denial the workflow handles).
 //! Past its `ttl` the inquiry times out and the task fails with "inquiry
 //! timed out after …": the workflow follows its failure routes.
+//!
+//! A dry run asks no one ([`dry_run_answer`]): no inquiry is stored (a
+//! shadow pack cannot fill the operators' inquiry list), and the answer
+//! is part of the plan. It is the answer given for the run (`drover run
+//! --dry-run --answer JSON`) if it fits the schema; else the schema's
+//! defaults (`default` of each property), if they fit; else `{}`, if it
+//! fits; else the task ends as if the inquiry had timed out, and the
+//! workflow follows the route it would take then.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use drover_core::{ExecStatus, Execution, ExecutionId, now_ms};
+use drover_core::{
+    Decision, ExecStatus, Execution, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms,
+};
 use drover_host::Runtime;
 use drover_store::{Inquiry, RespondError, StoreError};
 use serde_json::{Value, json};
@@ -108,6 +118,107 @@ pub(crate) fn inquiry(meta: &Meta, inf: &Inflight) -> Result<Inquiry, String> {
         responder: None,
         responded_at_ms: None,
     })
+}
+
+/// A dry run's `core.ask` (see the module docs): the task's child
+/// execution, answered without asking anyone, its answer the plan's one
+/// effect. `given`: the answer passed for the run, if any.
+pub(crate) fn dry_run_answer(q: &Inquiry, given: Option<&Value>, actor: &str) -> Execution {
+    let fits = |v: &Value| {
+        jsonschema::validator_for(&q.schema)
+            .map(|s| s.iter_errors(v).next().map(|e| e.to_string()))
+            .unwrap_or_else(|e| Some(format!("its schema is unusable: {e}")))
+    };
+    let (status, answer, error, how) = match given {
+        Some(v) => match fits(v) {
+            None => (
+                ExecStatus::Succeeded,
+                Some(v.clone()),
+                None,
+                "with the answer given (--answer)".to_owned(),
+            ),
+            Some(problem) => (
+                ExecStatus::Failed,
+                None,
+                Some(format!(
+                    "dry run: the answer given (--answer) does not fit the inquiry's schema: {problem}"
+                )),
+                "not answered: the answer given does not fit the schema".to_owned(),
+            ),
+        },
+        None => match schema_defaults(&q.schema).filter(|d| fits(d).is_none()) {
+            Some(d) => (
+                ExecStatus::Succeeded,
+                Some(d),
+                None,
+                "with the schema's defaults (pass --answer to choose)".to_owned(),
+            ),
+            None if fits(&json!({})).is_none() => (
+                ExecStatus::Succeeded,
+                Some(json!({})),
+                None,
+                "with {} (the schema takes it; pass --answer to choose)".to_owned(),
+            ),
+            None => (
+                ExecStatus::Timeout,
+                None,
+                Some(
+                    "dry run: no inquiry is created and no answer was given, so it counts as \
+                     timed out; pass one with `drover run ... --dry-run --answer JSON` to \
+                     follow the answered path"
+                        .to_owned(),
+                ),
+                "as timed out: no answer given and the schema has no defaults".to_owned(),
+            ),
+        },
+    };
+    let now = now_ms();
+    let reason = format!("dry run: no inquiry is created; answered {how}");
+    Execution {
+        id: q.id,
+        action: ACTION.into(),
+        pack_version: String::new(),
+        digest: String::new(),
+        parameters: json!({"schema": q.schema, "roles": q.roles, "ttl": q.ttl_s, "route": q.route_to}),
+        status,
+        result: answer.clone(),
+        error,
+        dry_run: true,
+        plan: Some(vec![PlannedEffect {
+            seq: 1,
+            action: ACTION.into(),
+            capability: "inquiry".into(),
+            operation: "answer".into(),
+            target: answer
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), Value::to_string),
+            decision: Decision::Allowed,
+            reason: reason.clone(),
+            simulated_result: answer.unwrap_or_else(|| json!({"timed_out": true})),
+            task: None,
+            route: None,
+        }]),
+        logs: vec![LogLine {
+            at_ms: 0,
+            level: LogLevel::Info,
+            message: reason,
+        }],
+        actor: actor.to_owned(),
+        started_at_ms: now,
+        finished_at_ms: now,
+        duration_us: 0,
+    }
+}
+
+/// The `default` of each property of an object schema, as an object;
+/// `None` when no property has one.
+fn schema_defaults(schema: &Value) -> Option<Value> {
+    let props = schema.get("properties")?.as_object()?;
+    let defaults: serde_json::Map<String, Value> = props
+        .iter()
+        .filter_map(|(k, p)| Some((k.clone(), p.get("default")?.clone())))
+        .collect();
+    (!defaults.is_empty()).then_some(Value::Object(defaults))
 }
 
 /// Where a waiting ask stands.
@@ -306,4 +417,58 @@ pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
             }
         })
         .expect("spawn the inquiry expiry thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn inquiry(schema: Value) -> Inquiry {
+        Inquiry {
+            id: ExecutionId::new(),
+            run_id: ExecutionId::new(),
+            root: ExecutionId::new(),
+            action: "x.wf".into(),
+            task: "approve".into(),
+            route: 0,
+            schema,
+            roles: Vec::new(),
+            route_to: None,
+            ttl_s: 60,
+            created_at_ms: 0,
+            expires_at_ms: 60_000,
+            state: "pending".into(),
+            response: None,
+            responder: None,
+            responded_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn dry_run_answers_are_given_then_defaults_then_empty_then_timeout() {
+        let q = inquiry(default_schema());
+        let given = dry_run_answer(&q, Some(&json!({"approve": true})), "t");
+        assert_eq!(given.status, ExecStatus::Succeeded);
+        assert_eq!(given.result, Some(json!({"approve": true})));
+        assert!(given.dry_run);
+        assert_eq!(given.plan.as_ref().unwrap()[0].capability, "inquiry");
+        let bad = dry_run_answer(&q, Some(&json!({"approve": "yes"})), "t");
+        assert_eq!(bad.status, ExecStatus::Failed);
+        assert!(bad.error.unwrap().contains("does not fit"));
+        let none = dry_run_answer(&q, None, "t");
+        assert_eq!(none.status, ExecStatus::Timeout);
+        assert!(none.error.unwrap().contains("--answer"));
+
+        let with_default = inquiry(json!({
+            "type": "object",
+            "properties": {"approve": {"type": "boolean", "default": false}},
+            "required": ["approve"]
+        }));
+        let d = dry_run_answer(&with_default, None, "t");
+        assert_eq!(d.result, Some(json!({"approve": false})));
+        let open = inquiry(json!({"type": "object"}));
+        assert_eq!(dry_run_answer(&open, None, "t").result, Some(json!({})));
+    }
 }

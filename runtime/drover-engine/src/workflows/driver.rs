@@ -531,6 +531,19 @@ impl<'w> Driver<'_, 'w> {
         if self.exhausted {
             return Ok(());
         }
+        // A dry run's asks end here and now: what follows them is
+        // dispatched in the same turn (else the run would look finished).
+        let mut answered = true;
+        while std::mem::take(&mut answered) && !self.exhausted {
+            answered = self.dispatch_once()?;
+        }
+        Ok(())
+    }
+
+    /// One round of [`Driver::dispatch`]; true when a dry run's ask was
+    /// answered in it.
+    fn dispatch_once(&mut self) -> Result<bool, WorkflowError> {
+        let mut answered = false;
         let tasks = self.c.next_tasks();
         for task in tasks {
             let key = (task.task_id.clone(), task.route);
@@ -556,7 +569,7 @@ impl<'w> Driver<'_, 'w> {
                 self.forced.push(message);
                 let _ = self.c.request_status(Status::Failed);
                 self.dirty = true;
-                return Ok(());
+                return Ok(false);
             }
             if task.actions.is_empty() {
                 // A with-items task over an empty list.
@@ -601,28 +614,42 @@ impl<'w> Driver<'_, 'w> {
                     due_ms: None,
                 };
                 if inf.action == ask::ACTION {
-                    self.start_ask(inf)?;
+                    answered |= self.start_ask(inf)?;
                 } else {
                     self.inflight.push(inf.clone());
                     self.queue.push_back(inf);
                 }
             }
         }
-        Ok(())
+        Ok(answered)
     }
 
-    fn start_ask(&mut self, mut inf: Inflight) -> Result<(), WorkflowError> {
+    /// Stores the inquiry of a `core.ask` task, or, in a dry run, answers
+    /// it at once (true: the task ended).
+    fn start_ask(&mut self, mut inf: Inflight) -> Result<bool, WorkflowError> {
         let inquiry = match ask::inquiry(self.meta, &inf) {
             Ok(q) => q,
             Err(message) => {
-                return self.event(
+                self.event(
                     &inf.task,
                     inf.route,
                     inf.item,
                     ActionEvent::failed(json!({"error": message})),
-                );
+                )?;
+                return Ok(true);
             }
         };
+        if self.meta.opts.dry_run {
+            // A dry run asks no one: the answer is part of the plan.
+            let exec = ask::dry_run_answer(
+                &inquiry,
+                self.meta.dry_answer.as_deref(),
+                &self.meta.opts.actor,
+            );
+            self.inflight.push(inf.clone());
+            self.complete(inf, ChildEnd::Done(Box::new(exec)))?;
+            return Ok(true);
+        }
         // Children ended before it go first (the ask's write holds the
         // state only).
         self.write()?;
@@ -638,7 +665,7 @@ impl<'w> Driver<'_, 'w> {
             inquiry,
         )?;
         self.dirty = false;
-        Ok(())
+        Ok(false)
     }
 
     /// The next queued child, marked started (durably first if running it

@@ -97,6 +97,10 @@ pub(crate) struct Tree {
     /// The tree's count of task runs; `None` for a top-level run, whose
     /// own workflow sets the ceiling.
     pub(crate) steps: Option<Arc<Steps>>,
+    /// In a dry run: the answer its `core.ask` tasks take (`drover run
+    /// --dry-run --answer`); see [`ask::dry_run_answer`]. Held in memory
+    /// only: a dry run paused and resumed falls back to the defaults.
+    pub(crate) dry_answer: Option<Arc<Value>>,
 }
 
 impl Tree {
@@ -106,6 +110,7 @@ impl Tree {
             root,
             park_delays,
             steps: None,
+            dry_answer: None,
         }
     }
 }
@@ -192,6 +197,8 @@ pub(crate) struct Meta {
     pub(crate) opts: RunOptions,
     pub(crate) started_at_ms: i64,
     pub(crate) link: Option<ChildLink>,
+    /// See [`Tree::dry_answer`].
+    pub(crate) dry_answer: Option<Arc<Value>>,
 }
 
 /// Runs workflow `action` in this thread (a `drover run`) until it ends or
@@ -202,22 +209,26 @@ pub fn run_workflow(
     params: Value,
     opts: &RunOptions,
 ) -> Result<Outcome, WorkflowError> {
-    run_workflow_version(runtime, action, None, params, opts)
+    run_workflow_as(runtime, action, None, params, opts, None)
 }
 
 /// [`run_workflow`] from a given installed version of its pack (a shadowed
-/// candidate runs dry), or the live one with `None`.
-pub fn run_workflow_version(
+/// candidate runs dry), or the live one with `None`; in a dry run, its
+/// `core.ask` tasks take `answer` (no inquiry is created; see
+/// [`ask::dry_run_answer`]).
+pub fn run_workflow_as(
     runtime: &Runtime,
     action: &ActionRef,
     version: Option<&str>,
     params: Value,
     opts: &RunOptions,
+    answer: Option<Value>,
 ) -> Result<Outcome, WorkflowError> {
     let (pack, plugin) = runtime.action_plugin_version(action, version)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
-    let tree = Tree::top(id, false);
+    let mut tree = Tree::top(id, false);
+    tree.dry_answer = answer.map(Arc::new);
     start(runtime, id, tree, pack, &plugin, params, opts, None)
 }
 
@@ -443,6 +454,7 @@ pub(crate) fn begin(
         opts: opts.clone(),
         started_at_ms: now_ms(),
         link,
+        dry_answer: tree.dry_answer.clone(),
     };
     runtime.store().workflow_start(WorkflowRun {
         id,
@@ -498,6 +510,7 @@ pub(crate) fn resume(
         steps: tree
             .and_then(|t| t.steps)
             .unwrap_or_else(|| Arc::new(Steps::new(&run.action, &plugin))),
+        dry_answer: tree.and_then(|t| t.dry_answer),
         action: run.action.clone(),
         digest: if run.digest.is_empty() {
             digest(&plugin)
@@ -534,6 +547,7 @@ impl Meta {
             root: self.root,
             park_delays: self.park_delays,
             steps: Some(self.steps.clone()),
+            dry_answer: self.dry_answer.clone(),
         }
     }
 }

@@ -74,7 +74,12 @@ fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, Web
         .plugins
         .iter()
         .map(|p| {
-            for c in &p.capabilities {
+            // A sensor's `subscriptions:` declare `subscribe`.
+            let mut declared = p.capabilities.clone();
+            if p.declares(Capability::Subscribe) {
+                declared.push(Capability::Subscribe);
+            }
+            for c in &declared {
                 if c.needs_grant() {
                     grantable
                         .entry(c.to_string())
@@ -86,8 +91,7 @@ fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, Web
                 kind: format!("{:?}", p.kind).to_lowercase(),
                 description: p.description.clone(),
                 digest: installed.digests.get(&p.name).cloned().unwrap_or_default(),
-                capabilities: p
-                    .capabilities
+                capabilities: declared
                     .iter()
                     .map(|c| cap_row(*c, Some(&p.name)))
                     .collect(),

@@ -1,7 +1,9 @@
 //! `drover run`: run one action now, in this process, and store it. A
 //! workflow (`runner: workflow`) runs here too until it ends (every child
 //! execution stored and, with `--dry-run`, dry) or waits (paused, an
-//! inquiry: exit code 3, continued by `drover serve` or the CLI).
+//! inquiry: exit code 3, continued by `drover serve` or the CLI). A dry
+//! run asks no one: its inquiries are answered by `--answer` or a default,
+//! in the plan.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,9 +59,19 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
         actor: actor(),
         timeout: args.timeout,
     };
+    let answer = match &args.answer {
+        Some(_) if !plugin.is_workflow() => {
+            bail!("--answer answers a workflow's core.ask tasks; {action} is not a workflow")
+        }
+        Some(text) => Some(
+            serde_json::from_str::<Value>(text)
+                .context("--answer is not valid JSON, e.g. '{\"approve\": true}'")?,
+        ),
+        None => None,
+    };
     if plugin.is_workflow() {
-        let outcome = drover_engine::workflows::run_workflow_version(
-            &runtime, &action, version, params, &opts,
+        let outcome = drover_engine::workflows::run_workflow_as(
+            &runtime, &action, version, params, &opts, answer,
         )?;
         return super::exec_control::print_outcome(&outcome, args.json);
     }

@@ -1,6 +1,7 @@
 //! `drover sensor list`: each sensor's state (`running`, `failed`,
-//! `stopped`), last error and counts, as the sensor service of `drover
-//! serve` stored them.
+//! `blocked`, `stopped`; `dry run` for a shadow pack's), last error and
+//! counts (with the effects its dry runs planned), as the sensor service
+//! of `drover serve` stored them. `--json` has the latest plan.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ pub fn run(db: &Path, cmd: SensorCmd) -> Result<ExitCode> {
                         "MESSAGES",
                         "TRIGGERS",
                         "FAILURES",
+                        "PLANNED",
                         "UPDATED",
                         "LAST ERROR",
                     ]
@@ -42,6 +44,12 @@ pub fn run(db: &Path, cmd: SensorCmd) -> Result<ExitCode> {
                         }
                         _ => s.state,
                     };
+                    // A shadow pack's sensor: its effects are plans.
+                    let state = if s.dry_run {
+                        format!("{state}, dry run")
+                    } else {
+                        state
+                    };
                     rows.push(vec![
                         s.name,
                         state,
@@ -49,6 +57,7 @@ pub fn run(db: &Path, cmd: SensorCmd) -> Result<ExitCode> {
                         s.messages.to_string(),
                         s.triggers.to_string(),
                         s.failures.to_string(),
+                        s.planned.to_string(),
                         output::time(s.updated_at_ms),
                         s.last_error
                             .map(|e| e.lines().next().unwrap_or("").to_owned())

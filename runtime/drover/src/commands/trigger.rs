@@ -30,8 +30,14 @@ pub fn run(db: &Path, cmd: TriggerCmd) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for t in &rows {
+        // A shadow pack produced it: whatever it fires runs dry.
+        let shadow = if t.instance.shadow {
+            " [shadow source: rules run dry]"
+        } else {
+            ""
+        };
         println!(
-            "{} {} {} from {} ({}): {}",
+            "{} {} {} from {}{shadow} ({}): {}",
             t.instance.id,
             output::time(t.instance.received_at_ms),
             t.instance.trigger_type,

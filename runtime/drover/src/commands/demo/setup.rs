@@ -64,6 +64,8 @@ pub fn prepare(args: &DemoArgs) -> Result<Demo> {
     };
     grant("probe", "*")?;
     grant("command", "uptime")?;
+    // What the health sensor listens to: one NATS subject, one webhook.
+    grant("subscribe", "nats:batch.health,webhook:health")?;
 
     // Dry run: what would the pack do to a dead node? Nothing changes,
     // and without the grants to act, its plan shows the reboot denied.
