@@ -12,5 +12,8 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
+mod files;
+mod http_server;
 #[path = "../support/mod.rs"]
 mod support;
+mod webhook_replay;
