@@ -196,10 +196,11 @@ fn invalid_requests_get_4xx_naming_the_problem_and_nothing_is_stored() {
         assert!(a.json()["error"].is_string(), "{a:?}");
     }
 
-    // Unknown trigger types, and a pack that has none.
+    // Unknown trigger types, and a pack that has none: to a sender without
+    // their credentials (there are none) the same 401 as a bad signature.
     for trigger in ["events.nope", "core.echo", "nope", "events.ping.x"] {
         let a = send(&server.url(trigger), br#"{"node":"b1"}"#);
-        assert_eq!(a.status, 404, "{trigger}: {a:?}");
+        assert_eq!(a.status, 401, "{trigger}: {a:?}");
         assert!(a.json()["error"].is_string(), "{a:?}");
     }
 
@@ -904,14 +905,14 @@ fn rule_and_pack_changes_take_effect_without_a_restart() {
         echo_fires(&d).then_some(())
     });
 
-    // A pack installed while serve runs: its webhook trigger goes from 404
-    // to accepted, and its rule fires.
+    // A pack installed while serve runs: its webhook trigger goes from 401
+    // (no such webhook) to accepted, and its rule fires.
     let agent = agent(Duration::from_secs(30));
     let url = server.url("limits.go");
     let body = br#"{"action":"nap_a","seconds":0}"#;
     let headers = [("x-drover-token", "limits-token")];
     let a = post(&agent, &url, &headers, body).unwrap();
-    assert_eq!(a.status, 404, "{a:?}");
+    assert_eq!(a.status, 401, "{a:?}");
     d.install(&["tests/packs/limits"]);
     set_secret(&d, "limits.token", "limits-token");
     let id = wait_for("limits.go to be accepted", SETTLE, || {

@@ -12,19 +12,22 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
-mod dry_inquiry;
-mod sensor_shadow;
-mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod chain;
+mod dry_inquiry;
+mod files;
+mod http_server;
 mod install_atomic;
 mod memory_total;
 mod policy_scope;
 mod redaction;
+mod sensor_shadow;
 mod ssrf;
+mod subscriptions;
 mod template_fuel;
 mod upgrade_shadow;
+mod webhook_replay;
 mod workflow_ceiling;
 mod yaml_bomb;

@@ -21,9 +21,15 @@ pub enum ApiError {
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request's body did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
     /// 409: the request conflicts with what is stored (a name taken).
     #[error("{0}")]
     Conflict(String),
+    /// 413: the request's body is over its limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// 429: intake is full; retry after the given seconds.
     #[error("{0}")]
     Busy(String, u64),
@@ -39,7 +45,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -19,6 +19,7 @@ pub mod auth;
 mod error;
 pub mod extract;
 pub mod pages;
+pub mod server;
 pub mod stream;
 pub mod tls;
 pub mod v1;
@@ -27,10 +28,11 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use drover_engine::{Intake, Metrics};
 use drover_host::Runtime;
@@ -38,7 +40,8 @@ use drover_store::Store;
 
 pub use error::{ApiError, blocking};
 
-/// Largest webhook body accepted; larger ones get 413.
+/// Largest webhook body accepted; larger ones get 413 (before they are
+/// read, when their Content-Length says so).
 pub const MAX_WEBHOOK_BODY: usize = 1 << 20;
 /// Largest HTML form body read.
 pub const MAX_FORM_BODY: usize = 64 << 10;
@@ -73,10 +76,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/v1/webhooks/{trigger}",
-            post(webhooks::receive).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)),
-        )
+        .route("/api/v1/webhooks/{trigger}", post(webhooks::receive))
         .route(
             "/api/v1/openapi.json",
             get(move |_: auth::Auth<auth::need::Viewer>| async move {
@@ -92,6 +92,31 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The Content Security Policy of drover's own pages (the login page);
+/// the web UI sends the same (`drover_web::CONTENT_SECURITY_POLICY`).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Every response, HTML or JSON: no framing, no MIME sniffing, no
+/// referrer beyond this origin, and a CSP that allows this origin only
+/// (a response that set its own keeps it).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        h.entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    resp
 }
 
 /// Unknown paths: 401 to the anonymous (nothing is learnt without

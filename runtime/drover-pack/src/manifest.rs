@@ -106,6 +106,7 @@ struct RawSubscription {
     webhook: Option<String>,
     hmac_secret: Option<String>,
     token_secret: Option<String>,
+    require_timestamp: Option<bool>,
 }
 
 struct ParamKey;
@@ -140,6 +141,8 @@ struct RawTrigger {
 struct RawWebhook {
     hmac_secret: Option<String>,
     token_secret: Option<String>,
+    /// hmac_secret only: refuse signatures without X-Drover-Timestamp.
+    require_timestamp: Option<bool>,
 }
 
 /// One parameter: the JSON Schema keywords drover accepts at the top of a
@@ -372,22 +375,14 @@ fn resolve_trigger(
     )?;
     let webhook = match raw.webhook {
         None => None,
-        Some(RawWebhook {
-            hmac_secret: Some(secret),
-            token_secret: None,
-        }) => Some(WebhookAuth::Hmac { secret }),
-        Some(RawWebhook {
-            hmac_secret: None,
-            token_secret: Some(secret),
-        }) => Some(WebhookAuth::Token { secret }),
-        Some(_) => {
-            return Err(cx.invalid(
-                &["triggers", name.as_str(), "webhook"],
-                "give exactly one of hmac_secret (senders sign the body: X-Drover-Signature: sha256=HEX) \
-                 or token_secret (senders send X-Drover-Token: TOKEN)"
-                    .into(),
-            ));
-        }
+        Some(hook) => Some(webhook_auth(
+            cx,
+            &["triggers", name.as_str(), "webhook"],
+            "",
+            hook.hmac_secret,
+            hook.token_secret,
+            hook.require_timestamp,
+        )?),
     };
     Ok(TriggerType {
         name,
@@ -395,6 +390,40 @@ fn resolve_trigger(
         payload: Parameters::from_checked(payload),
         webhook,
     })
+}
+
+/// A webhook's authentication: exactly one of `hmac_secret` and
+/// `token_secret`; `require_timestamp` only with `hmac_secret`.
+fn webhook_auth(
+    cx: &Context<'_>,
+    at: &[&str],
+    what: &str,
+    hmac_secret: Option<String>,
+    token_secret: Option<String>,
+    require_timestamp: Option<bool>,
+) -> Result<WebhookAuth, PackError> {
+    match (hmac_secret, token_secret) {
+        (Some(secret), None) => Ok(WebhookAuth::Hmac {
+            secret,
+            require_timestamp: require_timestamp.unwrap_or(false),
+        }),
+        (None, Some(_)) if require_timestamp.is_some() => Err(cx.invalid(
+            at,
+            format!(
+                "{what}require_timestamp applies to hmac_secret only (a token is the same in \
+                 every request; use hmac_secret for replay protection)"
+            ),
+        )),
+        (None, Some(secret)) => Ok(WebhookAuth::Token { secret }),
+        _ => Err(cx.invalid(
+            at,
+            format!(
+                "{what}give exactly one of hmac_secret (senders sign the body: \
+                 X-Drover-Signature: sha256=HEX, with X-Drover-Timestamp) or token_secret \
+                 (senders send X-Drover-Token: TOKEN)"
+            ),
+        )),
+    }
 }
 
 /// `component`, or `runner: workflow` with `entry`: exactly one. Returns
@@ -560,6 +589,7 @@ fn resolve_sensor(
                 webhook: None,
                 hmac_secret: None,
                 token_secret: None,
+                require_timestamp: None,
             } => {
                 if subject.is_empty() || subject.chars().any(char::is_whitespace) {
                     return Err(cx.invalid(
@@ -574,6 +604,7 @@ fn resolve_sensor(
                 webhook: Some(hook),
                 hmac_secret,
                 token_secret,
+                require_timestamp,
             } => {
                 if !crate::pack::is_name(&hook) {
                     return Err(cx.invalid(
@@ -584,20 +615,14 @@ fn resolve_sensor(
                         ),
                     ));
                 }
-                let auth = match (hmac_secret, token_secret) {
-                    (Some(secret), None) => WebhookAuth::Hmac { secret },
-                    (None, Some(secret)) => WebhookAuth::Token { secret },
-                    _ => {
-                        return Err(cx.invalid(
-                            &at,
-                            format!(
-                                "webhook {hook:?}: give exactly one of hmac_secret (senders sign \
-                                 the body: X-Drover-Signature: sha256=HEX) or token_secret \
-                                 (senders send X-Drover-Token: TOKEN)"
-                            ),
-                        ));
-                    }
-                };
+                let auth = webhook_auth(
+                    cx,
+                    &at,
+                    &format!("webhook {hook:?}: "),
+                    hmac_secret,
+                    token_secret,
+                    require_timestamp,
+                )?;
                 Subscription::Webhook { name: hook, auth }
             }
             _ => {

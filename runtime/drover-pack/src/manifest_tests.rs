@@ -438,7 +438,8 @@ fn trigger_types_with_payload_schema_and_webhook_auth() {
     assert_eq!(
         t.webhook,
         Some(WebhookAuth::Hmac {
-            secret: "batch.webhook".into()
+            secret: "batch.webhook".into(),
+            require_timestamp: false,
         })
     );
     // Payloads may carry more than they declare; declared fields are checked.

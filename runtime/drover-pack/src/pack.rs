@@ -45,8 +45,16 @@ pub struct TriggerType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookAuth {
-    /// `X-Drover-Signature: sha256=<hex HMAC-SHA256 of the body>`.
-    Hmac { secret: String },
+    /// `X-Drover-Signature: sha256=<hex HMAC-SHA256>`, of
+    /// `"<X-Drover-Timestamp>.<body>"` when the sender sends a timestamp
+    /// (then within ±5 minutes and never accepted twice), else of the body
+    /// alone (replayable) unless `require_timestamp`.
+    Hmac {
+        secret: String,
+        /// Refuse signatures without `X-Drover-Timestamp`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        require_timestamp: bool,
+    },
     /// `X-Drover-Token: <token>`.
     Token { secret: String },
 }

@@ -27,6 +27,7 @@ mod sensors;
 mod sim;
 mod timers;
 mod web;
+mod webhooks;
 mod workflows;
 mod writer;
 
@@ -99,6 +100,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0011_sim.sql")),
         M::up(include_str!("migrations/0013_sensor_trust.sql")),
         M::up(include_str!("migrations/0014_pack_versions.sql")),
+        M::up(include_str!("migrations/0018_webhook_signatures.sql")),
         M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])
 }
@@ -134,6 +136,7 @@ impl Store {
                 source,
             })?;
         }
+        create_private(path)?;
         let mut conn = open_connection(path, false)?;
         migrations().to_latest(&mut conn)?;
         let reader = open_connection(path, true)?;
@@ -224,6 +227,40 @@ impl Store {
     }
 }
 
+/// Creates the database file, readable by its owner only (0600), unless
+/// it exists. SQLite gives the `-wal` and `-shm` files it makes the mode
+/// of the database file, so they are 0600 too. An existing database that
+/// others may read is used as it is, with a warning.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "{}: the database (executions, kv, password hashes, sealed secrets) is \
+                     readable by others (mode {:o}); `chmod 600 {}` makes it private",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 fn key_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_owned();
     name.push(".key");
@@ -263,6 +300,20 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_new_database_and_its_wal_and_shm_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let store = Store::open(&path).unwrap();
+        store.kv_set("core", "k", "v", None).unwrap();
+        for suffix in ["", "-wal", "-shm", ".key"] {
+            let file = dir.path().join(format!("d.db{suffix}"));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
     }
 
     #[test]

@@ -65,8 +65,8 @@ impl SecretBox {
                 .map_err(|_| StoreError::Secret(format!("{SECRET_KEY_ENV}: bad key length")))?;
             return Ok(SecretBox { cipher });
         }
-        let key = match std::fs::read(key_path) {
-            Ok(key) => key,
+        let key = match read_private(key_path) {
+            Ok(key) => key?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 create_key(key_path).map_err(io)?
             }
@@ -80,6 +80,37 @@ impl SecretBox {
         })?;
         Ok(SecretBox { cipher })
     }
+}
+
+/// The key file's bytes, if only its owner, drover's user, can read it:
+/// the key unseals every secret. Checked on the open file, so a file
+/// swapped in meanwhile is not what gets checked.
+fn read_private(path: &Path) -> std::io::Result<Result<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let shown = path.display();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Ok(Err(StoreError::Secret(format!(
+            "{shown}: the secrets key file belongs to uid {}, not to drover's user (uid {me}); \
+             refusing to use a key another user controls: `chown {me} {shown}` if it is yours",
+            meta.uid()
+        ))));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Ok(Err(StoreError::Secret(format!(
+            "{shown}: the secrets key file is readable or writable by others (mode {:o}); it \
+             unseals every secret: `chmod 600 {shown}` (and consider rotating the secrets if \
+             others may have read it)",
+            meta.mode() & 0o777
+        ))));
+    }
+    let mut key = Vec::new();
+    file.read_to_end(&mut key)?;
+    Ok(Ok(key))
 }
 
 fn create_key(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -212,6 +243,27 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let err = store.secret_get("s").unwrap_err().to_string();
         assert!(err.contains("cannot be decrypted"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let key = Store::open(&path).unwrap().secrets_key_path();
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        for loose in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(loose)).unwrap();
+            let err = Store::open(&path).err().expect("refused").to_string();
+            assert!(
+                err.contains(&format!("chmod 600 {}", key.display()))
+                    && err.contains(&format!("{loose:o}")),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+        Store::open(&path).unwrap();
     }
 
     #[test]

@@ -187,6 +187,17 @@ pub struct ServeArgs {
     /// webhooks answer 429 with Retry-After (bounds memory under overload).
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
+    /// Open HTTP connections at most; one more is answered 503 with
+    /// Retry-After and closed (over TLS, just closed).
+    #[arg(long, default_value_t = drover_api::server::DEFAULT_MAX_CONNECTIONS as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers (also how
+    /// long an idle kept-alive connection stays open).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a request's body, in total.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub body_timeout: std::time::Duration,
 }
 
 #[derive(Subcommand, Debug)]

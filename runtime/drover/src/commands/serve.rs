@@ -97,17 +97,14 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             shutdown_signal().await;
             notify.notify_one();
         };
-        let server = async move {
-            match tls {
-                Some(config) => {
-                    let listener = drover_api::tls::TlsListener::new(listener, config)?;
-                    axum::serve(listener, app).with_graceful_shutdown(stop).await
-                }
-                None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
-            }
+        let limits = drover_api::server::Limits {
+            max_connections: args.max_connections as usize,
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
         };
+        let server = drover_api::server::serve(listener, tls, app, limits, stop);
         tokio::select! {
-            r = server => r.context("the HTTP server failed"),
+            () = server => Ok::<(), anyhow::Error>(()),
             () = async {
                 signalled.notified().await;
                 tokio::time::sleep(HTTP_DRAIN).await;
