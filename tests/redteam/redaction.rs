@@ -10,7 +10,6 @@
 //! The pack `leaky` (tests/redteam/packs/leaky, plugins/redteam/leak) does
 //! all of that in one action.
 
-use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
 

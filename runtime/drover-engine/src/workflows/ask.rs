@@ -195,6 +195,7 @@ pub(crate) fn dry_run_answer(q: &Inquiry, given: Option<&Value>, actor: &str) ->
             decision: Decision::Allowed,
             reason: reason.clone(),
             simulated_result: answer.unwrap_or_else(|| json!({"timed_out": true})),
+            request: None,
             task: None,
             route: None,
         }]),

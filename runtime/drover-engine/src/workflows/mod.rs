@@ -508,7 +508,8 @@ pub(crate) fn resume(
         root: tree.as_ref().map_or(run.id, |t| t.root),
         park_delays: tree.as_ref().is_some_and(|t| t.park_delays),
         steps: tree
-            .and_then(|t| t.steps)
+            .as_ref()
+            .and_then(|t| t.steps.clone())
             .unwrap_or_else(|| Arc::new(Steps::new(&run.action, &plugin))),
         dry_answer: tree.and_then(|t| t.dry_answer),
         action: run.action.clone(),
