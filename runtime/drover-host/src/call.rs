@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover_core::{
-    AuditRecord, Decision, ExecStatus, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms,
-};
+use drover_core::{AuditRecord, ExecStatus, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms};
 use drover_fleet::Fleet;
 use drover_policy::{Capability, Target};
 use drover_store::Store;
@@ -19,7 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::PluginError;
-use crate::grants::{Check, GrantSet};
+use crate::grants::{Check, GrantSet, grant_needed};
 use crate::limits::{CallLimiter, LimitHit};
 
 /// What host interfaces reach: shared by every call of a runtime.
@@ -74,7 +72,7 @@ pub struct CallCtx {
     pub(crate) plan: Vec<PlannedEffect>,
     /// A dry run's planned kv writes (`None`: deleted), so the plugin's
     /// later reads see them and it goes down the path it would really take.
-    pub(crate) kv_planned: HashMap<String, Option<String>>,
+    pub(crate) kv_planned: HashMap<(String, String), Option<String>>,
     pub(crate) stopped: Option<HostStop>,
 }
 
@@ -152,8 +150,8 @@ impl CallCtx {
     }
 
     /// The grant check for one use of `cap`, written to the audit log
-    /// whatever it decides. A capability that needs no grant is checked
-    /// (it must be declared) but not audited.
+    /// whatever it decides. A use that needs no grant is checked (the
+    /// capability must be declared) but not audited unless refused.
     pub(crate) fn check(
         &mut self,
         cap: Capability,
@@ -168,15 +166,14 @@ impl CallCtx {
             target,
             target_text,
         );
-        if (cap.needs_grant() || !check.allowed())
+        if (grant_needed(cap, target) || !check.allowed())
             && let Err(e) = self.audit(cap, target_text, &check)
         {
             tracing::error!(error = %e, "cannot write an audit record");
             // No effect without a durable audit record.
-            return Check {
-                decision: Decision::Denied,
-                reason: format!("refused because the audit record could not be written: {e}"),
-            };
+            return Check::deny(format!(
+                "refused because the audit record could not be written: {e}"
+            ));
         }
         check
     }

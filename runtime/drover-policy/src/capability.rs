@@ -4,7 +4,7 @@
 //! | Capability        | Import it allows        | Needs a grant | Scope grammar     |
 //! | ----------------- | ----------------------- | ------------- | ----------------- |
 //! | `log`             | `drover:plugin/log`     | no            | none              |
-//! | `kv`              | `drover:plugin/kv`      | no            | none              |
+//! | `kv`              | `drover:plugin/kv`      | other scopes  | kv                |
 //! | `secrets`         | `drover:plugin/secrets` | yes           | names             |
 //! | `http`            | `drover:plugin/http`    | yes           | hosts             |
 //! | `probe`           | `drover:plugin/probe`   | yes           | hosts (no scheme) |
@@ -74,8 +74,10 @@ pub enum ScopeKind {
     Hosts,
     /// A list of names, see [`crate::NameList`].
     Names,
-    /// A list of argv patterns, see [`crate::ArgvList`].
+    /// Nodes and argv patterns, see [`crate::CommandScope`].
     Argv,
+    /// kv scopes and keys outside the pack's own, see [`crate::KvGrant`].
+    Kv,
 }
 
 impl Capability {
@@ -137,7 +139,8 @@ impl Capability {
     }
 
     /// Must an operator grant it before a call succeeds? Declaring it in
-    /// the manifest is enough for the others.
+    /// the manifest is enough for the others. `kv` needs none for the
+    /// pack's own scope; see [`Capability::grantable`].
     pub fn needs_grant(self) -> bool {
         match self {
             Capability::Secrets
@@ -155,6 +158,12 @@ impl Capability {
         }
     }
 
+    /// May an operator grant it? Every capability that needs a grant, and
+    /// `kv`, whose grants reach scopes other than the pack's own.
+    pub fn grantable(self) -> bool {
+        self.needs_grant() || self == Capability::Kv
+    }
+
     /// Which scope grammar applies to grants of this capability.
     pub fn scope_kind(self) -> ScopeKind {
         match self {
@@ -165,10 +174,10 @@ impl Capability {
             Capability::Http | Capability::Probe => ScopeKind::Hosts,
             Capability::Secrets => ScopeKind::Names,
             Capability::Command => ScopeKind::Argv,
-            Capability::Log
-            | Capability::Kv
-            | Capability::WasiFilesystem
-            | Capability::WasiSockets => ScopeKind::None,
+            Capability::Kv => ScopeKind::Kv,
+            Capability::Log | Capability::WasiFilesystem | Capability::WasiSockets => {
+                ScopeKind::None
+            }
         }
     }
 
@@ -231,6 +240,7 @@ impl fmt::Display for ScopeKind {
             ScopeKind::Hosts => "hosts",
             ScopeKind::Names => "names",
             ScopeKind::Argv => "argv",
+            ScopeKind::Kv => "kv",
         })
     }
 }
@@ -433,7 +443,7 @@ mod tests {
         use ScopeKind as K;
         let expected = [
             (Capability::Log, false, K::None),
-            (Capability::Kv, false, K::None),
+            (Capability::Kv, false, K::Kv),
             (Capability::Secrets, true, K::Names),
             (Capability::Http, true, K::Hosts),
             (Capability::Probe, true, K::Hosts),
@@ -448,6 +458,11 @@ mod tests {
         for (capability, needs_grant, kind) in expected {
             assert_eq!(capability.needs_grant(), needs_grant, "{capability}");
             assert_eq!(capability.scope_kind(), kind, "{capability}");
+            assert_eq!(
+                capability.grantable(),
+                needs_grant || capability == Capability::Kv,
+                "{capability}"
+            );
         }
     }
 
@@ -459,9 +474,10 @@ mod tests {
             ScopeKind::Hosts,
             ScopeKind::Names,
             ScopeKind::Argv,
+            ScopeKind::Kv,
         ]
         .map(|k| k.to_string());
-        assert_eq!(names, ["none", "labels", "hosts", "names", "argv"]);
+        assert_eq!(names, ["none", "labels", "hosts", "names", "argv", "kv"]);
     }
 
     /// What a typical action built with wit-bindgen for wasip2 imports.

@@ -25,8 +25,10 @@
 //! and an empty scope is an error wherever a scope is expected.
 //!
 //! The grammars, each documented as a table in its module: [`selector`]
-//! (`nodes.*`), [`hosts`] (`http`, `probe`), [`names`] (`secrets`) and
-//! [`argv`] (`command`); [`scope_help`] sums each up in one line.
+//! (`nodes.*`), [`hosts`] (`http`, `probe`), [`names`] (`secrets`),
+//! [`command`] with [`argv`] (`command`: nodes and argvs) and [`kv`]
+//! (`kv`: scopes other than the pack's own); [`scope_help`] sums each up
+//! in one line.
 //!
 //! This crate is pure: no I/O, no wasmtime, no SQL. Storing grants and
 //! writing audit records belong to `drover-store` and `drover-host`.
@@ -56,7 +58,9 @@ mod error;
 mod scope;
 
 pub mod argv;
+pub mod command;
 pub mod hosts;
+pub mod kv;
 pub mod names;
 pub mod selector;
 
@@ -64,8 +68,10 @@ pub use argv::ArgvList;
 pub use capability::{
     Capability, ScopeKind, function_capability, undeclared_functions, undeclared_imports,
 };
+pub use command::CommandScope;
 pub use error::PolicyError;
 pub use hosts::HostList;
+pub use kv::{KvGrant, KvScope};
 pub use names::NameList;
 pub use scope::{Scope, Target, scope_help};
 pub use selector::Selector;

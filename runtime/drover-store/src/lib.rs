@@ -97,6 +97,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0012_sim.sql")),
+        M::up(include_str!("migrations/0015_pack_kv_scopes.sql")),
     ])
 }
 

@@ -63,7 +63,7 @@ pub fn prepare(args: &DemoArgs) -> Result<Demo> {
         step(&db, &["grant", "add", &pack, capability, "--scope", scope])
     };
     grant("probe", "*")?;
-    grant("command", "uptime")?;
+    grant("command", "cluster=batch: uptime")?;
 
     // Dry run: what would the pack do to a dead node? Nothing changes,
     // and without the grants to act, its plan shows the reboot denied.
