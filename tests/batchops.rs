@@ -42,7 +42,7 @@ fn batchops(racks: u32, per_rack: u32) -> Drover {
     d.expect(0, &["node", "import", file.to_str().unwrap()]);
     d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
     d.grant("batchops@0.1.0", "probe", "*");
-    d.grant("batchops@0.1.0", "command", "uptime");
+    d.grant("batchops@0.1.0", "command", "cluster=batch: uptime");
     // The health sensor's subscriptions: a NATS subject and a webhook.
     d.grant(
         "batchops@0.1.0",

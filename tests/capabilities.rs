@@ -245,19 +245,20 @@ fn redirects_are_returned_not_followed() {
 
 // ---- kv ----
 
-/// Reads or writes the kv store of `pack` directly in the test's database
-/// (while no drover process runs), to set up and check what plugins did.
+/// Reads or writes the kv store of `pack` (scope `pack:NAME`) directly in
+/// the test's database (while no drover process runs), to set up and
+/// check what plugins did.
 fn kv_get(d: &Drover, pack: &str, key: &str) -> Option<String> {
     drover_store::Store::open(&d.db())
         .unwrap()
-        .kv_get(pack, key)
+        .kv_get(&format!("pack:{pack}"), key)
         .unwrap()
 }
 
 fn kv_set(d: &Drover, pack: &str, key: &str, value: &str) {
     drover_store::Store::open(&d.db())
         .unwrap()
-        .kv_set(pack, key, value, None)
+        .kv_set(&format!("pack:{pack}"), key, value, None)
         .unwrap();
 }
 

@@ -157,7 +157,11 @@ fn remote(d: &Drover, code: i32, argv: &[&str], extra: &[&str]) -> Value {
 fn command_runs_argv_on_the_node_over_ssh() {
     let d = installed();
     let sshd = Sshd::start(&d);
-    d.grant("testkit@0.1.0", "command", "uptime; echo *; false");
+    d.grant(
+        "testkit@0.1.0",
+        "command",
+        "name=n001: uptime; echo *; false",
+    );
 
     let exec = remote(&d, 0, &["uptime"], &[]);
     assert_eq!(exec["status"], "succeeded", "{exec}\n{}", sshd.log());
@@ -202,14 +206,18 @@ fn an_argv_outside_the_grant_is_denied_and_nothing_runs() {
         "{exec}"
     );
 
-    let grant = d.grant("testkit@0.1.0", "command", "uptime; systemctl restart *");
+    let grant = d.grant(
+        "testkit@0.1.0",
+        "command",
+        "name=n001: uptime; systemctl restart *",
+    );
     let exec = remote(&d, 1, &["touch", marker], &[]);
     assert_eq!(exec["status"], "denied");
     assert_eq!(
         exec["error"],
         format!(
             "denied: n001: touch {marker} is outside the granted scope of command: \
-             'uptime; systemctl restart *' (grant {grant})"
+             'name=n001: uptime; systemctl restart *' (grant {grant})"
         )
     );
     assert!(!Path::new(marker).exists());
@@ -224,7 +232,7 @@ fn an_argv_outside_the_grant_is_denied_and_nothing_runs() {
 fn a_dry_run_plans_the_command_and_runs_nothing() {
     let d = installed();
     let sshd = Sshd::start(&d);
-    d.grant("testkit@0.1.0", "command", "touch *");
+    d.grant("testkit@0.1.0", "command", "*: touch *");
     let marker = sshd.dir.path().join("touched");
     let marker = marker.to_str().unwrap();
 
@@ -248,7 +256,7 @@ fn a_dry_run_plans_the_command_and_runs_nothing() {
 fn an_unknown_host_key_is_refused() {
     let d = installed();
     let sshd = Sshd::start(&d);
-    d.grant("testkit@0.1.0", "command", "uptime");
+    d.grant("testkit@0.1.0", "command", "name=n001: uptime");
     let known_hosts = sshd.ssh_dir.join("known_hosts");
     std::fs::write(&known_hosts, "").unwrap();
 
@@ -273,7 +281,7 @@ fn an_unknown_host_key_is_refused() {
 fn a_command_past_its_timeout_is_killed() {
     let d = installed();
     let _sshd = Sshd::start(&d);
-    d.grant("testkit@0.1.0", "command", "sleep *");
+    d.grant("testkit@0.1.0", "command", "name=n001: sleep *");
     let started = Instant::now();
     let exec = remote(&d, 1, &["sleep", "20"], &["timeout_ms=1500"]);
     assert!(started.elapsed() < Duration::from_secs(15));

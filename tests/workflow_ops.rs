@@ -752,7 +752,7 @@ fn a_hundred_workflows_survive_kill_9_of_serve_and_no_task_runs_twice() {
     // Every non-idempotent step ran at most once (its counter is 0 or 1),
     // and exactly once in every workflow that succeeded; a workflow that
     // did not succeed lost a step in flight to a kill, and says so.
-    let counters = d.json(0, &["kv", "list", "--scope", "flows"]);
+    let counters = d.json(0, &["kv", "list", "--scope", "pack:flows"]);
     let count = |key: &str| -> u64 {
         counters
             .as_array()

@@ -12,6 +12,9 @@
 //! three things: nothing happened for real, the attempt is visible (audit
 //! or plan), and the operator gets a clear message.
 
+mod command_scope;
+mod requeue_recheck;
+mod reserved_names;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -74,6 +74,85 @@ fn load_world(tx: &FleetTx<'_>, now: i64) -> Result<World, FleetError> {
     ))
 }
 
+/// Checks the queued requests plugins made against the grants of their
+/// pack version again, for the node as it is now (its labels may have
+/// changed since: `drover node import`, a relabel), and denies the ones
+/// no grant covers any more ([`World::recheck_grants`]). Called before
+/// every admission.
+fn recheck_grants(tx: &FleetTx<'_>, w: &mut World, now: i64) -> Result<(), FleetError> {
+    let mut grants: std::collections::HashMap<(String, String), Vec<drover_core::Grant>> =
+        Default::default();
+    for r in &w.requests {
+        if let (crate::Status::Queued, Some(g)) = (r.status, &r.grant) {
+            let key = (g.pack.clone(), g.version.clone());
+            if !grants.contains_key(&key) {
+                let active = tx.active_grants(&g.pack, &g.version)?;
+                grants.insert(key, active);
+            }
+        }
+    }
+    if grants.is_empty() {
+        return Ok(());
+    }
+    w.recheck_grants(now, |g, node| {
+        let active = grants
+            .get(&(g.pack.clone(), g.version.clone()))
+            .map_or(&[][..], Vec::as_slice);
+        still_granted(active, g, node)
+    });
+    Ok(())
+}
+
+/// Does one of `active` (the grants of `g`'s pack version) still let `g`'s
+/// plugin build make its request of `node`?
+fn still_granted(
+    active: &[drover_core::Grant],
+    g: &crate::GrantRef,
+    node: &Node,
+) -> Result<(), String> {
+    use drover_policy::{Capability, Scope, Target};
+    let pack = format!("{}@{}", g.pack, g.version);
+    let Ok(cap) = g.capability.parse::<Capability>() else {
+        return Err(format!("unknown capability {:?}", g.capability));
+    };
+    let scopes: Vec<(String, Scope)> = active
+        .iter()
+        .filter(|a| {
+            a.capability == g.capability
+                && a.digests.get(&g.plugin).map(String::as_str) == Some(g.digest.as_str())
+        })
+        .filter_map(|a| Some((a.id.to_string(), Scope::parse_stored(cap, &a.scope).ok()?)))
+        .collect();
+    if scopes.is_empty() {
+        return Err(format!(
+            "{pack} has no active grant of {cap} for this build of {} any more (revoked?)",
+            g.plugin
+        ));
+    }
+    let target = Target::Node {
+        name: &node.name,
+        labels: &node.labels,
+    };
+    if scopes.iter().any(|(_, s)| s.allows(&target)) {
+        return Ok(());
+    }
+    let labels: Vec<String> = node
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let granted: Vec<String> = scopes
+        .iter()
+        .map(|(id, s)| format!("'{s}' (grant {id})"))
+        .collect();
+    Err(format!(
+        "{} (labels now {}) is outside the granted scope of {cap} to {pack}: {}",
+        node.name,
+        labels.join(","),
+        granted.join(", ")
+    ))
+}
+
 fn save(tx: &FleetTx<'_>, c: Changes) -> Result<(), FleetError> {
     for n in &c.nodes {
         tx.set_node_state(&n.name, n.state.as_str(), n.since_ms, &n.note)?;
@@ -348,6 +427,7 @@ impl Fleet {
         self.txn(move |tx| {
             let now = now_ms();
             let mut w = load_world(tx, now)?;
+            recheck_grants(tx, &mut w, now)?;
             let answers = w.submit(reqs, now);
             save(tx, w.take_changes())?;
             Ok(answers)
@@ -836,6 +916,7 @@ impl Controller {
                 return Ok(Vec::new());
             }
             let mut w = load_world(tx, now)?;
+            recheck_grants(tx, &mut w, now)?;
             let actions = w.step(now);
             save(tx, w.take_changes())?;
             Ok(actions)
@@ -854,6 +935,7 @@ impl Controller {
                 w.apply(results, now);
             }
             // Nodes that came back free budget for what waits.
+            recheck_grants(tx, &mut w, now)?;
             w.admit(now);
             save(tx, w.take_changes())?;
             Ok(w.requests.iter().filter(|r| r.status.open()).count())

@@ -254,9 +254,28 @@ pub struct Lifecycle {
     pub issued: bool,
 }
 
+/// Which grant let a plugin make a request: the controller checks the
+/// request against the grants of this pack version, for this plugin build,
+/// again before it starts it, since the node's labels (or the grants) may
+/// have changed while it waited. Requests made by operators have none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRef {
+    pub pack: String,
+    pub version: String,
+    pub plugin: String,
+    /// The component digest the grant was checked for.
+    pub digest: String,
+    /// `nodes.reboot`, `nodes.drain` or `nodes.set-state`.
+    pub capability: String,
+    /// The grant that allowed it then (for the record).
+    pub grant_id: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Spec {
     origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant: Option<GrantRef>,
     #[serde(flatten)]
     policy: Policy,
     drain_timeout_ms: i64,
@@ -275,6 +294,9 @@ pub struct Request {
     pub execution_id: Option<String>,
     pub actor: String,
     pub origin: Origin,
+    /// The grant a plugin's request was made under; `None` for operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantRef>,
     pub policy: Policy,
     /// How long the drain may take once started.
     pub drain_timeout_ms: i64,
@@ -297,6 +319,7 @@ impl Request {
             } else {
                 Origin::Operator
             },
+            grant: None,
             policy: Policy::Asap,
             drain_timeout_ms: 0,
             reboot_timeout_ms: 0,
@@ -310,6 +333,7 @@ impl Request {
             execution_id: r.execution_id,
             actor: r.actor,
             origin: spec.origin,
+            grant: spec.grant,
             policy: spec.policy,
             drain_timeout_ms: spec.drain_timeout_ms,
             reboot_timeout_ms: spec.reboot_timeout_ms,
@@ -324,6 +348,7 @@ impl Request {
     pub fn to_row(&self) -> RequestRow {
         let spec = Spec {
             origin: self.origin,
+            grant: self.grant.clone(),
             policy: self.policy,
             drain_timeout_ms: self.drain_timeout_ms,
             reboot_timeout_ms: self.reboot_timeout_ms,

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::budget::{Budget, Hold, Usage};
 use crate::driver::PowerAction;
-use crate::model::{Kind, Node, Origin, Outcome, Policy, Request, State, Status};
+use crate::model::{GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
 use crate::settings::Settings;
 use crate::{FleetError, fmt_duration, fmt_time};
 
@@ -34,6 +34,9 @@ pub struct NewRequest {
     pub actor: String,
     pub origin: Origin,
     pub execution_id: Option<String>,
+    /// The grant a plugin made it under (checked again before it starts);
+    /// `None` for operators.
+    pub grant: Option<GrantRef>,
     pub policy: Policy,
     /// Overrides the default drain timeout.
     pub drain_timeout_ms: Option<i64>,
@@ -298,6 +301,9 @@ impl World {
                 }
                 (Kind::Drain, Kind::Reboot) => {
                     r.kind = Kind::Reboot;
+                    // The reboot is the joiner's: its grant (none for an
+                    // operator) is the one to check again.
+                    r.grant = n.grant.clone();
                     r.updated_ms = now;
                     self.dirty_requests.insert(ri);
                     self.note(
@@ -344,6 +350,7 @@ impl World {
             execution_id: n.execution_id,
             actor: n.actor,
             origin: n.origin,
+            grant: n.grant,
             policy: n.policy,
             drain_timeout_ms: n.drain_timeout_ms.unwrap_or(self.settings.drain_timeout_ms),
             reboot_timeout_ms: n
@@ -554,6 +561,67 @@ impl World {
             detail,
             hold: None,
         })
+    }
+
+    /// Checks every queued request a plugin made against its grant again
+    /// (`still_granted`, given the node as it is now), and denies those it
+    /// no longer covers: the node's labels or the grants changed while it
+    /// waited. Run before admission, so nothing starts on an old check.
+    /// An active request is not stopped half-way (its node is already out
+    /// of production); operators' requests carry no grant.
+    pub fn recheck_grants(
+        &mut self,
+        now: i64,
+        still_granted: impl Fn(&GrantRef, &Node) -> Result<(), String>,
+    ) {
+        for ri in 0..self.requests.len() {
+            let r = &self.requests[ri];
+            if r.status != Status::Queued {
+                continue;
+            }
+            let (Some(grant), Some(ni)) = (&r.grant, self.node_index(&r.node)) else {
+                continue;
+            };
+            let Err(why) = still_granted(grant, &self.nodes[ni]) else {
+                continue;
+            };
+            let reason = format!("the grant no longer covers it: {why}");
+            let r = &mut self.requests[ri];
+            r.status = Status::Denied;
+            r.detail = format!("denied: {reason}");
+            r.updated_ms = now;
+            let (id, kind, actor, exec) = (
+                r.id.clone(),
+                r.kind,
+                r.actor.clone(),
+                r.execution_id.clone(),
+            );
+            self.dirty_requests.insert(ri);
+            if self.open.get(&ni) == Some(&ri) {
+                self.open.remove(&ni);
+            }
+            let state = self.nodes[ni].state;
+            self.history.push(History {
+                node: self.nodes[ni].name.clone(),
+                at_ms: now,
+                event: "denied".into(),
+                from: state,
+                to: state,
+                request_id: Some(id.clone()),
+                actor: "fleet-controller".into(),
+                detail: format!("{} request {id} denied: {reason}", kind.as_str()),
+            });
+            self.effects.push(Effect {
+                at_ms: now,
+                node: self.nodes[ni].name.clone(),
+                request_id: Some(id),
+                execution_id: exec,
+                actor,
+                capability: format!("fleet.{}", kind.as_str()),
+                decision: Decision::Denied,
+                reason,
+            });
+        }
     }
 
     // ----- the controller's step -----------------------------------------

@@ -355,3 +355,71 @@ fn automation_may_not_touch_a_node_in_intervention() {
             .is_err()
     );
 }
+
+#[test]
+fn a_queued_plugin_request_outside_its_grant_now_is_denied_before_it_starts() {
+    let mut s = Sim::new(two_racks(), vec![], quick_settings());
+    s.world.settings.pause = Some(Pause {
+        since_ms: s.now(),
+        by: "user:op".into(),
+        reason: "freeze".into(),
+    });
+    let grant = drover_fleet::GrantRef {
+        pack: "demo".into(),
+        version: "0.1.0".into(),
+        plugin: "reboot_node".into(),
+        digest: "sha256:a".into(),
+        capability: "nodes.reboot".into(),
+        grant_id: "g1".into(),
+    };
+    let by_plugin = |node: &str| {
+        let mut r = s.req(node, Kind::Reboot, Origin::Automation);
+        r.grant = Some(grant.clone());
+        r
+    };
+    let (a1, a2) = (by_plugin("a1"), by_plugin("a2"));
+    let operator = s.req("b1", Kind::Reboot, Origin::Operator);
+    let q = s.submit(vec![a1, a2, operator]);
+    assert!(q.iter().all(|a| a.outcome == Outcome::Queued));
+
+    // a1 left rack r1 while it waited; the grant covers rack r1 only.
+    let i = s.world.node_index("a1").unwrap();
+    s.world.nodes[i].labels.insert("rack".into(), "r9".into());
+    s.world.settings.pause = None;
+    let now = s.now();
+    s.world.recheck_grants(now, |g, node| {
+        assert_eq!(g.grant_id, "g1");
+        match node.labels.get("rack").map(String::as_str) {
+            Some("r1") => Ok(()),
+            _ => Err(format!("{} is not in rack r1", node.name)),
+        }
+    });
+    let c = s.world.take_changes();
+    assert_eq!(c.effects.len(), 1, "{:?}", c.effects);
+    assert_eq!(c.effects[0].capability, "fleet.reboot");
+    assert_eq!(c.effects[0].node, "a1");
+    assert_eq!(
+        c.effects[0].reason,
+        "the grant no longer covers it: a1 is not in rack r1"
+    );
+    s.log.push(c);
+    let denied = s.world.requests.iter().find(|r| r.node == "a1").unwrap();
+    assert_eq!(denied.status, drover_fleet::Status::Denied);
+    assert!(
+        denied
+            .detail
+            .starts_with("denied: the grant no longer covers it")
+    );
+
+    s.run(500, 120_000);
+    assert_eq!(s.state("a1"), State::Production);
+    let done = |n: &str| {
+        s.world
+            .requests
+            .iter()
+            .any(|r| r.node == n && r.status == drover_fleet::Status::Done)
+    };
+    assert!(!done("a1"));
+    assert!(done("a2"), "the request still inside its grant went ahead");
+    assert!(done("b1"), "an operator's request is not grant-scoped");
+}

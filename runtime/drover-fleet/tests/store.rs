@@ -18,6 +18,7 @@ fn req(node: &str, origin: Origin) -> NewRequest {
         actor: "user:test".into(),
         origin,
         execution_id: None,
+        grant: None,
         policy: Policy::Asap,
         drain_timeout_ms: None,
         reboot_timeout_ms: None,

@@ -117,6 +117,7 @@ impl Sim {
             },
             origin,
             execution_id: None,
+            grant: None,
             policy: Policy::Asap,
             drain_timeout_ms: None,
             reboot_timeout_ms: None,

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover_core::{
-    AuditRecord, Decision, ExecStatus, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms,
-};
+use drover_core::{AuditRecord, ExecStatus, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms};
 use drover_fleet::Fleet;
 use drover_policy::{Capability, Target};
 use drover_store::Store;
@@ -19,7 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::PluginError;
-use crate::grants::{Check, GrantSet};
+use crate::grants::{Check, GrantSet, grant_needed};
 use crate::limits::{CallLimiter, LimitHit};
 
 /// What host interfaces reach: shared by every call of a runtime.
@@ -77,7 +75,7 @@ pub struct CallCtx {
     pub(crate) plan: Vec<PlannedEffect>,
     /// A dry run's planned kv writes (`None`: deleted), so the plugin's
     /// later reads see them and it goes down the path it would really take.
-    pub(crate) kv_planned: HashMap<String, Option<String>>,
+    pub(crate) kv_planned: HashMap<(String, String), Option<String>>,
     pub(crate) stopped: Option<HostStop>,
     /// The secret values this call read: masked in everything recorded
     /// about it (see [`crate::redact`]).
@@ -159,8 +157,8 @@ impl CallCtx {
     }
 
     /// The grant check for one use of `cap`, written to the audit log
-    /// whatever it decides. A capability that needs no grant is checked
-    /// (it must be declared) but not audited.
+    /// whatever it decides. A use that needs no grant is checked (the
+    /// capability must be declared) but not audited unless refused.
     pub(crate) fn check(
         &mut self,
         cap: Capability,
@@ -168,7 +166,7 @@ impl CallCtx {
         target_text: &str,
     ) -> Check {
         let check = self.decide(cap, target, target_text);
-        self.record(cap, target_text, check)
+        self.record_if(grant_needed(cap, target), cap, target_text, check)
     }
 
     /// The grant check alone, not audited yet: for a call that refines the
@@ -187,15 +185,26 @@ impl CallCtx {
 
     /// Writes the audit record of a decided check (see [`Self::check`]).
     pub(crate) fn record(&mut self, cap: Capability, target_text: &str, check: Check) -> Check {
-        if (cap.needs_grant() || !check.allowed())
+        self.record_if(cap.needs_grant(), cap, target_text, check)
+    }
+
+    /// [`Self::record`]; a use that needs no grant is audited only when
+    /// refused, unless `needed` (a `kv` use of another scope).
+    fn record_if(
+        &mut self,
+        needed: bool,
+        cap: Capability,
+        target_text: &str,
+        check: Check,
+    ) -> Check {
+        if (needed || !check.allowed())
             && let Err(e) = self.audit(cap, target_text, &check)
         {
             tracing::error!(error = %e, "cannot write an audit record");
             // No effect without a durable audit record.
-            return Check {
-                decision: Decision::Denied,
-                reason: format!("refused because the audit record could not be written: {e}"),
-            };
+            return Check::deny(format!(
+                "refused because the audit record could not be written: {e}"
+            ));
         }
         check
     }

@@ -469,12 +469,14 @@ impl Runtime {
         // `core.noop`, skips the database read: it was about a fifth of such
         // a call (docs/perf.md). They are not cached across calls because
         // `drover grant` may change them from another process.
-        let active = if plugin.capabilities.iter().any(|c| c.needs_grant()) {
-            self.store().active_grants(&pack.name, &pack.version)?
+        // A `kv` access to another scope reads them when it happens
+        // (`GrantSet::unloaded`).
+        let grants = if plugin.capabilities.iter().any(|c| c.needs_grant()) {
+            let active = self.store().active_grants(&pack.name, &pack.version)?;
+            GrantSet::new(&pack.name, &pack.version, active)
         } else {
-            Vec::new()
+            GrantSet::unloaded(&pack.name, &pack.version)
         };
-        let grants = GrantSet::new(&pack.name, &pack.version, active);
         let limits = &plugin.limits;
         let timeout = opts.timeout.unwrap_or(limits.timeout);
         let output_cap = limits.output_bytes as usize;

@@ -71,7 +71,7 @@ pub fn prepare_grant(
         return Err(GiveError::NoVersion(pack_ref.to_owned()));
     };
     let cap: Capability = capability.parse()?;
-    if !cap.needs_grant() {
+    if !cap.grantable() {
         return Err(GiveError::NeedsNoGrant(cap));
     }
     let scope = Scope::parse(cap, scope)?;

@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use drover_core::Decision;
 use drover_policy::{Capability, Target, special_use};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
@@ -146,10 +145,7 @@ impl CallCtx {
                 version = self.version,
             );
             return AddressCheck {
-                check: Check {
-                    decision: Decision::Denied,
-                    reason,
-                },
+                check: Check::deny(reason),
                 text,
                 addrs: Ok(Vec::new()),
             };

@@ -63,8 +63,8 @@ pub use digest::{Digest, DigestError};
 pub use error::PackError;
 pub use manifest::parse_manifest;
 pub use pack::{
-    Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType,
-    WebhookAuth, WorkflowEntry, is_name,
+    Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, RESERVED_NAMES, SensorSpec, Subscription,
+    TriggerType, WebhookAuth, WorkflowEntry, is_name, reserved_name,
 };
 pub use params::{JSON_TYPES, ParamError, Parameter, Parameters};
 pub use reference::{ActionRef, ActionRefError};

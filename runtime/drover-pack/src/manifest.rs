@@ -267,6 +267,17 @@ impl Context<'_> {
 
 /// Stage 3: rules over whole values, and raw -> validated.
 fn resolve(cx: &Context<'_>, raw: RawManifest) -> Result<Pack, PackError> {
+    if let Some(why) = crate::pack::reserved_name(&raw.name.0) {
+        return Err(cx.invalid(
+            &["name"],
+            format!(
+                "{:?} is reserved ({why}) and cannot name a pack: choose another name, \
+                 e.g. {:?}",
+                raw.name.0,
+                format!("{}_pack", raw.name.0)
+            ),
+        ));
+    }
     if raw.plugins.entries.is_empty() {
         return Err(cx.invalid(
             &["plugins"],

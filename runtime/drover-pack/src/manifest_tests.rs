@@ -242,6 +242,21 @@ fn bad_names() {
 }
 
 #[test]
+fn reserved_pack_names_are_refused_at_their_line() {
+    for name in ["system", "user", "drover", "st2", "st2kv", "kv"] {
+        let err = err_with("name: core", &format!("name: {name}"));
+        assert_starts(
+            &err,
+            &format!("packs/core/pack.yaml:1:1: name: \"{name}\" is reserved ("),
+        );
+        assert!(err.contains("choose another name"), "{err}");
+    }
+    // Plugins may use these names: only a pack name becomes a scope.
+    assert!(parse(&GOOD.replacen("  ticker:", "  system:", 1)).is_ok());
+    assert!(parse(&GOOD.replacen("name: core", "name: systems", 1)).is_ok());
+}
+
+#[test]
 fn bad_version() {
     assert_eq!(
         err_with("version: 0.1.0", "version: 1.0"),

@@ -286,6 +286,36 @@ pub fn is_name(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Names no pack may take, with why: each means something else where
+/// pack names are used (kv scopes, rules' `st2kv.*` and `kv.*`, audit
+/// actors, drover's own records). Names starting with `_` are not names
+/// at all ([`is_name`]). `core` is drover's bundled pack, not reserved.
+pub const RESERVED_NAMES: [(&str, &str); 6] = [
+    (
+        "system",
+        "the kv scope rules read as `kv.*` and `st2kv.system.*`",
+    ),
+    (
+        "user",
+        "the operators' kv scopes `user:NAME`, read as `st2kv.user.*`",
+    ),
+    (
+        "drover",
+        "drover's own records, such as the fleet controller's audit",
+    ),
+    ("st2", "StackStorm's namespace in rules"),
+    ("st2kv", "the key-value store in rules, `st2kv.system.*`"),
+    ("kv", "the key-value store in rules, `kv.*`"),
+];
+
+/// Why `name` may not be a pack name, if it is reserved.
+pub fn reserved_name(name: &str) -> Option<&'static str> {
+    RESERVED_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, why)| *why)
+}
+
 /// Serde for a [`Duration`] as humantime text (`"30s"`, `"1m 30s"`).
 mod humantime_text {
     use std::time::Duration;
@@ -343,6 +373,17 @@ mod tests {
             &"a".repeat(65),
         ] {
             assert!(!is_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_names_but_reserved() {
+        for (name, _) in RESERVED_NAMES {
+            assert!(is_name(name), "{name}");
+            assert!(reserved_name(name).is_some(), "{name}");
+        }
+        for free in ["core", "batchops", "systems", "users"] {
+            assert_eq!(reserved_name(free), None, "{free}");
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `systemctl`       | exactly that element                                 |
 //! | `*`               | any one element                                      |
 //! | `**` (last word)  | every remaining element, zero or more                |
-//! | `*` (whole scope) | every argv: see [`crate::Scope::Any`]                |
+//! | `*` (whole part)  | every argv: see [`crate::CommandScope`]              |
 //!
 //! A pattern matches only when every word matches and the lengths agree:
 //! `systemctl restart *` allows `systemctl restart slurmd` but not
@@ -24,7 +24,7 @@
 //!   quoting, so an element that contains whitespace or `;`, or is a
 //!   literal `*` or `**`, can only be matched by `*`.
 //! - A pattern of `*` alone would allow any one-word command; it is
-//!   refused, write `*` as the whole scope to allow every command.
+//!   refused, write `*` as the whole command part to allow every command.
 //! - The canonical text joins words with one space and patterns with `; `.
 //!
 //! The grant only says which argv may run; the host runs it with
@@ -88,7 +88,7 @@ impl ArgvPattern {
         if pattern == "*" {
             return Err(fail(
                 "a pattern of `*` alone would run any one-word command; \
-                 write `*` as the whole scope to allow every command, \
+                 write `*` as the whole command part to allow every command, \
                  or name the program, as in `uptime`",
             ));
         }

@@ -4,7 +4,7 @@
 //! | Capability        | Import it allows        | Needs a grant | Scope grammar     |
 //! | ----------------- | ----------------------- | ------------- | ----------------- |
 //! | `log`             | `drover:plugin/log`     | no            | none              |
-//! | `kv`              | `drover:plugin/kv`      | no            | none              |
+//! | `kv`              | `drover:plugin/kv`      | other scopes  | kv                |
 //! | `secrets`         | `drover:plugin/secrets` | yes           | names             |
 //! | `http`            | `drover:plugin/http`    | yes           | hosts             |
 //! | `probe`           | `drover:plugin/probe`   | yes           | hosts (no scheme) |
@@ -81,11 +81,13 @@ pub enum ScopeKind {
     Hosts,
     /// A list of names, see [`crate::NameList`].
     Names,
-    /// A list of argv patterns, see [`crate::ArgvList`].
+    /// Nodes and argv patterns, see [`crate::CommandScope`].
     Argv,
     /// A list of NATS subjects and webhook names, see
     /// [`crate::SubscriptionList`].
     Subscriptions,
+    /// kv scopes and keys outside the pack's own, see [`crate::KvGrant`].
+    Kv,
 }
 
 impl Capability {
@@ -152,7 +154,8 @@ impl Capability {
     }
 
     /// Must an operator grant it before a call succeeds? Declaring it in
-    /// the manifest is enough for the others.
+    /// the manifest is enough for the others. `kv` needs none for the
+    /// pack's own scope; see [`Capability::grantable`].
     pub fn needs_grant(self) -> bool {
         match self {
             Capability::Secrets
@@ -171,6 +174,12 @@ impl Capability {
         }
     }
 
+    /// May an operator grant it? Every capability that needs a grant, and
+    /// `kv`, whose grants reach scopes other than the pack's own.
+    pub fn grantable(self) -> bool {
+        self.needs_grant() || self == Capability::Kv
+    }
+
     /// Which scope grammar applies to grants of this capability.
     pub fn scope_kind(self) -> ScopeKind {
         match self {
@@ -182,10 +191,10 @@ impl Capability {
             Capability::Secrets => ScopeKind::Names,
             Capability::Command => ScopeKind::Argv,
             Capability::Subscribe => ScopeKind::Subscriptions,
-            Capability::Log
-            | Capability::Kv
-            | Capability::WasiFilesystem
-            | Capability::WasiSockets => ScopeKind::None,
+            Capability::Kv => ScopeKind::Kv,
+            Capability::Log | Capability::WasiFilesystem | Capability::WasiSockets => {
+                ScopeKind::None
+            }
         }
     }
 
@@ -252,6 +261,7 @@ impl fmt::Display for ScopeKind {
             ScopeKind::Names => "names",
             ScopeKind::Argv => "argv",
             ScopeKind::Subscriptions => "subscriptions",
+            ScopeKind::Kv => "kv",
         })
     }
 }
@@ -455,7 +465,7 @@ mod tests {
         use ScopeKind as K;
         let expected = [
             (Capability::Log, false, K::None),
-            (Capability::Kv, false, K::None),
+            (Capability::Kv, false, K::Kv),
             (Capability::Secrets, true, K::Names),
             (Capability::Http, true, K::Hosts),
             (Capability::Probe, true, K::Hosts),
@@ -471,6 +481,11 @@ mod tests {
         for (capability, needs_grant, kind) in expected {
             assert_eq!(capability.needs_grant(), needs_grant, "{capability}");
             assert_eq!(capability.scope_kind(), kind, "{capability}");
+            assert_eq!(
+                capability.grantable(),
+                needs_grant || capability == Capability::Kv,
+                "{capability}"
+            );
         }
     }
 
@@ -483,11 +498,20 @@ mod tests {
             ScopeKind::Names,
             ScopeKind::Argv,
             ScopeKind::Subscriptions,
+            ScopeKind::Kv,
         ]
         .map(|k| k.to_string());
         assert_eq!(
             names,
-            ["none", "labels", "hosts", "names", "argv", "subscriptions"]
+            [
+                "none",
+                "labels",
+                "hosts",
+                "names",
+                "argv",
+                "subscriptions",
+                "kv"
+            ]
         );
     }
 

@@ -53,6 +53,17 @@ pub enum PolicyError {
     /// One comma-separated entry of a subscription list did not parse.
     #[error("invalid subscription {entry:?}: {reason}")]
     Subscription { entry: String, reason: String },
+    /// A `command` scope is not `NODES: COMMANDS`.
+    #[error("invalid command scope {text:?}: {reason}")]
+    Command { text: String, reason: String },
+
+    /// A kv scope is not `system`, `user:NAME` or `pack:NAME`.
+    #[error("invalid kv scope {text:?}: {reason}")]
+    KvScope { text: String, reason: String },
+
+    /// One comma-separated entry of a `kv` grant did not parse.
+    #[error("invalid kv grant entry {entry:?}: {reason}")]
+    Kv { entry: String, reason: String },
 }
 
 impl PolicyError {
@@ -65,8 +76,9 @@ impl PolicyError {
             PolicyError::Selector { .. } => Some(ScopeKind::Labels),
             PolicyError::Host { .. } => Some(ScopeKind::Hosts),
             PolicyError::Name { .. } => Some(ScopeKind::Names),
-            PolicyError::Argv { .. } => Some(ScopeKind::Argv),
+            PolicyError::Argv { .. } | PolicyError::Command { .. } => Some(ScopeKind::Argv),
             PolicyError::Subscription { .. } => Some(ScopeKind::Subscriptions),
+            PolicyError::KvScope { .. } | PolicyError::Kv { .. } => Some(ScopeKind::Kv),
         }
     }
 }

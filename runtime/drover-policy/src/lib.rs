@@ -26,9 +26,10 @@
 //!
 //! The grammars, each documented as a table in its module: [`selector`]
 //! (`nodes.*`), [`hosts`] (`http`, `probe`), [`names`] (`secrets`),
-//! [`argv`] (`command`) and [`subscriptions`] (`subscribe`: the NATS
-//! subjects and webhooks a sensor's host-owned subscriptions open);
-//! [`scope_help`] sums each up in one line.
+//! [`command`] with [`argv`] (`command`: nodes and argvs), [`kv`] (`kv`:
+//! scopes other than the pack's own) and [`subscriptions`] (`subscribe`:
+//! the NATS subjects and webhooks a sensor's host-owned subscriptions
+//! open); [`scope_help`] sums each up in one line.
 //!
 //! This crate is pure: no I/O, no wasmtime, no SQL. Storing grants and
 //! writing audit records belong to `drover-store` and `drover-host`.
@@ -58,7 +59,9 @@ mod error;
 mod scope;
 
 pub mod argv;
+pub mod command;
 pub mod hosts;
+pub mod kv;
 pub mod names;
 pub mod selector;
 pub mod subscriptions;
@@ -67,8 +70,10 @@ pub use argv::ArgvList;
 pub use capability::{
     Capability, ScopeKind, function_capability, undeclared_functions, undeclared_imports,
 };
+pub use command::CommandScope;
 pub use error::PolicyError;
 pub use hosts::{HostList, special_use};
+pub use kv::{KvGrant, KvScope};
 pub use names::NameList;
 pub use scope::{Scope, Target, scope_help};
 pub use selector::Selector;

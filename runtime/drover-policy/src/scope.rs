@@ -1,27 +1,30 @@
 //! Grant scopes: what part of a capability a grant covers, and the check
 //! of one call's target against it.
 //!
-//! | Scope kind | Capabilities          | Grammar                           | Example                                  |
-//! | ---------- | --------------------- | --------------------------------- | ---------------------------------------- |
-//! | none       | `log`, `kv`, `wasi:*` | `*` or empty                      | `*`                                      |
-//! | labels     | `nodes.*`             | [label selector](crate::selector) | `rack=r01,role in (compute,gpu)`         |
-//! | hosts      | `http`, `probe`       | [host list](crate::hosts)         | `bmc.example.com,*.mgmt.example.com:443` |
-//! | names      | `secrets`             | [name list](crate::names)         | `redfish.password,ipmi.*`                |
-//! | argv       | `command`             | [argv patterns](crate::argv)      | `uptime; systemctl restart slurmd`       |
-//! | subscriptions | `subscribe`        | [subscriptions](crate::subscriptions) | `nats:batch.health,webhook:health`   |
+//! | Scope kind | Capabilities          | Grammar                                   | Example                                  |
+//! | ---------- | --------------------- | ----------------------------------------- | ---------------------------------------- |
+//! | none       | `log`, `wasi:*`       | `*` or empty                              | `*`                                      |
+//! | kv         | `kv`                  | [kv entries](crate::kv)                   | `system:maintenance.*`                   |
+//! | labels     | `nodes.*`             | [label selector](crate::selector)         | `rack=r01,role in (compute,gpu)`         |
+//! | hosts      | `http`, `probe`       | [host list](crate::hosts)                 | `bmc.example.com,*.mgmt.example.com:443` |
+//! | names      | `secrets`             | [name list](crate::names)                 | `redfish.password,ipmi.*`                |
+//! | argv       | `command`             | [nodes: argv patterns](crate::command)    | `rack=r01: uptime; systemctl restart slurmd` |
+//! | subscriptions | `subscribe`         | [subscriptions](crate::subscriptions)     | `nats:batch.health,webhook:health`       |
 //!
 //! `*` alone means [`Scope::Any`] for every kind but subscriptions, where
 //! it is the NATS one-token wildcard: reading every subject takes an
 //! explicit `nats:>`. An empty scope is the same
 //! as `*` only for kind none; every other kind refuses it, so a grant never
 //! covers everything without saying so. `probe` host lists may not pin a
-//! scheme.
+//! scheme. A `kv` grant is only needed for scopes other than the pack's
+//! own (`pack:NAME`), which needs none.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::{
-    ArgvList, Capability, HostList, NameList, PolicyError, ScopeKind, Selector, SubscriptionList,
+    Capability, CommandScope, HostList, KvGrant, KvScope, NameList, PolicyError, ScopeKind,
+    Selector, SubscriptionList,
 };
 
 /// A parsed grant scope. [`Display`](fmt::Display) gives back a canonical
@@ -36,8 +39,11 @@ pub enum Scope {
     Hosts(HostList),
     /// `secrets`: the names a name list matches.
     Names(NameList),
-    /// `command`: the argvs an argv pattern list matches.
-    Argv(ArgvList),
+    /// `command`: the nodes a selector matches and the argvs an argv
+    /// pattern list matches there.
+    Command(CommandScope),
+    /// `kv`: keys of scopes other than the pack's own, read or written.
+    Kv(KvGrant),
     /// `subscribe`: the NATS subjects and webhooks a list covers.
     Subscriptions(SubscriptionList),
 }
@@ -45,7 +51,7 @@ pub enum Scope {
 /// What one host call wants to touch, checked against a grant's scope.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// A node, for `nodes.*` (and the node `command` runs on).
+    /// A node, for `nodes.*`.
     Node {
         name: &'a str,
         labels: &'a BTreeMap<String, String>,
@@ -61,8 +67,18 @@ pub enum Target<'a> {
     Host { host: &'a str, port: Option<u16> },
     /// A secret name.
     Name(&'a str),
-    /// A `command` argv.
-    Argv(&'a [String]),
+    /// A `command`: the argv and the node it runs on.
+    Command {
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        argv: &'a [String],
+    },
+    /// A `kv` access to `key` of `scope`; `write` for set and delete.
+    Kv {
+        scope: &'a KvScope,
+        key: &'a str,
+        write: bool,
+    },
     /// A sensor's NATS subscription: its subject (wildcards allowed).
     Nats(&'a str),
     /// A sensor's webhook subscription: its name.
@@ -104,8 +120,33 @@ impl Scope {
             }
             ScopeKind::Hosts => HostList::parse(text).map(Scope::Hosts),
             ScopeKind::Names => NameList::parse(text).map(Scope::Names),
-            ScopeKind::Argv => ArgvList::parse(text).map(Scope::Argv),
+            ScopeKind::Argv => CommandScope::parse(text).map(Scope::Command),
+            ScopeKind::Kv => KvGrant::parse(text).map(Scope::Kv),
             ScopeKind::Subscriptions => unreachable!("parsed above"),
+        }
+    }
+
+    /// Parses the scope of a stored grant: [`Scope::parse`], except that a
+    /// `command` scope written before scopes named nodes (argv patterns
+    /// alone) loads as a scope that covers no node, which
+    /// [`Scope::problem`] explains.
+    pub fn parse_stored(capability: Capability, text: &str) -> Result<Scope, PolicyError> {
+        match Scope::parse(capability, text) {
+            Err(e) if capability == Capability::Command => {
+                CommandScope::parse_unstated(text.trim())
+                    .map(Scope::Command)
+                    .map_err(|_| e)
+            }
+            other => other,
+        }
+    }
+
+    /// Why a stored scope covers less than it seems to (a `command` grant
+    /// without a node part), for `drover grant list`.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Scope::Command(c) => c.problem(),
+            _ => None,
         }
     }
 
@@ -123,14 +164,18 @@ impl Scope {
             }
             (Scope::Hosts(hosts), Target::Host { host, port }) => hosts.allows_host(host, port),
             (Scope::Names(names), Target::Name(name)) => names.matches(name),
-            (Scope::Argv(patterns), Target::Argv(argv)) => patterns.matches(argv),
+            (Scope::Command(c), Target::Command { name, labels, argv }) => {
+                c.allows(name, labels, argv)
+            }
+            (Scope::Kv(kv), Target::Kv { scope, key, write }) => kv.allows(scope, key, write),
             (Scope::Subscriptions(list), Target::Nats(subject)) => list.allows_nats(subject),
             (Scope::Subscriptions(list), Target::Webhook(name)) => list.allows_webhook(name),
             (
                 Scope::Labels(_)
                 | Scope::Hosts(_)
                 | Scope::Names(_)
-                | Scope::Argv(_)
+                | Scope::Command(_)
+                | Scope::Kv(_)
                 | Scope::Subscriptions(_),
                 _,
             ) => false,
@@ -165,7 +210,8 @@ impl fmt::Display for Scope {
             Scope::Labels(selector) => selector.fmt(f),
             Scope::Hosts(hosts) => hosts.fmt(f),
             Scope::Names(names) => names.fmt(f),
-            Scope::Argv(patterns) => patterns.fmt(f),
+            Scope::Command(c) => c.fmt(f),
+            Scope::Kv(kv) => kv.fmt(f),
             Scope::Subscriptions(list) => list.fmt(f),
         }
     }
@@ -190,8 +236,15 @@ pub fn scope_help(kind: ScopeKind) -> &'static str {
              `*` for every name"
         }
         ScopeKind::Argv => {
-            "argv patterns separated by `;`, `*` for one word, a final `**` for the rest: \
-             `uptime; systemctl restart slurmd; journalctl -u * **`; `*` for any command"
+            "nodes then commands, `NODES: COMMANDS`: a label selector, then argv patterns \
+             separated by `;` (`*` for one word, a final `**` for the rest): \
+             `rack=r01: uptime; systemctl restart slurmd; journalctl -u * **`; \
+             `*` for every node or every command"
+        }
+        ScopeKind::Kv => {
+            "scopes other than the pack's own, `[read|write] SCOPE:KEYS`, comma-separated: \
+             `system:maintenance.*, write pack:inventory:hosts` (read is the default); \
+             `*` for every scope"
         }
         ScopeKind::Subscriptions => {
             "subjects and webhooks, comma-separated: `nats:batch.health,webhook:health` \
@@ -204,8 +257,9 @@ pub fn scope_help(kind: ScopeKind) -> &'static str {
 mod tests {
     use super::*;
 
-    const KINDS: [ScopeKind; 6] = [
+    const KINDS: [ScopeKind; 7] = [
         ScopeKind::None,
+        ScopeKind::Kv,
         ScopeKind::Labels,
         ScopeKind::Hosts,
         ScopeKind::Names,
@@ -268,7 +322,6 @@ mod tests {
     fn kind_none_refuses_any_other_text() {
         for capability in [
             Capability::Log,
-            Capability::Kv,
             Capability::WasiFilesystem,
             Capability::WasiSockets,
         ] {
@@ -307,8 +360,12 @@ mod tests {
             Ok(Scope::Names(_))
         ));
         assert!(matches!(
-            Scope::parse(Capability::Command, "uptime"),
-            Ok(Scope::Argv(_))
+            Scope::parse(Capability::Command, "rack=r01: uptime"),
+            Ok(Scope::Command(_))
+        ));
+        assert!(matches!(
+            Scope::parse(Capability::Kv, "system:maintenance.*"),
+            Ok(Scope::Kv(_))
         ));
     }
 
@@ -319,7 +376,9 @@ mod tests {
             (Capability::Http, "*foo", ScopeKind::Hosts),
             (Capability::Probe, "https://bmc", ScopeKind::Hosts),
             (Capability::Secrets, "red*fish", ScopeKind::Names),
-            (Capability::Command, "cat ** x", ScopeKind::Argv),
+            (Capability::Command, "*: cat ** x", ScopeKind::Argv),
+            (Capability::Command, "uptime", ScopeKind::Argv),
+            (Capability::Kv, "maintenance.*", ScopeKind::Kv),
             (Capability::Subscribe, "a..b", ScopeKind::Subscriptions),
             (Capability::Log, "x", ScopeKind::None),
         ];
@@ -350,6 +409,7 @@ mod tests {
         let cases = [
             (Capability::Log, ""),
             (Capability::Kv, "*"),
+            (Capability::Kv, " system:m.* ,write  user:a:k"),
             (
                 Capability::NodesReboot,
                 " rack == r01 , role in (gpu,compute) , !maint ",
@@ -361,7 +421,10 @@ mod tests {
             ),
             (Capability::Probe, "n001:22, 10.0.0.5"),
             (Capability::Secrets, " b , a.* "),
-            (Capability::Command, " uptime ;journalctl  -u * ** "),
+            (
+                Capability::Command,
+                " rack = r01 : uptime ;journalctl  -u * ** ",
+            ),
             (Capability::WasiSockets, " * "),
             (
                 Capability::Subscribe,
@@ -406,22 +469,34 @@ mod tests {
         };
         let name = Target::Name("redfish.password");
         let args = argv(&["uptime"]);
-        let command = Target::Argv(&args);
-        let targets = [node, url, host, name, command];
+        let command = Target::Command {
+            name: "n001",
+            labels: &labels,
+            argv: &args,
+        };
+        let system = KvScope::System;
+        let kv = Target::Kv {
+            scope: &system,
+            key: "maintenance.n001",
+            write: false,
+        };
+        let targets = [node, url, host, name, command, kv];
 
         let scopes = [
             Scope::parse(Capability::NodesReboot, "rack=r01").unwrap(),
             Scope::parse(Capability::Http, "bmc.example.com").unwrap(),
             Scope::parse(Capability::Secrets, "redfish.*").unwrap(),
-            Scope::parse(Capability::Command, "uptime").unwrap(),
+            Scope::parse(Capability::Command, "rack=r01: uptime").unwrap(),
+            Scope::parse(Capability::Kv, "system:maintenance.*").unwrap(),
         ];
         // Which targets each scope allows: hosts cover both URL and probe
         // targets, every other scope only its own kind.
         let expected = [
-            [true, false, false, false, false],
-            [false, true, true, false, false],
-            [false, false, false, true, false],
-            [false, false, false, false, true],
+            [true, false, false, false, false, false],
+            [false, true, true, false, false, false],
+            [false, false, false, true, false, false],
+            [false, false, false, false, true, false],
+            [false, false, false, false, false, true],
         ];
         for (scope, row) in scopes.iter().zip(expected) {
             for (target, allowed) in targets.iter().zip(row) {
@@ -485,10 +560,52 @@ mod tests {
         let secrets = Scope::parse(Capability::Secrets, "redfish.*").unwrap();
         assert!(!secrets.allows(&Target::Name("ipmi.password")));
 
-        let command = Scope::parse(Capability::Command, "systemctl restart *").unwrap();
-        assert!(command.allows(&Target::Argv(&argv(&["systemctl", "restart", "slurmd"]))));
-        assert!(!command.allows(&Target::Argv(&argv(&["systemctl", "stop", "slurmd"]))));
-        assert!(!command.allows(&Target::Argv(&[])));
+        let command = Scope::parse(Capability::Command, "rack=r01: systemctl restart *").unwrap();
+        let on = |name, labels, words: &[&str]| {
+            let args = argv(words);
+            command.allows(&Target::Command {
+                name,
+                labels,
+                argv: &args,
+            })
+        };
+        assert!(on("n001", &labels, &["systemctl", "restart", "slurmd"]));
+        assert!(!on("n001", &labels, &["systemctl", "stop", "slurmd"]));
+        assert!(!on("n001", &labels, &[]));
+        let elsewhere = BTreeMap::from([("rack".to_owned(), "r02".to_owned())]);
+        assert!(!on("n900", &elsewhere, &["systemctl", "restart", "slurmd"]));
+
+        let kv = Scope::parse(Capability::Kv, "system:maintenance.*").unwrap();
+        let system = KvScope::System;
+        let read = |key, write| {
+            kv.allows(&Target::Kv {
+                scope: &system,
+                key,
+                write,
+            })
+        };
+        assert!(read("maintenance.b7s01", false));
+        assert!(!read("maintenance.b7s01", true));
+        assert!(!read("other", false));
+    }
+
+    #[test]
+    fn stored_command_grants_without_nodes_load_and_match_no_node() {
+        assert!(Scope::parse(Capability::Command, "uptime").is_err());
+        let legacy = Scope::parse_stored(Capability::Command, "uptime").unwrap();
+        let labels = node_labels();
+        let args = argv(&["uptime"]);
+        assert!(!legacy.allows(&Target::Command {
+            name: "n001",
+            labels: &labels,
+            argv: &args,
+        }));
+        assert!(legacy.problem().unwrap().contains("matches no node"));
+        assert_eq!(legacy.to_string(), "uptime");
+        let current = Scope::parse_stored(Capability::Command, "*: uptime").unwrap();
+        assert!(current.problem().is_none());
+        assert!(Scope::parse_stored(Capability::Command, "cat /x*").is_err());
+        assert!(Scope::parse_stored(Capability::Http, "rack=r01").is_err());
     }
 
     #[test]
@@ -526,8 +643,9 @@ mod tests {
             (Capability::Secrets, "redfish.password,ipmi.*"),
             (
                 Capability::Command,
-                "uptime; systemctl restart slurmd; journalctl -u * **",
+                "rack=r01: uptime; systemctl restart slurmd; journalctl -u * **",
             ),
+            (Capability::Kv, "system:maintenance.*"),
             (Capability::Subscribe, "nats:batch.health,webhook:health"),
         ];
         for (capability, example) in examples {

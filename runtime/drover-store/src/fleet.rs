@@ -329,6 +329,12 @@ impl FleetTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The unrevoked grants of one pack version: the controller checks a
+    /// plugin's queued request against them again before it starts it.
+    pub fn active_grants(&self, pack: &str, version: &str) -> Result<Vec<drover_core::Grant>> {
+        crate::grants::active_grants(self.conn, pack, version)
+    }
+
     pub fn audit(&self, rec: &AuditRecord) -> Result<i64> {
         crate::audit::append(self.conn, rec)
     }

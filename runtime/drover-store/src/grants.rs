@@ -51,16 +51,7 @@ impl Store {
 
     /// The unrevoked grants of one pack version.
     pub fn active_grants(&self, pack: &str, version: &str) -> Result<Vec<Grant>> {
-        self.read(|conn| {
-            query(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM grants
-                     WHERE pack = ?1 AND version = ?2 AND revoked_at IS NULL ORDER BY id"
-                ),
-                params![pack, version],
-            )
-        })
+        self.read(|conn| active_grants(conn, pack, version))
     }
 
     /// Marks a grant revoked; returns it, or `None` when no unrevoked grant
@@ -82,6 +73,19 @@ impl Store {
             Ok(found.pop())
         })
     }
+}
+
+/// The unrevoked grants of one pack version, on `conn` (the fleet
+/// controller reads them inside its transaction).
+pub(crate) fn active_grants(conn: &Connection, pack: &str, version: &str) -> Result<Vec<Grant>> {
+    query(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM grants
+             WHERE pack = ?1 AND version = ?2 AND revoked_at IS NULL ORDER BY id"
+        ),
+        params![pack, version],
+    )
 }
 
 fn query(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Grant>> {

@@ -1,5 +1,7 @@
-//! The `kv` table: a key-value store per scope (a pack's name). Expired
-//! keys read as absent.
+//! The `kv` table: a key-value store per scope. Scopes are text here;
+//! their meaning is `drover_policy::KvScope`'s: `system` (what rules read
+//! as `kv.*`), `user:NAME`, and `pack:NAME`, a pack's own (migration 0015
+//! moved packs' keys there from scope NAME). Expired keys read as absent.
 
 use drover_core::now_ms;
 use rusqlite::{OptionalExtension, params};
@@ -87,6 +89,43 @@ mod tests {
         assert!(store.kv_delete("a", "k").unwrap());
         assert!(!store.kv_delete("a", "k").unwrap());
         assert_eq!(store.kv_get("a", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn migration_0015_moves_pack_scopes_under_pack() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kv (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                              expires_at INTEGER, PRIMARY KEY (scope, key)) STRICT;
+             INSERT INTO kv VALUES ('system', 'maintenance.b1', 'true', NULL),
+                                   ('user:alice', 'k', 'a', NULL),
+                                   ('batchops', 'k', 'pack', NULL),
+                                   ('testkit', 'ticks', '3', 5),
+                                   ('pack:batchops', 'k', 'stale', NULL);",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("migrations/0015_pack_kv_scopes.sql"))
+            .unwrap();
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT scope, key, value FROM kv ORDER BY scope, key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let rows: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|(s, k, v)| (s.as_str(), k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("pack:batchops", "k", "pack"),
+                ("pack:testkit", "ticks", "3"),
+                ("system", "maintenance.b1", "true"),
+                ("user:alice", "k", "a"),
+            ]
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0011_sim.sql")),
         M::up(include_str!("migrations/0013_sensor_trust.sql")),
         M::up(include_str!("migrations/0014_pack_versions.sql")),
+        M::up(include_str!("migrations/0015_pack_kv_scopes.sql")),
         M::up(include_str!("migrations/0018_webhook_signatures.sql")),
         M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
     ])

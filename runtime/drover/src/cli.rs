@@ -120,7 +120,7 @@ pub enum KvCmd {
     /// Read a key.
     Get {
         key: String,
-        /// `system` (what rules see as `kv.KEY`), `user:NAME` (`st2kv.user.KEY` in the rules of packs NAME installed), or a pack name.
+        /// `system` (what rules see as `kv.KEY`), `user:NAME` (`st2kv.user.KEY` in the rules of packs NAME installed), or `pack:NAME` (pack NAME's own keys).
         #[arg(long, default_value = "system")]
         scope: String,
         #[arg(long)]
@@ -130,6 +130,7 @@ pub enum KvCmd {
     Set {
         key: String,
         value: String,
+        /// `system`, `user:NAME` or `pack:NAME` (see `drover kv get --help`).
         #[arg(long, default_value = "system")]
         scope: String,
         /// Seconds until the key expires.
@@ -139,11 +140,13 @@ pub enum KvCmd {
     /// Delete a key.
     Delete {
         key: String,
+        /// `system`, `user:NAME` or `pack:NAME` (see `drover kv get --help`).
         #[arg(long, default_value = "system")]
         scope: String,
     },
     /// List the live keys of a scope.
     List {
+        /// `system`, `user:NAME` or `pack:NAME` (see `drover kv get --help`).
         #[arg(long, default_value = "system")]
         scope: String,
         /// Only keys starting with this prefix.
@@ -301,12 +304,12 @@ pub enum GrantCmd {
     /// Grant a capability to a pack version, bound to its current
     /// component digests.
     #[command(
-        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '10.0.0.0/8', '[fd00::/8]:443', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   argv patterns: 'uptime; systemctl restart slurmd', '*'\n  probe     hosts: 'bmc.example.com', '10.1.0.0/16:22', '*'\n  subscribe a sensor's subscriptions: 'nats:batch.health,webhook:health', 'nats:batch.>' ('*' is one NATS token; every subject only with 'nats:>')\n\nhttp and probe connect only to the addresses a host resolved to, once. Loopback,\nlink-local (169.254.169.254), private (10/8, 172.16/12, 192.168/16, fc00::/7),\ncarrier-grade NAT, multicast and other special-use addresses are reached only\nwhen the scope names them by address or network ('127.0.0.1:8331',\n'10.0.0.0/8'): a name ('localhost', 'bmc01.lan') or '*' never reaches them."
+        after_help = "Scopes:\n  nodes.*   label selector: 'rack=r01', 'rack in (r01,r02)', 'name=n001', '*'\n  http      hosts: 'status.example.com', '*.example.com:443', 'http://127.0.0.1:8080', '10.0.0.0/8', '[fd00::/8]:443', '*'\n  secrets   names: 'redfish.password', 'redfish.*', '*'\n  command   NODES: COMMANDS, a label selector then argv patterns:\n            'rack=r01: uptime; systemctl restart slurmd', '*: uptime' (every node),\n            'cluster=batch: *' (every command); the node part is required\n  probe     hosts: 'bmc.example.com', '10.1.0.0/16:22', '*'\n  kv        other scopes than the pack's own, [read|write] SCOPE:KEYS:\n            'system:maintenance.*' (read), 'write system:maintenance.*',\n            'pack:inventory:hosts', 'user:alice:*'\n  subscribe a sensor's subscriptions: 'nats:batch.health,webhook:health', 'nats:batch.>' ('*' is one NATS token; every subject only with 'nats:>')\n\nhttp and probe connect only to the addresses a host resolved to, once. Loopback,\nlink-local (169.254.169.254), private (10/8, 172.16/12, 192.168/16, fc00::/7),\ncarrier-grade NAT, multicast and other special-use addresses are reached only\nwhen the scope names them by address or network ('127.0.0.1:8331',\n'10.0.0.0/8'): a name ('localhost', 'bmc01.lan') or '*' never reaches them."
     )]
     Add {
         /// `PACK@VERSION`, e.g. `demo@0.1.0`.
         pack: String,
-        /// The capability, e.g. `nodes.reboot`, `http`, `secrets`.
+        /// The capability, e.g. `nodes.reboot`, `http`, `secrets`, `command`, `kv`.
         capability: String,
         /// Where it applies; `*` for everywhere (see below).
         #[arg(long)]

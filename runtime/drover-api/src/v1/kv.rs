@@ -17,6 +17,14 @@ use crate::{ApiError, AppState};
 /// Largest kv value or secret value accepted.
 const MAX_VALUE_BYTES: usize = 64 << 10;
 
+/// Refuses a scope that is not `system`, `user:NAME` or `pack:NAME` (a bare
+/// pack name is no scope: a pack's keys are under `pack:NAME`).
+fn check_scope(scope: &str) -> Result<(), ApiError> {
+    drover_policy::KvScope::parse(scope)
+        .map(drop)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct KvPair {
     scope: String,
@@ -31,16 +39,18 @@ pub struct PrefixQuery {
     prefix: Option<String>,
 }
 
-/// The live keys of a scope (`system`, or a pack name).
+/// The live keys of a scope (`system`, `user:NAME` or `pack:NAME`).
 #[utoipa::path(get, path = "/api/v1/kv/{scope}", tag = "kv",
-    params(("scope" = String, Path, description = "`system` or a pack name"), PrefixQuery),
-    responses((status = 200, body = Vec<KvPair>), (status = 401, body = ErrorBody)))]
+    params(("scope" = String, Path, description = "`system`, `user:NAME` or `pack:NAME`"), PrefixQuery),
+    responses((status = 200, body = Vec<KvPair>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
 pub async fn list(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
     ApiPath(scope): ApiPath<String>,
     ApiQuery(q): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Vec<KvPair>>, ApiError> {
+    check_scope(&scope)?;
     let store = state.store.clone();
     let s = scope.clone();
     let pairs = blocking(move || Ok(store.kv_list(&s, q.prefix.as_deref().unwrap_or(""))?)).await?;
@@ -58,15 +68,16 @@ pub async fn list(
 
 /// One key.
 #[utoipa::path(get, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
-    params(("scope" = String, Path, description = "`system` or a pack name"),
+    params(("scope" = String, Path, description = "`system`, `user:NAME` or `pack:NAME`"),
            ("key" = String, Path, description = "the key")),
-    responses((status = 200, body = KvPair), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = KvPair), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
     ApiPath((scope, key)): ApiPath<(String, String)>,
 ) -> Result<Json<KvPair>, ApiError> {
+    check_scope(&scope)?;
     let store = state.store.clone();
     let (s, k) = (scope.clone(), key.clone());
     let value = blocking(move || Ok(store.kv_get(&s, &k)?)).await?;
@@ -88,7 +99,7 @@ pub struct KvSet {
 
 /// Set a key (operator).
 #[utoipa::path(put, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
-    params(("scope" = String, Path, description = "`system` or a pack name"),
+    params(("scope" = String, Path, description = "`system`, `user:NAME` or `pack:NAME`"),
            ("key" = String, Path, description = "the key")),
     request_body = KvSet,
     responses((status = 200, body = KvPair), (status = 400, body = ErrorBody),
@@ -99,6 +110,7 @@ pub async fn set(
     ApiPath((scope, key)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<KvSet>,
 ) -> Result<Json<KvPair>, ApiError> {
+    check_scope(&scope)?;
     if req.value.len() > MAX_VALUE_BYTES || key.is_empty() || scope.is_empty() {
         return Err(ApiError::BadRequest(format!(
             "scope and key must not be empty and the value at most {MAX_VALUE_BYTES} bytes"
@@ -116,15 +128,17 @@ pub async fn set(
 
 /// Delete a key (operator).
 #[utoipa::path(delete, path = "/api/v1/kv/{scope}/{key}", tag = "kv",
-    params(("scope" = String, Path, description = "`system` or a pack name"),
+    params(("scope" = String, Path, description = "`system`, `user:NAME` or `pack:NAME`"),
            ("key" = String, Path, description = "the key")),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "deleted"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     _: Auth<need::Operator>,
     State(state): State<AppState>,
     ApiPath((scope, key)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    check_scope(&scope)?;
     let store = state.store.clone();
     let (s, k) = (scope.clone(), key.clone());
     if blocking(move || Ok(store.kv_delete(&s, &k)?)).await? {

@@ -1,8 +1,10 @@
 //! `command`: run an argv on a node over ssh (see [`crate::ssh`] for the
 //! client's argv and where address, user, port and keys come from).
 //!
-//! The grant's argv patterns are checked before anything runs; the refusal
-//! names the granted patterns. Always an effect: a dry run plans it with
+//! The grant's scope (`NODES: COMMANDS`: a label selector for the node,
+//! argv patterns for the command) is checked against the node's current
+//! labels and the argv before anything runs; the refusal names the granted
+//! scopes. Always an effect: a dry run plans it with
 //! its grant decision and answers a simulated success. A real run is
 //! bounded by the asked timeout and the execution's deadline (the local
 //! ssh client is killed then; the remote process may outlive it, as with
@@ -53,7 +55,13 @@ impl CallCtx {
         // Recorded with credential-looking arguments masked (and any secret
         // value the call read: see `crate::redact`).
         let text = format!("{node}: {}", crate::redact::argv(argv));
-        let check = self.check(Capability::Command, &Target::Argv(argv), &text);
+        // The grant covers nodes (by their labels now) and argvs together.
+        let target = Target::Command {
+            name: node,
+            labels: &row.labels,
+            argv,
+        };
+        let check = self.check(Capability::Command, &target, &text);
         if self.dry_run {
             let simulated = json!({"exit_code": 0, "stdout": "", "stderr": ""});
             self.plan(Capability::Command, "run", &text, &check, simulated);

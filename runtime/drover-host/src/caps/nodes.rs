@@ -3,7 +3,7 @@
 //! own decision). In a dry run changes are planned with the decision they
 //! would get and the controller's simulated answer.
 
-use drover_fleet::{Answer, FleetError, Kind, NewRequest, Origin, Outcome, Policy};
+use drover_fleet::{Answer, FleetError, GrantRef, Kind, NewRequest, Origin, Outcome, Policy};
 use drover_policy::{Capability, Target};
 use serde_json::json;
 
@@ -163,6 +163,16 @@ impl CallCtx {
             actor: self.actor.clone(),
             origin: Origin::Automation,
             execution_id: Some(self.exec_id.to_string()),
+            // The controller checks it against the grants again before it
+            // starts it: the node's labels may change while it waits.
+            grant: Some(GrantRef {
+                pack: self.pack.clone(),
+                version: self.version.clone(),
+                plugin: self.plugin.clone(),
+                digest: self.digest.clone(),
+                capability: cap.to_string(),
+                grant_id: check.grant.clone().unwrap_or_default(),
+            }),
             policy: Policy::Asap,
             drain_timeout_ms: None,
             reboot_timeout_ms: None,
@@ -172,10 +182,7 @@ impl CallCtx {
             // A budget or brake refusal is planned as denied, with the
             // controller's reason; the grant check's reason otherwise.
             let decided = if answer.outcome == Outcome::Denied {
-                Check {
-                    decision: drover_core::Decision::Denied,
-                    reason: format!("{}; fleet: {}", check.reason, answer.detail),
-                }
+                Check::deny(format!("{}; fleet: {}", check.reason, answer.detail))
             } else {
                 check
             };

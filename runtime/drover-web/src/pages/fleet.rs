@@ -143,6 +143,7 @@ pub async fn change(
                     actor,
                     origin: Origin::Operator,
                     execution_id: None,
+                    grant: None,
                     policy: Policy::Asap,
                     drain_timeout_ms: None,
                     reboot_timeout_ms: None,

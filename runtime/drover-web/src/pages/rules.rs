@@ -187,9 +187,10 @@ pub async fn test(
                 occurrence_time: None,
             };
             let kv_store = store.clone();
-            let kv: Arc<dyn KvStore> = Arc::new(move |scope: &str, key: &str| {
-                let scope = if scope.is_empty() { "system" } else { scope };
-                kv_store.kv_get(scope, key).ok().flatten()
+            // As under `drover serve`: `kv.*` reads the system scope, never
+            // the rule's pack's own keys (the first argument).
+            let kv: Arc<dyn KvStore> = Arc::new(move |_pack: &str, key: &str| {
+                kv_store.kv_get("system", key).ok().flatten()
             });
             let cx = Context::new(jiff::Timestamp::now()).with_kv(kv);
             Ok(Ok(test_rule(&rule, &instance, &cx)))

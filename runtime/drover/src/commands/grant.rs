@@ -69,7 +69,9 @@ fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitC
         "GRANTED".into(),
         "STATE".into(),
     ]];
+    let mut problems = Vec::new();
     for g in &grants {
+        let problem = scope_problem(g);
         rows.push(vec![
             g.id.to_string(),
             g.pack_ref(),
@@ -77,14 +79,38 @@ fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitC
             g.scope.clone(),
             g.digests.keys().cloned().collect::<Vec<_>>().join(","),
             format!("{} by {}", output::time(g.created_at_ms), g.created_by),
-            match g.revoked_at_ms {
-                Some(t) => format!("revoked {}", output::time(t)),
-                None => "active".into(),
+            match (g.revoked_at_ms, &problem) {
+                (Some(t), _) => format!("revoked {}", output::time(t)),
+                (None, Some(_)) => "active, MATCHES NOTHING (see below)".into(),
+                (None, None) => "active".into(),
             },
         ]);
+        if let (None, Some(why)) = (g.revoked_at_ms, problem) {
+            problems.push(format!(
+                "grant {} ({} {}): {why}",
+                g.id,
+                g.pack_ref(),
+                g.capability
+            ));
+        }
     }
     output::table(&rows);
+    for p in problems {
+        println!("{p}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why a stored grant covers less than its scope seems to say (a `command`
+/// grant from before scopes named nodes matches no node), if it does.
+fn scope_problem(g: &drover_core::Grant) -> Option<String> {
+    let cap: drover_policy::Capability = g.capability.parse().ok()?;
+    match drover_policy::Scope::parse_stored(cap, &g.scope) {
+        Ok(scope) => scope.problem(),
+        Err(e) => Some(format!(
+            "its scope no longer parses ({e}); it matches nothing"
+        )),
+    }
 }
 
 fn revoke(db: &Path, id: &str) -> Result<ExitCode> {

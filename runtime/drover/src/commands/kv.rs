@@ -1,6 +1,7 @@
 //! `drover kv get|set|delete|list`: the key-value store. Scope `system` is
-//! what rules read as `kv.KEY` / `st2kv.system.KEY`; a pack name is that
-//! pack's private store (what its plugins' `kv` interface sees).
+//! what rules read as `kv.KEY` / `st2kv.system.KEY`; `user:NAME` what the
+//! rules of packs NAME installed read as `st2kv.user.KEY`; `pack:NAME` is
+//! that pack's own store (what its plugins' `kv` interface sees).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,6 +13,13 @@ use crate::context::open_store;
 use crate::output;
 
 pub fn run(db: &Path, cmd: KvCmd) -> Result<ExitCode> {
+    let scope = match &cmd {
+        KvCmd::Get { scope, .. }
+        | KvCmd::Set { scope, .. }
+        | KvCmd::Delete { scope, .. }
+        | KvCmd::List { scope, .. } => scope,
+    };
+    drover_policy::KvScope::parse(scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
     let store = open_store(db)?;
     match cmd {
         KvCmd::Get { key, scope, json } => match store.kv_get(&scope, &key)? {

@@ -419,6 +419,7 @@ fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
             actor: actor.clone(),
             origin: Origin::Operator,
             execution_id: None,
+            grant: None,
             policy,
             drain_timeout_ms: args.deadline.map(|d| d.as_millis() as i64),
             reboot_timeout_ms: args.reboot_deadline.map(|d| d.as_millis() as i64),

@@ -63,7 +63,7 @@ pub fn prepare(args: &DemoArgs) -> Result<Demo> {
         step(&db, &["grant", "add", &pack, capability, "--scope", scope])
     };
     grant("probe", "*")?;
-    grant("command", "uptime")?;
+    grant("command", "cluster=batch: uptime")?;
     // What the health sensor listens to: one NATS subject, one webhook.
     grant("subscribe", "nats:batch.health,webhook:health")?;
 
