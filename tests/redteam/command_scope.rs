@@ -62,6 +62,11 @@ fn a_command_grant_covers_only_the_nodes_it_names() {
         ),
         "{err}"
     );
+    assert_eq!(
+        err.matches("invalid command scope").count(),
+        1,
+        "the message once, not repeated by its cause: {err}"
+    );
 
     let grant = d.grant("testkit@0.1.0", "command", "rack=r01: uptime");
     let near = uptime_on(&d, "n001");

@@ -80,7 +80,7 @@ fn a_shadow_sensor_runs_dry_and_taints_its_triggers() {
     let pack = "shadow_sensor@0.1.0";
     d.grant(pack, "http", &format!("http://127.0.0.1:{port}"));
     d.grant(pack, "nodes.reboot", "*");
-    d.grant(pack, "command", "uptime");
+    d.grant(pack, "command", "*: uptime");
 
     let server = Server::start(&d);
     // Polls, and the trusted rule acting on their triggers.

@@ -17,7 +17,7 @@ fn installed() -> Drover {
     let d = Drover::new();
     d.install(&["packs/core"]);
     let dir = hostile_pack(&d, "fuel");
-    d.expect(0, &["pack", "install", dir.to_str().unwrap()]);
+    d.expect(0, &["pack", "install", "--trusted", dir.to_str().unwrap()]);
     d
 }
 

@@ -161,6 +161,8 @@ fn a_sensor_webhook_with_require_timestamp_refuses_replays_and_bare_signatures()
         "        hmac_secret: testkit.hook\n        require_timestamp: true\n",
     );
     d.expect(0, &["pack", "install", pack.to_str().unwrap()]);
+    // Subscriptions are granted like any capability (hole 9).
+    d.grant("testkit@0.1.0", "subscribe", "webhook:node_report");
     set_secret(&d, "testkit.hook", KEY);
     let server = Server::start(&d);
     let agent = agent(Duration::from_secs(30));

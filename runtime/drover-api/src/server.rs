@@ -17,6 +17,13 @@
 //!
 //! Graceful shutdown stops accepting and lets each connection finish its
 //! current request, as `axum::serve` does.
+//!
+//! A connection closes **lingering**, as nginx's does: an answer given
+//! before the request's body was read (401 before a body is trusted, 413
+//! for a declared length over the limit) would otherwise be lost to the
+//! reset a socket closed with unread data sends; the client gets to read
+//! it while what it still sends is read and dropped, bounded in time and
+//! bytes.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -67,6 +74,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 const REJECTING: usize = 64;
 /// How long a refused connection is given to read its 503.
 const REJECT_LINGER: Duration = Duration::from_secs(2);
+/// How long, and how much of what the client still sends, a closing
+/// connection reads and drops so the client can read its last answer.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 4 << 20;
 
 /// The answer past the connection cap.
 fn busy() -> &'static [u8] {
@@ -173,7 +184,8 @@ pub async fn serve(
 }
 
 /// One connection: requests until the client closes, a timeout, or the
-/// shutdown signal (which lets the current request finish).
+/// shutdown signal (which lets the current request finish); then a
+/// lingering close.
 async fn connection<I>(io: I, app: Router, limits: Limits, signal: watch::Sender<()>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -182,37 +194,59 @@ where
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let req = req.map(|body| DeadlineBody::new(body, body_timeout));
         let mut app = app.clone();
-        async move {
+        // Boxed so the connection is Unpin and gives its socket back.
+        Box::pin(async move {
             // A Router is always ready.
             Ok::<_, Infallible>(
                 tower_service::Service::call(&mut app, req)
                     .await
                     .unwrap_or_else(|never: Infallible| match never {}),
             )
-        }
+        })
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    let mut conn = std::pin::pin!(conn);
+    let mut conn = builder.serve_connection(TokioIo::new(io), service);
     let mut stopping = std::pin::pin!(signal.closed());
     let mut stopped = false;
     loop {
         tokio::select! {
-            result = conn.as_mut() => {
+            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "connection ended");
                 }
-                return;
+                break;
             }
             () = &mut stopping, if !stopped => {
                 stopped = true;
-                conn.as_mut().graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
             }
         }
     }
+    let mut io = conn.into_parts().io.into_inner();
+    let _ = tokio::time::timeout(LINGER, linger(&mut io, LINGER_BYTES)).await;
+}
+
+/// Closes our side, then reads and drops what the client still sends
+/// (up to `limit` bytes) until it closes: closing a socket with unread
+/// data resets it, and the client could lose the last answer.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut I,
+    limit: usize,
+) -> std::io::Result<()> {
+    io.shutdown().await?;
+    let mut buf = [0u8; 8192];
+    let mut left = limit;
+    while left > 0 {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        left = left.saturating_sub(n);
+    }
+    Ok(())
 }
 
 /// Past the cap: a 503 and close, without holding up the accept loop.
@@ -227,19 +261,7 @@ fn refuse(mut stream: TcpStream, tls: bool, rejecting: &Arc<Semaphore>) {
         let _permit = permit;
         let _ = tokio::time::timeout(REJECT_LINGER, async {
             stream.write_all(busy()).await?;
-            stream.shutdown().await?;
-            // Read what the client sent until it closes: closing a socket
-            // with unread data resets it, and the client could lose the 503.
-            let mut buf = [0u8; 4096];
-            let mut left = 64usize << 10;
-            while left > 0 {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                left = left.saturating_sub(n);
-            }
-            Ok::<_, std::io::Error>(())
+            linger(&mut stream, 64 << 10).await
         })
         .await;
     });

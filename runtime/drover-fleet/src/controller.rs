@@ -83,12 +83,11 @@ fn recheck_grants(tx: &FleetTx<'_>, w: &mut World, now: i64) -> Result<(), Fleet
     let mut grants: std::collections::HashMap<(String, String), Vec<drover_core::Grant>> =
         Default::default();
     for r in &w.requests {
-        if let (crate::Status::Queued, Some(g)) = (r.status, &r.grant) {
-            let key = (g.pack.clone(), g.version.clone());
-            if !grants.contains_key(&key) {
-                let active = tx.active_grants(&g.pack, &g.version)?;
-                grants.insert(key, active);
-            }
+        if let (crate::Status::Queued, Some(g)) = (r.status, &r.grant)
+            && let std::collections::hash_map::Entry::Vacant(slot) =
+                grants.entry((g.pack.clone(), g.version.clone()))
+        {
+            slot.insert(tx.active_grants(&g.pack, &g.version)?);
         }
     }
     if grants.is_empty() {

@@ -358,7 +358,10 @@ fn automation_may_not_touch_a_node_in_intervention() {
 
 #[test]
 fn a_queued_plugin_request_outside_its_grant_now_is_denied_before_it_starts() {
-    let mut s = Sim::new(two_racks(), vec![], quick_settings());
+    // Three nodes: two automatic requests would trip a 5% storm brake.
+    let mut settings = quick_settings();
+    settings.brake.threshold_percent = 100.0;
+    let mut s = Sim::new(two_racks(), vec![], settings);
     s.world.settings.pause = Some(Pause {
         since_ms: s.now(),
         by: "user:op".into(),
@@ -380,7 +383,7 @@ fn a_queued_plugin_request_outside_its_grant_now_is_denied_before_it_starts() {
     let (a1, a2) = (by_plugin("a1"), by_plugin("a2"));
     let operator = s.req("b1", Kind::Reboot, Origin::Operator);
     let q = s.submit(vec![a1, a2, operator]);
-    assert!(q.iter().all(|a| a.outcome == Outcome::Queued));
+    assert!(q.iter().all(|a| a.outcome == Outcome::Queued), "{q:?}");
 
     // a1 left rack r1 while it waited; the grant covers rack r1 only.
     let i = s.world.node_index("a1").unwrap();

@@ -177,9 +177,10 @@ fn insert_linked(conn: &Connection, exec: &Execution, link: Option<&ChildLink>) 
 }
 
 impl Store {
-    /// Records a new run (its initial state). Does nothing if the run
-    /// exists already (a resumed subworkflow).
-    pub fn workflow_start(&self, run: WorkflowRun) -> Result<()> {
+    /// Records a new run with its initial `state` (`run.state` is not
+    /// read). A run that exists already (a subworkflow started again after
+    /// a crash) keeps its record and takes `state`.
+    pub fn workflow_start(&self, run: WorkflowRun, state: StateWrite) -> Result<()> {
         self.write(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO workflow_runs (id, action, parent, task, route, parameters,
@@ -196,13 +197,20 @@ impl Store {
                     run.dry_run,
                     run.actor,
                     run.started_at_ms,
-                    run.state.to_string(),
+                    state.head,
                     run.inflight.as_ref().map(Value::to_string),
                     now_ms(),
                     std::process::id(),
                     run.digest,
                     run.timeout_ms.map(|t| t as i64),
                 ],
+            )?;
+            write_state(
+                conn,
+                &run.id.to_string(),
+                &state,
+                run.inflight.as_ref(),
+                now_ms(),
             )?;
             // A top-level run has a queue entry (its lock and its way back
             // to `drover serve` when parked): `drover run` makes one,
@@ -587,38 +595,88 @@ mod tests {
     }
 
     #[test]
+    fn the_migration_moves_a_stored_states_lists_out_of_its_head() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE workflow_runs (id TEXT PRIMARY KEY, state TEXT NOT NULL) STRICT;
+             INSERT INTO workflow_runs VALUES ('r1', '{\"status\": \"running\",
+                 \"contexts\": [{\"a\": 1}, {\"b\": 2}],
+                 \"ledger\": {\"sequence\": [{\"id\": \"t\", \"ctxs\": [0, 1]}],
+                              \"routes\": [[]]}}');",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("migrations/0019_workflow_state_parts.sql"))
+            .unwrap();
+        let head: Value = serde_json::from_str(
+            &conn
+                .query_row("SELECT state FROM workflow_runs", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            head,
+            json!({"status": "running", "contexts": [], "frames": [],
+                   "ledger": {"sequence": [], "routes": [[]]}})
+        );
+        let state = read_state(&conn, "r1", &head.to_string()).unwrap();
+        assert_eq!(
+            state,
+            json!({"status": "running", "contexts": [{"a": 1}, {"b": 2}], "frames": [],
+                   "ledger": {"sequence": [{"id": "t", "ctxs": [0, 1]}], "routes": [[]]}})
+        );
+    }
+
+    #[test]
     fn a_run_records_its_children_and_finishes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("d.db")).unwrap();
         let id = ExecutionId::new();
         store
-            .workflow_start(WorkflowRun {
-                id,
-                action: "flows.greet".into(),
-                link: None,
-                parameters: json!({"name": "bob"}),
-                dry_run: false,
-                actor: "user:t".into(),
-                started_at_ms: 1,
-                state: json!({"step": 0}),
-                inflight: None,
-                finished: false,
-                owner_pid: None,
-                control: None,
-                parked: None,
-                digest: String::new(),
-                timeout_ms: None,
-            })
+            .workflow_start(
+                WorkflowRun {
+                    id,
+                    action: "flows.greet".into(),
+                    link: None,
+                    parameters: json!({"name": "bob"}),
+                    dry_run: false,
+                    actor: "user:t".into(),
+                    started_at_ms: 1,
+                    state: Value::Null,
+                    inflight: None,
+                    finished: false,
+                    owner_pid: None,
+                    control: None,
+                    parked: None,
+                    digest: String::new(),
+                    timeout_ms: None,
+                },
+                StateWrite {
+                    head: json!({"step": 0, "list": []}).to_string(),
+                    parts: vec![StatePart {
+                        list: "/list",
+                        index: 0,
+                        value: "\"first\"".into(),
+                    }],
+                    replace: true,
+                },
+            )
             .unwrap();
         let run = &store.unfinished_workflow_runs().unwrap()[0];
-        assert_eq!(run.state, json!({"step": 0}), "a full state, no parts");
+        assert_eq!(
+            run.state,
+            json!({"step": 0, "list": ["first"]}),
+            "head and parts"
+        );
         let child = ExecutionId::new();
         let part = |list, index, value: Value| StatePart {
             list,
             index,
             value: value.to_string(),
         };
-        // The first delta replaces; later ones add and change items.
+        // A replacing delta drops the parts before; later ones add and
+        // change items.
         let head = json!({"step": 1, "list": [], "deep": {"seq": []}}).to_string();
         store
             .workflow_children_done(

@@ -211,8 +211,9 @@ fn main() {
         &[10, 100]
     };
     type Make = fn(usize) -> String;
+    type TaskRuns = fn(usize) -> usize;
     // (name, workflow, task runs for n)
-    let kinds: [(&str, Make, fn(usize) -> usize); 3] = [
+    let kinds: [(&str, Make, TaskRuns); 3] = [
         ("sequential+publish", sequential, |n| n),
         ("loop", looping, |n| n.max(2)),
         ("fan-out+publish", fan_out, |n| n.max(3)),

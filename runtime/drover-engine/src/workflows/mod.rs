@@ -364,14 +364,13 @@ pub(crate) fn digest(plugin: &Plugin) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-pub(crate) fn state_json(c: &Conductor<'_>) -> Result<Value, StoreError> {
-    Ok(serde_json::to_value(c.state())?)
-}
-
 /// What changed in `c`'s state since it was last stored: O(1) per
 /// transition, not the whole state (see [`drover_workflow::StateDelta`]).
 pub(crate) fn state_write(c: &mut Conductor<'_>) -> drover_store::StateWrite {
-    let delta = c.take_delta();
+    store_form(c.take_delta())
+}
+
+fn store_form(delta: drover_workflow::StateDelta) -> drover_store::StateWrite {
     drover_store::StateWrite {
         head: delta.head,
         parts: delta
@@ -456,23 +455,31 @@ pub(crate) fn begin(
         link,
         dry_answer: tree.dry_answer.clone(),
     };
-    runtime.store().workflow_start(WorkflowRun {
-        id,
-        action: meta.action.clone(),
-        link: meta.link.clone(),
-        parameters: meta.params.clone(),
-        dry_run: opts.dry_run,
-        actor: opts.actor.clone(),
-        started_at_ms: meta.started_at_ms,
-        state: state_json(&c)?,
-        inflight: None,
-        finished: false,
-        owner_pid: None,
-        control: None,
-        parked: None,
-        digest: meta.digest.clone(),
-        timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
-    })?;
+    // The whole state, as head and parts: a resumed run appends to what
+    // is stored, so nothing may stay inline in the head (a rerun's state
+    // too, stored under its new id).
+    let mut c = c;
+    let state = store_form(c.take_full_delta());
+    runtime.store().workflow_start(
+        WorkflowRun {
+            id,
+            action: meta.action.clone(),
+            link: meta.link.clone(),
+            parameters: meta.params.clone(),
+            dry_run: opts.dry_run,
+            actor: opts.actor.clone(),
+            started_at_ms: meta.started_at_ms,
+            state: Value::Null,
+            inflight: None,
+            finished: false,
+            owner_pid: None,
+            control: None,
+            parked: None,
+            digest: meta.digest.clone(),
+            timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+        },
+        state,
+    )?;
     if !drive {
         runtime.store().requeue_requests(vec![id])?;
         return Ok(None);

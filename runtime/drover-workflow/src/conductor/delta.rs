@@ -10,7 +10,10 @@
 //! head when it reads the state ([`STATE_LISTS`] are their JSON pointers;
 //! drover-store does this without knowing more of the state).
 //! The first delta after [`Conductor::new`], or after resuming a state an
-//! older drover stored, carries every item and says `replace`.
+//! older drover stored, carries every item and says `replace`; so does
+//! [`Conductor::take_full_delta`], for a state stored under a new run id.
+//! A stored head never holds list items, so a resumed state's next delta
+//! can start where the stored lists end.
 
 use std::sync::Arc;
 
@@ -120,6 +123,14 @@ fn json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 impl Conductor<'_> {
+    /// The whole state as a delta that replaces whatever is stored: for a
+    /// state stored under a new run id (a run's start, a rerun). Later
+    /// deltas follow on from it.
+    pub fn take_full_delta(&mut self) -> StateDelta {
+        self.marks = Marks::full();
+        self.take_delta()
+    }
+
     /// The changes to store since the previous call (see [`StateDelta`]).
     pub fn take_delta(&mut self) -> StateDelta {
         let st = &self.st;

@@ -77,7 +77,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let demo = setup::prepare(&args)?;
     sink::start(sink::ADDR);
     incidents::start(&args, &demo);
-    println!(
+    let banner = format!(
         "\n================================================================\n\
          drover demo is up: open http://{}/ui/\n\
          log in as {:?} with password {}\n\
@@ -105,6 +105,18 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         },
         demo.db.display(),
     );
+    // "is up" only once it is: serve binds in this thread, below.
+    let listen = args.listen;
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::net::TcpStream::connect(listen).is_err() {
+            if std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        println!("{banner}");
+    });
     setup::drover(
         &demo.db,
         &[
