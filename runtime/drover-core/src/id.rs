@@ -61,6 +61,12 @@ macro_rules! ulid_id {
 ulid_id!(ExecutionId, "an execution");
 ulid_id!(GrantId, "a grant");
 
+/// The smallest id made at `ms` (Unix milliseconds): every id made
+/// earlier sorts below it, so "made before T" is a range of an index.
+pub fn id_floor(ms: i64) -> String {
+    ulid::Ulid::from_parts(u64::try_from(ms).unwrap_or(0), 0).to_string()
+}
+
 /// A ULID after every one this process made before: ids made in the same
 /// millisecond still sort in creation order (queues rely on it).
 pub(crate) fn monotonic() -> ulid::Ulid {
@@ -78,6 +84,17 @@ pub(crate) fn monotonic() -> ulid::Ulid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_floor_of_a_time_sorts_between_earlier_and_later_ids() {
+        let earlier = ExecutionId::new().to_string();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let floor = id_floor(crate::now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = ExecutionId::new().to_string();
+        assert!(earlier < floor && floor < later, "{earlier} {floor} {later}");
+        assert_eq!(id_floor(-5), "00000000000000000000000000");
+    }
 
     #[test]
     fn ids_round_trip_and_sort_by_time() {

@@ -16,5 +16,5 @@ pub use audit::{AuditRecord, Decision};
 pub use event::{Enforcement, EnforcementState, ExecutionRequest, TriggerInstance};
 pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
 pub use grant::Grant;
-pub use id::{ExecutionId, GrantId, IdError};
+pub use id::{ExecutionId, GrantId, IdError, id_floor};
 pub use time::now_ms;

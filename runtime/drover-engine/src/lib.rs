@@ -22,6 +22,7 @@
 //! - [`sensors`]: a thread per sensor (poll, NATS messages, backoff);
 //!   [`nats`]: the small NATS subscriber behind it;
 //! - [`timers`]: interval, cron and date timers (st2's `core.st2.*Timer`);
+//! - [`retention`]: the collector deleting history past its retention;
 //! - [`Pipeline`]: starts and stops them.
 
 pub mod catalog;
@@ -29,6 +30,7 @@ pub mod intake;
 pub mod metrics;
 pub mod nats;
 pub mod policies;
+pub mod retention;
 mod rules_stage;
 mod scheduler;
 pub mod sensors;
@@ -62,6 +64,8 @@ pub struct PipelineConfig {
     /// How often the store's catalog generation is checked for changed
     /// packs, rules and policies.
     pub reload_every: Duration,
+    /// How often the retention collector runs (`None`: never).
+    pub gc_every: Option<Duration>,
 }
 
 impl Default for PipelineConfig {
@@ -71,6 +75,7 @@ impl Default for PipelineConfig {
             max_intake_in_flight: 4096,
             nats_url: None,
             reload_every: Duration::from_millis(500),
+            gc_every: None,
         }
     }
 }
@@ -121,6 +126,9 @@ impl Pipeline {
         threads.extend(scheduler::spawn(shared.clone(), config.workers));
         threads.extend(timers::spawn(shared.clone()));
         threads.push(workflows::ask::spawn_expiry(shared.clone()));
+        if let Some(every) = config.gc_every {
+            threads.push(retention::spawn(shared.clone(), every));
+        }
         threads.extend(sensors::spawn(
             shared.clone(),
             intake.clone(),

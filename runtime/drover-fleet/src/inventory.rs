@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use drover_workflow::yaml::{self, Node as Y, Yaml};
+use drover_text::located::{self as yaml, Node as Y, Yaml};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! The `kv` table: a key-value store per scope. Scopes are text here;
 //! their meaning is `drover_policy::KvScope`'s: `system` (what rules read
-//! as `kv.*`), `user:NAME`, and `pack:NAME`, a pack's own (migration 0015
+//! as `kv.*`), `user:NAME`, and `pack:NAME`, a pack's own (migration 0014
 //! moved packs' keys there from scope NAME). Expired keys read as absent.
 
 use drover_core::now_ms;
@@ -92,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn migration_0015_moves_pack_scopes_under_pack() {
+    fn migration_0014_moves_pack_scopes_under_pack() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE kv (scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -104,7 +104,7 @@ mod tests {
                                    ('pack:batchops', 'k', 'stale', NULL);",
         )
         .unwrap();
-        conn.execute_batch(include_str!("migrations/0015_pack_kv_scopes.sql"))
+        conn.execute_batch(include_str!("migrations/0014_pack_kv_scopes.sql"))
             .unwrap();
         let rows: Vec<(String, String, String)> = conn
             .prepare("SELECT scope, key, value FROM kv ORDER BY scope, key")

@@ -21,6 +21,7 @@ mod nodes;
 mod operator;
 mod packs;
 mod policies;
+mod retention;
 mod rules;
 mod secrets;
 mod sensors;
@@ -48,6 +49,7 @@ pub use nodes::{FleetRequest, NodeRow};
 pub use operator::Progress;
 pub use packs::{ComponentBlob, InstalledPack, PackCatalog};
 pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
+pub use retention::{History, Keep, RetentionSetting, Sweep, Tally};
 pub use rules::StoredRule;
 pub use secrets::SECRET_KEY_ENV;
 pub use sensors::SensorStatus;
@@ -98,11 +100,12 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_policies.sql")),
         M::up(include_str!("migrations/0010_api.sql")),
         M::up(include_str!("migrations/0011_sim.sql")),
-        M::up(include_str!("migrations/0013_sensor_trust.sql")),
-        M::up(include_str!("migrations/0014_pack_versions.sql")),
-        M::up(include_str!("migrations/0015_pack_kv_scopes.sql")),
-        M::up(include_str!("migrations/0018_webhook_signatures.sql")),
-        M::up(include_str!("migrations/0019_workflow_state_parts.sql")),
+        M::up(include_str!("migrations/0012_sensor_trust.sql")),
+        M::up(include_str!("migrations/0013_pack_versions.sql")),
+        M::up(include_str!("migrations/0014_pack_kv_scopes.sql")),
+        M::up(include_str!("migrations/0015_webhook_signatures.sql")),
+        M::up(include_str!("migrations/0016_workflow_state_parts.sql")),
+        M::up(include_str!("migrations/0017_retention.sql")),
     ])
 }
 
@@ -137,8 +140,13 @@ impl Store {
                 source,
             })?;
         }
-        create_private(path)?;
+        let created = create_private(path)?;
         let mut conn = open_connection(path, false)?;
+        if created {
+            // Only possible before the first table: lets the collector give
+            // deleted history's pages back to the file system (retention.rs).
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        }
         migrations().to_latest(&mut conn)?;
         let reader = open_connection(path, true)?;
         let env_key = std::env::var(SECRET_KEY_ENV).ok();
@@ -231,8 +239,8 @@ impl Store {
 /// Creates the database file, readable by its owner only (0600), unless
 /// it exists. SQLite gives the `-wal` and `-shm` files it makes the mode
 /// of the database file, so they are 0600 too. An existing database that
-/// others may read is used as it is, with a warning.
-fn create_private(path: &Path) -> Result<()> {
+/// others may read is used as it is, with a warning. True when created.
+fn create_private(path: &Path) -> Result<bool> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let io = |source| StoreError::Io {
         path: path.to_owned(),
@@ -244,7 +252,7 @@ fn create_private(path: &Path) -> Result<()> {
         .mode(0o600)
         .open(path)
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
             if mode & 0o077 != 0 {
@@ -256,7 +264,7 @@ fn create_private(path: &Path) -> Result<()> {
                     path.display()
                 );
             }
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(io(e)),
     }

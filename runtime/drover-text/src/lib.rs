@@ -5,9 +5,12 @@
 //! Owns an edit-distance heuristic for misspelt keys and names, and a
 //! best-effort search for where a key sits in block-style YAML, used for
 //! errors found after deserialization (when the parser's positions are
-//! gone), and [`yaml::deserialize`], which parses a document with
-//! located errors. It knows nothing of packs or rules.
+//! gone), [`yaml::deserialize`], which parses a document with located
+//! errors, and [`located`], a YAML tree with the line and column of every
+//! node for checks that run after parsing (workflows, the fleet
+//! inventory). It knows nothing of packs, rules or workflows.
 
+pub mod located;
 pub mod yaml;
 
 /// The candidate closest to `input`, if it is close enough to be a typo:

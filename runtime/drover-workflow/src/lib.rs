@@ -57,7 +57,6 @@ pub mod rehearse;
 pub mod spec;
 pub mod status;
 pub mod validate;
-pub mod yaml;
 
 pub use conductor::{
     ActionEvent, ActionRequest, Conductor, ConductorError, ErrorEntry, RerunRequest, RetryState,

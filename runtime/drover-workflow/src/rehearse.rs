@@ -40,7 +40,7 @@ use crate::expr::JsonMap;
 use crate::spec::Workflow;
 use crate::status::Status;
 use crate::validate::SpecError;
-use crate::yaml;
+use drover_text::located as yaml;
 
 /// Why a spec could not be rehearsed at all.
 #[derive(Debug, thiserror::Error)]

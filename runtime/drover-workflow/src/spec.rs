@@ -39,7 +39,7 @@ use std::collections::HashSet;
 use crate::expr::{TValue, Template};
 use crate::index::Graph;
 use crate::validate::{self, ActionCatalog, Diagnostic, SpecError};
-use crate::yaml::{self, Mark, Node, Yaml};
+use drover_text::located::{self as yaml, Mark, Node, Yaml};
 
 /// The engine commands usable in `do` (and reserved as task names).
 pub const ENGINE_COMMANDS: [&str; 4] = ["continue", "fail", "noop", "retry"];

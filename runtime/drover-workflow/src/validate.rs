@@ -28,7 +28,7 @@ use std::fmt;
 
 use crate::expr::{FUNCTIONS, TValue, Template};
 use crate::spec::{ENGINE_COMMANDS, TaskSpec, Workflow};
-use crate::yaml::Mark;
+use drover_text::located::Mark;
 
 /// One problem in a workflow file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -119,28 +119,7 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).clamp(1, 3);
-    candidates
-        .into_iter()
-        .map(|c| (levenshtein(word, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    drover_text::closest(word, candidates)
 }
 
 struct Checker<'a> {

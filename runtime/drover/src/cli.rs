@@ -91,6 +91,13 @@ pub enum Command {
     /// Fleet controller switches: pause, resume, windows, ladders, run.
     #[command(subcommand)]
     Fleet(crate::commands::fleet::FleetCmd),
+    /// How long each kind of history is kept: `drover retention set
+    /// executions --max-age 14d`.
+    #[command(subcommand)]
+    Retention(crate::commands::gc::RetentionCmd),
+    /// Delete history past its retention now (`drover serve` does it every
+    /// --gc-every): `drover gc --dry-run` shows what would go.
+    Gc(crate::commands::gc::GcArgs),
     /// Questions workflows wait on (`core.ask`): list, show, answer.
     #[command(subcommand)]
     Inquiry(crate::commands::inquiry::InquiryCmd),
@@ -201,6 +208,22 @@ pub struct ServeArgs {
     /// How long a client may take to send a request's body, in total.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub body_timeout: std::time::Duration,
+    /// How often history past its retention (`drover retention show`) is
+    /// deleted, in small batches; `off` never.
+    #[arg(long, default_value = "10m", value_parser = parse_every, value_name = "DURATION|off")]
+    pub gc_every: Option<std::time::Duration>,
+}
+
+/// A duration, or `off`.
+fn parse_every(s: &str) -> Result<Option<std::time::Duration>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("write a positive duration such as 10m, or off".into()),
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(format!("{e}; write a duration such as 10m, or off")),
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod exec;
 pub mod exec_control;
 pub mod fleet;
+pub mod gc;
 mod grant;
 pub mod inquiry;
 mod kv;
@@ -69,6 +70,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Sim(cmd) => sim::run(&db, cmd),
         Command::Fleet(cmd) => fleet::run(&db, cmd),
         Command::Inquiry(cmd) => inquiry::run(&db, cmd),
+        Command::Retention(cmd) => gc::retention_cmd(&db, cmd),
+        Command::Gc(args) => gc::gc(&db, args),
         Command::Token(_) | Command::User(_) | Command::Demo(_) => {
             unreachable!("dispatched above")
         }

@@ -1,4 +1,4 @@
--- drover schema, version 13: sensors and the least-trusted link. Append-only.
+-- drover schema, version 12: sensors and the least-trusted link. Append-only.
 
 -- A trigger instance produced by a shadow pack (its sensor, or a webhook
 -- into its trigger type): every enforcement of it is a dry run, whatever

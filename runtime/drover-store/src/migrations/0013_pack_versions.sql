@@ -1,4 +1,4 @@
--- drover schema, version 14: the live version of a pack, and the rules and
+-- drover schema, version 13: the live version of a pack, and the rules and
 -- policies of every installed version. Append-only.
 --
 -- Several versions of a pack may be installed; exactly one per name is
