@@ -70,8 +70,14 @@ fn seed_old_history(db: &Path, roots: u64) -> u64 {
             let root = id(0);
             let workflow = i % 10 == 0;
             let action = if workflow { "flows.greet" } else { "core.echo" };
-            exec.execute(params![root, action, ms as i64, None::<String>, None::<String>])
-                .unwrap();
+            exec.execute(params![
+                root,
+                action,
+                ms as i64,
+                None::<String>,
+                None::<String>
+            ])
+            .unwrap();
             rows += 1;
             if workflow {
                 for (n, task) in [(1, "hello"), (2, "bye")] {
@@ -107,7 +113,9 @@ fn db_bytes(db: &Path) -> i64 {
     let pages: i64 = conn
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
-    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    let size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
     pages * size
 }
 
@@ -143,11 +151,22 @@ fn serve_deletes_old_history_while_webhooks_go_on_and_keeps_what_waits() {
 
     let db = d.db();
     let executions = seed_old_history(&db, 5_000);
-    let dry = d.json(0, &["gc", "--dry-run", "--json"]);
-    assert_eq!(kind(&dry, "executions")["would_delete"], executions, "{dry}");
+    let dry = d.json(0, &["gc", "--dry-run"]);
+    assert_eq!(
+        kind(&dry, "executions")["would_delete"],
+        executions,
+        "{dry}"
+    );
     assert_eq!(kind(&dry, "triggers")["would_delete"], 10_000, "{dry}");
-    assert_eq!(kind(&dry, "audit")["would_delete"], 0, "a year by default: {dry}");
-    assert_eq!(old_rows(&db, "executions", "finished_at"), executions as i64);
+    assert_eq!(
+        kind(&dry, "audit")["would_delete"],
+        0,
+        "a year by default: {dry}"
+    );
+    assert_eq!(
+        old_rows(&db, "executions", "finished_at"),
+        executions as i64
+    );
     let before = db_bytes(&db);
 
     let server = Server::start_with(&d, &["--grace", "10s", "--gc-every", "1s"]);
@@ -179,13 +198,6 @@ fn serve_deletes_old_history_while_webhooks_go_on_and_keeps_what_waits() {
             })
             .then_some(())
     });
-    assert!(
-        server
-            .log()
-            .contains("retention: history past its retention deleted"),
-        "{}",
-        server.log()
-    );
     // The file gave the pages back.
     let after = wait_for("the file to shrink", SETTLE, || {
         let now = db_bytes(&db);
@@ -198,11 +210,21 @@ fn serve_deletes_old_history_while_webhooks_go_on_and_keeps_what_waits() {
     // Keep only the newest execution: the waiting workflow still answers.
     d.expect(0, &["retention", "set", "executions", "--max-count", "1"]);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(d.json(0, &["inquiry", "get", &question])["state"], "pending");
+    assert_eq!(
+        d.json(0, &["inquiry", "get", &question])["state"],
+        "pending"
+    );
     assert_eq!(d.json(0, &["exec", "get", &run])["status"], "pending");
     let done = d.json(
         0,
-        &["inquiry", "respond", &question, "approve=true", "--as", "oncall"],
+        &[
+            "inquiry",
+            "respond",
+            &question,
+            "approve=true",
+            "--as",
+            "oncall",
+        ],
     );
     assert_eq!(done["status"], "succeeded", "{done}");
     drop(server);
@@ -211,7 +233,7 @@ fn serve_deletes_old_history_while_webhooks_go_on_and_keeps_what_waits() {
 #[test]
 fn retention_settings_are_shown_set_checked_and_reset() {
     let d = Drover::new();
-    let shown = d.json(0, &["retention", "show", "--json"]);
+    let shown = d.json(0, &["retention", "show"]);
     let audit = shown
         .as_array()
         .unwrap()
@@ -224,7 +246,15 @@ fn retention_settings_are_shown_set_checked_and_reset() {
 
     d.expect(
         0,
-        &["retention", "set", "audit", "--max-age", "2y", "--max-count", "5000000"],
+        &[
+            "retention",
+            "set",
+            "audit",
+            "--max-age",
+            "2y",
+            "--max-count",
+            "5000000",
+        ],
     );
     let text = stdout(&d.expect(0, &["retention", "show"]));
     let line = text.lines().find(|l| l.starts_with("audit")).unwrap();
@@ -241,14 +271,14 @@ fn retention_settings_are_shown_set_checked_and_reset() {
     let out = d.expect(2, &["retention", "set", "audit"]);
     assert!(stderr(&out).contains("--max-age"), "{}", stderr(&out));
     d.expect(0, &["retention", "set", "triggers", "--forever"]);
-    let shown = d.json(0, &["retention", "show", "--json"]);
+    let shown = d.json(0, &["retention", "show"]);
     let triggers = &shown.as_array().unwrap()[1];
     assert_eq!(
         (triggers["kind"].as_str(), triggers["max_age_ms"].is_null()),
         (Some("triggers"), true)
     );
     d.expect(0, &["retention", "reset", "audit"]);
-    let shown = d.json(0, &["retention", "show", "--json"]);
+    let shown = d.json(0, &["retention", "show"]);
     assert_eq!(shown.as_array().unwrap()[4]["default"], true);
 
     let out = d.expect(2, &["serve", "--gc-every", "0s"]);
@@ -262,19 +292,27 @@ fn gc_on_its_own_deletes_and_vacuums_an_old_database() {
     // A database made before incremental auto-vacuum: `--vacuum` switches it.
     {
         let conn = rusqlite::Connection::open(d.db()).unwrap();
-        conn.execute_batch("PRAGMA auto_vacuum = NONE; VACUUM;").unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = NONE; VACUUM;")
+            .unwrap();
     }
     let executions = seed_old_history(&d.db(), 2_000);
-    let report = d.json(0, &["gc", "--vacuum", "--json"]);
-    assert_eq!(kind(&report, "executions")["deleted"], executions, "{report}");
+    let report = d.json(0, &["gc", "--vacuum"]);
+    assert_eq!(
+        kind(&report, "executions")["deleted"],
+        executions,
+        "{report}"
+    );
     assert_eq!(kind(&report, "triggers")["deleted"], 4_000, "{report}");
     assert_eq!(report["free_bytes"], 0, "{report}");
-    assert!(report["freed_bytes"].as_u64().unwrap() > 100_000, "{report}");
+    assert!(
+        report["freed_bytes"].as_u64().unwrap() > 100_000,
+        "{report}"
+    );
     let conn = rusqlite::Connection::open(d.db()).unwrap();
     let mode: i64 = conn
         .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, 2, "incremental from now on");
-    let again = d.json(0, &["gc", "--dry-run", "--json"]);
+    let again = d.json(0, &["gc", "--dry-run"]);
     assert_eq!(kind(&again, "executions")["would_delete"], 0, "{again}");
 }

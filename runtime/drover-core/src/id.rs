@@ -92,7 +92,10 @@ mod tests {
         let floor = id_floor(crate::now_ms());
         std::thread::sleep(std::time::Duration::from_millis(2));
         let later = ExecutionId::new().to_string();
-        assert!(earlier < floor && floor < later, "{earlier} {floor} {later}");
+        assert!(
+            earlier < floor && floor < later,
+            "{earlier} {floor} {later}"
+        );
         assert_eq!(id_floor(-5), "00000000000000000000000000");
     }
 

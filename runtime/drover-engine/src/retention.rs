@@ -77,10 +77,14 @@ pub fn collect(store: &Store, pace: Pace, stop: &dyn Fn() -> bool) -> Result<Rep
         report.kinds.push((setting.kind, tally));
     }
     if report.rows() > 0 {
+        let mut left = u64::MAX;
         while !stop() {
             let started = Instant::now();
-            if store.incremental_vacuum(VACUUM_PAGES)? == 0 {
-                break;
+            // Done when nothing is free, or the database does not give
+            // pages back, or giving back stopped making progress.
+            match store.incremental_vacuum(VACUUM_PAGES)? {
+                Some(free) if free > 0 && free < left => left = free,
+                _ => break,
             }
             rest(pace, started.elapsed());
         }

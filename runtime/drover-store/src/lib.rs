@@ -141,12 +141,15 @@ impl Store {
             })?;
         }
         let created = create_private(path)?;
-        let mut conn = open_connection(path, false)?;
         if created {
-            // Only possible before the first table: lets the collector give
-            // deleted history's pages back to the file system (retention.rs).
+            // Only possible before the file has its first page (which the
+            // WAL switch below writes): lets the collector give deleted
+            // history's pages back to the file system (retention.rs).
+            let conn = Connection::open(path)?;
             conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
         }
+        let mut conn = open_connection(path, false)?;
         migrations().to_latest(&mut conn)?;
         let reader = open_connection(path, true)?;
         let env_key = std::env::var(SECRET_KEY_ENV).ok();

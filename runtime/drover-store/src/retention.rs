@@ -181,8 +181,8 @@ impl Store {
         })?;
         Ok(History::ALL
             .into_iter()
-            .map(|kind| {
-                match stored.iter().find(|(name, ..)| name == kind.name()) {
+            .map(
+                |kind| match stored.iter().find(|(name, ..)| name == kind.name()) {
                     Some((_, age, count, by)) => RetentionSetting {
                         kind,
                         keep: Keep {
@@ -198,8 +198,8 @@ impl Store {
                         is_default: true,
                         updated_by: None,
                     },
-                }
-            })
+                },
+            )
             .collect())
     }
 
@@ -291,17 +291,19 @@ impl Store {
     /// Gives up to `pages` free pages back to the file system, when the
     /// database was created with incremental auto-vacuum (every database
     /// drover creates is; older ones need one `drover gc --vacuum`).
-    /// Returns the free pages left.
-    pub fn incremental_vacuum(&self, pages: u32) -> Result<u64> {
+    /// Returns the free pages left, or `None` if the database does not
+    /// give pages back (it was created without incremental auto-vacuum).
+    pub fn incremental_vacuum(&self, pages: u32) -> Result<Option<u64>> {
         self.write(move |conn| {
             let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-            if mode == 2 {
-                let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
-                let mut rows = stmt.query([])?;
-                while rows.next()?.is_some() {}
+            if mode != 2 {
+                return Ok(None);
             }
+            let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
             let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-            Ok(free.max(0) as u64)
+            Ok(Some(free.max(0) as u64))
         })
     }
 
@@ -556,7 +558,10 @@ fn execution_tree(conn: &Connection, root: &str, apply: bool) -> Result<Tally> {
     }
     let rows = tree.len() as u64;
     if still_needed {
-        return Ok(Tally { rows: 0, in_use: rows });
+        return Ok(Tally {
+            rows: 0,
+            in_use: rows,
+        });
     }
     if apply {
         conn.prepare_cached("DELETE FROM inquiries WHERE root = ?1")?
@@ -590,7 +595,10 @@ fn trigger_instance(conn: &Connection, id: &str, apply: bool) -> Result<Tally> {
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let rows = 1 + enforcements.max(0) as u64;
     if pending || waiting {
-        return Ok(Tally { rows: 0, in_use: rows });
+        return Ok(Tally {
+            rows: 0,
+            in_use: rows,
+        });
     }
     if apply {
         conn.prepare_cached("DELETE FROM enforcements WHERE trigger_instance_id = ?1")?
@@ -641,7 +649,9 @@ mod tests {
 
     fn count(store: &Store, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM {table}");
-        store.read(|c| Ok(c.query_row(&sql, [], |r| r.get(0))?)).unwrap()
+        store
+            .read(|c| Ok(c.query_row(&sql, [], |r| r.get(0))?))
+            .unwrap()
     }
 
     fn collect(store: &Store, kind: History, keep: Keep, batch: usize) -> Tally {
@@ -687,7 +697,9 @@ mod tests {
             })
             .unwrap();
 
-        let preview = store.gc_preview(History::Executions, days(30), NOW).unwrap();
+        let preview = store
+            .gc_preview(History::Executions, days(30), NOW)
+            .unwrap();
         assert_eq!(preview, Tally { rows: 3, in_use: 0 });
         assert_eq!(count(&store, "executions"), 4, "a preview deletes nothing");
 
@@ -751,7 +763,9 @@ mod tests {
             .unwrap();
 
         assert_eq!(
-            store.gc_preview(History::Executions, days(30), NOW).unwrap(),
+            store
+                .gc_preview(History::Executions, days(30), NOW)
+                .unwrap(),
             Tally { rows: 1, in_use: 5 }
         );
         let tally = collect(&store, History::Executions, days(30), 2);
@@ -792,8 +806,12 @@ mod tests {
     #[test]
     fn a_trigger_instance_goes_once_seen_and_nothing_it_asked_for_waits() {
         let (_d, store) = store();
-        let (seen, unseen, waiting, young) =
-            (id_floor(OLD), id_floor(OLD + 1), id_floor(OLD + 2), id_floor(YOUNG));
+        let (seen, unseen, waiting, young) = (
+            id_floor(OLD),
+            id_floor(OLD + 1),
+            id_floor(OLD + 2),
+            id_floor(YOUNG),
+        );
         let ids = [seen.clone(), unseen.clone(), waiting.clone(), young.clone()];
         store
             .write(move |c| {
@@ -855,7 +873,13 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(store.gc_preview(History::Audit, days(30), NOW).unwrap().rows, 5);
+        assert_eq!(
+            store
+                .gc_preview(History::Audit, days(30), NOW)
+                .unwrap()
+                .rows,
+            5
+        );
         assert_eq!(collect(&store, History::Audit, days(30), 2).rows, 5);
         assert_eq!(count(&store, "audit"), 15);
         let keep = Keep {
@@ -883,7 +907,9 @@ mod tests {
                     ('e', 'fine', 'drain', '', 'cancelled', 0, 1800000000000);",
         );
         assert_eq!(
-            store.gc_preview(History::FleetRequests, days(90), NOW).unwrap(),
+            store
+                .gc_preview(History::FleetRequests, days(90), NOW)
+                .unwrap(),
             Tally { rows: 2, in_use: 2 }
         );
         assert_eq!(collect(&store, History::FleetRequests, days(90), 1).rows, 2);
@@ -913,7 +939,9 @@ mod tests {
             max_age_ms: Some(DAY_MS),
             max_count: Some(5),
         };
-        store.set_retention(History::Audit, Some(keep), "ops").unwrap();
+        store
+            .set_retention(History::Audit, Some(keep), "ops")
+            .unwrap();
         assert_eq!(audit(&store).keep, keep);
         assert_eq!(audit(&store).updated_by.as_deref(), Some("ops"));
         store
@@ -958,7 +986,7 @@ mod tests {
         assert_eq!(collect(&store, History::Audit, days(30), 500).rows, 2000);
         let (_, free) = store.db_size().unwrap();
         assert!(free > 1_000_000, "{free} bytes free after the delete");
-        while store.incremental_vacuum(100).unwrap() > 0 {}
+        while store.incremental_vacuum(100).unwrap().unwrap() > 0 {}
         let (after, free) = store.db_size().unwrap();
         assert_eq!(free, 0);
         assert!(after < before / 4, "{before} -> {after} bytes");

@@ -605,7 +605,7 @@ mod tests {
                               \"routes\": [[]]}}');",
         )
         .unwrap();
-        conn.execute_batch(include_str!("migrations/0019_workflow_state_parts.sql"))
+        conn.execute_batch(include_str!("migrations/0016_workflow_state_parts.sql"))
             .unwrap();
         let head: Value = serde_json::from_str(
             &conn

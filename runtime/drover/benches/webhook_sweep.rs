@@ -21,7 +21,6 @@
 //! server's peak RSS so far (VmHWM of the `drover serve` process). The run
 //! fails if a 202 has no execution, or more than one.
 
-
 #[path = "support/sweep.rs"]
 mod sweep;
 

@@ -211,17 +211,20 @@ pub struct ServeArgs {
     /// How often history past its retention (`drover retention show`) is
     /// deleted, in small batches; `off` never.
     #[arg(long, default_value = "10m", value_parser = parse_every, value_name = "DURATION|off")]
-    pub gc_every: Option<std::time::Duration>,
+    pub gc_every: Every,
 }
 
-/// A duration, or `off`.
-fn parse_every(s: &str) -> Result<Option<std::time::Duration>, String> {
+/// A period, or never (`off`).
+#[derive(Clone, Copy, Debug)]
+pub struct Every(pub Option<std::time::Duration>);
+
+fn parse_every(s: &str) -> Result<Every, String> {
     if s == "off" {
-        return Ok(None);
+        return Ok(Every(None));
     }
     match humantime::parse_duration(s) {
         Ok(d) if d.is_zero() => Err("write a positive duration such as 10m, or off".into()),
-        Ok(d) => Ok(Some(d)),
+        Ok(d) => Ok(Every(Some(d))),
         Err(e) => Err(format!("{e}; write a duration such as 10m, or off")),
     }
 }

@@ -91,7 +91,11 @@ pub fn retention_cmd(db: &Path, cmd: RetentionCmd) -> Result<ExitCode> {
         RetentionCmd::Reset { kind } => {
             let kind = parse_kind(&kind)?;
             store.set_retention(kind, None, &actor())?;
-            println!("{} kept {} (the default)", kind.name(), describe(&kind.default_keep()));
+            println!(
+                "{} kept {} (the default)",
+                kind.name(),
+                describe(&kind.default_keep())
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -114,7 +118,11 @@ pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
                 "DUE BUT IN USE".to_owned(),
             ]];
             rows.extend(preview.iter().map(|(k, t)| {
-                vec![k.name().to_owned(), t.rows.to_string(), t.in_use.to_string()]
+                vec![
+                    k.name().to_owned(),
+                    t.rows.to_string(),
+                    t.in_use.to_string(),
+                ]
             }));
             output::table(&rows);
         }
@@ -150,12 +158,13 @@ pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
         "DELETED".to_owned(),
         "DUE BUT IN USE".to_owned(),
     ]];
-    rows.extend(
-        report
-            .kinds
-            .iter()
-            .map(|(k, t)| vec![k.name().to_owned(), t.rows.to_string(), t.in_use.to_string()]),
-    );
+    rows.extend(report.kinds.iter().map(|(k, t)| {
+        vec![
+            k.name().to_owned(),
+            t.rows.to_string(),
+            t.in_use.to_string(),
+        ]
+    }));
     output::table(&rows);
     println!(
         "expired keys, sessions and webhook signatures: {}\ndatabase: {} ({} freed{})",

@@ -44,7 +44,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             workers: args.workers,
             nats_url: args.nats.clone(),
             max_intake_in_flight: args.max_in_flight as usize,
-            gc_every: args.gc_every,
+            gc_every: args.gc_every.0,
             ..PipelineConfig::default()
         },
     )
