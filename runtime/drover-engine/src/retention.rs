@@ -14,8 +14,9 @@ use crate::Shared;
 
 /// Root executions (each with its workflow tree) or rows per write.
 const BATCH: usize = 200;
-/// Free pages given back per write.
-const VACUUM_PAGES: u32 = 256;
+/// Free pages given back per write: moving pages is the costliest write
+/// the collector makes, so fewer per write than rows per batch.
+const VACUUM_PAGES: u32 = 64;
 
 /// How a round paces itself.
 #[derive(Clone, Copy, Debug)]
