@@ -338,3 +338,92 @@ fn one_enforcement(d: &Drover, server: &Server, trigger: &str) -> String {
     assert_eq!(enf[0]["state"], "scheduled", "{t:#}");
     enf[0]["execution_id"].as_str().unwrap().to_owned()
 }
+
+/// An operator policy (`drover policy set`) governs another pack's action,
+/// which no pack may: here one `limits.nap_a` at a time, the excess
+/// canceled, on top of the pack's own shared semaphore of three.
+#[test]
+fn an_operator_policy_governs_any_action_and_is_audited() {
+    let d = limits_drover();
+    let file = d.dir.path().join("one_nap.yaml");
+    std::fs::write(
+        &file,
+        "name: one_nap\ndescription: One nap_a at a time.\nresource_ref: limits.nap_a\n\
+         policy_type: action.concurrency\nparameters:\n  threshold: 1\n  action: cancel\n",
+    )
+    .unwrap();
+    let out = d.expect(0, &["policy", "set", file.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("policy drover.one_nap set on limits.nap_a"),
+        "{}",
+        stdout(&out)
+    );
+    let listed = d.json(0, &["policy", "list"]);
+    let owners: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["ref"].as_str().unwrap(), p["owner"].as_str().unwrap()))
+        .collect();
+    assert!(owners.contains(&("drover.one_nap", "operator")), "{listed}");
+    assert!(
+        owners.contains(&("limits.naps_a", "pack limits")),
+        "{listed}"
+    );
+    let audit = stdout(&d.expect(0, &["audit", "list"]));
+    assert!(
+        audit.contains("policy.set") && audit.contains("drover.one_nap"),
+        "{audit}"
+    );
+
+    let server = Server::start(&d);
+    let agent = agent(Duration::from_secs(30));
+    let first = go(&agent, &server, &json!({"action": "nap_a", "seconds": 3}));
+    let first_exec = one_enforcement(&d, &server, &first);
+    wait_for("the first nap_a running", SETTLE, || {
+        (queue_depth(&d) == (0, 1)).then_some(())
+    });
+    let second = go(&agent, &server, &json!({"action": "nap_a", "seconds": 3}));
+    let e = execution(&d, &server, &one_enforcement(&d, &server, &second));
+    assert_eq!(e["status"], "canceled", "{e:#}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("policy drover.one_nap"),
+        "{e:#}"
+    );
+    assert_eq!(execution(&d, &server, &first_exec)["status"], "succeeded");
+
+    // Removed: two run side by side again (the pack's semaphore allows 3).
+    d.expect(0, &["policy", "remove", "one_nap"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let a = go(&agent, &server, &json!({"action": "nap_a", "seconds": 1}));
+    let b = go(&agent, &server, &json!({"action": "nap_a", "seconds": 1}));
+    for t in [a, b] {
+        let e = execution(&d, &server, &one_enforcement(&d, &server, &t));
+        assert_eq!(e["status"], "succeeded", "{e:#}");
+    }
+    let audit = stdout(&d.expect(0, &["audit", "list"]));
+    assert!(audit.contains("policy.remove"), "{audit}");
+
+    // Not an installed action: refused, naming the file and the field.
+    std::fs::write(
+        &file,
+        "name: typo\nresource_ref: limits.nap_z\npolicy_type: action.concurrency\n\
+         parameters:\n  threshold: 1\n",
+    )
+    .unwrap();
+    let out = d.expect(2, &["policy", "set", file.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("one_nap.yaml: resource_ref: limits.nap_z is not an installed action"),
+        "{err}"
+    );
+    let out = d.expect(2, &["policy", "remove", "nope"]);
+    assert!(
+        stderr(&out).contains("no operator policy \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -106,6 +106,10 @@ enum Delay {
     Text(String),
 }
 
+/// The owner of the operator's own policies (`drover policy set`): a
+/// reserved name no pack can take, so only they may govern any action.
+pub const OPERATOR: &str = "drover";
+
 const TYPES: [&str; 3] = [
     "action.concurrency",
     "action.concurrency.attr",
@@ -500,12 +504,15 @@ impl Policies {
             ..Policies::default()
         };
         for p in policies.into_iter().filter(|p| p.enabled) {
-            if p.resource_ref.split_once('.').map(|(pack, _)| pack) != Some(p.pack.as_str()) {
+            let operator = p.pack == OPERATOR;
+            if !operator
+                && p.resource_ref.split_once('.').map(|(pack, _)| pack) != Some(p.pack.as_str())
+            {
                 tracing::warn!(policy = %p.reference, action = %p.resource_ref,
                     "ignoring a policy on another pack's action: a pack governs only itself");
                 continue;
             }
-            let shadow = is_shadow(&p.pack);
+            let shadow = !operator && is_shadow(&p.pack);
             match p.kind {
                 PolicyKind::Concurrency {
                     threshold,

@@ -87,6 +87,41 @@ impl Store {
         })
     }
 
+    /// Stores one policy of `owner` (the operator's: `drover policy set`)
+    /// and bumps the catalog generation.
+    pub fn put_policy(&self, owner: &str, reference: &str, definition: &str) -> Result<()> {
+        let (owner, reference, definition) = (
+            owner.to_owned(),
+            reference.to_owned(),
+            definition.to_owned(),
+        );
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO policies (ref, pack, definition, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (ref) DO UPDATE SET pack = excluded.pack,
+                    definition = excluded.definition, updated_at = excluded.updated_at",
+                params![reference, owner, definition, now_ms()],
+            )?;
+            bump_generation(conn)
+        })
+    }
+
+    /// Deletes policy `reference` of `owner`; false if there was none.
+    pub fn delete_policy(&self, owner: &str, reference: &str) -> Result<bool> {
+        let (owner, reference) = (owner.to_owned(), reference.to_owned());
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM policies WHERE ref = ?1 AND pack = ?2",
+                params![reference, owner],
+            )?;
+            if n > 0 {
+                bump_generation(conn)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
     /// Every stored policy, by reference.
     pub fn list_policies(&self) -> Result<Vec<StoredPolicy>> {
         self.read(|conn| {

@@ -91,6 +91,10 @@ pub enum Command {
     /// Fleet controller switches: pause, resume, windows, ladders, run.
     #[command(subcommand)]
     Fleet(crate::commands::fleet::FleetCmd),
+    /// The operator's scheduler policies, on any action: `drover policy set
+    /// one_sleep.yaml` (a pack's own govern only its actions).
+    #[command(subcommand)]
+    Policy(crate::commands::policy::PolicyCmd),
     /// How long each kind of history is kept: `drover retention set
     /// executions --max-age 14d`.
     #[command(subcommand)]

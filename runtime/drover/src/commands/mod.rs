@@ -14,6 +14,7 @@ pub mod inquiry;
 mod kv;
 pub mod node;
 mod pack;
+pub mod policy;
 mod rule;
 mod run;
 mod secret;
@@ -70,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Sim(cmd) => sim::run(&db, cmd),
         Command::Fleet(cmd) => fleet::run(&db, cmd),
         Command::Inquiry(cmd) => inquiry::run(&db, cmd),
+        Command::Policy(cmd) => policy::run(&db, cmd),
         Command::Retention(cmd) => gc::retention_cmd(&db, cmd),
         Command::Gc(args) => gc::gc(&db, args),
         Command::Token(_) | Command::User(_) | Command::Demo(_) => {
