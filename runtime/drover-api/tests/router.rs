@@ -1,0 +1,246 @@
+//! The API router in process (`tower::ServiceExt::oneshot`, no socket):
+//! who may reach what, and the shape of every refusal. Flows through the
+//! real binary are in the top-level `tests/` (see tests/README.md).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use drover_engine::{Pipeline, PipelineConfig};
+use drover_store::{Role, Store};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A router over a fresh database, and a token per role.
+struct Api {
+    _dir: tempfile::TempDir,
+    router: Router,
+    viewer: String,
+    operator: String,
+    admin: String,
+    pipeline: Option<Pipeline>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(p) = self.pipeline.take() {
+            p.shutdown(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("drover.db")).unwrap();
+    let runtime =
+        Arc::new(drover_host::Runtime::new(store.clone(), &dir.path().join("cache")).unwrap());
+    let pipeline = Pipeline::start(
+        runtime.clone(),
+        PipelineConfig {
+            workers: 1,
+            ..PipelineConfig::default()
+        },
+    )
+    .unwrap();
+    let token = |role| {
+        drover_api::auth::create_token(&store, &format!("{role}-token"), role, "test")
+            .unwrap()
+            .1
+    };
+    let (viewer, operator, admin) = (
+        token(Role::Viewer),
+        token(Role::Operator),
+        token(Role::Admin),
+    );
+    let router = drover_api::router(drover_api::AppState {
+        store: store.clone(),
+        runtime,
+        intake: pipeline.intake(),
+        metrics: pipeline.metrics(),
+        config: Arc::new(drover_api::ApiConfig::default()),
+        events: drover_api::stream::Events::default(),
+    });
+    Api {
+        _dir: dir,
+        router,
+        viewer,
+        operator,
+        admin,
+        pipeline: Some(pipeline),
+    }
+}
+
+/// One request: status, headers and the body (JSON when it parses).
+async fn call(
+    api: &Api,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let resp = api.router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (parts.status, parts.headers, value)
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no JSON error: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anonymous_get_401_with_a_json_error_and_learn_nothing() {
+    let api = api();
+    for (method, uri) in [
+        (Method::GET, "/api/v1/executions"),
+        (Method::GET, "/api/v1/grants"),
+        (Method::GET, "/api/v1/openapi.json"),
+        (Method::POST, "/api/v1/fleet/pause"),
+        // Unknown paths too: a 404 would tell which ones exist.
+        (Method::GET, "/api/v1/no-such-thing"),
+    ] {
+        let (status, headers, body) = call(&api, method.clone(), uri, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}: {body}");
+        assert!(!error_of(&body).is_empty());
+        assert!(
+            headers
+                .get("www-authenticate")
+                .is_some_and(|v| v.to_str().unwrap().starts_with("Bearer")),
+            "{method} {uri}: {headers:?}"
+        );
+    }
+    let (status, _, body) = call(&api, Method::GET, "/api/v1/executions", Some("nope"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a bad token: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reaches_what_it_may_and_is_told_what_it_lacks() {
+    let api = api();
+    let (status, _, body) = call(
+        &api,
+        Method::GET,
+        "/api/v1/executions",
+        Some(&api.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["items"].is_array(), "{body}");
+
+    // A viewer may not act: 403 naming the role it needs and how to get it.
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        "/api/v1/fleet/pause",
+        Some(&api.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("needs the operator role") && error.contains("drover token create"),
+        "{error}"
+    );
+
+    // Tokens are the admin's.
+    let (status, _, body) = call(
+        &api,
+        Method::GET,
+        "/api/v1/tokens",
+        Some(&api.operator),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(error_of(&body).contains("needs the admin role"), "{body}");
+    let (status, _, body) = call(&api, Method::GET, "/api/v1/tokens", Some(&api.admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Known to the authenticated: an unknown path is a JSON 404.
+    let (status, _, body) = call(
+        &api,
+        Method::GET,
+        "/api/v1/no-such-thing",
+        Some(&api.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(error_of(&body).contains("openapi.json"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_name_the_field_and_change_nothing() {
+    let api = api();
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        "/api/v1/executions",
+        Some(&api.operator),
+        Some(serde_json::json!({"action": "not a reference"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(!error_of(&body).is_empty());
+    let (status, _, body) = call(
+        &api,
+        Method::GET,
+        "/api/v1/executions?limit=5000",
+        Some(&api.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("1 to 1000"), "{body}");
+    let (_, _, body) = call(
+        &api,
+        Method::GET,
+        "/api/v1/executions",
+        Some(&api.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(body["items"], serde_json::json!([]), "nothing was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers() {
+    let api = api();
+    for (uri, token) in [
+        ("/healthz", None),
+        ("/api/v1/executions", None),
+        ("/api/v1/executions", Some(api.viewer.as_str())),
+        ("/login", None),
+    ] {
+        let (_, headers, _) = call(&api, Method::GET, uri, token, None).await;
+        for (name, value) in [
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+        ] {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{uri}: {name}"
+            );
+        }
+        assert!(headers.contains_key("content-security-policy"), "{uri}");
+    }
+}
