@@ -7,6 +7,9 @@
 //!
 //! - `sequential n`: a chain t0 → t1 → … → t(n-1);
 //! - `fan-out n`: one task, n-2 parallel branches, one `join: all` task;
+//! - `loop+publish n` (n up to 100,000): one task cycling n times on a
+//!   counter each transition publishes (a poll-until-ready loop; the state
+//!   grows by a context, a frame and a task entry per iteration);
 //!
 //! and `with-items 1000 (concurrency 50)`: one task over 1,000 items.
 //!
@@ -84,6 +87,13 @@ fn fan_out(n: usize) -> String {
     y
 }
 
+fn looping(n: usize) -> String {
+    format!(
+        "version: 1.0\nvars:\n  - count: 0\ntasks:\n  init:\n    action: core.noop\n    next: [{{do: step}}]\n  step:\n    action: core.noop\n    next:\n      - when: '{{{{ ctx().count < {last} }}}}'\n        publish:\n          - count: '{{{{ ctx().count + 1 }}}}'\n        do: step\n",
+        last = n.saturating_sub(2)
+    )
+}
+
 fn with_items(concurrency: usize) -> String {
     format!(
         "version: 1.0\ninput:\n  - items\ntasks:\n  each:\n    with:\n      items: \"{{{{ ctx().items }}}}\"\n      concurrency: {concurrency}\n    action: core.noop\n"
@@ -133,6 +143,19 @@ fn main() {
             name: format!("fan-out {n}"),
             workflow: fan_out(n),
             tasks: n.max(3),
+            items: None,
+        });
+    }
+    let loops: &[usize] = if bench {
+        &[10, 100, 1000, 10_000, 100_000]
+    } else {
+        &[10, 100]
+    };
+    for &n in loops {
+        scenarios.push(Scenario {
+            name: format!("loop+publish {n}"),
+            workflow: looping(n),
+            tasks: n.max(2),
             items: None,
         });
     }
@@ -231,7 +254,11 @@ fn main() {
         );
         rates.push((s.name.clone(), tasks_s));
     }
-    for kind in ["sequential", "fan-out"] {
+    for (kind, sizes) in [
+        ("sequential", sizes),
+        ("fan-out", sizes),
+        ("loop+publish", loops),
+    ] {
         let rate = |n: usize| {
             rates
                 .iter()
