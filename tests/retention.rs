@@ -11,90 +11,22 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
 use serde_json::Value;
+use support::history::{self, now_ms};
 use support::server::*;
 use support::*;
 
-const DAY_MS: u64 = 86_400_000;
+const DAY_MS: i64 = history::DAY_MS;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+const NAMES: history::Names = history::Names {
+    trigger_type: "events.ping",
+    rule: "events.on_ping",
+    action: "core.echo",
+    workflow: "flows.greet",
+};
 
-/// Writes history 40 days old straight into the database, as a site that
-/// has run for months has it: `roots` top-level executions (every tenth a
-/// workflow with two children), as many trigger instances, each with an
-/// enforcement, and audit records. Returns the execution rows written.
 fn seed_old_history(db: &Path, roots: u64) -> u64 {
-    let mut conn = rusqlite::Connection::open(db).unwrap();
-    let tx = conn.transaction().unwrap();
-    let start = now_ms() - 40 * DAY_MS;
-    let mut rows = 0;
-    {
-        let mut exec = tx
-            .prepare(
-                "INSERT INTO executions (id, action, pack_version, digest, parameters, status,
-                     dry_run, logs, actor, started_at, finished_at, duration_us, parent, task)
-                 VALUES (?1, ?2, '0.1.0', 'sha256:0', '{}', 'succeeded', 0, '[]', 'rule', ?3, ?3,
-                     100, ?4, ?5)",
-            )
-            .unwrap();
-        let mut trigger = tx
-            .prepare(
-                "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at,
-                     state, matched)
-                 VALUES (?1, 'events.ping', '{\"node\": \"b7s01\"}', 'webhook', ?2, 'processed', 1)",
-            )
-            .unwrap();
-        let mut enforcement = tx
-            .prepare(
-                "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id, state, at)
-                 VALUES (?1, ?2, 'events.on_ping', ?3, 'scheduled', ?4)",
-            )
-            .unwrap();
-        let mut audit = tx
-            .prepare(
-                "INSERT INTO audit (at, execution_id, actor, pack, plugin, capability, target,
-                     decision, reason, dry_run)
-                 VALUES (?1, ?2, 'rule', 'demo@0.1.0', 'reboot_node', 'nodes.reboot', 'b7s01',
-                     'allowed', '', 0)",
-            )
-            .unwrap();
-        for i in 0..roots {
-            let ms = start + i * 10;
-            let id = |n: u128| ulid::Ulid::from_parts(ms, n).to_string();
-            let root = id(0);
-            let workflow = i % 10 == 0;
-            let action = if workflow { "flows.greet" } else { "core.echo" };
-            exec.execute(params![
-                root,
-                action,
-                ms as i64,
-                None::<String>,
-                None::<String>
-            ])
-            .unwrap();
-            rows += 1;
-            if workflow {
-                for (n, task) in [(1, "hello"), (2, "bye")] {
-                    exec.execute(params![id(n), "core.echo", ms as i64, root, task])
-                        .unwrap();
-                    rows += 1;
-                }
-            }
-            trigger.execute(params![id(10), ms as i64]).unwrap();
-            enforcement
-                .execute(params![id(11), id(10), root, ms as i64])
-                .unwrap();
-            audit.execute(params![ms as i64, root]).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    rows
+    history::seed_old_history(db, roots, &NAMES, true)
 }
 
 /// Rows of `table` older than 30 days (by `time_column`).
@@ -102,7 +34,7 @@ fn old_rows(db: &Path, table: &str, time_column: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(
         &format!("SELECT count(*) FROM {table} WHERE {time_column} < ?1"),
-        [(now_ms() - 30 * DAY_MS) as i64],
+        [now_ms() - 30 * DAY_MS],
         |r| r.get(0),
     )
     .unwrap()

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
+pub mod history;
 pub mod server;
 
 /// The repository root.

@@ -15,78 +15,26 @@
 //! DROVER_BENCH_EXECUTIONS=100000 cargo bench -p drover --bench retention
 //! ```
 
+#[path = "../../../tests/support/history.rs"]
+mod history;
 #[path = "support/sweep.rs"]
 mod sweep;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
 use sweep::*;
 
-const DAY_MS: i64 = 86_400_000;
+const DAY_MS: i64 = history::DAY_MS;
 
-/// Writes `roots` top-level executions 40 days old (every tenth a workflow
-/// with two children) and as many processed trigger instances, each with
-/// its enforcement. Returns the execution rows written.
 fn seed(db: &Path, roots: u64) -> u64 {
-    let mut conn = rusqlite::Connection::open(db).unwrap();
-    let tx = conn.transaction().unwrap();
-    let start = now_ms() - 40 * DAY_MS;
-    let mut rows = 0;
-    {
-        let mut exec = tx
-            .prepare(
-                "INSERT INTO executions (id, action, pack_version, digest, parameters, status,
-                     result, dry_run, logs, actor, started_at, finished_at, duration_us, parent, task)
-                 VALUES (?1, ?2, '0.1.0', 'sha256:0', '{\"node\": \"b7s01\"}', 'succeeded',
-                     '{\"ok\": true}', 0, '[]', 'rule:bench.down', ?3, ?3, 100, ?4, ?5)",
-            )
-            .unwrap();
-        let mut trigger = tx
-            .prepare(
-                "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at,
-                     state, matched)
-                 VALUES (?1, 'bench.event', '{\"i\": 1, \"status\": \"down\"}', 'webhook', ?2,
-                     'processed', 1)",
-            )
-            .unwrap();
-        let mut enforcement = tx
-            .prepare(
-                "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id, state, at)
-                 VALUES (?1, ?2, 'bench.down', ?3, 'scheduled', ?4)",
-            )
-            .unwrap();
-        for i in 0..roots {
-            let ms = (start + i as i64 * 2) as u64;
-            let id = |n: u128| ulid::Ulid::from_parts(ms, n).to_string();
-            let root = id(0);
-            let workflow = i % 10 == 0;
-            let action = if workflow { "bench.flow" } else { "bench.noop" };
-            exec.execute(params![
-                root,
-                action,
-                ms as i64,
-                None::<String>,
-                None::<String>
-            ])
-            .unwrap();
-            rows += 1;
-            if workflow {
-                for (n, task) in [(1, "check"), (2, "act")] {
-                    exec.execute(params![id(n), "bench.noop", ms as i64, root, task])
-                        .unwrap();
-                    rows += 1;
-                }
-            }
-            trigger.execute(params![id(10), ms as i64]).unwrap();
-            enforcement
-                .execute(params![id(11), id(10), root, ms as i64])
-                .unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    rows
+    let names = history::Names {
+        trigger_type: "bench.event",
+        rule: "bench.down",
+        action: "bench.noop",
+        workflow: "bench.flow",
+    };
+    history::seed_old_history(db, roots, &names, false)
 }
 
 fn query(db: &Path, sql: &str) -> i64 {
