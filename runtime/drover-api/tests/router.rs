@@ -98,6 +98,10 @@ async fn call(
     (parts.status, parts.headers, value)
 }
 
+async fn get(api: &Api, uri: &str, token: &str) -> (StatusCode, HeaderMap, Value) {
+    call(api, Method::GET, uri, Some(token), None).await
+}
+
 fn error_of(body: &Value) -> &str {
     body["error"]
         .as_str()
@@ -132,14 +136,7 @@ async fn the_anonymous_get_401_with_a_json_error_and_learn_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_reaches_what_it_may_and_is_told_what_it_lacks() {
     let api = api();
-    let (status, _, body) = call(
-        &api,
-        Method::GET,
-        "/api/v1/executions",
-        Some(&api.viewer),
-        None,
-    )
-    .await;
+    let (status, _, body) = get(&api, "/api/v1/executions", &api.viewer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["items"].is_array(), "{body}");
 
@@ -160,28 +157,14 @@ async fn each_role_reaches_what_it_may_and_is_told_what_it_lacks() {
     );
 
     // Tokens are the admin's.
-    let (status, _, body) = call(
-        &api,
-        Method::GET,
-        "/api/v1/tokens",
-        Some(&api.operator),
-        None,
-    )
-    .await;
+    let (status, _, body) = get(&api, "/api/v1/tokens", &api.operator).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(error_of(&body).contains("needs the admin role"), "{body}");
-    let (status, _, body) = call(&api, Method::GET, "/api/v1/tokens", Some(&api.admin), None).await;
+    let (status, _, body) = get(&api, "/api/v1/tokens", &api.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Known to the authenticated: an unknown path is a JSON 404.
-    let (status, _, body) = call(
-        &api,
-        Method::GET,
-        "/api/v1/no-such-thing",
-        Some(&api.viewer),
-        None,
-    )
-    .await;
+    let (status, _, body) = get(&api, "/api/v1/no-such-thing", &api.viewer).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(error_of(&body).contains("openapi.json"), "{body}");
 }
@@ -199,24 +182,10 @@ async fn bad_requests_name_the_field_and_change_nothing() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(!error_of(&body).is_empty());
-    let (status, _, body) = call(
-        &api,
-        Method::GET,
-        "/api/v1/executions?limit=5000",
-        Some(&api.viewer),
-        None,
-    )
-    .await;
+    let (status, _, body) = get(&api, "/api/v1/executions?limit=5000", &api.viewer).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(error_of(&body).contains("1 to 1000"), "{body}");
-    let (_, _, body) = call(
-        &api,
-        Method::GET,
-        "/api/v1/executions",
-        Some(&api.viewer),
-        None,
-    )
-    .await;
+    let (_, _, body) = get(&api, "/api/v1/executions", &api.viewer).await;
     assert_eq!(body["items"], serde_json::json!([]), "nothing was started");
 }
 

@@ -24,7 +24,7 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Rule(#[from] drover_rules::ParseError),
     #[error(
         "{path}: the rule belongs to pack {found:?}, but it ships in pack {pack:?}; set `pack: {pack}`"

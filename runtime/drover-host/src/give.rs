@@ -18,7 +18,7 @@ pub enum GiveError {
         "grants are given to one pack version: write PACK@VERSION, e.g. demo@0.1.0 (see `drover pack list`); got {0:?}"
     )]
     NoVersion(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] drover_policy::PolicyError),
     #[error("{0} needs no grant: declaring it in pack.yaml is enough")]
     NeedsNoGrant(Capability),

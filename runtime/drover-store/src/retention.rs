@@ -152,6 +152,19 @@ pub struct Tally {
     pub in_use: u64,
 }
 
+impl Tally {
+    fn gone(rows: u64) -> Tally {
+        Tally { rows, in_use: 0 }
+    }
+
+    fn kept(rows: u64) -> Tally {
+        Tally {
+            rows: 0,
+            in_use: rows,
+        }
+    }
+}
+
 impl std::ops::AddAssign for Tally {
     fn add_assign(&mut self, other: Tally) {
         self.rows += other.rows;
@@ -160,10 +173,6 @@ impl std::ops::AddAssign for Tally {
 }
 
 impl Sweep {
-    pub fn kind(&self) -> History {
-        self.kind
-    }
-
     /// True once nothing due is left past the cursor.
     pub fn is_done(&self) -> bool {
         self.done
@@ -331,40 +340,32 @@ impl Store {
 /// Resolves which rows of `kind` are due under `keep` at `now_ms`.
 fn due(conn: &Connection, kind: History, keep: Keep, now_ms: i64) -> Result<Due> {
     let cutoff = keep.cutoff(now_ms);
-    // The id of the `count`-th newest row: rows below it are beyond the count.
-    let nth_newest = |sql: &str| -> Result<Option<String>> {
-        match keep.max_count {
-            None => Ok(None),
-            Some(0) => Ok(Some("~".into())), // sorts after every ULID
-            Some(n) => Ok(conn
-                .query_row(sql, [i64::try_from(n - 1).unwrap_or(i64::MAX)], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()?
-                .or(Some(String::new()))),
-        }
-    };
     let ids = |count_below: Option<String>| {
         let time_end = cutoff.map(drover_core::id_floor);
-        let scan_end = match (&count_below, time_end) {
-            (Some(a), Some(b)) => a.clone().max(b),
-            (Some(a), None) => a.clone(),
-            (None, Some(b)) => b,
-            (None, None) => String::new(),
-        };
+        let scan_end = count_below.iter().cloned().chain(time_end).max();
         Due::Ids {
             cutoff,
             count_below,
-            scan_end,
+            scan_end: scan_end.unwrap_or_default(),
         }
     };
+    // "~" sorts after every ULID: with a count of 0 every row goes.
+    let top = || "~".to_owned();
     Ok(match kind {
         History::Executions => ids(nth_newest(
+            conn,
             "SELECT id FROM executions INDEXED BY executions_roots WHERE parent IS NULL
              ORDER BY id DESC LIMIT 1 OFFSET ?1",
+            keep.max_count,
+            top(),
+            String::new(),
         )?),
         History::Triggers => ids(nth_newest(
+            conn,
             "SELECT id FROM trigger_instances ORDER BY id DESC LIMIT 1 OFFSET ?1",
+            keep.max_count,
+            top(),
+            String::new(),
         )?),
         History::NodeHistory | History::Audit => {
             let table = if kind == History::Audit {
@@ -386,40 +387,51 @@ fn due(conn: &Connection, kind: History, keep: Keep, now_ms: i64) -> Result<Due>
                     .unwrap_or(i64::MAX),
                 ),
             };
-            let by_count = match keep.max_count {
-                None => None,
-                Some(0) => Some(i64::MAX),
-                Some(n) => Some(
-                    conn.query_row(
-                        &format!("SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?1"),
-                        [i64::try_from(n - 1).unwrap_or(i64::MAX)],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .optional()?
-                    .unwrap_or(i64::MIN),
-                ),
-            };
+            let by_count = nth_newest(
+                conn,
+                &format!("SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?1"),
+                keep.max_count,
+                i64::MAX,
+                i64::MIN,
+            )?;
             Due::Below(by_age.into_iter().chain(by_count).max().unwrap_or(i64::MIN))
         }
         History::FleetRequests => {
-            let by_count = match keep.max_count {
-                None => None,
-                Some(0) => Some(i64::MAX),
-                Some(n) => Some(
-                    conn.query_row(
-                        &format!(
-                            "SELECT updated_at FROM fleet_requests WHERE {FINISHED}
-                             ORDER BY updated_at DESC LIMIT 1 OFFSET ?1"
-                        ),
-                        [i64::try_from(n - 1).unwrap_or(i64::MAX)],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .optional()?
-                    .unwrap_or(i64::MIN),
+            let by_count = nth_newest(
+                conn,
+                &format!(
+                    "SELECT updated_at FROM fleet_requests WHERE {FINISHED}
+                     ORDER BY updated_at DESC LIMIT 1 OFFSET ?1"
                 ),
-            };
+                keep.max_count,
+                i64::MAX,
+                i64::MIN,
+            )?;
             Due::UpdatedBefore(cutoff.into_iter().chain(by_count).max().unwrap_or(i64::MIN))
         }
+    })
+}
+
+/// Under a count of `max_count`, the key of its oldest kept row (`sql`
+/// orders newest first and skips `?1` rows): rows below it go. `all` when
+/// the count is 0, `nothing` when fewer rows exist; `None` without a count.
+fn nth_newest<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    max_count: Option<u64>,
+    all: T,
+    nothing: T,
+) -> Result<Option<T>> {
+    Ok(match max_count {
+        None => None,
+        Some(0) => Some(all),
+        Some(n) => Some(
+            conn.query_row(sql, [i64::try_from(n - 1).unwrap_or(i64::MAX)], |r| {
+                r.get::<_, T>(0)
+            })
+            .optional()?
+            .unwrap_or(nothing),
+        ),
     })
 }
 
@@ -549,19 +561,14 @@ fn execution_tree(conn: &Connection, root: &str, apply: bool) -> Result<Tally> {
              OR EXISTS (SELECT 1 FROM fleet_requests WHERE execution_id = ?1
                         AND status IN ('queued', 'active'))",
     )?;
-    let mut still_needed = in_use;
-    for id in &tree {
-        if still_needed {
-            break;
-        }
-        still_needed = needed.query_row([id], |r| r.get::<_, bool>(0))?;
-    }
     let rows = tree.len() as u64;
-    if still_needed {
-        return Ok(Tally {
-            rows: 0,
-            in_use: rows,
-        });
+    if in_use {
+        return Ok(Tally::kept(rows));
+    }
+    for id in &tree {
+        if needed.query_row([id], |r| r.get::<_, bool>(0))? {
+            return Ok(Tally::kept(rows));
+        }
     }
     if apply {
         conn.prepare_cached("DELETE FROM inquiries WHERE root = ?1")?
@@ -577,7 +584,7 @@ fn execution_tree(conn: &Connection, root: &str, apply: bool) -> Result<Tally> {
             }
         }
     }
-    Ok(Tally { rows, in_use: 0 })
+    Ok(Tally::gone(rows))
 }
 
 /// A trigger instance and its enforcements, once the rules have seen it
@@ -595,10 +602,7 @@ fn trigger_instance(conn: &Connection, id: &str, apply: bool) -> Result<Tally> {
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let rows = 1 + enforcements.max(0) as u64;
     if pending || waiting {
-        return Ok(Tally {
-            rows: 0,
-            in_use: rows,
-        });
+        return Ok(Tally::kept(rows));
     }
     if apply {
         conn.prepare_cached("DELETE FROM enforcements WHERE trigger_instance_id = ?1")?
@@ -606,7 +610,7 @@ fn trigger_instance(conn: &Connection, id: &str, apply: bool) -> Result<Tally> {
         conn.prepare_cached("DELETE FROM trigger_instances WHERE id = ?1")?
             .execute([id])?;
     }
-    Ok(Tally { rows, in_use: 0 })
+    Ok(Tally::gone(rows))
 }
 
 #[cfg(test)]

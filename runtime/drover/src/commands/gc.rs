@@ -129,11 +129,11 @@ pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let report = retention::collect(&store, Pace::FOREGROUND, &|| false)?;
-    let (size_before_vacuum, _) = store.db_size()?;
     let vacuumed = if args.vacuum {
+        let (before, _) = store.db_size()?;
         store.vacuum()?;
         let (after, _) = store.db_size()?;
-        Some(size_before_vacuum.saturating_sub(after))
+        Some(before.saturating_sub(after))
     } else {
         None
     };
