@@ -1402,7 +1402,9 @@ fn nodes_budgets_and_the_brake_through_the_api() {
     );
     assert_eq!(dry.status, 200, "{dry:?}");
     let dry = dry.json();
-    assert_eq!(dry["answers"][0]["Ok"]["outcome"], "queued", "{dry:#}");
+    // One answer per node, shaped as the batch endpoint's (no `Ok` wrapper).
+    assert_eq!(dry["dry_run"], true, "{dry:#}");
+    assert_eq!(dry["answers"][0]["outcome"], "queued", "{dry:#}");
     assert!(dry.to_string().contains("rack-one"), "{dry:#}");
     let n2 = server.get("/api/v1/nodes/n2", &viewer).json();
     assert!(

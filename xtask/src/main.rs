@@ -40,7 +40,7 @@ tasks:
                    tests (cargo nextest when installed, else cargo test);
                    args are passed to the test runner. DROVER_NO_INSTALL=1:
                    fail listing missing peers instead of installing them
-  bench [args...]  plugins, then `cargo bench -p drover-host [args...]`
+  bench [args...]  plugins, then `cargo bench -p drover-app [args...]`
   demo [args...]   build, then `drover demo --dir target/demo [args...]`:
                    serve + a simulated fleet of 500 nodes in 25 racks + the
                    batchops pack, with incidents injected; open the printed
@@ -151,8 +151,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 /// `plugins`, then the host's benchmarks.
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     plugins(root)?;
-    step("benchmarking drover-host");
-    run_cmd(cargo(root).args(["bench", "-p", "drover-host"]).args(args))
+    step("benchmarking drover-app (the plugin host through the application)");
+    run_cmd(cargo(root).args(["bench", "-p", "drover-app"]).args(args))
 }
 
 /// `build`, then `drover demo` (README's first command): a fresh

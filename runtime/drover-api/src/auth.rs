@@ -291,7 +291,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, 
                 )
             })?;
         let hash = sha256_hex(token);
-        let store = state.store.clone();
+        let store = state.store().clone();
         let found = blocking(move || Ok(store.token_by_hash(&hash)?)).await?;
         let token = found.ok_or_else(|| {
             ApiError::Unauthorized(
@@ -306,7 +306,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, 
         }
     } else if let Some(id) = session_cookie_value(&parts.headers) {
         let hash = sha256_hex(id);
-        let store = state.store.clone();
+        let store = state.store().clone();
         let found = blocking(move || Ok(store.session(&hash)?)).await?;
         let session = found.ok_or_else(|| {
             ApiError::Unauthorized("your session has ended; log in again at /login".into())

@@ -34,8 +34,8 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use drover_app::App;
 use drover_engine::{Intake, Metrics};
-use drover_host::Runtime;
 use drover_store::Store;
 
 pub use error::{ApiError, blocking};
@@ -58,12 +58,18 @@ pub struct ApiConfig {
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub runtime: Arc<Runtime>,
+    /// The application: its store, fleet and plugin runtime.
+    pub app: Arc<App>,
     pub intake: Arc<Intake>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<ApiConfig>,
     pub events: stream::Events,
+}
+
+impl AppState {
+    pub fn store(&self) -> &Store {
+        self.app.store()
+    }
 }
 
 /// The whole HTTP application.
@@ -132,7 +138,7 @@ async fn metrics(
     if state.config.metrics_auth {
         auth::Auth::<auth::need::Viewer>::from_request_parts(&mut parts, &state).await?;
     }
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (queued, running) = blocking(move || Ok(store.queue_depth()?)).await?;
     Ok((
         [(

@@ -58,7 +58,7 @@ pub struct LoginForm {
 
 /// `POST /login`: a session cookie and a redirect, or the form again.
 pub async fn login_submit(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let name = form.name.clone();
     let _turn = auth::login_permit().await;
     match blocking(move || auth::login(&store, &form.name, &form.password)).await {

@@ -128,7 +128,7 @@ pub async fn receive(
             let body = read_body(body).await?;
             let given = given.to_owned();
             blocking_store(&state, move |state| {
-                let _ = state.store.secret_get("\u{0}");
+                let _ = state.store().secret_get("\u{0}");
                 let _ = verify_signature_at(b"\0", None, &body, &given);
                 Ok(())
             })
@@ -140,7 +140,7 @@ pub async fn receive(
         }
         (_, None, Some(_)) => {
             blocking_store(&state, move |state| {
-                let _ = state.store.secret_get("\u{0}");
+                let _ = state.store().secret_get("\u{0}");
                 Ok(())
             })
             .await?;
@@ -268,7 +268,7 @@ where
 
 /// A webhook secret's value; `None` (logged for the operator) when unset.
 fn secret_value(state: &AppState, name: &str) -> Result<Option<String>, ApiError> {
-    let value = state.store.secret_get(name)?;
+    let value = state.store().secret_get(name)?;
     if value.is_none() {
         tracing::error!(
             secret = %name,
@@ -287,7 +287,7 @@ async fn first_use(
     ts: i64,
 ) -> Result<(), ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    state.store.remember_webhook_signature(
+    state.store().remember_webhook_signature(
         webhook,
         &hex::encode(mac),
         now,

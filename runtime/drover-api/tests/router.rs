@@ -33,10 +33,10 @@ impl Drop for Api {
 fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("drover.db")).unwrap();
-    let runtime =
-        Arc::new(drover_host::Runtime::new(store.clone(), &dir.path().join("cache")).unwrap());
+    let app =
+        Arc::new(drover_app::App::with_defaults(store.clone(), &dir.path().join("cache")).unwrap());
     let pipeline = Pipeline::start(
-        runtime.clone(),
+        app.clone(),
         PipelineConfig {
             workers: 1,
             ..PipelineConfig::default()
@@ -54,8 +54,7 @@ fn api() -> Api {
         token(Role::Admin),
     );
     let router = drover_api::router(drover_api::AppState {
-        store: store.clone(),
-        runtime,
+        app,
         intake: pipeline.intake(),
         metrics: pipeline.metrics(),
         config: Arc::new(drover_api::ApiConfig::default()),

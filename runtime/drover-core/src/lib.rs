@@ -1,5 +1,5 @@
 //! drover's domain types, shared by every other crate: executions and their
-//! status, dry-run plans, audit records, grants, log lines and ids.
+//! status, dry-run plans, audit records, grants, nodes, log lines and ids.
 //!
 //! Plain data with serde; no I/O, no wasmtime, no SQL. Anything that knows
 //! how to *store* or *produce* these lives elsewhere (`drover-store`,
@@ -10,6 +10,7 @@ mod event;
 mod execution;
 mod grant;
 mod id;
+mod node;
 mod time;
 
 pub use audit::{AuditRecord, Decision};
@@ -17,4 +18,5 @@ pub use event::{Enforcement, EnforcementState, ExecutionRequest, TriggerInstance
 pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
 pub use grant::Grant;
 pub use id::{ExecutionId, GrantId, IdError, id_floor};
+pub use node::{GrantRef, NodeRow};
 pub use time::now_ms;

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drover_app::App;
 use drover_engine::{IntakeError, Pipeline, PipelineConfig};
-use drover_host::Runtime;
 use drover_store::Store;
 use serde_json::json;
 
@@ -85,14 +85,13 @@ fn main() {
 
     let db = dir.path().join("drover.db");
     let store = Store::open(&db).unwrap();
-    let runtime = Runtime::new(store.clone(), &dir.path().join("cache")).unwrap();
+    let app = App::with_defaults(store.clone(), &dir.path().join("cache")).unwrap();
     let rules = drover_engine::read_pack_rules(&pack).unwrap();
-    runtime
-        .install_with(&pack, "user:bench", false, rules.into_catalog())
+    app.install_with(&pack, "user:bench", false, rules.into_catalog())
         .unwrap();
-    let runtime = Arc::new(runtime);
+    let app = Arc::new(app);
     let pipeline = Pipeline::start(
-        runtime,
+        app,
         PipelineConfig {
             workers,
             ..PipelineConfig::default()

@@ -36,9 +36,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use drover_app::App;
 use drover_core::ExecStatus;
 use drover_engine::workflows::{Outcome, run_workflow};
-use drover_host::{RunOptions, Runtime};
+use drover_host::RunOptions;
 use drover_pack::ActionRef;
 use drover_store::Store;
 use serde_json::json;
@@ -126,8 +127,8 @@ fn main() {
     );
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = Store::open(&dir.path().join("drover.db")).expect("open the database");
-    let runtime = Runtime::new(store, &dir.path().join("cache")).expect("runtime");
-    runtime.install(&core, "bench").expect("install packs/core");
+    let app = App::with_defaults(store, &dir.path().join("cache")).expect("app");
+    app.install(&core, "bench").expect("install packs/core");
 
     let mut scenarios = Vec::new();
     for &n in sizes {
@@ -178,8 +179,7 @@ fn main() {
             s.name, s.name
         );
         std::fs::write(pack.join("pack.yaml"), manifest).unwrap();
-        runtime
-            .install(&pack, "bench")
+        app.install(&pack, "bench")
             .expect("install a benchmark workflow");
     }
 
@@ -193,7 +193,7 @@ fn main() {
     if let Some(first) = (0..scenarios.len()).find(|i| scenarios[*i].items.is_none()) {
         let action = ActionRef::new(format!("wfbench{first}"), "w");
         for _ in 0..3 {
-            run_workflow(&runtime, &action, json!({}), &opts).expect("warm-up run");
+            run_workflow(&app, &action, json!({}), &opts).expect("warm-up run");
         }
     }
     println!(
@@ -211,11 +211,11 @@ fn main() {
         let mut cpus = Vec::new();
         let mut commits = 0;
         for _ in 0..rounds {
-            let before = runtime.store().count_executions().unwrap();
-            let stats = runtime.store().writer_stats();
+            let before = app.store().count_executions().unwrap();
+            let stats = app.store().writer_stats();
             let t = Instant::now();
             let cpu = process_cpu();
-            let outcome = run_workflow(&runtime, &action, params.clone(), &opts).expect("run");
+            let outcome = run_workflow(&app, &action, params.clone(), &opts).expect("run");
             let took = t.elapsed();
             cpus.push(process_cpu() - cpu);
             let Outcome::Finished(exec) = outcome else {
@@ -228,14 +228,14 @@ fn main() {
                 s.name,
                 exec.error
             );
-            let stored = runtime.store().count_executions().unwrap() - before;
+            let stored = app.store().count_executions().unwrap() - before;
             assert_eq!(
                 stored as usize,
                 s.tasks + 1,
                 "{}: executions stored",
                 s.name
             );
-            commits = runtime.store().writer_stats().transactions - stats.transactions;
+            commits = app.store().writer_stats().transactions - stats.transactions;
             times.push(took);
         }
         times.sort();

@@ -97,7 +97,7 @@ impl Intake {
     /// wakes the scheduler. The caller has validated its parameters; the
     /// worker validates them again against the action it finds then.
     pub fn request_execution(&self, req: drover_core::ExecutionRequest) -> Result<(), StoreError> {
-        self.shared.runtime.store().request_execution(req)?;
+        self.shared.app.store().request_execution(req)?;
         self.shared.requests_waiting.notify();
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Intake {
         let id = instance.id.clone();
         let intake = self.clone();
         self.shared
-            .runtime
+            .app
             .store()
             .insert_trigger_then(instance, move |stored| {
                 intake.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -207,7 +207,7 @@ impl Intake {
         let id = instance.id.clone();
         let pending = self
             .shared
-            .runtime
+            .app
             .store()
             .insert_trigger(instance)
             .inspect_err(|_| {

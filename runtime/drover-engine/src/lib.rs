@@ -44,7 +44,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use drover_host::Runtime;
+use drover_app::App;
 
 pub use catalog::{Catalog, CatalogError, PackRules, read_pack_rules};
 pub use intake::{Intake, IntakeError};
@@ -82,7 +82,7 @@ impl Default for PipelineConfig {
 
 /// Shared by the stages.
 pub(crate) struct Shared {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) app: Arc<App>,
     catalog: RwLock<Arc<Catalog>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) triggers_waiting: Signal,
@@ -103,10 +103,10 @@ pub struct Pipeline {
 impl Pipeline {
     /// Recovers what a previous process left (interrupted executions),
     /// then starts the rules stage, the scheduler and its workers.
-    pub fn start(runtime: Arc<Runtime>, config: PipelineConfig) -> Result<Pipeline, CatalogError> {
-        let catalog = Arc::new(Catalog::load(runtime.store())?);
+    pub fn start(app: Arc<App>, config: PipelineConfig) -> Result<Pipeline, CatalogError> {
+        let catalog = Arc::new(Catalog::load(app.store())?);
         let shared = Arc::new(Shared {
-            runtime,
+            app,
             catalog: RwLock::new(catalog),
             metrics: Arc::new(Metrics::default()),
             triggers_waiting: Signal::default(),
@@ -115,7 +115,7 @@ impl Pipeline {
             sensor_webhooks: RwLock::new(HashMap::new()),
         });
         scheduler::recover(&shared);
-        if let Err(e) = workflows::recover_runs(&shared.runtime) {
+        if let Err(e) = workflows::recover_runs(&shared.app) {
             tracing::error!(error = %e, "cannot queue unfinished workflow runs");
         }
         let intake = Arc::new(Intake::new(shared.clone(), config.max_intake_in_flight));
@@ -191,7 +191,7 @@ impl Shared {
     /// replaces the old in one step, so a stage sees either, never a mix.
     /// A catalog that does not load is logged and the old one kept.
     fn reload_if_changed(&self, failed_at: &mut Option<i64>) {
-        let store = self.runtime.store();
+        let store = self.app.store();
         let now = match store.catalog_generation() {
             Ok(g) => g,
             Err(e) => {

@@ -117,7 +117,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, every: Duration) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("drover-gc".into())
         .spawn(move || {
-            let store = shared.runtime.store().clone();
+            let store = shared.app.store().clone();
             let mut next = Instant::now() + every.min(Duration::from_secs(10));
             while !shared.stopping() {
                 if Instant::now() < next {

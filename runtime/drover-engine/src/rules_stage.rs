@@ -63,7 +63,7 @@ impl Stage {
 
     fn run(mut self) {
         while !self.shared.stopping() {
-            let batch = match self.shared.runtime.store().pending_triggers(None, BATCH) {
+            let batch = match self.shared.app.store().pending_triggers(None, BATCH) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read pending triggers");
@@ -133,7 +133,7 @@ impl Stage {
         // again, or it would see these once more.
         let written = self
             .shared
-            .runtime
+            .app
             .store()
             .record_enforcements_many(records, storm)
             .and_then(|w| w.wait());
@@ -237,10 +237,10 @@ impl Stage {
 
     /// The action's parameters with defaults, or why it cannot run.
     fn validate(&mut self, action: &str, params: Value) -> Result<Value, String> {
-        let runtime = &self.shared.runtime;
+        let app = &self.shared.app;
         let prepared = self.actions.entry(action.to_owned()).or_insert_with(|| {
             let reference: ActionRef = action.parse().map_err(|e| format!("{e}"))?;
-            runtime
+            app.runtime()
                 .action_plugin(&reference)
                 .map(|(_, plugin)| plugin)
                 .map_err(|e| e.to_string())
@@ -264,18 +264,13 @@ struct StageKv {
 
 impl KvStore for StageKv {
     fn get(&self, _pack: &str, key: &str) -> Option<String> {
-        self.shared
-            .runtime
-            .store()
-            .kv_get("system", key)
-            .ok()
-            .flatten()
+        self.shared.app.store().kv_get("system", key).ok().flatten()
     }
 
     fn get_user(&self, pack: &str, key: &str) -> Option<String> {
         let user = self.shared.catalog().owner(pack)?.to_owned();
         self.shared
-            .runtime
+            .app
             .store()
             .kv_get(&format!("user:{user}"), key)
             .ok()
@@ -286,7 +281,7 @@ impl KvStore for StageKv {
 /// The saved throttle/threshold state, or a fresh one (logged) when it is
 /// missing or unreadable.
 fn load_storm(shared: &Shared) -> StormState {
-    match shared.runtime.store().rule_state("*") {
+    match shared.app.store().rule_state("*") {
         Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "ignoring unreadable throttle/threshold state");
             StormState::new()

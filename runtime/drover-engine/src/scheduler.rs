@@ -38,7 +38,7 @@ const LOOKAHEAD_MIN: usize = 256;
 
 /// Re-queues or closes the requests a stopped process left `running`.
 pub(crate) fn recover(shared: &Shared) {
-    let store = shared.runtime.store();
+    let store = shared.app.store();
     let interrupted = match store.interrupted_requests() {
         Ok(r) => r,
         Err(e) => {
@@ -49,7 +49,7 @@ pub(crate) fn recover(shared: &Shared) {
     let mut requeue = Vec::new();
     for (req, started) in interrupted {
         // A workflow continues from its stored state (crate::workflows).
-        if crate::workflows::recover_request(&shared.runtime, &req) {
+        if crate::workflows::recover_request(&shared.app, &req) {
             continue;
         }
         // Claimed but never started (or idempotent: see below).
@@ -61,7 +61,7 @@ pub(crate) fn recover(shared: &Shared) {
             .action
             .parse::<ActionRef>()
             .ok()
-            .and_then(|a| shared.runtime.prepare(&a).ok())
+            .and_then(|a| shared.app.runtime().prepare(&a).ok())
             .is_some_and(|p| p.plugin.idempotent);
         if idempotent {
             requeue.push(req.id);
@@ -186,11 +186,7 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
             continue;
         }
         let gate = crate::policies::gate(shared.catalog().policies().clone());
-        let claimed = match shared
-            .runtime
-            .store()
-            .claim_requests_gated(free as u32, gate)
-        {
+        let claimed = match shared.app.store().claim_requests_gated(free as u32, gate) {
             Ok((claimed, closed)) => {
                 for status in closed {
                     shared.metrics.execution(status, 0);
@@ -226,7 +222,7 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
             // Claimed, not started: back to the queue for the next start.
             let mut left = vec![req.id];
             left.extend(rx.try_iter().map(|r| r.id));
-            if let Err(e) = shared.runtime.store().requeue_requests(left) {
+            if let Err(e) = shared.app.store().requeue_requests(left) {
                 tracing::error!(error = %e, "cannot re-queue claimed executions");
             }
             continue;
@@ -244,7 +240,7 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
         let retry = catalog.policies().retry(&req.action, exec.dry_run);
-        let write = shared.runtime.store().finish_request_retrying(exec, retry);
+        let write = shared.app.store().finish_request_retrying(exec, retry);
         if done.send(Finished { req, status, write }).is_err() {
             return;
         }
@@ -256,10 +252,10 @@ fn run_one(
     cache: &mut HashMap<String, Result<Prepared, String>>,
     req: &ExecutionRequest,
 ) -> Execution {
-    let runtime = &shared.runtime;
+    let app = &shared.app;
     let prepared = cache.entry(req.action.clone()).or_insert_with(|| {
         let reference: ActionRef = req.action.parse().map_err(|e| format!("{e}"))?;
-        runtime.prepare(&reference).map_err(|e| e.to_string())
+        app.runtime().prepare(&reference).map_err(|e| e.to_string())
     });
     let prepared = match prepared {
         Ok(p) => p,
@@ -275,7 +271,7 @@ fn run_one(
         // Durable before the action can have an effect: after a crash this
         // request counts as maybe-run and is not run again.
         let marked = shared
-            .runtime
+            .app
             .store()
             .mark_started(req.id)
             .and_then(|p| p.wait());
@@ -288,7 +284,7 @@ fn run_one(
         actor: req.actor.clone(),
         timeout: None,
     };
-    runtime
+    app.runtime()
         .execute_as(req.id, prepared, params, &opts)
         .unwrap_or_else(|e| closed(req, &e.to_string()))
 }

@@ -88,7 +88,7 @@ pub(crate) fn spawn(
     intake: Arc<Intake>,
     nats_url: Option<String>,
 ) -> Vec<JoinHandle<()>> {
-    let sensors = match shared.runtime.installed_sensors() {
+    let sensors = match shared.app.runtime().installed_sensors() {
         Ok(sensors) => sensors,
         Err(e) => {
             tracing::error!(error = %e, "cannot load the installed sensors; none will run");
@@ -164,7 +164,7 @@ pub(crate) fn spawn(
 fn refused_subscriptions(shared: &Shared, sensor: &PreparedSensor) -> Option<String> {
     let mut refused = Vec::new();
     for sub in &sensor.plugin.sensor.subscriptions {
-        match shared.runtime.check_subscription(sensor, sub) {
+        match shared.app.runtime().check_subscription(sensor, sub) {
             Ok(check) if check.allowed() => {}
             Ok(check) => refused.push(format!("subscription {sub} refused: {}", check.reason)),
             Err(e) => refused.push(format!("subscription {sub}: cannot check its grant: {e}")),
@@ -180,7 +180,7 @@ fn refused_subscriptions(shared: &Shared, sensor: &PreparedSensor) -> Option<Str
 
 /// Stores a sensor that does not run: `blocked`, with why.
 fn save_blocked(shared: &Shared, name: &str, why: String) {
-    let store = shared.runtime.store();
+    let store = shared.app.store();
     let previous = store
         .list_sensor_status()
         .ok()
@@ -218,7 +218,7 @@ fn run_sensor(
 ) {
     let name = sensor.name();
     let previous = shared
-        .runtime
+        .app
         .store()
         .list_sensor_status()
         .ok()
@@ -238,7 +238,11 @@ fn run_sensor(
             state: "running".into(),
             last_error: setup_error,
             backoff_ms: None,
-            dry_run: shared.runtime.sensor_is_shadow(sensor).unwrap_or(true),
+            dry_run: shared
+                .app
+                .runtime()
+                .sensor_is_shadow(sensor)
+                .unwrap_or(true),
             ..previous.unwrap_or_default()
         },
         backoff: None,
@@ -302,7 +306,8 @@ impl Driver<'_> {
         // a pack we cannot look up is treated as untrusted.
         let shadow = self
             .shared
-            .runtime
+            .app
+            .runtime()
             .sensor_is_shadow(self.sensor)
             .unwrap_or_else(|e| {
                 tracing::warn!(sensor = %name, error = %e, "cannot read the pack's trust; calling it dry");
@@ -312,7 +317,8 @@ impl Driver<'_> {
         self.status.dry_run = shadow;
         let result = match self
             .shared
-            .runtime
+            .app
+            .runtime()
             .call_sensor(self.sensor, input, &self.opts)
         {
             Ok(call) => {
@@ -376,7 +382,7 @@ impl Driver<'_> {
     }
 
     fn save(&self) {
-        if let Err(e) = self.shared.runtime.store().put_sensor_status(&self.status) {
+        if let Err(e) = self.shared.app.store().put_sensor_status(&self.status) {
             tracing::error!(sensor = %self.status.name, error = %e, "cannot store the sensor status");
         }
     }

@@ -219,7 +219,7 @@ impl TimerService {
 
 /// Starts the timer thread, if any rule is on a timer.
 pub(crate) fn spawn(shared: Arc<Shared>) -> Option<JoinHandle<()>> {
-    let store = shared.runtime.store().clone();
+    let store = shared.app.store().clone();
     let mut service = match TimerService::new(store, shared.catalog().rules(), Timestamp::now()) {
         Ok(s) => s,
         Err(e) => {

@@ -9,9 +9,8 @@
 //!   driver calls due), apply (driver answers);
 //! - [`planner`]: rolling schedules (waves) under the budgets;
 //! - [`driver`] and [`sim`]: the driver trait, the registry, the
-//!   simulated fleet; [`drivers`]: the real ones, `redfish` and `command`;
-//!   [`process`]: running a local argv with a deadline and capped output
-//!   (the `command` driver, and the host's `command` and `probe`);
+//!   simulated fleet; [`drivers`]: the real ones, `redfish` and `command`
+//!   (which runs its argv through `drover-process`);
 //! - [`inventory`]: YAML and CSV import/export with per-row errors;
 //! - [`controller`]: the store around the pure core — one transaction per
 //!   decision, the `tick` loop `drover serve` runs — and [`Fleet`], the
@@ -25,7 +24,6 @@ pub mod drivers;
 pub mod inventory;
 pub mod model;
 pub mod planner;
-pub mod process;
 pub mod settings;
 pub mod sim;
 pub mod world;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use drover_core::GrantRef;
 use drover_store::{NodeRow, RequestRow};
 use serde::{Deserialize, Serialize};
 
@@ -252,23 +253,6 @@ pub struct Lifecycle {
     /// The phase's one-shot driver call has been recorded as issued.
     #[serde(default)]
     pub issued: bool,
-}
-
-/// Which grant let a plugin make a request: the controller checks the
-/// request against the grants of this pack version, for this plugin build,
-/// again before it starts it, since the node's labels (or the grants) may
-/// have changed while it waited. Requests made by operators have none.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRef {
-    pub pack: String,
-    pub version: String,
-    pub plugin: String,
-    /// The component digest the grant was checked for.
-    pub digest: String,
-    /// `nodes.reboot`, `nodes.drain` or `nodes.set-state`.
-    pub capability: String,
-    /// The grant that allowed it then (for the record).
-    pub grant_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

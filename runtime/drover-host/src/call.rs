@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_core::{AuditRecord, ExecStatus, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms};
-use drover_fleet::Fleet;
 use drover_policy::{Capability, Target};
-use drover_store::Store;
 use serde_json::Value;
 use wasmtime::Trap;
 use wasmtime::component::ResourceTable;
@@ -19,11 +17,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::PluginError;
 use crate::grants::{Check, GrantSet, grant_needed};
 use crate::limits::{CallLimiter, LimitHit};
+use crate::ports::{PortError, Ports};
 
 /// What host interfaces reach: shared by every call of a runtime.
 pub(crate) struct Services {
-    pub(crate) store: Store,
-    pub(crate) fleet: Fleet,
+    /// Storage and the fleet, as the application provides them.
+    pub(crate) ports: Arc<dyn Ports>,
     pub(crate) http: ureq::Agent,
     /// How `command` reaches nodes.
     pub(crate) ssh: crate::ssh::SshSettings,
@@ -209,12 +208,7 @@ impl CallCtx {
         check
     }
 
-    fn audit(
-        &mut self,
-        cap: Capability,
-        target: &str,
-        check: &Check,
-    ) -> Result<(), drover_store::StoreError> {
+    fn audit(&mut self, cap: Capability, target: &str, check: &Check) -> Result<(), PortError> {
         let rec = AuditRecord {
             id: 0,
             at_ms: now_ms(),
@@ -228,7 +222,7 @@ impl CallCtx {
             reason: self.secrets.text(&check.reason),
             dry_run: self.dry_run,
         };
-        self.services.store.append_audit(rec).map(drop)
+        self.services.ports.audit(rec)
     }
 
     /// Records a planned effect of a dry run.

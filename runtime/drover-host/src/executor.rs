@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drover_core::{Execution, ExecutionId, LogLevel, LogLine, now_ms};
-use drover_fleet::Fleet;
 use drover_pack::{ActionRef, Pack, ParamError, Plugin, PluginKind};
-use drover_store::{Store, StoreError};
 use serde_json::Value;
 use wasmtime::UpdateDeadline;
 use wasmtime::component::InstancePre;
@@ -26,6 +24,7 @@ use crate::call::{CallCtx, CallSpec, HostState, Services, classify};
 use crate::engine::{EPOCH_TICK, MAX_CONCURRENT_CALLS, PluginEngine};
 use crate::grants::GrantSet;
 use crate::limits::{CallLimiter, Permits};
+use crate::ports::{PortError, Ports};
 
 /// Why an action could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +63,7 @@ pub enum RunError {
     #[error("cannot start the plugin runtime: {0}")]
     Setup(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Backend(#[from] PortError),
 }
 
 fn installed_hint(installed: &[String]) -> String {
@@ -121,8 +120,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime over `store`, caching compiled components in `cache_dir`.
-    pub fn new(store: Store, cache_dir: &Path) -> Result<Runtime, RunError> {
+    /// A runtime over `ports` (storage and the fleet), caching compiled
+    /// components in `cache_dir`.
+    pub fn new(ports: Arc<dyn Ports>, cache_dir: &Path) -> Result<Runtime, RunError> {
         let engine =
             PluginEngine::new().map_err(|e| RunError::Setup(format!("wasmtime engine: {e:#}")))?;
         let cache = ComponentCache::new(cache_dir, engine.engine()).map_err(|e| {
@@ -130,8 +130,7 @@ impl Runtime {
         })?;
         Ok(Runtime {
             services: Arc::new(Services {
-                fleet: Fleet::new(store.clone()),
-                store,
+                ports,
                 http: crate::caps::http_client(),
                 ssh: crate::ssh::SshSettings::default(),
                 lookup: Box::new(crate::net::SystemLookup),
@@ -154,15 +153,13 @@ impl Runtime {
         self
     }
 
-    pub fn store(&self) -> &Store {
-        &self.services.store
+    fn ports(&self) -> &dyn Ports {
+        &*self.services.ports
     }
 
-    pub fn fleet(&self) -> &Fleet {
-        &self.services.fleet
-    }
-
-    pub(crate) fn forget_prepared(&self) {
+    /// Forgets the components readied so far: after an install, a digest's
+    /// pack may have changed.
+    pub fn forget_prepared(&self) {
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -234,8 +231,8 @@ impl Runtime {
     /// when it is no longer installed, or cannot be read: when in doubt, a
     /// run is dry).
     pub fn is_shadow(&self, pack: &Pack) -> bool {
-        self.store()
-            .get_pack(&pack.name, Some(&pack.version))
+        self.ports()
+            .installed(&pack.name, Some(&pack.version))
             .ok()
             .flatten()
             .is_none_or(|p| p.shadow)
@@ -260,9 +257,13 @@ impl Runtime {
         kind: PluginKind,
         version: Option<&str>,
     ) -> Result<(Pack, Plugin, String, bool), RunError> {
-        let store = self.store();
-        let Some(installed) = store.get_pack(&reference.pack, version)? else {
-            let mut names: Vec<String> = store.list_packs()?.into_iter().map(|p| p.name).collect();
+        let ports = self.ports();
+        let Some(installed) = ports.installed(&reference.pack, version)? else {
+            let mut names: Vec<String> = ports
+                .all_installed()?
+                .into_iter()
+                .map(|p| p.pack.name)
+                .collect();
             names.dedup();
             if let Some(version) = version.filter(|_| names.contains(&reference.pack)) {
                 return Err(RunError::UnknownVersion {
@@ -276,7 +277,7 @@ impl Runtime {
             });
         };
         let shadow = installed.shadow;
-        let pack: Pack = serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
+        let pack = installed.pack;
         let Some(plugin) = pack.plugin(&reference.plugin).cloned() else {
             return Err(RunError::UnknownAction {
                 pack: pack.reference(),
@@ -297,7 +298,7 @@ impl Runtime {
             .digests
             .get(&plugin.name)
             .cloned()
-            .ok_or_else(|| StoreError::Corrupt(format!("{reference} has no component record")))?;
+            .ok_or_else(|| PortError::Failed(format!("{reference} has no component record")))?;
         Ok((pack, plugin, digest, shadow))
     }
 
@@ -327,12 +328,12 @@ impl Runtime {
         plugin: &str,
         digest: &str,
     ) -> Result<InstancePre<HostState>, RunError> {
-        let store = self.store().clone();
+        let ports = self.services.ports.clone();
         let (component, _) = self
             .cache
             .load(self.engine.engine(), digest, || {
-                store
-                    .get_blob(digest)
+                ports
+                    .component(digest)
                     .map_err(|e| wasmtime::format_err!("{e}"))?
                     .ok_or_else(|| {
                         wasmtime::format_err!("the component blob is missing; reinstall the pack")
@@ -373,7 +374,7 @@ impl Runtime {
                 params: prepared.plugin.parameters.describe(),
             })?;
         let exec = self.execute(prepared, params, opts)?;
-        self.store().insert_execution(exec.clone())?;
+        self.ports().execution(exec.clone())?;
         Ok(exec)
     }
 
@@ -472,7 +473,7 @@ impl Runtime {
         // A `kv` access to another scope reads them when it happens
         // (`GrantSet::unloaded`).
         let grants = if plugin.capabilities.iter().any(|c| c.needs_grant()) {
-            let active = self.store().active_grants(&pack.name, &pack.version)?;
+            let active = self.ports().active_grants(&pack.name, &pack.version)?;
             GrantSet::new(&pack.name, &pack.version, active)
         } else {
             GrantSet::unloaded(&pack.name, &pack.version)

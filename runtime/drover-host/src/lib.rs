@@ -1,6 +1,11 @@
 //! drover's plugin host: everything between a validated action request and
-//! a stored [`drover_core::Execution`].
+//! a stored [`drover_core::Execution`]: the sandbox, the capability
+//! modules, the install checks and the compiled cache. It is a leaf: it
+//! reaches storage and the fleet only through the [`ports`] traits the
+//! application implements, so it knows no database and no controller.
 //!
+//! - [`ports`]: what the sandbox reaches outside itself (packs, grants,
+//!   kv, secrets, audit, executions, nodes).
 //! - [`engine`]: the one wasmtime `Engine` (epoch deadlines, pooling
 //!   allocator) and the `Linker` with every host interface.
 //! - [`cache`]: compiled components, cached on disk per digest and engine.
@@ -25,18 +30,18 @@ pub mod call;
 mod caps;
 pub mod engine;
 pub mod executor;
-pub mod give;
 pub mod grants;
 pub mod install;
 mod limits;
 pub mod net;
+pub mod ports;
 pub mod redact;
 pub mod sensor;
 pub mod ssh;
 
 pub use executor::{Prepared, RunError, RunOptions, Runtime};
-pub use give::{GiveError, give_grant, prepare_grant};
-pub use install::{InstallError, InstallReport};
+pub use install::{CheckError, CheckedComponent, CheckedPack, InstalledPlugin};
+pub use ports::{PortError, PortResult, Ports};
 pub use sensor::{
     EmittedTrigger, PreparedSensor, SensorCall, SensorFailure, SensorFailureKind, SensorInput,
 };

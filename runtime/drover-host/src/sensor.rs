@@ -11,7 +11,6 @@ use std::time::Duration;
 use drover_core::{AuditRecord, ExecStatus, ExecutionId, LogLine, PlannedEffect, now_ms};
 use drover_pack::{ActionRef, Pack, Plugin, PluginKind, Subscription};
 use drover_policy::{Capability, Target};
-use drover_store::StoreError;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -107,13 +106,12 @@ impl Runtime {
     pub fn installed_sensors(&self) -> Result<Vec<PreparedSensor>, RunError> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for installed in self.store().list_packs()? {
+        for installed in self.services.ports.all_installed()? {
             // Newest install first per name: keep the first.
-            if !seen.insert(installed.name.clone()) {
+            if !seen.insert(installed.pack.name.clone()) {
                 continue;
             }
-            let pack: Pack =
-                serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
+            let pack = installed.pack;
             for plugin in pack.plugins.iter().filter(|p| p.kind == PluginKind::Sensor) {
                 out.push(self.prepare_sensor(&ActionRef {
                     pack: pack.name.clone(),
@@ -207,8 +205,9 @@ impl Runtime {
     /// `drover pack promote` applies from the next poll.
     pub fn sensor_is_shadow(&self, s: &PreparedSensor) -> Result<bool, RunError> {
         Ok(self
-            .store()
-            .get_pack(&s.pack.name, Some(&s.pack.version))?
+            .services
+            .ports
+            .installed(&s.pack.name, Some(&s.pack.version))?
             .is_none_or(|p| p.shadow))
     }
 
@@ -224,7 +223,9 @@ impl Runtime {
         let grants = GrantSet::new(
             &s.pack.name,
             &s.pack.version,
-            self.store().active_grants(&s.pack.name, &s.pack.version)?,
+            self.services
+                .ports
+                .active_grants(&s.pack.name, &s.pack.version)?,
         );
         let target = match sub {
             Subscription::Nats(subject) => Target::Nats(subject),
@@ -244,7 +245,7 @@ impl Runtime {
             &target,
             &text,
         );
-        self.store().append_audit(AuditRecord {
+        self.services.ports.audit(AuditRecord {
             id: 0,
             at_ms: now_ms(),
             execution_id: None,

@@ -2,26 +2,12 @@
 //! all nodes, the count. The inventory starts as the default simulated
 //! fleet (migration 0001); `drover node import` replaces it.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use crate::{Result, Store};
+pub use drover_core::NodeRow;
 
-/// A node as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NodeRow {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub state: String,
-    pub driver: String,
-    pub options: serde_json::Value,
-    /// When the node entered `state` (ms since the epoch; 0: never changed).
-    pub since_ms: i64,
-    /// Why it is in that state (an intervention's reason, a request).
-    pub note: String,
-}
+use crate::{Result, Store};
 
 /// A change request as `drover node show --history` lists it (the
 /// pre-controller shape, kept for callers that only need these fields).

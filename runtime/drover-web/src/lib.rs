@@ -81,7 +81,7 @@ impl WebState {
     /// polls the store; it stops when the last clone of the state is
     /// dropped).
     pub fn new(api: drover_api::AppState) -> Result<WebState, WebError> {
-        let store = api.store.clone();
+        let store = api.store().clone();
         Ok(WebState {
             templates: Arc::new(templates::Templates::load()?),
             feed: live::Feed::start(store.clone()),

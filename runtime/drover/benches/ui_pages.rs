@@ -59,11 +59,11 @@ fn main() {
         })
         .unwrap();
 
-    let runtime = Arc::new(
-        drover_host::Runtime::new(store.clone(), &dir.path().join("cache")).expect("runtime"),
+    let app = Arc::new(
+        drover_app::App::with_defaults(store.clone(), &dir.path().join("cache")).expect("runtime"),
     );
     let pipeline = Pipeline::start(
-        runtime.clone(),
+        app.clone(),
         PipelineConfig {
             workers: 1,
             ..PipelineConfig::default()
@@ -73,8 +73,7 @@ fn main() {
     let (_, token) =
         drover_api::auth::create_token(&store, "bench", Role::Viewer, "bench").unwrap();
     let api = drover_api::AppState {
-        store: store.clone(),
-        runtime,
+        app,
         intake: pipeline.intake(),
         metrics: pipeline.metrics(),
         config: Arc::new(drover_api::ApiConfig::default()),

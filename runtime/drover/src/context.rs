@@ -1,10 +1,10 @@
 //! Where drover keeps its state and who is asking: the database path, the
-//! component cache beside it, the acting user, and opening the runtime.
+//! component cache beside it, the acting user, and opening the application.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use drover_host::Runtime;
+use drover_app::App;
 use drover_store::Store;
 
 /// The database path: `--db`/`DROVER_DB`, else `drover.db` in the user's
@@ -23,11 +23,14 @@ pub fn open_store(db: &Path) -> Result<Store> {
     Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))
 }
 
-pub fn open_runtime(db: &Path) -> Result<Runtime> {
+/// The application over the database `db`: its store, fleet and plugin
+/// runtime (compiled components cached in `cache/` beside it, ssh files
+/// in `ssh/`).
+pub fn open_app(db: &Path) -> Result<App> {
     let store = open_store(db)?;
     let data = db.parent().unwrap_or(Path::new("."));
     let ssh = drover_host::ssh::SshSettings::in_dir(data.join("ssh"));
-    Ok(Runtime::new(store, &data.join("cache"))?.with_ssh(ssh))
+    Ok(App::new(store, &data.join("cache"), ssh)?)
 }
 
 /// Who is acting, for audit records: `user:NAME`, from `$USER`, else the

@@ -760,23 +760,10 @@ fn kv(remote: &Remote, cmd: KvCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Largest secret value read from standard input.
-const MAX_SECRET_BYTES: u64 = 64 << 10;
-
 fn secret(remote: &Remote, cmd: SecretCmd) -> Result<ExitCode> {
     match cmd {
         SecretCmd::Set { name } => {
-            use std::io::Read;
-            let mut value = String::new();
-            std::io::stdin()
-                .take(MAX_SECRET_BYTES + 1)
-                .read_to_string(&mut value)
-                .context("cannot read the secret value from standard input")?;
-            if value.len() as u64 > MAX_SECRET_BYTES {
-                bail!("the secret value is over {MAX_SECRET_BYTES} bytes");
-            }
-            let value = value.strip_suffix('\n').unwrap_or(&value);
-            let value = value.strip_suffix('\r').unwrap_or(value);
+            let value = crate::commands::secret::read_value()?;
             remote.put(
                 &format!("/api/v1/secrets/{}", segment(&name)),
                 &json!({"value": value}),

@@ -63,7 +63,7 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let name = req.name.clone();
     let _turn = auth::login_permit().await;
     let session = blocking(move || auth::login(&store, &req.name, &req.password)).await?;
@@ -105,7 +105,7 @@ pub async fn logout(
 pub(crate) async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(id) = auth::session_cookie_value(headers) {
         let hash = auth::sha256_hex(id);
-        let store = state.store.clone();
+        let store = state.store().clone();
         blocking(move || Ok(store.delete_session(&hash)?)).await?;
     }
     Ok(())
@@ -150,7 +150,7 @@ pub async fn tokens(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let all = blocking(move || Ok(store.list_tokens(q.all)?)).await?;
     Ok(Json(all.into_iter().map(view).collect()))
 }
@@ -187,7 +187,7 @@ pub async fn create_token(
             "name must be 1 to 128 characters, e.g. \"ci\"".into(),
         ));
     }
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (record, token) =
         blocking(move || Ok(auth::create_token(&store, &req.name, role, &who.actor())?)).await?;
     Ok((
@@ -209,7 +209,7 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let i = id.clone();
     let revoked = blocking(move || Ok(store.revoke_token(&i)?)).await?;
     revoked.map(|t| Json(view(t))).ok_or_else(|| {

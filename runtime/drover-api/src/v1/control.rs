@@ -84,7 +84,7 @@ pub async fn pause(
 ) -> Answered {
     let id = parse_id(&id)?;
     blocking(move || {
-        let done = control::pause(&state.runtime, id).map_err(control_error)?;
+        let done = control::pause(&state.app, id).map_err(control_error)?;
         Ok(answer(done, "pause"))
     })
     .await
@@ -103,8 +103,7 @@ pub async fn resume(
 ) -> Answered {
     let id = parse_id(&id)?;
     blocking(move || {
-        let done =
-            control::resume_run(&state.runtime, id, Continue::Queue).map_err(control_error)?;
+        let done = control::resume_run(&state.app, id, Continue::Queue).map_err(control_error)?;
         state.intake.notify_queued();
         Ok(answer(done, "resume"))
     })
@@ -125,7 +124,7 @@ pub async fn cancel(
 ) -> Answered {
     let id = parse_id(&id)?;
     blocking(move || {
-        let done = control::cancel(&state.runtime, id, Continue::Queue).map_err(control_error)?;
+        let done = control::cancel(&state.app, id, Continue::Queue).map_err(control_error)?;
         state.intake.notify_queued();
         Ok(answer(done, "cancel"))
     })
@@ -179,13 +178,12 @@ pub async fn rerun(
         });
     }
     blocking(move || {
-        let new = match control::rerun(&state.runtime, id, &tasks, Continue::Queue)
-            .map_err(control_error)?
-        {
-            Err(new) => new,
-            Ok(drover_engine::workflows::Outcome::Finished(e)) => e.id,
-            Ok(drover_engine::workflows::Outcome::Parked { id, .. }) => id,
-        };
+        let new =
+            match control::rerun(&state.app, id, &tasks, Continue::Queue).map_err(control_error)? {
+                Err(new) => new,
+                Ok(drover_engine::workflows::Outcome::Finished(e)) => e.id,
+                Ok(drover_engine::workflows::Outcome::Parked { id, .. }) => id,
+            };
         state.intake.notify_queued();
         Ok((
             StatusCode::ACCEPTED,

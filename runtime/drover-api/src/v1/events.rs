@@ -51,7 +51,7 @@ pub async fn triggers(
     ApiQuery(q): ApiQuery<TriggerQuery>,
 ) -> Result<Json<TriggerList>, ApiError> {
     let limit = parse_limit(q.limit)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let rows = blocking(move || {
         Ok(store.list_triggers(q.trigger_type.as_deref(), q.before.as_deref(), limit)?)
     })
@@ -121,7 +121,7 @@ pub async fn audit(
         limit: parse_limit(q.limit)?,
     };
     let limit = filter.limit as usize;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let rows = blocking(move || Ok(store.list_audit(&filter)?)).await?;
     let next_before = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.id))
@@ -143,7 +143,7 @@ pub async fn sensors(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let all = blocking(move || Ok(store.list_sensor_status()?)).await?;
     serde_json::to_value(all).map(Json).map_err(internal)
 }

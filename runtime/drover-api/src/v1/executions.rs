@@ -77,7 +77,7 @@ pub async fn list(
         min_id: q.since.as_deref().map(since_bound).transpose()?,
         limit: parse_limit(q.limit)?,
     };
-    let store = state.store.clone();
+    let store = state.store().clone();
     let page = blocking(move || Ok(store.execution_page(&query)?)).await?;
     Ok(Json(ExecutionList {
         items: page
@@ -170,7 +170,7 @@ pub async fn active(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ActiveRun>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let runs = blocking(move || Ok(store.unfinished_workflow_runs()?)).await?;
     Ok(Json(
         runs.into_iter()
@@ -227,7 +227,7 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ExecutionDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         let exec = store.get_execution(id)?.ok_or_else(|| missing(id))?;
         let workflow = store
@@ -287,7 +287,7 @@ pub async fn plan(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PlanView>, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let exec = blocking(move || store.get_execution(id)?.ok_or_else(|| missing(id))).await?;
     Ok(Json(PlanView {
         id: exec.id.to_string(),
@@ -344,7 +344,11 @@ pub async fn run(
     let actor = who.actor();
     blocking(move || {
         // Workflows are queued like actions: `drover serve` runs them.
-        let (_, plugin) = state.runtime.action_plugin(&action).map_err(run_error)?;
+        let (_, plugin) = state
+            .app
+            .runtime()
+            .action_plugin(&action)
+            .map_err(run_error)?;
         let params = plugin
             .parameters
             .validate(Value::Object(req.parameters))

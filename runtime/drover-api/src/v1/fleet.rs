@@ -7,7 +7,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use drover_fleet::{Budget, Fleet, FleetError, Kind, NewRequest, Origin, Policy, Rule};
+use drover_app::nodes::{NodeRequestError, OperatorRequest};
+use drover_fleet::{Budget, Fleet, FleetError, Kind, Origin, Policy, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -66,7 +67,7 @@ pub async fn nodes(
     ApiQuery(q): ApiQuery<NodeQuery>,
 ) -> Result<Json<NodeList>, ApiError> {
     let limit = parse_limit(q.limit)? as usize;
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         let mut all = fleet
             .list(q.label.as_deref(), q.state.as_deref())
@@ -107,7 +108,7 @@ pub async fn node(
     ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let history = q.history.unwrap_or(20).min(1000);
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         Ok(Json(json_value(
             fleet.show(&name, history).map_err(fleet_error)?,
@@ -155,39 +156,51 @@ async fn change(
     kind: Kind,
     body: ChangeRequest,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "body field `reason`: say why (it is recorded in the node's history)".into(),
-        ));
-    }
-    let policy = Policy::parse(body.policy.as_deref().unwrap_or("asap"))
-        .map_err(|e| ApiError::BadRequest(format!("body field `policy`: {e}")))?;
-    let req = NewRequest {
-        id: drover_fleet::new_request_id(),
-        node: name,
-        kind,
-        reason: body.reason.clone(),
-        actor: who.actor(),
-        origin: Origin::Operator,
-        execution_id: None,
-        grant: None,
-        policy,
+    let req = operator_request(who, kind, vec![name], &body.reason, &body.policy)?;
+    let req = OperatorRequest {
         drain_timeout_ms: duration_ms("deadline", &body.deadline)?,
         reboot_timeout_ms: duration_ms("reboot_deadline", &body.reboot_deadline)?,
+        ..req
     };
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
-        fleet.node(&req.node).map_err(fleet_error)?;
         if body.dry_run {
-            let plan = fleet.dry_run(vec![req]).map_err(fleet_error)?;
-            let mut v = json_value(&plan)?;
-            v["dry_run"] = Value::Bool(true);
-            return Ok((StatusCode::OK, Json(v)));
+            let plan = req.dry_run(&fleet).map_err(request_error)?;
+            return Ok((StatusCode::OK, Json(plan)));
         }
-        let answer = fleet.request_one(req).map_err(fleet_error)?;
-        Ok((StatusCode::ACCEPTED, Json(json_value(&answer)?)))
+        let answer = req.submit(&fleet).map_err(request_error)?.remove(0);
+        Ok((StatusCode::ACCEPTED, Json(answer)))
     })
     .await
+}
+
+/// An operator's request, with the policy (default `asap`) checked.
+fn operator_request(
+    who: crate::auth::Principal,
+    kind: Kind,
+    nodes: Vec<String>,
+    reason: &str,
+    policy: &Option<String>,
+) -> Result<OperatorRequest, ApiError> {
+    Ok(OperatorRequest {
+        policy: Policy::parse(policy.as_deref().unwrap_or("asap"))
+            .map_err(|e| ApiError::BadRequest(format!("body field `policy`: {e}")))?,
+        ..OperatorRequest::new(kind, nodes, reason, &who.actor())
+    })
+}
+
+/// A refused request, naming the body field to fix.
+fn request_error(e: NodeRequestError) -> ApiError {
+    match e {
+        NodeRequestError::NoNodes => ApiError::BadRequest(format!("body field `nodes`: {e}")),
+        NodeRequestError::NoReason => ApiError::BadRequest(format!("body field `reason`: {e}")),
+        NodeRequestError::Unknown(names) => ApiError::NotFound(format!(
+            "no node named {} in the inventory (GET /api/v1/nodes lists them); nothing was \
+             requested",
+            names.join(", ")
+        )),
+        NodeRequestError::Fleet(e) => fleet_error(e),
+    }
 }
 
 /// Ask to drain a node (operator): the answer says whether it starts now,
@@ -272,92 +285,19 @@ pub async fn batch(
             )));
         }
     };
-    if body.nodes.is_empty() {
-        return Err(ApiError::BadRequest(
-            "body field `nodes`: name at least one node".into(),
-        ));
-    }
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "body field `reason`: say why (it is recorded in the node's history)".into(),
-        ));
-    }
-    let policy = Policy::parse(body.policy.as_deref().unwrap_or("asap"))
-        .map_err(|e| ApiError::BadRequest(format!("body field `policy`: {e}")))?;
-    let drain_timeout_ms = duration_ms("deadline", &body.deadline)?;
-    let reboot_timeout_ms = duration_ms("reboot_deadline", &body.reboot_deadline)?;
-    let actor = who.actor();
-    let reqs: Vec<NewRequest> = body
-        .nodes
-        .iter()
-        .map(|n| NewRequest {
-            id: drover_fleet::new_request_id(),
-            node: n.clone(),
-            kind,
-            reason: body.reason.clone(),
-            actor: actor.clone(),
-            origin: Origin::Operator,
-            execution_id: None,
-            grant: None,
-            policy,
-            drain_timeout_ms,
-            reboot_timeout_ms,
-        })
-        .collect();
-    let fleet = Fleet::new(state.store.clone());
+    let req = OperatorRequest {
+        drain_timeout_ms: duration_ms("deadline", &body.deadline)?,
+        reboot_timeout_ms: duration_ms("reboot_deadline", &body.reboot_deadline)?,
+        ..operator_request(who, kind, body.nodes, &body.reason, &body.policy)?
+    };
+    let fleet = state.app.fleet().clone();
     let dry_run = body.dry_run;
     blocking(move || {
-        let known: std::collections::HashSet<String> = fleet
-            .list(None, None)
-            .map_err(fleet_error)?
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
-        let unknown: Vec<&str> = reqs
-            .iter()
-            .map(|r| r.node.as_str())
-            .filter(|n| !known.contains(*n))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::NotFound(format!(
-                "no node named {} in the inventory (GET /api/v1/nodes lists them); nothing \
-                 was requested",
-                unknown.join(", ")
-            )));
-        }
-        let nodes: Vec<String> = reqs.iter().map(|r| r.node.clone()).collect();
         if dry_run {
-            let plan = fleet.dry_run(reqs).map_err(fleet_error)?;
-            let answers = plan
-                .answers
-                .iter()
-                .zip(&nodes)
-                .map(|(a, node)| match a {
-                    Ok(a) => json_value(a),
-                    Err(e) => Ok(serde_json::json!({"node": node, "error": e})),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok((
-                StatusCode::OK,
-                Json(serde_json::json!({
-                    "dry_run": true,
-                    "answers": answers,
-                    "waves": plan.waves,
-                    "blocked": plan.blocked,
-                    "notes": plan.notes,
-                })),
-            ));
+            let plan = req.dry_run(&fleet).map_err(request_error)?;
+            return Ok((StatusCode::OK, Json(plan)));
         }
-        let answers = fleet
-            .request(reqs)
-            .map_err(fleet_error)?
-            .into_iter()
-            .zip(&nodes)
-            .map(|(a, node)| match a {
-                Ok(a) => json_value(&a),
-                Err(e) => Ok(serde_json::json!({"node": node, "error": e.to_string()})),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let answers = req.submit(&fleet).map_err(request_error)?;
         Ok((StatusCode::ACCEPTED, Json(Value::Array(answers))))
     })
     .await
@@ -370,7 +310,7 @@ pub async fn budgets(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || Ok(Json(json_value(fleet.budgets().map_err(fleet_error)?)?))).await
 }
 
@@ -422,7 +362,7 @@ pub async fn set_budget(
             )));
         }
     };
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         fleet
             .set_budget(
@@ -453,7 +393,7 @@ pub async fn remove_budget(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         if fleet
             .remove_budget(&name, &who.actor())
@@ -476,7 +416,7 @@ pub async fn brake(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || brake_status(&fleet)).await
 }
 
@@ -512,7 +452,7 @@ pub async fn configure_brake(
 ) -> Result<Json<Value>, ApiError> {
     let window = duration_ms("window", &body.window)?;
     let settle = duration_ms("settle", &body.settle)?;
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         let settings = fleet
             .configure_brake(body.threshold_percent, window, settle, &who.actor())
@@ -538,7 +478,7 @@ pub async fn release_brake(
     Auth(who, ..): Auth<need::Admin>,
     State(state): State<AppState>,
 ) -> Result<Json<Released>, ApiError> {
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         Ok(Json(Released {
             was_engaged: fleet.release_brake(&who.actor()).map_err(fleet_error)?,
@@ -579,7 +519,7 @@ pub async fn set_state(
             "`reason` is empty: say why, for the node's history and the audit log".into(),
         ));
     }
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         let answer = fleet
             .set_state(
@@ -619,7 +559,7 @@ pub async fn pause(
             "`reason` is empty: say why the fleet is paused".into(),
         ));
     }
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         fleet
             .pause(&who.actor(), &body.reason)
@@ -638,7 +578,7 @@ pub async fn resume(
     Auth(who, ..): Auth<need::Operator>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let fleet = Fleet::new(state.store.clone());
+    let fleet = state.app.fleet().clone();
     blocking(move || {
         fleet.resume(&who.actor()).map_err(fleet_error)?;
         brake_status(&fleet)

@@ -64,7 +64,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<GrantView>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let grants = blocking(move || Ok(store.list_grants(q.pack.as_deref(), q.all)?)).await?;
     Ok(Json(grants.into_iter().map(view).collect()))
 }
@@ -93,9 +93,9 @@ pub async fn give(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<GiveRequest>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let grant = blocking(move || {
-        drover_host::give_grant(
+        drover_app::give_grant(
             &store,
             &req.pack,
             &req.capability,
@@ -129,7 +129,7 @@ pub async fn revoke(
     let id: GrantId = id
         .parse()
         .map_err(|e: drover_core::IdError| ApiError::BadRequest(e.to_string()))?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let revoked = blocking(move || Ok(store.revoke_grant(id, now_ms())?)).await?;
     revoked.map(|g| Json(view(g))).ok_or_else(|| {
         ApiError::NotFound(format!(

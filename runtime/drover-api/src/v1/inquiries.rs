@@ -54,7 +54,7 @@ pub async fn list(
         }
     }
     .map(str::to_owned);
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         let rows = match wanted.as_deref() {
             // Through the pending index: the cost follows what waits.
@@ -77,7 +77,7 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         let q = store.get_inquiry(id)?.ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -125,26 +125,22 @@ pub async fn answer(
     let roles = role_names(who.role);
     let role = who.role;
     let actor = who.actor();
-    let runtime = state.runtime.clone();
+    let app = state.app.clone();
     let answered = blocking(move || {
-        respond_inquiry(&runtime, id, Value::Object(response), &roles, &actor).map_err(
-            |e| match e {
-                InquiryError::Respond(RespondError::Unknown(_)) => {
-                    ApiError::NotFound(e.to_string())
-                }
-                InquiryError::Respond(RespondError::NotPending { .. }) => {
-                    ApiError::Conflict(e.to_string())
-                }
-                InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
-                    "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
+        respond_inquiry(&app, id, Value::Object(response), &roles, &actor).map_err(|e| match e {
+            InquiryError::Respond(RespondError::Unknown(_)) => ApiError::NotFound(e.to_string()),
+            InquiryError::Respond(RespondError::NotPending { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
+            InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
+                "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
                      log in or use a token with one of those roles",
-                    roles.join(", "),
-                    given.join(", ")
-                )),
-                InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            },
-        )
+                roles.join(", "),
+                given.join(", ")
+            )),
+            InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })
     })
     .await?;
     state.intake.notify_queued();

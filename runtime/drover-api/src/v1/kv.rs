@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use drover_app::secrets::{SecretError, set_secret};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +15,7 @@ use crate::error::blocking;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
 
-/// Largest kv value or secret value accepted.
+/// Largest kv value accepted (secrets: `drover_app::secrets`).
 const MAX_VALUE_BYTES: usize = 64 << 10;
 
 /// Refuses a scope that is not `system`, `user:NAME` or `pack:NAME` (a bare
@@ -51,7 +52,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Vec<KvPair>>, ApiError> {
     check_scope(&scope)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let s = scope.clone();
     let pairs = blocking(move || Ok(store.kv_list(&s, q.prefix.as_deref().unwrap_or(""))?)).await?;
     Ok(Json(
@@ -78,7 +79,7 @@ pub async fn get(
     ApiPath((scope, key)): ApiPath<(String, String)>,
 ) -> Result<Json<KvPair>, ApiError> {
     check_scope(&scope)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (s, k) = (scope.clone(), key.clone());
     let value = blocking(move || Ok(store.kv_get(&s, &k)?)).await?;
     match value {
@@ -116,7 +117,7 @@ pub async fn set(
             "scope and key must not be empty and the value at most {MAX_VALUE_BYTES} bytes"
         )));
     }
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (s, k, v) = (scope.clone(), key.clone(), req.value.clone());
     blocking(move || Ok(store.kv_set(&s, &k, &v, req.ttl_seconds)?)).await?;
     Ok(Json(KvPair {
@@ -139,7 +140,7 @@ pub async fn delete(
     ApiPath((scope, key)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     check_scope(&scope)?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (s, k) = (scope.clone(), key.clone());
     if blocking(move || Ok(store.kv_delete(&s, &k)?)).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -157,7 +158,7 @@ pub async fn secret_names(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     Ok(Json(blocking(move || Ok(store.secret_names()?)).await?))
 }
 
@@ -180,26 +181,13 @@ pub async fn secret_set(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<SecretSet>,
 ) -> Result<StatusCode, ApiError> {
-    if !is_secret_name(&name) {
-        return Err(ApiError::BadRequest(format!(
-            "secret names are letters, digits and . _ - / (e.g. redfish.password); got {name:?}"
-        )));
-    }
-    if req.value.len() > MAX_VALUE_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "the secret value is over {MAX_VALUE_BYTES} bytes"
-        )));
-    }
-    let store = state.store.clone();
-    blocking(move || Ok(store.secret_set(&name, &req.value)?)).await?;
+    let store = state.store().clone();
+    blocking(move || {
+        set_secret(&store, &name, &req.value).map_err(|e| match e {
+            SecretError::Store(e) => e.into(),
+            e => ApiError::BadRequest(e.to_string()),
+        })
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Names a `secrets` grant scope can match: letters, digits and `._-/`.
-fn is_secret_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
 }

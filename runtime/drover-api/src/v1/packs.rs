@@ -55,7 +55,7 @@ pub async fn list(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PackItem>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let packs = blocking(move || Ok(store.list_packs()?)).await?;
     Ok(Json(packs.iter().map(item).collect()))
 }
@@ -114,7 +114,7 @@ pub async fn get(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Json<PackDetail>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         let installed = store
             .get_pack(&name, q.version.as_deref())?
@@ -192,7 +192,7 @@ pub async fn promote(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<Json<Promoted>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         let installed = store
             .get_pack(&name, q.version.as_deref())?

@@ -64,7 +64,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<RuleItem>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let rules = blocking(move || Ok(store.list_rules()?)).await?;
     Ok(Json(
         rules
@@ -76,7 +76,7 @@ pub async fn list(
 }
 
 async fn find(state: &AppState, reference: String) -> Result<StoredRule, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     blocking(move || {
         store
             .list_rules()?
@@ -138,7 +138,7 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Json<Toggled>, ApiError> {
     let stored = find(&state, reference).await?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let r = stored.reference.clone();
     blocking(move || Ok(store.set_rule_enabled(&r, enabled)?)).await?;
     Ok(Json(Toggled {

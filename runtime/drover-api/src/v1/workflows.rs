@@ -84,7 +84,7 @@ pub async fn list(
     _: Auth<need::Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<WorkflowItem>>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let all = blocking(move || installed(&store)).await?;
     Ok(Json(all.iter().map(|(p, w)| item(p, w)).collect()))
 }
@@ -107,7 +107,7 @@ pub async fn get(
     State(state): State<AppState>,
     ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<WorkflowDetail>, ApiError> {
-    let store = state.store.clone();
+    let store = state.store().clone();
     let (pack, plugin) = blocking(move || find(&store, &reference)).await?;
     Ok(Json(WorkflowDetail {
         item: item(&pack, &plugin),
@@ -136,7 +136,7 @@ pub async fn graph_svg(
     ApiQuery(q): ApiQuery<GraphQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let run = q.execution.as_deref().map(parse_id).transpose()?;
-    let store = state.store.clone();
+    let store = state.store().clone();
     let svg = blocking(move || {
         let (_, plugin) = find(&store, &reference)?;
         let text = plugin.workflow.map(|w| w.text).unwrap_or_default();

@@ -24,10 +24,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use drover_app::App;
 use drover_core::{
     Decision, ExecStatus, Execution, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms,
 };
-use drover_host::Runtime;
 use drover_store::{Inquiry, RespondError, StoreError};
 use serde_json::{Value, json};
 
@@ -230,8 +230,8 @@ pub(crate) enum AskCheck {
 }
 
 /// Reads inquiry `id` (timing it out if its deadline passed).
-pub(crate) fn check(rt: &Runtime, id: ExecutionId) -> Result<AskCheck, StoreError> {
-    let store = rt.store();
+pub(crate) fn check(app: &App, id: ExecutionId) -> Result<AskCheck, StoreError> {
+    let store = app.store();
     let Some(mut q) = store.get_inquiry(id)? else {
         return Err(StoreError::Corrupt(format!(
             "inquiry {id} of a waiting ask task is missing"
@@ -281,8 +281,8 @@ pub(crate) fn check(rt: &Runtime, id: ExecutionId) -> Result<AskCheck, StoreErro
 }
 
 /// Ends a pending inquiry because its workflow is canceled.
-pub(crate) fn cancel(rt: &Runtime, id: ExecutionId) -> Result<(), StoreError> {
-    rt.store().close_inquiry(id, "canceled")
+pub(crate) fn cancel(app: &App, id: ExecutionId) -> Result<(), StoreError> {
+    app.store().close_inquiry(id, "canceled")
 }
 
 /// Why a response was refused.
@@ -318,39 +318,39 @@ impl From<ControlError> for InquiryError {
 /// it with `actor` and queues the waiting workflow for `drover serve`. The
 /// REST API and the CLI (`drover inquiry respond --queue`) call this.
 pub fn respond_inquiry(
-    runtime: &Runtime,
+    app: &App,
     id: ExecutionId,
     response: Value,
     responder_roles: &[String],
     actor: &str,
 ) -> Result<Inquiry, InquiryError> {
-    record(runtime, id, response, responder_roles, actor, true)
+    record(app, id, response, responder_roles, actor, true)
 }
 
 /// Like [`respond_inquiry`] but continues the workflow in this thread
 /// (`drover inquiry respond` without `--queue`); `None` in the outcome when
 /// another process drives the run (it takes the answer itself).
 pub fn respond_and_continue(
-    runtime: &Runtime,
+    app: &App,
     id: ExecutionId,
     response: Value,
     responder_roles: &[String],
     actor: &str,
 ) -> Result<(Inquiry, Option<Outcome>), InquiryError> {
-    let q = record(runtime, id, response, responder_roles, actor, false)?;
-    let outcome = control::continue_run(runtime, q.root, Continue::Foreground)?;
+    let q = record(app, id, response, responder_roles, actor, false)?;
+    let outcome = control::continue_run(app, q.root, Continue::Foreground)?;
     Ok((q, outcome))
 }
 
 fn record(
-    runtime: &Runtime,
+    app: &App,
     id: ExecutionId,
     response: Value,
     responder_roles: &[String],
     actor: &str,
     queue: bool,
 ) -> Result<Inquiry, InquiryError> {
-    let store = runtime.store();
+    let store = app.store();
     // An inquiry past its deadline times out (and its run is queued) first.
     store.expire_inquiries(now_ms())?;
     let Some(q) = store.get_inquiry(id)? else {
@@ -393,7 +393,7 @@ pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
         .name("drover-inquiries".into())
         .spawn(move || {
             while !shared.stopping() {
-                match shared.runtime.store().expire_inquiries(now_ms()) {
+                match shared.app.store().expire_inquiries(now_ms()) {
                     Ok(expired) if !expired.is_empty() => {
                         for q in &expired {
                             tracing::info!(inquiry = %q.id, run = %q.root, "inquiry timed out");
@@ -404,7 +404,7 @@ pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
                     Err(e) => tracing::error!(error = %e, "cannot expire inquiries"),
                 }
                 // Runs parked for a delay that is over go back in the queue.
-                match shared.runtime.store().wake_delayed(now_ms()) {
+                match shared.app.store().wake_delayed(now_ms()) {
                     Ok(woken) if !woken.is_empty() => shared.requests_waiting.notify(),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot wake delayed workflow runs"),

@@ -8,8 +8,9 @@
 //! ([`Continue::Foreground`], the CLI's default) or queue it for `drover
 //! serve` ([`Continue::Queue`]).
 
+use drover_app::App;
 use drover_core::{ExecStatus, ExecutionId};
-use drover_host::{RunOptions, Runtime};
+use drover_host::RunOptions;
 use drover_pack::ActionRef;
 use drover_store::{StoreError, WorkflowRun};
 use drover_workflow::{Conductor, ConductorError, RerunRequest, WorkflowState};
@@ -78,12 +79,8 @@ pub enum Done {
 
 /// The top-level run of workflow execution `id` (walking up from a
 /// subworkflow), or why there is none to act on.
-fn root_run(
-    rt: &Runtime,
-    id: ExecutionId,
-    verb: &'static str,
-) -> Result<WorkflowRun, ControlError> {
-    let store = rt.store();
+fn root_run(app: &App, id: ExecutionId, verb: &'static str) -> Result<WorkflowRun, ControlError> {
+    let store = app.store();
     let Some(mut run) = store.get_workflow_run(id)? else {
         return Err(match store.get_execution(id)? {
             Some(exec) => ControlError::NotAWorkflow {
@@ -144,8 +141,8 @@ impl Driver {
 /// left by a process that is gone). A run this process took is driven
 /// here from the take on, before its runner starts, so a request in
 /// between is not mistaken for a stranded run and driven twice.
-fn driver(rt: &Runtime, run: &WorkflowRun) -> Result<Option<Driver>, StoreError> {
-    let state = rt.store().request_state(run.id)?;
+fn driver(app: &App, run: &WorkflowRun) -> Result<Option<Driver>, StoreError> {
+    let state = app.store().request_state(run.id)?;
     if state.as_deref() != Some("running") {
         return Ok(None);
     }
@@ -158,27 +155,27 @@ fn driver(rt: &Runtime, run: &WorkflowRun) -> Result<Option<Driver>, StoreError>
 
 /// Asks run `id` (its top-level run) to pause: running tasks finish, no new
 /// task starts, then it parks until `resume`.
-pub fn pause(rt: &Runtime, id: ExecutionId) -> Result<Done, ControlError> {
-    let run = root_run(rt, id, "pause")?;
-    rt.store()
+pub fn pause(app: &App, id: ExecutionId) -> Result<Done, ControlError> {
+    let run = root_run(app, id, "pause")?;
+    app.store()
         .workflow_set_control(run.id, Some("pause".into()))?;
-    let pid = driver(rt, &run)?.and_then(Driver::pid);
+    let pid = driver(app, &run)?.and_then(Driver::pid);
     Ok(Done::Asked { root: run.id, pid })
 }
 
 /// Withdraws a pause and continues the run (`how`), or lets the process
 /// driving it go on.
-pub fn resume_run(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, ControlError> {
-    let store = rt.store();
+pub fn resume_run(app: &App, id: ExecutionId, how: Continue) -> Result<Done, ControlError> {
+    let store = app.store();
     // An inquiry past its deadline times out now (its run goes back to
     // the queue), so a run that waited on it can go on.
     store.expire_inquiries(drover_core::now_ms())?;
-    let run = root_run(rt, id, "resume")?;
+    let run = root_run(app, id, "resume")?;
     let paused = run.control.as_deref() == Some("pause") || run.parked.as_deref() == Some("paused");
     let state = store.request_state(run.id)?;
     let stranded = match state.as_deref() {
         // Left by a process that stopped (crash) or queued and not taken.
-        Some("running") => driver(rt, &run)?.is_none(),
+        Some("running") => driver(app, &run)?.is_none(),
         Some("requested") | None => true,
         _ => false,
     };
@@ -193,33 +190,33 @@ pub fn resume_run(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, 
         return Err(ControlError::NotPaused { id: run.id, why });
     }
     store.workflow_set_control(run.id, None)?;
-    if let Some(d) = driver(rt, &run)? {
+    if let Some(d) = driver(app, &run)? {
         // Withdrawing a pause its driver has not acted on is the resume.
         return Ok(Done::Asked {
             root: run.id,
             pid: d.pid(),
         });
     }
-    go_on(rt, run.id, how)
+    go_on(app, run.id, how)
 }
 
 /// Asks run `id` to cancel: running tasks finish, nothing new starts,
 /// pending inquiries are canceled, and it ends `canceled`.
-pub fn cancel(rt: &Runtime, id: ExecutionId, how: Continue) -> Result<Done, ControlError> {
-    let run = root_run(rt, id, "cancel")?;
-    rt.store()
+pub fn cancel(app: &App, id: ExecutionId, how: Continue) -> Result<Done, ControlError> {
+    let run = root_run(app, id, "cancel")?;
+    app.store()
         .workflow_set_control(run.id, Some("cancel".into()))?;
-    if let Some(d) = driver(rt, &run)? {
+    if let Some(d) = driver(app, &run)? {
         return Ok(Done::Asked {
             root: run.id,
             pid: d.pid(),
         });
     }
-    go_on(rt, run.id, how)
+    go_on(app, run.id, how)
 }
 
-fn go_on(rt: &Runtime, root: ExecutionId, how: Continue) -> Result<Done, ControlError> {
-    match continue_run(rt, root, how)? {
+fn go_on(app: &App, root: ExecutionId, how: Continue) -> Result<Done, ControlError> {
+    match continue_run(app, root, how)? {
         Some(outcome) => Ok(Done::Drove(Box::new(outcome))),
         None if how == Continue::Queue => Ok(Done::Queued { root }),
         None => Ok(Done::Asked { root, pid: None }),
@@ -229,21 +226,21 @@ fn go_on(rt: &Runtime, root: ExecutionId, how: Continue) -> Result<Done, Control
 /// Continues top-level run `root` that nothing drives: in this thread, or
 /// queued. `None` if queued, or if another process drives it.
 pub fn continue_run(
-    rt: &Runtime,
+    app: &App,
     root: ExecutionId,
     how: Continue,
 ) -> Result<Option<Outcome>, ControlError> {
-    let store = rt.store();
+    let store = app.store();
     let Some(run) = store.get_workflow_run(root)? else {
         return Err(ControlError::Unknown(root));
     };
     // A queue entry left `running` by a dead process, or none (older runs).
     match store.request_state(root)?.as_deref() {
-        Some("running") if driver(rt, &run)?.is_none() => {
+        Some("running") if driver(app, &run)?.is_none() => {
             store.requeue_requests(vec![root])?;
         }
         None => {
-            super::recover_runs(rt)?;
+            super::recover_runs(app)?;
         }
         _ => {}
     }
@@ -257,7 +254,7 @@ pub fn continue_run(
     let run = store
         .get_workflow_run(root)?
         .ok_or(ControlError::Unknown(root))?;
-    Ok(Some(resume(rt, run, None)?))
+    Ok(Some(resume(app, run, None)?))
 }
 
 /// Starts a new run of ended workflow execution `id` from its stored state:
@@ -265,12 +262,12 @@ pub fn continue_run(
 /// on with the context they had. Returns the new run's outcome (or, with
 /// [`Continue::Queue`], its id once queued).
 pub fn rerun(
-    rt: &Runtime,
+    app: &App,
     id: ExecutionId,
     tasks: &[RerunRequest],
     how: Continue,
 ) -> Result<Result<Outcome, ExecutionId>, ControlError> {
-    let store = rt.store();
+    let store = app.store();
     let Some(run) = store.get_workflow_run(id)? else {
         return Err(match store.get_execution(id)? {
             Some(exec) => ControlError::NotAWorkflow {
@@ -287,7 +284,10 @@ pub fn rerun(
         id,
         message: format!("{e}"),
     })?;
-    let (pack, plugin) = rt.action_plugin(&action).map_err(WorkflowError::from)?;
+    let (pack, plugin) = app
+        .runtime()
+        .action_plugin(&action)
+        .map_err(WorkflowError::from)?;
     let wf = parse(&run.action, &plugin)?;
     let bad = |message: String| WorkflowError::State { id, message };
     let state: WorkflowState =
@@ -308,7 +308,7 @@ pub fn rerun(
     let new = ExecutionId::new();
     let drive = how == Continue::Foreground;
     let outcome = begin(
-        rt,
+        app,
         new,
         super::Tree::top(new, false),
         pack,

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use drover_app::App;
 use drover_core::{ExecStatus, Execution, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms};
-use drover_host::{Prepared, RunError, RunOptions, Runtime};
+use drover_host::{Prepared, RunError, RunOptions};
 use drover_pack::{ActionRef, Pack, Plugin};
 use drover_store::{ChildLink, Pending, StoreError};
 use drover_workflow::{ActionEvent, Conductor, Status};
@@ -121,7 +122,7 @@ type Job = (Inflight, Arc<Resolved>);
 type End = (Inflight, Result<ChildEnd, WorkflowError>);
 
 struct Driver<'a, 'w> {
-    rt: &'a Runtime,
+    app: &'a App,
     meta: &'a Meta,
     c: Conductor<'w>,
     /// Mirror of the stored in-flight list.
@@ -156,14 +157,14 @@ struct Driver<'a, 'w> {
 /// Dispatches until the conductor has nothing left, then finishes (or
 /// parks, when it waits on something no thread should wait for).
 pub(crate) fn drive(
-    rt: &Runtime,
+    app: &App,
     meta: &Meta,
     c: Conductor<'_>,
     inherited: Vec<Inflight>,
 ) -> Result<Outcome, WorkflowError> {
     meta.steps.seen(c.task_runs());
     let mut d = Driver {
-        rt,
+        app,
         meta,
         c,
         inflight: Vec::new(),
@@ -206,7 +207,7 @@ pub(crate) fn drive(
                 && d.queue.front().is_some_and(|i| d.quick.contains(&i.action))
             {
                 let (inf, res) = d.next_start()?;
-                let end = run_child(rt, meta, &inf, &res);
+                let end = run_child(app, meta, &inf, &res);
                 d.complete(inf, end?)?;
                 d.write_soon()?;
                 continue;
@@ -216,7 +217,7 @@ pub(crate) fn drive(
                 if workers <= running {
                     workers += 1;
                     let (rx, tx) = (job_rx.clone(), end_tx.clone());
-                    s.spawn(move || child_worker(rt, meta, rx, tx));
+                    s.spawn(move || child_worker(app, meta, rx, tx));
                 }
                 job_tx
                     .send(job)
@@ -275,9 +276,9 @@ pub(crate) fn drive(
     })
 }
 
-fn child_worker(rt: &Runtime, meta: &Meta, jobs: Receiver<Job>, ends: Sender<End>) {
+fn child_worker(app: &App, meta: &Meta, jobs: Receiver<Job>, ends: Sender<End>) {
     for (inf, res) in jobs {
-        let end = run_child(rt, meta, &inf, &res);
+        let end = run_child(app, meta, &inf, &res);
         if ends.send((inf, end)).is_err() {
             return;
         }
@@ -342,7 +343,7 @@ impl<'w> Driver<'_, 'w> {
         let state = state_write(&mut self.c);
         let inflight = self.inflight_json()?;
         self.write_cost = self.last_write.elapsed();
-        let pending = self.rt.store().workflow_children_done(
+        let pending = self.app.store().workflow_children_done(
             self.meta.id,
             state,
             std::mem::take(&mut self.done),
@@ -370,12 +371,12 @@ impl<'w> Driver<'_, 'w> {
         }
         let r = Arc::new(match action.parse::<ActionRef>() {
             Err(e) => Resolved::Missing(format!("{e}")),
-            Ok(a) => match self.rt.action_plugin(&a) {
+            Ok(a) => match self.app.runtime().action_plugin(&a) {
                 Err(e) => Resolved::Missing(e.to_string()),
                 Ok((pack, plugin)) if plugin.is_workflow() => {
                     Resolved::Workflow(pack, Box::new(plugin))
                 }
-                Ok(_) => match self.rt.prepare(&a) {
+                Ok(_) => match self.app.runtime().prepare(&a) {
                     Ok(p) => Resolved::Wasm(Box::new(p)),
                     Err(e) => Resolved::Missing(e.to_string()),
                 },
@@ -454,7 +455,7 @@ impl<'w> Driver<'_, 'w> {
     /// Looks at a waiting ask's inquiry: answered, timed out or canceled
     /// completes the task; pending keeps it waiting.
     fn check_ask(&mut self, inf: Inflight) -> Result<(), WorkflowError> {
-        match ask::check(self.rt, inf.child)? {
+        match ask::check(self.app, inf.child)? {
             AskCheck::Pending => {
                 if !self.asks.contains(&inf.child) {
                     self.asks.push(inf.child);
@@ -476,7 +477,7 @@ impl<'w> Driver<'_, 'w> {
             return Ok(());
         }
         self.last_control = Instant::now();
-        let control = self.rt.store().workflow_control(self.meta.root)?;
+        let control = self.app.store().workflow_control(self.meta.root)?;
         if self.control.as_ref() == Some(&control) {
             return Ok(());
         }
@@ -494,7 +495,7 @@ impl<'w> Driver<'_, 'w> {
                 }
                 self.delayed.clear();
                 for id in std::mem::take(&mut self.asks) {
-                    ask::cancel(self.rt, id)?;
+                    ask::cancel(self.app, id)?;
                     if let Some(inf) = self.inflight.iter().find(|i| i.child == id).cloned() {
                         self.check_ask(inf)?;
                     }
@@ -658,7 +659,7 @@ impl<'w> Driver<'_, 'w> {
         self.inflight.push(inf.clone());
         self.asks.push(inf.child);
         self.c.set_task_runs(self.meta.steps.used());
-        self.rt.store().workflow_ask(
+        self.app.store().workflow_ask(
             self.meta.id,
             state_write(&mut self.c),
             self.inflight_json()?.unwrap_or(Value::Null),
@@ -813,7 +814,7 @@ impl<'w> Driver<'_, 'w> {
                 .first()
                 .map_or_else(|| "paused".to_owned(), |(_, w)| w.clone())
         };
-        if self.meta.link.is_none() && !self.rt.store().workflow_park(self.meta.id, why.clone())? {
+        if self.meta.link.is_none() && !self.app.store().workflow_park(self.meta.id, why.clone())? {
             // An answer arrived: look at the asks again, wake subworkflows.
             for id in self.asks.clone() {
                 if let Some(inf) = self.inflight.iter().find(|i| i.child == id).cloned() {
@@ -868,7 +869,7 @@ impl<'w> Driver<'_, 'w> {
                 c.status().map_or("without a status", |s| s.as_str())
             ));
         }
-        let store = self.rt.store();
+        let store = self.app.store();
         let children = store.execution_children(meta.id)?;
         let mut logs = Vec::new();
         let mut plan = meta.opts.dry_run.then(Vec::new);
@@ -953,7 +954,7 @@ impl<'w> Driver<'_, 'w> {
 
 /// Runs child `inf`: its end, or a store/state error that aborts the run.
 fn run_child(
-    rt: &Runtime,
+    app: &App,
     meta: &Meta,
     inf: &Inflight,
     res: &Resolved,
@@ -979,10 +980,10 @@ fn run_child(
                 task: inf.task.clone(),
                 route: inf.route,
             };
-            let sub = match rt.store().get_workflow_run(inf.child)? {
-                Some(run) if !run.finished => resume(rt, run, Some(meta.tree())),
+            let sub = match app.store().get_workflow_run(inf.child)? {
+                Some(run) if !run.finished => resume(app, run, Some(meta.tree())),
                 _ => start(
-                    rt,
+                    app,
                     inf.child,
                     meta.tree(),
                     pack.clone(),
@@ -1011,9 +1012,9 @@ fn run_child(
                     return Ok(ChildEnd::CouldNotRun(e.to_string()));
                 }
             };
-            match rt.execute_as(inf.child, prepared, params, &opts) {
+            match app.runtime().execute_as(inf.child, prepared, params, &opts) {
                 Ok(exec) => Ok(ChildEnd::Done(Box::new(exec))),
-                Err(RunError::Store(e)) => Err(e.into()),
+                Err(e @ RunError::Backend(_)) => Err(e.into()),
                 Err(e) => Ok(ChildEnd::CouldNotRun(e.to_string())),
             }
         }

@@ -39,8 +39,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use drover_app::App;
 use drover_core::{ExecStatus, Execution, ExecutionId, ExecutionRequest, now_ms};
-use drover_host::{RunError, RunOptions, Runtime};
+use drover_host::{RunError, RunOptions};
 use drover_pack::{ActionRef, Pack, Plugin, WorkflowEntry};
 use drover_store::{ChildLink, StoreError, WorkflowRun};
 use drover_workflow::{Conductor, ConductorError, Status, Workflow, WorkflowState};
@@ -204,12 +205,12 @@ pub(crate) struct Meta {
 /// Runs workflow `action` in this thread (a `drover run`) until it ends or
 /// parks; a finished one is stored with its children (`parent` = its id).
 pub fn run_workflow(
-    runtime: &Runtime,
+    app: &App,
     action: &ActionRef,
     params: Value,
     opts: &RunOptions,
 ) -> Result<Outcome, WorkflowError> {
-    run_workflow_as(runtime, action, None, params, opts, None)
+    run_workflow_as(app, action, None, params, opts, None)
 }
 
 /// [`run_workflow`] from a given installed version of its pack (a shadowed
@@ -217,33 +218,33 @@ pub fn run_workflow(
 /// `core.ask` tasks take `answer` (no inquiry is created; see
 /// [`ask::dry_run_answer`]).
 pub fn run_workflow_as(
-    runtime: &Runtime,
+    app: &App,
     action: &ActionRef,
     version: Option<&str>,
     params: Value,
     opts: &RunOptions,
     answer: Option<Value>,
 ) -> Result<Outcome, WorkflowError> {
-    let (pack, plugin) = runtime.action_plugin_version(action, version)?;
+    let (pack, plugin) = app.runtime().action_plugin_version(action, version)?;
     let params = validate(action, &plugin, params)?;
     let id = ExecutionId::new();
     let mut tree = Tree::top(id, false);
     tree.dry_answer = answer.map(Arc::new);
-    start(runtime, id, tree, pack, &plugin, params, opts, None)
+    start(app, id, tree, pack, &plugin, params, opts, None)
 }
 
 /// Whether `action` is an installed workflow.
-pub fn is_workflow(runtime: &Runtime, action: &ActionRef) -> Result<bool, RunError> {
-    Ok(runtime.action_plugin(action)?.1.is_workflow())
+pub fn is_workflow(app: &App, action: &ActionRef) -> Result<bool, RunError> {
+    Ok(app.runtime().action_plugin(action)?.1.is_workflow())
 }
 
 /// Drives the workflow of queued request `req` (claimed by the scheduler):
 /// starts it, or continues its stored run (parked or interrupted).
-pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome, WorkflowError> {
-    match runtime.store().get_workflow_run(req.id)? {
+pub fn run_request(app: &App, req: &ExecutionRequest) -> Result<Outcome, WorkflowError> {
+    match app.store().get_workflow_run(req.id)? {
         Some(run) if run.finished => {
             // Finished and stored: the entry is done already.
-            match runtime.store().get_execution(req.id)? {
+            match app.store().get_execution(req.id)? {
                 Some(exec) => Ok(Outcome::Finished(Box::new(exec))),
                 None => Err(WorkflowError::State {
                     id: req.id,
@@ -252,16 +253,16 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
             }
         }
         Some(run) => {
-            runtime.store().workflow_claim(run.id)?;
+            app.store().workflow_claim(run.id)?;
             let tree = Tree::top(run.id, true);
-            resume(runtime, run, Some(tree))
+            resume(app, run, Some(tree))
         }
         None => {
             let action: ActionRef = req.action.parse().map_err(|e| WorkflowError::Spec {
                 action: req.action.clone(),
                 message: format!("{e}"),
             })?;
-            let (pack, plugin) = runtime.action_plugin(&action)?;
+            let (pack, plugin) = app.runtime().action_plugin(&action)?;
             let params = validate(&action, &plugin, req.parameters.clone())?;
             let opts = RunOptions {
                 dry_run: req.dry_run,
@@ -269,7 +270,7 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
                 timeout: None,
             };
             let tree = Tree::top(req.id, true);
-            start(runtime, req.id, tree, pack, &plugin, params, &opts, None)
+            start(app, req.id, tree, pack, &plugin, params, &opts, None)
         }
     }
 }
@@ -277,16 +278,16 @@ pub fn run_request(runtime: &Runtime, req: &ExecutionRequest) -> Result<Outcome,
 /// Called by `drover serve` at start for a request a stopped process left
 /// `running`: if it is a workflow, re-queue it (its run continues from its
 /// stored state) unless a live process still drives it. True if handled.
-pub fn recover_request(runtime: &Runtime, req: &ExecutionRequest) -> bool {
+pub fn recover_request(app: &App, req: &ExecutionRequest) -> bool {
     let is_wf = req
         .action
         .parse::<ActionRef>()
         .ok()
-        .is_some_and(|a| is_workflow(runtime, &a).unwrap_or(false));
+        .is_some_and(|a| is_workflow(app, &a).unwrap_or(false));
     if !is_wf {
         return false;
     }
-    let store = runtime.store();
+    let store = app.store();
     let owner = store.get_workflow_run(req.id).ok().flatten();
     if owner
         .as_ref()
@@ -305,8 +306,8 @@ pub fn recover_request(runtime: &Runtime, req: &ExecutionRequest) -> bool {
 
 /// Gives every unfinished top-level run without a queue entry (stopped
 /// before entries existed) one, so `drover serve` continues it.
-pub fn recover_runs(runtime: &Runtime) -> Result<usize, StoreError> {
-    let store = runtime.store();
+pub fn recover_runs(app: &App) -> Result<usize, StoreError> {
+    let store = app.store();
     let mut queued = 0;
     for run in store.unfinished_workflow_runs()? {
         if store.request_state(run.id)?.is_some() {
@@ -388,7 +389,7 @@ fn store_form(delta: drover_workflow::StateDelta) -> drover_store::StateWrite {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start(
-    runtime: &Runtime,
+    app: &App,
     id: ExecutionId,
     tree: Tree,
     pack: Arc<Pack>,
@@ -406,7 +407,7 @@ pub(crate) fn start(
             action: action.clone(),
             source,
         })?;
-    let outcome = begin(runtime, id, tree, pack, plugin, params, opts, link, c, true)?;
+    let outcome = begin(app, id, tree, pack, plugin, params, opts, link, c, true)?;
     Ok(outcome.expect("begin drives when asked to"))
 }
 
@@ -414,7 +415,7 @@ pub(crate) fn start(
 /// queued for `drover serve` (`None`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn begin(
-    runtime: &Runtime,
+    app: &App,
     id: ExecutionId,
     tree: Tree,
     pack: Arc<Pack>,
@@ -429,7 +430,7 @@ pub(crate) fn begin(
     // trusted or not (liveness follows the least-trusted link). A child
     // action of a shadow pack is dry by itself (`Runtime::execute_as`).
     let shadowed;
-    let opts = if !opts.dry_run && runtime.is_shadow(&pack) {
+    let opts = if !opts.dry_run && app.runtime().is_shadow(&pack) {
         shadowed = RunOptions {
             dry_run: true,
             ..opts.clone()
@@ -460,7 +461,7 @@ pub(crate) fn begin(
     // too, stored under its new id).
     let mut c = c;
     let state = store_form(c.take_full_delta());
-    runtime.store().workflow_start(
+    app.store().workflow_start(
         WorkflowRun {
             id,
             action: meta.action.clone(),
@@ -481,15 +482,15 @@ pub(crate) fn begin(
         state,
     )?;
     if !drive {
-        runtime.store().requeue_requests(vec![id])?;
+        app.store().requeue_requests(vec![id])?;
         return Ok(None);
     }
-    driver::drive(runtime, &meta, c, Vec::new()).map(Some)
+    driver::drive(app, &meta, c, Vec::new()).map(Some)
 }
 
 /// Continues stored run `run` (its conductor state and what was in flight).
 pub(crate) fn resume(
-    runtime: &Runtime,
+    app: &App,
     run: WorkflowRun,
     tree: Option<Tree>,
 ) -> Result<Outcome, WorkflowError> {
@@ -497,7 +498,7 @@ pub(crate) fn resume(
         id: run.id,
         message: format!("{e}"),
     })?;
-    let (pack, plugin) = runtime.action_plugin(&action)?;
+    let (pack, plugin) = app.runtime().action_plugin(&action)?;
     let wf = parse(&run.action, &plugin)?;
     let bad = |message: String| WorkflowError::State {
         id: run.id,
@@ -509,7 +510,7 @@ pub(crate) fn resume(
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
     // Dry if it started dry, or its pack has been replaced by a shadow
     // version since.
-    let dry_run = run.dry_run || runtime.is_shadow(&pack);
+    let dry_run = run.dry_run || app.runtime().is_shadow(&pack);
     let meta = Meta {
         id: run.id,
         root: tree.as_ref().map_or(run.id, |t| t.root),
@@ -535,7 +536,7 @@ pub(crate) fn resume(
         started_at_ms: run.started_at_ms,
         link: run.link.clone(),
     };
-    driver::drive(runtime, &meta, c, inflight)
+    driver::drive(app, &meta, c, inflight)
 }
 
 /// The execution status a workflow that ended `status` gets.

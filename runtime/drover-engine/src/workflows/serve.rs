@@ -21,17 +21,17 @@ impl Workflows {
     /// Runs `req` if its action is a workflow; false if it is not (the
     /// worker runs it as a Wasm action).
     pub(crate) fn handles(&mut self, shared: &Shared, req: &ExecutionRequest) -> bool {
-        let runtime = &shared.runtime;
+        let app = &shared.app;
         let is_wf = *self.known.entry(req.action.clone()).or_insert_with(|| {
             req.action
                 .parse::<ActionRef>()
                 .ok()
-                .is_some_and(|a| is_workflow(runtime, &a).unwrap_or(false))
+                .is_some_and(|a| is_workflow(app, &a).unwrap_or(false))
         });
         if !is_wf {
             return false;
         }
-        match run_request(runtime, req) {
+        match run_request(app, req) {
             Ok(Outcome::Finished(exec)) => {
                 let latency_ms = (now_ms() - req.requested_at_ms).max(0) as u64;
                 shared.metrics.execution(exec.status, latency_ms * 1000);
@@ -40,7 +40,7 @@ impl Workflows {
                 tracing::info!(run = %id, %why, "workflow waits; worker released");
             }
             Err(e) => {
-                let store = runtime.store();
+                let store = app.store();
                 if matches!(store.get_workflow_run(req.id), Ok(None)) {
                     // It never started (bad parameters, a broken workflow):
                     // close its request as a failed execution.

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::driver::{Driver, DriverError, NodeTarget, PowerAction};
-use crate::process::{self, ProcessError};
+use drover_process::{self as process, ProcessError};
 
 /// Placeholders an argument may contain.
 const PLACEHOLDERS: [&str; 2] = ["{node}", "{action}"];

@@ -12,13 +12,14 @@
 
 use std::time::Duration;
 
-use drover_fleet::process::{self, ProcessError};
 use drover_policy::{Capability, Target};
+use drover_process::{self as process, ProcessError};
 use serde_json::json;
 
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::command::{Host, Output};
 use crate::call::{CallCtx, denied};
+use crate::ports::PortError;
 use crate::ssh::{self, NodeSsh};
 
 /// Output kept per stream, at most (the execution's cap may be lower).
@@ -48,8 +49,8 @@ impl CallCtx {
         if timeout_ms == 0 {
             return Err(PluginError::Invalid("timeout-ms must be at least 1".into()));
         }
-        let row = self.services.fleet.node(node).map_err(|e| match e {
-            drover_fleet::FleetError::UnknownNode(_) => PluginError::NotFound(e.to_string()),
+        let row = self.services.ports.node(node).map_err(|e| match e {
+            PortError::NotFound(_) => PluginError::NotFound(e.to_string()),
             e => PluginError::Failed(format!("fleet: {e}")),
         })?;
         // Recorded with credential-looking arguments masked (and any secret

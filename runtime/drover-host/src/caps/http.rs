@@ -260,13 +260,13 @@ mod rebinding {
 
     use drover_core::{Decision, ExecutionId, Grant, GrantId};
     use drover_policy::Capability;
-    use drover_store::AuditFilter;
 
     use super::client;
     use crate::bindings::drover::plugin::http::Request;
     use crate::call::{CallCtx, CallSpec, Services};
     use crate::grants::GrantSet;
     use crate::net::Lookup;
+    use crate::ports::memory::AuditOnly;
 
     /// Answers `first` to the first lookup and `then` to every later one.
     struct Rebinding {
@@ -282,11 +282,9 @@ mod rebinding {
         }
     }
 
-    fn call(dir: &std::path::Path, lookup: Rebinding, scope: &str) -> CallCtx {
-        let store = drover_store::Store::open(&dir.join("drover.db")).unwrap();
+    fn call(ports: Arc<AuditOnly>, lookup: Rebinding, scope: &str) -> CallCtx {
         let services = Services {
-            fleet: drover_fleet::Fleet::new(store.clone()),
-            store,
+            ports,
             http: client(),
             ssh: crate::ssh::SshSettings::default(),
             lookup: Box::new(lookup),
@@ -349,7 +347,7 @@ mod rebinding {
 
     #[test]
     fn the_checked_address_is_the_one_connected_to() {
-        let dir = tempfile::tempdir().unwrap();
+        let ports = Arc::new(AuditOnly::default());
         let (port, served) = server("127.0.0.1");
         // A second loopback address the rebinding answer points to; the
         // grant does not name it. Nothing listens there on this port.
@@ -360,7 +358,7 @@ mod rebinding {
             lookups: lookups.clone(),
         };
         let mut ctx = call(
-            dir.path(),
+            ports.clone(),
             resolver,
             &format!("rebind.test, 127.0.0.1:{port}"),
         );
@@ -372,14 +370,7 @@ mod rebinding {
         assert_eq!(served.join().unwrap(), "GET /x HTTP/1.1");
         assert_eq!(lookups.load(Ordering::SeqCst), 1, "one lookup, no second");
 
-        let audit = ctx
-            .services
-            .store
-            .list_audit(&AuditFilter {
-                limit: 10,
-                ..AuditFilter::default()
-            })
-            .unwrap();
+        let audit = ports.records();
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].decision, Decision::Allowed);
         assert_eq!(
@@ -390,14 +381,14 @@ mod rebinding {
 
     #[test]
     fn a_name_that_resolves_to_an_ungranted_special_address_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let ports = Arc::new(AuditOnly::default());
         let lookups = Arc::new(AtomicUsize::new(0));
         let resolver = Rebinding {
             first: "169.254.169.254".parse().unwrap(),
             then: "169.254.169.254".parse().unwrap(),
             lookups: lookups.clone(),
         };
-        let mut ctx = call(dir.path(), resolver, "metadata.example.com");
+        let mut ctx = call(ports.clone(), resolver, "metadata.example.com");
         let err = ctx
             .http_send(get("http://metadata.example.com/latest/".into()))
             .unwrap_err();
@@ -415,14 +406,7 @@ mod rebinding {
             "{reason}"
         );
         assert_eq!(lookups.load(Ordering::SeqCst), 1);
-        let audit = ctx
-            .services
-            .store
-            .list_audit(&AuditFilter {
-                limit: 10,
-                ..AuditFilter::default()
-            })
-            .unwrap();
+        let audit = ports.records();
         assert_eq!(audit[0].decision, Decision::Denied);
         assert_eq!(
             audit[0].target,

@@ -58,7 +58,7 @@ impl CallCtx {
             if !self.grants.is_loaded() {
                 let active = self
                     .services
-                    .store
+                    .ports
                     .active_grants(&self.pack, &self.version)
                     .map_err(CallCtx::store_error)?;
                 self.grants = GrantSet::new(&self.pack, &self.version, active);
@@ -91,7 +91,7 @@ impl CallCtx {
         denied(check)
     }
 
-    fn store_error(e: drover_store::StoreError) -> PluginError {
+    fn store_error(e: crate::ports::PortError) -> PluginError {
         PluginError::Failed(format!("kv: {e}"))
     }
 
@@ -103,7 +103,7 @@ impl CallCtx {
             return Ok(planned.clone());
         }
         self.services
-            .store
+            .ports
             .kv_get(&place.scope, &place.key)
             .map_err(CallCtx::store_error)
     }
@@ -145,7 +145,7 @@ impl CallCtx {
             return Ok(());
         }
         self.services
-            .store
+            .ports
             .kv_set(&place.scope, &place.key, &value, ttl_seconds)
             .map_err(CallCtx::store_error)
     }
@@ -169,7 +169,7 @@ impl CallCtx {
             return Ok(existed);
         }
         self.services
-            .store
+            .ports
             .kv_delete(&place.scope, &place.key)
             .map_err(CallCtx::store_error)
     }

@@ -3,7 +3,7 @@
 //! own decision). In a dry run changes are planned with the decision they
 //! would get and the controller's simulated answer.
 
-use drover_fleet::{Answer, FleetError, GrantRef, Kind, NewRequest, Origin, Outcome, Policy};
+use drover_core::{GrantRef, NodeRow};
 use drover_policy::{Capability, Target};
 use serde_json::json;
 
@@ -11,6 +11,7 @@ use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::nodes::{self, Host, Node, RequestStatus};
 use crate::call::{CallCtx, denied};
 use crate::grants::Check;
+use crate::ports::{ChangeAnswer, ChangeKind, ChangeOutcome, NodeChange, PortError};
 
 /// Most nodes one `select` returns: a bound on what a plugin can make the
 /// host copy into its memory.
@@ -22,32 +23,19 @@ const MAX_REASON_BYTES: usize = 4096;
 
 type R<T> = wasmtime::Result<Result<T, PluginError>>;
 
-/// A change a plugin asks of the fleet controller.
-enum Change {
-    Reboot,
-    Drain,
-    SetState(String),
-    /// `set-state production` of a drained node.
-    Undrain,
-}
-
-impl Change {
-    fn name(&self) -> &'static str {
-        match self {
-            Change::Reboot => "reboot",
-            Change::Drain => "drain",
-            Change::SetState(_) | Change::Undrain => "set-state",
-        }
+fn operation(kind: &ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Reboot => "reboot",
+        ChangeKind::Drain => "drain",
+        ChangeKind::SetState(_) | ChangeKind::Undrain => "set-state",
     }
 }
 
-fn fleet_error(e: FleetError) -> PluginError {
+fn fleet_error(e: PortError) -> PluginError {
     match e {
-        FleetError::UnknownNode(_) => PluginError::NotFound(e.to_string()),
-        FleetError::UnknownState(_) | FleetError::Invalid(_) | FleetError::Import(_) => {
-            PluginError::Invalid(e.to_string())
-        }
-        FleetError::Store(e) => PluginError::Failed(format!("fleet: {e}")),
+        PortError::NotFound(_) => PluginError::NotFound(e.to_string()),
+        PortError::Invalid(_) => PluginError::Invalid(e.to_string()),
+        PortError::Failed(e) => PluginError::Failed(format!("fleet: {e}")),
     }
 }
 
@@ -56,32 +44,28 @@ fn fleet_error(e: FleetError) -> PluginError {
 /// controller's reason, like a refusal by the grant check: the WIT
 /// `outcome` stays accepted | queued, so plugins built against it need no
 /// rebuild.
-fn to_wit(a: Answer) -> Result<RequestStatus, PluginError> {
+fn to_wit(a: ChangeAnswer) -> Result<RequestStatus, PluginError> {
     let detail = if a.request_id.is_empty() {
         a.detail
     } else {
         format!("request {}: {}", a.request_id, a.detail)
     };
     match a.outcome {
-        Outcome::Accepted => Ok(RequestStatus {
+        ChangeOutcome::Accepted => Ok(RequestStatus {
             outcome: nodes::Outcome::Accepted,
             detail,
         }),
-        Outcome::Queued => Ok(RequestStatus {
+        ChangeOutcome::Queued => Ok(RequestStatus {
             outcome: nodes::Outcome::Queued,
             detail,
         }),
-        Outcome::Denied => Err(PluginError::Denied(format!("fleet: {detail}"))),
+        ChangeOutcome::Denied => Err(PluginError::Denied(format!("fleet: {detail}"))),
     }
 }
 
 impl CallCtx {
-    fn fleet(&self) -> &drover_fleet::Fleet {
-        &self.services.fleet
-    }
-
-    fn read_node(&mut self, name: &str) -> Result<drover_store::NodeRow, PluginError> {
-        let node = self.fleet().node(name).map_err(fleet_error)?;
+    fn read_node(&mut self, name: &str) -> Result<NodeRow, PluginError> {
+        let node = self.services.ports.node(name).map_err(fleet_error)?;
         let check = self.check(
             Capability::NodesRead,
             &Target::Node {
@@ -96,30 +80,9 @@ impl CallCtx {
         Ok(node)
     }
 
-    /// What the fleet would answer, without changing anything.
-    fn fleet_dry_run(&self, change: &Change, req: NewRequest) -> Result<Answer, FleetError> {
-        match change {
-            Change::SetState(state) => self.fleet().set_state_dry_run(
-                &req.node,
-                state,
-                &req.reason,
-                &req.actor,
-                Origin::Automation,
-                req.execution_id,
-            ),
-            _ => {
-                let mut dr = self.fleet().dry_run(vec![req])?;
-                dr.answers
-                    .pop()
-                    .unwrap_or_else(|| Err("no answer".into()))
-                    .map_err(FleetError::Invalid)
-            }
-        }
-    }
-
     fn change(
         &mut self,
-        change: Change,
+        kind: ChangeKind,
         name: &str,
         reason: &str,
     ) -> Result<RequestStatus, PluginError> {
@@ -128,12 +91,12 @@ impl CallCtx {
                 "a reason must be at most {MAX_REASON_BYTES} bytes"
             )));
         }
-        let cap = match change {
-            Change::Reboot => Capability::NodesReboot,
-            Change::Drain => Capability::NodesDrain,
-            Change::SetState(_) | Change::Undrain => Capability::NodesSetState,
+        let cap = match kind {
+            ChangeKind::Reboot => Capability::NodesReboot,
+            ChangeKind::Drain => Capability::NodesDrain,
+            ChangeKind::SetState(_) | ChangeKind::Undrain => Capability::NodesSetState,
         };
-        let node = self.fleet().node(name).map_err(fleet_error)?;
+        let node = self.services.ports.node(name).map_err(fleet_error)?;
         let target = Target::Node {
             name,
             labels: &node.labels,
@@ -142,65 +105,47 @@ impl CallCtx {
         if !check.allowed() {
             if self.dry_run {
                 let refused = json!({"error": "denied", "reason": check.reason});
-                self.plan(cap, change.name(), name, &check, refused);
+                self.plan(cap, operation(&kind), name, &check, refused);
             }
             return Err(denied(&check));
         }
         // Giving a drained node back to production goes through the driver
         // (undrain), not around it.
-        let undrain =
-            matches!(&change, Change::SetState(s) if s == "production") && node.state == "drained";
-        let change = if undrain { Change::Undrain } else { change };
-        let req = NewRequest {
-            id: ulid::Ulid::new().to_string(),
+        let undrain = matches!(&kind, ChangeKind::SetState(s) if s == "production")
+            && node.state == "drained";
+        let kind = if undrain { ChangeKind::Undrain } else { kind };
+        let change = NodeChange {
             node: name.to_owned(),
-            kind: match change {
-                Change::Drain => Kind::Drain,
-                Change::Undrain => Kind::Undrain,
-                _ => Kind::Reboot,
-            },
+            kind: kind.clone(),
             reason: reason.to_owned(),
             actor: self.actor.clone(),
-            origin: Origin::Automation,
-            execution_id: Some(self.exec_id.to_string()),
+            execution_id: self.exec_id.to_string(),
             // The controller checks it against the grants again before it
             // starts it: the node's labels may change while it waits.
-            grant: Some(GrantRef {
+            grant: GrantRef {
                 pack: self.pack.clone(),
                 version: self.version.clone(),
                 plugin: self.plugin.clone(),
                 digest: self.digest.clone(),
                 capability: cap.to_string(),
                 grant_id: check.grant.clone().unwrap_or_default(),
-            }),
-            policy: Policy::Asap,
-            drain_timeout_ms: None,
-            reboot_timeout_ms: None,
+            },
         };
+        let answer = self
+            .services
+            .ports
+            .request(change, self.dry_run)
+            .map_err(fleet_error)?;
         if self.dry_run {
-            let answer = self.fleet_dry_run(&change, req).map_err(fleet_error)?;
             // A budget or brake refusal is planned as denied, with the
             // controller's reason; the grant check's reason otherwise.
-            let decided = if answer.outcome == Outcome::Denied {
+            let decided = if answer.outcome == ChangeOutcome::Denied {
                 Check::deny(format!("{}; fleet: {}", check.reason, answer.detail))
             } else {
                 check
             };
-            self.plan(cap, change.name(), name, &decided, json!(answer));
-            return to_wit(answer);
+            self.plan(cap, operation(&kind), name, &decided, answer.record.clone());
         }
-        let answer = match change {
-            Change::SetState(state) => self.fleet().set_state(
-                name,
-                &state,
-                reason,
-                &self.actor,
-                Origin::Automation,
-                Some(self.exec_id.to_string()),
-            ),
-            _ => self.fleet().request_one(req),
-        }
-        .map_err(fleet_error)?;
         to_wit(answer)
     }
 }
@@ -227,7 +172,7 @@ impl Host for CallCtx {
                 }
             }
         };
-        let nodes = match self.services.store.list_nodes() {
+        let nodes = match self.services.ports.nodes() {
             Ok(n) => n,
             Err(e) => return Ok(Err(PluginError::Failed(format!("fleet: {e}")))),
         };
@@ -265,11 +210,10 @@ impl Host for CallCtx {
         // plugin follow the one it made (the id `reboot` answered with) to
         // its end, rather than guess from the state: a queued reboot
         // leaves the node in production.
-        let detail = match self.fleet().show(&name, 0) {
+        let (n, latest) = match self.services.ports.node_requests(&name) {
             Ok(d) => d,
             Err(e) => return Ok(Err(fleet_error(e))),
         };
-        let n = &detail.node;
         let check = self.check(
             Capability::NodesRead,
             &Target::Node {
@@ -281,8 +225,7 @@ impl Host for CallCtx {
         if !check.allowed() {
             return Ok(Err(denied(&check)));
         }
-        let requests: Vec<_> = detail
-            .requests
+        let requests: Vec<_> = latest
             .iter()
             .take(FACTS_REQUESTS)
             .map(|r| {
@@ -309,14 +252,14 @@ impl Host for CallCtx {
     }
 
     fn reboot(&mut self, name: String, reason: String) -> R<RequestStatus> {
-        Ok(self.change(Change::Reboot, &name, &reason))
+        Ok(self.change(ChangeKind::Reboot, &name, &reason))
     }
 
     fn drain(&mut self, name: String, reason: String) -> R<RequestStatus> {
-        Ok(self.change(Change::Drain, &name, &reason))
+        Ok(self.change(ChangeKind::Drain, &name, &reason))
     }
 
     fn set_state(&mut self, name: String, state: String, reason: String) -> R<RequestStatus> {
-        Ok(self.change(Change::SetState(state), &name, &reason))
+        Ok(self.change(ChangeKind::SetState(state), &name, &reason))
     }
 }

@@ -20,8 +20,8 @@
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use drover_fleet::process::{self, ProcessError};
 use drover_policy::{Capability, Target};
+use drover_process::{self as process, ProcessError};
 
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::probe::{Host, ProbeResult};

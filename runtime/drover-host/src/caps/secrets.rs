@@ -15,7 +15,7 @@ impl Host for CallCtx {
         if !check.allowed() {
             return Ok(Err(denied(&check)));
         }
-        Ok(match self.services.store.secret_get(&name) {
+        Ok(match self.services.ports.secret(&name) {
             Ok(Some(v)) => {
                 // Masked from here on in everything recorded about the call.
                 self.secrets.add(&v);

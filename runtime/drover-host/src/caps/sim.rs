@@ -7,7 +7,7 @@
 //! dry-run planning happen before, exactly as for a real node; only the
 //! network step is simulated, and its detail says so.
 
-use drover_store::NodeRow;
+use drover_core::NodeRow;
 
 use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::command::Output;
@@ -21,7 +21,7 @@ impl CallCtx {
     /// For a node of the simulated fleet, whether it answers now; `None`
     /// for anything else (a real node, a host that is not a node).
     pub(super) fn sim_answers(&self, name: &str) -> Result<Option<bool>, PluginError> {
-        match self.services.fleet.node(name) {
+        match self.services.ports.node(name) {
             Ok(row) => self.sim_node_answers(&row),
             Err(_) => Ok(None),
         }
@@ -37,7 +37,7 @@ impl CallCtx {
             return Ok(None);
         }
         self.services
-            .store
+            .ports
             .sim_answers(&row.name, &row.state)
             .map(Some)
             .map_err(|e| PluginError::Failed(format!("the simulated fleet: {e}")))

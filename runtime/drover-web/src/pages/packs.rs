@@ -197,7 +197,7 @@ pub struct GrantForm {
 /// `prepare_grant`, as the CLI and the API use), not yet stored.
 fn build_grant(store: &Store, name: &str, f: &GrantForm, actor: &str) -> Result<Grant, WebError> {
     let plugin = non_empty(Some(f.plugin.clone()));
-    drover_host::prepare_grant(
+    drover_app::prepare_grant(
         store,
         &format!("{name}@{}", f.version),
         &f.capability,

@@ -18,7 +18,7 @@ use drover_engine::workflows::{Continue, Outcome};
 use drover_workflow::RerunRequest;
 use serde_json::json;
 
-use crate::context::open_runtime;
+use crate::context::open_app;
 use crate::output;
 
 /// Exit code of a workflow that waits.
@@ -70,28 +70,28 @@ fn how(queue: bool) -> Continue {
 }
 
 pub fn pause(db: &Path, args: PauseArgs) -> Result<ExitCode> {
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let id: ExecutionId = args.id.parse()?;
-    let done = control::pause(&runtime, id)?;
+    let done = control::pause(&app, id)?;
     done_message(&done, "pause", args.json)
 }
 
 pub fn resume(db: &Path, args: ControlArgs) -> Result<ExitCode> {
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let id: ExecutionId = args.id.parse()?;
-    let done = control::resume_run(&runtime, id, how(args.queue))?;
+    let done = control::resume_run(&app, id, how(args.queue))?;
     done_message(&done, "resume", args.json)
 }
 
 pub fn cancel(db: &Path, args: ControlArgs) -> Result<ExitCode> {
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let id: ExecutionId = args.id.parse()?;
-    let done = control::cancel(&runtime, id, how(args.queue))?;
+    let done = control::cancel(&app, id, how(args.queue))?;
     done_message(&done, "cancel", args.json)
 }
 
 pub fn rerun(db: &Path, args: RerunArgs) -> Result<ExitCode> {
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let id: ExecutionId = args.id.parse()?;
     let mut tasks = Vec::new();
     for t in &args.tasks {
@@ -110,7 +110,7 @@ pub fn rerun(db: &Path, args: RerunArgs) -> Result<ExitCode> {
             reset_items: args.reset_items,
         });
     }
-    match control::rerun(&runtime, id, &tasks, how(args.queue))? {
+    match control::rerun(&app, id, &tasks, how(args.queue))? {
         Ok(outcome) => {
             if !args.json {
                 let new = match &outcome {

@@ -34,8 +34,7 @@ fn add(
     as_json: bool,
 ) -> Result<ExitCode> {
     let store = open_store(db)?;
-    let grant =
-        drover_host::give_grant(&store, pack_ref, capability, scope, only_plugin, &actor())?;
+    let grant = drover_app::give_grant(&store, pack_ref, capability, scope, only_plugin, &actor())?;
     let cap = &grant.capability;
     if as_json {
         output::json(&grant)?;

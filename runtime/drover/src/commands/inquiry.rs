@@ -14,7 +14,7 @@ use drover_store::Inquiry;
 use serde_json::{Map, Value};
 
 use super::exec_control::print_outcome;
-use crate::context::{actor, open_runtime, open_store};
+use crate::context::{actor, open_app, open_store};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -116,15 +116,15 @@ pub fn run(db: &Path, cmd: InquiryCmd) -> Result<ExitCode> {
             queue,
             json,
         } => {
-            let runtime = open_runtime(db)?;
+            let app = open_app(db)?;
             let id: ExecutionId = id.parse()?;
-            let Some(q) = runtime.store().get_inquiry(id)? else {
+            let Some(q) = app.store().get_inquiry(id)? else {
                 bail!("no inquiry {id} (see `drover inquiry list`)");
             };
             let response = parse_response(&q.schema, response_json.as_deref(), &fields)?;
             let who = actor();
             if queue {
-                let q = respond_inquiry(&runtime, id, response, &roles, &who)?;
+                let q = respond_inquiry(&app, id, response, &roles, &who)?;
                 if json {
                     output::json(&q)?;
                 } else {
@@ -135,7 +135,7 @@ pub fn run(db: &Path, cmd: InquiryCmd) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let (q, outcome) = respond_and_continue(&runtime, id, response, &roles, &who)?;
+            let (q, outcome) = respond_and_continue(&app, id, response, &roles, &who)?;
             match outcome {
                 Some(outcome) => {
                     if !json {

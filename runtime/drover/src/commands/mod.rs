@@ -17,7 +17,7 @@ mod pack;
 pub mod policy;
 mod rule;
 mod run;
-mod secret;
+pub(crate) mod secret;
 mod sensor;
 mod serve;
 pub mod sim;

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use drover_app::nodes::{NodeRequestError, OperatorRequest};
 use drover_fleet::inventory::{self, Format};
-use drover_fleet::{Fleet, Kind, NewRequest, Origin, Policy};
+use drover_fleet::{Fleet, Kind, Origin, Policy};
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -388,72 +389,24 @@ pub fn print_show(d: &serde_json::Value, history: bool, json: bool) -> Result<()
 }
 
 fn change(fleet: &Fleet, kind: Kind, args: ChangeArgs) -> Result<ExitCode> {
-    let policy = Policy::parse(&args.policy).map_err(anyhow::Error::msg)?;
-    // Unknown names stop the whole command: nothing half requested.
-    let known: std::collections::HashSet<String> = fleet
-        .list(None, None)?
-        .into_iter()
-        .map(|n| n.name)
-        .collect();
-    let unknown: Vec<&str> = args
-        .nodes
-        .iter()
-        .filter(|n| !known.contains(*n))
-        .map(String::as_str)
-        .collect();
-    if !unknown.is_empty() {
-        bail!(
+    let req = OperatorRequest {
+        policy: Policy::parse(&args.policy).map_err(anyhow::Error::msg)?,
+        drain_timeout_ms: args.deadline.map(|d| d.as_millis() as i64),
+        reboot_timeout_ms: args.reboot_deadline.map(|d| d.as_millis() as i64),
+        ..OperatorRequest::new(kind, args.nodes, &args.reason, &actor())
+    };
+    let refused = |e: NodeRequestError| match e {
+        NodeRequestError::Unknown(names) => anyhow::anyhow!(
             "no node named {} in the inventory (see `drover node list`); nothing was requested",
-            unknown.join(", ")
-        );
-    }
-    let actor = actor();
-    let reqs: Vec<NewRequest> = args
-        .nodes
-        .iter()
-        .map(|n| NewRequest {
-            id: drover_fleet::new_request_id(),
-            node: n.clone(),
-            kind,
-            reason: args.reason.clone(),
-            actor: actor.clone(),
-            origin: Origin::Operator,
-            execution_id: None,
-            grant: None,
-            policy,
-            drain_timeout_ms: args.deadline.map(|d| d.as_millis() as i64),
-            reboot_timeout_ms: args.reboot_deadline.map(|d| d.as_millis() as i64),
-        })
-        .collect();
+            names.join(", ")
+        ),
+        e => e.into(),
+    };
     if args.dry_run {
-        let plan = fleet.dry_run(reqs)?;
-        let answers: Vec<serde_json::Value> = plan
-            .answers
-            .iter()
-            .zip(&args.nodes)
-            .map(|(a, node)| match a {
-                Ok(a) => serde_json::to_value(a).unwrap_or_default(),
-                Err(e) => serde_json::json!({"node": node, "error": e}),
-            })
-            .collect();
-        let plan = serde_json::json!({
-            "dry_run": true,
-            "answers": answers,
-            "waves": plan.waves,
-            "blocked": plan.blocked,
-            "notes": plan.notes,
-        });
+        let plan = req.dry_run(fleet).map_err(refused)?;
         return print_dry_run(kind, &plan, args.json);
     }
-    let answers: Vec<serde_json::Value> = fleet
-        .request(reqs)?
-        .iter()
-        .zip(&args.nodes)
-        .map(|(a, node)| match a {
-            Ok(a) => serde_json::to_value(a).unwrap_or_default(),
-            Err(e) => serde_json::json!({"node": node, "error": e.to_string()}),
-        })
-        .collect();
+    let answers = req.submit(fleet).map_err(refused)?;
     print_answers(&answers, args.json)
 }
 

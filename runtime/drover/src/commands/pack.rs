@@ -9,7 +9,7 @@ use drover_policy::Capability;
 use serde_json::json;
 
 use crate::cli::PackCmd;
-use crate::context::{actor, open_runtime, open_store};
+use crate::context::{actor, open_app, open_store};
 use crate::output;
 
 pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
@@ -123,7 +123,7 @@ fn install(
     shadow: Option<bool>,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let mut reports = Vec::new();
     for dir in dirs {
         let cannot = || format!("cannot install the pack in {}", dir.display());
@@ -132,13 +132,13 @@ fn install(
         let rules = pack_rules.references();
         let policies = pack_rules.policy_references();
         let name = pack_rules.pack().to_owned();
-        let upgrade = is_new_version(runtime.store(), &name, pack_rules.version())?;
+        let upgrade = is_new_version(app.store(), &name, pack_rules.version())?;
         let shadow = shadow.unwrap_or_else(|| upgrade || shadow_by_default(dir));
         // Pack, components, rules and policies: one transaction.
-        let report = runtime
+        let report = app
             .install_with(dir, &actor(), shadow, pack_rules.into_catalog())
             .with_context(cannot)?;
-        let live = runtime.store().get_pack(&name, None)?;
+        let live = app.store().get_pack(&name, None)?;
         if !as_json {
             let verb = if report.replaced {
                 "reinstalled"

@@ -13,7 +13,7 @@ use drover_engine::policies::{OPERATOR, Policy, PolicyKind};
 use drover_pack::ActionRef;
 use serde_json::json;
 
-use crate::context::{actor, open_runtime, open_store};
+use crate::context::{actor, open_app, open_store};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -44,16 +44,16 @@ pub fn run(db: &Path, cmd: PolicyCmd) -> Result<ExitCode> {
             let text = drover_text::yaml::read_file(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let policy = Policy::parse(&file, &text, OPERATOR, None)?;
-            let runtime = open_runtime(db)?;
+            let app = open_app(db)?;
             let action: ActionRef = policy.resource_ref.parse()?;
-            runtime.action_plugin(&action).with_context(|| {
+            app.runtime().action_plugin(&action).with_context(|| {
                 format!(
                     "{}: resource_ref: {} is not an installed action (see `drover pack show`)",
                     file.display(),
                     policy.resource_ref
                 )
             })?;
-            let store = runtime.store();
+            let store = app.store();
             store.put_policy(OPERATOR, &policy.reference, &text)?;
             audit(store, "policy.set", &policy)?;
             println!(

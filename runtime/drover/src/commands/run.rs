@@ -15,15 +15,15 @@ use drover_pack::ActionRef;
 use serde_json::Value;
 
 use crate::cli::RunArgs;
-use crate::context::{actor, open_runtime};
+use crate::context::{actor, open_app};
 use crate::output;
 
 pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     let action: ActionRef = args.action.parse()?;
-    let runtime = open_runtime(db)?;
+    let app = open_app(db)?;
     let version = args.version.as_deref();
-    let (pack, plugin) = runtime.action_plugin_version(&action, version)?;
-    if !args.dry_run && runtime.is_shadow(&pack) {
+    let (pack, plugin) = app.runtime().action_plugin_version(&action, version)?;
+    if !args.dry_run && app.runtime().is_shadow(&pack) {
         // Liveness follows the least-trusted link: the operator is trusted,
         // the pack is not (yet).
         eprintln!(
@@ -71,11 +71,15 @@ pub fn run(db: &Path, args: RunArgs) -> Result<ExitCode> {
     };
     if plugin.is_workflow() {
         let outcome = drover_engine::workflows::run_workflow_as(
-            &runtime, &action, version, params, &opts, answer,
+            &app, &action, version, params, &opts, answer,
         )?;
         return super::exec_control::print_outcome(&outcome, args.json);
     }
-    let exec = runtime.run_prepared(&runtime.prepare_version(&action, version)?, params, &opts)?;
+    let exec = app.runtime().run_prepared(
+        &app.runtime().prepare_version(&action, version)?,
+        params,
+        &opts,
+    )?;
     if args.json {
         output::json(&exec)?;
     } else {

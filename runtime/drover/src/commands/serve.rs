@@ -15,7 +15,7 @@ use crate::cli::ServeArgs;
 const HTTP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Time between fleet controller ticks.
 const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(1);
-use crate::context::open_runtime;
+use crate::context::open_app;
 
 pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
     check_listen(&args)?;
@@ -26,8 +26,8 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         ),
         _ => None,
     };
-    let runtime = Arc::new(open_runtime(db)?);
-    if let Some(password) = drover_api::auth::bootstrap_admin(runtime.store())
+    let app = Arc::new(open_app(db)?);
+    if let Some(password) = drover_api::auth::bootstrap_admin(app.store())
         .context("cannot create the first admin user")?
     {
         eprintln!(
@@ -37,9 +37,9 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             drover_api::auth::FIRST_ADMIN
         );
     }
-    let store = runtime.store().clone();
+    let store = app.store().clone();
     let pipeline = Pipeline::start(
-        runtime.clone(),
+        app.clone(),
         PipelineConfig {
             workers: args.workers,
             nats_url: args.nats.clone(),
@@ -51,13 +51,12 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
     .context("cannot load the installed packs and rules")?;
     // The fleet controller moves requested nodes through their lifecycle.
     let fleet_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let fleet = drover_fleet::Controller::standard(runtime.store().clone())
+    let fleet = drover_fleet::Controller::standard(app.store().clone())
         .spawn(FLEET_TICK, fleet_stop.clone())
         .context("cannot start the fleet controller thread")?;
     let events = drover_api::stream::Events::default();
     let api = drover_api::AppState {
-        store: store.clone(),
-        runtime: runtime.clone(),
+        app: app.clone(),
         intake: pipeline.intake(),
         metrics: pipeline.metrics(),
         config: Arc::new(drover_api::ApiConfig {

@@ -26,8 +26,8 @@
 //! repository root, after `cargo xtask plugins`:
 //!
 //! ```text
-//! cargo bench -p drover-host --bench throughput              # all scenarios
-//! cargo bench -p drover-host --bench throughput -- pipelined # a filter
+//! cargo bench -p drover-app --bench throughput              # all scenarios
+//! cargo bench -p drover-app --bench throughput -- pipelined # a filter
 //! ```
 //!
 //! Without `--bench` (`cargo test --benches`) it runs each scenario once,
@@ -139,7 +139,7 @@ fn main() {
     }
 
     let env = Env::new();
-    let store = env.runtime.store().clone();
+    let store = env.app.store().clone();
     println!(
         "durable core.noop executions, {} CPUs, {rounds} round(s) of {round:?} per scenario",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -192,7 +192,7 @@ fn main() {
     }
 }
 
-/// The positional arguments: scenario filters. `cargo bench -p drover-host
+/// The positional arguments: scenario filters. `cargo bench -p drover-app
 /// -- ARGS` hands the same ARGS to the criterion bench, so criterion's
 /// options and their values are skipped.
 fn filters(args: &[String]) -> Vec<&str> {

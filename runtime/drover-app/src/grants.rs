@@ -2,7 +2,7 @@
 //! capability that needs a grant, a scope in that capability's grammar, an
 //! installed pack with a plugin that declares it) and builds the grant,
 //! bound to the current digests of the plugins that asked for it. Shared
-//! by `drover grant add` and `POST /api/v1/grants`.
+//! by `drover grant add`, `POST /api/v1/grants` and the web UI.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
-//! Runs a local program as an argument vector, never through a shell, with
-//! a deadline and bounded output. Shared by the `command` driver and by the
-//! host's `command` and `probe` interfaces (which run `ssh` and `ping`).
+//! drover's local program runner: a program run as an argument vector,
+//! never through a shell, with a deadline and bounded output. Shared by the
+//! fleet's `command` driver and the plugin host's `command` and `probe`
+//! interfaces (which run `ssh` and `ping`), so neither depends on the other.
 //!
 //! The child gets its own process group, so a timeout kills everything it
 //! started (a wrapper script's `sleep` too), not just the first process.

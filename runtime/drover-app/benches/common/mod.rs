@@ -1,4 +1,4 @@
-//! Setup shared by the drover-host benchmarks: a temporary database, a
+//! Setup shared by the plugin-host benchmarks: a temporary database, a
 //! runtime over it with `packs/core` installed, and `core.noop` prepared
 //! the way the executor runs it.
 
@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use drover_app::App;
 use drover_core::ExecStatus;
-use drover_host::{Prepared, RunOptions, Runtime};
+use drover_host::{Prepared, RunOptions};
 use drover_pack::ActionRef;
 use drover_store::Store;
 use serde_json::{Value, json};
@@ -16,7 +17,7 @@ use tempfile::TempDir;
 /// A runtime with `packs/core` installed, in a temporary directory that
 /// is removed when this is dropped.
 pub struct Env {
-    pub runtime: Runtime,
+    pub app: App,
     /// `core.noop`, prepared once as a long-running process would.
     pub noop: Prepared,
     /// `core.noop`'s parameters, already validated.
@@ -27,7 +28,7 @@ pub struct Env {
     pub dir: TempDir,
 }
 
-/// The repository root (this crate is `runtime/drover-host`).
+/// The repository root (this crate is `runtime/drover-app`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -48,9 +49,10 @@ impl Env {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let store = Store::open(&dir.path().join("drover.db")).expect("open the database");
         let cache_dir = dir.path().join("cache");
-        let runtime = Runtime::new(store, &cache_dir).expect("start the runtime");
-        runtime.install(&pack, "bench").expect("install packs/core");
-        let noop = runtime
+        let app = App::with_defaults(store, &cache_dir).expect("start the runtime");
+        app.install(&pack, "bench").expect("install packs/core");
+        let noop = app
+            .runtime()
             .prepare(&ActionRef::new("core", "noop"))
             .expect("prepare core.noop");
         let params = noop
@@ -64,7 +66,7 @@ impl Env {
             timeout: None,
         };
         let env = Env {
-            runtime,
+            app,
             noop,
             params,
             opts,
@@ -83,7 +85,8 @@ impl Env {
 
     /// One `core.noop` execution in a fresh sandbox, not stored.
     pub fn execute(&self) -> drover_core::Execution {
-        self.runtime
+        self.app
+            .runtime()
             .execute(&self.noop, self.params.clone(), &self.opts)
             .expect("execute core.noop")
     }

@@ -1,4 +1,4 @@
-//! Sensor calls against one `Runtime`: `testkit.sensor`'s `poll` and
+//! Sensor calls against one application's runtime: `testkit.sensor`'s `poll` and
 //! `on-message` give triggers of its pack's types, its kv counter goes
 //! through the same sandbox as an action's, the trap mode is a classified
 //! failure with the panic message, and an action is refused as a sensor.
@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use drover_host::{RunError, RunOptions, Runtime, SensorFailureKind, SensorInput};
+use drover_app::App;
+use drover_host::{RunError, RunOptions, SensorFailureKind, SensorInput};
 use drover_pack::ActionRef;
 use drover_store::Store;
 use serde_json::json;
@@ -20,14 +21,14 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn env() -> (Runtime, TempDir) {
+fn env() -> (App, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("drover.db")).unwrap();
-    let runtime = Runtime::new(store, &dir.path().join("cache")).unwrap();
+    let app = App::with_defaults(store, &dir.path().join("cache")).unwrap();
     for rel in ["tests/packs/testkit", "packs/core"] {
-        runtime.install(&repo().join(rel), "test").unwrap();
+        app.install(&repo().join(rel), "test").unwrap();
     }
-    (runtime, dir)
+    (app, dir)
 }
 
 fn opts(sensor: &str) -> RunOptions {
@@ -47,7 +48,8 @@ fn sensor_ref(name: &str) -> ActionRef {
 
 #[test]
 fn poll_and_on_message_emit_the_packs_triggers() {
-    let (runtime, _dir) = env();
+    let (app, _dir) = env();
+    let runtime = app.runtime();
     let sensors = runtime.installed_sensors().unwrap();
     let names: Vec<String> = sensors.iter().map(|s| s.name()).collect();
     assert_eq!(names, ["testkit.flaky", "testkit.sensor"]);
@@ -102,7 +104,8 @@ fn poll_and_on_message_emit_the_packs_triggers() {
 
 #[test]
 fn a_dry_run_poll_plans_its_kv_write() {
-    let (runtime, _dir) = env();
+    let (app, _dir) = env();
+    let runtime = app.runtime();
     let sensor = runtime.prepare_sensor(&sensor_ref("sensor")).unwrap();
     let mut dry = opts("testkit.sensor");
     dry.dry_run = true;
@@ -123,7 +126,8 @@ fn a_dry_run_poll_plans_its_kv_write() {
 
 #[test]
 fn a_trapping_sensor_is_a_classified_failure() {
-    let (runtime, _dir) = env();
+    let (app, _dir) = env();
+    let runtime = app.runtime();
     let flaky = runtime.prepare_sensor(&sensor_ref("flaky")).unwrap();
     let config = flaky.plugin.sensor.config.clone();
     let call = runtime
@@ -144,7 +148,8 @@ fn a_trapping_sensor_is_a_classified_failure() {
 
 #[test]
 fn actions_are_not_sensors() {
-    let (runtime, _dir) = env();
+    let (app, _dir) = env();
+    let runtime = app.runtime();
     let err = runtime.prepare_sensor(&sensor_ref("kv")).err().unwrap();
     assert!(matches!(err, RunError::NotASensor { .. }), "{err}");
     let err = runtime.prepare(&sensor_ref("sensor")).err().unwrap();

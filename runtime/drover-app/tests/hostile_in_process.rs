@@ -1,4 +1,4 @@
-//! Hostile plugins against one `Runtime` in one process: every misbehaving
+//! Hostile plugins against one application's runtime in one process: every misbehaving
 //! plugin of `tests/packs/hostile` must end with the right status while the
 //! runtime keeps serving — `core.noop` succeeds after each one, hostile
 //! calls running at the same time on several threads all end correctly,
@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use drover_app::App;
 use drover_core::{ExecStatus, Execution};
-use drover_host::{RunOptions, Runtime};
+use drover_host::RunOptions;
 use drover_store::{ExecutionFilter, Store};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -39,14 +40,14 @@ fn repo() -> PathBuf {
 
 /// A runtime over a scratch database with `hostile` and `core` installed.
 struct Env {
-    runtime: Runtime,
+    app: App,
     _dir: TempDir,
 }
 
 fn env() -> Env {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(&dir.path().join("drover.db")).expect("open the database");
-    let runtime = Runtime::new(store, &dir.path().join("cache")).expect("start the runtime");
+    let app = App::with_defaults(store, &dir.path().join("cache")).expect("start the runtime");
     for rel in ["tests/packs/hostile", "packs/core"] {
         let pack = repo().join(rel);
         let components = pack.join("components");
@@ -55,21 +56,21 @@ fn env() -> Env {
             "{} has no built components: run `cargo xtask plugins` first",
             pack.display()
         );
-        runtime
-            .install(&pack, "test")
+        app.install(&pack, "test")
             .unwrap_or_else(|e| panic!("install {rel}: {e}"));
     }
-    Env { runtime, _dir: dir }
+    Env { app, _dir: dir }
 }
 
 /// Runs `action` and checks the execution was stored as returned.
-fn run(rt: &Runtime, action: &str, params: Value, timeout: Option<Duration>) -> Execution {
+fn run(rt: &App, action: &str, params: Value, timeout: Option<Duration>) -> Execution {
     let opts = RunOptions {
         dry_run: false,
         actor: "user:test".into(),
         timeout,
     };
     let exec = rt
+        .runtime()
         .run(&action.parse().unwrap(), params, &opts)
         .unwrap_or_else(|e| panic!("{action} did not run: {e}"));
     let stored = rt
@@ -84,7 +85,7 @@ fn run(rt: &Runtime, action: &str, params: Value, timeout: Option<Duration>) -> 
 }
 
 /// `core.noop` succeeds: the runtime still serves.
-fn noop(rt: &Runtime, after: &str) -> Execution {
+fn noop(rt: &App, after: &str) -> Execution {
     let exec = run(rt, "core.noop", json!({}), None);
     assert_eq!(
         exec.status,
@@ -139,7 +140,7 @@ fn expect_bomb(exec: &Execution) {
 
 /// Runs `hostile.escape` against a port the test listens on and checks
 /// every attempt failed inside the guest and nothing reached the host.
-fn escape(rt: &Runtime) -> Execution {
+fn escape(rt: &App) -> Execution {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -177,7 +178,7 @@ fn escape(rt: &Runtime) -> Execution {
 fn one_runtime_survives_every_hostile_plugin() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let env = env();
-    let rt = &env.runtime;
+    let rt = &env.app;
     let mut ids = vec![noop(rt, "nothing").id];
 
     // Twice through: the second round runs against a runtime that has
@@ -253,7 +254,7 @@ fn one_runtime_survives_every_hostile_plugin() {
 fn concurrent_hostile_calls_all_end_correctly() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let env = env();
-    let rt = &env.runtime;
+    let rt = &env.app;
     noop(rt, "nothing");
     let spin_timeout = Duration::from_millis(300);
 
@@ -319,7 +320,7 @@ fn repeated_bombs_do_not_grow_the_process() {
         return;
     }
     let env = env();
-    let rt = &env.runtime;
+    let rt = &env.app;
     // Warm up: the first calls compile, cache and allocate for good.
     for _ in 0..2 {
         expect_bomb(&run(rt, "hostile.bomb", json!({}), None));

@@ -17,9 +17,9 @@
 //! Run from the repository root, after `cargo xtask plugins`:
 //!
 //! ```text
-//! cargo bench -p drover-host --bench runtime                  # all
-//! cargo bench -p drover-host --bench runtime -- per_call      # a filter
-//! cargo bench -p drover-host --bench runtime -- --verbose     # + median
+//! cargo bench -p drover-app --bench runtime                  # all
+//! cargo bench -p drover-app --bench runtime -- per_call      # a filter
+//! cargo bench -p drover-app --bench runtime -- --verbose     # + median
 //! ```
 //!
 //! `cargo xtask bench` builds the plugins and runs this and the

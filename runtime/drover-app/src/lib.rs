@@ -1,0 +1,72 @@
+//! drover's application core: the one object that owns the durable store,
+//! the fleet controller's library side and the plugin runtime, and the
+//! operations users perform on them.
+//!
+//! The plugin host (`drover-host`) is a leaf: it reaches storage and the
+//! fleet through its `ports` traits, which [`ports`] implements here over
+//! [`Store`] and [`Fleet`]. The pipeline (`drover-engine`), the HTTP API,
+//! the web UI and the CLI hold an [`App`] rather than wiring a store, a
+//! fleet and a runtime together each on their own.
+//!
+//! - [`ports`]: the host's ports over the store and the fleet;
+//! - [`install`]: installing a pack (checks, workflows, one transaction);
+//! - [`grants`]: giving a grant (checked against the installed pack);
+//! - [`secrets`]: setting a secret (name grammar, size limit);
+//! - [`nodes`]: operators' node requests (a batch, all or nothing).
+
+pub mod grants;
+pub mod install;
+pub mod nodes;
+pub mod ports;
+pub mod secrets;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use drover_fleet::Fleet;
+use drover_host::ssh::SshSettings;
+use drover_host::{RunError, Runtime};
+use drover_store::Store;
+
+pub use grants::{GiveError, give_grant, prepare_grant};
+pub use install::{InstallError, InstallReport};
+
+/// The application: store, fleet and plugin runtime of one process.
+pub struct App {
+    store: Store,
+    fleet: Fleet,
+    runtime: Runtime,
+}
+
+impl App {
+    /// An application over `store`, caching compiled components in
+    /// `cache_dir`, with the `command` interface's ssh files from `ssh`.
+    pub fn new(store: Store, cache_dir: &Path, ssh: SshSettings) -> Result<App, RunError> {
+        let fleet = Fleet::new(store.clone());
+        let ports = Arc::new(ports::StorePorts::new(store.clone(), fleet.clone()));
+        let runtime = Runtime::new(ports, cache_dir)?.with_ssh(ssh);
+        Ok(App {
+            store,
+            fleet,
+            runtime,
+        })
+    }
+
+    /// [`App::new`] with the default ssh settings (the system's).
+    pub fn with_defaults(store: Store, cache_dir: &Path) -> Result<App, RunError> {
+        App::new(store, cache_dir, SshSettings::default())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The plugin runtime: runs actions and sensors in the sandbox.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
