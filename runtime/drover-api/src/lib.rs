@@ -72,6 +72,19 @@ impl AppState {
     }
 }
 
+/// Percent-encodes one path segment or query value of a URL (everything
+/// but RFC 3986's unreserved characters), as the CLI's `--server` client
+/// and the web UI's links build them.
+pub fn path_segment(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, RESERVED).to_string()
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = v1::router().split_for_parts();

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Decision, ExecutionId};
+use crate::{Decision, ExecutionId, ExecutionRequest};
 
 /// How an execution ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,4 +127,29 @@ pub struct Execution {
     pub finished_at_ms: i64,
     /// Time spent running the plugin (excludes storing the result).
     pub duration_us: u64,
+}
+
+impl Execution {
+    /// The execution that closes a request which never ran (a concurrency
+    /// policy cancelled it, its workflow could not start, its action is
+    /// gone), with `reason` as its error, at `now_ms`.
+    pub fn closed(req: &ExecutionRequest, status: ExecStatus, reason: &str, now_ms: i64) -> Self {
+        Execution {
+            id: req.id,
+            action: req.action.clone(),
+            pack_version: String::new(),
+            digest: String::new(),
+            parameters: req.parameters.clone(),
+            status,
+            result: None,
+            error: Some(reason.to_owned()),
+            dry_run: req.dry_run,
+            plan: req.dry_run.then(Vec::new),
+            logs: Vec::new(),
+            actor: req.actor.clone(),
+            started_at_ms: now_ms,
+            finished_at_ms: now_ms,
+            duration_us: 0,
+        }
+    }
 }

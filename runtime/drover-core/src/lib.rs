@@ -3,7 +3,8 @@
 //!
 //! Plain data with serde; no I/O, no wasmtime, no SQL. Anything that knows
 //! how to *store* or *produce* these lives elsewhere (`drover-store`,
-//! `drover-host`).
+//! `drover-host`). Beside the data, [`Stop`]: the stop tree every
+//! long-running part of `drover serve` hangs on.
 
 mod audit;
 mod event;
@@ -11,6 +12,7 @@ mod execution;
 mod grant;
 mod id;
 mod node;
+mod stop;
 mod time;
 
 pub use audit::{AuditRecord, Decision};
@@ -19,4 +21,5 @@ pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
 pub use grant::Grant;
 pub use id::{ExecutionId, GrantId, IdError, id_floor};
 pub use node::{GrantRef, NodeRow};
-pub use time::now_ms;
+pub use stop::Stop;
+pub use time::{fmt_time, now_ms};

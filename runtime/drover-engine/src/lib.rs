@@ -12,7 +12,9 @@
 //! Every arrow is a SQLite transaction, so a crash between stages loses and
 //! doubles nothing: a restarted pipeline finds pending triggers and queued
 //! requests where they were. Stages wake each other through in-memory
-//! signals and also poll, so a missed signal only delays work.
+//! signals and also poll, so a missed signal only delays work. Every
+//! thread hangs on the pipeline's node of the stop tree
+//! ([`drover_core::Stop`]): stopping it wakes them all at once.
 //!
 //! - [`catalog`]: trigger types, rules and policies of the installed packs,
 //!   reloaded when the store's catalog generation changes;
@@ -39,12 +41,13 @@ pub mod timers;
 pub mod workflows;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use drover_app::App;
+use drover_core::Stop;
 
 pub use catalog::{Catalog, CatalogError, PackRules, read_pack_rules};
 pub use intake::{Intake, IntakeError};
@@ -66,6 +69,9 @@ pub struct PipelineConfig {
     pub reload_every: Duration,
     /// How often the retention collector runs (`None`: never).
     pub gc_every: Option<Duration>,
+    /// The node of the stop tree the pipeline hangs under (`drover
+    /// serve`'s root); stopping it stops the pipeline.
+    pub stop: Stop,
 }
 
 impl Default for PipelineConfig {
@@ -76,6 +82,7 @@ impl Default for PipelineConfig {
             nats_url: None,
             reload_every: Duration::from_millis(500),
             gc_every: None,
+            stop: Stop::new(),
         }
     }
 }
@@ -87,7 +94,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) triggers_waiting: Signal,
     pub(crate) requests_waiting: Signal,
-    pub(crate) stop: AtomicBool,
+    /// The pipeline's node of the stop tree.
+    pub(crate) stop: Stop,
+    /// Each thread says here that it ended (see [`Shared::spawn`]).
+    ended: Mutex<Sender<()>>,
     /// Sensors' webhook subscriptions by `pack.name`, set when sensors start.
     pub(crate) sensor_webhooks: RwLock<HashMap<String, sensors::SensorWebhook>>,
 }
@@ -98,6 +108,7 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     intake: Arc<Intake>,
     threads: Vec<JoinHandle<()>>,
+    ended: Receiver<()>,
 }
 
 impl Pipeline {
@@ -105,13 +116,15 @@ impl Pipeline {
     /// then starts the rules stage, the scheduler and its workers.
     pub fn start(app: Arc<App>, config: PipelineConfig) -> Result<Pipeline, CatalogError> {
         let catalog = Arc::new(Catalog::load(app.store())?);
+        let (ended_tx, ended) = mpsc::channel();
         let shared = Arc::new(Shared {
             app,
             catalog: RwLock::new(catalog),
             metrics: Arc::new(Metrics::default()),
             triggers_waiting: Signal::default(),
             requests_waiting: Signal::default(),
-            stop: AtomicBool::new(false),
+            stop: config.stop.child(),
+            ended: Mutex::new(ended_tx),
             sensor_webhooks: RwLock::new(HashMap::new()),
         });
         scheduler::recover(&shared);
@@ -138,6 +151,7 @@ impl Pipeline {
             shared,
             intake,
             threads,
+            ended,
         })
     }
 
@@ -159,24 +173,50 @@ impl Pipeline {
     /// executions to finish and be stored; what is left is recovered by
     /// the next start.
     pub fn shutdown(self, grace: Duration) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.stop.stop();
         self.shared.triggers_waiting.notify();
         self.shared.requests_waiting.notify();
-        let deadline = std::time::Instant::now() + grace;
-        for t in self.threads {
-            while !t.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
+        let deadline = Instant::now() + grace;
+        // Every thread sends one message when it ends (those already ended
+        // have sent theirs).
+        let mut left = self.threads.len();
+        while left > 0 {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if self.ended.recv_timeout(wait).is_err() {
+                break;
             }
-            if t.is_finished() {
-                let _ = t.join();
-            }
+            left -= 1;
+        }
+        for t in self.threads.into_iter().filter(JoinHandle::is_finished) {
+            let _ = t.join();
         }
     }
 }
 
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.stop.is_stopped()
+    }
+
+    /// Starts a named pipeline thread that says when it ended, so
+    /// [`Pipeline::shutdown`] waits for the threads without polling them.
+    pub(crate) fn spawn(
+        &self,
+        name: String,
+        body: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        /// Says so on drop: a thread that panics has ended too.
+        struct Ended(Sender<()>);
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let ended = Ended(self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        std::thread::Builder::new().name(name).spawn(move || {
+            let _ended = ended;
+            body()
+        })
     }
 
     /// The current catalog: a snapshot, consistent for as long as it is held.
@@ -224,14 +264,52 @@ impl Shared {
 
 /// Checks the catalog generation every `every` until the pipeline stops.
 fn spawn_reloader(shared: Arc<Shared>, every: Duration) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("drover-reload".into())
-        .spawn(move || {
+    shared
+        .clone()
+        .spawn("drover-reload".into(), move || {
             let mut failed_at = None;
-            while !shared.stopping() {
-                std::thread::sleep(every);
+            while !shared.stop.sleep(every) {
                 shared.reload_if_changed(&mut failed_at);
             }
         })
         .expect("spawn the catalog reloader")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `drover serve` stops the pipeline through its root: every thread
+    /// wakes and ends, and shutdown returns without using its grace.
+    #[test]
+    fn stopping_the_parent_stops_every_pipeline_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = drover_store::Store::open(&dir.path().join("drover.db")).unwrap();
+        let app = Arc::new(App::with_defaults(store, &dir.path().join("cache")).unwrap());
+        let root = Stop::new();
+        let pipeline = Pipeline::start(
+            app,
+            PipelineConfig {
+                workers: 2,
+                // Long enough that a thread still sleeping on its own
+                // timer would hold shutdown far past the bound below.
+                reload_every: Duration::from_secs(600),
+                gc_every: Some(Duration::from_secs(600)),
+                stop: root.clone(),
+                ..PipelineConfig::default()
+            },
+        )
+        .unwrap();
+        let threads = pipeline.threads.len();
+        assert!(threads >= 6, "{threads} threads");
+        root.stop();
+        assert!(
+            pipeline.shared.stopping(),
+            "the pipeline's node is under root"
+        );
+        let started = Instant::now();
+        pipeline.shutdown(Duration::from_secs(300));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(60), "shutdown took {took:?}");
+    }
 }

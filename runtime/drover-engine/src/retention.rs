@@ -114,14 +114,14 @@ fn rest(pace: Pace, took: Duration) {
 /// Runs a round every `every` (the first soon after start) until the
 /// pipeline stops.
 pub(crate) fn spawn(shared: Arc<Shared>, every: Duration) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("drover-gc".into())
-        .spawn(move || {
+    shared
+        .clone()
+        .spawn("drover-gc".into(), move || {
             let store = shared.app.store().clone();
             let mut next = Instant::now() + every.min(Duration::from_secs(10));
             while !shared.stopping() {
                 if Instant::now() < next {
-                    std::thread::sleep(Duration::from_millis(100));
+                    shared.stop.sleep(next - Instant::now());
                     continue;
                 }
                 match collect(&store, Pace::BACKGROUND, &|| shared.stopping()) {

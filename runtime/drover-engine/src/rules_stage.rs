@@ -27,9 +27,9 @@ const BATCH: u32 = 512;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 
 pub(crate) fn spawn(shared: Arc<Shared>) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("drover-rules".into())
-        .spawn(move || Stage::new(shared).run())
+    shared
+        .clone()
+        .spawn("drover-rules".into(), move || Stage::new(shared).run())
         .expect("spawn the rules stage")
 }
 

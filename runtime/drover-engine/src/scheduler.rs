@@ -89,24 +89,7 @@ pub(crate) fn recover(shared: &Shared) {
 
 /// A failed execution for a request that could not run.
 fn closed(req: &ExecutionRequest, error: &str) -> Execution {
-    let now = now_ms();
-    Execution {
-        id: req.id,
-        action: req.action.clone(),
-        pack_version: String::new(),
-        digest: String::new(),
-        parameters: req.parameters.clone(),
-        status: ExecStatus::Failed,
-        result: None,
-        error: Some(error.to_owned()),
-        dry_run: req.dry_run,
-        plan: req.dry_run.then(Vec::new),
-        logs: Vec::new(),
-        actor: req.actor.clone(),
-        started_at_ms: now,
-        finished_at_ms: now,
-        duration_us: 0,
-    }
+    Execution::closed(req, ExecStatus::Failed, error, now_ms())
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, workers: usize) -> Vec<JoinHandle<()>> {
@@ -117,29 +100,32 @@ pub(crate) fn spawn(shared: Arc<Shared>, workers: usize) -> Vec<JoinHandle<()>> 
     let mut threads = Vec::with_capacity(workers + 1);
     let dispatcher = shared.clone();
     threads.push(
-        std::thread::Builder::new()
-            .name("drover-dispatch".into())
-            .spawn(move || dispatch(dispatcher, tx, lookahead))
+        shared
+            .spawn("drover-dispatch".into(), move || {
+                dispatch(dispatcher, tx, lookahead)
+            })
             .expect("spawn the dispatcher"),
     );
     // Workers hand each stored execution's pending write to the completer
     // and go on: many writes share one fsync instead of one per worker.
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Finished>(lookahead.max(64));
     for n in 0..workers {
-        let (shared, rx, done_tx) = (shared.clone(), rx.clone(), done_tx.clone());
+        let (worker, rx, done_tx) = (shared.clone(), rx.clone(), done_tx.clone());
         threads.push(
-            std::thread::Builder::new()
-                .name(format!("drover-worker-{n}"))
-                .spawn(move || work(shared, rx, done_tx))
+            shared
+                .spawn(format!("drover-worker-{n}"), move || {
+                    work(worker, rx, done_tx)
+                })
                 .expect("spawn a worker"),
         );
     }
     drop(done_tx);
     let completer = shared.clone();
     threads.push(
-        std::thread::Builder::new()
-            .name("drover-complete".into())
-            .spawn(move || complete(completer, done_rx))
+        shared
+            .spawn("drover-complete".into(), move || {
+                complete(completer, done_rx)
+            })
             .expect("spawn the completer"),
     );
     threads

@@ -148,9 +148,11 @@ pub(crate) fn spawn(
         }
         let shared = shared.clone();
         let intake = intake.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("drover-sensor-{name}"))
-            .spawn(move || run_sensor(&shared, &intake, &sensor, tx, rx, setup_error));
+        let spawned = shared
+            .clone()
+            .spawn(format!("drover-sensor-{name}"), move || {
+                run_sensor(&shared, &intake, &sensor, tx, rx, setup_error)
+            });
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) => tracing::error!(sensor = %name, error = %e, "cannot start the sensor thread"),
@@ -256,7 +258,7 @@ fn run_sensor(
         let now = Instant::now();
         if let Some(at) = retry_at {
             if now < at {
-                std::thread::sleep((at - now).min(SLICE));
+                shared.stop.sleep(at - now);
                 continue;
             }
             retry_at = None;
@@ -398,9 +400,9 @@ fn spawn_nats(
     sensor: String,
     tx: Sender<Message>,
 ) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("drover-nats-{subject}"))
-        .spawn(move || {
+    shared
+        .clone()
+        .spawn(format!("drover-nats-{subject}"), move || {
             let mut backoff = MIN_BACKOFF;
             while !shared.stopping() {
                 let mut sub = match nats::Subscriber::connect(&addr, &subject) {
@@ -411,7 +413,7 @@ fn spawn_nats(
                     }
                     Err(e) => {
                         tracing::warn!(%sensor, %source, error = %e, retry_in = ?backoff, "cannot subscribe");
-                        sleep_unless_stopping(&shared, backoff);
+                        shared.stop.sleep(backoff);
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         continue;
                     }
@@ -438,11 +440,4 @@ fn spawn_nats(
             }
         })
         .expect("spawn a NATS reader thread")
-}
-
-fn sleep_unless_stopping(shared: &Shared, total: Duration) {
-    let until = Instant::now() + total;
-    while !shared.stopping() && Instant::now() < until {
-        std::thread::sleep(SLICE);
-    }
 }

@@ -230,9 +230,9 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> Option<JoinHandle<()>> {
     if service.is_empty() {
         return None;
     }
-    let thread = std::thread::Builder::new()
-        .name("drover-timers".into())
-        .spawn(move || {
+    let thread = shared
+        .clone()
+        .spawn("drover-timers".into(), move || {
             while !shared.stopping() {
                 if !service.tick(Timestamp::now()).is_empty() {
                     shared.triggers_waiting.notify();
@@ -242,7 +242,7 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> Option<JoinHandle<()>> {
                     .and_then(|w| Duration::try_from(w.duration_since(Timestamp::now())).ok())
                     .unwrap_or(MAX_SLEEP)
                     .clamp(Duration::from_millis(1), MAX_SLEEP);
-                std::thread::sleep(sleep);
+                shared.stop.sleep(sleep);
             }
         })
         .expect("spawn the timer thread");

@@ -8,11 +8,11 @@
 //! calls outside it, a transaction to record their answers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use drover_core::{AuditRecord, now_ms};
+use drover_core::{AuditRecord, Stop, now_ms};
 use drover_store::{BudgetRow, FleetTx, HistoryRow, NodeRow, Store, StoreError};
 use serde::Serialize;
 
@@ -962,16 +962,13 @@ impl Controller {
         }
     }
 
-    /// Runs [`Controller::tick`] every `interval` on a thread until `stop`.
-    pub fn spawn(
-        self,
-        interval: Duration,
-        stop: Arc<AtomicBool>,
-    ) -> std::io::Result<JoinHandle<()>> {
+    /// Runs [`Controller::tick`] every `interval` on a thread until `stop`
+    /// (its node of `drover serve`'s stop tree) is stopped.
+    pub fn spawn(self, interval: Duration, stop: Stop) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name("drover-fleet".into())
             .spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
+                while !stop.is_stopped() {
                     match self.tick() {
                         Ok(r) if r.actions > 0 => {
                             tracing::debug!(
@@ -984,10 +981,7 @@ impl Controller {
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "fleet controller tick failed"),
                     }
-                    let until = std::time::Instant::now() + interval;
-                    while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
-                        std::thread::sleep(Duration::from_millis(20).min(interval));
-                    }
+                    stop.sleep(interval);
                 }
             })
     }

@@ -68,12 +68,7 @@ pub fn new_request_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
-/// A time as `2026-11-25T23:40:01Z`.
-pub fn fmt_time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
+pub use drover_core::fmt_time;
 
 /// A duration as `4h`, `10m`, `90s`, `1h30m`, `250ms`.
 pub fn fmt_duration(ms: i64) -> String {

@@ -360,24 +360,7 @@ fn close(
     reason: &str,
     now: i64,
 ) -> Result<()> {
-    let exec = Execution {
-        id: req.id,
-        action: req.action.clone(),
-        pack_version: String::new(),
-        digest: String::new(),
-        parameters: req.parameters.clone(),
-        status,
-        result: None,
-        error: Some(reason.to_owned()),
-        dry_run: req.dry_run,
-        plan: req.dry_run.then(Vec::new),
-        logs: Vec::new(),
-        actor: req.actor.clone(),
-        started_at_ms: now,
-        finished_at_ms: now,
-        duration_us: 0,
-    };
-    crate::events::finish(conn, &exec)
+    crate::events::finish(conn, &Execution::closed(req, status, reason, now))
 }
 
 fn queue_retry(

@@ -155,11 +155,10 @@ pub fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
     })
 }
 
-/// Milliseconds since the epoch as `2026-11-26 02:40:11Z`.
+/// Milliseconds since the epoch as `2026-11-26 02:40:11Z`: drover's time
+/// ([`drover_core::fmt_time`]) with a space, which wraps in a table cell.
 pub fn time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| ms.to_string())
+    drover_core::fmt_time(ms).replacen('T', " ", 1)
 }
 
 /// Microseconds as `850µs`, `12.3ms` or `2.41s`.

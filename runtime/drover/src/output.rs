@@ -13,12 +13,7 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A Unix-millisecond time as `2026-11-25T23:40:01Z`.
-pub fn time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
+pub use drover_core::fmt_time as time;
 
 /// Microseconds as `850µs`, `12.3ms` or `2.41s`.
 pub fn duration_us(us: u64) -> String {

@@ -177,7 +177,7 @@ pub async fn active(
             .map(|r| {
                 let p = r.progress();
                 let waiting_on = match p.delay_until_ms {
-                    Some(ms) => Some(format!("delay until {}", rfc3339(ms))),
+                    Some(ms) => Some(format!("delay until {}", drover_core::fmt_time(ms))),
                     None => p.waiting_on,
                 };
                 ActiveRun {
@@ -192,13 +192,6 @@ pub async fn active(
             })
             .collect(),
     ))
-}
-
-/// Unix milliseconds as `2026-11-26T02:40:11Z` (as the CLI prints times).
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| ms.to_string())
 }
 
 /// An execution with where it sits in a workflow and its children.

@@ -389,9 +389,9 @@ fn record(
 /// runs are queued and their tasks fail) and queues runs parked for a
 /// delay that is over, once a second.
 pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("drover-inquiries".into())
-        .spawn(move || {
+    shared
+        .clone()
+        .spawn("drover-inquiries".into(), move || {
             while !shared.stopping() {
                 match shared.app.store().expire_inquiries(now_ms()) {
                     Ok(expired) if !expired.is_empty() => {
@@ -409,12 +409,7 @@ pub(crate) fn spawn_expiry(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot wake delayed workflow runs"),
                 }
-                for _ in 0..10 {
-                    if shared.stopping() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                shared.stop.sleep(Duration::from_secs(1));
             }
         })
         .expect("spawn the inquiry expiry thread")

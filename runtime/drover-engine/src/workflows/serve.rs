@@ -44,24 +44,7 @@ impl Workflows {
                 if matches!(store.get_workflow_run(req.id), Ok(None)) {
                     // It never started (bad parameters, a broken workflow):
                     // close its request as a failed execution.
-                    let now = now_ms();
-                    let exec = Execution {
-                        id: req.id,
-                        action: req.action.clone(),
-                        pack_version: String::new(),
-                        digest: String::new(),
-                        parameters: req.parameters.clone(),
-                        status: ExecStatus::Failed,
-                        result: None,
-                        error: Some(e.to_string()),
-                        dry_run: req.dry_run,
-                        plan: req.dry_run.then(Vec::new),
-                        logs: Vec::new(),
-                        actor: req.actor.clone(),
-                        started_at_ms: now,
-                        finished_at_ms: now,
-                        duration_us: 0,
-                    };
+                    let exec = Execution::closed(req, ExecStatus::Failed, &e.to_string(), now_ms());
                     if let Err(e) = store.finish_request(exec).and_then(|p| p.wait()) {
                         tracing::error!(error = %e, id = %req.id, "cannot store an execution");
                     }

@@ -50,7 +50,7 @@ fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
     };
     let mut query = Vec::new();
     if let Some(a) = &action {
-        query.push(format!("action={}", urlencode(a)));
+        query.push(format!("action={}", drover_api::path_segment(a)));
     }
     if let Some(s) = status {
         query.push(format!("status={s}"));
@@ -70,17 +70,6 @@ fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
             query: query.join("&"),
         },
     ))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn rows_context(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use drover_core::Stop;
 use drover_engine::{Pipeline, PipelineConfig};
 
 use crate::cli::ServeArgs;
@@ -38,6 +39,11 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let store = app.store().clone();
+    // The stop tree: the HTTP server, the pipeline and the fleet controller
+    // each hang on a child of `root`, stopped in that order below.
+    let root = Stop::new();
+    let http_stop = root.child();
+    let fleet_stop = root.child();
     let pipeline = Pipeline::start(
         app.clone(),
         PipelineConfig {
@@ -45,12 +51,12 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
             nats_url: args.nats.clone(),
             max_intake_in_flight: args.max_in_flight as usize,
             gc_every: args.gc_every.0,
+            stop: root.clone(),
             ..PipelineConfig::default()
         },
     )
     .context("cannot load the installed packs and rules")?;
     // The fleet controller moves requested nodes through their lifecycle.
-    let fleet_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fleet = drover_fleet::Controller::standard(app.store().clone())
         .spawn(FLEET_TICK, fleet_stop.clone())
         .context("cannot start the fleet controller thread")?;
@@ -91,11 +97,14 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         );
         // Graceful shutdown waits for open connections, and a client that
         // stalls mid-request would hold it forever: give them HTTP_DRAIN.
-        let signalled = Arc::new(tokio::sync::Notify::new());
-        let notify = signalled.clone();
-        let stop = async move {
+        let signalled = http_stop.clone();
+        tokio::spawn(async move {
             shutdown_signal().await;
-            notify.notify_one();
+            http_stop.stop();
+        });
+        let stop = {
+            let signalled = signalled.clone();
+            async move { signalled.stopped().await }
         };
         let limits = drover_api::server::Limits {
             max_connections: args.max_connections as usize,
@@ -106,7 +115,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         tokio::select! {
             () = server => Ok::<(), anyhow::Error>(()),
             () = async {
-                signalled.notified().await;
+                signalled.stopped().await;
                 tokio::time::sleep(HTTP_DRAIN).await;
             } => {
                 eprintln!("drover: requests still open {HTTP_DRAIN:?} after the stop signal; closing them");
@@ -119,8 +128,9 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         args.grace
     );
     pipeline.shutdown(args.grace);
-    fleet_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    fleet_stop.stop();
     let _ = fleet.join();
+    root.stop();
     // Connection tasks of stalled clients must not hold up the exit.
     tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
