@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use drover_fleet::{Fleet, Kind, NewRequest, Origin, Policy};
+use drover_app::nodes::{NodeRequestError, OperatorRequest};
+use drover_fleet::{Fleet, Kind, Origin};
 use drover_store::NodeCell;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{Page, non_empty};
 use crate::auth::{Page as Auth, Post, need};
@@ -133,35 +135,23 @@ pub async fn change(
                         Origin::Operator,
                         None,
                     );
+                    let answer = answer.map(|a| serde_json::to_value(a).unwrap_or_default());
                     return Ok((current, answer.map_err(|e| e.to_string()), None));
                 };
-                let req = NewRequest {
-                    id: drover_fleet::new_request_id(),
-                    node,
-                    kind,
-                    reason,
-                    actor,
-                    origin: Origin::Operator,
-                    execution_id: None,
-                    grant: None,
-                    policy: Policy::Asap,
-                    drain_timeout_ms: None,
-                    reboot_timeout_ms: None,
+                let req = OperatorRequest::new(kind, vec![node], &reason, &actor);
+                let refused = |e: NodeRequestError| WebError::BadRequest(e.to_string());
+                let (answer, plan) = if confirmed {
+                    (req.submit(&fleet).map_err(refused)?.remove(0), None)
+                } else {
+                    let mut plan = req.dry_run(&fleet).map_err(refused)?;
+                    (plan["answers"][0].take(), Some(plan))
                 };
-                if confirmed {
-                    let answer = fleet
-                        .request_one(req)
-                        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-                    return Ok((current, Ok(answer), None));
-                }
-                let mut plan = fleet
-                    .dry_run(vec![req])
-                    .map_err(|e| WebError::BadRequest(e.to_string()))?;
-                let answer = plan
-                    .answers
-                    .pop()
-                    .unwrap_or_else(|| Err("the controller gave no answer".to_owned()));
-                Ok((current, answer, Some(plan)))
+                // One answer per node: the controller's, or `{"node", "error"}`.
+                let answer = match answer.get("error") {
+                    Some(e) => Err(e.as_str().unwrap_or_default().to_owned()),
+                    None => Ok(answer),
+                };
+                Ok((current, answer, plan))
             })
             .await?
     };
@@ -170,8 +160,8 @@ pub async fn change(
         Err(e) => (None, Some(e)),
     };
     let (waves, blocked, notes) = match plan {
-        Some(p) => (p.waves, p.blocked, p.notes),
-        None => (Vec::new(), Vec::new(), Vec::new()),
+        Some(mut p) => (p["waves"].take(), p["blocked"].take(), p["notes"].take()),
+        None => (json!([]), json!([]), json!([])),
     };
     Ok(Html(state.templates.page(
         "fleet_change.html",
