@@ -7,11 +7,13 @@
 //!   make and the trigger's `processed` state together;
 //! - the scheduler claims requests (`running`) in one transaction and
 //!   stores each finished execution with its request's `done` in another.
+//!
+//! Also read here: a request still open (the web UI's execution page).
 
 use drover_core::{
     Enforcement, EnforcementState, Execution, ExecutionId, ExecutionRequest, TriggerInstance,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::{Pending, Result, Store, StoreError};
@@ -409,6 +411,48 @@ pub(crate) fn request_from_row(
 fn parse_id(s: &str) -> Result<ExecutionId> {
     s.parse()
         .map_err(|e: drover_core::IdError| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    /// A queued or running request that has no execution row yet.
+    pub fn open_request(&self, id: ExecutionId) -> Result<Option<(ExecutionRequest, String)>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT action, parameters, dry_run, actor, enforcement_id, requested_at, state
+                     FROM execution_requests WHERE id = ?1 AND state != 'done'",
+                )?
+                .query_row([id.to_string()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .optional()?)
+        })?
+        .map(
+            |(action, parameters, dry_run, actor, enforcement_id, requested_at_ms, state)| {
+                Ok((
+                    ExecutionRequest {
+                        id,
+                        action,
+                        parameters: serde_json::from_str(&parameters)?,
+                        dry_run,
+                        actor,
+                        enforcement_id,
+                        requested_at_ms,
+                    },
+                    state,
+                ))
+            },
+        )
+        .transpose()
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! The `executions` table: store a finished execution, get one, list a page.
+//! The `executions` table: store a finished execution, get one, list a page
+//! (the API's list: its `WHERE` is built from the filters actually given,
+//! so SQLite walks the matching index backwards and stops after one page;
+//! the cost of a page does not grow with the table or the page's depth).
 
 use drover_core::{ExecStatus, Execution, ExecutionId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
 use crate::{Result, Store, StoreError};
@@ -26,6 +29,28 @@ pub struct ExecutionSummary {
     pub actor: String,
     pub started_at_ms: i64,
     pub duration_us: u64,
+}
+
+/// One page of executions, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionQuery {
+    pub action: Option<String>,
+    pub status: Option<drover_core::ExecStatus>,
+    /// Keyset: only executions older than this one (the previous page's
+    /// last id).
+    pub after: Option<ExecutionId>,
+    /// Only ids at or above this one: ids are ULIDs, so a ULID made from a
+    /// time is a creation-time lower bound that uses the primary key.
+    pub min_id: Option<String>,
+    pub limit: u32,
+}
+
+/// A page and the cursor of the next one.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<ExecutionId>,
 }
 
 impl Store {
@@ -196,4 +221,49 @@ pub(crate) fn summary_from_raw(raw: RawSummary) -> Result<ExecutionSummary> {
         started_at_ms,
         duration_us: duration_us as u64,
     })
+}
+
+impl Store {
+    pub fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage> {
+        let limit = q.limit.clamp(1, 1000);
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions");
+        let mut conds: Vec<&str> = Vec::new();
+        let mut args: Vec<String> = Vec::new();
+        if let Some(a) = &q.action {
+            conds.push("action = ?");
+            args.push(a.clone());
+        }
+        if let Some(s) = q.status {
+            conds.push("status = ?");
+            args.push(s.as_str().to_owned());
+        }
+        if let Some(after) = q.after {
+            conds.push("id < ?");
+            args.push(after.to_string());
+        }
+        if let Some(min) = &q.min_id {
+            conds.push("id >= ?");
+            args.push(min.clone());
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        // One more than asked tells whether there is a next page.
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let mut items = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), raw_summary)?;
+            rows.map(|row| summary_from_raw(row?))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_after = if more {
+            items.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(ExecutionPage { items, next_after })
+    }
 }

@@ -8,7 +8,6 @@
 //! share one fsync. Reads use their own connection. All SQL lives in this
 //! crate; the query modules below are grouped by table.
 
-mod api;
 mod audit;
 mod auth;
 mod events;
@@ -18,7 +17,6 @@ mod grants;
 mod inquiries;
 mod kv;
 mod nodes;
-mod operator;
 mod packs;
 mod policies;
 mod retention;
@@ -26,8 +24,8 @@ mod rules;
 mod secrets;
 mod sensors;
 mod sim;
+mod stream;
 mod timers;
-mod web;
 mod webhooks;
 mod workflows;
 mod writer;
@@ -38,25 +36,23 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
-pub use api::{ExecutionPage, ExecutionQuery, StreamCursor, StreamEvent};
 pub use audit::AuditFilter;
 pub use auth::{ApiToken, Role, SessionRow, User};
 pub use events::TriggerSummary;
-pub use executions::{ExecutionFilter, ExecutionSummary};
+pub use executions::{ExecutionFilter, ExecutionPage, ExecutionQuery, ExecutionSummary};
 pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
-pub use nodes::{FleetRequest, NodeRow};
-pub use operator::Progress;
+pub use nodes::{FleetRequest, NodeCell, NodeRow, RackHealth};
 pub use packs::{ComponentBlob, InstalledPack, PackCatalog};
 pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
 pub use retention::{History, Keep, RetentionSetting, Sweep, Tally};
-pub use rules::StoredRule;
+pub use rules::{FailingRule, StoredRule};
 pub use secrets::SECRET_KEY_ENV;
 pub use sensors::SensorStatus;
 pub use sim::SimFault;
+pub use stream::{Changes, StreamCursor, StreamEvent};
 pub use timers::TimerState;
-pub use web::{Changes, FailingRule, NodeCell, RackHealth};
-pub use workflows::{ChildLink, ChildRow, StatePart, StateWrite, WorkflowRun};
+pub use workflows::{ChildLink, ChildRow, Progress, StatePart, StateWrite, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.

@@ -1,5 +1,6 @@
 //! The `nodes` table read outside the controller's transactions: one node,
-//! all nodes, the count. The inventory starts as the default simulated
+//! all nodes, the count, and the web UI's fleet grid (each node's rack and
+//! state, nodes per rack and state). The inventory starts as the default simulated
 //! fleet (migration 0001); `drover node import` replaces it.
 
 use rusqlite::{Connection, OptionalExtension, Row};
@@ -69,6 +70,23 @@ pub(crate) fn one_node(conn: &Connection, name: &str) -> Result<Option<NodeRow>>
     raw.map(node_from_raw).transpose()
 }
 
+/// A node's place and state, for the fleet grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeCell {
+    pub name: String,
+    /// The `rack` label; empty when the node has none.
+    pub rack: String,
+    pub state: String,
+}
+
+/// How many nodes of one rack are in one state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RackHealth {
+    pub rack: String,
+    pub state: String,
+    pub nodes: u64,
+}
+
 impl Store {
     pub fn get_node(&self, name: &str) -> Result<Option<NodeRow>> {
         self.read(|conn| one_node(conn, name))
@@ -108,6 +126,45 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every node with its rack and state, by rack then name (numbers in
+    /// names sorted by length first, so `n2` comes before `n10`).
+    pub fn node_cells(&self) -> Result<Vec<NodeCell>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, coalesce(json_extract(labels, '$.rack'), ''), state FROM nodes
+                 ORDER BY 2, length(name), name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(NodeCell {
+                    name: r.get(0)?,
+                    rack: r.get(1)?,
+                    state: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Node counts per rack and state.
+    pub fn rack_health(&self) -> Result<Vec<RackHealth>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT coalesce(json_extract(labels, '$.rack'), ''), state, count(*) FROM nodes
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(RackHealth {
+                    rack: r.get(0)?,
+                    state: r.get(1)?,
+                    nodes: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Store;
@@ -128,5 +185,27 @@ mod tests {
         assert_eq!(all.len(), 1000);
         assert_eq!(all[0].name, "n001");
         assert_eq!(all[999].name, "n1000");
+    }
+
+    #[test]
+    fn the_default_fleet_is_25_racks_of_40_production_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.db")).unwrap();
+        let health = store.rack_health().unwrap();
+        assert_eq!(health.len(), 25);
+        assert!(
+            health
+                .iter()
+                .all(|h| h.nodes == 40 && h.state == "production")
+        );
+        let cells = store.node_cells().unwrap();
+        assert_eq!(cells.len(), 1000);
+        assert_eq!(cells[0].name, "n001");
+        assert_eq!(cells[39].name, "n040");
+        assert_eq!(cells[40].rack, "r02");
+        let changes = store.changes().unwrap();
+        assert_eq!(changes.nodes.len(), 1000);
+        assert_eq!(changes.newest_execution, None);
+        assert!(store.failing_rules(1000, 10).unwrap().is_empty());
     }
 }

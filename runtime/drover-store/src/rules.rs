@@ -1,5 +1,6 @@
 //! The `rules` table: rule definitions (their YAML source) from packs or
-//! created through the CLI/API, and whether each is enabled.
+//! created through the CLI/API, and whether each is enabled; the rules
+//! whose recent enforcements went wrong (the web UI's dashboard).
 
 use drover_core::now_ms;
 use rusqlite::{Connection, params};
@@ -19,6 +20,19 @@ pub struct StoredRule {
     /// `pack` or `api`.
     pub origin: String,
     pub updated_at_ms: i64,
+}
+
+/// A rule whose recent enforcements or executions went wrong.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailingRule {
+    pub rule: String,
+    /// Among its enforcements in the window: those that failed to start
+    /// an execution, or whose execution failed, was denied or timed out.
+    pub failures: u64,
+    /// Its enforcements in the window.
+    pub enforcements: u64,
+    /// The newest failure's reason or execution error.
+    pub last_error: Option<String>,
 }
 
 impl Store {
@@ -89,4 +103,38 @@ pub(crate) fn replace_in(
         )?;
     }
     Ok(())
+}
+
+impl Store {
+    /// Rules with failures among the newest `window` enforcements, most
+    /// failures first.
+    pub fn failing_rules(&self, window: u32, limit: u32) -> Result<Vec<FailingRule>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "WITH recent AS (
+                     SELECT e.id, e.rule_ref, e.state, e.reason, x.status, x.error
+                     FROM (SELECT * FROM enforcements ORDER BY id DESC LIMIT ?1) e
+                     LEFT JOIN executions x ON x.id = e.execution_id
+                 ),
+                 bad AS (
+                     SELECT * FROM recent
+                     WHERE state = 'failed' OR status IN ('failed', 'denied', 'timeout')
+                 )
+                 SELECT b.rule_ref, count(*),
+                        (SELECT count(*) FROM recent r WHERE r.rule_ref = b.rule_ref),
+                        (SELECT coalesce(l.reason, l.error, l.status) FROM bad l
+                         WHERE l.rule_ref = b.rule_ref ORDER BY l.id DESC LIMIT 1)
+                 FROM bad b GROUP BY b.rule_ref ORDER BY 2 DESC, 1 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![window, limit], |r| {
+                Ok(FailingRule {
+                    rule: r.get(0)?,
+                    failures: r.get::<_, i64>(1)? as u64,
+                    enforcements: r.get::<_, i64>(2)? as u64,
+                    last_error: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
 }

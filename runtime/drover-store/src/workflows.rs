@@ -1,5 +1,6 @@
 //! The `workflow_runs` table and the workflow columns of `executions`
-//! (`parent`, `task`, `route`).
+//! (`parent`, `task`, `route`), and how an unfinished run stands
+//! ([`Progress`]: running, pending on an inquiry or a delay, paused).
 //!
 //! Every change to a run is one write: the conductor state together with
 //! what caused it (a child about to start, a child's stored execution), so
@@ -174,6 +175,48 @@ fn insert_linked(conn: &Connection, exec: &Execution, link: Option<&ChildLink>) 
         ])?;
     }
     Ok(())
+}
+
+/// How an unfinished workflow run stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// `running`, `pending` (parked: an inquiry, a delay), `paused`,
+    /// `pausing` or `canceling`.
+    pub status: &'static str,
+    /// What it waits on (`inquiry ID`, `paused`), except a delay.
+    pub waiting_on: Option<String>,
+    /// The end of the task delay it waits for, in Unix milliseconds.
+    pub delay_until_ms: Option<i64>,
+}
+
+impl WorkflowRun {
+    /// Where this run stands, from what parks it and what was asked of it.
+    pub fn progress(&self) -> Progress {
+        if let Some(ms) = self
+            .parked
+            .as_deref()
+            .and_then(|w| w.strip_prefix("delay until "))
+            .and_then(|ms| ms.parse::<i64>().ok())
+        {
+            return Progress {
+                status: "pending",
+                waiting_on: None,
+                delay_until_ms: Some(ms),
+            };
+        }
+        let (status, waiting_on) = match (&self.parked, self.control.as_deref()) {
+            (Some(why), _) if why == "paused" => ("paused", Some(why.clone())),
+            (Some(why), _) => ("pending", Some(why.clone())),
+            (None, Some("pause")) => ("pausing", None),
+            (None, Some("cancel")) => ("canceling", None),
+            _ => ("running", None),
+        };
+        Progress {
+            status,
+            waiting_on,
+            delay_until_ms: None,
+        }
+    }
 }
 
 impl Store {

@@ -1,42 +1,12 @@
-//! Queries the HTTP API needs beyond the CLI's: the execution list with
-//! keyset pagination and a creation-time lower bound, and the tail of new
-//! rows that feeds the API's event stream.
-//!
-//! The execution list builds its `WHERE` from the filters actually given,
-//! so SQLite can walk the matching index (`executions_by_status`,
-//! `executions_by_action`, or the primary key) backwards and stop after
-//! one page: the cost of a page does not grow with the table or with how
-//! deep the page is.
+//! What changed: the tail of new rows across the streamed tables (the
+//! API's event stream), and the cheap marker the web UI's live parts watch
+//! (the newest execution, the queue, the node states).
 
-use drover_core::ExecutionId;
-use rusqlite::params_from_iter;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::executions::{SUMMARY_COLUMNS, raw_summary, summary_from_raw};
-use crate::{ExecutionSummary, Result, Store};
-
-/// One page of executions, newest first.
-#[derive(Clone, Debug, Default)]
-pub struct ExecutionQuery {
-    pub action: Option<String>,
-    pub status: Option<drover_core::ExecStatus>,
-    /// Keyset: only executions older than this one (the previous page's
-    /// last id).
-    pub after: Option<ExecutionId>,
-    /// Only ids at or above this one: ids are ULIDs, so a ULID made from a
-    /// time is a creation-time lower bound that uses the primary key.
-    pub min_id: Option<String>,
-    pub limit: u32,
-}
-
-/// A page and the cursor of the next one.
-#[derive(Clone, Debug, Serialize)]
-pub struct ExecutionPage {
-    pub items: Vec<ExecutionSummary>,
-    /// Pass as `after` for the next page; absent on the last page.
-    pub next_after: Option<ExecutionId>,
-}
+use crate::{Result, Store};
 
 /// Where the event stream has read up to, per table (rowids).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,50 +27,17 @@ pub struct StreamEvent {
     pub data: Value,
 }
 
-impl Store {
-    pub fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage> {
-        let limit = q.limit.clamp(1, 1000);
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions");
-        let mut conds: Vec<&str> = Vec::new();
-        let mut args: Vec<String> = Vec::new();
-        if let Some(a) = &q.action {
-            conds.push("action = ?");
-            args.push(a.clone());
-        }
-        if let Some(s) = q.status {
-            conds.push("status = ?");
-            args.push(s.as_str().to_owned());
-        }
-        if let Some(after) = q.after {
-            conds.push("id < ?");
-            args.push(after.to_string());
-        }
-        if let Some(min) = &q.min_id {
-            conds.push("id >= ?");
-            args.push(min.clone());
-        }
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        // One more than asked tells whether there is a next page.
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
-        let mut items = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), raw_summary)?;
-            rows.map(|row| summary_from_raw(row?))
-                .collect::<Result<Vec<_>>>()
-        })?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let next_after = if more {
-            items.last().map(|e| e.id)
-        } else {
-            None
-        };
-        Ok(ExecutionPage { items, next_after })
-    }
+/// What changes on screen, cheap to read often: the newest stored
+/// execution, the queue, and the node states.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub newest_execution: Option<String>,
+    pub queued: u64,
+    pub running: u64,
+    pub nodes: Vec<(String, String)>,
+}
 
+impl Store {
     /// The cursor at the current end of every streamed table.
     pub fn stream_cursor(&self) -> Result<StreamCursor> {
         self.read(|conn| {
@@ -239,11 +176,41 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The state the UI's live parts watch; O(log n) in executions plus one
+    /// pass over the nodes.
+    pub fn changes(&self) -> Result<Changes> {
+        self.read(|conn| {
+            let newest_execution = conn
+                .prepare_cached("SELECT id FROM executions ORDER BY id DESC LIMIT 1")?
+                .query_row([], |r| r.get::<_, String>(0))
+                .optional()?;
+            let count = |state: &str| -> Result<u64> {
+                Ok(conn
+                    .prepare_cached("SELECT count(*) FROM execution_requests WHERE state = ?1")?
+                    .query_row([state], |r| r.get::<_, i64>(0))? as u64)
+            };
+            let (queued, running) = (count("requested")?, count("running")?);
+            let mut stmt = conn.prepare_cached("SELECT name, state FROM nodes ORDER BY name")?;
+            let nodes = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Changes {
+                newest_execution,
+                queued,
+                running,
+                nodes,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use drover_core::{ExecStatus, Execution};
+    use drover_core::{ExecStatus, Execution, ExecutionId};
 
     use super::*;
+    use crate::ExecutionQuery;
 
     fn exec(status: ExecStatus, action: &str) -> Execution {
         Execution {
