@@ -422,3 +422,42 @@ fn set_state_and_the_fleet_pause_through_the_server_as_locally() {
         stderr(&out)
     );
 }
+
+/// `drover pack promote NAME` means the same version through the server as
+/// locally: the newest shadowed candidate, not the live version (the API
+/// once took the live one and answered "not in shadow mode").
+#[test]
+fn pack_promote_without_a_version_promotes_the_candidate_through_the_server() {
+    let r = Remote::start(&["packs/core", "packs/demo"]);
+    let bumped = r.d.copy_pack("packs/demo", "demo-0.2.0");
+    edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    r.d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let live = |r: &Remote| {
+        let packs = r.d.json(0, &["pack", "list"]);
+        packs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "demo" && p["live"] == true)
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(live(&r).as_deref(), Some("0.1.0"), "the candidate waits");
+
+    let out = r.run(&r.admin, 0, &["pack", "promote", "demo"]);
+    let printed = stdout(&out);
+    assert!(
+        printed.starts_with("demo@0.2.0: it now runs for real")
+            && printed.contains("now the live version (was demo@0.1.0)"),
+        "{printed}"
+    );
+    assert_eq!(live(&r).as_deref(), Some("0.2.0"));
+    // Again: nothing waits now, and the live version is named.
+    let out = r.run(&r.admin, 0, &["pack", "promote", "demo"]);
+    assert_eq!(stdout(&out).trim(), "demo@0.2.0: it was not in shadow mode");
+    let refused = r.run(&r.viewer, 2, &["pack", "promote", "demo"]);
+    assert!(
+        stderr(&refused).contains("needs the admin role"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -10,6 +10,7 @@
 //!
 //! - [`ports`]: the host's ports over the store and the fleet;
 //! - [`install`]: installing a pack (checks, workflows, one transaction);
+//! - [`packs`]: promoting a pack version out of shadow mode;
 //! - [`grants`]: giving a grant (checked against the installed pack);
 //! - [`secrets`]: setting a secret (name grammar, size limit);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing).
@@ -17,6 +18,7 @@
 pub mod grants;
 pub mod install;
 pub mod nodes;
+pub mod packs;
 pub mod ports;
 pub mod secrets;
 

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use drover_app::packs::{self as app_packs, PromoteError};
 use drover_core::Grant;
 use drover_pack::Pack;
 use drover_store::InstalledPack;
@@ -180,8 +181,10 @@ pub struct Promoted {
     note: String,
 }
 
-/// Take a pack out of shadow mode (admin): a running serve picks it up
-/// within about a second, and its rules start real executions.
+/// Take a pack version out of shadow mode (admin): without `version`, the
+/// newest shadowed one (as `drover pack promote NAME` does). A running
+/// serve picks it up within about a second, and its rules start real
+/// executions.
 #[utoipa::path(post, path = "/api/v1/packs/{name}/promote", tag = "packs",
     params(("name" = String, Path, description = "pack name"), VersionQuery),
     responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
@@ -194,22 +197,16 @@ pub async fn promote(
 ) -> Result<Json<Promoted>, ApiError> {
     let store = state.store().clone();
     blocking(move || {
-        let installed = store
-            .get_pack(&name, q.version.as_deref())?
-            .ok_or_else(|| not_installed(&name, q.version.as_deref()))?;
-        let changed = installed.shadow
-            && store.set_pack_shadow(&installed.name, &installed.version, false)?;
+        let done =
+            app_packs::promote(&store, &name, q.version.as_deref()).map_err(|e| match e {
+                PromoteError::NotInstalled(_) => not_installed(&name, q.version.as_deref()),
+                PromoteError::Store(e) => e.into(),
+            })?;
         Ok(Json(Promoted {
-            note: if changed {
-                "a running `drover serve` picks it up within about a second: its rules \
-                 start real executions"
-                    .into()
-            } else {
-                "it was not in shadow mode".into()
-            },
-            name: installed.name,
-            version: installed.version,
-            changed,
+            note: done.note(),
+            name: done.name,
+            version: done.version,
+            changed: done.changed,
         }))
     })
     .await

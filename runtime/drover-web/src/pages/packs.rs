@@ -378,15 +378,14 @@ pub async fn promote(
         .into_response());
     }
     let (n, v) = (name.clone(), form.version.clone());
-    let found = state
-        .blocking(move |store| Ok(store.set_pack_shadow(&n, &v, false)?))
+    state
+        .blocking(move |store| {
+            drover_app::packs::promote(store, &n, Some(&v)).map_err(|e| match e {
+                drover_app::packs::PromoteError::Store(e) => e.into(),
+                e => WebError::NotFound(e.to_string()),
+            })
+        })
         .await?;
-    if !found {
-        return Err(WebError::NotFound(format!(
-            "{name}@{} is not installed",
-            form.version
-        )));
-    }
     Ok(Redirect::to(&format!(
         "/ui/packs/{name}?version={}&done=promoted",
         form.version

@@ -64,56 +64,12 @@ fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
         Some((n, v)) => (n, Some(v)),
         None => (spec, None),
     };
-    let installed = match version {
-        Some(_) => store.get_pack(name, version)?,
-        // The newest shadowed version, else the live one (to say so).
-        None => {
-            let versions: Vec<_> = store
-                .list_packs()?
-                .into_iter()
-                .filter(|p| p.name == name)
-                .collect();
-            let newest_shadow = versions
-                .iter()
-                .filter(|p| p.shadow)
-                .max_by_key(|p| p.installed_at_ms)
-                .cloned();
-            newest_shadow.or_else(|| versions.into_iter().find(|p| p.live))
-        }
-    };
-    let Some(installed) = installed else {
-        bail!("no pack {spec:?} is installed (see `drover pack list`)");
-    };
-    if !installed.shadow {
-        println!(
-            "{}@{} is not in shadow mode",
-            installed.name, installed.version
-        );
-        return Ok(ExitCode::SUCCESS);
+    let done = drover_app::packs::promote(&store, name, version)?;
+    if done.changed {
+        println!("promoted {}@{}: {}", done.name, done.version, done.note());
+    } else {
+        println!("{}@{} is not in shadow mode", done.name, done.version);
     }
-    let before = store.get_pack(&installed.name, None)?;
-    store.set_pack_shadow(&installed.name, &installed.version, false)?;
-    let after = store.get_pack(&installed.name, None)?;
-    let live = after.as_ref().map(|p| p.version.as_str());
-    let switched = match (&before, live) {
-        (Some(b), Some(now)) if b.version != now && now == installed.version => {
-            format!(
-                "; it is now the live version (was {}@{}), its rules and policies replace that version's",
-                b.name, b.version
-            )
-        }
-        (_, Some(now)) if now != installed.version => {
-            format!(
-                "; {}@{now} stays the live version (installed later)",
-                installed.name
-            )
-        }
-        _ => String::new(),
-    };
-    println!(
-        "promoted {}@{}: it now runs for real, and its rules start real executions{switched} (a running `drover serve` picks this up within a second)",
-        installed.name, installed.version
-    );
     Ok(ExitCode::SUCCESS)
 }
 
