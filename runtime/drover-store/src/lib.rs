@@ -56,7 +56,7 @@ pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use timers::TimerState;
 pub use web::{Changes, FailingRule, NodeCell, RackHealth};
-pub use workflows::{ChildLink, ChildRow, StatePart, StateWrite, WorkflowRun};
+pub use workflows::{ChildLink, ChildRow, ChildrenHead, StatePart, StateWrite, WorkflowRun};
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.
