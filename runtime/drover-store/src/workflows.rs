@@ -405,6 +405,24 @@ impl Store {
         })
     }
 
+    /// Run `id`'s record without its state (`state` is null): for what
+    /// reads only whether and how it runs, which need not load a long
+    /// workflow's whole state.
+    pub fn get_workflow_run_record(&self, id: ExecutionId) -> Result<Option<WorkflowRun>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT * FROM workflow_runs WHERE id = ?1")?
+                .query_row([id.to_string()], run_from_row)
+                .optional()?
+                .map(|run| {
+                    run.map(|run| WorkflowRun {
+                        state: Value::Null,
+                        ..run
+                    })
+                })
+                .transpose()
+        })
+    }
+
     /// Runs left unfinished (by a crash or a stop), oldest first; top-level
     /// runs only (a subworkflow is resumed by its parent).
     pub fn unfinished_workflow_runs(&self) -> Result<Vec<WorkflowRun>> {
@@ -755,6 +773,8 @@ mod tests {
             .unwrap()
             .wait()
             .unwrap();
+        let record = store.get_workflow_run_record(id).unwrap().unwrap();
+        assert_eq!((record.state, record.id), (Value::Null, id));
         let run = store.get_workflow_run(id).unwrap().unwrap();
         assert_eq!(
             (run.state, run.inflight),
@@ -776,7 +796,9 @@ mod tests {
             (0, 1, Some(1))
         );
         assert_eq!(
-            store.execution_children_head(id, None).unwrap().first[0].summary.id,
+            store.execution_children_head(id, None).unwrap().first[0]
+                .summary
+                .id,
             child
         );
 
