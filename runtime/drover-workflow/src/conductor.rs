@@ -622,6 +622,10 @@ pub struct Conductor<'w> {
 struct Forget {
     /// A list could not be given its patch: contexts stay in memory.
     hold_contexts: bool,
+    /// Older entries kept as their task's current one and replaced since
+    /// the last delta: dropped after the next one, which may have to
+    /// store their last change.
+    replaced: Vec<u32>,
 }
 
 enum Ev {
@@ -881,12 +885,22 @@ impl<'w> Conductor<'w> {
     /// After a delta, in a conductor that forgets: drops what it handed
     /// out that no later event reads (O(what it drops)).
     fn drop_stored(&mut self) {
-        let Some(forget) = &self.forget else {
+        let Some(forget) = &mut self.forget else {
             return;
         };
         let ledger = Arc::make_mut(&mut self.st.ledger);
         let len = ledger.sequence.len();
         let current = &ledger.current;
+        for i in forget.replaced.drain(..) {
+            let i = i as usize;
+            if ledger
+                .sequence
+                .get(i)
+                .is_some_and(|e| !read_again(current, i, e))
+            {
+                ledger.sequence.drop_kept(i);
+            }
+        }
         ledger
             .sequence
             .forget(len, |i, e| read_again(current, i, e));
@@ -2068,18 +2082,8 @@ impl<'w> Conductor<'w> {
         ledger.sequence.push(entry);
         let idx = (ledger.sequence.len() - 1) as u32;
         ledger.current.insert((node, route), idx);
-        if let Some(old) = old
-            && self.forget.is_some()
-        {
-            // Dropped already if stored: it was kept only as the current one.
-            let ledger = self.ledger_mut();
-            if !read_again(
-                &ledger.current,
-                old as usize,
-                &ledger.sequence[old as usize],
-            ) {
-                ledger.sequence.drop_kept(old as usize);
-            }
+        if let (Some(old), Some(forget)) = (old, &mut self.forget) {
+            forget.replaced.push(old);
         }
         if old.is_none() {
             for (j, _) in &wf.graph.nodes[node as usize].barrier_targets {
@@ -2686,9 +2690,10 @@ mod tests {
     const LOOP_WITH_OUTPUT: &str = "version: 1.0\nvars:\n  - count: 0\ntasks:\n  init:\n    action: x\n    next: [{do: step}]\n  step:\n    action: x\n    next:\n      - when: '{{ ctx().count < ctx().n }}'\n        publish: [{count: '{{ ctx().count + 1 }}'}]\n        do: step\ninput: [n]\noutput:\n  - count: '{{ ctx().count }}'\n";
 
     /// Runs the publishing loop `n` times, in a conductor that forgets and
-    /// stores a delta every 7 iterations; returns the most entries and
-    /// contexts it held (before a delta), and checks that what it stored
-    /// is the whole state of a conductor that holds everything.
+    /// stores a delta every 7 iterations after the step ended and every 7
+    /// while it runs; returns the most entries and contexts it held (before
+    /// a delta), and checks that what it stored is the whole state of a
+    /// conductor that holds everything.
     fn lean_loop_holds(n: u64) -> (usize, usize) {
         let w = wf(LOOP_WITH_OUTPUT);
         let inputs = json!({"n": n}).as_object().unwrap().clone();
@@ -2703,7 +2708,17 @@ mod tests {
         for i in 0..=n {
             for c in [&mut pure, &mut lean.c] {
                 assert_eq!(c.next_tasks().len(), 1);
-                run(c, "step", Status::Succeeded);
+                c.on_action_event("step", 0, ActionEvent::status(Status::Running))
+                    .unwrap();
+            }
+            if i % 7 == 3 {
+                // Stored while it runs: its end is then a change to an
+                // entry the next iteration replaces before the next delta.
+                lean.store.apply(lean.c.take_delta());
+            }
+            for c in [&mut pure, &mut lean.c] {
+                c.on_action_event("step", 0, ActionEvent::succeeded(json!(i)))
+                    .unwrap();
             }
             if i % 7 == 0 {
                 let st = &lean.c.st;
@@ -2737,8 +2752,8 @@ mod tests {
 
     /// Joins after a loop, a terminal task per iteration (merged into the
     /// output), retries, nested mappings replaced and merged: a conductor
-    /// that forgets stores, after every call, what one that holds
-    /// everything holds.
+    /// that forgets stores what one that holds everything holds, whether a
+    /// delta follows every call or only every second to sixth.
     #[test]
     fn forgetting_changes_nothing_stored() {
         let w = wf(r#"version: 1.0
@@ -2781,54 +2796,75 @@ output:
   - noted: '{{ ctx().noted }}'
   - side: '{{ ctx().side }}'
 "#);
-        let mut pure = start(&w);
-        let mut lean = Lean::start(&w, JsonMap::new());
-        lean.check(&pure).unwrap();
-        for round in 0.. {
-            let batch = pure.next_tasks();
-            assert_eq!(lean.c.next_tasks(), batch, "round {round}");
-            lean.check(&pure).unwrap();
-            if batch.is_empty() {
-                break;
-            }
-            for t in &batch {
-                for c in [&mut pure, &mut lean.c] {
-                    c.on_action_event(&t.task_id, t.route, ActionEvent::status(Status::Running))
+        // A delta after every call, or only after every second to sixth.
+        for stride in 1..=6 {
+            let mut pure = start(&w);
+            let mut lean = Lean::start(&w, JsonMap::new());
+            let mut calls = 0;
+            let mut check = |lean: &mut Lean<'_>, pure: &Conductor<'_>, at: &str| {
+                calls += 1;
+                if calls % stride == 0 {
+                    lean.check(pure)
+                        .unwrap_or_else(|e| panic!("stride {stride}, {at}: {e}"));
+                }
+            };
+            for round in 0.. {
+                let batch = pure.next_tasks();
+                assert_eq!(lean.c.next_tasks(), batch, "round {round}");
+                check(&mut lean, &pure, &format!("round {round}"));
+                if batch.is_empty() {
+                    break;
+                }
+                for t in &batch {
+                    for c in [&mut pure, &mut lean.c] {
+                        c.on_action_event(
+                            &t.task_id,
+                            t.route,
+                            ActionEvent::status(Status::Running),
+                        )
                         .unwrap();
+                    }
+                    check(
+                        &mut lean,
+                        &pure,
+                        &format!("round {round}, {} running", t.task_id),
+                    );
                 }
-                lean.check(&pure).unwrap();
-            }
-            for t in &batch {
-                let ev = if t.task_id == "spin" && round % 5 == 2 {
-                    ActionEvent::failed(json!({"round": round}))
-                } else {
-                    ActionEvent::succeeded(json!({"round": round}))
-                };
-                for c in [&mut pure, &mut lean.c] {
-                    c.on_action_event(&t.task_id, t.route, ev.clone()).unwrap();
+                for t in &batch {
+                    let ev = if t.task_id == "spin" && round % 5 == 2 {
+                        ActionEvent::failed(json!({"round": round}))
+                    } else {
+                        ActionEvent::succeeded(json!({"round": round}))
+                    };
+                    for c in [&mut pure, &mut lean.c] {
+                        c.on_action_event(&t.task_id, t.route, ev.clone()).unwrap();
+                    }
+                    check(
+                        &mut lean,
+                        &pure,
+                        &format!("round {round}, {} ended", t.task_id),
+                    );
                 }
-                lean.check(&pure)
-                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
             }
+            pure.render_output();
+            lean.c.render_output();
+            lean.check(&pure).unwrap();
+            assert_eq!(
+                pure.status(),
+                Some(Status::Succeeded),
+                "{:?}",
+                pure.errors()
+            );
+            let output = serde_json::to_value(pure.output()).unwrap();
+            assert_eq!(output["count"], json!(12));
+            assert_eq!(output["side"], json!({"deep": 1}));
+            let retried = pure
+                .state()
+                .sequence()
+                .iter()
+                .filter(|e| e.retry.as_ref().is_some_and(|r| r.tally > 0))
+                .count();
+            assert!(retried > 0, "some run of spin was retried");
         }
-        pure.render_output();
-        lean.c.render_output();
-        lean.check(&pure).unwrap();
-        assert_eq!(
-            pure.status(),
-            Some(Status::Succeeded),
-            "{:?}",
-            pure.errors()
-        );
-        let output = serde_json::to_value(pure.output()).unwrap();
-        assert_eq!(output["count"], json!(12));
-        assert_eq!(output["side"], json!({"deep": 1}));
-        let retried = pure
-            .state()
-            .sequence()
-            .iter()
-            .filter(|e| e.retry.as_ref().is_some_and(|r| r.tally > 0))
-            .count();
-        assert!(retried > 0, "some run of spin was retried");
     }
 }

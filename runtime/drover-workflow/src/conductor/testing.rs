@@ -56,12 +56,13 @@ impl<'w> Lean<'w> {
     }
 
     /// A rerun of what `self` stored: resumed from the store, as
-    /// `drover exec rerun` does.
+    /// `drover exec rerun` does (a finished run stored its last delta).
     pub(crate) fn rerun(
-        self,
+        mut self,
         wf: &'w Workflow,
         requests: &[RerunRequest],
     ) -> Result<Lean<'w>, String> {
+        self.store.apply(self.c.take_delta());
         let st: WorkflowState =
             serde_json::from_value(self.store.state()).map_err(|e| e.to_string())?;
         let mut c = Conductor::resume(wf, st).map_err(|e| e.to_string())?;
