@@ -8,8 +8,9 @@
 //! - `sequential n`: a chain t0 → t1 → … → t(n-1);
 //! - `fan-out n`: one task, n-2 parallel branches, one `join: all` task;
 //! - `loop+publish n` (n up to 100,000): one task cycling n times on a
-//!   counter each transition publishes (a poll-until-ready loop; the state
-//!   grows by a context, a frame and a task entry per iteration);
+//!   counter each transition publishes (a poll-until-ready loop; the
+//!   stored state grows by a context, a frame and a task entry per
+//!   iteration, while the runner holds about one iteration's worth);
 //!
 //! and `with-items 1000 (concurrency 50)`: one task over 1,000 items.
 //!

@@ -52,7 +52,9 @@ pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use stream::{Changes, StreamCursor, StreamEvent};
 pub use timers::TimerState;
-pub use workflows::{ChildLink, ChildRow, Progress, StatePart, StateWrite, WorkflowRun};
+pub use workflows::{
+    ChildLink, ChildRow, ChildrenHead, Progress, StatePart, StateWrite, WorkflowRun,
+};
 pub use writer::{Pending, WriterStats};
 
 /// Everything that can go wrong in the store.

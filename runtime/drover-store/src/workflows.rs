@@ -448,6 +448,24 @@ impl Store {
         })
     }
 
+    /// Run `id`'s record without its state (`state` is null): for what
+    /// reads only whether and how it runs, which need not load a long
+    /// workflow's whole state.
+    pub fn get_workflow_run_record(&self, id: ExecutionId) -> Result<Option<WorkflowRun>> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT * FROM workflow_runs WHERE id = ?1")?
+                .query_row([id.to_string()], run_from_row)
+                .optional()?
+                .map(|run| {
+                    run.map(|run| WorkflowRun {
+                        state: Value::Null,
+                        ..run
+                    })
+                })
+                .transpose()
+        })
+    }
+
     /// Runs left unfinished (by a crash or a stop), oldest first; top-level
     /// runs only (a subworkflow is resumed by its parent).
     pub fn unfinished_workflow_runs(&self) -> Result<Vec<WorkflowRun>> {
@@ -492,47 +510,83 @@ impl Store {
 
     /// The children of workflow execution `parent`, in the order they ran.
     pub fn execution_children(&self, parent: ExecutionId) -> Result<Vec<ChildRow>> {
+        self.read(|conn| children(conn, parent, None))
+    }
+
+    /// The first `limit` children of workflow execution `parent` (all of
+    /// them with `None`), in the order they ran, with how many it has: a
+    /// summary of a long loop that does not hold a row per iteration.
+    pub fn execution_children_head(
+        &self,
+        parent: ExecutionId,
+        limit: Option<usize>,
+    ) -> Result<ChildrenHead> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, action, status, dry_run, actor, started_at, duration_us, task, route,
-                        error
-                 FROM executions WHERE parent = ?1 ORDER BY started_at, id",
-            )?;
-            let rows = stmt.query_map([parent.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                ))
-            })?;
-            rows.map(|row| {
-                let (id, action, status, dry_run, actor, started, duration, task, route, error) =
-                    row?;
-                Ok(ChildRow {
-                    summary: ExecutionSummary {
-                        id: parse_id(&id)?,
-                        action,
-                        status: parse_status(&status)?,
-                        dry_run,
-                        actor,
-                        started_at_ms: started,
-                        duration_us: duration as u64,
-                    },
-                    task,
-                    route: route as u32,
-                    error,
-                })
+            let (count, last_started_ms) = conn
+                .prepare_cached(
+                    "SELECT count(*), max(started_at) FROM executions WHERE parent = ?1",
+                )?
+                .query_row([parent.to_string()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?;
+            Ok(ChildrenHead {
+                first: children(conn, parent, limit)?,
+                count: count as u64,
+                last_started_ms,
             })
-            .collect()
         })
     }
+}
+
+/// See [`Store::execution_children_head`].
+#[derive(Clone, Debug)]
+pub struct ChildrenHead {
+    pub first: Vec<ChildRow>,
+    pub count: u64,
+    /// When the last child started.
+    pub last_started_ms: Option<i64>,
+}
+
+/// Up to `limit` children of `parent`, in the order they ran.
+fn children(conn: &Connection, parent: ExecutionId, limit: Option<usize>) -> Result<Vec<ChildRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, action, status, dry_run, actor, started_at, duration_us, task, route, error
+         FROM executions WHERE parent = ?1 ORDER BY started_at, id LIMIT ?2",
+    )?;
+    // A negative LIMIT is none.
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let rows = stmt.query_map(params![parent.to_string(), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, bool>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, action, status, dry_run, actor, started, duration, task, route, error) = row?;
+        Ok(ChildRow {
+            summary: ExecutionSummary {
+                id: parse_id(&id)?,
+                action,
+                status: parse_status(&status)?,
+                dry_run,
+                actor,
+                started_at_ms: started,
+                duration_us: duration as u64,
+            },
+            task,
+            route: route as u32,
+            error,
+        })
+    })
+    .collect()
 }
 
 /// `run` with its state's stored list items put back.
@@ -762,6 +816,8 @@ mod tests {
             .unwrap()
             .wait()
             .unwrap();
+        let record = store.get_workflow_run_record(id).unwrap().unwrap();
+        assert_eq!((record.state, record.id), (Value::Null, id));
         let run = store.get_workflow_run(id).unwrap().unwrap();
         assert_eq!(
             (run.state, run.inflight),
@@ -776,6 +832,17 @@ mod tests {
         assert_eq!(
             (kids[0].task.as_str(), kids[0].summary.id),
             ("first", child)
+        );
+        let head = store.execution_children_head(id, Some(0)).unwrap();
+        assert_eq!(
+            (head.first.len(), head.count, head.last_started_ms),
+            (0, 1, Some(1))
+        );
+        assert_eq!(
+            store.execution_children_head(id, None).unwrap().first[0]
+                .summary
+                .id,
+            child
         );
 
         assert!(store.workflow_claim(id).unwrap());

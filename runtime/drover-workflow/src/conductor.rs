@@ -56,6 +56,15 @@
 //! data it publishes. Rare requests (pause, cancel, rerun) cost what they
 //! touch; rendering the output scans the terminal tasks once.
 //!
+//! # Memory: what later events read
+//!
+//! The state keeps every published context and task entry, as upstream's
+//! does. A runner that stores each delta can have the conductor drop them
+//! once stored ([`Conductor::forget_stored`]): it then holds the current
+//! and terminal entries, the staged tasks, and for each of their context
+//! lists a merged value and a [`patch`], so a 100,000-iteration loop holds
+//! what one iteration needs.
+//!
 //! # The dispatch contract
 //!
 //! [`Conductor::next_tasks`] is level-triggered, like upstream's
@@ -66,6 +75,10 @@
 //! pays O(1) per task.
 
 mod delta;
+mod held;
+mod patch;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use delta::{STATE_LISTS, StateDelta, StatePart};
 
@@ -74,6 +87,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use self::held::Held;
+use self::patch::Patch;
 use crate::expr::{CurrentTask, JsonMap, Scope, StatusLookup, Template};
 use crate::index::{Engine, FxMap, FxSet, GNode, IndexSet, NodeMap};
 use crate::spec::{IntOrExpr, Workflow};
@@ -105,6 +120,8 @@ pub enum ConductorError {
     InvalidRerun(Vec<String>),
     #[error("the state does not belong to this workflow: {0}")]
     StateMismatch(String),
+    #[error("this conductor forgot what it stored; rerun from the stored state")]
+    Forgetful,
 }
 
 /// An action execution event for a task (or one item of a with-items task).
@@ -249,6 +266,10 @@ struct CtxList {
     /// [`Conductor::resume`]).
     legacy: Option<Vec<u32>>,
     merged: Option<Arc<JsonMap>>,
+    /// In a conductor that forgets: the contexts after the first (the
+    /// root context, which joins and the output leave out) as one patch,
+    /// so that merging them reads no forgotten context.
+    rest: Option<Arc<Patch>>,
 }
 
 impl CtxList {
@@ -257,6 +278,7 @@ impl CtxList {
             frame,
             legacy: None,
             merged,
+            rest: None,
         }
     }
 }
@@ -284,6 +306,7 @@ impl<'de> Deserialize<'de> for CtxList {
                 frame: NO_FRAME,
                 legacy: Some(ids),
                 merged: None,
+                rest: None,
             },
         })
     }
@@ -430,7 +453,7 @@ struct Staged {
 /// expression scopes through an `Arc`, so an evaluation copies nothing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Ledger {
-    sequence: Vec<TaskEntry>,
+    sequence: Held<TaskEntry>,
     routes: Vec<Vec<Arc<str>>>,
     #[serde(skip)]
     current: NodeMap<u32>,
@@ -485,7 +508,7 @@ struct Index {
 pub struct WorkflowState {
     status: Option<Status>,
     input: JsonMap,
-    contexts: Vec<Arc<JsonMap>>,
+    contexts: Held<Arc<JsonMap>>,
     /// The chains of context ids (see [`Frame`]).
     #[serde(default)]
     frames: Vec<Frame>,
@@ -515,9 +538,11 @@ impl WorkflowState {
         self.status
     }
 
-    /// Every task state entry, in the order they were created.
+    /// Every task state entry, in the order they were created. Panics for
+    /// the state of a conductor that forgot stored entries
+    /// ([`Conductor::forget_stored`]): read that state from the store.
     pub fn sequence(&self) -> &[TaskEntry] {
-        &self.ledger.sequence
+        self.ledger.sequence.whole()
     }
 
     /// The routes: route `i` is the list of transitions taken at splits.
@@ -537,9 +562,10 @@ impl WorkflowState {
     }
 
     /// The contexts (upstream's `contexts`): context 0 is input + vars, the
-    /// others are what transitions published.
+    /// others are what transitions published. Panics as
+    /// [`WorkflowState::sequence`] does.
     pub fn contexts(&self) -> &[Arc<JsonMap>] {
-        &self.contexts
+        self.contexts.whole()
     }
 
     /// The context ids `entry` started with (upstream's `ctxs.in`).
@@ -587,6 +613,19 @@ pub struct Conductor<'w> {
     st: WorkflowState,
     /// What [`Conductor::take_delta`] has handed out.
     marks: delta::Marks,
+    /// Set by [`Conductor::forget_stored`].
+    forget: Option<Forget>,
+}
+
+/// What a conductor that forgets tracks.
+#[derive(Debug, Default)]
+struct Forget {
+    /// A list could not be given its patch: contexts stay in memory.
+    hold_contexts: bool,
+    /// Older entries kept as their task's current one and replaced since
+    /// the last delta: dropped after the next one, which may have to
+    /// store their last change.
+    replaced: Vec<u32>,
 }
 
 enum Ev {
@@ -627,7 +666,7 @@ impl<'w> Conductor<'w> {
         let st = WorkflowState {
             status: None,
             input: inputs,
-            contexts: Vec::new(),
+            contexts: Held::default(),
             frames: Vec::new(),
             ledger: Arc::new(ledger),
             staged: Slab::default(),
@@ -642,6 +681,7 @@ impl<'w> Conductor<'w> {
             wf,
             st,
             marks: delta::Marks::full(),
+            forget: None,
         };
         let mut ctx = JsonMap::new();
         let mut errors = Vec::new();
@@ -701,13 +741,13 @@ impl<'w> Conductor<'w> {
             let ledger = Arc::make_mut(&mut st.ledger);
             ledger.names = g.by_name.clone();
             ledger.current.clear();
-            for e in ledger.sequence.iter_mut() {
+            for (_, e) in ledger.sequence.iter_mut() {
                 if let Some(ids) = e.ctxs.legacy.take() {
                     legacy = true;
                     e.ctxs.frame = chain(&mut st.frames, ids);
                 }
             }
-            for (i, e) in ledger.sequence.iter_mut().enumerate() {
+            for (i, e) in ledger.sequence.iter_mut() {
                 e.node = node_of(&e.id)?;
                 if e.next.len() != g.nodes[e.node as usize].out.len() {
                     return Err(ConductorError::StateMismatch(format!(
@@ -734,7 +774,12 @@ impl<'w> Conductor<'w> {
         } else {
             delta::Marks::stored(&st)
         };
-        let mut c = Conductor { wf, st, marks };
+        let mut c = Conductor {
+            wf,
+            st,
+            marks,
+            forget: None,
+        };
         for (k, s) in c.st.staged.iter() {
             c.st.ix.staged.insert((s.node, s.route), k);
             if s.ready && !s.completed {
@@ -770,6 +815,99 @@ impl<'w> Conductor<'w> {
     /// Gives the state back (to persist it).
     pub fn into_state(self) -> WorkflowState {
         self.st
+    }
+
+    /// Holds in memory only what later events can read, for a runner that
+    /// stores every [`Conductor::take_delta`]: from now on each delta also
+    /// drops the contexts and task entries it hands out that nothing will
+    /// read again. Entries stay while they are their task's current one,
+    /// running or terminal; lists merge forgotten contexts through their
+    /// patches ([`patch`]); frames stay (8 bytes per published context: a
+    /// join appends a list's ids). So a loop holds what one iteration
+    /// needs, not its history, while what it stores is unchanged.
+    ///
+    /// What needs the whole state is then refused: serializing it,
+    /// [`WorkflowState::sequence`], [`Conductor::take_full_delta`],
+    /// [`Conductor::request_rerun`]. Read the stored state instead.
+    pub fn forget_stored(&mut self) {
+        if self.forget.is_some() {
+            return;
+        }
+        let mut forget = Forget::default();
+        // Every list still read gets its merged value and patch now, while
+        // its contexts are all here.
+        let staged: Vec<u32> = self.st.staged.iter().map(|(k, _)| k).collect();
+        for k in staged {
+            match self.cached(&self.st.staged[k].ctxs) {
+                Some(ctxs) => self.st.staged.get_mut(k).expect("listed").ctxs = ctxs,
+                None => forget.hold_contexts = true,
+            }
+        }
+        let ledger = &self.st.ledger;
+        let read: Vec<usize> = ledger
+            .sequence
+            .iter()
+            .filter(|(i, e)| read_again(&ledger.current, *i, e))
+            .map(|(i, _)| i)
+            .collect();
+        for i in read {
+            match self.cached(&self.entry(i as u32).ctxs) {
+                Some(ctxs) => self.ledger_mut().sequence[i].ctxs = ctxs,
+                None => forget.hold_contexts = true,
+            }
+        }
+        self.forget = Some(forget);
+    }
+
+    /// `ctxs` with its merged value and patch, from its contexts; `None`
+    /// if it does not start with the root context (no state has such a
+    /// list; its contexts then stay).
+    fn cached(&self, ctxs: &CtxList) -> Option<CtxList> {
+        if ctxs.merged.is_some() && ctxs.rest.is_some() {
+            return Some(ctxs.clone());
+        }
+        let ids = self.st.ids(ctxs);
+        if ids.first().is_some_and(|&i| i != 0) {
+            return None;
+        }
+        let mut rest = Patch::default();
+        for &i in ids.iter().skip(1) {
+            rest.push(&self.st.contexts[i as usize]);
+        }
+        Some(CtxList {
+            frame: ctxs.frame,
+            legacy: ctxs.legacy.clone(),
+            merged: Some(self.materialize_list(ctxs)),
+            rest: Some(Arc::new(rest)),
+        })
+    }
+
+    /// After a delta, in a conductor that forgets: drops what it handed
+    /// out that no later event reads (O(what it drops)).
+    fn drop_stored(&mut self) {
+        let Some(forget) = &mut self.forget else {
+            return;
+        };
+        let ledger = Arc::make_mut(&mut self.st.ledger);
+        let len = ledger.sequence.len();
+        let current = &ledger.current;
+        for i in forget.replaced.drain(..) {
+            let i = i as usize;
+            if ledger
+                .sequence
+                .get(i)
+                .is_some_and(|e| !read_again(current, i, e))
+            {
+                ledger.sequence.drop_kept(i);
+            }
+        }
+        ledger
+            .sequence
+            .forget(len, |i, e| read_again(current, i, e));
+        if !forget.hold_contexts {
+            let len = self.st.contexts.len();
+            self.st.contexts.forget(len, |_, _| false);
+        }
     }
 
     /// The workflow's status (`None` before the first request).
@@ -810,7 +948,6 @@ impl<'w> Conductor<'w> {
             .ledger
             .sequence
             .iter()
-            .enumerate()
             .filter(|(_, e)| e.term)
             .collect()
     }
@@ -989,6 +1126,9 @@ impl<'w> Conductor<'w> {
     /// given, every terminal task that failed), terminal tasks with satisfied
     /// transitions continue, and the status becomes `resuming`.
     pub fn request_rerun(&mut self, requests: &[RerunRequest]) -> Result<(), ConductorError> {
+        if self.forget.is_some() {
+            return Err(ConductorError::Forgetful);
+        }
         if !self.st.status.is_some_and(Status::is_completed) {
             return Err(ConductorError::NotRerunnable);
         }
@@ -1009,7 +1149,7 @@ impl<'w> Conductor<'w> {
         }
         let mut candidates: Vec<(Key, u32)> = Vec::new();
         if tasks.is_empty() {
-            for (i, e) in self.st.ledger.sequence.iter().enumerate() {
+            for (i, e) in self.st.ledger.sequence.iter() {
                 if e.term && e.status.is_some_and(Status::is_abended) {
                     let key = (e.node, e.route);
                     match candidates.iter_mut().find(|(k, _)| *k == key) {
@@ -1046,7 +1186,6 @@ impl<'w> Conductor<'w> {
             .ledger
             .sequence
             .iter()
-            .enumerate()
             .filter(|(_, e)| e.term && e.next.contains(&Some(true)))
             .map(|(i, _)| i as u32)
             .collect();
@@ -1069,11 +1208,12 @@ impl<'w> Conductor<'w> {
             return;
         }
         let mut ctx: Option<JsonMap> = None;
-        for e in self.st.ledger.sequence.iter().filter(|e| e.term) {
-            let ids = self.st.ids(&e.ctxs);
-            match &mut ctx {
-                None => ctx = Some((*self.materialize_ids(&ids)).clone()),
-                Some(c) => {
+        for (_, e) in self.st.ledger.sequence.iter().filter(|(_, e)| e.term) {
+            match (&mut ctx, &e.ctxs.rest) {
+                (None, _) => ctx = Some((*self.materialize_list(&e.ctxs)).clone()),
+                (Some(c), Some(rest)) => rest.apply(c),
+                (Some(c), None) => {
+                    let ids = self.st.ids(&e.ctxs);
                     let skip = usize::from(ids.first() == Some(&0));
                     for &i in &ids[skip..] {
                         merge_into(c, &self.st.contexts[i as usize]);
@@ -1275,8 +1415,12 @@ impl<'w> Conductor<'w> {
             self.transitions(node, route, idx, vars, task, &mut engine_queue);
             // Its merged context served its transitions; the tasks they
             // staged hold what they need. Keeping it would cost a map per
-            // task run (a rerun merges it again from the frames).
-            self.ledger_mut().sequence[idx as usize].ctxs.merged = None;
+            // task run (a rerun merges it again from the frames). A
+            // conductor that forgets cannot merge it again: it keeps it
+            // while the entry is current ([`Conductor::add_task_state`]).
+            if self.forget.is_none() {
+                self.ledger_mut().sequence[idx as usize].ctxs.merged = None;
+            }
         }
 
         self.workflow_task_event(node, route, idx);
@@ -1385,7 +1529,15 @@ impl<'w> Conductor<'w> {
                 let frame = self.st.push_frame(out.frame, cid);
                 let mut merged = (*base).clone();
                 merge_into(&mut merged, &published);
-                out = CtxList::at(frame, Some(Arc::new(merged)));
+                let rest = out.rest.as_ref().map(|r| {
+                    let mut r = (**r).clone();
+                    r.push(&published);
+                    Arc::new(r)
+                });
+                out = CtxList {
+                    rest,
+                    ..CtxList::at(frame, Some(Arc::new(merged)))
+                };
             }
             let target = edge.target;
             let next_route = self.evaluate_route(edge.target, &edge.backref, route);
@@ -1402,17 +1554,33 @@ impl<'w> Conductor<'w> {
                         // only reference, so a join of n branches costs O(n).
                         let current = &mut self.st.staged.get_mut(k).expect("indexed").ctxs;
                         let mut frame = current.frame;
+                        let mut rest = current.rest.take();
                         let mut merged = match current.merged.take() {
                             Some(m) => m,
                             None => self.materialize_ids(&self.st.ids(&CtxList::at(frame, None))),
                         };
                         let target = Arc::make_mut(&mut merged);
+                        match (&mut rest, &out.rest) {
+                            // A conductor that forgets: its contexts may
+                            // be gone, their patch is not.
+                            (Some(r), Some(add)) => {
+                                add.apply(target);
+                                Arc::make_mut(r).then(add);
+                            }
+                            _ => {
+                                rest = None;
+                                for &i in &ids {
+                                    merge_into(target, &self.st.contexts[i as usize]);
+                                }
+                            }
+                        }
                         for &i in &ids {
-                            merge_into(target, &self.st.contexts[i as usize]);
                             frame = self.st.push_frame(frame, i);
                         }
-                        self.st.staged.get_mut(k).expect("indexed").ctxs =
-                            CtxList::at(frame, Some(merged));
+                        self.st.staged.get_mut(k).expect("indexed").ctxs = CtxList {
+                            rest,
+                            ..CtxList::at(frame, Some(merged))
+                        };
                     }
                     let s = self.st.staged.get_mut(k).expect("indexed");
                     s.prev.push((edge.backref.clone(), idx));
@@ -1641,7 +1809,7 @@ impl<'w> Conductor<'w> {
     fn task_sequence(&self, node: u32, route: u32) -> Vec<u32> {
         let seq = &self.st.ledger.sequence;
         let mut out = vec![self.st.ledger.current[&(node, route)]];
-        for (i, e) in seq.iter().enumerate() {
+        for (i, e) in seq.iter() {
             for v in last_wins(&e.prev) {
                 let p = &seq[v as usize];
                 if p.node == node && p.route == route {
@@ -1902,11 +2070,21 @@ impl<'w> Conductor<'w> {
             let status = self.entry(old).status;
             self.count_status(old, status, false);
             self.join_contribution(old, false);
+            // No longer current: only the output may read its context
+            // again, if it is terminal.
+            let e = &mut self.ledger_mut().sequence[old as usize];
+            if !e.term && status.is_some_and(Status::is_completed) {
+                e.ctxs.merged = None;
+                e.ctxs.rest = None;
+            }
         }
         let ledger = self.ledger_mut();
         ledger.sequence.push(entry);
         let idx = (ledger.sequence.len() - 1) as u32;
         ledger.current.insert((node, route), idx);
+        if let (Some(old), Some(forget)) = (old, &mut self.forget) {
+            forget.replaced.push(old);
+        }
         if old.is_none() {
             for (j, _) in &wf.graph.nodes[node as usize].barrier_targets {
                 self.st.ix.joins.entry_or_default((*j, route)).seen += 1;
@@ -2092,6 +2270,14 @@ impl<'w> Conductor<'w> {
     }
 }
 
+/// Whether entry `i` may be read by a later event: it is its task's current
+/// entry, has not completed, or is terminal (the output merges its context).
+fn read_again(current: &NodeMap<u32>, i: usize, e: &TaskEntry) -> bool {
+    e.term
+        || !e.status.is_some_and(Status::is_completed)
+        || current.get(&(e.node, e.route)) == Some(&(i as u32))
+}
+
 /// Back references of an entry (upstream's `prev` dict): appended in
 /// arrival order; a later pair with the same key replaces an earlier one.
 type Prev = Vec<(Arc<str>, u32)>;
@@ -2237,6 +2423,7 @@ fn _assert_template_send_sync(t: Template) -> impl Send + Sync {
 mod tests {
     use serde_json::json;
 
+    use super::testing::{Deltas, Lean};
     use super::*;
 
     fn wf(text: &str) -> Workflow {
@@ -2459,38 +2646,6 @@ mod tests {
         );
     }
 
-    /// A store of deltas: the head and its list items by (list, index).
-    #[derive(Default)]
-    struct Deltas {
-        head: serde_json::Value,
-        parts: std::collections::BTreeMap<(&'static str, u32), String>,
-        written: usize,
-    }
-
-    impl Deltas {
-        fn apply(&mut self, d: StateDelta) {
-            if d.replace {
-                self.parts.clear();
-            }
-            self.written += d.head.len();
-            self.head = serde_json::from_str(&d.head).unwrap();
-            for p in d.parts {
-                self.written += p.value.len();
-                self.parts.insert((p.list, p.index), p.value);
-            }
-        }
-
-        fn state(&self) -> serde_json::Value {
-            let mut v = self.head.clone();
-            for ((list, i), item) in &self.parts {
-                let items = v.pointer_mut(list).unwrap().as_array_mut().unwrap();
-                assert_eq!(items.len(), *i as usize, "{list} has no gap");
-                items.push(serde_json::from_str(item).unwrap());
-            }
-            v
-        }
-    }
-
     /// Deltas put back together are the state, at every step and across a
     /// resume; what they write per task stays flat.
     #[test]
@@ -2530,5 +2685,186 @@ mod tests {
             last < first * 2,
             "bytes per task: {first} at the start, {last} at the end"
         );
+    }
+
+    const LOOP_WITH_OUTPUT: &str = "version: 1.0\nvars:\n  - count: 0\ntasks:\n  init:\n    action: x\n    next: [{do: step}]\n  step:\n    action: x\n    next:\n      - when: '{{ ctx().count < ctx().n }}'\n        publish: [{count: '{{ ctx().count + 1 }}'}]\n        do: step\ninput: [n]\noutput:\n  - count: '{{ ctx().count }}'\n";
+
+    /// Runs the publishing loop `n` times, in a conductor that forgets and
+    /// stores a delta every 7 iterations after the step ended and every 7
+    /// while it runs; returns the most entries and contexts it held (before
+    /// a delta), and checks that what it stored is the whole state of a
+    /// conductor that holds everything.
+    fn lean_loop_holds(n: u64) -> (usize, usize) {
+        let w = wf(LOOP_WITH_OUTPUT);
+        let inputs = json!({"n": n}).as_object().unwrap().clone();
+        let mut pure = Conductor::new(&w, inputs.clone());
+        pure.request_status(Status::Running).unwrap();
+        let mut lean = Lean::start(&w, inputs);
+        let mut most = (0, 0);
+        for c in [&mut pure, &mut lean.c] {
+            c.next_tasks();
+            run(c, "init", Status::Succeeded);
+        }
+        for i in 0..=n {
+            for c in [&mut pure, &mut lean.c] {
+                assert_eq!(c.next_tasks().len(), 1);
+                c.on_action_event("step", 0, ActionEvent::status(Status::Running))
+                    .unwrap();
+            }
+            if i % 7 == 3 {
+                // Stored while it runs: its end is then a change to an
+                // entry the next iteration replaces before the next delta.
+                lean.store.apply(lean.c.take_delta());
+            }
+            for c in [&mut pure, &mut lean.c] {
+                c.on_action_event("step", 0, ActionEvent::succeeded(json!(i)))
+                    .unwrap();
+            }
+            if i % 7 == 0 {
+                let st = &lean.c.st;
+                most.0 = most.0.max(st.ledger.sequence.held());
+                most.1 = most.1.max(st.contexts.held());
+                lean.store.apply(lean.c.take_delta());
+                let st = &lean.c.st;
+                // After a delta: the current entries of init and step.
+                assert_eq!((st.ledger.sequence.held(), st.contexts.held()), (2, 0));
+            }
+        }
+        pure.render_output();
+        lean.c.render_output();
+        assert_eq!(lean.c.output().unwrap()["count"], json!(n));
+        lean.check(&pure).unwrap();
+        assert_eq!(
+            lean.c.request_rerun(&[]).unwrap_err(),
+            ConductorError::Forgetful
+        );
+        most
+    }
+
+    /// What a long loop holds does not grow with its iterations: entries
+    /// and contexts of finished iterations are stored and dropped.
+    #[test]
+    fn a_forgetting_loop_holds_one_iterations_worth() {
+        let (small, large) = (lean_loop_holds(100), lean_loop_holds(10_000));
+        assert_eq!(small, large, "held (entries, contexts) at 100 vs 10,000");
+        assert!(large.0 <= 2 + 8 && large.1 <= 8, "{large:?}");
+    }
+
+    /// Joins after a loop, a terminal task per iteration (merged into the
+    /// output), retries, nested mappings replaced and merged: a conductor
+    /// that forgets stores what one that holds everything holds, whether a
+    /// delta follows every call or only every second to sixth.
+    #[test]
+    fn forgetting_changes_nothing_stored() {
+        let w = wf(r#"version: 1.0
+vars:
+  - count: 0
+  - cfg: {keep: 1}
+tasks:
+  start:
+    action: x
+    next:
+      - do: [spin, side]
+  spin:
+    action: x
+    retry: {count: 1, when: '{{ failed() }}'}
+    next:
+      - when: '{{ succeeded() and ctx().count < 12 }}'
+        publish:
+          - count: '{{ ctx().count + 1 }}'
+          - cfg: '{{ { "n": { "v": ctx().count } } if ctx().count % 3 else 7 }}'
+        do: [spin, note]
+      - when: '{{ succeeded() and ctx().count >= 12 }}'
+        publish: [{cfg: {n: {w: 1}}}]
+        do: both
+  note:
+    action: x
+    next:
+      - publish: [{noted: '{{ ctx().count }}'}]
+  side:
+    action: x
+    next:
+      - publish: [{side: {deep: 1}}, {cfg: {n: {side: true}}}]
+        do: both
+  both:
+    join: all
+    action: x
+    input: {seen: '{{ ctx() }}'}
+output:
+  - count: '{{ ctx().count }}'
+  - cfg: '{{ ctx().cfg }}'
+  - noted: '{{ ctx().noted }}'
+  - side: '{{ ctx().side }}'
+"#);
+        // A delta after every call, or only after every second to sixth.
+        for stride in 1..=6 {
+            let mut pure = start(&w);
+            let mut lean = Lean::start(&w, JsonMap::new());
+            let mut calls = 0;
+            let mut check = |lean: &mut Lean<'_>, pure: &Conductor<'_>, at: &str| {
+                calls += 1;
+                if calls % stride == 0 {
+                    lean.check(pure)
+                        .unwrap_or_else(|e| panic!("stride {stride}, {at}: {e}"));
+                }
+            };
+            for round in 0.. {
+                let batch = pure.next_tasks();
+                assert_eq!(lean.c.next_tasks(), batch, "round {round}");
+                check(&mut lean, &pure, &format!("round {round}"));
+                if batch.is_empty() {
+                    break;
+                }
+                for t in &batch {
+                    for c in [&mut pure, &mut lean.c] {
+                        c.on_action_event(
+                            &t.task_id,
+                            t.route,
+                            ActionEvent::status(Status::Running),
+                        )
+                        .unwrap();
+                    }
+                    check(
+                        &mut lean,
+                        &pure,
+                        &format!("round {round}, {} running", t.task_id),
+                    );
+                }
+                for t in &batch {
+                    let ev = if t.task_id == "spin" && round % 5 == 2 {
+                        ActionEvent::failed(json!({"round": round}))
+                    } else {
+                        ActionEvent::succeeded(json!({"round": round}))
+                    };
+                    for c in [&mut pure, &mut lean.c] {
+                        c.on_action_event(&t.task_id, t.route, ev.clone()).unwrap();
+                    }
+                    check(
+                        &mut lean,
+                        &pure,
+                        &format!("round {round}, {} ended", t.task_id),
+                    );
+                }
+            }
+            pure.render_output();
+            lean.c.render_output();
+            lean.check(&pure).unwrap();
+            assert_eq!(
+                pure.status(),
+                Some(Status::Succeeded),
+                "{:?}",
+                pure.errors()
+            );
+            let output = serde_json::to_value(pure.output()).unwrap();
+            assert_eq!(output["count"], json!(12));
+            assert_eq!(output["side"], json!({"deep": 1}));
+            let retried = pure
+                .state()
+                .sequence()
+                .iter()
+                .filter(|e| e.retry.as_ref().is_some_and(|r| r.tally > 0))
+                .count();
+            assert!(retried > 0, "some run of spin was retried");
+        }
     }
 }

@@ -35,7 +35,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::conductor::{ActionEvent, Conductor, RerunRequest, TaskEntry, WorkflowState};
+use crate::conductor::{
+    ActionEvent, Conductor, RerunRequest, TaskDispatch, TaskEntry, WorkflowState,
+};
 use crate::expr::JsonMap;
 use crate::spec::Workflow;
 use crate::status::Status;
@@ -303,6 +305,31 @@ pub fn run_case(
     case: &TestCase,
     load: &dyn Fn(&str) -> Result<String, String>,
 ) -> CaseReport {
+    run_case_observed(wf, case, load, &mut |_, _| {})
+}
+
+/// A call the driver made on its conductor, shown to an observer (a test
+/// replays them on a conductor that forgets).
+#[cfg_attr(not(test), allow(dead_code))]
+enum Call<'a> {
+    /// A new run with these inputs, requested `running`.
+    Start(&'a JsonMap),
+    /// A rerun of the previous step's state.
+    Rerun(&'a [RerunRequest]),
+    /// `next_tasks` returned these.
+    Next(&'a [TaskDispatch]),
+    Event(&'a str, u32, &'a ActionEvent),
+    Output,
+}
+
+type Observer<'o> = dyn FnMut(&Conductor<'_>, Call<'_>) + 'o;
+
+fn run_case_observed(
+    wf: &Workflow,
+    case: &TestCase,
+    load: &dyn Fn(&str) -> Result<String, String>,
+    observe: &mut Observer<'_>,
+) -> CaseReport {
     let mut state: Option<WorkflowState> = None;
     for (i, step) in case.steps.iter().enumerate() {
         let label = if case.steps.len() > 1 {
@@ -310,7 +337,7 @@ pub fn run_case(
         } else {
             String::new()
         };
-        match run_step(wf, step, state.take(), load) {
+        match run_step(wf, step, state.take(), load, observe) {
             Ok(s) => state = Some(s),
             Err(d) => {
                 return CaseReport {
@@ -338,6 +365,7 @@ fn run_step(
     step: &Step,
     previous: Option<WorkflowState>,
     load: &dyn Fn(&str) -> Result<String, String>,
+    observe: &mut Observer<'_>,
 ) -> Result<WorkflowState, String> {
     let mut mocks: Vec<MockState> = Vec::new();
     for m in &step.mock_action_executions {
@@ -374,6 +402,7 @@ fn run_step(
             let mut c = Conductor::new(wf, step.inputs.clone());
             c.request_status(Status::Running)
                 .map_err(|e| format!("cannot start: {e}"))?;
+            observe(&c, Call::Start(&step.inputs));
             c
         }
         Some(state) => {
@@ -386,12 +415,14 @@ fn run_step(
                     c.status()
                 ));
             }
+            observe(&c, Call::Rerun(&step.rerun_tasks));
             c
         }
     };
 
     let mut accumulated: HashMap<String, usize> = HashMap::new();
     let mut batch = c.next_tasks();
+    observe(&c, Call::Next(&batch));
     let mut rounds = 0;
     while !batch.is_empty() {
         rounds += 1;
@@ -401,8 +432,10 @@ fn run_step(
         c = round_trip(wf, c.into_state())?;
         let mut running = Vec::new();
         for t in &batch {
-            c.on_action_event(&t.task_id, t.route, ActionEvent::status(Status::Running))
+            let running_event = ActionEvent::status(Status::Running);
+            c.on_action_event(&t.task_id, t.route, running_event.clone())
                 .map_err(|e| format!("running event for {}: {e}", t.task_id))?;
+            observe(&c, Call::Event(&t.task_id, t.route, &running_event));
             running.push((t, c.state().sequence().len() - 1));
         }
         for (t, seq_id) in running {
@@ -435,13 +468,16 @@ fn run_step(
                 *len = (*len).max(id + 1);
                 event.item_id = Some(id);
             }
-            c.on_action_event(&t.task_id, t.route, event)
+            c.on_action_event(&t.task_id, t.route, event.clone())
                 .map_err(|e| format!("completion of {}: {e}", t.task_id))?;
+            observe(&c, Call::Event(&t.task_id, t.route, &event));
         }
         batch = c.next_tasks();
+        observe(&c, Call::Next(&batch));
     }
     if c.status().is_some_and(Status::is_completed) {
         c.render_output();
+        observe(&c, Call::Output);
     }
     compare(&c, step)?;
     Ok(c.into_state())
@@ -722,5 +758,89 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+    }
+
+    /// Every Orquesta fixture case, replayed call by call on a conductor
+    /// that forgets what it stored (as the runner's does): after every
+    /// call, what it stored is the whole state of the rehearsal's.
+    #[test]
+    fn fixtures_store_the_same_when_the_conductor_forgets() {
+        use crate::conductor::testing::Lean;
+
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/orquesta-fixtures/tests");
+        let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("the Orquesta fixtures: {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        specs.sort();
+        let mut cases = 0;
+        for spec in &specs {
+            let parsed = parse_spec("spec", &std::fs::read_to_string(spec).unwrap()).unwrap();
+            let wf_path = workflow_candidates(spec, &parsed.workflow, None)
+                .into_iter()
+                .find(|p| p.is_file() && p.parent() != spec.parent())
+                .unwrap();
+            let text = std::fs::read_to_string(&wf_path).unwrap();
+            let wf = Workflow::parse("wf.yaml", &text, None).unwrap();
+            let base = spec.parent().unwrap().to_path_buf();
+            let load =
+                move |p: &str| std::fs::read_to_string(base.join(p)).map_err(|e| e.to_string());
+            // A delta after every call, every second, every third: what a
+            // delta did not store yet must not be forgotten.
+            for (case, stride) in parsed
+                .cases
+                .iter()
+                .flat_map(|c| (1..=3).map(move |s| (c, s)))
+            {
+                let mut lean: Option<Lean<'_>> = None;
+                let mut failure: Option<String> = None;
+                let mut calls = 0;
+                let mut observe = |pure: &Conductor<'_>, call: Call<'_>| {
+                    if failure.is_some() {
+                        return;
+                    }
+                    calls += 1;
+                    let stored = calls % stride == 0 || matches!(call, Call::Output);
+                    let replayed = match (call, lean.take()) {
+                        (Call::Start(inputs), _) => Ok(Lean::start(&wf, inputs.clone())),
+                        (Call::Rerun(requests), Some(l)) => l.rerun(&wf, requests),
+                        (Call::Next(batch), Some(mut l)) => {
+                            let got = l.c.next_tasks();
+                            (got == batch)
+                                .then_some(l)
+                                .ok_or_else(|| format!("next tasks differ: {got:?}"))
+                        }
+                        (Call::Event(task, route, e), Some(mut l)) => {
+                            l.c.on_action_event(task, route, e.clone())
+                                .map(|()| l)
+                                .map_err(|e| e.to_string())
+                        }
+                        (Call::Output, Some(mut l)) => {
+                            l.c.render_output();
+                            Ok(l)
+                        }
+                        (_, None) => Err("no run".into()),
+                    };
+                    let checked = replayed.and_then(|mut l| {
+                        if stored {
+                            l.check(pure)?;
+                        }
+                        Ok(l)
+                    });
+                    match checked {
+                        Ok(l) => lean = Some(l),
+                        Err(e) => failure = Some(e),
+                    }
+                };
+                let report = run_case_observed(&wf, case, &load, &mut observe);
+                let at = format!("{}: {} (stride {stride})", spec.display(), case.name);
+                assert!(report.passed, "{at}: {:?}", report.difference);
+                assert_eq!(failure, None, "{at}");
+                cases += 1;
+            }
+        }
+        assert_eq!(cases, 3 * 36);
     }
 }

@@ -81,7 +81,7 @@ pub enum Done {
 /// subworkflow), or why there is none to act on.
 fn root_run(app: &App, id: ExecutionId, verb: &'static str) -> Result<WorkflowRun, ControlError> {
     let store = app.store();
-    let Some(mut run) = store.get_workflow_run(id)? else {
+    let Some(mut run) = store.get_workflow_run_record(id)? else {
         return Err(match store.get_execution(id)? {
             Some(exec) => ControlError::NotAWorkflow {
                 id,
@@ -91,7 +91,7 @@ fn root_run(app: &App, id: ExecutionId, verb: &'static str) -> Result<WorkflowRu
         });
     };
     while let Some(link) = run.link.clone() {
-        match store.get_workflow_run(link.parent)? {
+        match store.get_workflow_run_record(link.parent)? {
             Some(parent) => run = parent,
             None => break,
         }
@@ -231,7 +231,7 @@ pub fn continue_run(
     how: Continue,
 ) -> Result<Option<Outcome>, ControlError> {
     let store = app.store();
-    let Some(run) = store.get_workflow_run(root)? else {
+    let Some(run) = store.get_workflow_run_record(root)? else {
         return Err(ControlError::Unknown(root));
     };
     // A queue entry left `running` by a dead process, or none (older runs).
@@ -268,7 +268,7 @@ pub fn rerun(
     how: Continue,
 ) -> Result<Result<Outcome, ExecutionId>, ControlError> {
     let store = app.store();
-    let Some(run) = store.get_workflow_run(id)? else {
+    let Some(mut run) = store.get_workflow_run(id)? else {
         return Err(match store.get_execution(id)? {
             Some(exec) => ControlError::NotAWorkflow {
                 id,
@@ -291,7 +291,7 @@ pub fn rerun(
     let wf = parse(&run.action, &plugin)?;
     let bad = |message: String| WorkflowError::State { id, message };
     let state: WorkflowState =
-        serde_json::from_value(run.state.clone()).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_value(run.state.take()).map_err(|e| bad(e.to_string()))?;
     let mut c = Conductor::resume(&wf, state).map_err(|e| bad(e.to_string()))?;
     // A rerun is a new run: a new budget of task runs.
     c.set_task_runs(0);

@@ -45,11 +45,6 @@ const FLUSH_CHILDREN: usize = 8192;
 /// Most log lines a workflow execution lists its task runs in.
 const MAX_LOG_LINES: usize = 1000;
 
-/// When the last child started (for the "more task runs" line).
-fn last_start_ms(last: Option<&drover_store::ChildRow>) -> i64 {
-    last.map_or(0, |c| c.summary.started_at_ms)
-}
-
 /// A child started (or about to start) and not recorded yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Inflight {
@@ -163,6 +158,10 @@ pub(crate) fn drive(
     inherited: Vec<Inflight>,
 ) -> Result<Outcome, WorkflowError> {
     meta.steps.seen(c.task_runs());
+    // Every delta is stored: what it hands out need not stay in memory
+    // (a long loop would hold its whole history).
+    let mut c = c;
+    c.forget_stored();
     let mut d = Driver {
         app,
         meta,
@@ -870,28 +869,15 @@ impl<'w> Driver<'_, 'w> {
             ));
         }
         let store = self.app.store();
-        let children = store.execution_children(meta.id)?;
         let mut logs = Vec::new();
         let mut plan = meta.opts.dry_run.then(Vec::new);
-        for (n, child) in children.iter().enumerate() {
-            // One line per task run up to a bound: a 100,000-iteration loop
-            // would otherwise store (and hold) a line per iteration.
-            if n == MAX_LOG_LINES {
-                logs.push(LogLine {
-                    at_ms: (last_start_ms(children.last()) - meta.started_at_ms).max(0) as u64,
-                    level: LogLevel::Info,
-                    message: format!(
-                        "… and {} more task runs (drover exec get {} --tree lists them)",
-                        children.len() - MAX_LOG_LINES,
-                        meta.id
-                    ),
-                });
-            }
-            if n >= MAX_LOG_LINES {
-                if plan.is_none() {
-                    break;
-                }
-            } else {
+        // One line per task run up to a bound: a 100,000-iteration loop
+        // would otherwise store (and hold) a line per iteration. Only a dry
+        // run reads every child (its plan is theirs).
+        let limit = plan.is_none().then_some(MAX_LOG_LINES);
+        let children = store.execution_children_head(meta.id, limit)?;
+        for (n, child) in children.first.iter().enumerate() {
+            if n < MAX_LOG_LINES {
                 logs.push(LogLine {
                     at_ms: (child.summary.started_at_ms - meta.started_at_ms).max(0) as u64,
                     level: if child.summary.status == ExecStatus::Succeeded {
@@ -926,6 +912,18 @@ impl<'w> Driver<'_, 'w> {
                     });
                 }
             }
+        }
+        if children.count > MAX_LOG_LINES as u64 {
+            let last = children.last_started_ms.unwrap_or(meta.started_at_ms);
+            logs.push(LogLine {
+                at_ms: (last - meta.started_at_ms).max(0) as u64,
+                level: LogLevel::Info,
+                message: format!(
+                    "… and {} more task runs (drover exec get {} --tree lists them)",
+                    children.count - MAX_LOG_LINES as u64,
+                    meta.id
+                ),
+            });
         }
         let finished_at_ms = now_ms();
         let exec = Execution {

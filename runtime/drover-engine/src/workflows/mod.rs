@@ -288,7 +288,7 @@ pub fn recover_request(app: &App, req: &ExecutionRequest) -> bool {
         return false;
     }
     let store = app.store();
-    let owner = store.get_workflow_run(req.id).ok().flatten();
+    let owner = store.get_workflow_run_record(req.id).ok().flatten();
     if owner
         .as_ref()
         .and_then(|r| r.owner_pid)
@@ -491,7 +491,7 @@ pub(crate) fn begin(
 /// Continues stored run `run` (its conductor state and what was in flight).
 pub(crate) fn resume(
     app: &App,
-    run: WorkflowRun,
+    mut run: WorkflowRun,
     tree: Option<Tree>,
 ) -> Result<Outcome, WorkflowError> {
     let action: ActionRef = run.action.parse().map_err(|e| WorkflowError::State {
@@ -505,7 +505,7 @@ pub(crate) fn resume(
         message,
     };
     let state: WorkflowState =
-        serde_json::from_value(run.state.clone()).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_value(run.state.take()).map_err(|e| bad(e.to_string()))?;
     let c = Conductor::resume(&wf, state).map_err(|e| bad(e.to_string()))?;
     let inflight = driver::parse_inflight(run.inflight.clone()).map_err(bad)?;
     // Dry if it started dry, or its pack has been replaced by a shadow

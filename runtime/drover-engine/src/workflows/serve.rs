@@ -41,7 +41,7 @@ impl Workflows {
             }
             Err(e) => {
                 let store = app.store();
-                if matches!(store.get_workflow_run(req.id), Ok(None)) {
+                if matches!(store.get_workflow_run_record(req.id), Ok(None)) {
                     // It never started (bad parameters, a broken workflow):
                     // close its request as a failed execution.
                     let exec = Execution::closed(req, ExecStatus::Failed, &e.to_string(), now_ms());

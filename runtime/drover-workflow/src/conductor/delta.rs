@@ -127,12 +127,24 @@ impl Conductor<'_> {
     /// state stored under a new run id (a run's start, a rerun). Later
     /// deltas follow on from it.
     pub fn take_full_delta(&mut self) -> StateDelta {
+        assert!(
+            self.st.contexts.is_whole() && self.st.ledger.sequence.is_whole(),
+            "a conductor that forgot stored items cannot hand them all out again"
+        );
         self.marks = Marks::full();
         self.take_delta()
     }
 
     /// The changes to store since the previous call (see [`StateDelta`]).
+    /// A conductor that forgets ([`Conductor::forget_stored`]) then drops
+    /// from memory what it handed out and no later event reads.
     pub fn take_delta(&mut self) -> StateDelta {
+        let delta = self.delta();
+        self.drop_stored();
+        delta
+    }
+
+    fn delta(&mut self) -> StateDelta {
         let st = &self.st;
         let head = json(&Head {
             status: &st.status,
@@ -165,7 +177,7 @@ impl Conductor<'_> {
                 value,
             })
         };
-        for (i, c) in st.contexts.iter().enumerate().skip(contexts) {
+        for (i, c) in st.contexts.starting_at(contexts) {
             push(STATE_LISTS[0], i, json(c));
         }
         for (i, f) in st.frames.iter().enumerate().skip(frames) {
@@ -184,7 +196,7 @@ impl Conductor<'_> {
                 push(STATE_LISTS[2], i as usize, json(&sequence[i as usize]));
             }
         }
-        for (i, e) in sequence.iter().enumerate().skip(entries) {
+        for (i, e) in sequence.starting_at(entries) {
             push(STATE_LISTS[2], i, json(e));
         }
         StateDelta {
