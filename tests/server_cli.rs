@@ -461,3 +461,28 @@ fn pack_promote_without_a_version_promotes_the_candidate_through_the_server() {
         stderr(&refused)
     );
 }
+
+/// `drover kv set` checks what the API checks, locally and through the
+/// server: a value over 64 KiB (the limit plugins have) is refused with the
+/// same message and nothing is stored. Locally it used to be stored.
+#[test]
+fn kv_set_has_the_same_limits_locally_and_through_the_server() {
+    let r = Remote::start(&["packs/core"]);
+    let big = "v".repeat(64 * 1024 + 1);
+    // Exit 2: the input was wrong, here and there.
+    let local = r.d.expect(2, &["kv", "set", "blob", &big]);
+    let remote = r.run(&r.operator, 2, &["kv", "set", "blob", &big]);
+    for out in [&local, &remote] {
+        assert!(
+            stderr(out).contains("the value is over 65536 bytes"),
+            "{}",
+            stderr(out)
+        );
+    }
+    r.d.expect(2, &["kv", "get", "blob"]);
+    r.run(&r.operator, 0, &["kv", "set", "maintenance.r01", "on"]);
+    assert_eq!(
+        stdout(&r.d.expect(0, &["kv", "get", "maintenance.r01"])).trim(),
+        "on"
+    );
+}

@@ -13,10 +13,12 @@
 //! - [`packs`]: promoting a pack version out of shadow mode;
 //! - [`grants`]: giving a grant (checked against the installed pack);
 //! - [`secrets`]: setting a secret (name grammar, size limit);
+//! - [`kv`]: operators' kv writes (scope grammar, size limits);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing).
 
 pub mod grants;
 pub mod install;
+pub mod kv;
 pub mod nodes;
 pub mod packs;
 pub mod ports;

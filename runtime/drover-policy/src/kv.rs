@@ -26,6 +26,12 @@
 //! so a grant never covers a whole scope without saying so. Writing is
 //! never implied: it takes the word `write`.
 
+/// Longest key and value anyone may store (a plugin through `kv`, an
+/// operator through `drover kv set` or the API); SQLite would take more,
+/// but kv is for small state, not blobs.
+pub const MAX_KEY_BYTES: usize = 512;
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
 use std::fmt;
 
 use crate::PolicyError;

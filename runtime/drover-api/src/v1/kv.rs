@@ -15,15 +15,17 @@ use crate::error::blocking;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
 
-/// Largest kv value accepted (secrets: `drover_app::secrets`).
-const MAX_VALUE_BYTES: usize = 64 << 10;
-
 /// Refuses a scope that is not `system`, `user:NAME` or `pack:NAME` (a bare
 /// pack name is no scope: a pack's keys are under `pack:NAME`).
 fn check_scope(scope: &str) -> Result<(), ApiError> {
-    drover_policy::KvScope::parse(scope)
-        .map(drop)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    drover_app::kv::check_scope(scope).map_err(kv_error)
+}
+
+fn kv_error(e: drover_app::kv::KvError) -> ApiError {
+    match e {
+        drover_app::kv::KvError::Store(e) => e.into(),
+        e => ApiError::BadRequest(e.to_string()),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,15 +113,10 @@ pub async fn set(
     ApiPath((scope, key)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<KvSet>,
 ) -> Result<Json<KvPair>, ApiError> {
-    check_scope(&scope)?;
-    if req.value.len() > MAX_VALUE_BYTES || key.is_empty() || scope.is_empty() {
-        return Err(ApiError::BadRequest(format!(
-            "scope and key must not be empty and the value at most {MAX_VALUE_BYTES} bytes"
-        )));
-    }
     let store = state.store().clone();
     let (s, k, v) = (scope.clone(), key.clone(), req.value.clone());
-    blocking(move || Ok(store.kv_set(&s, &k, &v, req.ttl_seconds)?)).await?;
+    blocking(move || drover_app::kv::set(&store, &s, &k, &v, req.ttl_seconds).map_err(kv_error))
+        .await?;
     Ok(Json(KvPair {
         scope,
         key,

@@ -13,11 +13,7 @@ use crate::bindings::PluginError;
 use crate::bindings::drover::plugin::kv::Host;
 use crate::call::{CallCtx, denied};
 use crate::grants::{Check, GrantSet};
-
-/// Longest key and value a plugin may store; SQLite would take more, but
-/// kv is for small state, not blobs.
-const MAX_KEY_BYTES: usize = 512;
-const MAX_VALUE_BYTES: usize = 64 << 10;
+use drover_policy::kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 type R<T> = wasmtime::Result<Result<T, PluginError>>;
 

@@ -19,7 +19,7 @@ pub fn run(db: &Path, cmd: KvCmd) -> Result<ExitCode> {
         | KvCmd::Delete { scope, .. }
         | KvCmd::List { scope, .. } => scope,
     };
-    drover_policy::KvScope::parse(scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+    drover_app::kv::check_scope(scope).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let store = open_store(db)?;
     match cmd {
         KvCmd::Get { key, scope, json } => match store.kv_get(&scope, &key)? {
@@ -35,7 +35,7 @@ pub fn run(db: &Path, cmd: KvCmd) -> Result<ExitCode> {
             scope,
             ttl,
         } => {
-            store.kv_set(&scope, &key, &value, ttl)?;
+            drover_app::kv::set(&store, &scope, &key, &value, ttl)?;
             match ttl {
                 Some(t) => println!("{scope}/{key} set, expires in {t}s"),
                 None => println!("{scope}/{key} set"),
