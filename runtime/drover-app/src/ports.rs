@@ -12,9 +12,6 @@ use drover_host::ports::{
 use drover_pack::Pack;
 use drover_store::{InstalledPack, Store, StoreError};
 
-/// How many of a node's latest requests a plugin's `facts` sees.
-const LATEST_REQUESTS: usize = 5;
-
 /// The host's ports over one store and its fleet.
 pub struct StorePorts {
     store: Store,
@@ -135,12 +132,16 @@ impl Nodes for StorePorts {
         self.store.list_nodes().map_err(failed)
     }
 
-    fn node_requests(&self, name: &str) -> PortResult<(NodeRow, Vec<RequestSummary>)> {
+    fn node_requests(
+        &self,
+        name: &str,
+        latest: usize,
+    ) -> PortResult<(NodeRow, Vec<RequestSummary>)> {
         let detail = self.fleet.show(name, 0).map_err(fleet_error)?;
         let requests = detail
             .requests
             .iter()
-            .take(LATEST_REQUESTS)
+            .take(latest)
             .map(|r| RequestSummary {
                 id: r.id.clone(),
                 kind: r.kind.as_str().to_owned(),

@@ -135,8 +135,12 @@ pub struct RequestSummary {
 pub trait Nodes: Send + Sync {
     fn node(&self, name: &str) -> PortResult<NodeRow>;
     fn nodes(&self) -> PortResult<Vec<NodeRow>>;
-    /// A node with its latest requests, newest first.
-    fn node_requests(&self, name: &str) -> PortResult<(NodeRow, Vec<RequestSummary>)>;
+    /// A node with its `latest` requests, newest first.
+    fn node_requests(
+        &self,
+        name: &str,
+        latest: usize,
+    ) -> PortResult<(NodeRow, Vec<RequestSummary>)>;
     /// Asks for `change`; with `dry_run`, only what would be answered.
     fn request(&self, change: NodeChange, dry_run: bool) -> PortResult<ChangeAnswer>;
     /// Whether a node of the simulated fleet in `state` answers now.
@@ -222,7 +226,11 @@ pub(crate) mod memory {
         fn nodes(&self) -> PortResult<Vec<NodeRow>> {
             Ok(Vec::new())
         }
-        fn node_requests(&self, name: &str) -> PortResult<(NodeRow, Vec<RequestSummary>)> {
+        fn node_requests(
+            &self,
+            name: &str,
+            _: usize,
+        ) -> PortResult<(NodeRow, Vec<RequestSummary>)> {
             Err(none(name))
         }
         fn request(&self, change: NodeChange, _: bool) -> PortResult<ChangeAnswer> {

@@ -210,7 +210,7 @@ impl Host for CallCtx {
         // plugin follow the one it made (the id `reboot` answered with) to
         // its end, rather than guess from the state: a queued reboot
         // leaves the node in production.
-        let (n, latest) = match self.services.ports.node_requests(&name) {
+        let (n, latest) = match self.services.ports.node_requests(&name, FACTS_REQUESTS) {
             Ok(d) => d,
             Err(e) => return Ok(Err(fleet_error(e))),
         };
@@ -227,7 +227,6 @@ impl Host for CallCtx {
         }
         let requests: Vec<_> = latest
             .iter()
-            .take(FACTS_REQUESTS)
             .map(|r| {
                 json!({
                     "id": r.id,
