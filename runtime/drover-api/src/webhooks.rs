@@ -292,9 +292,9 @@ async fn first_use(
         &hex::encode(mac),
         now,
         ts + TIMESTAMP_WINDOW_SECS,
-        move |r| {
+        Box::new(move |r| {
             let _ = tx.send(r);
-        },
+        }),
     )?;
     let new = rx
         .await

@@ -176,18 +176,21 @@ impl Intake {
         self.shared
             .app
             .store()
-            .insert_trigger_then(instance, move |stored| {
-                intake.in_flight.fetch_sub(1, Ordering::SeqCst);
-                then(match stored {
-                    Ok(()) => {
-                        let metrics = &intake.shared.metrics;
-                        metrics.triggers_accepted.fetch_add(1, Ordering::Relaxed);
-                        intake.shared.triggers_waiting.notify();
-                        Ok(id)
-                    }
-                    Err(e) => Err(e.into()),
-                })
-            })
+            .insert_trigger_then(
+                instance,
+                Box::new(move |stored| {
+                    intake.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    then(match stored {
+                        Ok(()) => {
+                            let metrics = &intake.shared.metrics;
+                            metrics.triggers_accepted.fetch_add(1, Ordering::Relaxed);
+                            intake.shared.triggers_waiting.notify();
+                            Ok(id)
+                        }
+                        Err(e) => Err(e.into()),
+                    })
+                }),
+            )
             .map_err(|e| {
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 let metrics = &self.shared.metrics;

@@ -30,7 +30,7 @@ const SETTINGS_KEY: &str = "settings";
 /// fleet is replaced by the first import).
 const INVENTORY_KEY: &str = "inventory";
 
-fn load_settings(tx: &FleetTx<'_>) -> Result<Settings, FleetError> {
+fn load_settings(tx: &dyn FleetTx) -> Result<Settings, FleetError> {
     match tx.setting(SETTINGS_KEY)? {
         None => Ok(Settings::default()),
         Some(v) => serde_json::from_value(v)
@@ -38,7 +38,7 @@ fn load_settings(tx: &FleetTx<'_>) -> Result<Settings, FleetError> {
     }
 }
 
-fn load_budgets(tx: &FleetTx<'_>) -> Result<Vec<Budget>, FleetError> {
+fn load_budgets(tx: &dyn FleetTx) -> Result<Vec<Budget>, FleetError> {
     tx.budgets()?
         .into_iter()
         .map(|b| {
@@ -49,7 +49,7 @@ fn load_budgets(tx: &FleetTx<'_>) -> Result<Vec<Budget>, FleetError> {
         .collect()
 }
 
-fn load_world(tx: &FleetTx<'_>, now: i64) -> Result<World, FleetError> {
+fn load_world(tx: &dyn FleetTx, now: i64) -> Result<World, FleetError> {
     let nodes = tx
         .nodes()?
         .into_iter()
@@ -79,7 +79,7 @@ fn load_world(tx: &FleetTx<'_>, now: i64) -> Result<World, FleetError> {
 /// changed since: `drover node import`, a relabel), and denies the ones
 /// no grant covers any more ([`World::recheck_grants`]). Called before
 /// every admission.
-fn recheck_grants(tx: &FleetTx<'_>, w: &mut World, now: i64) -> Result<(), FleetError> {
+fn recheck_grants(tx: &dyn FleetTx, w: &mut World, now: i64) -> Result<(), FleetError> {
     let mut grants: std::collections::HashMap<(String, String), Vec<drover_core::Grant>> =
         Default::default();
     for r in &w.requests {
@@ -152,7 +152,7 @@ fn still_granted(
     ))
 }
 
-fn save(tx: &FleetTx<'_>, c: Changes) -> Result<(), FleetError> {
+fn save(tx: &dyn FleetTx, c: Changes) -> Result<(), FleetError> {
     for n in &c.nodes {
         tx.set_node_state(&n.name, n.state.as_str(), n.since_ms, &n.note)?;
     }
@@ -202,7 +202,7 @@ fn save(tx: &FleetTx<'_>, c: Changes) -> Result<(), FleetError> {
 }
 
 fn audit_operator(
-    tx: &FleetTx<'_>,
+    tx: &dyn FleetTx,
     actor: &str,
     capability: &str,
     target: &str,
@@ -316,7 +316,7 @@ impl Fleet {
     /// before `f` writes anything (the transaction still commits).
     fn txn<R, F>(&self, f: F) -> Result<R, FleetError>
     where
-        F: FnOnce(&FleetTx<'_>) -> Result<R, FleetError> + Send + 'static,
+        F: FnOnce(&dyn FleetTx) -> Result<R, FleetError> + Send + 'static,
         R: Send + 'static,
     {
         self.store.fleet_write(move |tx| match f(tx) {

@@ -1,124 +1,21 @@
 //! The `grants` table: add, list, revoke, and the active grants of a pack
 //! version (what every host call is checked against).
 
-use std::collections::BTreeMap;
-
 use drover_core::{Grant, GrantId};
-use rusqlite::{Connection, params};
 
-use crate::{Result, Store, StoreError};
+use crate::Result;
 
-const COLUMNS: &str =
-    "id, pack, version, capability, scope, digests, created_at, created_by, revoked_at";
-
-impl Store {
-    pub fn insert_grant(&self, grant: Grant) -> Result<()> {
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO grants (id, pack, version, capability, scope, digests, created_at,
-                    created_by, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    grant.id.to_string(),
-                    grant.pack,
-                    grant.version,
-                    grant.capability,
-                    grant.scope,
-                    serde_json::to_string(&grant.digests)?,
-                    grant.created_at_ms,
-                    grant.created_by,
-                    grant.revoked_at_ms
-                ],
-            )?;
-            Ok(())
-        })
-    }
+/// Grants: add, list, revoke, and the active grants of a pack version.
+pub trait GrantStore: Send + Sync {
+    fn insert_grant(&self, grant: Grant) -> Result<()>;
 
     /// Grants, newest first; revoked ones only when `include_revoked`.
-    pub fn list_grants(&self, pack: Option<&str>, include_revoked: bool) -> Result<Vec<Grant>> {
-        self.read(|conn| {
-            query(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM grants
-                     WHERE (?1 IS NULL OR pack = ?1) AND (?2 OR revoked_at IS NULL)
-                     ORDER BY id DESC"
-                ),
-                params![pack, include_revoked],
-            )
-        })
-    }
+    fn list_grants(&self, pack: Option<&str>, include_revoked: bool) -> Result<Vec<Grant>>;
 
     /// The unrevoked grants of one pack version.
-    pub fn active_grants(&self, pack: &str, version: &str) -> Result<Vec<Grant>> {
-        self.read(|conn| active_grants(conn, pack, version))
-    }
+    fn active_grants(&self, pack: &str, version: &str) -> Result<Vec<Grant>>;
 
     /// Marks a grant revoked; returns it, or `None` when no unrevoked grant
     /// has this id.
-    pub fn revoke_grant(&self, id: GrantId, at_ms: i64) -> Result<Option<Grant>> {
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id.to_string(), at_ms],
-            )?;
-            if n == 0 {
-                return Ok(None);
-            }
-            let mut found = query(
-                conn,
-                &format!("SELECT {COLUMNS} FROM grants WHERE id = ?1"),
-                params![id.to_string()],
-            )?;
-            Ok(found.pop())
-        })
-    }
-}
-
-/// The unrevoked grants of one pack version, on `conn` (the fleet
-/// controller reads them inside its transaction).
-pub(crate) fn active_grants(conn: &Connection, pack: &str, version: &str) -> Result<Vec<Grant>> {
-    query(
-        conn,
-        &format!(
-            "SELECT {COLUMNS} FROM grants
-             WHERE pack = ?1 AND version = ?2 AND revoked_at IS NULL ORDER BY id"
-        ),
-        params![pack, version],
-    )
-}
-
-fn query(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Grant>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(args, |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, Option<i64>>(8)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, pack, version, capability, scope, digests, created_at_ms, created_by, revoked) =
-            row?;
-        Ok(Grant {
-            id: id
-                .parse()
-                .map_err(|e: drover_core::IdError| StoreError::Corrupt(e.to_string()))?,
-            pack,
-            version,
-            capability,
-            scope,
-            digests: serde_json::from_str::<BTreeMap<String, String>>(&digests)?,
-            created_at_ms,
-            created_by,
-            revoked_at_ms: revoked,
-        })
-    })
-    .collect()
+    fn revoke_grant(&self, id: GrantId, at_ms: i64) -> Result<Option<Grant>>;
 }

@@ -1,12 +1,13 @@
-//! drover's storage: one SQLite file in WAL mode holding everything an
-//! operator or a plugin may need later (packs, component blobs, executions,
-//! audit, grants, kv, secrets, the fleet inventory).
+//! drover's storage: everything an operator or a plugin may need later
+//! (packs, component blobs, executions, audit, grants, kv, secrets, the
+//! fleet inventory), behind one contract any backend implements.
 //!
-//! Writes go through a single writer thread that batches whatever is
-//! queued into one transaction (group commit) with `synchronous=FULL`:
-//! callers block until their write is durable, and many concurrent callers
-//! share one fsync. Reads use their own connection. All SQL lives in this
-//! crate; the query modules below are grouped by table.
+//! The contract is a set of traits, one per table or aggregate (each
+//! module here: its rows and its `…Store` trait), gathered by
+//! [`Storage`]. Callers hold a [`Store`], a cheap handle on one backend,
+//! and call the traits' methods on it with [`prelude`] in scope; nothing
+//! outside this crate sees SQL. [`sqlite`] is the embedded default; a
+//! second backend is one more implementation of the same traits.
 
 mod audit;
 mod auth;
@@ -18,23 +19,22 @@ mod inquiries;
 mod kv;
 mod nodes;
 mod packs;
+mod pending;
 mod policies;
 mod retention;
 mod rules;
 mod secrets;
 mod sensors;
 mod sim;
+pub mod sqlite;
 mod stream;
 mod timers;
 mod webhooks;
 mod workflows;
-mod writer;
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use rusqlite::{Connection, OpenFlags};
-use rusqlite_migration::{M, Migrations};
+use std::sync::Arc;
 
 pub use audit::AuditFilter;
 pub use auth::{ApiToken, Role, SessionRow, User};
@@ -55,7 +55,36 @@ pub use timers::TimerState;
 pub use workflows::{
     ChildLink, ChildRow, ChildrenHead, Progress, StatePart, StateWrite, WorkflowRun,
 };
-pub use writer::{Pending, WriterStats};
+
+pub use pending::{Pending, WriterStats};
+pub use sqlite::SqliteStore;
+
+/// The store traits, for calling them on a [`Store`].
+pub mod prelude {
+    pub use crate::Storage;
+    pub use crate::audit::AuditStore;
+    pub use crate::auth::AuthStore;
+    pub use crate::events::EventStore;
+    pub use crate::executions::ExecutionStore;
+    pub use crate::fleet::{FleetStore, FleetTx};
+    pub use crate::grants::GrantStore;
+    pub use crate::inquiries::InquiryStore;
+    pub use crate::kv::KvStore;
+    pub use crate::nodes::NodeStore;
+    pub use crate::packs::PackStore;
+    pub use crate::policies::PolicyStore;
+    pub use crate::retention::RetentionStore;
+    pub use crate::rules::RuleStore;
+    pub use crate::secrets::SecretStore;
+    pub use crate::sensors::SensorStore;
+    pub use crate::sim::SimStore;
+    pub use crate::stream::StreamStore;
+    pub use crate::timers::TimerStore;
+    pub use crate::webhooks::WebhookStore;
+    pub use crate::workflows::WorkflowStore;
+}
+
+use prelude::*;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -85,273 +114,89 @@ impl From<serde_json::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("migrations/0001_init.sql")),
-        M::up(include_str!("migrations/0002_events.sql")),
-        M::up(include_str!("migrations/0003_timers.sql")),
-        M::up(include_str!("migrations/0004_sensors.sql")),
-        M::up(include_str!("migrations/0005_workflows.sql")),
-        M::up(include_str!("migrations/0006_shadow.sql")),
-        M::up(include_str!("migrations/0007_fleet.sql")),
-        M::up(include_str!("migrations/0008_workflow_control.sql")),
-        M::up(include_str!("migrations/0009_policies.sql")),
-        M::up(include_str!("migrations/0010_api.sql")),
-        M::up(include_str!("migrations/0011_sim.sql")),
-        M::up(include_str!("migrations/0012_sensor_trust.sql")),
-        M::up(include_str!("migrations/0013_pack_versions.sql")),
-        M::up(include_str!("migrations/0014_pack_kv_scopes.sql")),
-        M::up(include_str!("migrations/0015_webhook_signatures.sql")),
-        M::up(include_str!("migrations/0016_workflow_state_parts.sql")),
-        M::up(include_str!("migrations/0017_retention.sql")),
-    ])
+/// Everything a backend stores: the union of the per-table traits, plus
+/// what describes the backend itself.
+pub trait Storage:
+    AuditStore
+    + AuthStore
+    + EventStore
+    + ExecutionStore
+    + FleetStore
+    + GrantStore
+    + InquiryStore
+    + KvStore
+    + NodeStore
+    + PackStore
+    + PolicyStore
+    + RetentionStore
+    + RuleStore
+    + SecretStore
+    + SensorStore
+    + SimStore
+    + StreamStore
+    + TimerStore
+    + WebhookStore
+    + WorkflowStore
+{
+    /// Where the data lives, for messages (a file path, a URL without
+    /// its password).
+    fn location(&self) -> String;
+
+    /// Counts of committed transactions and of the writes batched into
+    /// them, since the backend was opened (for metrics and benchmarks).
+    fn writer_stats(&self) -> WriterStats;
 }
 
-/// A handle on the database. Cheap to clone; all clones share the writer.
+/// A handle on the store of this process: one backend behind the
+/// [`Storage`] traits (called through [`Deref`] with [`prelude`] in
+/// scope). Cheap to clone; all clones share the backend.
 #[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    writer: writer::Writer,
-    /// Read connections: the first opened with the store, the others on
-    /// first contention, so a long read (the rules stage taking a batch)
-    /// does not hold up a short one (a webhook's secret, an API page).
-    readers: [Mutex<Option<Connection>>; READERS],
-    secrets: secrets::SecretBox,
-}
-
-/// Read connections at most.
-const READERS: usize = 4;
+pub struct Store(Arc<dyn Storage>);
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, brings its schema
-    /// up to date and starts the writer thread. The secrets key is the
-    /// value of `DROVER_SECRET_KEY` when set, else it lives in `<path>.key`,
-    /// created on first use with mode 0600.
+    /// Opens (creating if needed) the SQLite database at `path`: see
+    /// [`SqliteStore::open`].
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
-        let created = create_private(path)?;
-        if created {
-            // Only possible before the file has its first page (which the
-            // WAL switch below writes): lets the collector give deleted
-            // history's pages back to the file system (retention.rs).
-            let conn = Connection::open(path)?;
-            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-        }
-        let mut conn = open_connection(path, false)?;
-        migrations().to_latest(&mut conn)?;
-        let reader = open_connection(path, true)?;
-        let env_key = std::env::var(SECRET_KEY_ENV).ok();
-        let secrets = secrets::SecretBox::open(&key_path(path), env_key.as_deref())?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                writer: writer::Writer::start(conn),
-                readers: [
-                    Mutex::new(Some(reader)),
-                    Mutex::new(None),
-                    Mutex::new(None),
-                    Mutex::new(None),
-                ],
-                secrets,
-            }),
-        })
+        Ok(Store::new(SqliteStore::open(path)?))
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// A handle on `backend`.
+    pub fn new(backend: impl Storage + 'static) -> Store {
+        Store(Arc::new(backend))
     }
 
-    /// Runs `f` inside the next group-commit transaction and waits until it
-    /// is durable. `f` runs in a savepoint: its error rolls back only its
-    /// own changes.
-    pub fn write<R, F>(&self, f: F) -> Result<R>
+    /// Runs one fleet controller step in a write transaction: `f`'s error
+    /// rolls back everything it wrote (see [`FleetStore::fleet_write_with`]).
+    pub fn fleet_write<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        F: FnOnce(&dyn FleetTx) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.inner.writer.submit(f)?.wait()
+        let (send, answer) = std::sync::mpsc::sync_channel(1);
+        self.0.fleet_write_with(Box::new(move |tx| {
+            let _ = send.send(f(tx)?);
+            Ok(())
+        }))?;
+        answer.try_recv().map_err(|_| StoreError::WriterGone)
     }
 
-    /// Like [`Store::write`] but returns at once; [`Pending::wait`] blocks
-    /// until the write is durable. Lets one thread keep many writes in flight.
-    pub fn write_pipelined<R, F>(&self, f: F) -> Result<Pending<R>>
-    where
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.inner.writer.submit(f)
-    }
-
-    /// Like [`Store::write_pipelined`], but calls `then` with the outcome
-    /// once the write is durable (or failed), on the writer thread; `then`
-    /// must be quick (wake a task, send on a channel) and must not write.
-    /// Lets async code wait for durability without holding a thread.
-    pub fn write_then<R, F, T>(&self, f: F, then: T) -> Result<()>
-    where
-        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
-        R: Send + 'static,
-        T: FnOnce(Result<R>) + Send + 'static,
-    {
-        self.inner.writer.submit_then(f, then)
-    }
-
-    /// Counts of the writer's transactions and of the writes batched into
-    /// them, since the store was opened (for metrics and benchmarks).
-    pub fn writer_stats(&self) -> WriterStats {
-        self.inner.writer.stats()
-    }
-
-    /// Runs a read on a free read connection (opening another, up to
-    /// [`READERS`], when all are busy; else waiting for the first). Sees
-    /// every committed write.
-    pub fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        use std::sync::TryLockError;
-        for slot in &self.inner.readers {
-            let mut guard = match slot.try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
-            };
-            if guard.is_none() {
-                *guard = Some(open_connection(&self.inner.path, true)?);
-            }
-            return f(guard.as_ref().expect("opened above"));
-        }
-        let guard = self.inner.readers[0]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        f(guard
-            .as_ref()
-            .expect("the first reader is opened with the store"))
+    /// Reads the fleet tables outside a write transaction.
+    pub fn fleet_read<R>(&self, f: impl FnOnce(&dyn FleetTx) -> Result<R>) -> Result<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.0.fleet_read_with(&mut |tx| {
+            let f = f.take().expect("fleet_read_with calls its reader once");
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or(StoreError::WriterGone)
     }
 }
 
-/// Creates the database file, readable by its owner only (0600), unless
-/// it exists. SQLite gives the `-wal` and `-shm` files it makes the mode
-/// of the database file, so they are 0600 too. An existing database that
-/// others may read is used as it is, with a warning. True when created.
-fn create_private(path: &Path) -> Result<bool> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    "{}: the database (executions, kv, password hashes, sealed secrets) is \
-                     readable by others (mode {:o}); `chmod 600 {}` makes it private",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                );
-            }
-            Ok(false)
-        }
-        Err(e) => Err(io(e)),
-    }
-}
+impl Deref for Store {
+    type Target = dyn Storage;
 
-fn key_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_owned();
-    name.push(".key");
-    db.with_file_name(name)
-}
-
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Pragmas live outside migrations: journal_mode cannot change inside a
-    // transaction. FULL: a commit that returned survives power loss, which
-    // is what an acknowledged trigger or a recorded effect promises.
-    if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    // Every write runs in a savepoint (writer.rs), whose sub-journal would
-    // otherwise be a temporary file written page by page: in memory it
-    // costs no syscalls. It only serves rolling a savepoint back; crash
-    // safety is the WAL's, unchanged.
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(conn)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_are_valid() {
-        migrations().validate().unwrap();
-    }
-
-    #[test]
-    fn a_new_database_and_its_wal_and_shm_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.db");
-        let store = Store::open(&path).unwrap();
-        store.kv_set("core", "k", "v", None).unwrap();
-        for suffix in ["", "-wal", "-shm", ".key"] {
-            let file = dir.path().join(format!("d.db{suffix}"));
-            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", file.display());
-        }
-    }
-
-    #[test]
-    fn reopening_keeps_data_and_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/drover.db");
-        {
-            let store = Store::open(&path).unwrap();
-            store.kv_set("core", "k", "v", None).unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.kv_get("core", "k").unwrap().as_deref(), Some("v"));
-    }
-
-    #[test]
-    fn a_failing_write_rolls_back_only_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("d.db")).unwrap();
-        let err = store.write(|conn| {
-            conn.execute(
-                "INSERT INTO kv (scope, key, value) VALUES ('p', 'a', '1')",
-                [],
-            )?;
-            Err::<(), _>(StoreError::Corrupt("boom".into()))
-        });
-        assert!(err.is_err());
-        store.kv_set("p", "b", "2", None).unwrap();
-        assert_eq!(store.kv_get("p", "a").unwrap(), None);
-        assert_eq!(store.kv_get("p", "b").unwrap().as_deref(), Some("2"));
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }

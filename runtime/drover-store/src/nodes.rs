@@ -3,12 +3,11 @@
 //! state, nodes per rack and state). The inventory starts as the default simulated
 //! fleet (migration 0001); `drover node import` replaces it.
 
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-pub use drover_core::NodeRow;
+use crate::Result;
 
-use crate::{Result, Store};
+pub use drover_core::NodeRow;
 
 /// A change request as `drover node show --history` lists it (the
 /// pre-controller shape, kept for callers that only need these fields).
@@ -21,53 +20,6 @@ pub struct FleetRequest {
     pub execution_id: Option<String>,
     pub status: String,
     pub created_at_ms: i64,
-}
-
-pub(crate) const NODE_COLUMNS: &str = "name, labels, state, driver, options, since, note";
-
-type RawNode = (String, String, String, String, String, i64, String);
-
-pub(crate) fn raw_node(r: &Row<'_>) -> rusqlite::Result<RawNode> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
-}
-
-pub(crate) fn node_from_raw(raw: RawNode) -> Result<NodeRow> {
-    let (name, labels, state, driver, options, since_ms, note) = raw;
-    Ok(NodeRow {
-        name,
-        labels: serde_json::from_str(&labels)?,
-        state,
-        driver,
-        options: serde_json::from_str(&options)?,
-        since_ms,
-        note,
-    })
-}
-
-pub(crate) fn all_nodes(conn: &Connection) -> Result<Vec<NodeRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {NODE_COLUMNS} FROM nodes ORDER BY length(name), name"
-    ))?;
-    let raws = stmt
-        .query_map([], raw_node)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    raws.into_iter().map(node_from_raw).collect()
-}
-
-pub(crate) fn one_node(conn: &Connection, name: &str) -> Result<Option<NodeRow>> {
-    let raw = conn
-        .prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE name = ?1"))?
-        .query_row([name], raw_node)
-        .optional()?;
-    raw.map(node_from_raw).transpose()
 }
 
 /// A node's place and state, for the fleet grid.
@@ -87,125 +39,22 @@ pub struct RackHealth {
     pub nodes: u64,
 }
 
-impl Store {
-    pub fn get_node(&self, name: &str) -> Result<Option<NodeRow>> {
-        self.read(|conn| one_node(conn, name))
-    }
+/// The node inventory read outside the controller's transactions.
+pub trait NodeStore: Send + Sync {
+    fn get_node(&self, name: &str) -> Result<Option<NodeRow>>;
 
     /// Every node, ordered by name (shorter names first, so n2 < n10).
-    pub fn list_nodes(&self) -> Result<Vec<NodeRow>> {
-        self.read(all_nodes)
-    }
+    fn list_nodes(&self) -> Result<Vec<NodeRow>>;
 
-    pub fn count_nodes(&self) -> Result<u64> {
-        self.read(|conn| {
-            Ok(conn.query_row("SELECT count(*) FROM nodes", [], |r| r.get::<_, i64>(0))? as u64)
-        })
-    }
+    fn count_nodes(&self) -> Result<u64>;
 
     /// A node's requests, newest first.
-    pub fn fleet_requests(&self, node: &str) -> Result<Vec<FleetRequest>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, node, kind, reason, execution_id, status, created_at
-                 FROM fleet_requests WHERE node = ?1 ORDER BY created_at DESC, id DESC",
-            )?;
-            let rows = stmt.query_map([node], |r| {
-                Ok(FleetRequest {
-                    id: r.get(0)?,
-                    node: r.get(1)?,
-                    kind: r.get(2)?,
-                    reason: r.get(3)?,
-                    execution_id: r.get(4)?,
-                    status: r.get(5)?,
-                    created_at_ms: r.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
-}
+    fn fleet_requests(&self, node: &str) -> Result<Vec<FleetRequest>>;
 
-impl Store {
     /// Every node with its rack and state, by rack then name (numbers in
     /// names sorted by length first, so `n2` comes before `n10`).
-    pub fn node_cells(&self) -> Result<Vec<NodeCell>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT name, coalesce(json_extract(labels, '$.rack'), ''), state FROM nodes
-                 ORDER BY 2, length(name), name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(NodeCell {
-                    name: r.get(0)?,
-                    rack: r.get(1)?,
-                    state: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
+    fn node_cells(&self) -> Result<Vec<NodeCell>>;
 
     /// Node counts per rack and state.
-    pub fn rack_health(&self) -> Result<Vec<RackHealth>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT coalesce(json_extract(labels, '$.rack'), ''), state, count(*) FROM nodes
-                 GROUP BY 1, 2 ORDER BY 1, 2",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(RackHealth {
-                    rack: r.get(0)?,
-                    state: r.get(1)?,
-                    nodes: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::Store;
-
-    #[test]
-    fn the_default_inventory_is_1000_nodes_40_per_rack() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("d.db")).unwrap();
-        assert_eq!(store.count_nodes().unwrap(), 1000);
-        let rack = |n: &str| store.get_node(n).unwrap().unwrap().labels["rack"].clone();
-        assert_eq!(rack("n001"), "r01");
-        assert_eq!(rack("n040"), "r01");
-        assert_eq!(rack("n041"), "r02");
-        assert_eq!(rack("n900"), "r23");
-        assert_eq!(rack("n1000"), "r25");
-        assert!(store.get_node("n1001").unwrap().is_none());
-        let all = store.list_nodes().unwrap();
-        assert_eq!(all.len(), 1000);
-        assert_eq!(all[0].name, "n001");
-        assert_eq!(all[999].name, "n1000");
-    }
-
-    #[test]
-    fn the_default_fleet_is_25_racks_of_40_production_nodes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("d.db")).unwrap();
-        let health = store.rack_health().unwrap();
-        assert_eq!(health.len(), 25);
-        assert!(
-            health
-                .iter()
-                .all(|h| h.nodes == 40 && h.state == "production")
-        );
-        let cells = store.node_cells().unwrap();
-        assert_eq!(cells.len(), 1000);
-        assert_eq!(cells[0].name, "n001");
-        assert_eq!(cells[39].name, "n040");
-        assert_eq!(cells[40].rack, "r02");
-        let changes = store.changes().unwrap();
-        assert_eq!(changes.nodes.len(), 1000);
-        assert_eq!(changes.newest_execution, None);
-        assert!(store.failing_rules(1000, 10).unwrap().is_empty());
-    }
+    fn rack_health(&self) -> Result<Vec<RackHealth>>;
 }

@@ -10,12 +10,10 @@
 //! trusted version live, its rules in force, until the candidate is
 //! promoted. Everything a pack brings is written in one transaction.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
-
-use crate::{Result, Store};
+use crate::Result;
 
 /// A pack version as installed.
 #[derive(Clone, Debug, Serialize)]
@@ -53,7 +51,8 @@ pub struct PackCatalog {
     pub policies: Vec<(String, String)>,
 }
 
-impl Store {
+/// Installed pack versions, their components and component bytes.
+pub trait PackStore: Send + Sync {
     /// Records a pack version, its components, rules and policies in one
     /// transaction (nothing of it is stored if any part fails), and decides
     /// which version of the pack is live: when that is this version (or
@@ -61,308 +60,30 @@ impl Store {
     /// Installing the same version again replaces its record (a rebuilt
     /// component gets its new digest, and grants bound to the old one stop
     /// matching).
-    pub fn install_pack(
+    fn install_pack(
         &self,
         pack: InstalledPack,
         components: Vec<ComponentBlob>,
         catalog: PackCatalog,
-    ) -> Result<()> {
-        self.write(move |conn| {
-            let before = live_version(conn, &pack.name)?;
-            for c in &components {
-                conn.execute(
-                    "INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)",
-                    params![c.digest, c.bytes],
-                )?;
-            }
-            conn.execute(
-                "DELETE FROM packs WHERE name = ?1 AND version = ?2",
-                params![pack.name, pack.version],
-            )?;
-            conn.execute(
-                "INSERT INTO packs (name, version, manifest, source_dir, installed_at, installed_by,
-                    shadow, rules, policies)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    pack.name,
-                    pack.version,
-                    pack.manifest.to_string(),
-                    pack.source_dir,
-                    pack.installed_at_ms,
-                    pack.installed_by,
-                    pack.shadow,
-                    serde_json::to_string(&catalog.rules)?,
-                    serde_json::to_string(&catalog.policies)?,
-                ],
-            )?;
-            for c in &components {
-                conn.execute(
-                    "INSERT INTO pack_components (pack, version, plugin, digest)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![pack.name, pack.version, c.plugin, c.digest],
-                )?;
-            }
-            let live = choose_live(conn, &pack.name)?;
-            // A reinstall of the live version brings its rules again.
-            if before.as_deref() != Some(live.as_str()) || live == pack.version {
-                activate(conn, &pack.name, &live)?;
-            }
-            crate::policies::bump_generation(conn)
-        })
-    }
+    ) -> Result<()>;
 
     /// Every installed pack version, by name, the live version first, then
     /// newest install first.
-    pub fn list_packs(&self) -> Result<Vec<InstalledPack>> {
-        let keys: Vec<(String, String)> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT name, version FROM packs ORDER BY name, live DESC, installed_at DESC",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })?;
-        keys.into_iter()
-            .filter_map(|(n, v)| self.get_pack(&n, Some(&v)).transpose())
-            .collect()
-    }
+    fn list_packs(&self) -> Result<Vec<InstalledPack>>;
 
     /// A pack version, or with `version: None` the live version of that
     /// pack (the one rules, workflows and `drover run` use).
-    pub fn get_pack(&self, name: &str, version: Option<&str>) -> Result<Option<InstalledPack>> {
-        self.read(|conn| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT name, version, manifest, source_dir, installed_at, installed_by, shadow,
-                        live
-                     FROM packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)
-                     ORDER BY live DESC, installed_at DESC, rowid DESC LIMIT 1",
-                )?
-                .query_row(params![name, version], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, bool>(6)?,
-                        r.get::<_, bool>(7)?,
-                    ))
-                })
-                .optional()?;
-            let Some((
-                name,
-                version,
-                manifest,
-                source_dir,
-                installed_at_ms,
-                installed_by,
-                shadow,
-                live,
-            )) = row
-            else {
-                return Ok(None);
-            };
-            let mut stmt = conn.prepare_cached(
-                "SELECT plugin, digest FROM pack_components WHERE pack = ?1 AND version = ?2",
-            )?;
-            let digests = stmt
-                .query_map(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<BTreeMap<String, String>>>()?;
-            Ok(Some(InstalledPack {
-                name,
-                version,
-                manifest: serde_json::from_str(&manifest)?,
-                source_dir,
-                installed_at_ms,
-                installed_by,
-                shadow,
-                live,
-                digests,
-            }))
-        })
-    }
+    fn get_pack(&self, name: &str, version: Option<&str>) -> Result<Option<InstalledPack>>;
 
     /// Takes a pack version out of shadow mode (or puts it back); false
     /// when it is not installed. The live version is chosen again: a
     /// promoted candidate newer than the trusted version becomes live, and
     /// its rules and policies replace the old version's.
-    pub fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool> {
-        let (name, version) = (name.to_owned(), version.to_owned());
-        self.write(move |conn| {
-            let before = live_version(conn, &name)?;
-            let changed = conn.execute(
-                "UPDATE packs SET shadow = ?3 WHERE name = ?1 AND version = ?2",
-                params![name, version, shadow],
-            )? > 0;
-            if changed {
-                let live = choose_live(conn, &name)?;
-                if before.as_deref() != Some(live.as_str()) {
-                    activate(conn, &name, &live)?;
-                }
-            }
-            crate::policies::bump_generation(conn)?;
-            Ok(changed)
-        })
-    }
+    fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool>;
 
     /// The rules and policies pack version `name@version` shipped with.
-    pub fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>> {
-        self.read(|conn| {
-            let row: Option<(String, String)> = conn
-                .prepare_cached(
-                    "SELECT rules, policies FROM packs WHERE name = ?1 AND version = ?2",
-                )?
-                .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            row.map(|(rules, policies)| {
-                Ok(PackCatalog {
-                    rules: serde_json::from_str(&rules)?,
-                    policies: serde_json::from_str(&policies)?,
-                })
-            })
-            .transpose()
-        })
-    }
+    fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>>;
 
     /// The bytes of a stored component.
-    pub fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>> {
-        self.read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT bytes FROM blobs WHERE digest = ?1")?
-                .query_row([digest], |r| r.get(0))
-                .optional()?)
-        })
-    }
-}
-
-/// The version of `name` marked live, if any.
-fn live_version(conn: &Connection, name: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT version FROM packs WHERE name = ?1 AND live = 1")?
-        .query_row([name], |r| r.get(0))
-        .optional()?)
-}
-
-/// Marks the live version of `name` (the newest trusted, else the newest
-/// install) and returns it. The pack must have a version installed.
-fn choose_live(conn: &Connection, name: &str) -> Result<String> {
-    let live: String = conn
-        .prepare_cached(
-            "SELECT version FROM packs WHERE name = ?1
-             ORDER BY shadow ASC, installed_at DESC, rowid DESC LIMIT 1",
-        )?
-        .query_row([name], |r| r.get(0))?;
-    conn.prepare_cached("UPDATE packs SET live = (version = ?2) WHERE name = ?1")?
-        .execute(params![name, live])?;
-    Ok(live)
-}
-
-/// Makes the rules and policies of `name@version` the stored (live) ones
-/// of pack `name`.
-fn activate(conn: &Connection, name: &str, version: &str) -> Result<()> {
-    let (rules, policies): (String, String) = conn
-        .prepare_cached("SELECT rules, policies FROM packs WHERE name = ?1 AND version = ?2")?
-        .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let rules: Vec<(String, String, bool)> = serde_json::from_str(&rules)?;
-    let policies: Vec<(String, String)> = serde_json::from_str(&policies)?;
-    crate::rules::replace_in(conn, name, &rules)?;
-    crate::policies::replace_in(conn, name, &policies)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pack(version: &str, shadow: bool, at: i64) -> InstalledPack {
-        InstalledPack {
-            name: "p".into(),
-            version: version.into(),
-            manifest: serde_json::json!({}),
-            source_dir: "/x".into(),
-            installed_at_ms: at,
-            installed_by: "user:t".into(),
-            shadow,
-            live: false,
-            digests: Default::default(),
-        }
-    }
-
-    fn catalog(rule: &str) -> PackCatalog {
-        PackCatalog {
-            rules: vec![(format!("p.{rule}"), format!("name: {rule}"), true)],
-            policies: vec![(format!("p.{rule}_limit"), "name: x".into())],
-        }
-    }
-
-    fn active(s: &Store) -> (String, Vec<String>, Vec<String>) {
-        let live = s.get_pack("p", None).unwrap().unwrap();
-        assert!(live.live);
-        let rules = s.list_rules().unwrap().into_iter().map(|r| r.reference);
-        let policies = s.list_policies().unwrap().into_iter().map(|p| p.reference);
-        (live.version, rules.collect(), policies.collect())
-    }
-
-    #[test]
-    fn a_shadow_candidate_waits_aside_until_promoted() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("d.db")).unwrap();
-        s.install_pack(pack("1", false, 1), vec![], catalog("one"))
-            .unwrap();
-        s.set_rule_enabled("p.one", false).unwrap();
-        s.install_pack(pack("2", true, 2), vec![], catalog("two"))
-            .unwrap();
-        let (live, rules, policies) = active(&s);
-        assert_eq!(live, "1", "the trusted version stays live");
-        assert_eq!(
-            (rules, policies),
-            (vec!["p.one".into()], vec!["p.one_limit".into()])
-        );
-        assert!(
-            !s.list_rules().unwrap()[0].enabled,
-            "the operator's disable survives a candidate's install"
-        );
-        assert_eq!(
-            s.pack_catalog("p", "2").unwrap().unwrap().rules[0].0,
-            "p.two"
-        );
-        assert!(s.set_pack_shadow("p", "2", false).unwrap());
-        let (live, rules, policies) = active(&s);
-        assert_eq!(live, "2");
-        assert_eq!(
-            (rules, policies),
-            (vec!["p.two".into()], vec!["p.two_limit".into()])
-        );
-        // With no trusted version, the newest shadow one is live (it runs dry).
-        s.set_pack_shadow("p", "1", true).unwrap();
-        s.set_pack_shadow("p", "2", true).unwrap();
-        assert_eq!(active(&s).0, "2");
-    }
-
-    #[test]
-    fn a_failing_part_stores_nothing_of_the_pack() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("d.db")).unwrap();
-        s.write(|c| {
-            c.execute_batch(
-                "CREATE TRIGGER fault BEFORE INSERT ON policies
-                 BEGIN SELECT RAISE(ABORT, 'fault'); END;",
-            )?;
-            Ok(())
-        })
-        .unwrap();
-        let blob = ComponentBlob {
-            plugin: "a".into(),
-            digest: "sha256:x".into(),
-            bytes: vec![1],
-        };
-        assert!(
-            s.install_pack(pack("1", false, 1), vec![blob], catalog("one"))
-                .is_err()
-        );
-        assert!(s.list_packs().unwrap().is_empty());
-        assert!(s.list_rules().unwrap().is_empty());
-        assert_eq!(s.get_blob("sha256:x").unwrap(), None);
-    }
+    fn get_blob(&self, digest: &str) -> Result<Option<Vec<u8>>>;
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_engine::{Pipeline, PipelineConfig};
-use drover_store::{Role, Store};
+use drover_store::{Role, SqliteStore, Store};
 
 const ROUNDS: usize = 200;
 const WARMUP: usize = 20;
@@ -35,15 +35,17 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("drover.db");
-    let store = Store::open(&db).expect("open the database");
+    // Raw SQL (the generator, the probes below) needs the SQLite backend itself.
+    let sqlite = SqliteStore::open(&db).expect("open the database");
+    let store = Store::new(sqlite.clone());
     let started = Instant::now();
-    generate::generate(&store, n);
+    generate::generate(&sqlite, n);
     println!(
         "generated {n} executions and 200000 audit records in {:.1}s ({})",
         started.elapsed().as_secs_f64(),
         db.display()
     );
-    let (deep, mid_ms) = store
+    let (deep, mid_ms) = sqlite
         .read(|conn| {
             let deep: String = conn.query_row(
                 "SELECT id FROM executions ORDER BY id DESC LIMIT 1 OFFSET ?1",

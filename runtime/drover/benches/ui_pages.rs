@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_engine::{Pipeline, PipelineConfig};
-use drover_store::{Role, Store};
+use drover_store::{Role, SqliteStore, Store};
 
 const ROUNDS: usize = 100;
 const WARMUP: usize = 10;
@@ -36,17 +36,19 @@ fn main() {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("drover.db");
-    let store = Store::open(&db).expect("open the database");
+    // Raw SQL (the generator, the probes below) needs the SQLite backend itself.
+    let sqlite = SqliteStore::open(&db).expect("open the database");
+    let store = Store::new(sqlite.clone());
     let started = Instant::now();
-    generate::generate(&store, n);
-    enforcements(&store, 100_000);
-    inquiries(&store, 100_000);
+    generate::generate(&sqlite, n);
+    enforcements(&sqlite, 100_000);
+    inquiries(&sqlite, 100_000);
     println!(
         "generated {n} executions, 200000 audit records, 100000 enforcements, 100000 \
          inquiries in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let (deep, one) = store
+    let (deep, one) = sqlite
         .read(|conn| {
             let at = |offset: u64| -> rusqlite::Result<String> {
                 conn.query_row(
@@ -154,7 +156,7 @@ fn main() {
 
 /// `n` enforcements of ten rules on one trigger instance, each pointing at
 /// one of the newest executions; every twentieth failed to schedule.
-fn enforcements(store: &Store, n: u64) {
+fn enforcements(store: &SqliteStore, n: u64) {
     store
         .write(move |conn| {
             conn.execute(
@@ -181,7 +183,7 @@ fn enforcements(store: &Store, n: u64) {
 
 /// `n` answered inquiries, but for the newest 20 and 30 spread through
 /// history, which still wait (far from their deadline).
-fn inquiries(store: &Store, n: u64) {
+fn inquiries(store: &SqliteStore, n: u64) {
     store
         .write(move |conn| {
             conn.execute(

@@ -1,11 +1,11 @@
 //! The benchmark database: executions and audit records as a busy
 //! installation accumulates them (shared by the API and UI benchmarks).
 
-use drover_store::Store;
+use drover_store::SqliteStore;
 use rusqlite::params;
 
 /// Inserts `n` executions and 200,000 audit records in one transaction.
-pub fn generate(store: &Store, n: u64) {
+pub fn generate(store: &SqliteStore, n: u64) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

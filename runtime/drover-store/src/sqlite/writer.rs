@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use crate::{Result, StoreError};
+use crate::{Pending, Result, StoreError, WriterStats};
 
 /// Most jobs folded into one transaction. Bounds the latency one commit
 /// adds to the first job of a batch.
@@ -30,31 +30,10 @@ pub(crate) struct Writer {
     counters: Arc<Counters>,
 }
 
-/// What the writer has done so far: how well group commit batches shows
-/// as `writes / transactions`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Transactions committed (or rolled back), one fsync each.
-    pub transactions: u64,
-    /// Writes run inside them.
-    pub writes: u64,
-}
-
 #[derive(Default)]
 struct Counters {
     transactions: AtomicU64,
     writes: AtomicU64,
-}
-
-/// A write in flight; [`Pending::wait`] returns once it is durable.
-pub struct Pending<R> {
-    rx: Receiver<Result<R>>,
-}
-
-impl<R> Pending<R> {
-    pub fn wait(self) -> Result<R> {
-        self.rx.recv().map_err(|_| StoreError::WriterGone)?
-    }
 }
 
 impl Writer {
@@ -89,7 +68,7 @@ impl Writer {
         self.submit_then(f, move |outcome| {
             let _ = tx.send(outcome);
         })?;
-        Ok(Pending { rx })
+        Ok(Pending::new(rx))
     }
 
     /// Like [`Writer::submit`], but instead of a [`Pending`] to wait on,
