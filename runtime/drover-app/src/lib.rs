@@ -8,6 +8,8 @@
 //! the web UI and the CLI hold an [`App`] rather than wiring a store, a
 //! fleet and a runtime together each on their own.
 //!
+//! - [`catalog`]: the installed packs, parsed once per catalog generation
+//!   and shared by the runtime and the pipeline;
 //! - [`ports`]: the host's ports over the store and the fleet;
 //! - [`install`]: installing a pack (checks, workflows, one transaction);
 //! - [`packs`]: promoting a pack version out of shadow mode;
@@ -16,6 +18,7 @@
 //! - [`kv`]: operators' kv writes (scope grammar, size limits);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing).
 
+pub mod catalog;
 pub mod grants;
 pub mod install;
 pub mod kv;
@@ -30,7 +33,9 @@ use std::sync::Arc;
 use drover_fleet::Fleet;
 use drover_host::ssh::SshSettings;
 use drover_host::{RunError, Runtime};
-use drover_store::Store;
+use drover_store::{Store, StoreError};
+
+use crate::catalog::PackIndex;
 
 pub use grants::{GiveError, give_grant, prepare_grant};
 pub use install::{InstallError, InstallReport};
@@ -39,6 +44,7 @@ pub use install::{InstallError, InstallReport};
 pub struct App {
     store: Store,
     fleet: Fleet,
+    packs: Arc<PackIndex>,
     runtime: Runtime,
 }
 
@@ -47,11 +53,13 @@ impl App {
     /// `cache_dir`, with the `command` interface's ssh files from `ssh`.
     pub fn new(store: Store, cache_dir: &Path, ssh: SshSettings) -> Result<App, RunError> {
         let fleet = Fleet::new(store.clone());
-        let ports = Arc::new(ports::StorePorts::new(store.clone(), fleet.clone()));
-        let runtime = Runtime::new(ports, cache_dir)?.with_ssh(ssh);
+        let packs = Arc::new(PackIndex::new(store.clone()));
+        let ports = ports::StorePorts::new(store.clone(), fleet.clone(), packs.clone());
+        let runtime = Runtime::new(Arc::new(ports), cache_dir)?.with_ssh(ssh);
         Ok(App {
             store,
             fleet,
+            packs,
             runtime,
         })
     }
@@ -67,6 +75,11 @@ impl App {
 
     pub fn fleet(&self) -> &Fleet {
         &self.fleet
+    }
+
+    /// The installed packs as of now (reloaded when a pack changed).
+    pub fn packs(&self) -> Result<Arc<catalog::Installed>, StoreError> {
+        self.packs.current()
     }
 
     /// The plugin runtime: runs actions and sensors in the sandbox.

@@ -9,18 +9,25 @@ use drover_host::ports::{
     ChangeAnswer, ChangeKind, ChangeOutcome, InstalledVersion, Kv, NodeChange, Nodes, Packs,
     PortError, PortResult, Records, RequestSummary, Secrets,
 };
-use drover_pack::Pack;
-use drover_store::{InstalledPack, Store, StoreError};
+use drover_store::{Store, StoreError};
+
+use crate::catalog::{CatalogPack, PackIndex};
+use std::sync::Arc;
 
 /// The host's ports over one store and its fleet.
 pub struct StorePorts {
     store: Store,
     fleet: Fleet,
+    packs: Arc<PackIndex>,
 }
 
 impl StorePorts {
-    pub fn new(store: Store, fleet: Fleet) -> StorePorts {
-        StorePorts { store, fleet }
+    pub fn new(store: Store, fleet: Fleet, packs: Arc<PackIndex>) -> StorePorts {
+        StorePorts {
+            store,
+            fleet,
+            packs,
+        }
     }
 }
 
@@ -38,29 +45,21 @@ fn fleet_error(e: FleetError) -> PortError {
     }
 }
 
-/// A stored pack version with its manifest parsed.
-pub(crate) fn parse_installed(installed: InstalledPack) -> Result<InstalledVersion, StoreError> {
-    let pack: Pack = serde_json::from_value(installed.manifest)?;
-    Ok(InstalledVersion {
-        pack,
-        shadow: installed.shadow,
-        digests: installed.digests,
-    })
-}
-
 impl Packs for StorePorts {
     fn installed(&self, name: &str, version: Option<&str>) -> PortResult<Option<InstalledVersion>> {
-        self.store
-            .get_pack(name, version)
-            .and_then(|p| p.map(parse_installed).transpose())
-            .map_err(failed)
+        let installed = self.packs.current().map_err(failed)?;
+        Ok(installed
+            .get(name, version)
+            .map(CatalogPack::installed_version))
     }
 
     fn all_installed(&self) -> PortResult<Vec<InstalledVersion>> {
-        self.store
-            .list_packs()
-            .and_then(|packs| packs.into_iter().map(parse_installed).collect())
-            .map_err(failed)
+        let installed = self.packs.current().map_err(failed)?;
+        Ok(installed
+            .all()
+            .iter()
+            .map(CatalogPack::installed_version)
+            .collect())
     }
 
     fn component(&self, digest: &str) -> PortResult<Option<Vec<u8>>> {

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use drover_pack::{Pack, PluginKind, TriggerType};
+use drover_app::App;
+use drover_pack::{PluginKind, TriggerType};
 use drover_rules::{Rule, RuleSet};
-use drover_store::{Store, StoreError};
+use drover_store::StoreError;
 
 use crate::policies::{Policies, Policy};
 
@@ -73,31 +74,29 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn load(store: &Store) -> Result<Catalog, CatalogError> {
-        // Read first: a change made while loading bumps it past this one,
-        // so the next check loads again.
-        let generation = store.catalog_generation()?;
+    pub fn load(app: &App) -> Result<Catalog, CatalogError> {
+        let store = app.store();
+        // The packs are the application's, parsed once per generation and
+        // shared with the plugin runtime; their generation is this one's
+        // (read before anything else: a change made while loading bumps it
+        // past this one, so the next check loads again).
+        let installed = app.packs()?;
+        let generation = installed.generation();
         let mut triggers = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
         let mut shadow = std::collections::HashSet::new();
         let mut owners = HashMap::new();
-        for installed in store.list_packs()? {
-            // list_packs is the live version first per name: keep the first.
-            if !seen.insert(installed.name.clone()) {
-                continue;
+        for live in installed.live() {
+            let (record, pack) = (&live.record, &live.pack);
+            if record.shadow {
+                shadow.insert(record.name.clone());
             }
-            if installed.shadow {
-                shadow.insert(installed.name.clone());
-            }
-            let user = installed.installed_by.strip_prefix("user:");
+            let user = record.installed_by.strip_prefix("user:");
             owners.insert(
-                installed.name.clone(),
-                user.unwrap_or(&installed.installed_by).to_owned(),
+                record.name.clone(),
+                user.unwrap_or(&record.installed_by).to_owned(),
             );
-            let pack: Pack =
-                serde_json::from_value(installed.manifest).map_err(StoreError::from)?;
-            for t in pack.triggers {
-                triggers.insert(format!("{}.{}", pack.name, t.name), t);
+            for t in &pack.triggers {
+                triggers.insert(format!("{}.{}", pack.name, t.name), t.clone());
             }
         }
         let mut rules = Vec::new();

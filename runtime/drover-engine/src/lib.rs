@@ -115,7 +115,7 @@ impl Pipeline {
     /// Recovers what a previous process left (interrupted executions),
     /// then starts the rules stage, the scheduler and its workers.
     pub fn start(app: Arc<App>, config: PipelineConfig) -> Result<Pipeline, CatalogError> {
-        let catalog = Arc::new(Catalog::load(app.store())?);
+        let catalog = Arc::new(Catalog::load(&app)?);
         let (ended_tx, ended) = mpsc::channel();
         let shared = Arc::new(Shared {
             app,
@@ -242,7 +242,7 @@ impl Shared {
         if now == self.catalog().generation() || *failed_at == Some(now) {
             return;
         }
-        match Catalog::load(store) {
+        match Catalog::load(&self.app) {
             Ok(catalog) => {
                 tracing::info!(
                     generation = catalog.generation(),
