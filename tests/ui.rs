@@ -135,6 +135,11 @@ fn run_with(
     if !dry_run {
         b.click("#dry-run");
     }
+    if !dry_run {
+        // A live run of something that acts asks first (see
+        // `a_live_run_says_so_and_asks_first`); this helper says yes.
+        b.eval("window.confirm = function () { return true; }; return null");
+    }
     b.click("#run-button");
     // The browser lands on the execution's page, which follows it to its end.
     let url = b.wait_for("the execution page", || {
@@ -570,6 +575,100 @@ fn a_rule_disabled_and_enabled_in_the_browser_applies_without_a_restart() {
         support::server::SETTLE,
         || ping_fires(&d, &s).then_some(()),
     );
+}
+
+/// What an operator clicks gets an answer: the rule tester reports (it
+/// answered 500 for any rule with criteria), a server error shows in the
+/// page instead of nothing, a disabled rule's definition says so, and the
+/// login page and the icon are there.
+#[test]
+fn the_rule_page_answers_every_test_and_says_the_state_in_force() {
+    let d = Drover::new();
+    d.install(&["packs/core", "tests/packs/events"]);
+    let s = Server::start(&d);
+
+    // The login page is styled like the rest, and the icon is served.
+    let b = Browser::start(1280, 900);
+    b.goto(&s.url("/login"));
+    let width = b.eval("return getComputedStyle(document.querySelector('main.login')).maxWidth");
+    // Unstyled, a <main> has no maximum width.
+    assert_ne!(
+        width, "none",
+        "the UI's stylesheet applies to the login page"
+    );
+    let icon = ureq::get(&s.url("/favicon.ico"))
+        .call()
+        .expect("GET /favicon.ico");
+    assert_eq!(icon.headers().get("content-type").unwrap(), "image/svg+xml");
+    login(&b, &s, "admin", &s.admin_password());
+    assert_eq!(
+        b.attr("link[rel=icon]", "type").as_deref(),
+        Some("image/svg+xml")
+    );
+
+    // A payload that fails the criterion, then one that passes.
+    b.goto(&s.url("/ui/rules/events.echo_ping"));
+    b.clear("#payload");
+    b.type_into("#payload", r#"{"node":"x03s04","message":"hi"}"#);
+    b.click("#test-button");
+    b.wait_text("#test-result", "Does not match");
+    b.clear("#payload");
+    b.type_into("#payload", r#"{"node":"b03s04","message":"hi"}"#);
+    b.click("#test-button");
+    b.wait_text("#test-result", "Matches: it would run core.echo");
+
+    // A refused request (a stale form: its CSRF token no longer valid)
+    // shows the server's reason where the report would have gone.
+    b.eval("document.querySelector('#test-result').textContent = ''; document.querySelector('form[hx-post] input[name=csrf]').value = 'stale'; return null");
+    b.click("#test-button");
+    let shown = b.wait_text("#test-result", "");
+    let alert = b.text("#test-result [role=alert]");
+    assert!(!alert.is_empty(), "an error is shown: {shown}");
+
+    // Disabled in drover: the definition shows the state in force.
+    b.goto(&s.url("/ui/rules/events.echo_ping"));
+    assert!(b.text("main pre").contains("enabled: true"));
+    b.click("#enable-form button");
+    b.wait_text("main dl", "disabled");
+    let definition = b.text("main pre");
+    assert!(
+        definition.contains("enabled: false  # set in drover; the file says true"),
+        "{definition}"
+    );
+}
+
+/// The run form's button says what it will do, and a live run of an
+/// action that acts on the world asks first; Cancel runs nothing.
+#[test]
+fn a_live_run_says_so_and_asks_first() {
+    let (d, s) = setup();
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/run?action=demo.reboot_node"));
+    assert_eq!(b.text("#run-button"), "Dry run demo.reboot_node");
+    b.click("#dry-run");
+    assert_eq!(b.text("#run-button"), "Run demo.reboot_node for real");
+    b.type_into("#p-node", "n001");
+    b.click("#run-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(question.contains("nodes.reboot"), "{question}");
+    b.answer_dialog(false);
+    assert!(b.url().contains("/ui/run"), "Cancel stays on the form");
+    let runs = d.json(0, &["exec", "list"]);
+    assert_eq!(
+        runs.as_array().map(Vec::len),
+        Some(0),
+        "nothing ran: {runs}"
+    );
+
+    // An action that only logs runs without a question.
+    b.goto(&s.url("/ui/run?action=core.echo"));
+    b.click("#dry-run");
+    b.type_into("#p-message", "hello");
+    b.click("#run-button");
+    assert!(b.dialog_text().is_none());
+    b.wait_for("the execution page", || {
+        b.url().contains("/ui/executions/").then_some(())
+    });
 }
 
 /// Saves the main pages as PNGs: into `target/ui-screenshots/`, and into

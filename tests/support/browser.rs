@@ -263,6 +263,22 @@ impl Browser {
         )
     }
 
+    /// The text of the open alert or confirm dialog, if one is open.
+    pub fn dialog_text(&self) -> Option<String> {
+        let url = format!("{}{}", self.base, self.s("/alert/text"));
+        let mut resp = self.agent.get(&url).call().ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        read_json(&mut resp)?["value"].as_str().map(str::to_owned)
+    }
+
+    /// Answers the open confirm dialog: OK when `accept`, else Cancel.
+    pub fn answer_dialog(&self, accept: bool) {
+        let verb = if accept { "accept" } else { "dismiss" };
+        self.call("POST", &self.s(&format!("/alert/{verb}")), None);
+    }
+
     /// Waits up to 10 s for `f` to return something.
     pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -20,3 +20,51 @@
     if (e.persisted) { window.location.reload(); }
   });
 })();
+
+// A form that htmx submits (the rule tester, say) swaps nothing when the
+// server answers with an error, so the page would seem to ignore the
+// click: show the server's message where the answer would have gone.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:responseError", function (e) {
+    var form = e.detail.elt;
+    var target = e.detail.target;
+    if (!form || form.tagName !== "FORM" || !target) { return; }
+    var xhr = e.detail.xhr;
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var alert = doc.querySelector("[role=alert]");
+    var p = document.createElement("p");
+    p.className = "error";
+    p.setAttribute("role", "alert");
+    p.textContent = (alert && alert.textContent.trim()) ||
+      ("The server answered " + xhr.status + " " + xhr.statusText + ".");
+    target.replaceChildren(p);
+  });
+})();
+
+// The run form says what its button will do, and asks before a live run
+// of something that acts on the world (its data-confirm says what).
+(function () {
+  "use strict";
+  function wire() {
+    var form = document.getElementById("run-form");
+    var dry = document.getElementById("dry-run");
+    var button = document.getElementById("run-button");
+    if (!form || !dry || !button) { return; }
+    function label() {
+      button.textContent = dry.checked ? button.dataset.dryLabel : button.dataset.liveLabel;
+      button.classList.toggle("danger", !dry.checked);
+    }
+    dry.addEventListener("change", label);
+    label();
+    form.addEventListener("submit", function (e) {
+      var question = button.dataset.confirm;
+      if (!dry.checked && question && !window.confirm(question)) { e.preventDefault(); }
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", wire);
+  } else {
+    wire();
+  }
+})();

@@ -90,8 +90,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Runs store (rusqlite) work on the blocking pool: never on an async
-/// worker.
+/// Runs store work (blocking I/O: SQLite, the writer's fsync) on the
+/// blocking pool: never on an async worker.
 pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,

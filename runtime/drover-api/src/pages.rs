@@ -26,19 +26,26 @@ pub fn escape(s: &str) -> String {
 
 fn page(message: Option<&str>, name: &str) -> String {
     let message = message
-        .map(|m| format!("<p role=\"alert\">{}</p>", escape(m)))
+        .map(|m| format!("<p role=\"alert\" class=\"error\">{}</p>", escape(m)))
         .unwrap_or_default();
+    // The web UI's stylesheet and icon (public static files) when the UI
+    // is served beside the API; without it the page still works unstyled.
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>drover: log in</title></head><body>\
-         <h1>drover</h1>{message}\
-         <form method=\"post\" action=\"/login\">\
-         <p><label>User <input name=\"name\" autocomplete=\"username\" value=\"{}\" required></label></p>\
-         <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-         <p><button type=\"submit\">Log in</button></p></form>\
-         <p>First start? <code>drover serve</code> printed the password of <code>admin</code> once; \
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>drover: log in</title>\
+         <link rel=\"stylesheet\" href=\"/ui/static/app.css\">\
+         <link rel=\"icon\" href=\"/ui/static/favicon.svg\" type=\"image/svg+xml\"></head><body>\
+         <main id=\"main\" class=\"login\"><h1>drover</h1>{message}\
+         <form method=\"post\" action=\"/login\" class=\"stack\">\
+         <label for=\"name\">User</label>\
+         <input id=\"name\" name=\"name\" autocomplete=\"username\" value=\"{}\" required>\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Log in</button></form>\
+         <p class=\"hint\">First start? <code>drover serve</code> printed the password of <code>admin</code> once; \
          <code>drover user reset-password admin</code> sets a new one.</p>\
-         </body></html>\n",
+         </main></body></html>\n",
         escape(name)
     )
 }

@@ -21,6 +21,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/static/app.js"),
     ),
     (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../../web/static/favicon.svg"),
+    ),
+    (
         "htmx.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../web/static/htmx.min.js"),
@@ -51,4 +56,10 @@ pub async fn serve(Path(file): Path<String>) -> Result<Response, WebError> {
         HeaderValue::from_static("public, max-age=86400"),
     );
     Ok(resp)
+}
+
+/// `GET /favicon.ico`, for browsers and tools that ask there rather than
+/// follow the pages' `<link rel="icon">`.
+pub async fn favicon() -> Result<Response, WebError> {
+    serve(Path("favicon.svg".to_owned())).await
 }

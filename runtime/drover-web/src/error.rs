@@ -49,7 +49,8 @@ impl IntoResponse for WebError {
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{code} · drover</title><link rel=\"stylesheet\" href=\"/ui/static/app.css\"></head>\
+             <title>{code} · drover</title><link rel=\"stylesheet\" href=\"/ui/static/app.css\">\
+             <link rel=\"icon\" href=\"/ui/static/favicon.svg\" type=\"image/svg+xml\"></head>\
              <body><main id=\"main\"><h1>{code}</h1><p role=\"alert\" class=\"error\">{message}</p>\
              <p><a href=\"/ui/\">Back to the dashboard</a></p></main></body></html>",
             code = status.as_u16()

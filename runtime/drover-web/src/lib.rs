@@ -145,6 +145,7 @@ pub fn router(state: WebState) -> Router {
         .with_state(state);
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/favicon.ico", get(assets::favicon))
         .nest("/ui/", ui)
         .layer(middleware::from_fn(security_headers))
 }

@@ -101,6 +101,35 @@ pub async fn list(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer
     )?))
 }
 
+/// The rule's YAML as it applies: `drover rule enable|disable` (or this
+/// page) overrides the file's top-level `enabled`, so the definition shown
+/// says the state in force and what the file said.
+fn as_applied(definition: &str, enabled: bool) -> String {
+    let said = |line: &str| {
+        let value = line.strip_prefix("enabled:")?.split('#').next()?.trim();
+        Some(value.to_owned())
+    };
+    let mut found = false;
+    let mut out: Vec<String> = definition
+        .lines()
+        .map(|line| match said(line) {
+            Some(value) => {
+                found = true;
+                if value == enabled.to_string() {
+                    line.to_owned()
+                } else {
+                    format!("enabled: {enabled}  # set in drover; the file says {value}")
+                }
+            }
+            None => line.to_owned(),
+        })
+        .collect();
+    if !found && enabled {
+        out.push("enabled: true  # set in drover; the file does not say".to_owned());
+    }
+    out.join("\n")
+}
+
 async fn render_detail(
     state: &WebState,
     me: &drover_api::auth::Principal,
@@ -114,7 +143,11 @@ async fn render_detail(
     Ok(Html(state.templates.page(
         "rule.html",
         me,
-        ctx! { page => "rules", rule, definition => stored.definition, payload, report },
+        ctx! {
+            page => "rules", rule,
+            definition => as_applied(&stored.definition, stored.enabled),
+            payload, report,
+        },
     )?))
 }
 
@@ -210,4 +243,31 @@ pub async fn test(
             .await?
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_applied;
+
+    #[test]
+    fn the_definition_shows_the_state_in_force() {
+        let file = "name: r\nenabled: true\ntrigger:\n  type: t\n";
+        assert_eq!(as_applied(file, true), file.trim_end());
+        let off = as_applied(file, false);
+        assert!(
+            off.contains("enabled: false  # set in drover; the file says true"),
+            "{off}"
+        );
+        assert!(!off.contains("enabled: true"), "{off}");
+        // Nested keys are not the rule's: only a top-level line counts.
+        let nested = "name: r\naction:\n  parameters:\n    enabled: true\n";
+        assert_eq!(
+            as_applied(nested, true),
+            format!(
+                "{}\nenabled: true  # set in drover; the file does not say",
+                nested.trim_end()
+            )
+        );
+        assert_eq!(as_applied(nested, false), nested.trim_end());
+    }
 }

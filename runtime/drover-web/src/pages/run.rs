@@ -71,6 +71,35 @@ fn fields(plugin: &Plugin, values: &[(String, String)]) -> Vec<Field> {
         .collect()
 }
 
+/// What the browser asks before a live run of `plugin`, when it can act on
+/// the world: a workflow (its tasks may), or an action declaring a
+/// capability that changes something (nodes, commands, http, kv writes).
+fn live_run_question(action: &str, plugin: &Plugin) -> Option<String> {
+    use drover_policy::Capability::*;
+    if plugin.is_workflow() {
+        return Some(format!(
+            "Run workflow {action} for real? Its tasks perform their effects; a dry run only plans them."
+        ));
+    }
+    let acts: Vec<&str> = plugin
+        .capabilities
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                Kv | Http | Command | NodesReboot | NodesDrain | NodesSetState
+            )
+        })
+        .map(|c| c.name())
+        .collect();
+    (!acts.is_empty()).then(|| {
+        format!(
+            "Run {action} for real? It may act through {}; a dry run only plans that.",
+            acts.join(", ")
+        )
+    })
+}
+
 async fn render(
     state: &WebState,
     me: &drover_api::auth::Principal,
@@ -90,19 +119,20 @@ async fn render(
             Ok((actions, found))
         })
         .await?;
-    let (description, workflow, fields) = match &found {
+    let (description, workflow, fields, confirm) = match &found {
         Some((_, plugin)) => (
             plugin.description.clone(),
             plugin.is_workflow(),
             fields(plugin, &values),
+            live_run_question(action.as_deref().unwrap_or_default(), plugin),
         ),
-        None => (String::new(), false, Vec::new()),
+        None => (String::new(), false, Vec::new(), None),
     };
     Ok(Html(state.templates.page(
         "run.html",
         me,
         ctx! {
-            page => "run", actions, action, description, workflow, fields, dry_run, error,
+            page => "run", actions, action, description, workflow, fields, dry_run, error, confirm,
         },
     )?))
 }
