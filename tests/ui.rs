@@ -671,6 +671,46 @@ fn a_live_run_says_so_and_asks_first() {
     });
 }
 
+/// Node chips stay inside their rack's card at desktop and narrow widths,
+/// with a real site's names (the demo's `b03s04`, 20 to a rack): at 1400 px
+/// the eighth chip of each row sat under the neighbouring card.
+#[test]
+fn node_chips_stay_inside_their_racks() {
+    let d = Drover::new();
+    let mut csv = String::from("name,driver,label.rack\n");
+    for rack in 1..=25 {
+        for slot in 1..=20 {
+            csv.push_str(&format!("b{rack:02}s{slot:02},sim,b{rack:02}\n"));
+        }
+    }
+    let file = d.dir.path().join("inventory.csv");
+    std::fs::write(&file, csv).unwrap();
+    d.expect(0, &["node", "import", file.to_str().unwrap()]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1400, 900);
+    for width in [1400, 1024, 800, 390] {
+        b.set_size(width, 900);
+        b.goto(&s.url("/ui/fleet"));
+        b.find("#node-b25s20");
+        let outside = b.eval(
+            "var out = [];
+             document.querySelectorAll('.rack').forEach(function (rack) {
+               var r = rack.getBoundingClientRect();
+               rack.querySelectorAll('a.node').forEach(function (a) {
+                 var c = a.getBoundingClientRect();
+                 if (c.left < r.left - 0.5 || c.right > r.right + 0.5) { out.push(a.id); }
+               });
+             });
+             return out;",
+        );
+        assert_eq!(
+            outside.as_array().map(Vec::len),
+            Some(0),
+            "at {width} px these chips leave their rack: {outside}"
+        );
+    }
+}
+
 /// Saves the main pages as PNGs: into `target/ui-screenshots/`, and into
 /// `docs/img/` (what the README shows) with `DROVER_UPDATE_SCREENSHOTS=1`.
 #[test]
