@@ -711,6 +711,145 @@ fn node_chips_stay_inside_their_racks() {
     }
 }
 
+/// In a storm the Fleet page says the brake engaged, why, and which nodes
+/// it counts unhealthy; an admin releases it with a reason (asked to
+/// confirm), automatic reboots are admitted again, and the release is in
+/// the audit log with that reason. Budgets show their use; the fleet can
+/// be paused and resumed from the same place.
+#[test]
+fn the_fleet_page_runs_a_storm_brake_release() {
+    let (d, s) = setup();
+    d.grant("demo@0.1.0", "nodes.reboot", "*");
+    d.expect(
+        0,
+        &["brake", "set", "--threshold", "0.2%", "--window", "10m"],
+    );
+    d.expect(
+        0,
+        &[
+            "budget",
+            "set",
+            "rack-one",
+            "--strategy",
+            "groupsemaphore",
+            "--label",
+            "rack",
+            "--max",
+            "1",
+        ],
+    );
+    for n in ["n001", "n041"] {
+        d.expect(0, &["run", "demo.reboot_node", &format!("node={n}")]);
+    }
+    let held = d.json(1, &["run", "demo.reboot_node", "node=n081"]);
+    assert_eq!(held["status"], "denied", "{held}");
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/fleet"));
+    assert!(b.text("#brake h3").contains("engaged"));
+    assert!(
+        b.text("#brake-reason").contains("unhealthy"),
+        "{}",
+        b.text("#brake")
+    );
+    assert!(
+        b.text("#brake-count").starts_with("3 of 1000"),
+        "{}",
+        b.text("#brake-count")
+    );
+    let nodes = b.text("#brake-nodes");
+    for n in ["n001", "n041", "n081"] {
+        assert!(nodes.contains(n), "{n} is counted unhealthy: {nodes}");
+    }
+    let budgets = b.text("#budgets");
+    assert!(
+        budgets.contains("rack-one") && budgets.contains("of 1"),
+        "{budgets}"
+    );
+
+    // A reason is required; Cancel on the question releases nothing.
+    b.type_into("#release-reason", "storm over: switch r03 replaced");
+    b.click("#release-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(question.contains("Release the storm brake"), "{question}");
+    b.answer_dialog(false);
+    assert_eq!(d.json(0, &["brake", "status"])["engaged"], true);
+    b.click("#release-button");
+    b.wait_for("the confirmation", || b.dialog_text());
+    b.answer_dialog(true);
+    b.wait_text("#notice", "Brake released");
+    assert!(b.text("#brake h3").contains("off"));
+    assert_eq!(d.json(0, &["brake", "status"])["engaged"], false);
+    let exec = d.json(0, &["run", "demo.reboot_node", "node=n161"]);
+    assert_eq!(exec["result"]["outcome"], "accepted", "{exec}");
+    let audit = d.json(0, &["audit", "list", "--pack", "drover"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["capability"] == "fleet.brake"
+                && a["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("why: storm over: switch r03 replaced")),
+        "{audit}"
+    );
+
+    // Pause and resume, each audited.
+    b.type_into("#pause-reason-input", "incident 4711");
+    b.eval("window.confirm = function () { return true; }; return null");
+    b.click("#pause-button");
+    b.wait_text("#notice", "Fleet paused");
+    assert!(b.text("#pause-reason").contains("incident 4711"));
+    let paused = d.json(0, &["brake", "status"]);
+    assert_eq!(paused["paused"]["reason"], "incident 4711", "{paused}");
+    b.click("#resume-button");
+    b.wait_text("#notice", "Fleet resumed");
+    assert!(d.json(0, &["brake", "status"])["paused"].is_null());
+}
+
+/// A viewer sees the brake but no control, and the control routes refuse
+/// them (the UI hides what the server would refuse, and the server
+/// refuses it anyway).
+#[test]
+fn fleet_controls_need_their_roles() {
+    let (d, s) = setup();
+    let out = d.expect(0, &["user", "add", "vera", "--role", "viewer"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let password = stdout.lines().last().unwrap().trim().to_owned();
+    let b = Browser::start(1280, 900);
+    login(&b, &s, "vera", &password);
+    b.goto(&s.url("/ui/fleet"));
+    assert!(b.text("#brake h3").contains("off"));
+    assert!(b.try_find("#pause-form").is_none());
+    assert!(b.try_find("#release-form").is_none());
+    // Posting anyway (a hand-made form with this session's CSRF token).
+    let csrf = b.eval(
+        "var f = document.querySelector('form[action=\"/logout\"] input[name=csrf]'); return f ? f.value : ''",
+    );
+    let csrf = csrf.as_str().unwrap().to_owned();
+    assert!(!csrf.is_empty());
+    for (path, needs) in [
+        ("/ui/fleet/pause", "operator"),
+        ("/ui/fleet/brake/release", "admin"),
+    ] {
+        b.eval(&format!(
+            "var f = document.createElement('form'); f.method = 'post'; f.action = '{path}';
+             [['csrf', '{csrf}'], ['reason', 'x']].forEach(function (kv) {{
+               var i = document.createElement('input'); i.name = kv[0]; i.value = kv[1]; f.appendChild(i); }});
+             document.body.appendChild(f); f.submit(); return null"
+        ));
+        let page = b.wait_text("body", "needs the");
+        assert!(
+            page.contains(&format!("needs the {needs} role")),
+            "{path}: {page}"
+        );
+        b.goto(&s.url("/ui/fleet"));
+    }
+    assert!(d.json(0, &["brake", "status"])["paused"].is_null());
+}
+
 /// Saves the main pages as PNGs: into `target/ui-screenshots/`, and into
 /// `docs/img/` (what the README shows) with `DROVER_UPDATE_SCREENSHOTS=1`.
 #[test]

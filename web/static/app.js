@@ -68,3 +68,14 @@
     wire();
   }
 })();
+
+// A form with data-confirm asks before it is sent (the fleet's brake
+// release and pause): these act on the whole fleet.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var question = form && form.dataset ? form.dataset.confirm : null;
+    if (question && !window.confirm(question)) { e.preventDefault(); }
+  });
+})();

@@ -631,14 +631,30 @@ impl Fleet {
 
     /// Releases the brake; returns whether it was engaged.
     pub fn release_brake(&self, actor: &str) -> Result<bool, FleetError> {
+        self.release_brake_because(actor, None)
+    }
+
+    /// [`Fleet::release_brake`] with the operator's reason, audited.
+    pub fn release_brake_because(
+        &self,
+        actor: &str,
+        why: Option<&str>,
+    ) -> Result<bool, FleetError> {
         let actor = actor.to_owned();
+        let why = why.map(str::to_owned);
         self.txn(move |tx| {
             let now = now_ms();
             let mut w = load_world(tx, now)?;
-            let was = w.release_brake(&actor, now);
+            let was = w.release_brake_because(&actor, why.as_deref(), now);
             save(tx, w.take_changes())?;
             Ok(was)
         })
+    }
+
+    /// The nodes the brake counts unhealthy now, by name.
+    pub fn unhealthy_nodes(&self) -> Result<Vec<String>, FleetError> {
+        let now = now_ms();
+        Ok(self.world(now)?.unhealthy_nodes(now))
     }
 
     /// Changes settings in one transaction, audited with `what`.

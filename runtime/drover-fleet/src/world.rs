@@ -220,6 +220,19 @@ impl World {
     }
 
     /// Nodes counted unhealthy for the brake now.
+    /// The nodes counted unhealthy within the brake's window now, by name.
+    pub fn unhealthy_nodes(&self, now_ms: i64) -> Vec<String> {
+        let from = self.settings.brake.counting_from(now_ms);
+        let mut names: Vec<String> = self
+            .unhealthy
+            .iter()
+            .filter(|&(_, &t)| t >= from)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn unhealthy_count(&self, now_ms: i64) -> usize {
         let from = self.settings.brake.counting_from(now_ms);
         self.unhealthy.values().filter(|&&t| t >= from).count()
@@ -455,6 +468,12 @@ impl World {
 
     /// Releases the storm brake; signals before now no longer count.
     pub fn release_brake(&mut self, actor: &str, now: i64) -> bool {
+        self.release_brake_because(actor, None, now)
+    }
+
+    /// [`World::release_brake`] with the operator's reason, kept in the
+    /// audit record.
+    pub fn release_brake_because(&mut self, actor: &str, why: Option<&str>, now: i64) -> bool {
         let b = &mut self.settings.brake;
         let was = b.engaged;
         b.engaged = false;
@@ -469,10 +488,13 @@ impl World {
             actor: actor.to_owned(),
             capability: "fleet.brake".into(),
             decision: Decision::Allowed,
-            reason: if was {
-                format!("storm brake released (was: {})", b.reason)
-            } else {
-                "storm brake reset (was not engaged)".into()
+            reason: match (was, why) {
+                (true, None) => format!("storm brake released (was: {})", b.reason),
+                (true, Some(why)) => {
+                    format!("storm brake released (was: {}); why: {why}", b.reason)
+                }
+                (false, None) => "storm brake reset (was not engaged)".into(),
+                (false, Some(why)) => format!("storm brake reset (was not engaged); why: {why}"),
             },
         });
         was

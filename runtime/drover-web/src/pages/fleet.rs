@@ -3,13 +3,17 @@
 //! reboot of one node through drover-fleet's controller, always shown
 //! first as its dry run (its answer under the budgets, brake and windows)
 //! and only then requested; likewise giving a repaired node back to
-//! production (a set-state, which cancels its open request).
+//! production (a set-state, which cancels its open request). In an
+//! incident: the storm brake (why it engaged, which nodes it counts
+//! unhealthy, release with a reason), the budgets and their use, and
+//! fleet pause/resume.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use drover_app::nodes::{NodeRequestError, OperatorRequest};
+use drover_fleet::controller::{BrakeStatus, BudgetView};
 use drover_fleet::{Fleet, Kind, Origin};
 use drover_store::NodeCell;
 use serde::{Deserialize, Serialize};
@@ -48,25 +52,123 @@ async fn racks(state: &WebState) -> Result<(Vec<Rack>, BTreeMap<String, usize>),
     Ok((racks, totals))
 }
 
+/// What an operator needs in an incident: the brake (and which nodes it
+/// counts unhealthy), the budgets with their use, and whether the fleet
+/// is paused.
+#[derive(Serialize)]
+struct Controls {
+    brake: BrakeStatus,
+    unhealthy: Vec<String>,
+    budgets: Vec<BudgetView>,
+}
+
+async fn controls(state: &WebState) -> Result<Controls, WebError> {
+    let fleet = state.api.app.fleet().clone();
+    state
+        .blocking(move |_| {
+            let failed = |e: drover_fleet::FleetError| WebError::Internal(e.to_string());
+            Ok(Controls {
+                brake: fleet.brake_status().map_err(failed)?,
+                unhealthy: fleet.unhealthy_nodes().map_err(failed)?,
+                budgets: fleet.budgets().map_err(failed)?,
+            })
+        })
+        .await
+}
+
 #[derive(Deserialize, Default)]
-pub struct FleetQuery {
+pub struct PageQuery {
     node: Option<String>,
+    /// What the last control did (`released`, `paused`, `resumed`).
+    done: Option<String>,
 }
 
 pub async fn page(
     State(state): State<WebState>,
     Auth(me, ..): Auth<need::Viewer>,
-    Query(q): Query<FleetQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Page {
     let (racks, totals) = racks(&state).await?;
+    let controls = controls(&state).await?;
+    let notice = non_empty(q.done).and_then(|d| match d.as_str() {
+        "released" => Some("Brake released: automatic requests are admitted again."),
+        "paused" => Some("Fleet paused: no new request is admitted until resumed."),
+        "resumed" => Some("Fleet resumed."),
+        _ => None,
+    });
     Ok(Html(state.templates.page(
         "fleet.html",
         &me,
         ctx! {
             page => "fleet", racks, totals, node => non_empty(q.node).unwrap_or_default(),
-            states => drover_fleet::STATES,
+            states => drover_fleet::STATES, controls, notice,
         },
     )?))
+}
+
+#[derive(Deserialize)]
+pub struct ControlForm {
+    #[serde(default)]
+    reason: String,
+}
+
+fn reason_of(form: &ControlForm, what: &str) -> Result<String, WebError> {
+    non_empty(Some(form.reason.trim().to_owned()))
+        .ok_or_else(|| WebError::BadRequest(format!("reason: say why you {what} (it is audited)")))
+}
+
+/// `POST /ui/fleet/brake/release` (admin, like the API): releases the
+/// storm brake, audited with the reason.
+pub async fn release_brake(
+    State(state): State<WebState>,
+    Post(me, form, ..): Post<need::Admin, ControlForm>,
+) -> Result<Response, WebError> {
+    let reason = reason_of(&form, "release the brake")?;
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    state
+        .blocking(move |_| {
+            fleet
+                .release_brake_because(&actor, Some(&reason))
+                .map_err(|e| WebError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(Redirect::to("/ui/fleet?done=released#controls").into_response())
+}
+
+/// `POST /ui/fleet/pause` (operator): no new request is admitted.
+pub async fn pause(
+    State(state): State<WebState>,
+    Post(me, form, ..): Post<need::Operator, ControlForm>,
+) -> Result<Response, WebError> {
+    let reason = reason_of(&form, "pause the fleet")?;
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    state
+        .blocking(move |_| {
+            fleet
+                .pause(&actor, &reason)
+                .map_err(|e| WebError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(Redirect::to("/ui/fleet?done=paused#controls").into_response())
+}
+
+/// `POST /ui/fleet/resume` (operator).
+pub async fn resume(
+    State(state): State<WebState>,
+    Post(me, _form, ..): Post<need::Operator, ControlForm>,
+) -> Result<Response, WebError> {
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    state
+        .blocking(move |_| {
+            fleet
+                .resume(&actor)
+                .map_err(|e| WebError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(Redirect::to("/ui/fleet?done=resumed#controls").into_response())
 }
 
 /// The grid alone, for the live re-fetch.
