@@ -486,3 +486,128 @@ fn kv_set_has_the_same_limits_locally_and_through_the_server() {
         "on"
     );
 }
+
+/// `drover retention show|set|reset`, `drover policy set|list|remove` and
+/// `drover gc` through the server: what the local commands print, from
+/// the same database; changes are the admin's; a refusal is the local
+/// one's, and stores nothing.
+#[test]
+fn retention_policies_and_gc_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    let same = |r: &Remote, token: &str, args: &[&str]| {
+        assert_eq!(
+            stdout(&r.run(token, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    };
+    for args in [
+        &["retention", "show"][..],
+        &["retention", "show", "--json"][..],
+    ] {
+        same(&r, &r.viewer, args);
+    }
+    let set = [
+        "retention",
+        "set",
+        "audit",
+        "--max-age",
+        "2y",
+        "--max-count",
+        "5000000",
+    ];
+    same(&r, &r.admin, &set);
+    let set_by = |r: &Remote| {
+        let shown = r.d.json(0, &["retention", "show"]);
+        shown[4]["set_by"].as_str().unwrap().to_owned()
+    };
+    assert!(set_by(&r).starts_with("user:") || set_by(&r).starts_with("uid:"));
+    r.run(&r.admin, 0, &set);
+    assert!(set_by(&r).starts_with("token:admin("), "{}", set_by(&r));
+    for args in [
+        &["retention", "show"][..],
+        &["retention", "show", "--json"][..],
+    ] {
+        same(&r, &r.viewer, args);
+    }
+    for token in [&r.viewer, &r.operator] {
+        let out = r.run(token, 2, &["retention", "reset", "audit"]);
+        assert!(
+            stderr(&out).contains("needs the admin role"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    for args in [
+        &["retention", "set", "logs", "--max-age", "1d"][..],
+        &["retention", "set", "audit"][..],
+    ] {
+        let local = stderr(&r.d.expect(2, args)).replace("drover: error: ", "");
+        let remote = stderr(&r.run(&r.admin, 2, args));
+        assert!(
+            remote.contains(local.trim()),
+            "{args:?}: {remote} vs {local}"
+        );
+    }
+    same(&r, &r.admin, &["retention", "reset", "audit"]);
+
+    // Policies: set, listed alike, removed; an unknown action refused alike.
+    let file = r.d.dir.path().join("one_sleep.yaml");
+    std::fs::write(
+        &file,
+        "name: one_sleep\nresource_ref: core.sleep\npolicy_type: action.concurrency\n\
+         parameters:\n  threshold: 1\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = r.run(&r.operator, 2, &["policy", "set", path]);
+    assert!(
+        stderr(&out).contains("needs the admin role"),
+        "{}",
+        stderr(&out)
+    );
+    same(&r, &r.admin, &["policy", "set", path]);
+    for args in [&["policy", "list"][..], &["policy", "list", "--json"][..]] {
+        same(&r, &r.viewer, args);
+    }
+    let audit = stdout(&r.d.expect(0, &["audit", "list"]));
+    assert!(audit.contains("token:admin("), "{audit}");
+    let typo = r.d.dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "name: typo\nresource_ref: core.nope\npolicy_type: action.concurrency\n\
+         parameters:\n  threshold: 1\n",
+    )
+    .unwrap();
+    let args = ["policy", "set", typo.to_str().unwrap()];
+    let local = stderr(&r.d.expect(2, &args));
+    let remote = stderr(&r.run(&r.admin, 2, &args));
+    let expected = format!(
+        "{}: resource_ref: core.nope is not an installed action",
+        typo.display()
+    );
+    assert!(local.contains(&expected), "{local}");
+    assert!(remote.contains(&expected), "{remote}");
+    let out = r.run(&r.admin, 0, &["policy", "remove", "one_sleep"]);
+    assert_eq!(stdout(&out).trim(), "policy drover.one_sleep removed");
+    let local = stderr(&r.d.expect(2, &["policy", "remove", "one_sleep"]));
+    let remote = stderr(&r.run(&r.admin, 2, &["policy", "remove", "one_sleep"]));
+    for err in [&local, &remote] {
+        assert!(err.contains("no operator policy \"one_sleep\""), "{err}");
+    }
+    let listed = r.d.json(0, &["policy", "list"]);
+    assert!(!listed.to_string().contains("drover.one_sleep"), "{listed}");
+
+    // gc: the preview as locally; a round is the admin's; no --vacuum.
+    same(&r, &r.admin, &["gc", "--dry-run", "--json"]);
+    let out = r.run(&r.viewer, 2, &["gc"]);
+    assert!(
+        stderr(&out).contains("needs the admin role"),
+        "{}",
+        stderr(&out)
+    );
+    let report = r.json(&r.admin, 0, &["gc"]);
+    assert!(report["kinds"].as_array().unwrap().len() == 5, "{report}");
+    let out = r.run(&r.admin, 2, &["gc", "--vacuum"]);
+    assert!(stderr(&out).contains("serve stopped"), "{}", stderr(&out));
+}

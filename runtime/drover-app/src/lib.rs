@@ -12,6 +12,7 @@
 //! - [`install`]: installing a pack (checks, workflows, one transaction);
 //! - [`packs`]: promoting a pack version out of shadow mode;
 //! - [`grants`]: giving a grant (checked against the installed pack);
+//! - [`retention`]: how long each kind of history is kept;
 //! - [`secrets`]: setting a secret (name grammar, size limit);
 //! - [`kv`]: operators' kv writes (scope grammar, size limits);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing).
@@ -22,6 +23,7 @@ pub mod kv;
 pub mod nodes;
 pub mod packs;
 pub mod ports;
+pub mod retention;
 pub mod secrets;
 
 use std::path::Path;
