@@ -611,3 +611,95 @@ fn retention_policies_and_gc_through_the_server_as_locally() {
     let out = r.run(&r.admin, 2, &["gc", "--vacuum"]);
     assert!(stderr(&out).contains("serve stopped"), "{}", stderr(&out));
 }
+
+/// Tokens, grants and rules through the server as locally: the same
+/// checks (a token needs a name), the same output (lists, what was
+/// granted, enabled or revoked) and the same refusals.
+#[test]
+fn tokens_grants_and_rules_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core", "packs/demo", "tests/packs/events"]);
+    // A token needs a name, here and there; none is made.
+    let before = r.d.json(0, &["token", "list"]).as_array().unwrap().len();
+    for name in ["", "   "] {
+        let args = ["token", "create", "--role", "viewer", "--name", name];
+        let local = stderr(&r.d.expect(2, &args));
+        let remote = stderr(&r.run(&r.admin, 2, &args));
+        for err in [&local, &remote] {
+            assert!(err.contains("a token name is 1 to 128 characters"), "{err}");
+        }
+    }
+    assert_eq!(
+        r.d.json(0, &["token", "list"]).as_array().unwrap().len(),
+        before
+    );
+    for args in [&["token", "list"][..], &["token", "list", "--all"][..]] {
+        assert_eq!(
+            stdout(&r.run(&r.admin, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let out = r.run(&r.admin, 2, &["token", "revoke", "nope"]);
+    let local = stderr(&r.d.expect(2, &["token", "revoke", "nope"]));
+    assert!(local.contains("no active token \"nope\""), "{local}");
+    assert!(
+        stderr(&out).contains("no active token \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+
+    // Grants: given, listed and revoked with the same words.
+    let give = [
+        "grant",
+        "add",
+        "demo@0.1.0",
+        "nodes.reboot",
+        "--scope",
+        "rack=r01",
+    ];
+    let remote = stdout(&r.run(&r.admin, 0, &give));
+    let local = stdout(&r.d.expect(0, &give));
+    let first_line = |s: &str| s.lines().next().unwrap_or("").to_owned();
+    assert_eq!(first_line(&remote), first_line(&local));
+    for args in [
+        &["grant", "list"][..],
+        &["grant", "list", "--json"][..],
+        &["grant", "list", "--all"][..],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let id = remote.lines().last().unwrap().trim().to_owned();
+    let out = stdout(&r.run(&r.admin, 0, &["grant", "revoke", &id]));
+    assert!(
+        out.starts_with(&format!("revoked grant {id}: nodes.reboot on demo@0.1.0")),
+        "{out}"
+    );
+    let local = stderr(&r.d.expect(2, &["grant", "revoke", &id]));
+    let remote = stderr(&r.run(&r.admin, 2, &["grant", "revoke", &id]));
+    let expected = format!("no active grant {id} (see `drover grant list --all`)");
+    assert!(local.contains(&expected), "{local}");
+    assert!(remote.contains(&expected), "{remote}");
+
+    // Rules: enabled and disabled with the same words; unknown alike.
+    let rule = r.d.json(0, &["rule", "list"])[0]["ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for verb in ["disable", "enable"] {
+        let remote = stdout(&r.run(&r.operator, 0, &["rule", verb, &rule]));
+        let local = stdout(&r.d.expect(0, &["rule", verb, &rule]));
+        assert_eq!(remote, local, "{verb}");
+    }
+    let local = stderr(&r.d.expect(2, &["rule", "enable", "demo.nope"]));
+    let remote = stderr(&r.run(&r.operator, 2, &["rule", "enable", "demo.nope"]));
+    for err in [&local, &remote] {
+        assert!(
+            err.contains("no rule \"demo.nope\" (see `drover rule list`)"),
+            "{err}"
+        );
+    }
+}

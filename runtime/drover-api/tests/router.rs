@@ -44,7 +44,7 @@ fn api() -> Api {
     )
     .unwrap();
     let token = |role| {
-        drover_api::auth::create_token(&store, &format!("{role}-token"), role, "test")
+        drover_app::access::create_token(&store, &format!("{role}-token"), role, "test")
             .unwrap()
             .1
     };

@@ -549,14 +549,11 @@ fn rule(remote: &Remote, cmd: RuleCmd) -> Result<ExitCode> {
 }
 
 fn toggle(remote: &Remote, reference: &str, verb: &str) -> Result<ExitCode> {
-    let done = remote.post(
+    let done: drover_app::rules::Toggled = answer(remote.post(
         &format!("/api/v1/rules/{}/{verb}", segment(reference)),
         &Value::Null,
-    )?;
-    println!(
-        "rule {reference} {verb}d ({})",
-        done["note"].as_str().unwrap_or("")
-    );
+    )?)?;
+    println!("{}", done.message());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -651,18 +648,8 @@ fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
                 "/api/v1/grants{}",
                 query(&[("pack", pack), ("all", Some(all.to_string()))])
             ))?;
-            print_rows(
-                &grants,
-                json,
-                &[
-                    "id",
-                    "pack",
-                    "version",
-                    "capability",
-                    "scope",
-                    "revoked_at_ms",
-                ],
-            )
+            crate::commands::grant::print_list(&answer::<Vec<drover_core::Grant>>(grants)?, json)?;
+            Ok(ExitCode::SUCCESS)
         }
         GrantCmd::Add {
             pack,
@@ -675,26 +662,12 @@ fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
                 "/api/v1/grants",
                 &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin}),
             )?;
-            if json {
-                output::json(&g)?;
-            } else {
-                println!(
-                    "granted {capability} to {pack} scope '{}'",
-                    g["scope"].as_str().unwrap_or("")
-                );
-                println!("{}", g["id"].as_str().unwrap_or(""));
-            }
+            crate::commands::grant::print_given(&answer(g)?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         GrantCmd::Revoke { id } => {
             let g = remote.delete(&format!("/api/v1/grants/{}", segment(&id)))?;
-            println!(
-                "revoked grant {id}: {} on {}@{} scope '{}'",
-                g["capability"].as_str().unwrap_or(""),
-                g["pack"].as_str().unwrap_or(""),
-                g["version"].as_str().unwrap_or(""),
-                g["scope"].as_str().unwrap_or("")
-            );
+            crate::commands::grant::print_revoked(&answer(g)?);
             Ok(ExitCode::SUCCESS)
         }
     }
