@@ -486,3 +486,220 @@ fn kv_set_has_the_same_limits_locally_and_through_the_server() {
         "on"
     );
 }
+
+/// `drover retention show|set|reset`, `drover policy set|list|remove` and
+/// `drover gc` through the server: what the local commands print, from
+/// the same database; changes are the admin's; a refusal is the local
+/// one's, and stores nothing.
+#[test]
+fn retention_policies_and_gc_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    let same = |r: &Remote, token: &str, args: &[&str]| {
+        assert_eq!(
+            stdout(&r.run(token, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    };
+    for args in [
+        &["retention", "show"][..],
+        &["retention", "show", "--json"][..],
+    ] {
+        same(&r, &r.viewer, args);
+    }
+    let set = [
+        "retention",
+        "set",
+        "audit",
+        "--max-age",
+        "2y",
+        "--max-count",
+        "5000000",
+    ];
+    same(&r, &r.admin, &set);
+    let set_by = |r: &Remote| {
+        let shown = r.d.json(0, &["retention", "show"]);
+        shown[4]["set_by"].as_str().unwrap().to_owned()
+    };
+    assert!(set_by(&r).starts_with("user:") || set_by(&r).starts_with("uid:"));
+    r.run(&r.admin, 0, &set);
+    assert!(set_by(&r).starts_with("token:admin("), "{}", set_by(&r));
+    for args in [
+        &["retention", "show"][..],
+        &["retention", "show", "--json"][..],
+    ] {
+        same(&r, &r.viewer, args);
+    }
+    for token in [&r.viewer, &r.operator] {
+        let out = r.run(token, 2, &["retention", "reset", "audit"]);
+        assert!(
+            stderr(&out).contains("needs the admin role"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    for args in [
+        &["retention", "set", "logs", "--max-age", "1d"][..],
+        &["retention", "set", "audit"][..],
+    ] {
+        let local = stderr(&r.d.expect(2, args)).replace("drover: error: ", "");
+        let remote = stderr(&r.run(&r.admin, 2, args));
+        assert!(
+            remote.contains(local.trim()),
+            "{args:?}: {remote} vs {local}"
+        );
+    }
+    same(&r, &r.admin, &["retention", "reset", "audit"]);
+
+    // Policies: set, listed alike, removed; an unknown action refused alike.
+    let file = r.d.dir.path().join("one_sleep.yaml");
+    std::fs::write(
+        &file,
+        "name: one_sleep\nresource_ref: core.sleep\npolicy_type: action.concurrency\n\
+         parameters:\n  threshold: 1\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = r.run(&r.operator, 2, &["policy", "set", path]);
+    assert!(
+        stderr(&out).contains("needs the admin role"),
+        "{}",
+        stderr(&out)
+    );
+    same(&r, &r.admin, &["policy", "set", path]);
+    for args in [&["policy", "list"][..], &["policy", "list", "--json"][..]] {
+        same(&r, &r.viewer, args);
+    }
+    let audit = stdout(&r.d.expect(0, &["audit", "list"]));
+    assert!(audit.contains("token:admin("), "{audit}");
+    let typo = r.d.dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "name: typo\nresource_ref: core.nope\npolicy_type: action.concurrency\n\
+         parameters:\n  threshold: 1\n",
+    )
+    .unwrap();
+    let args = ["policy", "set", typo.to_str().unwrap()];
+    let local = stderr(&r.d.expect(2, &args));
+    let remote = stderr(&r.run(&r.admin, 2, &args));
+    let expected = format!(
+        "{}: resource_ref: core.nope is not an installed action",
+        typo.display()
+    );
+    assert!(local.contains(&expected), "{local}");
+    assert!(remote.contains(&expected), "{remote}");
+    let out = r.run(&r.admin, 0, &["policy", "remove", "one_sleep"]);
+    assert_eq!(stdout(&out).trim(), "policy drover.one_sleep removed");
+    let local = stderr(&r.d.expect(2, &["policy", "remove", "one_sleep"]));
+    let remote = stderr(&r.run(&r.admin, 2, &["policy", "remove", "one_sleep"]));
+    for err in [&local, &remote] {
+        assert!(err.contains("no operator policy \"one_sleep\""), "{err}");
+    }
+    let listed = r.d.json(0, &["policy", "list"]);
+    assert!(!listed.to_string().contains("drover.one_sleep"), "{listed}");
+
+    // gc: the preview as locally; a round is the admin's; no --vacuum.
+    same(&r, &r.admin, &["gc", "--dry-run", "--json"]);
+    let out = r.run(&r.viewer, 2, &["gc"]);
+    assert!(
+        stderr(&out).contains("needs the admin role"),
+        "{}",
+        stderr(&out)
+    );
+    let report = r.json(&r.admin, 0, &["gc"]);
+    assert!(report["kinds"].as_array().unwrap().len() == 5, "{report}");
+    let out = r.run(&r.admin, 2, &["gc", "--vacuum"]);
+    assert!(stderr(&out).contains("serve stopped"), "{}", stderr(&out));
+}
+
+/// Tokens, grants and rules through the server as locally: the same
+/// checks (a token needs a name), the same output (lists, what was
+/// granted, enabled or revoked) and the same refusals.
+#[test]
+fn tokens_grants_and_rules_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core", "packs/demo", "tests/packs/events"]);
+    // A token needs a name, here and there; none is made.
+    let before = r.d.json(0, &["token", "list"]).as_array().unwrap().len();
+    for name in ["", "   "] {
+        let args = ["token", "create", "--role", "viewer", "--name", name];
+        let local = stderr(&r.d.expect(2, &args));
+        let remote = stderr(&r.run(&r.admin, 2, &args));
+        for err in [&local, &remote] {
+            assert!(err.contains("a token name is 1 to 128 characters"), "{err}");
+        }
+    }
+    assert_eq!(
+        r.d.json(0, &["token", "list"]).as_array().unwrap().len(),
+        before
+    );
+    for args in [&["token", "list"][..], &["token", "list", "--all"][..]] {
+        assert_eq!(
+            stdout(&r.run(&r.admin, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let out = r.run(&r.admin, 2, &["token", "revoke", "nope"]);
+    let local = stderr(&r.d.expect(2, &["token", "revoke", "nope"]));
+    assert!(local.contains("no active token \"nope\""), "{local}");
+    assert!(
+        stderr(&out).contains("no active token \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+
+    // Grants: given, listed and revoked with the same words.
+    let give = [
+        "grant",
+        "add",
+        "demo@0.1.0",
+        "nodes.reboot",
+        "--scope",
+        "rack=r01",
+    ];
+    let remote = stdout(&r.run(&r.admin, 0, &give));
+    let local = stdout(&r.d.expect(0, &give));
+    let first_line = |s: &str| s.lines().next().unwrap_or("").to_owned();
+    assert_eq!(first_line(&remote), first_line(&local));
+    for args in [
+        &["grant", "list"][..],
+        &["grant", "list", "--json"][..],
+        &["grant", "list", "--all"][..],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let id = remote.lines().last().unwrap().trim().to_owned();
+    let out = stdout(&r.run(&r.admin, 0, &["grant", "revoke", &id]));
+    assert!(
+        out.starts_with(&format!("revoked grant {id}: nodes.reboot on demo@0.1.0")),
+        "{out}"
+    );
+    let local = stderr(&r.d.expect(2, &["grant", "revoke", &id]));
+    let remote = stderr(&r.run(&r.admin, 2, &["grant", "revoke", &id]));
+    let expected = format!("no active grant {id} (see `drover grant list --all`)");
+    assert!(local.contains(&expected), "{local}");
+    assert!(remote.contains(&expected), "{remote}");
+
+    // Rules: enabled and disabled with the same words; unknown alike.
+    let rule = r.d.json(0, &["rule", "list"])[0]["ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for verb in ["disable", "enable"] {
+        let remote = stdout(&r.run(&r.operator, 0, &["rule", verb, &rule]));
+        let local = stdout(&r.d.expect(0, &["rule", verb, &rule]));
+        assert_eq!(remote, local, "{verb}");
+    }
+    let local = stderr(&r.d.expect(2, &["rule", "enable", "demo.nope"]));
+    let remote = stderr(&r.run(&r.operator, 2, &["rule", "enable", "demo.nope"]));
+    for err in [&local, &remote] {
+        assert!(
+            err.contains("no rule \"demo.nope\" (see `drover rule list`)"),
+            "{err}"
+        );
+    }
+}

@@ -24,14 +24,13 @@ use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use drover_core::now_ms;
-use drover_store::{ApiToken, Role, Store};
+use drover_store::{Role, Store};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::error::blocking;
 use crate::{ApiError, AppState};
@@ -46,8 +45,6 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 /// The user the first start of `drover serve` creates.
 pub const FIRST_ADMIN: &str = "admin";
-/// Prefix of API tokens: recognisable in logs and by secret scanners.
-pub const TOKEN_PREFIX: &str = "drover_";
 
 /// Who is making a request.
 #[derive(Clone, Debug)]
@@ -98,47 +95,11 @@ impl Principal {
 
 // ------------------------------------------------------------ secrets
 
-/// `n` random bytes as lowercase hex.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    hex::encode(bytes)
-}
-
-/// Hex SHA-256: how tokens and session ids are stored.
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// A new API token: `drover_` and 32 random bytes in hex.
-pub fn new_token() -> String {
-    format!("{TOKEN_PREFIX}{}", random_hex(32))
-}
-
-/// A generated password: 24 characters from an unambiguous alphabet
-/// (~138 bits).
-pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    // 256 % 57 leaves a bias under 2% per character: irrelevant at 24 chars.
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
-/// An argon2id PHC string for `password` (default parameters: 19 MiB,
-/// 2 passes). Slow on purpose: call it off the async workers.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).expect("the operating system's random source");
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters accepts any password")
-        .to_string()
-}
+// Made in the application core, where `drover token` and `drover user`
+// make them too.
+pub use drover_app::access::{
+    TOKEN_PREFIX, generate_password, hash_password, new_token, random_hex, sha256_hex,
+};
 
 /// Whether `password` matches the PHC string `hash`.
 pub fn verify_password(password: &str, hash: &str) -> bool {
@@ -159,27 +120,6 @@ pub fn bootstrap_admin(store: &Store) -> Result<Option<String>, drover_store::St
     let password = generate_password();
     let created = store.create_first_user(FIRST_ADMIN, Role::Admin, &hash_password(&password))?;
     Ok(created.then_some(password))
-}
-
-/// Creates an API token; returns its record and the token itself, which is
-/// not stored and cannot be shown again.
-pub fn create_token(
-    store: &Store,
-    name: &str,
-    role: Role,
-    created_by: &str,
-) -> Result<(ApiToken, String), drover_store::StoreError> {
-    let secret = new_token();
-    let token = ApiToken {
-        id: ulid::Ulid::new().to_string(),
-        name: name.to_owned(),
-        role,
-        created_at_ms: now_ms(),
-        created_by: created_by.to_owned(),
-        revoked_at_ms: None,
-    };
-    store.insert_token(token.clone(), &sha256_hex(&secret))?;
-    Ok((token, secret))
 }
 
 // ------------------------------------------------------------ login

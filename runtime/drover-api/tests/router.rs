@@ -44,7 +44,7 @@ fn api() -> Api {
     )
     .unwrap();
     let token = |role| {
-        drover_api::auth::create_token(&store, &format!("{role}-token"), role, "test")
+        drover_app::access::create_token(&store, &format!("{role}-token"), role, "test")
             .unwrap()
             .1
     };
@@ -211,4 +211,141 @@ async fn every_answer_carries_the_security_headers() {
         }
         assert!(headers.contains_key("content-security-policy"), "{uri}");
     }
+}
+
+/// `/api/v1/policies`, `/api/v1/retention` and `/api/v1/gc` (what `drover
+/// policy|retention|gc --server` call): credentials before the body is
+/// read, viewers read, only admins change, and a refused change names its
+/// problem and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_retention_and_gc_are_the_admins_and_refusals_store_nothing() {
+    use serde_json::json;
+    let api = api();
+    let keep = json!({"max_age_ms": 1000});
+    let policy = json!({"definition": "name: one\nresource_ref: core.sleep\n\
+        policy_type: action.concurrency\nparameters:\n  threshold: 1\n"});
+    let changes = [
+        (Method::PUT, "/api/v1/retention/audit", Some(keep.clone())),
+        (Method::DELETE, "/api/v1/retention/audit", None),
+        (Method::POST, "/api/v1/policies", Some(policy.clone())),
+        (Method::DELETE, "/api/v1/policies/one", None),
+        (Method::GET, "/api/v1/gc", None),
+        (Method::POST, "/api/v1/gc", None),
+    ];
+    let reads = ["/api/v1/retention", "/api/v1/policies"];
+
+    // Anonymous: 401, even with a body far over any limit (not read).
+    let huge = json!({"definition": "x".repeat(3 << 20)});
+    for (method, uri, _) in &changes {
+        let (status, _, body) = call(&api, method.clone(), uri, None, Some(huge.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}: {body}");
+    }
+    for uri in reads {
+        let (status, _, body) = call(&api, Method::GET, uri, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        let (status, _, body) = get(&api, uri, &api.viewer).await;
+        assert_eq!(status, StatusCode::OK, "a viewer reads {uri}: {body}");
+        assert!(body.is_array(), "{body}");
+    }
+    // Viewers and operators: 403 naming the admin role.
+    for token in [&api.viewer, &api.operator] {
+        for (method, uri, body) in &changes {
+            let (status, _, answer) =
+                call(&api, method.clone(), uri, Some(token), body.clone()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {answer}");
+            assert!(
+                error_of(&answer).contains("needs the admin role"),
+                "{answer}"
+            );
+        }
+    }
+    let (_, _, settings) = get(&api, "/api/v1/retention", &api.viewer).await;
+
+    // An admin's bad requests: 400 naming the problem, nothing stored.
+    let admin = Some(api.admin.as_str());
+    for (body, expected) in [
+        (
+            json!({"definition": "name: [unclosed"}),
+            "policy", // the default source, with the YAML's place
+        ),
+        (
+            json!({"definition": format!("name: big\n#{}", "x".repeat(1 << 20))}),
+            "at most 1048576",
+        ),
+        (policy.clone(), "core.sleep is not an installed action"),
+        (
+            json!({"definition": "name: x", "source": "a\u{1b}[2Jb"}),
+            "printable",
+        ),
+        (json!({"definition": "name: x", "extra": 1}), "extra"),
+    ] {
+        let (status, _, answer) =
+            call(&api, Method::POST, "/api/v1/policies", admin, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(error_of(&answer).contains(expected), "{expected}: {answer}");
+    }
+    let (_, _, listed) = get(&api, "/api/v1/policies", &api.viewer).await;
+    assert_eq!(listed, json!([]), "no policy stored");
+    let (status, _, answer) = call(&api, Method::DELETE, "/api/v1/policies/one", admin, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(error_of(&answer).contains("no operator policy"), "{answer}");
+
+    for (uri, body, expected) in [
+        (
+            "/api/v1/retention/logs",
+            json!({"max_age_ms": 1000}),
+            "no kind of history",
+        ),
+        (
+            "/api/v1/retention/audit",
+            json!({}),
+            "say how long to keep audit",
+        ),
+        (
+            "/api/v1/retention/audit",
+            json!({"max_count": 0}),
+            "at least 1",
+        ),
+        (
+            "/api/v1/retention/audit",
+            json!({"max_age_ms": -5}),
+            "at least 1",
+        ),
+        (
+            "/api/v1/retention/audit",
+            json!({"max_count": 5, "forever": true}),
+            "--forever",
+        ),
+    ] {
+        let (status, _, answer) = call(&api, Method::PUT, uri, admin, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert!(error_of(&answer).contains(expected), "{expected}: {answer}");
+    }
+    let (_, _, after) = get(&api, "/api/v1/retention", &api.viewer).await;
+    assert_eq!(after, settings, "no retention changed");
+
+    // And what an admin may do.
+    let (status, _, set) = call(
+        &api,
+        Method::PUT,
+        "/api/v1/retention/audit",
+        admin,
+        Some(json!({"max_count": 10})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["max_count"], 10);
+    assert!(
+        set["set_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:admin-token("),
+        "{set}"
+    );
+    let (status, _, preview) = get(&api, "/api/v1/gc", &api.admin).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(preview["kinds"].is_array(), "{preview}");
+    let (status, _, report) = call(&api, Method::POST, "/api/v1/gc", admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report["size_bytes"].as_u64().unwrap() > 0, "{report}");
 }

@@ -3,10 +3,14 @@
 //! installed pack with a plugin that declares it) and builds the grant,
 //! bound to the current digests of the plugins that asked for it. Shared
 //! by `drover grant add`, `POST /api/v1/grants` and the web UI.
+//!
+//! Revoking one ([`revoke_grant`]): the id's grammar, then the grant must
+//! be active. Shared by `drover grant revoke` (local and over `--server`),
+//! `DELETE /api/v1/grants/{id}` and the web UI's pack page.
 
 use std::collections::BTreeMap;
 
-use drover_core::{Grant, GrantId, now_ms};
+use drover_core::{Grant, GrantId, IdError, now_ms};
 use drover_pack::Pack;
 use drover_policy::{Capability, Scope};
 use drover_store::{Store, StoreError};
@@ -41,6 +45,25 @@ impl GiveError {
     pub fn is_bad_request(&self) -> bool {
         !matches!(self, GiveError::Store(_))
     }
+}
+
+/// Why a grant cannot be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("no active grant {0} (see `drover grant list --all`)")]
+    NotActive(GrantId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Revokes active grant `id` (it stops matching at once) and returns it.
+pub fn revoke_grant(store: &Store, id: &str) -> Result<Grant, RevokeError> {
+    let id: GrantId = id.parse()?;
+    store
+        .revoke_grant(id, now_ms())?
+        .ok_or(RevokeError::NotActive(id))
 }
 
 /// Checks the request, stores the grant and returns it.
@@ -117,4 +140,44 @@ pub fn prepare_grant(
         revoked_at_ms: None,
     };
     Ok(grant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoking_needs_a_grant_id_of_an_active_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("drover.db")).unwrap();
+        assert!(matches!(
+            revoke_grant(&store, "not-an-id"),
+            Err(RevokeError::Id(_))
+        ));
+        let unknown = GrantId::new();
+        let err = revoke_grant(&store, &unknown.to_string()).unwrap_err();
+        assert!(matches!(err, RevokeError::NotActive(id) if id == unknown));
+        assert!(err.to_string().contains("drover grant list --all"), "{err}");
+        let grant = Grant {
+            id: GrantId::new(),
+            pack: "demo".into(),
+            version: "0.1.0".into(),
+            capability: "http".into(),
+            scope: "*".into(),
+            digests: Default::default(),
+            created_at_ms: now_ms(),
+            created_by: "user:test".into(),
+            revoked_at_ms: None,
+        };
+        store.insert_grant(grant.clone()).unwrap();
+        let revoked = revoke_grant(&store, &grant.id.to_string()).unwrap();
+        assert!(revoked.revoked_at_ms.is_some());
+        assert!(
+            matches!(
+                revoke_grant(&store, &grant.id.to_string()),
+                Err(RevokeError::NotActive(_))
+            ),
+            "a second revocation is refused"
+        );
+    }
 }

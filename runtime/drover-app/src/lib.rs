@@ -13,11 +13,16 @@
 //! - [`ports`]: the host's ports over the store and the fleet;
 //! - [`install`]: installing a pack (checks, workflows, one transaction);
 //! - [`packs`]: promoting a pack version out of shadow mode;
-//! - [`grants`]: giving a grant (checked against the installed pack);
+//! - [`grants`]: giving a grant (checked against the installed pack) and
+//!   revoking one;
+//! - [`rules`]: enabling and disabling a rule;
+//! - [`access`]: API tokens and web users (checks, credentials);
+//! - [`retention`]: how long each kind of history is kept;
 //! - [`secrets`]: setting a secret (name grammar, size limit);
 //! - [`kv`]: operators' kv writes (scope grammar, size limits);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing).
 
+pub mod access;
 pub mod catalog;
 pub mod grants;
 pub mod install;
@@ -25,6 +30,8 @@ pub mod kv;
 pub mod nodes;
 pub mod packs;
 pub mod ports;
+pub mod retention;
+pub mod rules;
 pub mod secrets;
 
 use std::path::Path;
@@ -37,7 +44,7 @@ use drover_store::{Store, StoreError};
 
 use crate::catalog::PackIndex;
 
-pub use grants::{GiveError, give_grant, prepare_grant};
+pub use grants::{GiveError, RevokeError, give_grant, prepare_grant, revoke_grant};
 pub use install::{InstallError, InstallReport};
 
 /// The application: store, fleet and plugin runtime of one process.

@@ -39,6 +39,8 @@ use drover_store::{Gate, RetryRule, SlotNeed};
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Deserialize;
 
+pub mod operator;
+
 /// One policy, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {

@@ -2,13 +2,17 @@
 //! `retention` settings) in small batches with a pause between them, so
 //! a backlog of a million rows drains while webhooks and executions keep
 //! their latency, then gives the freed pages back to the file system.
-//! `drover serve` runs it every `--gc-every`; `drover gc` runs one round.
+//! `drover serve` runs it every `--gc-every`; `drover gc` runs one round,
+//! locally or through `POST /api/v1/gc` (and previews one, `GET
+//! /api/v1/gc`): both answer with [`GcPreview`] or [`GcReport`], made by
+//! [`gc_preview`] and [`gc_round`], which the CLI prints the same way.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use drover_store::{History, Store, StoreError, Tally};
+use serde::{Deserialize, Serialize};
 
 use crate::Shared;
 
@@ -103,6 +107,89 @@ pub fn preview(store: &Store) -> Result<Vec<(History, Tally)>, StoreError> {
         .into_iter()
         .map(|s| Ok((s.kind, store.gc_preview(s.kind, s.keep, now)?)))
         .collect()
+}
+
+/// One kind in a [`GcPreview`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewKind {
+    pub kind: String,
+    pub would_delete: u64,
+    pub in_use: u64,
+}
+
+/// What a round would delete now (`drover gc --dry-run`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcPreview {
+    pub kinds: Vec<PreviewKind>,
+}
+
+/// One kind in a [`GcReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectedKind {
+    pub kind: String,
+    pub deleted: u64,
+    pub in_use: u64,
+}
+
+/// What a round deleted (`drover gc`), and the database's size after it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcReport {
+    pub kinds: Vec<CollectedKind>,
+    /// Keys, sessions and webhook signatures past their expiry.
+    pub expired: u64,
+    pub freed_bytes: u64,
+    pub size_bytes: u64,
+    /// Free pages left in the file.
+    pub free_bytes: u64,
+}
+
+/// [`preview`], as `drover gc --dry-run` and `GET /api/v1/gc` answer it.
+pub fn gc_preview(store: &Store) -> Result<GcPreview, StoreError> {
+    Ok(GcPreview {
+        kinds: preview(store)?
+            .into_iter()
+            .map(|(k, t)| PreviewKind {
+                kind: k.name().to_owned(),
+                would_delete: t.rows,
+                in_use: t.in_use,
+            })
+            .collect(),
+    })
+}
+
+/// One round ([`collect`] at `pace`), then with `vacuum` the whole file
+/// rewritten (the caller makes sure nothing else uses the database), as
+/// `drover gc` and `POST /api/v1/gc` answer it.
+pub fn gc_round(
+    store: &Store,
+    pace: Pace,
+    vacuum: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<GcReport, StoreError> {
+    let report = collect(store, pace, stop)?;
+    let mut freed = report.freed_bytes;
+    if vacuum {
+        let (before, _) = store.db_size()?;
+        store.vacuum()?;
+        let (after, _) = store.db_size()?;
+        freed += before.saturating_sub(after);
+    }
+    let (size, free) = store.db_size()?;
+    Ok(GcReport {
+        kinds: report
+            .kinds
+            .iter()
+            .map(|(k, t)| CollectedKind {
+                kind: k.name().to_owned(),
+                deleted: t.rows,
+                in_use: t.in_use,
+            })
+            .collect(),
+        expired: report.expired,
+        freed_bytes: freed,
+        size_bytes: size,
+        free_bytes: free,
+    })
 }
 
 fn rest(pace: Pace, took: Duration) {

@@ -73,7 +73,7 @@ fn main() {
     )
     .expect("pipeline");
     let (_, token) =
-        drover_api::auth::create_token(&store, "bench", Role::Viewer, "bench").unwrap();
+        drover_app::access::create_token(&store, "bench", Role::Viewer, "bench").unwrap();
     let app = drover_api::router(drover_api::AppState {
         app,
         intake: pipeline.intake(),

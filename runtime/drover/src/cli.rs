@@ -92,15 +92,18 @@ pub enum Command {
     #[command(subcommand)]
     Fleet(crate::commands::fleet::FleetCmd),
     /// The operator's scheduler policies, on any action: `drover policy set
-    /// one_sleep.yaml` (a pack's own govern only its actions).
+    /// one_sleep.yaml` (a pack's own govern only its actions). Works with
+    /// --server (changes need an admin token).
     #[command(subcommand)]
     Policy(crate::commands::policy::PolicyCmd),
     /// How long each kind of history is kept: `drover retention set
-    /// executions --max-age 14d`.
+    /// executions --max-age 14d`. Works with --server (changes need an
+    /// admin token).
     #[command(subcommand)]
     Retention(crate::commands::gc::RetentionCmd),
     /// Delete history past its retention now (`drover serve` does it every
-    /// --gc-every): `drover gc --dry-run` shows what would go.
+    /// --gc-every): `drover gc --dry-run` shows what would go. Works with
+    /// --server (an admin token; not --vacuum).
     Gc(crate::commands::gc::GcArgs),
     /// Questions workflows wait on (`core.ask`): list, show, answer.
     #[command(subcommand)]

@@ -7,7 +7,8 @@
 //! `rule list|show|enable|disable`, `pack list|show|promote`, `grant`,
 //! `audit list`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
 //! `node list|show|drain|reboot|undrain`, `budget`, `brake`, `inquiry`,
-//! `exec pause|resume|cancel|rerun` (the server queues the run). Answers
+//! `exec pause|resume|cancel|rerun` (the server queues the run), `policy`,
+//! `retention`, `gc` (without `--vacuum`). Answers
 //! print as the local command prints them and exit with its code. The
 //! others need the drover host's files (`pack install`, `node
 //! import|export`, `rule test`, `workflow`) or are the host (`serve`,
@@ -24,7 +25,9 @@ use crate::cli::{
     AuditCmd, Command, ExecCmd, GrantCmd, KvCmd, PackCmd, RuleCmd, RunArgs, SecretCmd, SensorCmd,
     TriggerCmd,
 };
+use crate::commands::gc::{GcArgs, RetentionCmd};
 use crate::commands::inquiry::InquiryCmd;
+use crate::commands::policy::PolicyCmd;
 use crate::output;
 
 mod fleet;
@@ -209,6 +212,9 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         Command::Brake(cmd) => fleet::brake(remote, cmd),
         Command::Fleet(cmd) => fleet::fleet(remote, cmd),
         Command::Inquiry(cmd) => inquiry(remote, cmd),
+        Command::Policy(cmd) => policy(remote, cmd),
+        Command::Retention(cmd) => retention(remote, cmd),
+        Command::Gc(args) => gc(remote, args),
         Command::Sensor(SensorCmd::List { json }) => {
             let all = remote.get("/api/v1/sensors")?;
             print_rows(
@@ -229,7 +235,8 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
              list|show|promote, grant, audit, trigger, kv, secret, sensor, token, node \
-             list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry); \
+             list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry, \
+             policy, retention, gc); \
              got {}",
             name_of(&other)
         ),
@@ -542,14 +549,11 @@ fn rule(remote: &Remote, cmd: RuleCmd) -> Result<ExitCode> {
 }
 
 fn toggle(remote: &Remote, reference: &str, verb: &str) -> Result<ExitCode> {
-    let done = remote.post(
+    let done: drover_app::rules::Toggled = answer(remote.post(
         &format!("/api/v1/rules/{}/{verb}", segment(reference)),
         &Value::Null,
-    )?;
-    println!(
-        "rule {reference} {verb}d ({})",
-        done["note"].as_str().unwrap_or("")
-    );
+    )?)?;
+    println!("{}", done.message());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -644,18 +648,8 @@ fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
                 "/api/v1/grants{}",
                 query(&[("pack", pack), ("all", Some(all.to_string()))])
             ))?;
-            print_rows(
-                &grants,
-                json,
-                &[
-                    "id",
-                    "pack",
-                    "version",
-                    "capability",
-                    "scope",
-                    "revoked_at_ms",
-                ],
-            )
+            crate::commands::grant::print_list(&answer::<Vec<drover_core::Grant>>(grants)?, json)?;
+            Ok(ExitCode::SUCCESS)
         }
         GrantCmd::Add {
             pack,
@@ -668,26 +662,12 @@ fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
                 "/api/v1/grants",
                 &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin}),
             )?;
-            if json {
-                output::json(&g)?;
-            } else {
-                println!(
-                    "granted {capability} to {pack} scope '{}'",
-                    g["scope"].as_str().unwrap_or("")
-                );
-                println!("{}", g["id"].as_str().unwrap_or(""));
-            }
+            crate::commands::grant::print_given(&answer(g)?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         GrantCmd::Revoke { id } => {
             let g = remote.delete(&format!("/api/v1/grants/{}", segment(&id)))?;
-            println!(
-                "revoked grant {id}: {} on {}@{} scope '{}'",
-                g["capability"].as_str().unwrap_or(""),
-                g["pack"].as_str().unwrap_or(""),
-                g["version"].as_str().unwrap_or(""),
-                g["scope"].as_str().unwrap_or("")
-            );
+            crate::commands::grant::print_revoked(&answer(g)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -770,6 +750,85 @@ fn secret(remote: &Remote, cmd: SecretCmd) -> Result<ExitCode> {
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The API's answer as `T` (what the local command prints from).
+fn answer<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
+    serde_json::from_value(value).context("the server sent an answer this drover cannot read")
+}
+
+fn policy(remote: &Remote, cmd: PolicyCmd) -> Result<ExitCode> {
+    use crate::commands::policy::{print_list, read};
+    match cmd {
+        PolicyCmd::Set { file } => {
+            let text = read(&file)?;
+            let set: drover_engine::policies::operator::PolicyView = answer(remote.post(
+                "/api/v1/policies",
+                &json!({"definition": text, "source": file.display().to_string()}),
+            )?)?;
+            println!("{}", set.set_message());
+        }
+        PolicyCmd::List { json } => {
+            print_list(&answer::<Vec<_>>(remote.get("/api/v1/policies")?)?, json)?
+        }
+        PolicyCmd::Remove { name } => {
+            let removed: drover_engine::policies::operator::PolicyView =
+                answer(remote.delete(&format!("/api/v1/policies/{}", segment(&name)))?)?;
+            println!("{}", removed.removed_message());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn retention(remote: &Remote, cmd: RetentionCmd) -> Result<ExitCode> {
+    use drover_app::retention::Setting;
+    match cmd {
+        RetentionCmd::Show { json } => {
+            let settings: Vec<Setting> = answer(remote.get("/api/v1/retention")?)?;
+            crate::commands::gc::print_settings(&settings, json)?;
+        }
+        RetentionCmd::Set {
+            kind,
+            max_age,
+            max_count,
+            forever,
+        } => {
+            let body = json!({
+                "max_age_ms": max_age.map(crate::commands::gc::age_ms),
+                "max_count": max_count,
+                "forever": forever,
+            });
+            let set: Setting =
+                answer(remote.put(&format!("/api/v1/retention/{}", segment(&kind)), &body)?)?;
+            println!("{}", set.set_message());
+        }
+        RetentionCmd::Reset { kind } => {
+            let set: Setting =
+                answer(remote.delete(&format!("/api/v1/retention/{}", segment(&kind)))?)?;
+            println!("{}", set.reset_message());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gc(remote: &Remote, args: GcArgs) -> Result<ExitCode> {
+    use crate::commands::gc::{print_preview, print_report};
+    if args.vacuum {
+        bail!(
+            "`gc --vacuum` does not work with --server: it rewrites the database file, which \
+             needs serve stopped; run it on the drover host"
+        );
+    }
+    if args.dry_run {
+        print_preview(&answer(remote.get("/api/v1/gc")?)?, args.json)?;
+    } else {
+        print_report(
+            &answer(remote.post("/api/v1/gc", &json!({}))?)?,
+            false,
+            args.json,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

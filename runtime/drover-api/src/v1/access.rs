@@ -1,10 +1,12 @@
 //! Who is asking and who may: `/api/v1/whoami`, `/api/v1/login` and
-//! `/api/v1/logout` (JSON sessions), and `/api/v1/tokens` (admin).
+//! `/api/v1/logout` (JSON sessions), and `/api/v1/tokens` (admin; the
+//! checks are `drover_app::access`'s, as for `drover token`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use drover_app::access::{self, AccessError};
 use drover_store::{ApiToken, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,6 +113,15 @@ pub(crate) async fn end_session(state: &AppState, headers: &HeaderMap) -> Result
     Ok(())
 }
 
+/// [`access`]'s refusals as the API's errors.
+fn access_error(e: AccessError) -> ApiError {
+    match e {
+        AccessError::Store(e) => e.into(),
+        e @ (AccessError::NoToken(_) | AccessError::NoUser(_)) => ApiError::NotFound(e.to_string()),
+        e => ApiError::BadRequest(e.to_string()),
+    }
+}
+
 /// An API token's record (never the token).
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {
@@ -182,14 +193,11 @@ pub async fn create_token(
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<NewToken>), ApiError> {
     let role: Role = req.role.parse().map_err(ApiError::BadRequest)?;
-    if req.name.trim().is_empty() || req.name.len() > 128 {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 128 characters, e.g. \"ci\"".into(),
-        ));
-    }
     let store = state.store().clone();
-    let (record, token) =
-        blocking(move || Ok(auth::create_token(&store, &req.name, role, &who.actor())?)).await?;
+    let (record, token) = blocking(move || {
+        access::create_token(&store, &req.name, role, &who.actor()).map_err(access_error)
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(NewToken {
@@ -210,11 +218,10 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     let store = state.store().clone();
-    let i = id.clone();
-    let revoked = blocking(move || Ok(store.revoke_token(&i)?)).await?;
-    revoked.map(|t| Json(view(t))).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no active token {id:?} (GET /api/v1/tokens lists them)"
-        ))
+    blocking(move || {
+        access::revoke_token(&store, &id)
+            .map(|t| Json(view(t)))
+            .map_err(access_error)
     })
+    .await
 }

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use drover_core::{Grant, GrantId, now_ms};
+use drover_app::RevokeError;
+use drover_core::Grant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -126,14 +127,15 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<GrantView>, ApiError> {
-    let id: GrantId = id
-        .parse()
-        .map_err(|e: drover_core::IdError| ApiError::BadRequest(e.to_string()))?;
     let store = state.store().clone();
-    let revoked = blocking(move || Ok(store.revoke_grant(id, now_ms())?)).await?;
-    revoked.map(|g| Json(view(g))).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no active grant {id} (GET /api/v1/grants?all=true lists them)"
-        ))
+    blocking(move || {
+        drover_app::revoke_grant(&store, &id)
+            .map(|g| Json(view(g)))
+            .map_err(|e| match e {
+                RevokeError::Id(_) => ApiError::BadRequest(e.to_string()),
+                RevokeError::NotActive(_) => ApiError::NotFound(e.to_string()),
+                RevokeError::Store(e) => e.into(),
+            })
     })
+    .await
 }

@@ -6,8 +6,9 @@
 use axum::Json;
 use axum::extract::State;
 use drover_core::ExecutionId;
-use drover_engine::workflows::ask::{InquiryError, respond_inquiry};
-use drover_store::{Inquiry, RespondError, Role};
+use drover_engine::workflows::Continue;
+use drover_engine::workflows::ask::{self, InquiryError, Responder};
+use drover_store::{Inquiry, RespondError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -98,53 +99,39 @@ pub struct Response {
     response: Map<String, Value>,
 }
 
-/// The role names a principal answers as: its role and those below it
-/// (an admin may answer what an operator may).
-pub fn role_names(role: Role) -> Vec<String> {
-    Role::ALL
-        .iter()
-        .filter(|r| **r <= role)
-        .map(|r| r.as_str().to_owned())
-        .collect()
-}
-
-/// Whether `role` may answer an inquiry that names `roles` (none: anyone).
-pub fn may_answer(role: Role, roles: &[String]) -> bool {
-    roles.is_empty() || role_names(role).iter().any(|r| roles.contains(r))
-}
-
-/// Checks `who`'s answer to inquiry `id` (role, schema), records it and
-/// queues the waiting workflow for `drover serve`. The API's respond
-/// endpoint and the web UI's inquiries page both answer through this.
-pub async fn answer(
+/// `who`'s answer to inquiry `id` through the one operation
+/// ([`drover_engine::workflows::ask::answer`]: roles, schema, record,
+/// queue for `drover serve`), its refusals as the API's errors.
+async fn answer(
     state: &AppState,
     who: &Principal,
     id: ExecutionId,
     response: Map<String, Value>,
 ) -> Result<Inquiry, ApiError> {
-    let roles = role_names(who.role);
     let role = who.role;
-    let actor = who.actor();
+    let responder = Responder::with_role(who.actor(), role);
     let app = state.app.clone();
     let answered = blocking(move || {
-        respond_inquiry(&app, id, Value::Object(response), &roles, &actor).map_err(|e| match e {
+        ask::answer(
+            &app,
+            id,
+            Value::Object(response),
+            &responder,
+            Continue::Queue,
+        )
+        .map_err(|e| match e {
             InquiryError::Respond(RespondError::Unknown(_)) => ApiError::NotFound(e.to_string()),
             InquiryError::Respond(RespondError::NotPending { .. }) => {
                 ApiError::Conflict(e.to_string())
             }
-            InquiryError::Role { id, roles, given } => ApiError::Forbidden(format!(
-                "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
-                     log in or use a token with one of those roles",
-                roles.join(", "),
-                given.join(", ")
-            )),
+            InquiryError::Role { .. } => ApiError::Forbidden(e.for_role(role)),
             InquiryError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         })
     })
     .await?;
     state.intake.notify_queued();
-    Ok(answered)
+    Ok(answered.inquiry)
 }
 
 /// Answer an inquiry (operator). The response must match the inquiry's

@@ -6,7 +6,8 @@
 //! Roles: reading is `viewer`; running actions, enabling rules and
 //! writing kv, controlling workflows, answering inquiries and draining or
 //! rebooting nodes is `operator`; grants, promotions, secrets, tokens,
-//! budgets and the storm brake's release and settings are `admin`. See [`crate::auth`].
+//! budgets, the storm brake's release and settings, operator policies,
+//! retention settings and collection rounds are `admin`. See [`crate::auth`].
 
 pub mod access;
 pub mod control;
@@ -17,6 +18,8 @@ pub mod grants;
 pub mod inquiries;
 pub mod kv;
 pub mod packs;
+pub mod policies;
+pub mod retention;
 pub mod rules;
 pub mod workflows;
 
@@ -58,6 +61,8 @@ pub struct ErrorBody {
         (name = "workflows", description = "installed workflows, their text and graph"),
         (name = "inquiries", description = "questions workflows wait on, and answering them"),
         (name = "fleet", description = "nodes, drain/reboot requests, budgets, the storm brake"),
+        (name = "policies", description = "concurrency and retry policies; the operator's own (admin)"),
+        (name = "retention", description = "how long history is kept, and collecting it (admin)"),
     )
 )]
 struct ApiDoc;
@@ -132,4 +137,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::list))
         .routes(routes!(workflows::get))
         .routes(routes!(workflows::graph_svg))
+        .routes(routes!(policies::list, policies::set))
+        .routes(routes!(policies::remove))
+        .routes(routes!(retention::show))
+        .routes(routes!(retention::set, retention::reset))
+        .routes(routes!(retention::preview, retention::collect))
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use drover_app::rules::RuleError;
 use drover_rules::{Context, Rule, TriggerInstance, test_rule};
 use drover_store::StoredRule;
 use serde::{Deserialize, Serialize};
@@ -124,28 +125,37 @@ pub async fn get(
     }))
 }
 
+/// A rule enabled or disabled.
 #[derive(Serialize, ToSchema)]
 pub struct Toggled {
     #[serde(rename = "ref")]
     reference: String,
     enabled: bool,
+    /// When it takes effect.
     note: String,
 }
 
+/// Through [`drover_app::rules::set_enabled`], as `drover rule
+/// enable|disable` and the web UI.
 async fn set_enabled(
     state: AppState,
     reference: String,
     enabled: bool,
 ) -> Result<Json<Toggled>, ApiError> {
-    let stored = find(&state, reference).await?;
     let store = state.store().clone();
-    let r = stored.reference.clone();
-    blocking(move || Ok(store.set_rule_enabled(&r, enabled)?)).await?;
-    Ok(Json(Toggled {
-        reference: stored.reference,
-        enabled,
-        note: "a running `drover serve` applies it within about a second".into(),
-    }))
+    blocking(move || {
+        let done =
+            drover_app::rules::set_enabled(&store, &reference, enabled).map_err(|e| match e {
+                RuleError::Unknown(_) => ApiError::NotFound(e.to_string()),
+                RuleError::Store(e) => e.into(),
+            })?;
+        Ok(Json(Toggled {
+            reference: done.reference,
+            enabled: done.enabled,
+            note: done.note,
+        }))
+    })
+    .await
 }
 
 /// Enable a rule (operator).

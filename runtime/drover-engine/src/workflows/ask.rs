@@ -6,8 +6,9 @@
 //! empty: anyone), `ttl` (seconds, or a duration such as `"30m"`; default
 //! 24 h), optional `route` (where to announce it, for notifiers). The
 //! runner stores an inquiry whose id is the task's child execution id and
-//! parks the run. [`respond_inquiry`] validates an answer against the
-//! schema, checks the responder's roles, records it and queues the run:
+//! parks the run. [`answer`] checks the responder's roles, validates an
+//! answer against the schema, records it and continues the run (queued or
+//! here):
 //! the task succeeds with the response as its result, and the workflow
 //! routes on it (`approve=false` is a denial the workflow handles).
 //! Past its `ttl` the inquiry times out and the task fails with "inquiry
@@ -20,6 +21,13 @@
 //! defaults (`default` of each property), if they fit; else `{}`, if it
 //! fits; else the task ends as if the inquiry had timed out, and the
 //! workflow follows the route it would take then.
+//!
+//! Answering is one operation for every front end: `POST
+//! /api/v1/inquiries/{id}/respond`, the web UI's inquiries page and
+//! `drover inquiry respond` (local; `--server` calls the API route) all
+//! call [`answer`]. It lives here rather than in drover-app because an
+//! answer continues a workflow and the workflow driver is drover-engine's
+//! (drover-engine depends on drover-app, not the other way round).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +36,7 @@ use drover_app::App;
 use drover_core::{
     Decision, ExecStatus, Execution, ExecutionId, LogLevel, LogLine, PlannedEffect, now_ms,
 };
-use drover_store::{Inquiry, RespondError, StoreError};
+use drover_store::{Inquiry, RespondError, Role, StoreError};
 use serde_json::{Value, json};
 
 use super::control::{self, Continue, ControlError};
@@ -308,46 +316,110 @@ pub enum InquiryError {
     Control(Box<ControlError>),
 }
 
+impl InquiryError {
+    /// The message for a signed-in principal of `role` (the API, the web
+    /// UI): a refused role says how to get one rather than `--as`.
+    pub fn for_role(&self, role: Role) -> String {
+        match self {
+            InquiryError::Role { id, roles, given } => format!(
+                "inquiry {id} may be answered by {} only; the {role} role answers as {}: \
+                 log in or use a token with one of those roles",
+                roles.join(", "),
+                given.join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<ControlError> for InquiryError {
     fn from(e: ControlError) -> Self {
         InquiryError::Control(Box::new(e))
     }
 }
 
-/// Checks `response` (roles, schema) against pending inquiry `id`, records
-/// it with `actor` and queues the waiting workflow for `drover serve`. The
-/// REST API and the CLI (`drover inquiry respond --queue`) call this.
-pub fn respond_inquiry(
-    app: &App,
-    id: ExecutionId,
-    response: Value,
-    responder_roles: &[String],
-    actor: &str,
-) -> Result<Inquiry, InquiryError> {
-    record(app, id, response, responder_roles, actor, true)
+/// Who answers an inquiry: the actor recorded with the answer and the
+/// role names they answer as.
+#[derive(Clone, Debug)]
+pub struct Responder {
+    pub actor: String,
+    pub roles: Vec<String>,
 }
 
-/// Like [`respond_inquiry`] but continues the workflow in this thread
-/// (`drover inquiry respond` without `--queue`); `None` in the outcome when
-/// another process drives the run (it takes the answer itself).
-pub fn respond_and_continue(
+impl Responder {
+    /// A signed-in principal (the API, the web UI): it answers as its role
+    /// and those below it (an admin may answer what an operator may).
+    pub fn with_role(actor: impl Into<String>, role: Role) -> Responder {
+        Responder {
+            actor: actor.into(),
+            roles: role_names(role),
+        }
+    }
+
+    /// The local CLI: the roles named with `--as` (it has the database
+    /// file, so it is trusted to say who it answers as).
+    pub fn with_roles(actor: impl Into<String>, roles: Vec<String>) -> Responder {
+        Responder {
+            actor: actor.into(),
+            roles,
+        }
+    }
+
+    /// Whether they may answer an inquiry that names `roles` (none:
+    /// anyone).
+    pub fn may_answer(&self, roles: &[String]) -> bool {
+        roles.is_empty() || self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+/// The role names `role` answers as: itself and those below it.
+pub fn role_names(role: Role) -> Vec<String> {
+    Role::ALL
+        .iter()
+        .filter(|r| **r <= role)
+        .map(|r| r.as_str().to_owned())
+        .collect()
+}
+
+/// What an answer did.
+#[derive(Debug)]
+pub struct Answered {
+    /// The inquiry, answered.
+    pub inquiry: Inquiry,
+    /// With [`Continue::Foreground`], the run's outcome here; `None` when
+    /// queued, or when another process drives the run (it takes the
+    /// answer itself).
+    pub outcome: Option<Outcome>,
+}
+
+/// Answers inquiry `id`: checks that `who` may (the inquiry's roles) and
+/// that `response` fits its schema, records it with `who`'s actor, then
+/// continues the waiting workflow as `how` says: queued for `drover
+/// serve` ([`Continue::Queue`]: the API, the web UI, `drover inquiry
+/// respond --queue`) or here ([`Continue::Foreground`]: `drover inquiry
+/// respond`). Nothing is recorded when a check fails.
+pub fn answer(
     app: &App,
     id: ExecutionId,
     response: Value,
-    responder_roles: &[String],
-    actor: &str,
-) -> Result<(Inquiry, Option<Outcome>), InquiryError> {
-    let q = record(app, id, response, responder_roles, actor, false)?;
-    let outcome = control::continue_run(app, q.root, Continue::Foreground)?;
-    Ok((q, outcome))
+    who: &Responder,
+    how: Continue,
+) -> Result<Answered, InquiryError> {
+    let queue = how == Continue::Queue;
+    let inquiry = record(app, id, response, who, queue)?;
+    let outcome = if queue {
+        None
+    } else {
+        control::continue_run(app, inquiry.root, Continue::Foreground)?
+    };
+    Ok(Answered { inquiry, outcome })
 }
 
 fn record(
     app: &App,
     id: ExecutionId,
     response: Value,
-    responder_roles: &[String],
-    actor: &str,
+    who: &Responder,
     queue: bool,
 ) -> Result<Inquiry, InquiryError> {
     let store = app.store();
@@ -359,11 +431,11 @@ fn record(
     if q.state != "pending" {
         return Err(RespondError::NotPending { id, state: q.state }.into());
     }
-    if !q.roles.is_empty() && !responder_roles.iter().any(|r| q.roles.contains(r)) {
+    if !who.may_answer(&q.roles) {
         return Err(InquiryError::Role {
             id,
             roles: q.roles,
-            given: responder_roles.to_vec(),
+            given: who.roles.clone(),
         });
     }
     let validator = jsonschema::validator_for(&q.schema).map_err(|e| InquiryError::Invalid {
@@ -382,7 +454,7 @@ fn record(
         };
         return Err(InquiryError::Invalid { id, problem });
     }
-    Ok(store.respond_inquiry(id, response, actor.to_owned(), queue)?)
+    Ok(store.respond_inquiry(id, response, who.actor.clone(), queue)?)
 }
 
 /// Under `drover serve`: times out inquiries past their deadline (their
@@ -440,6 +512,107 @@ mod tests {
             responder: None,
             responded_at_ms: None,
         }
+    }
+
+    /// An app over a scratch database, with a pending inquiry `q` stored.
+    fn app_with(q: &Inquiry) -> (tempfile::TempDir, App) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = drover_store::Store::open(&dir.path().join("drover.db")).unwrap();
+        let app = App::with_defaults(store, &dir.path().join("cache")).unwrap();
+        let state = drover_store::StateWrite {
+            head: "{}".into(),
+            parts: Vec::new(),
+            replace: false,
+        };
+        app.store()
+            .workflow_ask(q.run_id, state, Value::Null, q.clone())
+            .unwrap();
+        (dir, app)
+    }
+
+    #[test]
+    fn responders_answer_as_their_role_and_those_below_it() {
+        assert_eq!(role_names(Role::Viewer), ["viewer"]);
+        assert_eq!(role_names(Role::Admin), ["viewer", "operator", "admin"]);
+        let operator = Responder::with_role("user:o", Role::Operator);
+        assert!(operator.may_answer(&[]), "no roles named: anyone");
+        assert!(operator.may_answer(&["operator".into()]));
+        assert!(!operator.may_answer(&["admin".into()]));
+        let cli = Responder::with_roles("user:c", vec!["oncall".into()]);
+        assert!(cli.may_answer(&["oncall".into(), "admin".into()]));
+        assert!(!cli.may_answer(&["admin".into()]));
+    }
+
+    #[test]
+    fn refused_answers_store_nothing() {
+        let mut q = inquiry(default_schema());
+        q.roles = vec!["admin".into()];
+        q.expires_at_ms = now_ms() + 60_000;
+        let (_dir, app) = app_with(&q);
+        let operator = Responder::with_role("user:o", Role::Operator);
+        let admin = Responder::with_role("user:a", Role::Admin);
+
+        let err = answer(
+            &app,
+            q.id,
+            json!({"approve": true}),
+            &operator,
+            Continue::Queue,
+        )
+        .unwrap_err();
+        assert!(matches!(err, InquiryError::Role { .. }), "{err}");
+        assert!(
+            err.for_role(Role::Operator)
+                .contains("the operator role answers as")
+        );
+        let err = answer(
+            &app,
+            q.id,
+            json!({"approve": "yes"}),
+            &admin,
+            Continue::Queue,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, InquiryError::Invalid { problem, .. } if problem.contains("approve")),
+            "{err}"
+        );
+        let unknown = ExecutionId::new();
+        assert!(matches!(
+            answer(
+                &app,
+                unknown,
+                json!({"approve": true}),
+                &admin,
+                Continue::Queue
+            ),
+            Err(InquiryError::Respond(RespondError::Unknown(_)))
+        ));
+        let stored = app.store().get_inquiry(q.id).unwrap().unwrap();
+        assert_eq!(stored.state, "pending", "nothing recorded");
+        assert_eq!(stored.response, None);
+
+        let done = answer(
+            &app,
+            q.id,
+            json!({"approve": true}),
+            &admin,
+            Continue::Queue,
+        )
+        .unwrap();
+        assert_eq!(done.inquiry.state, "responded");
+        assert_eq!(done.inquiry.responder.as_deref(), Some("user:a"));
+        assert!(done.outcome.is_none(), "queued, not driven here");
+        assert!(matches!(
+            answer(
+                &app,
+                q.id,
+                json!({"approve": false}),
+                &admin,
+                Continue::Queue
+            ),
+            Err(InquiryError::Respond(RespondError::NotPending { .. }))
+        ));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! form built from its JSON Schema (a boolean `approve` becomes Approve and
 //! Deny buttons; booleans, enums, integers, numbers and strings their own
 //! inputs; anything else JSON), and the recently answered ones. An answer
-//! goes through drover-api's [`drover_api::v1::inquiries::answer`], the
-//! same role and schema checks as `POST /api/v1/inquiries/{id}/respond`;
+//! goes through [`drover_engine::workflows::ask::answer`], the one
+//! operation `POST /api/v1/inquiries/{id}/respond` and `drover inquiry
+//! respond` call too (roles, schema, record, queue for `drover serve`);
 //! a refusal comes back in the inquiry's card with what was typed. The
 //! list re-renders when the change feed says the pending set changed;
 //! inputs keep what the operator typed across that (`hx-preserve`).
@@ -12,9 +13,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use drover_api::auth::Principal;
-use drover_api::v1::inquiries::{answer, may_answer, role_names};
 use drover_core::ExecutionId;
-use drover_store::Inquiry;
+use drover_engine::workflows::Continue;
+use drover_engine::workflows::ask::{self, InquiryError, Responder, role_names};
+use drover_store::{Inquiry, RespondError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -200,7 +202,7 @@ fn card(q: Inquiry, me: &Principal, typed: &Map<String, Value>, error: Option<St
         .map(str::to_owned);
     Card {
         prompt,
-        may_answer: may_answer(me.role, &q.roles),
+        may_answer: Responder::with_role(me.actor(), me.role).may_answer(&q.roles),
         inquiry: q,
         fields,
         approve,
@@ -294,7 +296,7 @@ pub async fn live(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer
 }
 
 /// Answers inquiry `id` with the posted form (operator; the inquiry's
-/// roles and schema are checked by drover-api).
+/// roles and schema are checked by [`ask::answer`]).
 pub async fn respond(
     State(state): State<WebState>,
     Path(id): Path<String>,
@@ -321,10 +323,36 @@ pub async fn respond(
         .filter_map(|(k, v)| Some((k.strip_prefix("f.")?.to_owned(), Value::String(v.clone()))))
         .collect();
     let outcome = match response(&q.schema, &form) {
-        Ok(resp) => answer(&state.api, &me, id, resp).await.map_err(|e| {
-            let status = e.status();
-            (status, e.to_string())
-        }),
+        Ok(resp) => {
+            let role = me.role;
+            let responder = Responder::with_role(me.actor(), role);
+            let app = state.api.app.clone();
+            let answered = tokio::task::spawn_blocking(move || {
+                ask::answer(&app, id, Value::Object(resp), &responder, Continue::Queue)
+            })
+            .await;
+            match answered {
+                Ok(Ok(_)) => {
+                    state.api.intake.notify_queued();
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(match &e {
+                    InquiryError::Respond(RespondError::Unknown(_)) => {
+                        (StatusCode::NOT_FOUND, e.to_string())
+                    }
+                    InquiryError::Respond(RespondError::NotPending { .. }) => {
+                        (StatusCode::CONFLICT, e.to_string())
+                    }
+                    InquiryError::Role { .. } => (StatusCode::FORBIDDEN, e.for_role(role)),
+                    InquiryError::Invalid { .. } => (StatusCode::BAD_REQUEST, e.to_string()),
+                    _ => {
+                        tracing::error!(inquiry = %id, error = %e, "answering an inquiry failed");
+                        (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                    }
+                }),
+                Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+            }
+        }
         Err(problem) => Err((StatusCode::BAD_REQUEST, format!("inquiry {id}: {problem}"))),
     };
     match outcome {

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use drover_core::{Grant, GrantId, now_ms};
+use drover_app::RevokeError;
+use drover_core::{Grant, GrantId};
 use drover_pack::Pack;
 use drover_policy::{Capability, scope_help};
 use drover_store::{InstalledPack, Store};
@@ -309,14 +310,17 @@ pub async fn revoke(
         })
         .await?;
     if form.confirm == "yes" {
-        let revoked = state
-            .blocking(move |store| Ok(store.revoke_grant(id, now_ms())?))
+        state
+            .blocking(move |store| {
+                drover_app::revoke_grant(store, &id.to_string()).map_err(|e| match e {
+                    RevokeError::NotActive(_) => {
+                        WebError::Conflict(format!("grant {id} was revoked already"))
+                    }
+                    RevokeError::Id(e) => WebError::BadRequest(e.to_string()),
+                    RevokeError::Store(e) => e.into(),
+                })
+            })
             .await?;
-        if revoked.is_none() {
-            return Err(WebError::Conflict(format!(
-                "grant {id} was revoked already"
-            )));
-        }
         return Ok(Redirect::to(&format!(
             "/ui/packs/{name}?version={}&done=revoked",
             grant.version

@@ -179,12 +179,14 @@ pub async fn set_enabled(
         }
     };
     let r = reference.clone();
-    let found = state
-        .blocking(move |store| Ok(store.set_rule_enabled(&r, enabled)?))
+    state
+        .blocking(move |store| {
+            drover_app::rules::set_enabled(store, &r, enabled).map_err(|e| match e {
+                drover_app::rules::RuleError::Unknown(_) => WebError::NotFound(e.to_string()),
+                drover_app::rules::RuleError::Store(e) => e.into(),
+            })
+        })
         .await?;
-    if !found {
-        return Err(WebError::NotFound(format!("no rule {reference:?}")));
-    }
     Ok(Redirect::to(&format!("/ui/rules/{reference}")).into_response())
 }
 

@@ -1,16 +1,17 @@
 //! `drover token create|list|revoke` and `drover user add|list|reset-password`:
 //! who may use a running drover's API. They work on the database directly
 //! (whoever can write it is an admin already), or on a remote drover's API
-//! with `--server` (tokens only; needs an admin token).
+//! with `--server` (tokens only; needs an admin token). The checks and
+//! the credentials are `drover_app::access`'s, shared with the API.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
-use drover_api::auth;
+use drover_app::access;
 use drover_store::Role;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -67,7 +68,7 @@ pub fn token(db: &Path, remote: Option<Remote>, cmd: TokenCmd) -> Result<ExitCod
     let store = open_store(db)?;
     match cmd {
         TokenCmd::Create { role, name } => {
-            let (record, secret) = auth::create_token(&store, &name, role, &actor())?;
+            let (record, secret) = access::create_token(&store, &name, role, &actor())?;
             println!(
                 "created token {} ({name}, role {role}); it is shown only now:",
                 record.id
@@ -75,38 +76,63 @@ pub fn token(db: &Path, remote: Option<Remote>, cmd: TokenCmd) -> Result<ExitCod
             println!("{secret}");
         }
         TokenCmd::List { all, json } => {
-            let tokens = store.list_tokens(all)?;
-            if json {
-                output::json(&tokens)?;
-            } else if tokens.is_empty() {
-                println!("no tokens; create one with `drover token create --role viewer`");
-            } else {
-                let mut rows = vec![
-                    ["ID", "NAME", "ROLE", "CREATED", "STATE"]
-                        .map(String::from)
-                        .to_vec(),
-                ];
-                for t in tokens {
-                    rows.push(vec![
-                        t.id,
-                        t.name,
-                        t.role.to_string(),
-                        format!("{} by {}", output::time(t.created_at_ms), t.created_by),
-                        match t.revoked_at_ms {
-                            Some(at) => format!("revoked {}", output::time(at)),
-                            None => "active".into(),
-                        },
-                    ]);
-                }
-                output::table(&rows);
-            }
+            print_tokens(&serde_json::to_value(store.list_tokens(all)?)?, json)?;
         }
-        TokenCmd::Revoke { id } => match store.revoke_token(&id)? {
-            Some(t) => println!("revoked token {} ({}, role {})", t.id, t.name, t.role),
-            None => bail!("no active token {id:?} (see `drover token list`)"),
-        },
+        TokenCmd::Revoke { id } => {
+            print_revoked(&serde_json::to_value(access::revoke_token(&store, &id)?)?)
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// What `drover token list` prints, from the tokens as JSON (the store's
+/// records locally, the API's answer with `--server`: the same fields).
+fn print_tokens(tokens: &Value, json: bool) -> Result<()> {
+    if json {
+        return output::json(tokens);
+    }
+    let tokens = tokens.as_array().map(Vec::as_slice).unwrap_or_default();
+    if tokens.is_empty() {
+        println!("no tokens; create one with `drover token create --role viewer`");
+        return Ok(());
+    }
+    let mut rows = vec![
+        ["ID", "NAME", "ROLE", "CREATED", "STATE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for t in tokens {
+        rows.push(vec![
+            text(&t["id"]).to_owned(),
+            text(&t["name"]).to_owned(),
+            text(&t["role"]).to_owned(),
+            format!(
+                "{} by {}",
+                output::time(t["created_at_ms"].as_i64().unwrap_or(0)),
+                text(&t["created_by"])
+            ),
+            match t["revoked_at_ms"].as_i64() {
+                Some(at) => format!("revoked {}", output::time(at)),
+                None => "active".into(),
+            },
+        ]);
+    }
+    output::table(&rows);
+    Ok(())
+}
+
+/// What `drover token revoke` prints, local or remote.
+fn print_revoked(t: &Value) {
+    println!(
+        "revoked token {} ({}, role {})",
+        text(&t["id"]),
+        text(&t["name"]),
+        text(&t["role"])
+    );
 }
 
 fn remote_token(remote: &Remote, cmd: TokenCmd) -> Result<ExitCode> {
@@ -120,32 +146,11 @@ fn remote_token(remote: &Remote, cmd: TokenCmd) -> Result<ExitCode> {
             println!("{}", made["token"].as_str().unwrap_or(""));
         }
         TokenCmd::List { all, json } => {
-            let tokens = remote.get(&format!("/api/v1/tokens?all={all}"))?;
-            if json {
-                output::json(&tokens)?;
-            } else {
-                for t in tokens.as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {}  {}  {}",
-                        t["id"].as_str().unwrap_or(""),
-                        t["name"].as_str().unwrap_or(""),
-                        t["role"].as_str().unwrap_or(""),
-                        if t["revoked_at_ms"].is_null() {
-                            "active"
-                        } else {
-                            "revoked"
-                        }
-                    );
-                }
-            }
+            print_tokens(&remote.get(&format!("/api/v1/tokens?all={all}"))?, json)?;
         }
         TokenCmd::Revoke { id } => {
-            let t = remote.delete(&format!("/api/v1/tokens/{}", crate::remote::segment(&id)))?;
-            println!(
-                "revoked token {} ({}, role {})",
-                t["id"].as_str().unwrap_or(""),
-                t["name"].as_str().unwrap_or(""),
-                t["role"].as_str().unwrap_or("")
+            print_revoked(
+                &remote.delete(&format!("/api/v1/tokens/{}", crate::remote::segment(&id)))?,
             );
         }
     }
@@ -156,15 +161,7 @@ pub fn user(db: &Path, cmd: UserCmd) -> Result<ExitCode> {
     let store = open_store(db)?;
     match cmd {
         UserCmd::Add { name, role } => {
-            if name.trim().is_empty() || name.len() > 64 {
-                bail!("a user name is 1 to 64 characters");
-            }
-            let password = auth::generate_password();
-            if !store.create_user(&name, role, &auth::hash_password(&password))? {
-                bail!(
-                    "user {name:?} exists; `drover user reset-password {name}` gives a new password"
-                );
-            }
+            let password = access::add_user(&store, &name, role)?;
             println!("added user {name} (role {role}); the password is shown only now:");
             println!("{password}");
         }
@@ -181,10 +178,7 @@ pub fn user(db: &Path, cmd: UserCmd) -> Result<ExitCode> {
             }
         }
         UserCmd::ResetPassword { name } => {
-            let password = auth::generate_password();
-            if !store.set_user_password(&name, &auth::hash_password(&password))? {
-                bail!("no user {name:?} (see `drover user list`)");
-            }
+            let password = access::reset_password(&store, &name)?;
             println!("new password for {name} (their sessions have ended); shown only now:");
             println!("{password}");
         }

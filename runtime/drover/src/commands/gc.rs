@@ -1,16 +1,18 @@
 //! `drover retention show|set|reset` (how long each kind of history is
 //! kept) and `drover gc [--dry-run] [--vacuum]` (delete what is past it
-//! now; `drover serve` also does this every `--gc-every`).
+//! now; `drover serve` also does this every `--gc-every`). The operations
+//! are `drover_app::retention` and `drover_engine::retention`'s, shared
+//! with the API; with `--server` (`remote.rs`) the same print functions
+//! show the API's answers.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use drover_engine::retention::{self, Pace};
-use drover_store::{History, Keep, RetentionSetting};
-use serde_json::json;
+use drover_app::retention::{self, Setting};
+use drover_engine::retention::{GcPreview, GcReport, Pace, gc_preview, gc_round};
 
 use crate::context::{actor, open_store};
 use crate::output;
@@ -62,154 +64,109 @@ pub struct GcArgs {
 pub fn retention_cmd(db: &Path, cmd: RetentionCmd) -> Result<ExitCode> {
     let store = open_store(db)?;
     match cmd {
-        RetentionCmd::Show { json } => print_settings(&store.retention()?, json)?,
+        RetentionCmd::Show { json } => print_settings(&retention::show(&store)?, json)?,
         RetentionCmd::Set {
             kind,
             max_age,
             max_count,
             forever,
         } => {
-            let kind = parse_kind(&kind)?;
-            if max_age.is_none() && max_count.is_none() && !forever {
-                bail!(
-                    "say how long to keep {}: --max-age DURATION (e.g. 30d), --max-count N, \
-                     or --forever",
-                    kind.name()
-                );
-            }
-            let keep = Keep {
-                max_age_ms: max_age.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            let set = retention::set(
+                &store,
+                &kind,
+                max_age.map(age_ms),
                 max_count,
-            };
-            store.set_retention(kind, Some(keep), &actor())?;
-            println!(
-                "{} kept {}; `drover gc --dry-run` shows what goes at the next collection",
-                kind.name(),
-                describe(&keep)
-            );
+                forever,
+                &actor(),
+            )?;
+            println!("{}", set.set_message());
         }
         RetentionCmd::Reset { kind } => {
-            let kind = parse_kind(&kind)?;
-            store.set_retention(kind, None, &actor())?;
             println!(
-                "{} kept {} (the default)",
-                kind.name(),
-                describe(&kind.default_keep())
+                "{}",
+                retention::reset(&store, &kind, &actor())?.reset_message()
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--max-age` in milliseconds, as stored and sent.
+pub(crate) fn age_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
     let store = open_store(db)?;
     if args.dry_run {
-        let preview = retention::preview(&store)?;
-        if args.json {
-            let kinds: Vec<_> = preview
-                .iter()
-                .map(|(k, t)| json!({"kind": k.name(), "would_delete": t.rows, "in_use": t.in_use}))
-                .collect();
-            output::json(&json!({ "kinds": kinds }))?;
-        } else {
-            let mut rows = vec![vec![
-                "KIND".to_owned(),
-                "WOULD DELETE".to_owned(),
-                "DUE BUT IN USE".to_owned(),
-            ]];
-            rows.extend(preview.iter().map(|(k, t)| {
-                vec![
-                    k.name().to_owned(),
-                    t.rows.to_string(),
-                    t.in_use.to_string(),
-                ]
-            }));
-            output::table(&rows);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let report = retention::collect(&store, Pace::FOREGROUND, &|| false)?;
-    let vacuumed = if args.vacuum {
-        let (before, _) = store.db_size()?;
-        store.vacuum()?;
-        let (after, _) = store.db_size()?;
-        Some(before.saturating_sub(after))
+        print_preview(&gc_preview(&store)?, args.json)?;
     } else {
-        None
-    };
-    let (size, free) = store.db_size()?;
-    if args.json {
-        let kinds: Vec<_> = report
-            .kinds
-            .iter()
-            .map(|(k, t)| json!({"kind": k.name(), "deleted": t.rows, "in_use": t.in_use}))
-            .collect();
-        output::json(&json!({
-            "kinds": kinds,
-            "expired": report.expired,
-            "freed_bytes": report.freed_bytes + vacuumed.unwrap_or(0),
-            "size_bytes": size,
-            "free_bytes": free,
-        }))?;
-        return Ok(ExitCode::SUCCESS);
+        let report = gc_round(&store, Pace::FOREGROUND, args.vacuum, &|| false)?;
+        print_report(&report, args.vacuum, args.json)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `drover gc --dry-run` prints, local or remote.
+pub(crate) fn print_preview(preview: &GcPreview, json: bool) -> Result<()> {
+    if json {
+        return output::json(preview);
+    }
+    let mut rows = vec![vec![
+        "KIND".to_owned(),
+        "WOULD DELETE".to_owned(),
+        "DUE BUT IN USE".to_owned(),
+    ]];
+    rows.extend(preview.kinds.iter().map(|k| {
+        vec![
+            k.kind.clone(),
+            k.would_delete.to_string(),
+            k.in_use.to_string(),
+        ]
+    }));
+    output::table(&rows);
+    Ok(())
+}
+
+/// What `drover gc` prints, local or remote.
+pub(crate) fn print_report(report: &GcReport, vacuumed: bool, json: bool) -> Result<()> {
+    if json {
+        return output::json(report);
     }
     let mut rows = vec![vec![
         "KIND".to_owned(),
         "DELETED".to_owned(),
         "DUE BUT IN USE".to_owned(),
     ]];
-    rows.extend(report.kinds.iter().map(|(k, t)| {
-        vec![
-            k.name().to_owned(),
-            t.rows.to_string(),
-            t.in_use.to_string(),
-        ]
-    }));
+    rows.extend(
+        report
+            .kinds
+            .iter()
+            .map(|k| vec![k.kind.clone(), k.deleted.to_string(), k.in_use.to_string()]),
+    );
     output::table(&rows);
     println!(
         "expired keys, sessions and webhook signatures: {}\ndatabase: {} ({} freed{})",
         report.expired,
-        bytes(size),
-        bytes(report.freed_bytes + vacuumed.unwrap_or(0)),
-        if free > 0 && !args.vacuum {
+        bytes(report.size_bytes),
+        bytes(report.freed_bytes),
+        if report.free_bytes > 0 && !vacuumed {
             format!(
                 "; {} of free pages stay in the file: `drover gc --vacuum` with serve stopped \
                  gives them back",
-                bytes(free)
+                bytes(report.free_bytes)
             )
         } else {
             String::new()
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn parse_kind(name: &str) -> Result<History> {
-    History::parse(name).ok_or_else(|| {
-        let kinds: Vec<&str> = History::ALL.iter().map(|k| k.name()).collect();
-        anyhow::anyhow!(
-            "no kind of history is called {name:?}; the kinds are {}",
-            kinds.join(", ")
-        )
-    })
-}
-
-fn print_settings(settings: &[RetentionSetting], json: bool) -> Result<()> {
+/// What `drover retention show` prints, local or remote.
+pub(crate) fn print_settings(settings: &[Setting], json: bool) -> Result<()> {
     if json {
-        let rows: Vec<_> = settings
-            .iter()
-            .map(|s| {
-                json!({
-                    "kind": s.kind.name(),
-                    "max_age_ms": s.keep.max_age_ms,
-                    "max_count": s.keep.max_count,
-                    "default": s.is_default,
-                    "set_by": s.updated_by,
-                    "holds": s.kind.holds(),
-                })
-            })
-            .collect();
-        return output::json(&rows);
+        return output::json(&settings);
     }
     let mut rows = vec![vec![
         "KIND".to_owned(),
@@ -219,28 +176,14 @@ fn print_settings(settings: &[RetentionSetting], json: bool) -> Result<()> {
     ]];
     rows.extend(settings.iter().map(|s| {
         vec![
-            s.kind.name().to_owned(),
-            describe(&s.keep),
-            s.updated_by.clone().unwrap_or_else(|| "(default)".into()),
-            s.kind.holds().to_owned(),
+            s.kind.clone(),
+            s.kept(),
+            s.set_by.clone().unwrap_or_else(|| "(default)".into()),
+            s.holds.clone(),
         ]
     }));
     output::table(&rows);
     Ok(())
-}
-
-/// `30 days`, `the newest 1000`, `30 days, at most the newest 1000`, `for ever`.
-fn describe(keep: &Keep) -> String {
-    let age = keep.max_age_ms.map(|ms| {
-        let d = Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-        humantime::format_duration(d).to_string()
-    });
-    match (age, keep.max_count) {
-        (None, None) => "for ever".into(),
-        (Some(a), None) => a,
-        (None, Some(n)) => format!("the newest {n}"),
-        (Some(a), Some(n)) => format!("{a}, at most the newest {n}"),
-    }
 }
 
 fn bytes(n: u64) -> String {

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
-use drover_core::{GrantId, now_ms};
+use anyhow::Result;
+use drover_core::Grant;
 
 use crate::cli::GrantCmd;
 use crate::context::{actor, open_store};
@@ -35,29 +35,39 @@ fn add(
 ) -> Result<ExitCode> {
     let store = open_store(db)?;
     let grant = drover_app::give_grant(&store, pack_ref, capability, scope, only_plugin, &actor())?;
-    let cap = &grant.capability;
-    if as_json {
-        output::json(&grant)?;
-    } else {
-        println!(
-            "granted {cap} to {pack_ref} (plugins: {}) scope '{}'",
-            grant.digests.keys().cloned().collect::<Vec<_>>().join(", "),
-            grant.scope
-        );
-        println!("{}", grant.id);
-    }
+    print_given(&grant, as_json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitCode> {
-    let grants = open_store(db)?.list_grants(pack, all)?;
+/// What `drover grant add` prints, local or remote.
+pub(crate) fn print_given(grant: &Grant, as_json: bool) -> Result<()> {
     if as_json {
-        output::json(&grants)?;
-        return Ok(ExitCode::SUCCESS);
+        return output::json(grant);
+    }
+    println!(
+        "granted {} to {} (plugins: {}) scope '{}'",
+        grant.capability,
+        grant.pack_ref(),
+        grant.digests.keys().cloned().collect::<Vec<_>>().join(", "),
+        grant.scope
+    );
+    println!("{}", grant.id);
+    Ok(())
+}
+
+fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitCode> {
+    print_list(&open_store(db)?.list_grants(pack, all)?, as_json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `drover grant list` prints, local or remote.
+pub(crate) fn print_list(grants: &[Grant], as_json: bool) -> Result<()> {
+    if as_json {
+        return output::json(&grants);
     }
     if grants.is_empty() {
         println!("no grants");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let mut rows = vec![vec![
         "ID".into(),
@@ -69,7 +79,7 @@ fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitC
         "STATE".into(),
     ]];
     let mut problems = Vec::new();
-    for g in &grants {
+    for g in grants {
         let problem = scope_problem(g);
         rows.push(vec![
             g.id.to_string(),
@@ -97,7 +107,7 @@ fn list(db: &Path, pack: Option<&str>, all: bool, as_json: bool) -> Result<ExitC
     for p in problems {
         println!("{p}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Why a stored grant covers less than its scope seems to say (a `command`
@@ -113,17 +123,17 @@ fn scope_problem(g: &drover_core::Grant) -> Option<String> {
 }
 
 fn revoke(db: &Path, id: &str) -> Result<ExitCode> {
-    let id: GrantId = id.parse()?;
-    match open_store(db)?.revoke_grant(id, now_ms())? {
-        Some(g) => {
-            println!(
-                "revoked grant {id}: {} on {} scope '{}'",
-                g.capability,
-                g.pack_ref(),
-                g.scope
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        None => bail!("no active grant {id} (see `drover grant list --all`)"),
-    }
+    print_revoked(&drover_app::revoke_grant(&open_store(db)?, id)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `drover grant revoke` prints, local or remote.
+pub(crate) fn print_revoked(g: &Grant) {
+    println!(
+        "revoked grant {}: {} on {} scope '{}'",
+        g.id,
+        g.capability,
+        g.pack_ref(),
+        g.scope
+    );
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use drover_core::ExecutionId;
-use drover_engine::workflows::ask::{respond_and_continue, respond_inquiry};
+use drover_engine::workflows::Continue;
+use drover_engine::workflows::ask::{self, Responder};
 use drover_store::Inquiry;
 use serde_json::{Map, Value};
 
@@ -122,9 +123,15 @@ pub fn run(db: &Path, cmd: InquiryCmd) -> Result<ExitCode> {
                 bail!("no inquiry {id} (see `drover inquiry list`)");
             };
             let response = parse_response(&q.schema, response_json.as_deref(), &fields)?;
-            let who = actor();
+            let who = Responder::with_roles(actor(), roles);
+            let how = if queue {
+                Continue::Queue
+            } else {
+                Continue::Foreground
+            };
+            let answered = ask::answer(&app, id, response, &who, how)?;
+            let q = answered.inquiry;
             if queue {
-                let q = respond_inquiry(&app, id, response, &roles, &who)?;
                 if json {
                     output::json(&q)?;
                 } else {
@@ -135,8 +142,7 @@ pub fn run(db: &Path, cmd: InquiryCmd) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let (q, outcome) = respond_and_continue(&app, id, response, &roles, &who)?;
-            match outcome {
+            match answered.outcome {
                 Some(outcome) => {
                     if !json {
                         println!("inquiry {id} answered; workflow {} continues here", q.root);

@@ -9,7 +9,7 @@ pub mod exec;
 pub mod exec_control;
 pub mod fleet;
 pub mod gc;
-mod grant;
+pub mod grant;
 pub mod inquiry;
 mod kv;
 pub mod node;

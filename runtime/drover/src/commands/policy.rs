@@ -1,17 +1,17 @@
 //! `drover policy set|list|remove`: the operator's own scheduler policies.
 //! A pack's policies govern only its own actions; a limit on another
 //! pack's action (one `core.sleep` at a time, retry a vendor's action) is
-//! the operator's decision, made here and audited.
+//! the operator's decision, made here and audited. The operations are
+//! `drover_engine::policies::operator`'s, shared with `/api/v1/policies`;
+//! with `--server` (`remote.rs`) the same print functions show the API's
+//! answers.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use drover_core::{AuditRecord, Decision};
-use drover_engine::policies::{OPERATOR, Policy, PolicyKind};
-use drover_pack::ActionRef;
-use serde_json::json;
+use drover_engine::policies::operator::{self, PolicyView};
 
 use crate::context::{actor, open_app, open_store};
 use crate::output;
@@ -41,82 +41,29 @@ pub enum PolicyCmd {
 pub fn run(db: &Path, cmd: PolicyCmd) -> Result<ExitCode> {
     match cmd {
         PolicyCmd::Set { file } => {
-            let text = drover_text::yaml::read_file(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let policy = Policy::parse(&file, &text, OPERATOR, None)?;
+            let text = read(&file)?;
             let app = open_app(db)?;
-            let action: ActionRef = policy.resource_ref.parse()?;
-            app.runtime().action_plugin(&action).with_context(|| {
-                format!(
-                    "{}: resource_ref: {} is not an installed action (see `drover pack show`)",
-                    file.display(),
-                    policy.resource_ref
-                )
-            })?;
-            let store = app.store();
-            store.put_policy(OPERATOR, &policy.reference, &text)?;
-            audit(store, "policy.set", &policy)?;
-            println!(
-                "policy {} set on {}: {}; `drover serve` applies it within a second",
-                policy.reference,
-                policy.resource_ref,
-                describe(&policy.kind)
-            );
+            let set = operator::set(&app, &file.display().to_string(), &text, &actor())?;
+            println!("{}", set.set_message());
         }
-        PolicyCmd::List { json } => list(db, json)?,
+        PolicyCmd::List { json } => print_list(&operator::list(&open_store(db)?)?, json)?,
         PolicyCmd::Remove { name } => {
-            let store = open_store(db)?;
-            let reference = format!("{OPERATOR}.{name}");
-            let Some(stored) = store
-                .list_policies()?
-                .into_iter()
-                .find(|p| p.reference == reference && p.pack == OPERATOR)
-            else {
-                anyhow::bail!(
-                    "no operator policy {name:?} (`drover policy list` shows them; a pack's \
-                     policies go with the pack)"
-                );
-            };
-            let policy = Policy::parse(Path::new(&reference), &stored.definition, OPERATOR, None)?;
-            store.delete_policy(OPERATOR, &reference)?;
-            audit(&store, "policy.remove", &policy)?;
-            println!("policy {reference} removed");
+            let removed = operator::remove(&open_store(db)?, &name, &actor())?;
+            println!("{}", removed.removed_message());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(db: &Path, json: bool) -> Result<()> {
-    let store = open_store(db)?;
-    let mut rows = Vec::new();
-    for stored in store.list_policies()? {
-        let policy = Policy::parse(
-            Path::new(&stored.reference),
-            &stored.definition,
-            &stored.pack,
-            None,
-        )?;
-        let owner = if stored.pack == OPERATOR {
-            "operator".to_owned()
-        } else {
-            format!("pack {}", stored.pack)
-        };
-        rows.push((policy, owner));
-    }
+/// A policy file, as much of it as drover reads of a pack file.
+pub(crate) fn read(file: &Path) -> Result<String> {
+    drover_text::yaml::read_file(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+/// What `drover policy list` prints, local or remote.
+pub(crate) fn print_list(policies: &[PolicyView], json: bool) -> Result<()> {
     if json {
-        let items: Vec<_> = rows
-            .iter()
-            .map(|(p, owner)| {
-                json!({
-                    "ref": p.reference,
-                    "owner": owner,
-                    "action": p.resource_ref,
-                    "enabled": p.enabled,
-                    "policy": describe(&p.kind),
-                })
-            })
-            .collect();
-        return output::json(&items);
+        return output::json(&policies);
     }
     let mut table = vec![vec![
         "REF".to_owned(),
@@ -124,53 +71,14 @@ fn list(db: &Path, json: bool) -> Result<()> {
         "ACTION".to_owned(),
         "POLICY".to_owned(),
     ]];
-    table.extend(rows.iter().map(|(p, owner)| {
+    table.extend(policies.iter().map(|p| {
         vec![
             p.reference.clone(),
-            owner.clone(),
-            p.resource_ref.clone(),
-            describe(&p.kind),
+            p.owner.clone(),
+            p.action.clone(),
+            p.policy.clone(),
         ]
     }));
     output::table(&table);
     Ok(())
-}
-
-/// The operator's change, in the audit log beside capability uses.
-fn audit(store: &drover_store::Store, what: &str, policy: &Policy) -> Result<()> {
-    store.append_audit(AuditRecord {
-        id: 0,
-        at_ms: drover_core::now_ms(),
-        execution_id: None,
-        actor: actor(),
-        pack: OPERATOR.to_owned(),
-        plugin: "policy".to_owned(),
-        capability: what.to_owned(),
-        target: policy.reference.clone(),
-        decision: Decision::Allowed,
-        reason: format!("{} on {}", describe(&policy.kind), policy.resource_ref),
-        dry_run: false,
-    })?;
-    Ok(())
-}
-
-fn describe(kind: &PolicyKind) -> String {
-    match kind {
-        PolicyKind::Concurrency {
-            threshold,
-            cancel,
-            semaphore,
-            key,
-        } => format!(
-            "concurrency {threshold} (semaphore {semaphore}{}), excess {}",
-            key.as_ref()
-                .map(|k| format!(", key {k}"))
-                .unwrap_or_default(),
-            if *cancel { "canceled" } else { "waits" }
-        ),
-        PolicyKind::Retry(r) => format!(
-            "retry up to {} times after {} ms",
-            r.max_retries, r.delay_ms
-        ),
-    }
 }

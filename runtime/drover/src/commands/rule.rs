@@ -123,12 +123,10 @@ fn show(db: &Path, reference: &str, as_json: bool) -> Result<ExitCode> {
 }
 
 fn set_enabled(db: &Path, reference: &str, enabled: bool) -> Result<ExitCode> {
-    if !crate::context::open_store(db)?.set_rule_enabled(reference, enabled)? {
-        bail!("no rule {reference:?} (see `drover rule list`)");
-    }
+    let store = crate::context::open_store(db)?;
     println!(
-        "rule {reference} {}; a running `drover serve` applies it within a second",
-        if enabled { "enabled" } else { "disabled" }
+        "{}",
+        drover_app::rules::set_enabled(&store, reference, enabled)?.message()
     );
     Ok(ExitCode::SUCCESS)
 }
