@@ -117,6 +117,19 @@ fn reason_of(form: &ControlForm, what: &str) -> Result<String, WebError> {
         .ok_or_else(|| WebError::BadRequest(format!("reason: say why you {what} (it is audited)")))
 }
 
+/// Runs a fleet control on the blocking pool, then shows the page again
+/// with what it did (`done`).
+async fn control<F>(state: &WebState, done: &'static str, f: F) -> Result<Response, WebError>
+where
+    F: FnOnce(&Fleet) -> Result<(), drover_fleet::FleetError> + Send + 'static,
+{
+    let fleet = state.api.app.fleet().clone();
+    state
+        .blocking(move |_| f(&fleet).map_err(|e| WebError::Internal(e.to_string())))
+        .await?;
+    Ok(Redirect::to(&format!("/ui/fleet?done={done}#controls")).into_response())
+}
+
 /// `POST /ui/fleet/brake/release` (admin, like the API): releases the
 /// storm brake, audited with the reason.
 pub async fn release_brake(
@@ -124,16 +137,11 @@ pub async fn release_brake(
     Post(me, form, ..): Post<need::Admin, ControlForm>,
 ) -> Result<Response, WebError> {
     let reason = reason_of(&form, "release the brake")?;
-    let fleet = state.api.app.fleet().clone();
     let actor = me.actor();
-    state
-        .blocking(move |_| {
-            fleet
-                .release_brake_because(&actor, Some(&reason))
-                .map_err(|e| WebError::Internal(e.to_string()))
-        })
-        .await?;
-    Ok(Redirect::to("/ui/fleet?done=released#controls").into_response())
+    control(&state, "released", move |fleet| {
+        fleet.release_brake_because(&actor, Some(&reason)).map(drop)
+    })
+    .await
 }
 
 /// `POST /ui/fleet/pause` (operator): no new request is admitted.
@@ -142,16 +150,11 @@ pub async fn pause(
     Post(me, form, ..): Post<need::Operator, ControlForm>,
 ) -> Result<Response, WebError> {
     let reason = reason_of(&form, "pause the fleet")?;
-    let fleet = state.api.app.fleet().clone();
     let actor = me.actor();
-    state
-        .blocking(move |_| {
-            fleet
-                .pause(&actor, &reason)
-                .map_err(|e| WebError::Internal(e.to_string()))
-        })
-        .await?;
-    Ok(Redirect::to("/ui/fleet?done=paused#controls").into_response())
+    control(&state, "paused", move |fleet| {
+        fleet.pause(&actor, &reason).map(drop)
+    })
+    .await
 }
 
 /// `POST /ui/fleet/resume` (operator).
@@ -159,16 +162,11 @@ pub async fn resume(
     State(state): State<WebState>,
     Post(me, _form, ..): Post<need::Operator, ControlForm>,
 ) -> Result<Response, WebError> {
-    let fleet = state.api.app.fleet().clone();
     let actor = me.actor();
-    state
-        .blocking(move |_| {
-            fleet
-                .resume(&actor)
-                .map_err(|e| WebError::Internal(e.to_string()))
-        })
-        .await?;
-    Ok(Redirect::to("/ui/fleet?done=resumed#controls").into_response())
+    control(&state, "resumed", move |fleet| {
+        fleet.resume(&actor).map(drop)
+    })
+    .await
 }
 
 /// The grid alone, for the live re-fetch.
