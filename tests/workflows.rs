@@ -292,3 +292,29 @@ fn a_killed_run_redispatches_an_idempotent_task_and_continues() {
         ]
     );
 }
+
+/// A failed workflow's error names the real cause (issue 17, bug 6):
+/// Orquesta's "Execution failed. See result for details." sent the
+/// operator to each child's page to learn that a grant, the brake or a
+/// budget refused.
+#[test]
+fn a_failed_workflow_says_why_its_task_failed() {
+    let d = installed();
+    let exec = d.json(
+        1,
+        &["run", "flows.reboot_twice", "first=n001", "second=n002"],
+    );
+    assert_eq!(exec["status"], "failed", "{exec}");
+    let error = exec["error"].as_str().unwrap();
+    assert!(
+        error.contains("task \"reboot_first\": denied: no grant of nodes.reboot to demo@0.1.0"),
+        "{error}"
+    );
+    assert!(!error.contains("See result for details"), "{error}");
+    // The child it came from is named, so the operator can open it.
+    let first = children(&d, exec["id"].as_str().unwrap())
+        .into_iter()
+        .find(|c| c["task"] == "reboot_first")
+        .unwrap();
+    assert!(error.contains(first["id"].as_str().unwrap()), "{error}");
+}

@@ -80,6 +80,10 @@ mod patch;
 #[cfg(test)]
 pub(crate) mod testing;
 
+/// The error Orquesta logs for a task whose action failed (the cause is
+/// in the action's own result or error).
+pub const ACTION_FAILED: &str = "Execution failed. See result for details.";
+
 pub use delta::{STATE_LISTS, StateDelta, StatePart};
 
 use std::collections::{BTreeSet, HashSet};
@@ -1347,7 +1351,7 @@ impl<'w> Conductor<'w> {
             };
             self.log_entry(ErrorEntry {
                 kind: "error".into(),
-                message: "Execution failed. See result for details.".into(),
+                message: ACTION_FAILED.into(),
                 task_id: Some(task_id.to_string()),
                 route: None,
                 task_transition_id: None,

@@ -851,23 +851,6 @@ impl<'w> Driver<'_, 'w> {
         if status == ExecStatus::Canceled {
             messages.push("canceled by an operator (drover exec cancel)".into());
         }
-        // A failure handled by a transition (remediation) is not an error
-        // of a workflow that succeeded.
-        for e in c.errors().iter().filter(|_| !succeeded) {
-            messages.push(match (&e.task_id, e.route) {
-                (Some(task), Some(route)) => {
-                    format!("task {task:?} (route {route}): {}", e.message)
-                }
-                (Some(task), None) => format!("task {task:?}: {}", e.message),
-                _ => e.message.clone(),
-            });
-        }
-        if !succeeded && messages.is_empty() {
-            messages.push(format!(
-                "the workflow ended {}",
-                c.status().map_or("without a status", |s| s.as_str())
-            ));
-        }
         let store = self.app.store();
         let mut logs = Vec::new();
         let mut plan = meta.opts.dry_run.then(Vec::new);
@@ -876,6 +859,22 @@ impl<'w> Driver<'_, 'w> {
         // run reads every child (its plan is theirs).
         let limit = plan.is_none().then_some(MAX_LOG_LINES);
         let children = store.execution_children_head(meta.id, limit)?;
+        // A failure handled by a transition (remediation) is not an error
+        // of a workflow that succeeded.
+        for e in c.errors().iter().filter(|_| !succeeded) {
+            let message = lifted_cause(e, &children.first).unwrap_or_else(|| e.message.clone());
+            messages.push(match (&e.task_id, e.route) {
+                (Some(task), Some(route)) => format!("task {task:?} (route {route}): {message}"),
+                (Some(task), None) => format!("task {task:?}: {message}"),
+                _ => message,
+            });
+        }
+        if !succeeded && messages.is_empty() {
+            messages.push(format!(
+                "the workflow ended {}",
+                c.status().map_or("without a status", |s| s.as_str())
+            ));
+        }
         for (n, child) in children.first.iter().enumerate() {
             if n < MAX_LOG_LINES {
                 logs.push(LogLine {
@@ -1017,4 +1016,31 @@ fn run_child(
             }
         }
     }
+}
+
+/// The real cause behind Orquesta's "Execution failed. See result for
+/// details.": the error of the task's latest failed run (a subworkflow's
+/// is already its own first cause), so the workflow's error says what
+/// went wrong (a denial, the storm brake) instead of sending the operator
+/// to each child. `None` for other errors, or when that run is not among
+/// the children read.
+fn lifted_cause(
+    e: &drover_workflow::ErrorEntry,
+    children: &[drover_store::ChildRow],
+) -> Option<String> {
+    if e.message != drover_workflow::conductor::ACTION_FAILED {
+        return None;
+    }
+    let task = e.task_id.as_deref()?;
+    let child = children.iter().rev().find(|c| {
+        c.task == task
+            && e.route.is_none_or(|r| r == c.route)
+            && c.summary.status != ExecStatus::Succeeded
+            && c.error.is_some()
+    })?;
+    Some(format!(
+        "{} (execution {})",
+        child.error.as_deref().unwrap_or_default(),
+        child.summary.id
+    ))
 }
