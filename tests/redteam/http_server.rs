@@ -156,12 +156,15 @@ fn past_the_connection_cap_new_connections_get_503_and_service_resumes() {
             "30s",
         ],
     );
-    let held: Vec<TcpStream> = (0..16)
+    let mut held: Vec<TcpStream> = (0..16)
         .map(|_| TcpStream::connect(server.addr).unwrap())
         .collect();
     // The server takes them in order; on a loaded machine it may not have
-    // accepted all 16 yet, and a 17th is then still served: ask again
-    // until the cap is reached (a server without one never refuses).
+    // accepted all 16 yet, and a 17th is then still served. And a closing
+    // connection holds its slot while it lingers (up to 2 s): the start's
+    // readiness probe can make the cap refuse one of the 16, leaving 15.
+    // So ask again, holding one more each time, until the cap is reached
+    // (a server without one never refuses, and the deadline fails it).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let answer = loop {
         let answer = raw(
@@ -172,12 +175,18 @@ fn past_the_connection_cap_new_connections_get_503_and_service_resumes() {
         if answer.starts_with("HTTP/1.1 503") || std::time::Instant::now() > deadline {
             break answer;
         }
+        held.push(TcpStream::connect(server.addr).unwrap());
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(
         answer.starts_with("HTTP/1.1 503"),
         "the 17th connection: {answer:?}\n{}",
         server.log()
+    );
+    assert!(
+        held.len() <= 18,
+        "refused only after {} held connections: the cap is 16",
+        held.len()
     );
     let lower = answer.to_ascii_lowercase();
     assert!(lower.contains("retry-after: 1"), "{answer}");
