@@ -138,10 +138,6 @@ pub trait Storage:
     + WebhookStore
     + WorkflowStore
 {
-    /// Where the data lives, for messages (a file path, a URL without
-    /// its password).
-    fn location(&self) -> String;
-
     /// Counts of committed transactions and of the writes batched into
     /// them, since the backend was opened (for metrics and benchmarks).
     fn writer_stats(&self) -> WriterStats;

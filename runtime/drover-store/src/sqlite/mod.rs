@@ -183,10 +183,6 @@ impl SqliteStore {
 }
 
 impl Storage for SqliteStore {
-    fn location(&self) -> String {
-        self.inner.path.display().to_string()
-    }
-
     fn writer_stats(&self) -> WriterStats {
         self.inner.writer.stats()
     }
