@@ -158,6 +158,9 @@ fn budgets_queue_a_reboot_behind_its_rack_and_the_controller_carries_both_throug
     assert_eq!(plan["answers"][0]["outcome"], "accepted");
     assert_eq!(plan["answers"][1]["outcome"], "queued");
     assert_eq!(plan["answers"][1]["hold"]["budget"], "rack-one");
+    // Each answer names the gate that holds it back (none: accepted).
+    assert_eq!(plan["answers"][1]["gate"], "budget", "{plan}");
+    assert!(plan["answers"][0].get("gate").is_none(), "{plan}");
     assert_eq!(plan["answers"][1]["hold"]["holders"][0][0], "b7s01");
     assert_eq!(
         plan["waves"],
@@ -324,15 +327,29 @@ fn the_storm_brake_refuses_a_plugin_reboot_until_released() {
     let status = d.json(0, &["brake", "status"]);
     assert_eq!(status["engaged"], true);
     assert_eq!(status["unhealthy"], 3);
-    // The dry run says the same, and changes nothing.
+    // The dry run says the same, names the gate that answered (the brake,
+    // not the grant that let it through), and changes nothing.
     let dry = d.json(1, &["run", "demo.reboot_node", "node=n121", "--dry-run"]);
-    assert_eq!(dry["plan"][0]["decision"], "denied");
+    let planned = &dry["plan"][0];
+    assert_eq!(planned["decision"], "denied");
+    assert_eq!(planned["gate"], "brake", "{dry}");
+    let reason = planned["reason"].as_str().unwrap();
     assert!(
-        dry["plan"][0]["reason"]
+        reason.starts_with("brake: storm brake engaged") && reason.contains("the grant allowed it"),
+        "{reason}"
+    );
+    // The audit log records that check once, as the brake decided it.
+    let exec_id = dry["id"].as_str().unwrap();
+    let audit = d.json(0, &["audit", "list", "--exec", exec_id]);
+    let records = audit.as_array().unwrap();
+    assert_eq!(records.len(), 1, "{audit}");
+    assert_eq!(records[0]["decision"], "denied", "{audit}");
+    assert!(
+        records[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("storm brake"),
-        "{dry}"
+            .starts_with("brake: "),
+        "{audit}"
     );
     // Operators are not braked.
     let op = d.json(0, &["node", "reboot", "n121", "--reason", "by hand"]);

@@ -117,6 +117,7 @@ fn to_port(answer: Answer) -> ChangeAnswer {
             Outcome::Denied => ChangeOutcome::Denied,
         },
         record: serde_json::to_value(&answer).unwrap_or_default(),
+        gate: answer.gate.map(|g| g.as_str().to_owned()),
         request_id: answer.request_id,
         detail: answer.detail,
     }

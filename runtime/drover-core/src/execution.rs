@@ -87,9 +87,14 @@ pub struct PlannedEffect {
     pub operation: String,
     /// The node, URL, key or argv concerned.
     pub target: String,
-    /// What the grant check would decide.
+    /// What the grant check, then the fleet, would decide.
     pub decision: Decision,
     pub reason: String,
+    /// Which gate refused or delayed it: `grant` (the host's capability
+    /// check), or one of the fleet's (`brake`, `budget`, `window`,
+    /// `pause`, `settle`, `schedule`, `intervention`). Absent: allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
     /// What the plugin was told happened.
     pub simulated_result: Value,
     /// For an HTTP request: the headers and body that would have been

@@ -32,7 +32,7 @@ pub use budget::{Budget, Hold, Rule};
 pub use controller::{BrakeStatus, Controller, Fleet, NodeDetail, NodeInfo, TickReport};
 pub use controller::{BudgetView, DryRun};
 pub use driver::{Driver, DriverError, Drivers, NodeTarget, PowerAction, SecretLookup};
-pub use model::{GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
+pub use model::{Gate, GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
 pub use planner::Schedule;
 pub use settings::Settings;
 pub use world::{Answer, NewRequest, World};

@@ -366,6 +366,42 @@ pub enum Outcome {
     Denied,
 }
 
+/// The gate that delayed or refused a request, so that a plan or an
+/// answer can say which of the fleet's rules answered (a grant is checked
+/// before the fleet sees the request: the host names that one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// Waiting for the time it was scheduled at.
+    Schedule,
+    /// Waiting for a maintenance window.
+    Window,
+    /// The fleet is paused.
+    Pause,
+    /// The storm brake is engaged.
+    Brake,
+    /// Automatic requests settle before they start.
+    Settle,
+    /// A budget (rack, max unavailable, ...) is full.
+    Budget,
+    /// The node is in intervention: automation may not touch it.
+    Intervention,
+}
+
+impl Gate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Schedule => "schedule",
+            Gate::Window => "window",
+            Gate::Pause => "pause",
+            Gate::Brake => "brake",
+            Gate::Settle => "settle",
+            Gate::Budget => "budget",
+            Gate::Intervention => "intervention",
+        }
+    }
+}
+
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::budget::{Budget, Hold, Usage};
 use crate::driver::PowerAction;
-use crate::model::{GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
+use crate::model::{Gate, GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
 use crate::settings::Settings;
 use crate::{FleetError, fmt_duration, fmt_time};
 
@@ -57,6 +57,9 @@ pub struct Answer {
     /// The budget that delays it, and who holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// Which of the fleet's gates delays or refuses it (none: accepted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
 }
 
 /// A line of a node's history, to be stored.
@@ -150,6 +153,8 @@ pub struct World {
     /// Latest unhealthy signal per node (for the storm brake).
     unhealthy: HashMap<String, i64>,
     holds: HashMap<String, Hold>,
+    /// The gate that delays or refused each request, by id (see [`Gate`]).
+    gates: HashMap<String, Gate>,
     dirty_nodes: BTreeSet<usize>,
     dirty_requests: BTreeSet<usize>,
     settings_dirty: bool,
@@ -184,6 +189,7 @@ impl World {
             settings,
             unhealthy,
             holds: HashMap::new(),
+            gates: HashMap::new(),
             dirty_nodes: BTreeSet::new(),
             dirty_requests: BTreeSet::new(),
             settings_dirty: false,
@@ -292,6 +298,7 @@ impl World {
             joined,
             detail,
             hold: self.holds.get(&r.id).cloned(),
+            gate: self.gates.get(&r.id).copied(),
         }
     }
 
@@ -390,19 +397,23 @@ impl World {
         let mut denial = None;
         if automatic {
             if state == State::Intervention {
-                denial = Some(format!(
-                    "{} is in intervention ({}); automation may not touch it until a person resolves it \
+                denial = Some((
+                    Gate::Intervention,
+                    format!(
+                        "{} is in intervention ({}); automation may not touch it until a person resolves it \
                      (`drover node set-state {} production`)",
-                    r.node, self.nodes[ni].note, r.node
+                        r.node, self.nodes[ni].note, r.node
+                    ),
                 ));
             } else {
                 self.signal(&r.node, now);
                 if self.settings.brake.engaged {
-                    denial = Some(self.brake_text());
+                    denial = Some((Gate::Brake, self.brake_text()));
                 }
             }
         }
-        if let Some(reason) = denial {
+        if let Some((gate, reason)) = denial {
+            self.gates.insert(r.id.clone(), gate);
             r.status = Status::Denied;
             r.detail = format!("denied: {reason}");
             self.effects.push(Effect {
@@ -550,6 +561,7 @@ impl World {
                 joined: false,
                 detail: format!("denied: {why}"),
                 hold: None,
+                gate: Some(Gate::Intervention),
             });
         }
         let mut detail = format!("{node} set to {to}: {reason}");
@@ -582,6 +594,7 @@ impl World {
             joined: false,
             detail,
             hold: None,
+            gate: None,
         })
     }
 
@@ -736,8 +749,11 @@ impl World {
         if queued.is_empty() {
             return;
         }
+        for &ri in &queued {
+            self.gates.remove(&self.requests[ri].id);
+        }
         let mut starts = Vec::new();
-        let mut waits: Vec<(usize, String, Option<Hold>)> = Vec::new();
+        let mut waits: Vec<(usize, Gate, String, Option<Hold>)> = Vec::new();
         let mut budget_waits: Vec<usize> = Vec::new();
         {
             let mut usage = Usage::new(&self.nodes, &self.budgets);
@@ -752,8 +768,11 @@ impl World {
                     continue;
                 }
                 let wait = match r.policy {
-                    Policy::At(t) if now < t => Some(format!("waiting until {}", fmt_time(t))),
-                    Policy::Window if !self.settings.window_open(&self.nodes[ni], now) => Some(
+                    Policy::At(t) if now < t => {
+                        Some((Gate::Schedule, format!("waiting until {}", fmt_time(t))))
+                    }
+                    Policy::Window if !self.settings.window_open(&self.nodes[ni], now) => Some((
+                        Gate::Window,
                         if self
                             .settings
                             .windows
@@ -766,35 +785,37 @@ impl World {
                              (`drover fleet window add`)"
                                 .to_owned()
                         },
-                    ),
+                    )),
                     _ => None,
                 }
                 .or_else(|| {
                     self.settings.pause.as_ref().map(|p| {
-                        format!(
+                        let why = format!(
                             "fleet paused by {} since {} ({}); `drover fleet resume` lets it start",
                             p.by,
                             fmt_time(p.since_ms),
                             p.reason
-                        )
+                        );
+                        (Gate::Pause, why)
                     })
                 })
                 .or_else(|| {
                     (r.origin == Origin::Automation && self.settings.brake.engaged)
-                        .then(|| self.brake_text())
+                        .then(|| (Gate::Brake, self.brake_text()))
                 })
                 .or_else(|| {
                     let settle = self.settings.brake.settle_ms;
                     (r.origin == Origin::Automation && now < r.created_ms + settle).then(|| {
-                        format!(
+                        let why = format!(
                             "settling: automatic requests wait {} before they start, so a \
                              storm trips the brake before anything acts",
                             crate::fmt_duration(settle)
-                        )
+                        );
+                        (Gate::Settle, why)
                     })
                 });
-                if let Some(w) = wait {
-                    waits.push((ri, w, None));
+                if let Some((gate, why)) = wait {
+                    waits.push((ri, gate, why, None));
                     continue;
                 }
                 if usage.check(ni).is_ok() {
@@ -829,12 +850,18 @@ impl World {
                     Some(h)
                 });
                 match hold {
-                    Some(h) => waits.push((ri, format!("queued: {h}"), Some(h))),
-                    None => waits.push((ri, "queued: waiting for a budget".into(), None)),
+                    Some(h) => waits.push((ri, Gate::Budget, format!("queued: {h}"), Some(h))),
+                    None => waits.push((
+                        ri,
+                        Gate::Budget,
+                        "queued: waiting for a budget".into(),
+                        None,
+                    )),
                 }
             }
         }
-        for (ri, why, hold) in waits {
+        for (ri, gate, why, hold) in waits {
+            self.gates.insert(self.requests[ri].id.clone(), gate);
             let r = &mut self.requests[ri];
             if r.detail != why {
                 r.detail = why;

@@ -5,7 +5,7 @@
 mod support;
 
 use drover_fleet::settings::{Pause, Window};
-use drover_fleet::{Kind, Origin, Outcome, Policy, State};
+use drover_fleet::{Gate, Kind, Origin, Outcome, Policy, State};
 use serde_json::json;
 use support::*;
 
@@ -201,6 +201,10 @@ fn the_storm_brake_stops_automation_until_released() {
         a[2].detail
     );
     assert_eq!(a[3].outcome, Outcome::Denied);
+    // Each answer says which gate answered.
+    assert_eq!(a[0].gate, None);
+    assert_eq!(a[2].gate, Some(Gate::Brake));
+    assert_eq!(a[3].gate, Some(Gate::Brake));
     assert!(s.effects().iter().any(|e| e.capability == "fleet.brake"));
     // Operators go on.
     let op = s.submit(vec![s.req("n5", Kind::Reboot, Origin::Operator)]);
@@ -228,6 +232,7 @@ fn pause_holds_new_work_and_lets_in_flight_work_finish() {
     });
     let q = s.submit(vec![s.req("b1", Kind::Reboot, Origin::Operator)]);
     assert_eq!(q[0].outcome, Outcome::Queued);
+    assert_eq!(q[0].gate, Some(Gate::Pause));
     assert!(
         q[0].detail.contains("fleet paused by user:op"),
         "{}",
@@ -266,6 +271,11 @@ fn window_and_at_policies_wait_for_their_time() {
     at.policy = Policy::At(s.now() + 120_000);
     let a = s.submit(vec![w, outside, at]);
     assert!(a.iter().all(|a| a.outcome == Outcome::Queued));
+    let gates: Vec<_> = a.iter().map(|a| a.gate).collect();
+    assert_eq!(
+        gates,
+        [Some(Gate::Window), Some(Gate::Window), Some(Gate::Schedule)]
+    );
     assert!(a[0].detail.contains("waiting for a maintenance window"));
     assert!(
         a[1].detail.contains("none covers this node"),
@@ -309,6 +319,7 @@ fn automation_may_not_touch_a_node_in_intervention() {
         .unwrap();
     let a = s.submit(vec![s.req("a1", Kind::Reboot, Origin::Automation)]);
     assert_eq!(a[0].outcome, Outcome::Denied);
+    assert_eq!(a[0].gate, Some(Gate::Intervention));
     assert!(
         a[0].detail.contains("drover node set-state a1 production"),
         "{}",

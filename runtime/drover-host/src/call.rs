@@ -246,6 +246,32 @@ impl CallCtx {
         target: &str,
         check: &Check,
         simulated_result: Value,
+        request: Option<Value>,
+    ) {
+        // The host's own check is the only gate it knows of here.
+        let gate = (!check.allowed()).then(|| "grant".to_owned());
+        self.plan_gated(
+            cap,
+            operation,
+            target,
+            check,
+            gate,
+            simulated_result,
+            request,
+        );
+    }
+
+    /// [`Self::plan_request`] naming the gate that answered (a fleet
+    /// change: the controller's brake, budget, window...).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn plan_gated(
+        &mut self,
+        cap: Capability,
+        operation: &str,
+        target: &str,
+        check: &Check,
+        gate: Option<String>,
+        simulated_result: Value,
         mut request: Option<Value>,
     ) {
         let seq = self.plan.len() as u32 + 1;
@@ -260,6 +286,7 @@ impl CallCtx {
             target: self.secrets.text(target),
             decision: check.decision,
             reason: self.secrets.text(&check.reason),
+            gate,
             simulated_result,
             request,
             task: None,

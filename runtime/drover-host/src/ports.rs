@@ -115,6 +115,8 @@ pub struct ChangeAnswer {
     /// The request that carries it (empty when none was made).
     pub request_id: String,
     pub detail: String,
+    /// The fleet's gate that delays or refuses it (`brake`, `budget`...).
+    pub gate: Option<String>,
     /// The controller's whole answer, as a dry run's plan records it.
     pub record: Value,
 }

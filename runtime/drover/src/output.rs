@@ -68,8 +68,12 @@ pub fn effect(e: &PlannedEffect) -> String {
         (Some(outcome), Some(detail)) => format!("; fleet would answer {outcome}: {detail}"),
         _ => String::new(),
     };
+    let gate = match &e.gate {
+        Some(g) => format!(" by {g}"),
+        None => String::new(),
+    };
     format!(
-        "{seq}. {task}{cap} {op} {target}: {decision} ({reason}){fleet}",
+        "{seq}. {task}{cap} {op} {target}: {decision}{gate} ({reason}){fleet}",
         seq = e.seq,
         cap = e.capability,
         op = e.operation,

@@ -202,6 +202,7 @@ pub(crate) fn dry_run_answer(q: &Inquiry, given: Option<&Value>, actor: &str) ->
                 .map_or_else(|| "none".to_owned(), Value::to_string),
             decision: Decision::Allowed,
             reason: reason.clone(),
+            gate: None,
             simulated_result: answer.unwrap_or_else(|| json!({"timed_out": true})),
             request: None,
             task: None,

@@ -63,6 +63,25 @@ fn to_wit(a: ChangeAnswer) -> Result<RequestStatus, PluginError> {
     }
 }
 
+/// The decision a dry run plans: the fleet's refusal first, naming its
+/// gate (`brake: storm brake engaged ...`), then the grant that let the
+/// request reach the fleet; the grant's own reason when the fleet took it
+/// or queued it.
+fn fleet_decision(grant: Check, answer: &ChangeAnswer) -> Check {
+    if answer.outcome != ChangeOutcome::Denied {
+        return grant;
+    }
+    let why = answer
+        .detail
+        .strip_prefix("denied: ")
+        .unwrap_or(&answer.detail);
+    let gate = answer.gate.as_deref().unwrap_or("fleet");
+    Check::deny(format!(
+        "{gate}: {why} (the grant allowed it: {})",
+        grant.reason
+    ))
+}
+
 impl CallCtx {
     fn read_node(&mut self, name: &str) -> Result<NodeRow, PluginError> {
         let node = self.services.ports.node(name).map_err(fleet_error)?;
@@ -101,11 +120,20 @@ impl CallCtx {
             name,
             labels: &node.labels,
         };
-        let check = self.check(cap, &target, name);
+        // A dry run audits once, with the decision of the last gate that
+        // answered (the fleet's brake may refuse what the grant allowed);
+        // a real change is audited before the fleet sees it.
+        let check = if self.dry_run {
+            self.decide(cap, &target, name)
+        } else {
+            self.check(cap, &target, name)
+        };
         if !check.allowed() {
             if self.dry_run {
+                let check = self.record(cap, name, check);
                 let refused = json!({"error": "denied", "reason": check.reason});
                 self.plan(cap, operation(&kind), name, &check, refused);
+                return Err(denied(&check));
             }
             return Err(denied(&check));
         }
@@ -137,14 +165,21 @@ impl CallCtx {
             .request(change, self.dry_run)
             .map_err(fleet_error)?;
         if self.dry_run {
-            // A budget or brake refusal is planned as denied, with the
-            // controller's reason; the grant check's reason otherwise.
-            let decided = if answer.outcome == ChangeOutcome::Denied {
-                Check::deny(format!("{}; fleet: {}", check.reason, answer.detail))
+            let decided = self.record(cap, name, fleet_decision(check, &answer));
+            let gate = if decided.allowed() {
+                answer.gate.clone()
             } else {
-                check
+                answer.gate.clone().or_else(|| Some("grant".into()))
             };
-            self.plan(cap, operation(&kind), name, &decided, answer.record.clone());
+            self.plan_gated(
+                cap,
+                operation(&kind),
+                name,
+                &decided,
+                gate,
+                answer.record.clone(),
+                None,
+            );
         }
         to_wit(answer)
     }
