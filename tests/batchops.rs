@@ -42,6 +42,7 @@ fn batchops(racks: u32, per_rack: u32) -> Drover {
     d.expect(0, &["node", "import", file.to_str().unwrap()]);
     d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
     d.grant("batchops@0.1.0", "probe", "*");
+    d.grant("batchops@0.1.0", "nodes.health", "cluster=batch");
     d.grant("batchops@0.1.0", "command", "cluster=batch: uptime");
     // The health sensor's subscriptions: a NATS subject and a webhook.
     d.grant(
@@ -162,6 +163,27 @@ fn health_reports_posted_to_the_sensor_webhook_start_a_remediation_for_down_node
     // The "ok" report made no trigger: one remediation only.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(remediations(&d).len(), 1);
+    // Each report is also the node's health: b1s02 answers; b1s01 was
+    // silent, then ping found it unreachable, then the reboot moved on.
+    let ok = d.json(0, &["node", "show", "b1s02"]);
+    assert_eq!(ok["health"]["health"], "answering", "{ok:#}");
+    assert_eq!(ok["health"]["source"], "batchops.no_contact");
+    let dead = d.json(0, &["node", "show", "b1s01", "--history"]);
+    let seen: Vec<&str> = dead["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|h| h["event"] == "health")
+        .map(|h| h["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        seen.len() == 2
+            && seen[0].starts_with("silent: monitoring")
+            && seen[1].starts_with("unreachable: no answer to ping"),
+        "{seen:?}"
+    );
+    assert_eq!(dead["health"]["current"], false, "{dead:#}");
     let wrong = post(
         &agent(Duration::from_secs(30)),
         &server.url("batchops.health"),

@@ -4,7 +4,8 @@
 //! redirects returned rather than followed); `kv` against the database
 //! (round trip, dry runs write nothing, each pack sees only its own keys);
 //! `secrets` set by an operator (granted names only, the value never shown
-//! or stored in clear); `nodes` facts from the inventory. `probe` and
+//! or stored in clear); `nodes` facts from the inventory, and health
+//! reports (granted nodes only, shown until the node changes state). `probe` and
 //! `command` (against a real sshd) are in `tests/remote.rs`. Real binary,
 //! real components, fresh database per test.
 
@@ -461,5 +462,113 @@ fn facts_of_an_unknown_node_fail_as_not_found() {
     assert!(
         error.contains("not found") && error.contains("n9999"),
         "{error}"
+    );
+}
+
+// ---- nodes: health reports ----
+
+fn report_health(d: &Drover, code: i32, node: &str, health: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "run".to_owned(),
+        "demo.report_health".to_owned(),
+        format!("node={node}"),
+        format!("health={health}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    d.json(code, &args)
+}
+
+fn health_of(d: &Drover, node: &str) -> Value {
+    d.json(0, &["node", "show", node])["health"].clone()
+}
+
+#[test]
+fn a_health_report_without_a_grant_is_denied_audited_and_not_recorded() {
+    let d = installed();
+    let exec = report_health(&d, 1, "n001", "silent", &["detail=lies"]);
+    assert_eq!(exec["status"], "denied", "{exec}");
+    assert!(
+        exec["error"]
+            .as_str()
+            .unwrap()
+            .contains("no grant of nodes.health"),
+        "{exec}"
+    );
+    assert!(health_of(&d, "n001").is_null());
+    let audit = d.json(
+        0,
+        &["audit", "list", "--exec", exec["id"].as_str().unwrap()],
+    );
+    assert_eq!(audit[0]["capability"], "nodes.health", "{audit}");
+    assert_eq!(audit[0]["decision"], "denied", "{audit}");
+}
+
+#[test]
+fn a_health_report_reaches_only_the_granted_nodes_and_is_bounded() {
+    let d = installed();
+    d.grant("demo@0.1.0", "nodes.health", "rack=r01");
+    // n041 is in rack r02: outside the grant.
+    let exec = report_health(&d, 1, "n041", "silent", &[]);
+    assert_eq!(exec["status"], "denied", "{exec}");
+    assert!(health_of(&d, "n041").is_null());
+    // An unknown node, and an oversized detail, fail without a record.
+    let exec = report_health(&d, 1, "n9999", "silent", &[]);
+    assert!(exec["error"].as_str().unwrap().contains("n9999"), "{exec}");
+    let long = format!("detail={}", "x".repeat(2000));
+    let exec = report_health(&d, 1, "n001", "silent", &[&long]);
+    assert_eq!(exec["status"], "failed", "{exec}");
+    assert!(
+        exec["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1024 bytes"),
+        "{exec}"
+    );
+    assert!(health_of(&d, "n001").is_null());
+}
+
+#[test]
+fn a_health_report_is_shown_until_the_node_changes_state_and_planned_in_a_dry_run() {
+    let d = installed();
+    d.grant("demo@0.1.0", "nodes.health", "rack=r01");
+    // A dry run plans the report and records nothing.
+    let dry = report_health(
+        &d,
+        0,
+        "n001",
+        "silent",
+        &["detail=no heartbeat", "--dry-run"],
+    );
+    assert_eq!(dry["plan"][0]["capability"], "nodes.health", "{dry}");
+    assert_eq!(dry["plan"][0]["operation"], "report-health", "{dry}");
+    assert_eq!(dry["plan"][0]["simulated_result"]["health"], "silent");
+    assert!(health_of(&d, "n001").is_null());
+
+    report_health(&d, 0, "n001", "silent", &["detail=no heartbeat"]);
+    let h = health_of(&d, "n001");
+    assert_eq!(h["health"], "silent", "{h}");
+    assert_eq!(h["detail"], "no heartbeat");
+    assert_eq!(h["source"], "demo.report_health");
+    assert_eq!(h["current"], true);
+    // The change is in the node's history; a repeat is not.
+    report_health(&d, 0, "n001", "silent", &["detail=still nothing"]);
+    let show = d.json(0, &["node", "show", "n001", "--history"]);
+    let lines: Vec<&Value> = show["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["event"] == "health")
+        .collect();
+    assert_eq!(lines.len(), 1, "{show}");
+    assert_eq!(lines[0]["detail"], "silent: no heartbeat");
+    // A change of state makes the report history.
+    d.expect(0, &["node", "drain", "n001", "--reason", "look at it"]);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(health_of(&d, "n001")["current"], false);
+    let text = stdout(&d.expect(0, &["node", "show", "n001"]));
+    assert!(
+        text.contains("health    silent at") && text.contains("(before its last change of state)"),
+        "{text}"
     );
 }

@@ -2,8 +2,9 @@
 //! controller for changes.
 //!
 //! Capabilities: `nodes.read` for [`get`] and [`facts`] (no grant needed);
-//! `nodes.reboot`, `nodes.drain`, `nodes.set-state` for the changes, each
-//! granted with a label selector. A change passes the grant check and then
+//! `nodes.reboot`, `nodes.drain`, `nodes.set-state` for the changes, and
+//! `nodes.health` for [`report_health`], each granted with a label
+//! selector. A change passes the grant check and then
 //! the fleet's budgets; in a dry run it is planned with the decision it
 //! would get. A refusal is [`Error::Denied`]: return it with `?` so the
 //! execution records it as such.
@@ -14,7 +15,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::bindings::drover::plugin::nodes as wit;
 
-pub use wit::{Node, Outcome, RequestStatus};
+pub use wit::{Health, Node, Outcome, RequestStatus};
 
 /// The node called `name`: [`Error::NotFound`] when there is none.
 pub fn get(name: &str) -> Result<Node, Error> {
@@ -49,6 +50,14 @@ pub fn drain(name: &str, reason: &str) -> Result<RequestStatus, Error> {
 /// Ask for `name` to be put in `state`, saying why.
 pub fn set_state(name: &str, state: &str, reason: &str) -> Result<RequestStatus, Error> {
     wit::set_state(name, state, reason)
+}
+
+/// Tell drover what this plugin saw of `name` (a ping that went
+/// unanswered, monitoring that lost contact), with how in `detail` (at
+/// most 1 KiB). Operators see it on the fleet grid beside the node's
+/// lifecycle state until that state changes; a dry run plans it.
+pub fn report_health(name: &str, health: Health, detail: &str) -> Result<(), Error> {
+    wit::report_health(name, health, detail)
 }
 
 impl RequestStatus {

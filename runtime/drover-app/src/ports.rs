@@ -9,7 +9,7 @@ use drover_host::ports::{
     ChangeAnswer, ChangeKind, ChangeOutcome, InstalledVersion, Kv, NodeChange, Nodes, Packs,
     PortError, PortResult, Records, RequestSummary, Secrets,
 };
-use drover_store::{Store, StoreError};
+use drover_store::{HealthReport, Store, StoreError};
 
 use crate::catalog::{CatalogPack, PackIndex};
 use std::sync::Arc;
@@ -207,5 +207,25 @@ impl Nodes for StorePorts {
 
     fn sim_answers(&self, node: &str, state: &str) -> PortResult<bool> {
         self.store.sim_answers(node, state).map_err(failed)
+    }
+
+    fn report_health(
+        &self,
+        node: &str,
+        health: &str,
+        detail: &str,
+        source: &str,
+    ) -> PortResult<()> {
+        // A change of health is a line of the node's history.
+        self.store
+            .record_node_health(HealthReport {
+                node: node.to_owned(),
+                health: health.to_owned(),
+                detail: detail.to_owned(),
+                source: source.to_owned(),
+                at_ms: drover_core::now_ms(),
+            })
+            .map(drop)
+            .map_err(failed)
     }
 }

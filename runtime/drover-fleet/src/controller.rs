@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use drover_core::{AuditRecord, Stop, now_ms};
-use drover_store::{BudgetRow, FleetTx, HistoryRow, NodeRow, Store, StoreError};
+use drover_store::{BudgetRow, FleetTx, HealthReport, HistoryRow, NodeRow, Store, StoreError};
 use serde::Serialize;
 
 use crate::budget::{Budget, Rule, Usage};
@@ -253,6 +253,19 @@ pub struct NodeDetail {
     pub requests: Vec<Request>,
     /// Its history, newest first (when asked for).
     pub history: Vec<HistoryRow>,
+    /// What checks or monitoring last saw of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<NodeHealth>,
+}
+
+/// A node's latest health report, and whether it still holds: a report
+/// older than the node's last change of state is history (a reboot
+/// answers an old "silent").
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeHealth {
+    #[serde(flatten)]
+    pub report: HealthReport,
+    pub current: bool,
 }
 
 /// What the storm brake and the pause say now.
@@ -406,7 +419,15 @@ impl Fleet {
             ))
         })?;
         let node = node.ok_or(FleetError::UnknownNode(name))?;
+        let health = self
+            .store
+            .node_health(&node.name)?
+            .map(|report| NodeHealth {
+                current: report.at_ms >= node.since_ms,
+                report,
+            });
         Ok(NodeDetail {
+            health,
             node: Node::from_row(node)?,
             requests: requests
                 .into_iter()

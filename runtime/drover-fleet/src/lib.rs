@@ -29,7 +29,9 @@ pub mod sim;
 pub mod world;
 
 pub use budget::{Budget, Hold, Rule};
-pub use controller::{BrakeStatus, Controller, Fleet, NodeDetail, NodeInfo, TickReport};
+pub use controller::{
+    BrakeStatus, Controller, Fleet, NodeDetail, NodeHealth, NodeInfo, TickReport,
+};
 pub use controller::{BudgetView, DryRun};
 pub use driver::{Driver, DriverError, Drivers, NodeTarget, PowerAction, SecretLookup};
 pub use model::{Gate, GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};

@@ -147,6 +147,10 @@ pub trait Nodes: Send + Sync {
     fn request(&self, change: NodeChange, dry_run: bool) -> PortResult<ChangeAnswer>;
     /// Whether a node of the simulated fleet in `state` answers now.
     fn sim_answers(&self, node: &str, state: &str) -> PortResult<bool>;
+    /// Records what `source` (`pack.plugin`) saw of a node: `health` is
+    /// `answering`, `unreachable` or `silent`.
+    fn report_health(&self, node: &str, health: &str, detail: &str, source: &str)
+    -> PortResult<()>;
 }
 
 /// Everything the host reaches: what a [`crate::Runtime`] is built on.
@@ -239,6 +243,9 @@ pub(crate) mod memory {
             Err(none(&change.node))
         }
         fn sim_answers(&self, node: &str, _: &str) -> PortResult<bool> {
+            Err(none(node))
+        }
+        fn report_health(&self, node: &str, _: &str, _: &str, _: &str) -> PortResult<()> {
             Err(none(node))
         }
     }

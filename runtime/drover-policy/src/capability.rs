@@ -13,6 +13,7 @@
 //! | `nodes.reboot`    | `drover:plugin/nodes`   | yes           | labels            |
 //! | `nodes.drain`     | `drover:plugin/nodes`   | yes           | labels            |
 //! | `nodes.set-state` | `drover:plugin/nodes`   | yes           | labels            |
+//! | `nodes.health`    | `drover:plugin/nodes`   | yes           | labels            |
 //! | `wasi:filesystem` | any `wasi:filesystem/*` | no            | none              |
 //! | `wasi:sockets`    | any `wasi:sockets/*`    | no            | none              |
 //! | `subscribe`       | none (host-owned)       | yes           | subscriptions     |
@@ -62,6 +63,8 @@ pub enum Capability {
     NodesDrain,
     #[serde(rename = "nodes.set-state")]
     NodesSetState,
+    #[serde(rename = "nodes.health")]
+    NodesHealth,
     #[serde(rename = "wasi:filesystem")]
     WasiFilesystem,
     #[serde(rename = "wasi:sockets")]
@@ -92,7 +95,7 @@ pub enum ScopeKind {
 
 impl Capability {
     /// Every capability, in declaration order.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 14] = [
         Capability::Log,
         Capability::Kv,
         Capability::Secrets,
@@ -103,6 +106,7 @@ impl Capability {
         Capability::NodesReboot,
         Capability::NodesDrain,
         Capability::NodesSetState,
+        Capability::NodesHealth,
         Capability::WasiFilesystem,
         Capability::WasiSockets,
         Capability::Subscribe,
@@ -121,6 +125,7 @@ impl Capability {
             Capability::NodesReboot => "nodes.reboot",
             Capability::NodesDrain => "nodes.drain",
             Capability::NodesSetState => "nodes.set-state",
+            Capability::NodesHealth => "nodes.health",
             Capability::WasiFilesystem => "wasi:filesystem",
             Capability::WasiSockets => "wasi:sockets",
             Capability::Subscribe => "subscribe",
@@ -146,7 +151,8 @@ impl Capability {
             Capability::NodesRead
             | Capability::NodesReboot
             | Capability::NodesDrain
-            | Capability::NodesSetState => "drover:plugin/nodes",
+            | Capability::NodesSetState
+            | Capability::NodesHealth => "drover:plugin/nodes",
             Capability::WasiFilesystem => "wasi:filesystem",
             Capability::WasiSockets => "wasi:sockets",
             Capability::Subscribe => "",
@@ -165,6 +171,7 @@ impl Capability {
             | Capability::NodesReboot
             | Capability::NodesDrain
             | Capability::NodesSetState
+            | Capability::NodesHealth
             | Capability::Subscribe => true,
             Capability::Log
             | Capability::Kv
@@ -186,7 +193,8 @@ impl Capability {
             Capability::NodesRead
             | Capability::NodesReboot
             | Capability::NodesDrain
-            | Capability::NodesSetState => ScopeKind::Labels,
+            | Capability::NodesSetState
+            | Capability::NodesHealth => ScopeKind::Labels,
             Capability::Http | Capability::Probe => ScopeKind::Hosts,
             Capability::Secrets => ScopeKind::Names,
             Capability::Command => ScopeKind::Argv,
@@ -322,6 +330,7 @@ pub fn function_capability(import: &str, function: &str) -> Option<Capability> {
         "reboot" => Capability::NodesReboot,
         "drain" => Capability::NodesDrain,
         "set-state" => Capability::NodesSetState,
+        "report-health" => Capability::NodesHealth,
         _ => Capability::NodesRead,
     })
 }

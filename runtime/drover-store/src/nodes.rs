@@ -1,6 +1,7 @@
 //! The `nodes` table read outside the controller's transactions: one node,
-//! all nodes, the count, and the web UI's fleet grid (each node's rack and
-//! state, nodes per rack and state). The inventory starts as the default simulated
+//! all nodes, the count, and the web UI's fleet grid (each node's rack,
+//! state and health, nodes per rack and state); and each node's health as
+//! checks and monitoring last reported it (`node_health`). The inventory starts as the default simulated
 //! fleet (migration 0001); `drover node import` replaces it.
 
 use serde::Serialize;
@@ -22,13 +23,29 @@ pub struct FleetRequest {
     pub created_at_ms: i64,
 }
 
-/// A node's place and state, for the fleet grid.
+/// A node's place, state and health, for the fleet grid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeCell {
     pub name: String,
     /// The `rack` label; empty when the node has none.
     pub rack: String,
     pub state: String,
+    /// The latest health report, when it is newer than the node's last
+    /// change of state (`answering`, `unreachable`, `silent`).
+    pub health: Option<String>,
+}
+
+/// What a check or monitoring saw of a node (`nodes.report-health`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    pub node: String,
+    /// `answering`, `unreachable` or `silent`.
+    pub health: String,
+    /// How it was seen, in the reporter's words.
+    pub detail: String,
+    /// Who reported it: `pack.plugin`.
+    pub source: String,
+    pub at_ms: i64,
 }
 
 /// How many nodes of one rack are in one state.
@@ -57,4 +74,12 @@ pub trait NodeStore: Send + Sync {
 
     /// Node counts per rack and state.
     fn rack_health(&self) -> Result<Vec<RackHealth>>;
+
+    /// Records a health report as the node's latest; when the health
+    /// changed, also a `health` line of the node's history. Returns
+    /// whether it changed. The caller has checked that the node exists.
+    fn record_node_health(&self, report: HealthReport) -> Result<bool>;
+
+    /// The node's latest health report, current or not.
+    fn node_health(&self, node: &str) -> Result<Option<HealthReport>>;
 }

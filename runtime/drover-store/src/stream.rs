@@ -33,6 +33,7 @@ pub struct Changes {
     pub newest_execution: Option<String>,
     pub queued: u64,
     pub running: u64,
+    /// Each node with its state and current health (`production/silent`).
     pub nodes: Vec<(String, String)>,
 }
 

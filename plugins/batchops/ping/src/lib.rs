@@ -3,10 +3,13 @@
 //! "latency_ms", "detail"}`.
 //!
 //! Unreachable is a result, not a failure: the workflow routes on
-//! `result().reachable`. Only a host error (a probe that was not granted,
+//! `result().reachable`. What it saw is also reported as the node's
+//! health (answering or unreachable) when `nodes.health` is granted; a
+//! refused report is logged and changes nothing else. Only a host error (a probe that was not granted,
 //! a bad host) fails the action, so a misconfiguration never looks like a
 //! dead node and never leads to a reboot.
 
+use drover_sdk::nodes::Health;
 use drover_sdk::prelude::*;
 
 #[derive(serde::Deserialize)]
@@ -33,6 +36,14 @@ fn run(input: Input, _ctx: &Context) -> Result<Value, Error> {
             "no answer"
         }
     ));
+    let (health, seen) = if probe.reachable {
+        (Health::Answering, format!("answers ping ({host})"))
+    } else {
+        (Health::Unreachable, format!("no answer to ping ({host})"))
+    };
+    if let Err(e) = nodes::report_health(&input.node, health, &seen) {
+        log::warn(&format!("cannot report the health of {}: {e}", input.node));
+    }
     Ok(json!({
         "node": input.node,
         "host": host,

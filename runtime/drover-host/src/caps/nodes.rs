@@ -8,7 +8,7 @@ use drover_policy::{Capability, Target};
 use serde_json::json;
 
 use crate::bindings::PluginError;
-use crate::bindings::drover::plugin::nodes::{self, Host, Node, RequestStatus};
+use crate::bindings::drover::plugin::nodes::{self, Health, Host, Node, RequestStatus};
 use crate::call::{CallCtx, denied};
 use crate::grants::Check;
 use crate::ports::{ChangeAnswer, ChangeKind, ChangeOutcome, NodeChange, PortError};
@@ -20,6 +20,8 @@ const MAX_LISTED: usize = 10_000;
 const FACTS_REQUESTS: usize = 5;
 /// Longest reason a plugin may attach to a request.
 const MAX_REASON_BYTES: usize = 4096;
+/// Longest detail a plugin may attach to a health report.
+const MAX_HEALTH_DETAIL_BYTES: usize = 1024;
 
 type R<T> = wasmtime::Result<Result<T, PluginError>>;
 
@@ -185,6 +187,54 @@ impl CallCtx {
     }
 }
 
+impl CallCtx {
+    /// `report-health`: the grant (label selector) decides whether this
+    /// plugin may speak for the node; a dry run plans the report instead
+    /// of recording it.
+    fn report_health(
+        &mut self,
+        name: &str,
+        health: Health,
+        detail: &str,
+    ) -> Result<(), PluginError> {
+        if detail.len() > MAX_HEALTH_DETAIL_BYTES {
+            return Err(PluginError::Invalid(format!(
+                "a health report's detail must be at most {MAX_HEALTH_DETAIL_BYTES} bytes"
+            )));
+        }
+        let health = match health {
+            Health::Answering => "answering",
+            Health::Unreachable => "unreachable",
+            Health::Silent => "silent",
+        };
+        let node = self.services.ports.node(name).map_err(fleet_error)?;
+        let cap = Capability::NodesHealth;
+        let check = self.check(
+            cap,
+            &Target::Node {
+                name,
+                labels: &node.labels,
+            },
+            name,
+        );
+        let report = json!({"health": health, "detail": detail});
+        if self.dry_run {
+            self.plan(cap, "report-health", name, &check, report);
+        }
+        if !check.allowed() {
+            return Err(denied(&check));
+        }
+        if self.dry_run {
+            return Ok(());
+        }
+        let source = self.action();
+        self.services
+            .ports
+            .report_health(name, health, detail, &source)
+            .map_err(fleet_error)
+    }
+}
+
 impl Host for CallCtx {
     fn get(&mut self, name: String) -> R<Node> {
         Ok(self.read_node(&name).map(|n| Node {
@@ -295,5 +345,9 @@ impl Host for CallCtx {
 
     fn set_state(&mut self, name: String, state: String, reason: String) -> R<RequestStatus> {
         Ok(self.change(ChangeKind::SetState(state), &name, &reason))
+    }
+
+    fn report_health(&mut self, name: String, health: Health, detail: String) -> R<()> {
+        Ok(CallCtx::report_health(self, &name, health, &detail))
     }
 }

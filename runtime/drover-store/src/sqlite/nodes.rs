@@ -2,7 +2,7 @@
 
 use crate::nodes::*;
 use crate::{Result, SqliteStore};
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 impl NodeStore for SqliteStore {
     fn get_node(&self, name: &str) -> Result<Option<NodeRow>> {
@@ -42,15 +42,18 @@ impl NodeStore for SqliteStore {
 
     fn node_cells(&self) -> Result<Vec<NodeCell>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT name, coalesce(json_extract(labels, '$.rack'), ''), state FROM nodes
-                 ORDER BY 2, length(name), name",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT n.name, coalesce(json_extract(n.labels, '$.rack'), ''), n.state,
+                        {CURRENT_HEALTH}
+                 FROM nodes n LEFT JOIN node_health h ON h.node = n.name
+                 ORDER BY 2, length(n.name), n.name"
+            ))?;
             let rows = stmt.query_map([], |r| {
                 Ok(NodeCell {
                     name: r.get(0)?,
                     rack: r.get(1)?,
                     state: r.get(2)?,
+                    health: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -73,7 +76,73 @@ impl NodeStore for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+
+    fn record_node_health(&self, report: HealthReport) -> Result<bool> {
+        self.write(move |conn| {
+            let before: Option<String> = conn
+                .prepare_cached(&format!(
+                    "SELECT {CURRENT_HEALTH} FROM nodes n
+                     LEFT JOIN node_health h ON h.node = n.name WHERE n.name = ?1"
+                ))?
+                .query_row([&report.node], |r| r.get(0))
+                .optional()?
+                .flatten();
+            conn.prepare_cached(
+                "INSERT INTO node_health (node, health, detail, source, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (node) DO UPDATE SET health = excluded.health,
+                     detail = excluded.detail, source = excluded.source, at = excluded.at",
+            )?
+            .execute(params![
+                report.node,
+                report.health,
+                report.detail,
+                report.source,
+                report.at_ms
+            ])?;
+            let changed = before.as_deref() != Some(report.health.as_str());
+            if changed {
+                conn.prepare_cached(
+                    "INSERT INTO node_history (node, at, event, from_state, to_state,
+                         request_id, actor, detail)
+                     SELECT name, ?2, 'health', state, state, NULL, ?3, ?4
+                     FROM nodes WHERE name = ?1",
+                )?
+                .execute(params![
+                    report.node,
+                    report.at_ms,
+                    report.source,
+                    format!("{}: {}", report.health, report.detail)
+                ])?;
+            }
+            Ok(changed)
+        })
+    }
+
+    fn node_health(&self, node: &str) -> Result<Option<HealthReport>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT node, health, detail, source, at FROM node_health WHERE node = ?1",
+                )?
+                .query_row([node], |r| {
+                    Ok(HealthReport {
+                        node: r.get(0)?,
+                        health: r.get(1)?,
+                        detail: r.get(2)?,
+                        source: r.get(3)?,
+                        at_ms: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
 }
+
+/// A node's health as the grid shows it: its latest report, unless the
+/// node changed state since (a reboot answers an old "silent"). Over
+/// `nodes n LEFT JOIN node_health h`.
+pub(crate) const CURRENT_HEALTH: &str = "CASE WHEN h.at >= n.since THEN h.health END";
 
 pub(crate) const NODE_COLUMNS: &str = "name, labels, state, driver, options, since, note";
 

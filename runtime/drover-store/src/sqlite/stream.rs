@@ -152,7 +152,12 @@ impl StreamStore for SqliteStore {
                     .query_row([state], |r| r.get::<_, i64>(0))? as u64)
             };
             let (queued, running) = (count("requested")?, count("running")?);
-            let mut stmt = conn.prepare_cached("SELECT name, state FROM nodes ORDER BY name")?;
+            // A change of health redraws the grid like a change of state.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT n.name, n.state || coalesce('/' || {}, '')
+                 FROM nodes n LEFT JOIN node_health h ON h.node = n.name ORDER BY n.name",
+                super::nodes::CURRENT_HEALTH
+            ))?;
             let nodes = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;

@@ -343,6 +343,21 @@ pub fn print_show(d: &serde_json::Value, history: bool, json: bool) -> Result<()
     if !text(&n["note"]).is_empty() {
         println!("  note      {}", text(&n["note"]));
     }
+    let h = &d["health"];
+    if h.is_object() {
+        let stale = if h["current"] == true {
+            ""
+        } else {
+            " (before its last change of state)"
+        };
+        println!(
+            "  health    {} at {}{stale} by {}: {}",
+            text(&h["health"]),
+            time(&h["at_ms"]),
+            text(&h["source"]),
+            text(&h["detail"])
+        );
+    }
     println!("  labels    {}", labels_text(&n["labels"]));
     println!("  driver    {} {}", text(&n["driver"]), n["options"]);
     println!(

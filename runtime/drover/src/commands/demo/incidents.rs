@@ -1,7 +1,8 @@
 //! The demo's monitoring stand-in: on a thread, it makes simulated nodes
-//! hang (`drover sim hang`) and reports silent nodes to the
-//! `batchops.no_contact` webhook with its token, the way a monitoring
-//! system would, and narrates what it did. Now and then it reports a node
+//! hang (`drover sim hang`) and reports silent nodes to batchops' health
+//! sensor (its `health` webhook, with the token), the way a monitoring
+//! system would (the sensor marks the node silent and raises
+//! `batchops.no_contact`), and narrates what it did. Now and then it reports a node
 //! that is fine (a false alarm the pack must leave alone), a burst in one
 //! rack (served one node at a time by the rack budget), a node that never
 //! comes back (intervention, alarm, ticket), and once a storm that trips
@@ -238,10 +239,11 @@ impl Injector {
         Ok(())
     }
 
-    /// POSTs a no-contact report, as monitoring would.
+    /// POSTs a no-contact report to the health sensor, as monitoring would.
     fn report(&self, node: &str) {
-        let body = json!({"node": node, "since": jiff::Timestamp::now().to_string()});
-        let url = format!("{}/api/v1/webhooks/batchops.no_contact", self.base);
+        let since = jiff::Timestamp::now().to_string();
+        let body = json!({"node": node, "status": "no_contact", "since": since});
+        let url = format!("{}/api/v1/webhooks/batchops.health", self.base);
         match self
             .http
             .post(&url)

@@ -66,6 +66,8 @@ pub fn prepare(args: &DemoArgs) -> Result<Demo> {
     grant("command", "cluster=batch: uptime")?;
     // What the health sensor listens to: one NATS subject, one webhook.
     grant("subscribe", "nats:batch.health,webhook:health")?;
+    // What the sensor and ping saw of a node, shown on the fleet grid.
+    grant("nodes.health", "cluster=batch")?;
 
     // Dry run: what would the pack do to a dead node? Nothing changes,
     // and without the grants to act, its plan shows the reboot denied.
