@@ -767,6 +767,17 @@ fn the_fleet_page_runs_a_storm_brake_release() {
         "{budgets}"
     );
 
+    // A dry run under the brake names the gate that answered (bug 5).
+    let dry = d.json(1, &["run", "demo.reboot_node", "node=n121", "--dry-run"]);
+    b.goto(&s.url(&format!("/ui/executions/{}", dry["id"].as_str().unwrap())));
+    assert_eq!(b.text("#plan td.gate"), "brake");
+    let row = b.text("#plan tbody tr");
+    assert!(
+        row.contains("denied") && row.contains("brake: storm brake engaged"),
+        "{row}"
+    );
+    b.goto(&s.url("/ui/fleet"));
+
     // A reason is required; Cancel on the question releases nothing.
     b.type_into("#release-reason", "storm over: switch r03 replaced");
     b.click("#release-button");
@@ -927,4 +938,83 @@ fn screenshots_of_the_main_pages() {
         assert!(png.starts_with(b"\x89PNG"), "{name}.png is a PNG");
         assert!(png.len() > 10_000, "{name}.png has content");
     }
+}
+
+/// Bug 2: a silent node in production looked like a healthy one, and the
+/// dashboard and the Fleet page counted differently. Health is drawn apart
+/// from state, with the same counts on the grid, the rack and the dashboard.
+#[test]
+fn silent_nodes_show_apart_from_their_state_with_one_count_everywhere() {
+    let (d, s) = setup();
+    d.grant("demo@0.1.0", "nodes.health", "*");
+    let report = |node: &str, health: &str| {
+        d.expect(
+            0,
+            &[
+                "run",
+                "demo.report_health",
+                &format!("node={node}"),
+                &format!("health={health}"),
+                "detail=monitoring: no heartbeat",
+            ],
+        );
+    };
+    for n in ["n001", "n002", "n003"] {
+        report(n, "silent");
+    }
+    report("n041", "unreachable");
+    report("n042", "answering");
+
+    let b = admin_browser(&s, 1400, 900);
+    b.goto(&s.url("/ui/fleet"));
+    assert_eq!(
+        b.attr("#node-n001", "data-state").as_deref(),
+        Some("production")
+    );
+    assert_eq!(
+        b.attr("#node-n001", "data-health").as_deref(),
+        Some("silent")
+    );
+    assert!(b.attr("#node-n001", "class").unwrap().contains("h-silent"));
+    assert!(
+        b.attr("#node-n041", "class")
+            .unwrap()
+            .contains("h-unreachable")
+    );
+    assert_eq!(b.attr("#node-n005", "data-health").as_deref(), Some(""));
+    assert!(
+        b.text("#node-n001").contains("silent"),
+        "screen readers hear it"
+    );
+    // Silent does not look like production: another background.
+    let colour = |id: &str| {
+        b.eval(&format!(
+            "return getComputedStyle(document.getElementById('{id}')).backgroundImage \
+             + getComputedStyle(document.getElementById('{id}')).backgroundColor"
+        ))
+    };
+    assert_ne!(colour("node-n001"), colour("node-n005"));
+    assert_eq!(b.text("#health-silent"), "silent: 3");
+    assert_eq!(b.text("#health-unreachable"), "unreachable: 1");
+    let rack = b.text("#rack-h-r01");
+    assert!(rack.contains("3 silent"), "{rack}");
+    // The dashboard says the same numbers.
+    b.goto(&s.url("/ui"));
+    let health = b.text("#fleet-health");
+    assert!(
+        health.contains("3 silent") && health.contains("1 unreachable"),
+        "{health}"
+    );
+    // The grid redraws when a node's health changes, without a reload.
+    b.goto(&s.url("/ui/fleet"));
+    report("n002", "answering");
+    b.wait_text("#health-silent", "silent: 2");
+    assert!(!b.attr("#node-n002", "class").unwrap().contains("h-silent"));
+    // A change of state ends the report: the reboot answers it.
+    d.expect(0, &["node", "drain", "n001", "--reason", "look at it"]);
+    b.wait_text("#health-silent", "silent: 1");
+    assert_eq!(
+        b.attr("#node-n001", "data-state").as_deref(),
+        Some("draining")
+    );
 }

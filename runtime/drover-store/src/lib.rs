@@ -42,7 +42,7 @@ pub use events::TriggerSummary;
 pub use executions::{ExecutionFilter, ExecutionPage, ExecutionQuery, ExecutionSummary};
 pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
-pub use nodes::{FleetRequest, HealthReport, NodeCell, NodeRow, RackHealth};
+pub use nodes::{FleetRequest, HealthReport, NodeCell, NodeRow};
 pub use packs::{ComponentBlob, InstalledPack, PackCatalog};
 pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
 pub use retention::{History, Keep, RetentionSetting, Sweep, Tally};

@@ -1,6 +1,6 @@
 //! The `nodes` table read outside the controller's transactions: one node,
 //! all nodes, the count, and the web UI's fleet grid (each node's rack,
-//! state and health, nodes per rack and state); and each node's health as
+//! state and health); and each node's health as
 //! checks and monitoring last reported it (`node_health`). The inventory starts as the default simulated
 //! fleet (migration 0001); `drover node import` replaces it.
 
@@ -48,14 +48,6 @@ pub struct HealthReport {
     pub at_ms: i64,
 }
 
-/// How many nodes of one rack are in one state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RackHealth {
-    pub rack: String,
-    pub state: String,
-    pub nodes: u64,
-}
-
 /// The node inventory read outside the controller's transactions.
 pub trait NodeStore: Send + Sync {
     fn get_node(&self, name: &str) -> Result<Option<NodeRow>>;
@@ -71,9 +63,6 @@ pub trait NodeStore: Send + Sync {
     /// Every node with its rack and state, by rack then name (numbers in
     /// names sorted by length first, so `n2` comes before `n10`).
     fn node_cells(&self) -> Result<Vec<NodeCell>>;
-
-    /// Node counts per rack and state.
-    fn rack_health(&self) -> Result<Vec<RackHealth>>;
 
     /// Records a health report as the node's latest; when the health
     /// changed, also a `health` line of the node's history. Returns

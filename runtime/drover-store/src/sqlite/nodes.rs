@@ -60,23 +60,6 @@ impl NodeStore for SqliteStore {
         })
     }
 
-    fn rack_health(&self) -> Result<Vec<RackHealth>> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT coalesce(json_extract(labels, '$.rack'), ''), state, count(*) FROM nodes
-                 GROUP BY 1, 2 ORDER BY 1, 2",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(RackHealth {
-                    rack: r.get(0)?,
-                    state: r.get(1)?,
-                    nodes: r.get::<_, i64>(2)? as u64,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
-
     fn record_node_health(&self, report: HealthReport) -> Result<bool> {
         self.write(move |conn| {
             let before: Option<String> = conn
@@ -218,15 +201,15 @@ mod tests {
     fn the_default_fleet_is_25_racks_of_40_production_nodes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("d.db")).unwrap();
-        let health = store.rack_health().unwrap();
-        assert_eq!(health.len(), 25);
-        assert!(
-            health
-                .iter()
-                .all(|h| h.nodes == 40 && h.state == "production")
-        );
         let cells = store.node_cells().unwrap();
         assert_eq!(cells.len(), 1000);
+        assert!(
+            cells
+                .iter()
+                .all(|c| c.state == "production" && c.health.is_none())
+        );
+        let racks: std::collections::BTreeSet<_> = cells.iter().map(|c| &c.rack).collect();
+        assert_eq!(racks.len(), 25);
         assert_eq!(cells[0].name, "n001");
         assert_eq!(cells[39].name, "n040");
         assert_eq!(cells[40].rack, "r02");

@@ -22,7 +22,11 @@ struct Rack {
     /// State -> nodes, for the states present.
     states: BTreeMap<String, u64>,
     /// Nodes not in production.
-    unhealthy: u64,
+    out: u64,
+    /// Health -> nodes with a current report (the Fleet page's counts).
+    health: BTreeMap<String, u64>,
+    /// Some node is out of production, silent or unreachable.
+    attention: bool,
 }
 
 pub async fn page(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
@@ -49,28 +53,38 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
             let (queued, running) = store.queue_depth()?;
             let (inquiries, _) = store.pending_inquiries_marker()?;
             let failing = store.failing_rules(RULE_WINDOW, 10)?;
+            // The same cells as the Fleet page's grid, so both count alike.
             let mut racks: BTreeMap<String, Rack> = BTreeMap::new();
-            for h in store.rack_health()? {
-                let r = racks.entry(h.rack.clone()).or_insert_with(|| Rack {
-                    rack: h.rack.clone(),
+            for cell in store.node_cells()? {
+                let r = racks.entry(cell.rack.clone()).or_insert_with(|| Rack {
+                    rack: cell.rack.clone(),
                     total: 0,
                     states: BTreeMap::new(),
-                    unhealthy: 0,
+                    out: 0,
+                    health: BTreeMap::new(),
+                    attention: false,
                 });
-                r.total += h.nodes;
-                if h.state != "production" {
-                    r.unhealthy += h.nodes;
+                r.total += 1;
+                if cell.state != "production" {
+                    r.out += 1;
                 }
-                r.states.insert(h.state, h.nodes);
+                *r.states.entry(cell.state).or_default() += 1;
+                if let Some(h) = cell.health {
+                    r.attention |= h != "answering";
+                    *r.health.entry(h).or_default() += 1;
+                }
+                r.attention |= r.out > 0;
             }
             let racks: Vec<Rack> = racks.into_values().collect();
             let brake = drover_fleet::Fleet::new(store.clone())
                 .brake_status()
                 .map_err(|e| crate::WebError::Internal(e.to_string()))?;
             let nodes: u64 = racks.iter().map(|r| r.total).sum();
-            let unhealthy: u64 = racks.iter().map(|r| r.unhealthy).sum();
+            let out: u64 = racks.iter().map(|r| r.out).sum();
+            let health_of = |h: &str| -> u64 { racks.iter().filter_map(|r| r.health.get(h)).sum() };
+            let (silent, unreachable) = (health_of("silent"), health_of("unreachable"));
             Ok(ctx! {
-                recent, queued, running, inquiries, failing, racks, nodes, unhealthy, brake,
+                recent, queued, running, inquiries, failing, racks, nodes, out, silent, unreachable, brake,
                 rule_window => RULE_WINDOW,
             })
         })

@@ -1,5 +1,6 @@
-//! The fleet: racks as a grid of nodes coloured by state (the grid
-//! re-renders when the change feed says a node changed), and drain or
+//! The fleet: racks as a grid of nodes coloured by state and marked by
+//! health (silent, unreachable: what checks and monitoring last reported;
+//! the grid re-renders when the change feed says a node changed), and drain or
 //! reboot of one node through drover-fleet's controller, always shown
 //! first as its dry run (its answer under the budgets, brake and windows)
 //! and only then requested; likewise giving a repaired node back to
@@ -29,28 +30,44 @@ struct Rack {
     nodes: Vec<NodeCell>,
     /// State -> count.
     states: BTreeMap<String, usize>,
+    /// Health -> count, for the nodes with a current report.
+    health: BTreeMap<String, usize>,
 }
 
-async fn racks(state: &WebState) -> Result<(Vec<Rack>, BTreeMap<String, usize>), WebError> {
+/// The whole fleet in numbers: nodes per state and per current health.
+#[derive(Serialize, Default)]
+struct Totals {
+    states: BTreeMap<String, usize>,
+    health: BTreeMap<String, usize>,
+}
+
+async fn racks(state: &WebState) -> Result<(Vec<Rack>, Totals), WebError> {
     let cells = state.blocking(|store| Ok(store.node_cells()?)).await?;
     let mut racks: Vec<Rack> = Vec::new();
-    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut totals = Totals::default();
     for cell in cells {
-        *totals.entry(cell.state.clone()).or_default() += 1;
-        match racks.last_mut() {
-            Some(r) if r.rack == cell.rack => {
-                *r.states.entry(cell.state.clone()).or_default() += 1;
-                r.nodes.push(cell);
-            }
-            _ => racks.push(Rack {
+        if racks.last().is_none_or(|r| r.rack != cell.rack) {
+            racks.push(Rack {
                 rack: cell.rack.clone(),
-                states: BTreeMap::from([(cell.state.clone(), 1)]),
-                nodes: vec![cell],
-            }),
+                nodes: Vec::new(),
+                states: BTreeMap::new(),
+                health: BTreeMap::new(),
+            });
         }
+        let Some(r) = racks.last_mut() else { continue };
+        *totals.states.entry(cell.state.clone()).or_default() += 1;
+        *r.states.entry(cell.state.clone()).or_default() += 1;
+        if let Some(h) = &cell.health {
+            *totals.health.entry(h.clone()).or_default() += 1;
+            *r.health.entry(h.clone()).or_default() += 1;
+        }
+        r.nodes.push(cell);
     }
     Ok((racks, totals))
 }
+
+/// The health a report can give, worst first (the legend's order).
+const HEALTHS: [&str; 3] = ["silent", "unreachable", "answering"];
 
 /// What an operator needs in an incident: the brake (and which nodes it
 /// counts unhealthy), the budgets with their use, and whether the fleet
@@ -101,7 +118,7 @@ pub async fn page(
         &me,
         ctx! {
             page => "fleet", racks, totals, node => non_empty(q.node).unwrap_or_default(),
-            states => drover_fleet::STATES, controls, notice,
+            states => drover_fleet::STATES, healths => HEALTHS, controls, notice,
         },
     )?))
 }
@@ -174,7 +191,7 @@ pub async fn grid(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page 
     let (racks, totals) = racks(&state).await?;
     Ok(Html(state.templates.render(
         "fleet_grid.html",
-        ctx! { racks, totals, states => drover_fleet::STATES },
+        ctx! { racks, totals, states => drover_fleet::STATES, healths => HEALTHS },
     )?))
 }
 
