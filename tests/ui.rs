@@ -1018,3 +1018,76 @@ fn silent_nodes_show_apart_from_their_state_with_one_count_everywhere() {
         Some("draining")
     );
 }
+
+/// A page per node: its state and health, its timeline, requests,
+/// executions and audit records, and what may be done to it. Chips link
+/// there; an unknown or hostile name is a plain 404.
+#[test]
+fn a_node_has_its_own_page_with_its_story() {
+    let (d, s) = setup();
+    d.grant("demo@0.1.0", "nodes.health", "*");
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    d.expect(
+        0,
+        &[
+            "run",
+            "demo.report_health",
+            "node=n002",
+            "health=silent",
+            "detail=no heartbeat for 5 min",
+        ],
+    );
+    let reboot = d.json(0, &["run", "demo.reboot_node", "node=n002"]);
+    let reboot_id = reboot["id"].as_str().unwrap().to_owned();
+    d.expect(0, &["run", "demo.reboot_node", "node=n003"]);
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/fleet"));
+    // The chip links to the node's page (the live grid may redraw it under
+    // a click, so follow its link).
+    let href = b.attr("#node-n002", "href").unwrap();
+    assert_eq!(href, "/ui/nodes/n002");
+    b.goto(&s.url(&href));
+    assert!(b.text("h1").contains("n002"), "{}", b.text("body"));
+    let timeline = b.text("#timeline");
+    assert!(
+        timeline.contains("health") && timeline.contains("silent: no heartbeat for 5 min"),
+        "{timeline}"
+    );
+    assert!(b.text("#health-report").contains("demo.report_health"));
+    let requests = b.text("#requests");
+    assert!(requests.contains("reboot"), "{requests}");
+    // Executions about this node only, linked by their node parameter.
+    let execs = b.text("#node-executions");
+    assert!(execs.contains(&reboot_id), "{execs}");
+    assert!(execs.contains("demo.report_health"), "{execs}");
+    assert!(!execs.contains("n003"), "{execs}");
+    let audit = b.text("#node-audit");
+    assert!(
+        audit.contains("nodes.reboot") && audit.contains("nodes.health"),
+        "{audit}"
+    );
+    // What may be run on it opens the run form with the node filled in.
+    let link = b
+        .attr("#node-actions a[href*='demo.reboot_node']", "href")
+        .unwrap();
+    b.goto(&s.url(&link.replace("&amp;", "&")));
+    assert_eq!(b.attr("#p-node", "value").as_deref(), Some("n002"));
+    // The executions list filters by node, and keeps the filter in its URL.
+    b.goto(&s.url("/ui/executions?node=n003"));
+    let rows = b.text("#executions tbody");
+    assert!(rows.contains("n003") && !rows.contains("n002"), "{rows}");
+    assert_eq!(b.attr("input[name=node]", "value").as_deref(), Some("n003"));
+
+    // Unknown and hostile names: a 404 that shows the name as text.
+    b.goto(&s.url("/ui/nodes/n9999"));
+    assert!(
+        b.text("body").contains("no node \"n9999\""),
+        "{}",
+        b.text("body")
+    );
+    b.goto(&s.url("/ui/nodes/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"));
+    assert!(b.text("body").contains("<img src=x onerror=alert(1)>"));
+    assert!(b.dialog_text().is_none(), "the name ran as script");
+    assert!(b.try_find("main img").is_none());
+}

@@ -10,6 +10,8 @@ pub struct AuditFilter {
     pub execution_id: Option<ExecutionId>,
     pub pack: Option<String>,
     pub decision: Option<Decision>,
+    /// Only records about this target (a node, a URL, a key...).
+    pub target: Option<String>,
     /// Keyset pagination: only records with a smaller id.
     pub before: Option<i64>,
     pub limit: u32,

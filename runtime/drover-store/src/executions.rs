@@ -28,6 +28,8 @@ pub struct ExecutionSummary {
     pub actor: String,
     pub started_at_ms: i64,
     pub duration_us: u64,
+    /// Its `node` parameter, when it has one: the node it is about.
+    pub node: Option<String>,
 }
 
 /// One page of executions, newest first.
@@ -41,6 +43,8 @@ pub struct ExecutionQuery {
     /// Only ids at or above this one: ids are ULIDs, so a ULID made from a
     /// time is a creation-time lower bound that uses the primary key.
     pub min_id: Option<String>,
+    /// Only executions whose `node` parameter is this node.
+    pub node: Option<String>,
     pub limit: u32,
 }
 

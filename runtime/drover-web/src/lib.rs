@@ -138,6 +138,7 @@ pub fn router(state: WebState) -> Router {
         .route("/fleet/brake/release", post(pages::fleet::release_brake))
         .route("/fleet/pause", post(pages::fleet::pause))
         .route("/fleet/resume", post(pages::fleet::resume))
+        .route("/nodes/{name}", get(pages::nodes::page))
         .route("/inquiries", get(pages::inquiries::list))
         .route("/inquiries/live", get(pages::inquiries::live))
         .route("/inquiries/{id}", post(pages::inquiries::respond))

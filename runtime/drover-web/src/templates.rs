@@ -95,6 +95,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "not_found.html",
         include_str!("../../../web/templates/not_found.html"),
     ),
+    (
+        "node.html",
+        include_str!("../../../web/templates/node.html"),
+    ),
 ];
 
 /// The compiled templates.

@@ -424,6 +424,9 @@ pub enum AuditCmd {
         /// allowed or denied.
         #[arg(long)]
         decision: Option<String>,
+        /// Only records about this target: a node, URL, key or argv.
+        #[arg(long)]
+        target: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
         #[arg(long)]

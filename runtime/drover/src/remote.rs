@@ -159,6 +159,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             execution,
             pack,
             decision,
+            target,
             limit,
             json,
         }) => {
@@ -168,6 +169,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
                     ("execution", execution),
                     ("pack", pack),
                     ("decision", decision),
+                    ("target", target),
                     ("limit", Some(limit.clamp(1, 1000).to_string())),
                 ])
             ))?;

@@ -78,6 +78,8 @@ pub struct AuditQuery {
     pack: Option<String>,
     /// `allowed` or `denied`.
     decision: Option<String>,
+    /// Only records about this target (a node, a URL, a key...).
+    target: Option<String>,
     /// The `next_before` of the previous page.
     before: Option<i64>,
     /// Page size, 1 to 1000 (default 50).
@@ -117,6 +119,7 @@ pub async fn audit(
         execution_id: q.execution.as_deref().map(parse_id).transpose()?,
         pack: q.pack,
         decision,
+        target: q.target,
         before: q.before,
         limit: parse_limit(q.limit)?,
     };

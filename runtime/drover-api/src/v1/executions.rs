@@ -36,6 +36,8 @@ pub struct ListQuery {
     status: Option<String>,
     /// `pack.action`.
     action: Option<String>,
+    /// Only executions about this node (their `node` parameter).
+    node: Option<String>,
     /// Only executions created at or after this time: RFC 3339
     /// (`2026-11-26T00:00:00Z`) or Unix milliseconds.
     since: Option<String>,
@@ -51,6 +53,8 @@ pub struct ExecutionItem {
     actor: String,
     started_at_ms: i64,
     duration_us: u64,
+    /// Its `node` parameter, when it has one.
+    node: Option<String>,
 }
 
 /// A page, newest first.
@@ -75,6 +79,7 @@ pub async fn list(
         status: q.status.as_deref().map(parse_status).transpose()?,
         after: q.after.as_deref().map(parse_id).transpose()?,
         min_id: q.since.as_deref().map(since_bound).transpose()?,
+        node: q.node,
         limit: parse_limit(q.limit)?,
     };
     let store = state.store().clone();
@@ -91,6 +96,7 @@ pub async fn list(
                 actor: e.actor,
                 started_at_ms: e.started_at_ms,
                 duration_us: e.duration_us,
+                node: e.node,
             })
             .collect(),
         next_after: page.next_after.map(|id| id.to_string()),

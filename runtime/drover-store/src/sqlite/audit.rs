@@ -31,6 +31,10 @@ impl AuditStore for SqliteStore {
                 args.push(p.clone().into());
                 args.push(p.clone().into());
             }
+            if let Some(t) = &filter.target {
+                conds.push("target = ?");
+                args.push(t.clone().into());
+            }
             if let Some(d) = filter.decision {
                 conds.push("decision = ?");
                 args.push(d.as_str().to_owned().into());

@@ -74,6 +74,11 @@ impl ExecutionStore for SqliteStore {
             conds.push("id >= ?");
             args.push(min.clone());
         }
+        let by_node = format!("{NODE_PARAMETER} = ?");
+        if let Some(node) = &q.node {
+            conds.push(&by_node);
+            args.push(node.clone());
+        }
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conds.join(" AND "));
@@ -182,10 +187,22 @@ pub(crate) fn parse_status(s: &str) -> Result<ExecStatus> {
 }
 
 /// The columns [`raw_summary`] reads, in its order.
-pub(crate) const SUMMARY_COLUMNS: &str =
-    "id, action, status, dry_run, actor, started_at, duration_us";
+pub(crate) const SUMMARY_COLUMNS: &str = "id, action, status, dry_run, actor, started_at, duration_us, json_extract(parameters, '$.node')";
 
-type RawSummary = (String, String, String, bool, String, i64, i64);
+/// The expression `executions_by_node` indexes (migration 0019): a filter
+/// must spell it the same for SQLite to use the index.
+const NODE_PARAMETER: &str = "json_extract(parameters, '$.node')";
+
+type RawSummary = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    i64,
+    i64,
+    Option<String>,
+);
 
 /// One row of `SELECT {SUMMARY_COLUMNS}`, as stored.
 pub(crate) fn raw_summary(r: &Row<'_>) -> rusqlite::Result<RawSummary> {
@@ -197,12 +214,17 @@ pub(crate) fn raw_summary(r: &Row<'_>) -> rusqlite::Result<RawSummary> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        // A `node` that is not a string (a number, a list) is no node.
+        r.get::<_, rusqlite::types::Value>(7).map(|v| match v {
+            rusqlite::types::Value::Text(t) => Some(t),
+            _ => None,
+        })?,
     ))
 }
 
 /// A [`raw_summary`] row as an [`ExecutionSummary`].
 pub(crate) fn summary_from_raw(raw: RawSummary) -> Result<ExecutionSummary> {
-    let (id, action, status, dry_run, actor, started_at_ms, duration_us) = raw;
+    let (id, action, status, dry_run, actor, started_at_ms, duration_us, node) = raw;
     Ok(ExecutionSummary {
         id: parse_id(&id)?,
         action,
@@ -211,5 +233,6 @@ pub(crate) fn summary_from_raw(raw: RawSummary) -> Result<ExecutionSummary> {
         actor,
         started_at_ms,
         duration_us: duration_us as u64,
+        node,
     })
 }

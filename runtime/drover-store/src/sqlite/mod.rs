@@ -56,6 +56,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0016_workflow_state_parts.sql")),
         M::up(include_str!("migrations/0017_retention.sql")),
         M::up(include_str!("migrations/0018_node_health.sql")),
+        M::up(include_str!("migrations/0019_node_lookups.sql")),
     ])
 }
 

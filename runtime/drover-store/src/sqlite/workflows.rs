@@ -412,6 +412,8 @@ fn children(conn: &Connection, parent: ExecutionId, limit: Option<usize>) -> Res
                 actor,
                 started_at_ms: started,
                 duration_us: duration as u64,
+                // Its workflow's page already says which node.
+                node: None,
             },
             task,
             route: route as u32,

@@ -16,6 +16,7 @@ pub struct AuditQuery {
     pack: Option<String>,
     decision: Option<String>,
     execution: Option<String>,
+    target: Option<String>,
     before: Option<String>,
 }
 
@@ -24,6 +25,7 @@ struct Filters {
     pack: String,
     decision: String,
     execution: String,
+    target: String,
     query: String,
 }
 
@@ -33,6 +35,7 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Page {
     let pack = non_empty(q.pack);
+    let target = non_empty(q.target);
     let decision = match non_empty(q.decision) {
         None => None,
         Some(d) => Some(Decision::parse(&d).ok_or_else(|| {
@@ -54,7 +57,7 @@ pub async fn list(
     };
     let mut query = Vec::new();
     if let Some(p) = &pack {
-        query.push(format!("pack={p}"));
+        query.push(format!("pack={}", drover_api::path_segment(p)));
     }
     if let Some(d) = decision {
         query.push(format!("decision={}", d.as_str()));
@@ -62,10 +65,14 @@ pub async fn list(
     if let Some(e) = execution {
         query.push(format!("execution={e}"));
     }
+    if let Some(t) = &target {
+        query.push(format!("target={}", drover_api::path_segment(t)));
+    }
     let filter = AuditFilter {
         execution_id: execution,
         pack: pack.clone(),
         decision,
+        target: target.clone(),
         before,
         limit: PAGE_SIZE,
     };
@@ -79,6 +86,7 @@ pub async fn list(
         pack: pack.unwrap_or_default(),
         decision: decision.map(|d| d.as_str().to_owned()).unwrap_or_default(),
         execution: execution.map(|e| e.to_string()).unwrap_or_default(),
+        target: target.unwrap_or_default(),
         query: query.join("&"),
     };
     Ok(Html(state.templates.page(

@@ -19,6 +19,7 @@ use crate::{WebError, WebState};
 pub struct ListQuery {
     action: Option<String>,
     status: Option<String>,
+    node: Option<String>,
     before: Option<String>,
 }
 
@@ -26,6 +27,7 @@ pub struct ListQuery {
 struct Filters {
     action: String,
     status: String,
+    node: String,
     before: String,
     /// The query string of the filters (without `before`).
     query: String,
@@ -33,6 +35,7 @@ struct Filters {
 
 fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
     let action = non_empty(q.action);
+    let node = non_empty(q.node);
     let status = match non_empty(q.status) {
         None => None,
         Some(s) => Some(ExecStatus::parse(&s).ok_or_else(|| {
@@ -55,16 +58,21 @@ fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
     if let Some(s) = status {
         query.push(format!("status={s}"));
     }
+    if let Some(n) = &node {
+        query.push(format!("node={}", drover_api::path_segment(n)));
+    }
     Ok((
         ExecutionQuery {
             action: action.clone(),
             status,
             after: before,
             min_id: None,
+            node: node.clone(),
             limit: PAGE_SIZE,
         },
         Filters {
             action: action.unwrap_or_default(),
+            node: node.unwrap_or_default(),
             status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
             before: before.map(|b| b.to_string()).unwrap_or_default(),
             query: query.join("&"),

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod executions;
 pub mod fleet;
 pub mod inquiries;
+pub mod nodes;
 pub mod packs;
 pub mod rules;
 pub mod run;

@@ -19,6 +19,8 @@ use crate::{WebError, WebState};
 #[derive(Deserialize)]
 pub struct FormQuery {
     action: Option<String>,
+    /// Prefills the action's `node` parameter (from a node's page).
+    node: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -142,7 +144,11 @@ pub async fn form(
     Auth(me, ..): Auth<need::Viewer>,
     Query(q): Query<FormQuery>,
 ) -> Response {
-    match render(&state, &me, non_empty(q.action), Vec::new(), true, None).await {
+    let values: Vec<(String, String)> = non_empty(q.node)
+        .map(|n| ("p.node".to_owned(), n))
+        .into_iter()
+        .collect();
+    match render(&state, &me, non_empty(q.action), values, true, None).await {
         Ok(page) => page.into_response(),
         Err(e) => e.into_response(),
     }

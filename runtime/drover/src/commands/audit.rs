@@ -16,6 +16,7 @@ pub fn run(db: &Path, cmd: AuditCmd) -> Result<ExitCode> {
         execution,
         pack,
         decision,
+        target,
         limit,
         json,
     } = cmd;
@@ -29,6 +30,7 @@ pub fn run(db: &Path, cmd: AuditCmd) -> Result<ExitCode> {
         execution_id: execution.map(|e| e.parse()).transpose()?,
         pack,
         decision,
+        target,
         before: None,
         limit: limit.clamp(1, 10_000),
     })?;
