@@ -10,6 +10,8 @@ pub mod inquiries;
 pub mod packs;
 pub mod rules;
 pub mod run;
+pub mod run_control;
+pub mod tasks;
 
 use axum::extract::State;
 use axum::http::StatusCode;
