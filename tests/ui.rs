@@ -1262,3 +1262,94 @@ fn a_retried_then_successful_task_is_one_green_row() {
         Some(tries as u64)
     );
 }
+
+/// Contrast ratio (WCAG) of each `.status`, `.tag` and `.error` element's
+/// text on its own background, and the page's text on its background, in
+/// the page as the browser shows it.
+const CONTRAST_JS: &str = "
+  function rgb(c) { var m = c.match(/[\\d.]+/g).map(Number); return m; }
+  function lum(c) { var v = rgb(c).slice(0, 3).map(function (x) { x /= 255;
+      return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
+  function ratio(a, b) { var x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }
+  function bg(e) { while (e) { var c = getComputedStyle(e).backgroundColor;
+      if (c && rgb(c).length === 3 || (rgb(c)[3] || 0) > 0) { return c; } e = e.parentElement; }
+    return 'rgb(255, 255, 255)'; }
+  var low = [];
+  document.querySelectorAll('.status, .tag, .error, .notice, td, th, a, button').forEach(function (e) {
+    if (!e.textContent.trim() || e.closest('svg')) { return; }
+    var r = ratio(getComputedStyle(e).color, bg(e));
+    if (r < 4.5) { low.push(e.className + ' ' + e.textContent.trim().slice(0, 20) + ': ' + r.toFixed(2)); }
+  });
+  return low;";
+
+/// Dark mode follows the system; the status colours stay readable in
+/// both schemes; focus is visible; at 800 px no page scrolls sideways
+/// (wide tables scroll inside their box).
+#[test]
+fn dark_mode_follows_the_system_and_pages_fit_800_px() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    let wf = d.json(
+        0,
+        &["run", "flows.reboot_twice", "first=n001", "second=n002"],
+    );
+    let failed = d.json(
+        1,
+        &["run", "flows.reboot_twice", "first=n900", "second=n901"],
+    );
+    d.json(0, &["run", "flows.retrying"]);
+    d.json(0, &["run", "demo.reboot_node", "node=n003", "--dry-run"]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 800, 900);
+    let pages = [
+        "/ui/".to_owned(),
+        "/ui/executions".to_owned(),
+        format!("/ui/executions/{}", wf["id"].as_str().unwrap()),
+        format!("/ui/executions/{}", failed["id"].as_str().unwrap()),
+        "/ui/run?action=flows.reboot_twice".to_owned(),
+        "/ui/packs/demo".to_owned(),
+        "/ui/audit".to_owned(),
+        "/ui/rules".to_owned(),
+        "/ui/inquiries".to_owned(),
+    ];
+    for scheme in ["light", "dark"] {
+        b.color_scheme(scheme);
+        for page in &pages {
+            b.goto(&s.url(page));
+            b.find("main h1");
+            let dark = b.eval(
+                "var c = getComputedStyle(document.documentElement).backgroundColor.match(/\\d+/g).map(Number);
+                 return (c[0] + c[1] + c[2]) / 3 < 80",
+            );
+            assert_eq!(dark, scheme == "dark", "{page} in {scheme}");
+            let low = b.eval(CONTRAST_JS);
+            assert_eq!(
+                low,
+                serde_json::json!([]),
+                "{page} in {scheme}: low contrast"
+            );
+            let overflow = b.eval(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            );
+            assert!(
+                overflow.as_i64().unwrap() <= 0,
+                "{page} scrolls sideways at 800 px by {overflow} px"
+            );
+        }
+        // Focus is visible on a button and an input reached by keyboard.
+        b.goto(&s.url("/ui/run?action=flows.reboot_twice"));
+        b.keys("\u{E004}");
+        for css in ["#p-first", "#run-button"] {
+            b.eval(&format!(
+                "document.querySelector('{css}').focus(); return null"
+            ));
+            let ring = b.eval(
+                "var s = getComputedStyle(document.activeElement);
+                 return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2",
+            );
+            assert_eq!(ring, true, "{css} shows its focus in {scheme}");
+        }
+    }
+}
