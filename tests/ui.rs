@@ -1091,3 +1091,428 @@ fn a_node_has_its_own_page_with_its_story() {
     assert!(b.dialog_text().is_none(), "the name ran as script");
     assert!(b.try_find("main img").is_none());
 }
+
+/// Starts `action` from the run page with `params` (a live run says yes
+/// to its question) and returns the new execution's id once its page is
+/// shown, without waiting for it to end.
+fn start_from_page(b: &Browser, s: &Server, action: &str, params: &[(&str, &str)]) -> String {
+    b.goto(&s.url(&format!("/ui/run?action={action}")));
+    for (name, value) in params {
+        b.clear(&format!("#p-{name}"));
+        b.type_into(&format!("#p-{name}"), value);
+    }
+    b.click("#dry-run");
+    b.eval("window.confirm = function () { return true; }; return null");
+    b.click("#run-button");
+    let url = b.wait_for("the execution page", || {
+        let u = b.url();
+        u.contains("/ui/executions/").then_some(u)
+    });
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// Posts a hand-made form to `path` with this session's CSRF token and
+/// `fields`, as a page would (or an attacker's copy of one).
+fn post_form(b: &Browser, path: &str, fields: &[(&str, &str)]) {
+    let csrf = b.eval(
+        "var f = document.querySelector('form[action=\"/logout\"] input[name=csrf]'); return f ? f.value : ''",
+    );
+    let mut all = vec![("csrf".to_owned(), csrf.as_str().unwrap().to_owned())];
+    all.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let all = serde_json::to_string(&all).unwrap();
+    b.eval(&format!(
+        "var f = document.createElement('form'); f.method = 'post'; f.action = {path:?};
+         {all}.forEach(function (kv) {{
+           var i = document.createElement('input'); i.type = 'hidden'; i.name = kv[0]; i.value = kv[1]; f.appendChild(i); }});
+         document.body.appendChild(f); f.submit(); return null"
+    ));
+}
+
+/// Waits (up to `secs`) until `#exec-status` contains `needle`: the live
+/// page follows the run (longer than `wait_text`'s 10 s).
+fn wait_status(b: &Browser, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = b.try_find("#exec-status").map(|_| b.text("#exec-status"))
+            && t.contains(needle)
+        {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the status never said {needle:?}: {}",
+            b.text("main")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A workflow in flight can be paused, resumed and canceled from its
+/// page (the buttons that apply to its state, cancel asked first), through
+/// the same operations as `drover exec pause|resume|cancel`; once ended it
+/// runs again with the same parameters.
+#[test]
+fn a_running_workflow_is_paused_resumed_and_canceled_from_its_page() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    let id = start_from_page(&b, &s, "flows.naps", &[("seconds", "3")]);
+    // In flight: pause and cancel, nothing that needs an ended run.
+    b.find("#pause-button");
+    b.find("#cancel-button");
+    assert!(b.try_find("#resume-button").is_none());
+    assert!(b.try_find("#run-again-button").is_none());
+    assert!(b.try_find("#rerun-failed-button").is_none());
+
+    b.click_fresh("#pause-button");
+    assert!(b.wait_text("#notice", "Pause requested").contains("resume"));
+    wait_status(&b, "paused", 20);
+    b.find("#resume-button");
+    assert!(b.try_find("#pause-button").is_none());
+    let active = d.json(0, &["exec", "list", "--active"]);
+    assert_eq!(active[0]["status"], "paused", "{active:#}");
+
+    b.click_fresh("#resume-button");
+    b.wait_text("#notice", "Resumed");
+    b.find("#pause-button");
+
+    // Cancel asks first; No leaves it running.
+    b.click_fresh("#cancel-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(
+        question.contains("Cancel workflow flows.naps"),
+        "{question}"
+    );
+    b.answer_dialog(false);
+    assert!(
+        b.try_find("#notice")
+            .is_none_or(|_| !b.text("#notice").contains("Cancel"))
+    );
+    b.click_fresh("#cancel-button");
+    b.wait_for("the confirmation", || b.dialog_text());
+    b.answer_dialog(true);
+    b.wait_text("#notice", "Cancel requested");
+    wait_status(&b, "canceled", 20);
+    assert_eq!(d.json(0, &["exec", "get", &id])["status"], "canceled");
+
+    // Ended: no pause or cancel; run again with the same parameters, asked
+    // first like the run form (a live workflow acts).
+    assert!(b.try_find("#pause-button").is_none());
+    assert!(b.try_find("#cancel-button").is_none());
+    b.click_fresh("#run-again-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(question.contains("for real"), "{question}");
+    b.answer_dialog(true);
+    let again = b.wait_for("the new execution's page", || {
+        let u = b.url();
+        (u.contains("/ui/executions/") && !u.contains(&id)).then_some(u)
+    });
+    let new_id = again
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    b.wait_text("#notice", "same parameters");
+    let params = b.text("#h-params + pre");
+    assert!(params.contains("\"seconds\": 3"), "{params}");
+    let h1 = b.text("main h1");
+    assert!(h1.contains("flows.naps") && h1.contains(&new_id), "{h1}");
+}
+
+/// A failed workflow is rerun from its failed task (after the operator
+/// fixed the cause), as `drover exec rerun` does: only that task runs
+/// again. Its graph's tasks lead to their executions, and the timeline
+/// shows when each task ran.
+#[test]
+fn a_failed_workflow_reruns_from_its_failed_task() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    // No grant: both reboots are denied, the workflow fails.
+    let params = [("first", "n001"), ("second", "n002")];
+    let url = run_with(&b, &s, "flows.reboot_twice", &params, false);
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    wait_status(&b, "failed", 20);
+    assert!(b.try_find("#pause-button").is_none());
+    assert!(b.text("#rerun-failed-button").contains("reboot_second"));
+    b.find("#run-again-button");
+
+    // The timeline: one bar per task, in the order they ran.
+    let rows = b.eval(
+        "return [...document.querySelectorAll('#timeline tbody tr')].map(r => r.dataset.task)",
+    );
+    assert_eq!(rows, serde_json::json!(["reboot_first", "reboot_second"]));
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#timeline rect.tl-seg').length"),
+        2
+    );
+    // A task of the graph leads to its execution.
+    let href = b
+        .attr(
+            "figure.graph a.task-link[aria-label*='reboot_first']",
+            "href",
+        )
+        .unwrap();
+    b.click("figure.graph a.task-link[aria-label*='reboot_first']");
+    b.wait_for("the task's execution", || {
+        b.url().ends_with(&href).then_some(())
+    });
+    assert!(b.text("main h1").contains("demo.reboot_node"));
+    assert!(b.text("main").contains("Task reboot_first of workflow"));
+
+    // The cause fixed, rerun from the failed task (asked first).
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    b.goto(&url);
+    b.click_fresh("#rerun-failed-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(question.contains("reboot_second"), "{question}");
+    b.answer_dialog(true);
+    let again = b.wait_for("the rerun's page", || {
+        let u = b.url();
+        (u.contains("/ui/executions/") && !u.contains(&id)).then_some(u)
+    });
+    b.wait_text("#notice", "Rerun of");
+    wait_status(&b, "succeeded", 30);
+    let new_id = again
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let tree = d.json(0, &["exec", "get", &new_id, "--tree"]);
+    let tasks: Vec<&str> = tree["children"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{tree:#}"))
+        .iter()
+        .map(|c| c["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks, ["reboot_second"], "only the failed task ran again");
+}
+
+/// The run controls are the operator's: a viewer sees none and the
+/// server refuses them anyway; an unknown id is a 404, an action that
+/// does not apply a clear 409 on the page; a hostile parameter run again
+/// is shown as text.
+#[test]
+fn run_controls_need_their_role_and_refuse_what_does_not_apply() {
+    let (d, s) = setup();
+    let hostile = format!(
+        "<img src=x onerror=\"document.title='owned'\"><script>document.title='owned'</script>{}",
+        "x".repeat(20_000)
+    );
+    let ended = d.json(0, &["run", "core.echo", &format!("message={hostile}")]);
+    let id = ended["id"].as_str().unwrap().to_owned();
+    let out = d.expect(0, &["user", "add", "vera", "--role", "viewer"]);
+    let password = support::last_line(&out);
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url(&format!("/ui/executions/{id}")));
+    // Not a workflow: nothing to pause, cancel or rerun from a task.
+    assert!(b.try_find("#cancel-button").is_none());
+    assert!(b.try_find("#rerun-failed-button").is_none());
+    // core.echo acts on nothing: it runs again without a question.
+    b.click_fresh("#run-again-button");
+    assert!(b.dialog_text().is_none());
+    b.wait_text("#notice", "same parameters");
+    assert!(!b.url().contains(&id));
+    let shown = b.text("#h-params + pre");
+    assert!(shown.contains("<img src=x onerror="), "shown as text");
+    assert_eq!(
+        b.eval("return document.querySelectorAll('main img, main script').length"),
+        0
+    );
+    assert_ne!(b.eval("return document.title"), "owned");
+
+    support::server::wait_for("the run again to end", Duration::from_secs(30), || {
+        (d.json(0, &["exec", "list"]).as_array().unwrap().len() == 2).then_some(())
+    });
+    // Refused with a reason on the page: a run that is not a workflow.
+    post_form(&b, &format!("/ui/executions/{id}/cancel"), &[]);
+    let refused = b.wait_text("#action-error", "not a workflow");
+    assert!(refused.contains("core.echo"), "{refused}");
+    // Unknown ids: a clear 404.
+    for bad in ["01JZZZZZZZZZZZZZZZZZZZZZZZ", "not-an-id", "%3Cscript%3E"] {
+        post_form(&b, &format!("/ui/executions/{bad}/pause"), &[]);
+        let page = b.wait_text("body", "404");
+        assert!(page.contains("execution"), "{page}");
+        assert_eq!(
+            b.eval("return document.querySelectorAll('script:not([src])').length"),
+            0
+        );
+        b.goto(&s.url("/ui/"));
+    }
+
+    // A viewer sees no control; posting anyway is refused.
+    b.click("#logout");
+    login(&b, &s, "vera", &password);
+    b.goto(&s.url(&format!("/ui/executions/{id}")));
+    b.find("#h-params");
+    assert!(b.try_find("#run-again-button").is_none());
+    for verb in ["cancel", "pause", "resume", "rerun", "run-again"] {
+        post_form(&b, &format!("/ui/executions/{id}/{verb}"), &[]);
+        let page = b.wait_text("body", "needs the");
+        assert!(page.contains("needs the operator role"), "{verb}: {page}");
+        b.goto(&s.url("/ui/"));
+    }
+    assert_eq!(
+        d.json(0, &["exec", "list"]).as_array().unwrap().len(),
+        2,
+        "only the admin's run again ran, none of the viewer's"
+    );
+}
+
+/// A polling task (like batchops.wait_for_node) refused a few times, then
+/// allowed, is one task retried N times that succeeded: no red row; red
+/// keeps meaning that the run failed.
+#[test]
+fn a_retried_then_successful_task_is_one_green_row() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    let id = start_from_page(&b, &s, "flows.poll", &[("node", "n001")]);
+    // Refused (no grant yet) at least twice: still one row, retrying.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tree = d.json(0, &["exec", "get", &id, "--tree"]);
+        let n = tree["children"].as_array().map_or(0, Vec::len);
+        if n >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no retries: {tree:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let row = b.wait_text("#tasks tr.task-run[data-task=reboot]", "retrying");
+    assert!(row.contains("reboot"), "{row}");
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    wait_status(&b, "succeeded", 30);
+    let runs = b.eval("return document.querySelectorAll('#tasks tr.task-run').length");
+    assert_eq!(runs, 1, "{}", b.text("#tasks"));
+    let row = b.text("#tasks tr.task-run[data-task=reboot]");
+    assert!(row.contains("succeeded"), "{row}");
+    let tries = d.json(0, &["exec", "get", &id, "--tree"])["children"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(tries >= 3, "two refusals and the reboot: {tries}");
+    assert!(
+        row.contains(&format!("retried {} times", tries - 1)),
+        "{row}"
+    );
+    // No red in the tasks: the refused attempts are listed, muted.
+    let red = b.eval(
+        "return document.querySelectorAll('#tasks .s-failed, #tasks .s-denied, #tasks .s-timeout').length",
+    );
+    assert_eq!(red, 0, "{}", b.text("#tasks"));
+    b.click("#tasks tr.task-run[data-task=reboot] summary");
+    let attempts = b.eval("return document.querySelectorAll('#tasks .attempt').length");
+    assert_eq!(attempts.as_u64(), Some(tries as u64 - 1));
+    // The timeline draws each attempt on the task's one row.
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#timeline tbody tr').length"),
+        1
+    );
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#timeline rect.tl-seg').length")
+            .as_u64(),
+        Some(tries as u64)
+    );
+}
+
+/// Contrast ratio (WCAG) of each `.status`, `.tag` and `.error` element's
+/// text on its own background, and the page's text on its background, in
+/// the page as the browser shows it.
+const CONTRAST_JS: &str = "
+  function rgb(c) { var m = c.match(/[\\d.]+/g).map(Number); return m; }
+  function lum(c) { var v = rgb(c).slice(0, 3).map(function (x) { x /= 255;
+      return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
+  function ratio(a, b) { var x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }
+  function bg(e) { while (e) { var c = getComputedStyle(e).backgroundColor;
+      if (c && rgb(c).length === 3 || (rgb(c)[3] || 0) > 0) { return c; } e = e.parentElement; }
+    return 'rgb(255, 255, 255)'; }
+  var low = [];
+  document.querySelectorAll('.status, .tag, .error, .notice, td, th, a, button').forEach(function (e) {
+    if (!e.textContent.trim() || e.closest('svg')) { return; }
+    var r = ratio(getComputedStyle(e).color, bg(e));
+    if (r < 4.5) { low.push(e.className + ' ' + e.textContent.trim().slice(0, 20) + ': ' + r.toFixed(2)); }
+  });
+  return low;";
+
+/// Dark mode follows the system; the status colours stay readable in
+/// both schemes; focus is visible; at 800 px no page scrolls sideways
+/// (wide tables scroll inside their box).
+#[test]
+fn dark_mode_follows_the_system_and_pages_fit_800_px() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    let wf = d.json(
+        0,
+        &["run", "flows.reboot_twice", "first=n001", "second=n002"],
+    );
+    let failed = d.json(
+        1,
+        &["run", "flows.reboot_twice", "first=n900", "second=n901"],
+    );
+    d.json(0, &["run", "flows.retrying"]);
+    d.json(0, &["run", "demo.reboot_node", "node=n003", "--dry-run"]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 800, 900);
+    let pages = [
+        "/ui/".to_owned(),
+        "/ui/executions".to_owned(),
+        format!("/ui/executions/{}", wf["id"].as_str().unwrap()),
+        format!("/ui/executions/{}", failed["id"].as_str().unwrap()),
+        "/ui/run?action=flows.reboot_twice".to_owned(),
+        "/ui/packs/demo".to_owned(),
+        "/ui/audit".to_owned(),
+        "/ui/rules".to_owned(),
+        "/ui/inquiries".to_owned(),
+    ];
+    for scheme in ["light", "dark"] {
+        b.color_scheme(scheme);
+        for page in &pages {
+            b.goto(&s.url(page));
+            b.find("main h1");
+            let dark = b.eval(
+                "var c = getComputedStyle(document.documentElement).backgroundColor.match(/\\d+/g).map(Number);
+                 return (c[0] + c[1] + c[2]) / 3 < 80",
+            );
+            assert_eq!(dark, scheme == "dark", "{page} in {scheme}");
+            let low = b.eval(CONTRAST_JS);
+            assert_eq!(
+                low,
+                serde_json::json!([]),
+                "{page} in {scheme}: low contrast"
+            );
+            let overflow = b.eval(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            );
+            assert!(
+                overflow.as_i64().unwrap() <= 0,
+                "{page} scrolls sideways at 800 px by {overflow} px"
+            );
+        }
+        // Focus is visible on a button and an input reached by keyboard.
+        b.goto(&s.url("/ui/run?action=flows.reboot_twice"));
+        b.keys("\u{E004}");
+        for css in ["#p-first", "#run-button"] {
+            b.eval(&format!(
+                "document.querySelector('{css}').focus(); return null"
+            ));
+            let ring = b.eval(
+                "var s = getComputedStyle(document.activeElement);
+                 return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2",
+            );
+            assert_eq!(ring, true, "{css} shows its focus in {scheme}");
+        }
+    }
+}

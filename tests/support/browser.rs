@@ -186,6 +186,22 @@ impl Browser {
         self.call("POST", &self.s(&format!("/element/{el}/click")), None);
     }
 
+    /// Clicks `css` in a part of the page that a live fragment may swap
+    /// out between finding and clicking: tries again on a stale element.
+    pub fn click_fresh(&self, css: &str) {
+        self.wait_for(&format!("a click on {css:?}"), || {
+            let el = self.try_find(css)?;
+            let url = format!("{}{}", self.base, self.s(&format!("/element/{el}/click")));
+            let resp = self
+                .agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .send("{}")
+                .ok()?;
+            resp.status().is_success().then_some(())
+        })
+    }
+
     pub fn clear(&self, css: &str) {
         let el = self.find(css);
         self.call("POST", &self.s(&format!("/element/{el}/clear")), None);
@@ -261,6 +277,18 @@ impl Browser {
             &self.s("/execute/sync"),
             Some(json!({"script": script, "args": []})),
         )
+    }
+
+    /// Emulates the system's colour scheme (`dark` or `light`), as CSS's
+    /// `prefers-color-scheme` sees it, through Chromium's DevTools protocol.
+    pub fn color_scheme(&self, scheme: &str) {
+        self.call(
+            "POST",
+            &self.s("/goog/cdp/execute"),
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                "features": [{"name": "prefers-color-scheme", "value": scheme}],
+            }})),
+        );
     }
 
     /// The text of the open alert or confirm dialog, if one is open.

@@ -119,6 +119,14 @@ pub fn router(state: WebState) -> Router {
         .route("/executions/rows", get(pages::executions::rows))
         .route("/executions/{id}", get(pages::executions::detail))
         .route("/executions/{id}/live", get(pages::executions::detail_live))
+        .route("/executions/{id}/pause", post(pages::run_control::pause))
+        .route("/executions/{id}/resume", post(pages::run_control::resume))
+        .route("/executions/{id}/cancel", post(pages::run_control::cancel))
+        .route("/executions/{id}/rerun", post(pages::run_control::rerun))
+        .route(
+            "/executions/{id}/run-again",
+            post(pages::run_control::run_again),
+        )
         .route("/run", get(pages::run::form).post(pages::run::submit))
         .route("/rules", get(pages::rules::list))
         .route("/rules/{reference}", get(pages::rules::detail))

@@ -42,6 +42,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "execution_live.html",
         include_str!("../../../web/templates/execution_live.html"),
     ),
+    (
+        "execution_actions.html",
+        include_str!("../../../web/templates/execution_actions.html"),
+    ),
+    (
+        "execution_tasks.html",
+        include_str!("../../../web/templates/execution_tasks.html"),
+    ),
     ("run.html", include_str!("../../../web/templates/run.html")),
     (
         "rules.html",

@@ -262,6 +262,17 @@ fn layers(n: usize, edges: &[PEdge]) -> (Vec<usize>, Vec<bool>) {
 
 /// The workflow as a standalone SVG document, coloured by `state` if given.
 pub fn to_svg(wf: &Workflow, state: Option<&WorkflowState>) -> String {
+    to_svg_linked(wf, state, &|_| None)
+}
+
+/// [`to_svg`], each task whose name `link` maps to an address drawn as a
+/// link to it (the web UI: a task to its latest execution). The address
+/// is escaped here; engine commands (`fail`, `noop`) are never links.
+pub fn to_svg_linked(
+    wf: &Workflow,
+    state: Option<&WorkflowState>,
+    link: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let p = picture(wf, state);
     let n = p.nodes.len();
     let (mut layer, back) = layers(n, &p.edges);
@@ -417,6 +428,16 @@ pub fn to_svg(wf: &Workflow, state: Option<&WorkflowState>) -> String {
         let (w, h) = size[v];
         let color = fill(nd.status);
         let status = nd.status.map_or(String::new(), |s| format!(" ({s})"));
+        let href = if nd.engine { None } else { link(&nd.name) };
+        if let Some(href) = &href {
+            let _ = writeln!(
+                out,
+                "<a href=\"{}\" class=\"task-link\" aria-label=\"task {}{}: its execution\">",
+                xml(href),
+                xml(&nd.name),
+                xml(&status)
+            );
+        }
         let _ = writeln!(
             out,
             "<g><title>{}{}</title>",
@@ -459,6 +480,9 @@ pub fn to_svg(wf: &Workflow, state: Option<&WorkflowState>) -> String {
             );
         }
         out.push_str("</g>\n");
+        if href.is_some() {
+            out.push_str("</a>\n");
+        }
     }
     out.push_str("</svg>\n");
     out
@@ -506,6 +530,15 @@ mod tests {
         assert!(svg.contains("<title>a (running)</title>"), "{svg}");
         assert!(svg.contains("fill=\"#bbdefb\""), "{svg}");
         assert_eq!(svg.matches("<g>").count(), 5);
+        assert!(!svg.contains("<a "), "no links unless asked");
+        let linked = to_svg_linked(&wf, Some(c.state()), &|t| {
+            (t == "a").then(|| "/ui/executions/X?a=1&b=\"".to_owned())
+        });
+        assert_eq!(linked.matches("<a ").count(), 1, "{linked}");
+        assert!(
+            linked.contains("<a href=\"/ui/executions/X?a=1&amp;b=&quot;\" class=\"task-link\""),
+            "{linked}"
+        );
         let (layer, back) = layers(
             4,
             &[

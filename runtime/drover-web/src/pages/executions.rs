@@ -1,7 +1,11 @@
 //! Executions: the list (filters, keyset pagination: "older" pages start
 //! below the last id shown, never at an OFFSET) and one execution with its
 //! parameters, result, logs, dry-run plan and, for a workflow, its graph
-//! coloured by task status.
+//! coloured by task status (each task a link to its execution), its tasks
+//! with retries folded and their timeline ([`super::tasks`]), and the
+//! buttons that act on it ([`super::run_control`]).
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
@@ -157,7 +161,12 @@ struct Detail {
     parameters: serde_json::Value,
     /// The workflow picture, coloured by task status.
     graph: Option<String>,
-    children: Vec<drover_store::ChildRow>,
+    /// A workflow's tasks, retried attempts folded into their run.
+    tasks: Vec<super::tasks::TaskRun>,
+    /// When each task ran.
+    timeline: Vec<super::tasks::Bar>,
+    /// The buttons that apply (pause, cancel, run again, ...).
+    actions: super::run_control::Actions,
     parent: Option<drover_store::ChildLink>,
     audit: Vec<drover_core::AuditRecord>,
     /// What an unfinished workflow waits on (`inquiry ID`, `paused`, a
@@ -184,15 +193,41 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
         },
     };
     let run = store.get_workflow_run(id)?;
-    let graph = match &run {
-        Some(run) => workflow_graph(store, &run.action, &run.state),
-        None => None,
-    };
+    let state: Option<WorkflowState> = run.as_ref().and_then(|r| {
+        serde_json::from_value(r.state.clone())
+            .inspect_err(|e| tracing::warn!(%id, error = %e, "cannot read the workflow state"))
+            .ok()
+    });
     let children = if run.is_some() {
         store.execution_children(id)?
     } else {
         Vec::new()
     };
+    let tasks = super::tasks::fold(children, state.as_ref());
+    let timeline = super::tasks::timeline(&tasks);
+    let graph = match (&run, &state) {
+        (Some(run), Some(st)) => workflow_graph(
+            store,
+            &run.action,
+            st,
+            &super::tasks::latest_by_task(&tasks),
+        ),
+        _ => None,
+    };
+    // A workflow asked to pause or cancel, or paused, says so.
+    let pending = match (&pending, &run) {
+        (Some(_), Some(r)) if !r.finished => {
+            let p = r.progress().status;
+            if matches!(p, "paused" | "pausing" | "canceling") {
+                Some(p.to_owned())
+            } else {
+                pending
+            }
+        }
+        _ => pending,
+    };
+    let actions =
+        super::run_control::actions(store, execution.as_ref(), run.as_ref(), state.as_ref());
     let waiting_on = match (&execution, &run) {
         (None, Some(run)) => {
             let p = run.progress();
@@ -220,7 +255,9 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
         dry_run,
         parameters,
         graph,
-        children,
+        tasks,
+        timeline,
+        actions,
         parent,
         audit,
         waiting_on,
@@ -229,9 +266,16 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
 }
 
 /// The SVG of workflow `action` (from its installed pack) coloured by the
-/// run's stored conductor state; `None` when either cannot be read (the
-/// page then simply has no picture, and the reason is logged).
-fn workflow_graph(store: &Store, action: &str, state: &serde_json::Value) -> Option<String> {
+/// run's conductor state, each task that ran a link to its latest
+/// execution (`links`: task to execution id); `None` when the workflow
+/// cannot be read (the page then simply has no picture, and the reason is
+/// logged).
+fn workflow_graph(
+    store: &Store,
+    action: &str,
+    st: &WorkflowState,
+    links: &HashMap<String, String>,
+) -> Option<String> {
     let (pack_name, name) = action.split_once('.')?;
     let draw = || -> Result<String, String> {
         let installed = store
@@ -244,44 +288,66 @@ fn workflow_graph(store: &Store, action: &str, state: &serde_json::Value) -> Opt
             .and_then(|p| p.workflow.clone())
             .ok_or("the action is no longer a workflow")?;
         let wf = Workflow::parse(&entry.entry, &entry.text, None).map_err(|e| e.to_string())?;
-        let st: WorkflowState = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
-        Ok(drover_workflow::graph::to_svg(&wf, Some(&st)))
+        let link = |task: &str| links.get(task).map(|id| format!("/ui/executions/{id}"));
+        Ok(drover_workflow::graph::to_svg_linked(&wf, Some(st), &link))
     };
     draw()
         .inspect_err(|e| tracing::warn!(%action, error = %e, "cannot draw the workflow graph"))
         .ok()
 }
 
-fn parse_id(id: &str) -> Result<ExecutionId, WebError> {
+pub(crate) fn parse_id(id: &str) -> Result<ExecutionId, WebError> {
     id.parse()
         .map_err(|e: drover_core::IdError| WebError::NotFound(e.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    /// What the last control did (see [`super::run_control::notice`]).
+    done: Option<String>,
+}
+
+/// The detail page of execution `id`, with a notice (what was just done)
+/// or the reason an action was refused.
+pub(crate) async fn render_detail(
+    state: &WebState,
+    me: &drover_api::auth::Principal,
+    id: ExecutionId,
+    notice: Option<&str>,
+    action_error: Option<String>,
+) -> Result<Html<String>, WebError> {
+    let detail = state.blocking(move |store| load(store, id)).await?;
+    Ok(Html(state.templates.page(
+        "execution.html",
+        me,
+        ctx! { page => "executions", d => detail, notice, action_error },
+    )?))
 }
 
 pub async fn detail(
     State(state): State<WebState>,
     Auth(me, ..): Auth<need::Viewer>,
     Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
 ) -> Page {
     let id = parse_id(&id)?;
-    let detail = state.blocking(move |store| load(store, id)).await?;
-    Ok(Html(state.templates.page(
-        "execution.html",
-        &me,
-        ctx! { page => "executions", d => detail },
-    )?))
+    let notice = q.done.as_deref().and_then(super::run_control::notice);
+    render_detail(&state, &me, id, notice, None).await
 }
 
-/// The live part of the detail page (status, result, plan, graph).
+/// The live part of the detail page (status, actions, result, plan,
+/// graph, tasks).
 pub async fn detail_live(
     State(state): State<WebState>,
-    _: Auth<need::Viewer>,
+    Auth(me, ..): Auth<need::Viewer>,
     Path(id): Path<String>,
 ) -> Page {
     let id = parse_id(&id)?;
     let detail = state.blocking(move |store| load(store, id)).await?;
+    let me = crate::auth::Viewer::of(&me);
     Ok(Html(
         state
             .templates
-            .render("execution_live.html", ctx! { d => detail })?,
+            .render("execution_live.html", ctx! { d => detail, me })?,
     ))
 }

@@ -11,6 +11,8 @@ pub mod nodes;
 pub mod packs;
 pub mod rules;
 pub mod run;
+pub mod run_control;
+pub mod tasks;
 
 use axum::extract::State;
 use axum::http::StatusCode;

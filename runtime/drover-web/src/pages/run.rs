@@ -34,7 +34,7 @@ struct Field {
     value: String,
 }
 
-fn find_action(store: &Store, action: &str) -> Result<(Pack, Plugin), WebError> {
+pub(crate) fn find_action(store: &Store, action: &str) -> Result<(Pack, Plugin), WebError> {
     let (pack_name, name) = action.split_once('.').ok_or_else(|| {
         WebError::BadRequest(format!("{action:?} is not an action; write PACK.ACTION"))
     })?;
@@ -76,7 +76,7 @@ fn fields(plugin: &Plugin, values: &[(String, String)]) -> Vec<Field> {
 /// What the browser asks before a live run of `plugin`, when it can act on
 /// the world: a workflow (its tasks may), or an action declaring a
 /// capability that changes something (nodes, commands, http, kv writes).
-fn live_run_question(action: &str, plugin: &Plugin) -> Option<String> {
+pub(crate) fn live_run_question(action: &str, plugin: &Plugin) -> Option<String> {
     use drover_policy::Capability::*;
     if plugin.is_workflow() {
         return Some(format!(
@@ -178,19 +178,8 @@ pub async fn submit(
             let params = plugin
                 .parameters
                 .parse_cli_args(&args)
-                .and_then(|v| plugin.parameters.validate(v))
                 .map_err(|e| WebError::BadRequest(format!("{a}: {e}")))?;
-            let id = ExecutionId::new();
-            intake.request_execution(ExecutionRequest {
-                id,
-                action: a,
-                parameters: params,
-                dry_run,
-                actor,
-                enforcement_id: None,
-                requested_at_ms: now_ms(),
-            })?;
-            Ok(id)
+            queue(store, &intake, &a, params, dry_run, actor)
         })
         .await;
     match queued {
@@ -204,4 +193,33 @@ pub async fn submit(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Queues a run of `action` with `params`, checked against its installed
+/// parameter schema first, as `POST /api/v1/executions` does (the server's
+/// workers run it). The run form and "run again" both go through here.
+pub(crate) fn queue(
+    store: &Store,
+    intake: &drover_engine::Intake,
+    action: &str,
+    params: serde_json::Value,
+    dry_run: bool,
+    actor: String,
+) -> Result<ExecutionId, WebError> {
+    let (_, plugin) = find_action(store, action)?;
+    let params = plugin
+        .parameters
+        .validate(params)
+        .map_err(|e| WebError::BadRequest(format!("{action}: {e}")))?;
+    let id = ExecutionId::new();
+    intake.request_execution(ExecutionRequest {
+        id,
+        action: action.to_owned(),
+        parameters: params,
+        dry_run,
+        actor,
+        enforcement_id: None,
+        requested_at_ms: now_ms(),
+    })?;
+    Ok(id)
 }
