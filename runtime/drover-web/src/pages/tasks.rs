@@ -242,6 +242,7 @@ mod tests {
                 actor: "t".into(),
                 started_at_ms,
                 duration_us: 1_000_000,
+                node: None,
             },
             task: task.into(),
             route: 0,
