@@ -118,7 +118,7 @@ mod tests {
             err.to_string(),
             "unknown capability \"reboot\" (did you mean `nodes.reboot`?); valid names: \
              log, kv, secrets, http, probe, command, nodes.read, nodes.reboot, nodes.drain, \
-             nodes.set-state, wasi:filesystem, wasi:sockets, subscribe"
+             nodes.set-state, nodes.health, wasi:filesystem, wasi:sockets, subscribe"
         );
         let err = PolicyError::UnknownCapability {
             name: "x".into(),
