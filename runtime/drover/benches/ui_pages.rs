@@ -4,16 +4,17 @@
 //! the client over loopback (the server's time plus a loopback round trip).
 //!
 //! ```sh
-//! cargo bench -p drover --bench ui_pages                       # 1,000,000 executions
-//! DROVER_BENCH_EXECUTIONS=100000 cargo bench -p drover --bench ui_pages
+//! cargo bench -p drover --bench ui_pages                       # 1,000,000 executions, 5,000 nodes
+//! DROVER_BENCH_EXECUTIONS=100000 DROVER_BENCH_NODES=20000 cargo bench -p drover --bench ui_pages
 //! ```
 //!
 //! The database is the API benchmark's (see `support/generate.rs`) plus
 //! 100,000 rule enforcements pointing at executions (5% failed), for the
 //! dashboard's failing rules, and 100,000 inquiries (50 still pending: the
-//! newest 20 and 30 spread through history) for the inquiries page. Each
-//! page is asked 100 times after 10
-//! warm-up requests; the median, p90 and max are printed.
+//! newest 20 and 30 spread through history) for the inquiries page, and an
+//! inventory of 5,000 nodes in racks of 40 (60 of them silent). Each page
+//! is asked 100 times after 10 warm-up requests; the median, p90 and max
+//! are printed, and the size of each page.
 
 #[path = "support/generate.rs"]
 mod generate;
@@ -43,6 +44,11 @@ fn main() {
     generate::generate(&sqlite, n);
     enforcements(&sqlite, 100_000);
     inquiries(&sqlite, 100_000);
+    let nodes: u64 = std::env::var("DROVER_BENCH_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    inventory(&sqlite, nodes);
     println!(
         "generated {n} executions, 200000 audit records, 100000 enforcements, 100000 \
          inquiries in {:.1}s",
@@ -124,7 +130,10 @@ fn main() {
             "audit, decision=denied",
             "/ui/audit?decision=denied".to_owned(),
         ),
-        ("fleet (1,000 nodes)", "/ui/fleet".to_owned()),
+        ("fleet", "/ui/fleet".to_owned()),
+        ("fleet grid (the live re-fetch)", "/ui/fleet/grid".to_owned()),
+        ("one node's page", "/ui/nodes/n002".to_owned()),
+        ("executions, node=n002", "/ui/executions?node=n002".to_owned()),
         ("rules", "/ui/rules".to_owned()),
         ("packs", "/ui/packs".to_owned()),
         (
@@ -132,13 +141,20 @@ fn main() {
             "/ui/inquiries".to_owned(),
         ),
     ];
+    println!("{nodes} nodes");
     println!(
-        "{:<44} {:>10} {:>10} {:>10}",
-        "page", "median", "p90", "max"
+        "{:<44} {:>10} {:>10} {:>10} {:>10}",
+        "page", "median", "p90", "max", "bytes"
     );
     for (name, path) in cases {
         let url = format!("http://{addr}{path}");
+        let mut bytes = 0;
         let times = timing::time_gets(&agent, &url, &auth, WARMUP, ROUNDS, |body| {
+            bytes = body.len();
+            if path == "/ui/fleet/grid" {
+                assert!(body.contains("class=\"racks\""), "{path}: not the grid");
+                return;
+            }
             assert!(body.contains("<main"), "{path}: not a page: {body}");
             if path == "/ui/inquiries" {
                 let pending = body.matches("<article class=\"inquiry\"").count();
@@ -150,6 +166,7 @@ fn main() {
             }
         });
         timing::print_row(name, 44, &times);
+        println!("{:>89}", bytes);
     }
     pipeline.shutdown(Duration::from_secs(1));
 }
@@ -205,4 +222,30 @@ fn inquiries(store: &SqliteStore, n: u64) {
             Ok(())
         })
         .expect("generate inquiries");
+}
+
+/// Replaces the inventory with `n` nodes named `n001`... in racks of 40,
+/// every 83rd silent (a current health report), as in a storm.
+fn inventory(store: &SqliteStore, n: u64) {
+    store
+        .write(move |conn| {
+            conn.execute("DELETE FROM nodes", [])?;
+            conn.execute(
+                "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+                 INSERT INTO nodes (name, labels, state, driver, options, since, note)
+                 SELECT printf('n%03d', i),
+                        json_object('rack', printf('r%03d', (i - 1) / 40 + 1), 'cluster', 'batch'),
+                        'production', 'sim', '{}', 0, ''
+                 FROM k",
+                [n],
+            )?;
+            conn.execute(
+                "INSERT INTO node_health (node, health, detail, source, at)
+                 SELECT name, 'silent', 'monitoring: no contact', 'bench.sensor', 1
+                 FROM nodes WHERE rowid % 83 = 0",
+                [],
+            )?;
+            Ok(())
+        })
+        .expect("generate the inventory");
 }

@@ -4,7 +4,8 @@
 use drover_store::SqliteStore;
 use rusqlite::params;
 
-/// Inserts `n` executions and 200,000 audit records in one transaction.
+/// Inserts `n` executions (each about a node: `{"node": "n001"}` to
+/// `n1000`) and 200,000 audit records in one transaction.
 pub fn generate(store: &SqliteStore, n: u64) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -16,7 +17,7 @@ pub fn generate(store: &SqliteStore, n: u64) {
                 "INSERT INTO executions (id, action, pack_version, digest, parameters, status,
                     result, error, dry_run, plan, logs, actor, started_at, finished_at,
                     duration_us)
-                 VALUES (?1, ?2, '0.1.0', 'sha256:0', '{}', ?3, NULL, NULL, 0, NULL, '[]',
+                 VALUES (?1, ?2, '0.1.0', 'sha256:0', ?5, ?3, NULL, NULL, 0, NULL, '[]',
                     'bench', ?4, ?4, 100)",
             )?;
             let start = now_ms - n * 10;
@@ -29,7 +30,15 @@ pub fn generate(store: &SqliteStore, n: u64) {
                     4..=9 => "failed",
                     _ => "succeeded",
                 };
-                stmt.execute(params![id, format!("pack.a{}", i % 10), status, ms as i64])?;
+                // About one of the default fleet's 1,000 nodes, as remediations are.
+                let parameters = format!(r#"{{"node":"n{:03}"}}"#, i % 1000 + 1);
+                stmt.execute(params![
+                    id,
+                    format!("pack.a{}", i % 10),
+                    status,
+                    ms as i64,
+                    parameters
+                ])?;
             }
             conn.execute(
                 "INSERT INTO audit (at, execution_id, actor, pack, plugin, capability, target,
