@@ -1005,11 +1005,23 @@ fn silent_nodes_show_apart_from_their_state_with_one_count_everywhere() {
         health.contains("3 silent") && health.contains("1 unreachable"),
         "{health}"
     );
-    // The grid redraws when a node's health changes, without a reload.
+    // The grid redraws when a node's health changes, without a reload,
+    // node by node: what comes back is that node's chip, its rack's
+    // heading and the legend, not the grid.
     b.goto(&s.url("/ui/fleet"));
+    let cursor = b.attr("#grid-cursor", "value").unwrap();
     report("n002", "answering");
     b.wait_text("#health-silent", "silent: 2");
     assert!(!b.attr("#node-n002", "class").unwrap().contains("h-silent"));
+    assert!(b.text("#rack-h-r01").contains("2 silent"));
+    let update = b.eval(&format!(
+        "var x = new XMLHttpRequest(); x.open('GET', '/ui/fleet/changes?after={cursor}', false);
+         x.send(); return x.responseText"
+    ));
+    let update = update.as_str().unwrap();
+    assert!(update.contains("id=\"node-n002\""), "{update}");
+    assert!(!update.contains("id=\"node-n005\""), "{update}");
+    assert!(update.len() < 20_000, "{} bytes for one node", update.len());
     // A change of state ends the report: the reboot answers it.
     d.expect(0, &["node", "drain", "n001", "--reason", "look at it"]);
     b.wait_text("#health-silent", "silent: 1");

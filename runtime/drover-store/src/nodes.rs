@@ -71,4 +71,12 @@ pub trait NodeStore: Send + Sync {
 
     /// The node's latest health report, current or not.
     fn node_health(&self, node: &str) -> Result<Option<HealthReport>>;
+
+    /// Where the nodes' history ends now: every change of state or health
+    /// adds a line after it (the fleet grid's cursor).
+    fn node_history_cursor(&self) -> Result<i64>;
+
+    /// The nodes with a line of history after `cursor` (at most `limit`
+    /// names, by name), and the cursor after them.
+    fn nodes_changed_since(&self, cursor: i64, limit: u32) -> Result<(Vec<String>, i64)>;
 }

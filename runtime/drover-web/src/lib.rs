@@ -142,6 +142,7 @@ pub fn router(state: WebState) -> Router {
         .route("/packs/{name}/promote", post(pages::packs::promote))
         .route("/fleet", get(pages::fleet::page))
         .route("/fleet/grid", get(pages::fleet::grid))
+        .route("/fleet/changes", get(pages::fleet::changes))
         .route("/fleet/change", post(pages::fleet::change))
         .route("/fleet/brake/release", post(pages::fleet::release_brake))
         .route("/fleet/pause", post(pages::fleet::pause))

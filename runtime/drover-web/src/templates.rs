@@ -107,6 +107,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "node.html",
         include_str!("../../../web/templates/node.html"),
     ),
+    (
+        "fleet_macros.html",
+        include_str!("../../../web/templates/fleet_macros.html"),
+    ),
+    (
+        "fleet_changes.html",
+        include_str!("../../../web/templates/fleet_changes.html"),
+    ),
 ];
 
 /// The compiled templates.

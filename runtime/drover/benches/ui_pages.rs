@@ -131,9 +131,15 @@ fn main() {
             "/ui/audit?decision=denied".to_owned(),
         ),
         ("fleet", "/ui/fleet".to_owned()),
-        ("fleet grid (the live re-fetch)", "/ui/fleet/grid".to_owned()),
+        (
+            "fleet grid (the live re-fetch)",
+            "/ui/fleet/grid".to_owned(),
+        ),
         ("one node's page", "/ui/nodes/n002".to_owned()),
-        ("executions, node=n002", "/ui/executions?node=n002".to_owned()),
+        (
+            "executions, node=n002",
+            "/ui/executions?node=n002".to_owned(),
+        ),
         ("rules", "/ui/rules".to_owned()),
         ("packs", "/ui/packs".to_owned()),
         (

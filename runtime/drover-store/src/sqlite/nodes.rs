@@ -120,6 +120,32 @@ impl NodeStore for SqliteStore {
                 .optional()?)
         })
     }
+
+    fn node_history_cursor(&self) -> Result<i64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT coalesce(max(id), 0) FROM node_history")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
+    fn nodes_changed_since(&self, cursor: i64, limit: u32) -> Result<(Vec<String>, i64)> {
+        self.read(|conn| {
+            // Read the end first: a line added meanwhile is read again next
+            // time rather than missed.
+            let end: i64 = conn
+                .prepare_cached("SELECT coalesce(max(id), 0) FROM node_history")?
+                .query_row([], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT node FROM node_history WHERE id > ?1 AND id <= ?2
+                 ORDER BY node LIMIT ?3",
+            )?;
+            let nodes = stmt
+                .query_map(params![cursor, end, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((nodes, end.max(cursor)))
+        })
+    }
 }
 
 /// A node's health as the grid shows it: its latest report, unless the

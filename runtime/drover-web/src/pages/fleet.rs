@@ -41,8 +41,22 @@ struct Totals {
     health: BTreeMap<String, usize>,
 }
 
-async fn racks(state: &WebState) -> Result<(Vec<Rack>, Totals), WebError> {
-    let cells = state.blocking(|store| Ok(store.node_cells()?)).await?;
+/// Most changed nodes sent one by one; past it the whole grid is sent.
+const MAX_CHANGED: u32 = 200;
+
+/// The grid as it is now, and the node history cursor it reflects.
+struct Grid {
+    racks: Vec<Rack>,
+    totals: Totals,
+    cursor: i64,
+}
+
+async fn racks(state: &WebState) -> Result<Grid, WebError> {
+    // The cursor first: a change made while the cells are read is sent
+    // again rather than missed.
+    let (cursor, cells) = state
+        .blocking(|store| Ok((store.node_history_cursor()?, store.node_cells()?)))
+        .await?;
     let mut racks: Vec<Rack> = Vec::new();
     let mut totals = Totals::default();
     for cell in cells {
@@ -63,7 +77,11 @@ async fn racks(state: &WebState) -> Result<(Vec<Rack>, Totals), WebError> {
         }
         r.nodes.push(cell);
     }
-    Ok((racks, totals))
+    Ok(Grid {
+        racks,
+        totals,
+        cursor,
+    })
 }
 
 /// The health a report can give, worst first (the legend's order).
@@ -105,7 +123,11 @@ pub async fn page(
     Auth(me, ..): Auth<need::Viewer>,
     Query(q): Query<PageQuery>,
 ) -> Page {
-    let (racks, totals) = racks(&state).await?;
+    let Grid {
+        racks,
+        totals,
+        cursor,
+    } = racks(&state).await?;
     let controls = controls(&state).await?;
     let notice = non_empty(q.done).and_then(|d| match d.as_str() {
         "released" => Some("Brake released: automatic requests are admitted again."),
@@ -117,7 +139,7 @@ pub async fn page(
         "fleet.html",
         &me,
         ctx! {
-            page => "fleet", racks, totals, node => non_empty(q.node).unwrap_or_default(),
+            page => "fleet", racks, totals, cursor, node => non_empty(q.node).unwrap_or_default(),
             states => drover_fleet::STATES, healths => HEALTHS, controls, notice,
         },
     )?))
@@ -186,12 +208,78 @@ pub async fn resume(
     .await
 }
 
-/// The grid alone, for the live re-fetch.
+/// The grid alone.
 pub async fn grid(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
-    let (racks, totals) = racks(&state).await?;
+    let Grid {
+        racks,
+        totals,
+        cursor,
+    } = racks(&state).await?;
     Ok(Html(state.templates.render(
         "fleet_grid.html",
-        ctx! { racks, totals, states => drover_fleet::STATES, healths => HEALTHS },
+        ctx! { racks, totals, cursor, states => drover_fleet::STATES, healths => HEALTHS },
+    )?))
+}
+
+#[derive(Deserialize)]
+pub struct ChangesQuery {
+    after: i64,
+}
+
+/// `GET /ui/fleet/changes?after=CURSOR`: what changed on the grid since
+/// the page's cursor, as out-of-band swaps (each changed chip, its rack's
+/// heading, the legend, the new cursor), so that a change costs a few
+/// hundred bytes per node rather than the whole grid; past
+/// [`MAX_CHANGED`] nodes, the whole grid.
+pub async fn changes(
+    State(state): State<WebState>,
+    _: Auth<need::Viewer>,
+    Query(q): Query<ChangesQuery>,
+) -> Page {
+    let after = q.after;
+    let (changed, cursor) = state
+        .blocking(move |store| Ok(store.nodes_changed_since(after, MAX_CHANGED + 1)?))
+        .await?;
+    let whole = changed.len() > MAX_CHANGED as usize;
+    if changed.is_empty() {
+        return Ok(Html(state.templates.render(
+            "fleet_changes.html",
+            ctx! { whole, cursor, nodes => Vec::<NodeCell>::new() },
+        )?));
+    }
+    let grid = racks(&state).await?;
+    let changed: std::collections::HashSet<String> = changed.into_iter().collect();
+    let mut nodes = Vec::new();
+    let mut touched = Vec::new();
+    if !whole {
+        for r in &grid.racks {
+            let before = nodes.len();
+            nodes.extend(
+                r.nodes
+                    .iter()
+                    .filter(|n| changed.contains(&n.name))
+                    .cloned(),
+            );
+            if nodes.len() > before {
+                touched.push(Rack {
+                    rack: r.rack.clone(),
+                    nodes: Vec::new(),
+                    states: r.states.clone(),
+                    health: r.health.clone(),
+                });
+            }
+        }
+    }
+    // The whole grid carries its own cursor; otherwise the one read with
+    // the changes (the grid's may be newer: those come again next time).
+    let cursor = if whole { grid.cursor } else { cursor };
+    let racks = if whole { grid.racks } else { touched };
+    Ok(Html(state.templates.render(
+        "fleet_changes.html",
+        ctx! {
+            whole, cursor, nodes, racks, totals => grid.totals,
+            states => drover_fleet::STATES, healths => HEALTHS,
+        },
     )?))
 }
 
