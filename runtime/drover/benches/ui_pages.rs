@@ -49,6 +49,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
     inventory(&sqlite, nodes);
+    let cursor = one_node_changes(&sqlite);
     println!(
         "generated {n} executions, 200000 audit records, 100000 enforcements, 100000 \
          inquiries in {:.1}s",
@@ -131,9 +132,10 @@ fn main() {
             "/ui/audit?decision=denied".to_owned(),
         ),
         ("fleet", "/ui/fleet".to_owned()),
+        ("fleet grid (the whole grid)", "/ui/fleet/grid".to_owned()),
         (
-            "fleet grid (the live re-fetch)",
-            "/ui/fleet/grid".to_owned(),
+            "fleet changes after one node's (live update)",
+            format!("/ui/fleet/changes?after={cursor}"),
         ),
         ("one node's page", "/ui/nodes/n002".to_owned()),
         (
@@ -159,6 +161,11 @@ fn main() {
             bytes = body.len();
             if path == "/ui/fleet/grid" {
                 assert!(body.contains("class=\"racks\""), "{path}: not the grid");
+                return;
+            }
+            if path.starts_with("/ui/fleet/changes") {
+                assert!(body.contains("id=\"node-n002\""), "{path}: {body}");
+                assert_eq!(body.matches("class=\"node ").count(), 1, "{path}: {body}");
                 return;
             }
             assert!(body.contains("<main"), "{path}: not a page: {body}");
@@ -254,4 +261,28 @@ fn inventory(store: &SqliteStore, n: u64) {
             Ok(())
         })
         .expect("generate the inventory");
+}
+
+/// The history cursor, then one node (n002) drained after it: what the
+/// grid's live update sends for one change.
+fn one_node_changes(store: &SqliteStore) -> i64 {
+    store
+        .write(|conn| {
+            let cursor: i64 =
+                conn.query_row("SELECT coalesce(max(id), 0) FROM node_history", [], |r| {
+                    r.get(0)
+                })?;
+            conn.execute(
+                "UPDATE nodes SET state = 'draining', since = 2 WHERE name = 'n002'",
+                [],
+            )?;
+            conn.execute(
+                "INSERT INTO node_history (node, at, event, from_state, to_state, request_id,
+                    actor, detail)
+                 VALUES ('n002', 2, 'drain', 'production', 'draining', NULL, 'bench', 'bench')",
+                [],
+            )?;
+            Ok(cursor)
+        })
+        .expect("change one node")
 }
