@@ -6,8 +6,12 @@
 //! storm (10% of the fleet silent at once) trips the brake before any
 //! reboot happens; 20 dead nodes in one rack are rebooted one at a time.
 //! The daily health check reports nodes that need a human, and runs on
-//! its cron timer.
+//! its cron timer. The demo's storm is also played in a browser: the
+//! operator sees why the brake engaged and which nodes are silent,
+//! releases it with a reason, and the remediations go on.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
 use std::time::Duration;
@@ -364,4 +368,109 @@ fn the_daily_health_check_runs_on_its_cron_timer() {
     );
     let got = d.json(0, &["exec", "get", run["id"].as_str().unwrap()]);
     assert_eq!(got["result"]["attention"], json!([]), "{got:#}");
+}
+
+/// The demo's storm, run from the browser as an operator would: the brake
+/// engages, the Fleet page says why and shows which nodes are silent, the
+/// operator releases it with a reason, the held remediation goes on and
+/// the refused one is run again from its page; the release is audited.
+#[test]
+fn the_storm_is_run_from_the_browser() {
+    let d = batchops(2, 10);
+    d.expect(0, &["brake", "set", "--threshold", "5%", "--settle", "3s"]);
+    let out = d.expect(0, &["user", "add", "ops", "--role", "admin"]);
+    let password = stdout(&out).lines().last().unwrap().trim().to_owned();
+    let silent = ["b1s01", "b2s05"];
+    d.expect(0, &["sim", "hang", silent[0], silent[1]]);
+    let server = Server::start(&d);
+    for node in silent {
+        // As monitoring reports it: to the health sensor, which marks the
+        // node silent and raises batchops.no_contact.
+        let body = json!({"node": node, "status": "down"}).to_string();
+        let answer = post(
+            &agent(Duration::from_secs(30)),
+            &server.url("batchops.health"),
+            &[("x-drover-token", TOKEN)],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(answer.status, 202, "{answer:?}\n{}", server.log());
+    }
+    wait_for("the brake to engage", Duration::from_secs(60), || {
+        (d.json(0, &["brake", "status"])["engaged"] == true).then_some(())
+    });
+
+    let b = browser::Browser::start(1400, 1000);
+    let base = format!("http://{}", server.addr);
+    b.login(&base, "ops", &password);
+    b.goto(&format!("{base}/ui/fleet"));
+    assert!(b.text("#brake h3").contains("engaged"));
+    let why = b.text("#brake-reason");
+    assert!(why.contains("2 of 20 nodes unhealthy"), "{why}");
+    let counted = b.text("#brake-nodes");
+    for node in silent {
+        assert!(counted.contains(node), "{node} counted: {counted}");
+        // Still "production", but not drawn as a healthy node.
+        assert_eq!(
+            b.attr(&format!("#node-{node}"), "data-state").as_deref(),
+            Some("production")
+        );
+        let health = b.attr(&format!("#node-{node}"), "data-health").unwrap();
+        assert!(
+            ["silent", "unreachable"].contains(&health.as_str()),
+            "{node}: {health:?}"
+        );
+    }
+    assert_eq!(reboots(&d, silent[0]) + reboots(&d, silent[1]), 0);
+
+    // Released with a reason, after the question.
+    b.type_into("#release-reason", "storm over: switch r01 replaced");
+    b.eval("window.confirm = function () { return true; }; return null");
+    b.click("#release-button");
+    b.wait_text("#notice", "Brake released");
+    assert_eq!(d.json(0, &["brake", "status"])["engaged"], false);
+
+    // The held request goes on by itself; the refused one ended its run,
+    // which the operator runs again from its page.
+    let refused = wait_for(
+        "the refused remediation to end",
+        Duration::from_secs(120),
+        || {
+            remediations(&d)
+                .into_iter()
+                .find(|e| e["status"] == "failed")
+        },
+    );
+    let id = refused["id"].as_str().unwrap();
+    let node = d.json(0, &["exec", "get", id])["parameters"]["node"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.goto(&format!("{base}/ui/executions/{id}"));
+    b.eval("window.confirm = function () { return true; }; return null");
+    b.click("#run-again-button");
+    b.wait_for("the new run's page", || {
+        (!b.url().ends_with(id)).then_some(())
+    });
+    for n in silent {
+        wait_for(
+            &format!("{n} to be rebooted"),
+            Duration::from_secs(180),
+            || (reboots(&d, n) == 1).then_some(()),
+        );
+    }
+    assert!(silent.contains(&node.as_str()), "{node}");
+    let audit = d.json(0, &["audit", "list", "--pack", "drover"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["capability"] == "fleet.brake"
+                && a["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("why: storm over: switch r01 replaced")),
+        "{audit}"
+    );
 }

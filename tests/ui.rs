@@ -77,17 +77,7 @@ impl Server {
 
 /// Logs in through the login page; lands on the dashboard.
 fn login(b: &Browser, s: &Server, name: &str, password: &str) {
-    b.goto(&s.url("/ui/"));
-    b.wait_for("the login page", || {
-        b.url().ends_with("/login").then_some(())
-    });
-    // Cleared first: the browser may have filled in the last login.
-    b.clear("input[name=name]");
-    b.type_into("input[name=name]", name);
-    b.clear("input[name=password]");
-    b.type_into("input[name=password]", password);
-    b.click("button[type=submit]");
-    b.wait_for("the dashboard", || b.url().ends_with("/ui/").then_some(()));
+    b.login(&s.url(""), name, password);
 }
 
 /// A browser logged in as admin.

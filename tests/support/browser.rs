@@ -308,6 +308,24 @@ impl Browser {
     }
 
     /// Waits up to 10 s for `f` to return something.
+    /// Logs in as `name` through the login page of the drover serving at
+    /// `base` (`http://127.0.0.1:PORT`); lands on the dashboard.
+    pub fn login(&self, base: &str, name: &str, password: &str) {
+        self.goto(&format!("{base}/ui/"));
+        self.wait_for("the login page", || {
+            self.url().ends_with("/login").then_some(())
+        });
+        // Cleared first: the browser may have filled in the last login.
+        self.clear("input[name=name]");
+        self.type_into("input[name=name]", name);
+        self.clear("input[name=password]");
+        self.type_into("input[name=password]", password);
+        self.click("button[type=submit]");
+        self.wait_for("the dashboard", || {
+            self.url().ends_with("/ui/").then_some(())
+        });
+    }
+
     pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
