@@ -972,8 +972,9 @@ fn silent_nodes_show_apart_from_their_state_with_one_count_everywhere() {
             .contains("h-unreachable")
     );
     assert_eq!(b.attr("#node-n005", "data-health").as_deref(), Some(""));
-    assert!(
-        b.text("#node-n001").contains("silent"),
+    assert_eq!(
+        b.attr("#node-n001", "aria-label").as_deref(),
+        Some("n001: production, silent"),
         "screen readers hear it"
     );
     // Silent does not look like production: another background.
