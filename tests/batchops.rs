@@ -430,22 +430,35 @@ fn the_storm_is_run_from_the_browser() {
     b.wait_text("#notice", "Brake released");
     assert_eq!(d.json(0, &["brake", "status"])["engaged"], false);
 
-    // The held request goes on by itself; the refused one ended its run,
-    // which the operator runs again from its page.
-    let refused = wait_for(
+    // The held request goes on by itself; the refused one ended its run
+    // without an alarm or a ticket (the brake is one incident, not one per
+    // node), saying so, and the operator runs it again from its page.
+    let held = wait_for(
         "the refused remediation to end",
         Duration::from_secs(120),
         || {
-            remediations(&d)
-                .into_iter()
-                .find(|e| e["status"] == "failed")
+            remediations(&d).into_iter().find_map(|e| {
+                let run = d.json(0, &["exec", "get", e["id"].as_str().unwrap(), "--tree"]);
+                let verdict = run["result"]["verdict"].as_str().unwrap_or("");
+                verdict
+                    .starts_with("held by the storm brake")
+                    .then_some(run)
+            })
         },
     );
-    let id = refused["id"].as_str().unwrap();
-    let node = d.json(0, &["exec", "get", id])["parameters"]["node"]
-        .as_str()
+    assert_eq!(held["status"], "succeeded", "{held:#}");
+    let tasks: Vec<&str> = held["children"]
+        .as_array()
         .unwrap()
-        .to_owned();
+        .iter()
+        .map(|t| t["task"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        !tasks.iter().any(|t| *t == "alarm" || *t == "open_ticket"),
+        "{tasks:?}"
+    );
+    let id = held["id"].as_str().unwrap();
+    let node = held["parameters"]["node"].as_str().unwrap().to_owned();
     b.goto(&format!("{base}/ui/executions/{id}"));
     b.eval("window.confirm = function () { return true; }; return null");
     b.click("#run-again-button");
