@@ -100,7 +100,8 @@ pub fn print_status(s: &Value, json: bool) -> Result<()> {
         println!("storm brake released");
     }
     println!(
-        "  trips above {}% of {} nodes unhealthy within {}; now {} unhealthy",
+        "  trips above {}% of {} nodes unhealthy within {}; now {} count toward it \
+         (an automatic drain or reboot asked for them, or intervention, in the window)",
         s["threshold_percent"].as_f64().unwrap_or(0.0),
         s["total"],
         fmt_duration(s["window_ms"].as_i64().unwrap_or(0)),
