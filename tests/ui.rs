@@ -869,6 +869,26 @@ fn screenshots_of_the_main_pages() {
     d.expect(1, &["run", "demo.reboot_node", "node=n900"]);
     d.expect(0, &["run", "demo.reboot_node", "node=n002", "--dry-run"]);
     d.expect(0, &["run", "core.echo", "message=hello"]);
+    // Monitoring lost three nodes that are still in production, and a
+    // check could not reach a fourth: the grid shows them apart.
+    d.grant("demo@0.1.0", "nodes.health", "*");
+    for (node, health) in [
+        ("n045", "silent"),
+        ("n046", "silent"),
+        ("n047", "silent"),
+        ("n090", "unreachable"),
+    ] {
+        d.expect(
+            0,
+            &[
+                "run",
+                "demo.report_health",
+                &format!("node={node}"),
+                &format!("health={health}"),
+                "detail=monitoring: no heartbeat",
+            ],
+        );
+    }
     let wf = d.json(0, &["run", "flows.remediate", "node=n031"]);
     // Inquiries: one answered, two waiting (one for another role).
     let asked = d.json(3, &["run", "flows.approve_ops", "node=n030"]);
