@@ -1543,3 +1543,70 @@ fn the_stream_carries_node_state_changes() {
     assert_eq!(change["from"], "production", "{change:#}");
     assert_eq!(change["state"], "draining", "{change:#}");
 }
+
+/// The list's finding filters (the web UI's too): actor, rule, a time
+/// range, a literal search over parameters that says how far it read, and
+/// top-level runs only; bad values are 400s naming the field.
+#[test]
+fn executions_are_found_by_actor_rule_time_and_parameters() {
+    let d = drover();
+    let server = Server::start(&d);
+    let operator = token(&d, "operator");
+    let mut ids = Vec::new();
+    for message in ["50%_off", "500 off"] {
+        let a = server.call(
+            "POST",
+            "/api/v1/executions",
+            Some(&operator),
+            &[],
+            Some(&json!({"action": "core.echo", "parameters": {"message": message}}).to_string()),
+        );
+        assert_eq!(a.status, 202, "{a:?}");
+        ids.push(a.json()["id"].as_str().unwrap().to_owned());
+    }
+    let actor = stored(&server, &operator, &ids[0])["execution"]["actor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stored(&server, &operator, &ids[1]);
+    let items = |query: &str| -> Vec<String> {
+        let page = server
+            .get(&format!("/api/v1/executions?{query}"), &operator)
+            .json();
+        page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{query}: {page}"))
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let search = server
+        .get("/api/v1/executions?q=0%25_OFF", &operator)
+        .json();
+    assert_eq!(search["items"].as_array().unwrap().len(), 1, "{search}");
+    assert_eq!(search["items"][0]["id"], ids[0].as_str());
+    assert_eq!(search["search"]["scanned"], 2);
+    assert_eq!(search["search"]["bounded"], false);
+    assert_eq!(items("q=off").len(), 2);
+    assert_eq!(items("q=%25").len(), 1, "% is literal");
+    assert_eq!(
+        items(&format!("actor={}", actor.replace(':', "%3A"))).len(),
+        2
+    );
+    assert!(items("actor=nobody").is_empty());
+    assert!(items("rule=events.echo_ping").is_empty());
+    assert_eq!(items("top_level=true&since=1h").len(), 2);
+    assert!(items("until=1h").is_empty());
+    for (query, says) in [
+        ("since=yesterday", "since:"),
+        ("until=nope", "until:"),
+        ("since=1h&until=2h", "earlier"),
+        (&format!("q={}", "x".repeat(201)), "longer than 200"),
+        ("top_level=maybe", "query string"),
+    ] {
+        let e = server
+            .get(&format!("/api/v1/executions?{query}"), &operator)
+            .error(400);
+        assert!(e.contains(says), "{query}: {e}");
+    }
+}

@@ -1539,3 +1539,192 @@ fn dark_mode_follows_the_system_and_pages_fit_800_px() {
         }
     }
 }
+
+/// The executions list shows top-level runs: a workflow is one row with
+/// the count of its task runs, and its toggle lists them (loaded when
+/// opened); "show task runs too" is a URL parameter that restores the flat
+/// list. Times read relative ("just now") with the UTC time on hover.
+#[test]
+fn a_workflows_task_runs_are_grouped_under_its_row() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo", "tests/packs/flows"]);
+    d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    let s = Server::start(&d);
+    let wf = d.json(
+        0,
+        &["run", "flows.reboot_twice", "first=n001", "second=n002"],
+    );
+    let wf_id = wf["id"].as_str().unwrap().to_owned();
+    let echo = d.json(0, &["run", "core.echo", "message=alone"]);
+    let echo_id = echo["id"].as_str().unwrap().to_owned();
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/executions"));
+    let rows = b.text("#executions tbody");
+    assert!(rows.contains(&wf_id) && rows.contains(&echo_id), "{rows}");
+    assert!(
+        !rows.contains("demo.reboot_node"),
+        "task runs listed: {rows}"
+    );
+    let toggle = format!("#executions tr:has(a[href='/ui/executions/{wf_id}']) details.kids");
+    assert!(b.text(&format!("{toggle} summary")).contains("2 task runs"));
+    assert!(
+        b.try_find(&format!(
+            "#executions tr:has(a[href='/ui/executions/{echo_id}']) details.kids"
+        ))
+        .is_none(),
+        "a plain action has no toggle"
+    );
+    // The live list may redraw the rows (closing the toggle): open it
+    // until its task runs show.
+    let kids = b.wait_for("the task runs under the toggle", || {
+        let open = b.eval(&format!(
+            "var d = document.querySelector(\"{toggle}\"); return d ? d.open : false"
+        ));
+        if open != true {
+            b.click_fresh(&format!("{toggle} summary"));
+        }
+        let t = b.eval(&format!(
+            "var k = document.querySelector(\"{toggle} .kids-list\"); return k ? k.innerText : ''"
+        ));
+        let t = t.as_str()?.to_owned();
+        t.contains("reboot_second").then_some(t)
+    });
+    assert!(
+        kids.contains("reboot_first") && kids.contains("demo.reboot_node"),
+        "{kids}"
+    );
+    // Relative times, the absolute UTC time on hover.
+    let title = b
+        .attr("#executions tbody tr:first-child time", "title")
+        .unwrap();
+    assert!(title.ends_with('Z') && title.starts_with("20"), "{title}");
+    let when = b.text("#executions tbody tr:first-child time");
+    assert!(when == "just now" || when.ends_with("min ago"), "{when}");
+    // Task runs too: a checkbox, kept in the URL.
+    b.click("#find input[name=tasks]");
+    b.click("#find button[type=submit]");
+    b.wait_for("the flat list", || {
+        b.url().contains("tasks=1").then_some(())
+    });
+    let rows = b.text("#executions tbody");
+    assert!(rows.matches("demo.reboot_node").count() >= 2, "{rows}");
+    assert!(b.try_find("#grouping-note").is_none());
+    assert_eq!(
+        b.eval("return document.querySelector('#find input[name=tasks]').checked"),
+        true
+    );
+}
+
+/// Runs are found by the rule that started them, their actor, a time range
+/// and a search over their parameters, each kept in the URL; a search is
+/// literal (`%` and `_` are not wildcards) and says how far it read; bad
+/// values are a 400 that says which field, and hostile ones stay text.
+#[test]
+fn runs_are_found_by_rule_actor_time_and_parameters() {
+    let d = Drover::new();
+    d.install(&["packs/core", "tests/packs/events"]);
+    support::server::set_secret(&d, "events.webhook", support::server::HMAC_KEY);
+    let s = Server::start(&d);
+    assert!(ping_fires(&d, &s));
+    let odd = d.json(0, &["run", "core.echo", "message=50%_off Disk"]);
+    let odd_id = odd["id"].as_str().unwrap().to_owned();
+    d.expect(0, &["run", "core.echo", "message=500 off"]);
+    let runs = d.json(0, &["exec", "list"]);
+    let by_rule = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["actor"] == "rule:events.echo_ping")
+        .unwrap_or_else(|| panic!("no run of the rule: {runs:#}"));
+    let rule_id = by_rule["id"].as_str().unwrap().to_owned();
+    let cli_actor = odd_id_actor(&runs, &odd_id);
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/executions"));
+    // The rule, typed into the form, lands in the URL.
+    b.type_into("#find input[name=rule]", "events.echo_ping");
+    b.click("#find button[type=submit]");
+    b.wait_for("the rule filter", || {
+        b.url().contains("rule=events.echo_ping").then_some(())
+    });
+    let rows = b.text("#executions tbody");
+    assert!(rows.contains(&rule_id) && !rows.contains(&odd_id), "{rows}");
+    assert_eq!(
+        b.attr("#find input[name=rule]", "value").as_deref(),
+        Some("events.echo_ping")
+    );
+    b.goto(&s.url(&format!(
+        "/ui/executions?actor={}",
+        cli_actor.replace(' ', "%20")
+    )));
+    let rows = b.text("#executions tbody");
+    assert!(rows.contains(&odd_id) && !rows.contains(&rule_id), "{rows}");
+    // A time range: all of them are from the last hour, none older.
+    b.goto(&s.url("/ui/executions?since=1h"));
+    assert!(b.text("#executions tbody").contains(&rule_id));
+    b.goto(&s.url("/ui/executions?until=1h"));
+    assert!(b.text("#executions tbody").contains("No executions."));
+    // The search is literal and ignores case.
+    b.goto(&s.url("/ui/executions"));
+    b.type_into("#find input[name=q]", "50%_OFF");
+    b.click("#find button[type=submit]");
+    b.wait_for("the search", || {
+        b.url().contains("q=50%25_OFF").then_some(())
+    });
+    let rows = b.text("#executions tbody");
+    assert!(rows.contains(&odd_id), "{rows}");
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#executions tbody a.mono').length"),
+        1
+    );
+    assert!(
+        b.text("#search-note")
+            .contains("Searched the parameters of")
+    );
+    b.goto(&s.url("/ui/executions?q=0%25"));
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#executions tbody a.mono').length"),
+        1,
+        "% is not a wildcard"
+    );
+    // Bad values: a 400 naming the field.
+    for (query, says) in [
+        ("since=yesterday", "since:"),
+        ("status=exploded", "unknown status"),
+        ("before=nope", "execution id"),
+    ] {
+        b.goto(&s.url(&format!("/ui/executions?{query}")));
+        let body = b.text("body");
+        assert!(
+            body.contains("400") && body.contains(says),
+            "{query}: {body}"
+        );
+    }
+    let long = "x".repeat(201);
+    b.goto(&s.url(&format!("/ui/executions?q={long}")));
+    assert!(b.text("body").contains("longer than 200"));
+    // Hostile input stays text, and SQL in it is only searched for.
+    b.goto(&s.url(
+        "/ui/executions?q=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&actor=%27%20OR%201%3D1%20--",
+    ));
+    assert!(b.dialog_text().is_none(), "the search ran as script");
+    assert!(b.try_find("main img").is_none());
+    assert_eq!(
+        b.attr("#find input[name=q]", "value").as_deref(),
+        Some("<img src=x onerror=alert(1)>")
+    );
+    assert!(b.text("#executions tbody").contains("No executions."));
+    b.goto(&s.url("/ui/executions"));
+    assert!(b.text("#executions tbody").contains(&odd_id));
+}
+
+/// The actor of execution `id` in an `exec list` answer.
+fn odd_id_actor(runs: &serde_json::Value, id: &str) -> String {
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .and_then(|e| e["actor"].as_str())
+        .unwrap_or_else(|| panic!("no {id} in {runs:#}"))
+        .to_owned()
+}

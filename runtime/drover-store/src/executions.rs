@@ -43,9 +43,39 @@ pub struct ExecutionQuery {
     /// Only ids at or above this one: ids are ULIDs, so a ULID made from a
     /// time is a creation-time lower bound that uses the primary key.
     pub min_id: Option<String>,
+    /// Only ids below this one: a creation-time upper bound (with
+    /// `min_id`, a time range), on the primary key like `min_id`.
+    pub max_id: Option<String>,
     /// Only executions whose `node` parameter is this node.
     pub node: Option<String>,
+    /// Only top-level executions, not a workflow's task runs (the partial
+    /// index `executions_roots`).
+    pub top_level: bool,
+    /// Only executions of this actor (exact: `admin`, `rule:pack.name`).
+    pub actor: Option<String>,
+    /// Only executions requested by an enforcement of this rule
+    /// (`pack.rule`): the page walks that rule's enforcements by execution
+    /// id (`enforcements_by_rule_execution`) and joins each to its row.
+    pub rule: Option<String>,
+    /// Only executions whose parameters (their JSON text) contain this,
+    /// ignoring ASCII case; `%`, `_` and `\` are literal. Bounded: a page
+    /// reads at most [`SEARCH_SCAN`] executions that match the other
+    /// filters (see [`ExecutionPage::search`]).
+    pub search: Option<String>,
     pub limit: u32,
+}
+
+/// The most executions one page of a parameter search reads.
+pub const SEARCH_SCAN: u32 = 10_000;
+
+/// How a parameter search went on one page.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct SearchScan {
+    /// Executions read (those matching the other filters, newest first).
+    pub scanned: u32,
+    /// The scan stopped at [`SEARCH_SCAN`] with older executions left
+    /// unread: `next_after` then continues the search below them.
+    pub bounded: bool,
 }
 
 /// A page and the cursor of the next one.
@@ -54,6 +84,8 @@ pub struct ExecutionPage {
     pub items: Vec<ExecutionSummary>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_after: Option<ExecutionId>,
+    /// With a parameter search: how far it read.
+    pub search: Option<SearchScan>,
 }
 
 /// Finished executions: store, get, page through.
@@ -73,4 +105,11 @@ pub trait ExecutionStore: Send + Sync {
     fn count_executions(&self) -> Result<u64>;
 
     fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage>;
+
+    /// How many task runs each of `parents` has (those with none are
+    /// absent), by the `executions_by_parent` index.
+    fn child_counts(
+        &self,
+        parents: &[ExecutionId],
+    ) -> Result<std::collections::HashMap<ExecutionId, u64>>;
 }

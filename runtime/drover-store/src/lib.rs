@@ -39,7 +39,9 @@ use std::sync::Arc;
 pub use audit::AuditFilter;
 pub use auth::{ApiToken, Role, SessionRow, User};
 pub use events::TriggerSummary;
-pub use executions::{ExecutionFilter, ExecutionPage, ExecutionQuery, ExecutionSummary};
+pub use executions::{
+    ExecutionFilter, ExecutionPage, ExecutionQuery, ExecutionSummary, SEARCH_SCAN, SearchScan,
+};
 pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, HealthReport, NodeCell, NodeRow};

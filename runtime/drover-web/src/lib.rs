@@ -119,6 +119,10 @@ pub fn router(state: WebState) -> Router {
         .route("/executions/rows", get(pages::executions::rows))
         .route("/executions/{id}", get(pages::executions::detail))
         .route("/executions/{id}/live", get(pages::executions::detail_live))
+        .route(
+            "/executions/{id}/children",
+            get(pages::executions::children),
+        )
         .route("/executions/{id}/pause", post(pages::run_control::pause))
         .route("/executions/{id}/resume", post(pages::run_control::resume))
         .route("/executions/{id}/cancel", post(pages::run_control::cancel))

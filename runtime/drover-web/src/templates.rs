@@ -47,6 +47,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/execution_actions.html"),
     ),
     (
+        "execution_children.html",
+        include_str!("../../../web/templates/execution_children.html"),
+    ),
+    (
         "execution_tasks.html",
         include_str!("../../../web/templates/execution_tasks.html"),
     ),
@@ -131,6 +135,9 @@ impl Templates {
             env.add_template(name, source)?;
         }
         env.add_filter("time", |ms: i64| time(ms));
+        env.add_filter("ago", |ms: i64| {
+            Value::from_safe_string(time_element(ms, drover_core::now_ms()))
+        });
         env.add_filter("duration", |us: u64| duration_us(us));
         env.add_filter("pretty", |v: Value| -> Result<String, minijinja::Error> {
             let json: serde_json::Value = serde_json::to_value(&v).map_err(|e| {
@@ -181,6 +188,38 @@ pub fn time(ms: i64) -> String {
     drover_core::fmt_time(ms).replacen('T', " ", 1)
 }
 
+/// A `<time>` element for `ms` as seen at `now` (both Unix milliseconds):
+/// the text relative ("3 min ago"), the absolute UTC time in its `title`
+/// (shown on hover) and `datetime`. Computed by the server, so it does not
+/// depend on the browser's clock; a live part re-renders it.
+pub fn time_element(ms: i64, now: i64) -> String {
+    format!(
+        "<time datetime=\"{}\" title=\"{}\">{}</time>",
+        drover_core::fmt_time(ms),
+        time(ms),
+        relative(ms, now)
+    )
+}
+
+/// `ms` relative to `now`: `just now`, `3 min ago`, `5 h ago`, `4 days
+/// ago` (`in 3 min` ahead), and the date alone beyond 30 days.
+pub fn relative(ms: i64, now: i64) -> String {
+    let ahead = ms > now;
+    let s = (now - ms).unsigned_abs() / 1000;
+    let (n, unit) = match s {
+        0..45 => return if ahead { "in a moment" } else { "just now" }.to_owned(),
+        45..5_400 => ((s + 30) / 60, "min"),
+        5_400..129_600 => ((s + 1_800) / 3_600, "h"),
+        129_600..2_592_000 => ((s + 43_200) / 86_400, "days"),
+        _ => return time(ms).split(' ').next().unwrap_or_default().to_owned(),
+    };
+    if ahead {
+        format!("in {n} {unit}")
+    } else {
+        format!("{n} {unit} ago")
+    }
+}
+
 /// Microseconds as `850µs`, `12.3ms` or `2.41s`.
 pub fn duration_us(us: u64) -> String {
     match us {
@@ -221,5 +260,20 @@ mod tests {
         assert_eq!(duration_us(850), "850µs");
         assert_eq!(duration_us(12_345), "12.3ms");
         assert_eq!(time(0), "1970-01-01 00:00:00Z");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_800_000_000_000;
+        assert_eq!(relative(now - 10_000, now), "just now");
+        assert_eq!(relative(now - 180_000, now), "3 min ago");
+        assert_eq!(relative(now + 180_000, now), "in 3 min");
+        assert_eq!(relative(now - 5 * 3_600_000, now), "5 h ago");
+        assert_eq!(relative(now - 4 * 86_400_000, now), "4 days ago");
+        assert_eq!(relative(0, now), "1970-01-01");
+        assert_eq!(
+            time_element(0, 180_000),
+            "<time datetime=\"1970-01-01T00:00:00Z\" title=\"1970-01-01 00:00:00Z\">3 min ago</time>"
+        );
     }
 }

@@ -8,7 +8,9 @@
 //! DROVER_BENCH_EXECUTIONS=100000 DROVER_BENCH_NODES=20000 cargo bench -p drover --bench ui_pages
 //! ```
 //!
-//! The database is the API benchmark's (see `support/generate.rs`) plus
+//! The database is the API benchmark's (see `support/generate.rs`), three
+//! of every four executions made a task run of a workflow (1% of the
+//! top-level ones alice's, for the actor filter), plus
 //! 100,000 rule enforcements pointing at executions (5% failed), for the
 //! dashboard's failing rules, and 100,000 inquiries (50 still pending: the
 //! newest 20 and 30 spread through history) for the inquiries page, and an
@@ -42,6 +44,7 @@ fn main() {
     let store = Store::new(sqlite.clone());
     let started = Instant::now();
     generate::generate(&sqlite, n);
+    workflows_and_actors(&sqlite);
     enforcements(&sqlite, 100_000);
     inquiries(&sqlite, 100_000);
     let nodes: u64 = std::env::var("DROVER_BENCH_NODES")
@@ -55,6 +58,15 @@ fn main() {
          inquiries in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    let root = sqlite
+        .read(|conn| {
+            Ok(conn.query_row(
+                "SELECT parent FROM executions WHERE parent IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .unwrap();
     let (deep, one) = sqlite
         .read(|conn| {
             let at = |offset: u64| -> rusqlite::Result<String> {
@@ -106,47 +118,115 @@ fn main() {
         .build()
         .into();
     let auth = format!("Bearer {token}");
+    // (name, path, the fewest execution rows the page must show)
     let cases = [
-        ("dashboard", "/ui/".to_owned()),
-        ("executions, first page", "/ui/executions".to_owned()),
+        ("dashboard", "/ui/".to_owned(), 0),
+        (
+            "executions, first page (top-level)",
+            "/ui/executions".to_owned(),
+            50,
+        ),
+        (
+            "executions, flat (tasks=1)",
+            "/ui/executions?tasks=1".to_owned(),
+            50,
+        ),
         (
             "executions, 90% deep (before=)",
             format!("/ui/executions?before={deep}"),
+            50,
         ),
         (
             "executions, status=timeout (1%)",
             "/ui/executions?status=timeout".to_owned(),
+            50,
         ),
         (
             "executions, status=failed, 90% deep",
             format!("/ui/executions?status=failed&before={deep}"),
+            50,
         ),
         (
-            "executions, action=pack.a1&status=denied",
-            "/ui/executions?action=pack.a1&status=denied".to_owned(),
+            "executions, action=pack.a1&status=denied, flat",
+            "/ui/executions?action=pack.a1&status=denied&tasks=1".to_owned(),
+            50,
         ),
-        ("one execution", format!("/ui/executions/{one}")),
-        ("audit, first page", "/ui/audit".to_owned()),
+        (
+            "executions, actor=alice (1%)",
+            "/ui/executions?actor=alice".to_owned(),
+            50,
+        ),
+        (
+            "executions, rule=pack.rule0",
+            "/ui/executions?rule=pack.rule0".to_owned(),
+            50,
+        ),
+        (
+            // Its 10,000 enforcements all started task runs: the worst case.
+            "executions, rule=pack.rule3 (no top-level)",
+            "/ui/executions?rule=pack.rule3".to_owned(),
+            0,
+        ),
+        (
+            "executions, since=1h",
+            "/ui/executions?since=1h".to_owned(),
+            50,
+        ),
+        (
+            "executions, since=2h&until=1h",
+            "/ui/executions?since=2h&until=1h".to_owned(),
+            50,
+        ),
+        (
+            "executions, q=n041 (search, 1 in 1,000)",
+            "/ui/executions?q=n041".to_owned(),
+            1,
+        ),
+        (
+            "executions, q=nothing (search, no match)",
+            "/ui/executions?q=nothing".to_owned(),
+            0,
+        ),
+        (
+            "executions, q=n04 (search, flat)",
+            "/ui/executions?q=n04&tasks=1".to_owned(),
+            50,
+        ),
+        (
+            "a workflow's task runs (the toggle)",
+            format!("/ui/executions/{root}/children"),
+            0,
+        ),
+        ("one execution", format!("/ui/executions/{one}"), 0),
+        ("audit, first page", "/ui/audit".to_owned(), 0),
         (
             "audit, decision=denied",
             "/ui/audit?decision=denied".to_owned(),
+            0,
         ),
-        ("fleet", "/ui/fleet".to_owned()),
-        ("fleet grid (the whole grid)", "/ui/fleet/grid".to_owned()),
+        ("fleet", "/ui/fleet".to_owned(), 0),
+        (
+            "fleet grid (the whole grid)",
+            "/ui/fleet/grid".to_owned(),
+            0,
+        ),
         (
             "fleet changes after one node's (live update)",
             format!("/ui/fleet/changes?after={cursor}"),
+            0,
         ),
-        ("one node's page", "/ui/nodes/n002".to_owned()),
+        ("one node's page", "/ui/nodes/n002".to_owned(), 0),
         (
-            "executions, node=n002",
-            "/ui/executions?node=n002".to_owned(),
+            "executions, node=n001",
+            "/ui/executions?node=n001".to_owned(),
+            50,
         ),
-        ("rules", "/ui/rules".to_owned()),
-        ("packs", "/ui/packs".to_owned()),
+        ("rules", "/ui/rules".to_owned(), 0),
+        ("packs", "/ui/packs".to_owned(), 0),
         (
             "inquiries (100,000 asked, 50 pending)",
             "/ui/inquiries".to_owned(),
+            0,
         ),
     ];
     println!("{nodes} nodes");
@@ -154,7 +234,7 @@ fn main() {
         "{:<44} {:>10} {:>10} {:>10} {:>10}",
         "page", "median", "p90", "max", "bytes"
     );
-    for (name, path) in cases {
+    for (name, path, fewest) in cases {
         let url = format!("http://{addr}{path}");
         let mut bytes = 0;
         let times = timing::time_gets(&agent, &url, &auth, WARMUP, ROUNDS, |body| {
@@ -168,20 +248,43 @@ fn main() {
                 assert_eq!(body.matches("class=\"node ").count(), 1, "{path}: {body}");
                 return;
             }
+            if path.ends_with("/children") {
+                assert!(body.contains("class=\"children\""), "{path}: {body}");
+                return;
+            }
             assert!(body.contains("<main"), "{path}: not a page: {body}");
             if path == "/ui/inquiries" {
                 let pending = body.matches("<article class=\"inquiry\"").count();
                 assert_eq!(pending, 50, "{path}: {pending} pending inquiries shown");
             }
-            if path.starts_with("/ui/executions?") || path == "/ui/executions" {
-                let rows = body.matches("href=\"/ui/executions/").count();
-                assert!(rows >= 50, "{path}: {rows} rows");
-            }
+            let rows = body.matches("<a href=\"/ui/executions/").count();
+            assert!(rows >= fewest, "{path}: {rows} rows");
         });
         timing::print_row(name, 44, &times);
         println!("{:>89}", bytes);
     }
     pipeline.shutdown(Duration::from_secs(1));
+}
+
+/// Makes the history look like remediations: three of every four
+/// executions are task runs of the one before them (workflows of three
+/// tasks), and 1% of the top-level ones are alice's.
+fn workflows_and_actors(store: &SqliteStore) {
+    store
+        .write(|conn| {
+            conn.execute(
+                "UPDATE executions SET task = 'step', route = 0, parent = (SELECT p.id FROM executions p
+                     WHERE p.rowid = executions.rowid - (executions.rowid - 1) % 4)
+                 WHERE (rowid - 1) % 4 != 0",
+                [],
+            )?;
+            conn.execute(
+                "UPDATE executions SET actor = 'alice' WHERE rowid % 100 = 1",
+                [],
+            )?;
+            Ok(())
+        })
+        .expect("make workflows");
 }
 
 /// `n` enforcements of ten rules on one trigger instance, each pointing at

@@ -5,10 +5,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use drover_core::{ExecStatus, ExecutionId, ExecutionRequest, now_ms};
+use drover_core::{ExecutionId, ExecutionRequest, now_ms};
 use drover_host::RunError;
 use drover_pack::ActionRef;
-use drover_store::{ExecutionQuery, Store};
+use drover_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -39,8 +39,23 @@ pub struct ListQuery {
     /// Only executions about this node (their `node` parameter).
     node: Option<String>,
     /// Only executions created at or after this time: RFC 3339
-    /// (`2026-11-26T00:00:00Z`) or Unix milliseconds.
+    /// (`2026-11-26T00:00:00Z`), a UTC time (`2026-11-26T08:00`), Unix
+    /// milliseconds or an age (`90m`, `2h`, `7d`: that long ago).
     since: Option<String>,
+    /// Only executions created before this time (the forms of `since`).
+    until: Option<String>,
+    /// Only executions of this actor (exact: `admin`, `rule:pack.name`).
+    actor: Option<String>,
+    /// Only executions requested by this rule (`pack.rule`).
+    rule: Option<String>,
+    /// Only executions whose parameters (their JSON text) contain this,
+    /// any ASCII case, `%` and `_` literal; at most 200 characters. A page
+    /// reads at most 10,000 executions matching the other filters:
+    /// `search` in the answer says how far it read, and `next_after`
+    /// continues below.
+    q: Option<String>,
+    /// `true`: top-level executions only, a workflow's task runs left out.
+    top_level: Option<bool>,
 }
 
 /// One row of the list.
@@ -63,6 +78,19 @@ pub struct ExecutionList {
     items: Vec<ExecutionItem>,
     /// Pass as `after` for the next page; null on the last page.
     next_after: Option<String>,
+    /// With `q`: how far the search read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<SearchScan>,
+}
+
+/// How far a parameter search read on this page.
+#[derive(Serialize, ToSchema)]
+pub struct SearchScan {
+    /// Executions read (those matching the other filters).
+    scanned: u32,
+    /// It stopped at its bound with older executions unread: `next_after`
+    /// continues the search below them.
+    bounded: bool,
 }
 
 /// List executions, newest first, a page at a time.
@@ -74,14 +102,19 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
-    let query = ExecutionQuery {
+    let query = super::finding::Filters {
         action: q.action,
-        status: q.status.as_deref().map(parse_status).transpose()?,
-        after: q.after.as_deref().map(parse_id).transpose()?,
-        min_id: q.since.as_deref().map(since_bound).transpose()?,
+        status: q.status,
         node: q.node,
-        limit: parse_limit(q.limit)?,
-    };
+        actor: q.actor,
+        rule: q.rule,
+        since: q.since,
+        until: q.until,
+        q: q.q,
+        after: q.after,
+        top_level: q.top_level.unwrap_or(false),
+    }
+    .query(parse_limit(q.limit)?, now_ms())?;
     let store = state.store().clone();
     let page = blocking(move || Ok(store.execution_page(&query)?)).await?;
     Ok(Json(ExecutionList {
@@ -100,6 +133,10 @@ pub async fn list(
             })
             .collect(),
         next_after: page.next_after.map(|id| id.to_string()),
+        search: page.search.map(|s| SearchScan {
+            scanned: s.scanned,
+            bounded: s.bounded,
+        }),
     }))
 }
 
@@ -113,43 +150,12 @@ pub(crate) fn parse_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-fn parse_status(s: &str) -> Result<ExecStatus, ApiError> {
-    ExecStatus::parse(s).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "unknown status {s:?}: expected succeeded, failed, denied or timeout"
-        ))
-    })
-}
-
 pub(crate) fn parse_id(s: &str) -> Result<ExecutionId, ApiError> {
     s.parse().map_err(|e: drover_core::IdError| {
         ApiError::BadRequest(format!(
             "{e} (execution ids look like 01KB0Z5Q8X3M2N7P4R6S8T0V2W)"
         ))
     })
-}
-
-/// The smallest ULID of the millisecond `since` names: ids at or above it
-/// were created then or later.
-fn since_bound(since: &str) -> Result<String, ApiError> {
-    let ms: i64 = match since.parse::<i64>() {
-        Ok(ms) => ms,
-        Err(_) => since
-            .parse::<jiff::Timestamp>()
-            .map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "since: {e}; use RFC 3339 (2026-11-26T00:00:00Z) or Unix milliseconds"
-                ))
-            })?
-            .as_millisecond(),
-    };
-    // A ULID holds 48 bits of milliseconds since 1970.
-    if !(0..(1i64 << 48)).contains(&ms) {
-        return Err(ApiError::BadRequest(format!(
-            "since: {since:?} is out of range"
-        )));
-    }
-    Ok(ulid::Ulid::from_parts(ms as u64, 0).to_string())
 }
 
 /// A top-level workflow run that has not ended.
@@ -399,6 +405,9 @@ mod tests {
 
     #[test]
     fn since_is_a_ulid_lower_bound_from_rfc3339_or_milliseconds() {
+        let since_bound = |s: &str| {
+            super::super::finding::time_bound("since", s, 0).map(super::super::finding::ulid_floor)
+        };
         let from_ms = since_bound("1795661483719").unwrap();
         let from_text = since_bound("2026-11-26T02:51:23.719Z").unwrap();
         assert_eq!(from_ms, from_text);

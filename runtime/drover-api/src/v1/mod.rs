@@ -13,6 +13,7 @@ pub mod access;
 pub mod control;
 pub mod events;
 pub mod executions;
+pub mod finding;
 pub mod fleet;
 pub mod grants;
 pub mod inquiries;

@@ -3,6 +3,8 @@
 use crate::executions::*;
 use crate::{Result, SqliteStore, StoreError};
 use drover_core::{ExecStatus, Execution, ExecutionId};
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 impl ExecutionStore for SqliteStore {
@@ -55,36 +57,21 @@ impl ExecutionStore for SqliteStore {
 
     fn execution_page(&self, q: &ExecutionQuery) -> Result<ExecutionPage> {
         let limit = q.limit.clamp(1, 1000);
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions");
-        let mut conds: Vec<&str> = Vec::new();
-        let mut args: Vec<String> = Vec::new();
-        if let Some(a) = &q.action {
-            conds.push("action = ?");
-            args.push(a.clone());
-        }
-        if let Some(s) = q.status {
-            conds.push("status = ?");
-            args.push(s.as_str().to_owned());
-        }
-        if let Some(after) = q.after {
-            conds.push("id < ?");
-            args.push(after.to_string());
-        }
-        if let Some(min) = &q.min_id {
-            conds.push("id >= ?");
-            args.push(min.clone());
-        }
-        let by_node = format!("{NODE_PARAMETER} = ?");
-        if let Some(node) = &q.node {
-            conds.push(&by_node);
-            args.push(node.clone());
-        }
+        let (from, conds, args, order) = page_where(q);
+        let mut tail = String::new();
         if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
+            tail.push_str(" WHERE ");
+            tail.push_str(&conds.join(" AND "));
+        }
+        tail.push_str(&format!(" ORDER BY {order} DESC"));
+        if let Some(needle) = &q.search {
+            return self.search_page(&from, &tail, args, needle, limit);
         }
         // One more than asked tells whether there is a next page.
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let sql = format!(
+            "SELECT {QUALIFIED_COLUMNS} FROM {from}{tail} LIMIT {}",
+            limit + 1
+        );
         let mut items = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(args.iter()), raw_summary)?;
@@ -98,7 +85,168 @@ impl ExecutionStore for SqliteStore {
         } else {
             None
         };
-        Ok(ExecutionPage { items, next_after })
+        Ok(ExecutionPage {
+            items,
+            next_after,
+            search: None,
+        })
+    }
+
+    fn child_counts(&self, parents: &[ExecutionId]) -> Result<HashMap<ExecutionId, u64>> {
+        if parents.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks = vec!["?"; parents.len()].join(", ");
+        let sql = format!(
+            "SELECT parent, count(*) FROM executions WHERE parent IN ({marks}) GROUP BY parent"
+        );
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(
+                params_from_iter(parents.iter().map(|p| p.to_string())),
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )?;
+            rows.map(|row| {
+                let (id, n) = row?;
+                Ok((parse_id(&id)?, n as u64))
+            })
+            .collect()
+        })
+    }
+}
+
+/// The `FROM`, the conditions with their bound arguments, and the ordering
+/// column of a page of `q` (everything but the search). Only the filters
+/// given become conditions, so SQLite walks one index from the cursor: the
+/// primary key (or `executions_roots`), the action, status, node or actor
+/// index, or, for a rule, its enforcements by execution id.
+fn page_where(q: &ExecutionQuery) -> (String, Vec<String>, Vec<String>, &'static str) {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    // With a rule, its enforcements drive the join (CROSS JOIN keeps them
+    // the outer loop) and the id bounds apply to their execution ids.
+    let (from, key) = match &q.rule {
+        Some(rule) => {
+            conds.push("e.rule_ref = ? AND e.execution_id IS NOT NULL".into());
+            args.push(rule.clone());
+            (
+                "enforcements e CROSS JOIN executions ON executions.id = e.execution_id",
+                "e.execution_id",
+            )
+        }
+        None => ("executions", "executions.id"),
+    };
+    if let Some(a) = &q.action {
+        conds.push("executions.action = ?".into());
+        args.push(a.clone());
+    }
+    if let Some(s) = q.status {
+        conds.push("executions.status = ?".into());
+        args.push(s.as_str().to_owned());
+    }
+    if let Some(actor) = &q.actor {
+        conds.push("executions.actor = ?".into());
+        args.push(actor.clone());
+    }
+    if q.top_level {
+        conds.push("executions.parent IS NULL".into());
+    }
+    if let Some(after) = q.after {
+        conds.push(format!("{key} < ?"));
+        args.push(after.to_string());
+    }
+    if let Some(min) = &q.min_id {
+        conds.push(format!("{key} >= ?"));
+        args.push(min.clone());
+    }
+    if let Some(max) = &q.max_id {
+        conds.push(format!("{key} < ?"));
+        args.push(max.clone());
+    }
+    if let Some(node) = &q.node {
+        conds.push(format!("{NODE_PARAMETER} = ?"));
+        args.push(node.clone());
+    }
+    (from.to_owned(), conds, args, key)
+}
+
+/// `needle` as a LIKE pattern that matches it anywhere, its own `%`, `_`
+/// and `\` taken literally (`ESCAPE '\'`).
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl SqliteStore {
+    /// A page of a parameter search: reads ids and a match flag of at most
+    /// [`SEARCH_SCAN`] executions under the other filters (`from`, `tail`,
+    /// `args`), newest first, then the rows of the first `limit` matches.
+    fn search_page(
+        &self,
+        from: &str,
+        tail: &str,
+        mut args: Vec<String>,
+        needle: &str,
+        limit: u32,
+    ) -> Result<ExecutionPage> {
+        args.insert(0, like_pattern(needle));
+        let scan = format!(
+            "SELECT executions.id, executions.parameters LIKE ? ESCAPE '\\' FROM {from}{tail} LIMIT {SEARCH_SCAN}"
+        );
+        self.read(|conn| {
+            let mut hits: Vec<String> = Vec::new();
+            let mut scanned: u32 = 0;
+            let mut last: Option<String> = None;
+            {
+                let mut stmt = conn.prepare_cached(&scan)?;
+                let mut rows = stmt.query(params_from_iter(args.iter()))?;
+                while let Some(row) = rows.next()? {
+                    scanned += 1;
+                    let id: String = row.get(0)?;
+                    if row.get::<_, bool>(1)? {
+                        hits.push(id.clone());
+                        if hits.len() > limit as usize {
+                            break;
+                        }
+                    }
+                    last = Some(id);
+                }
+            }
+            let more = hits.len() > limit as usize;
+            hits.truncate(limit as usize);
+            let bounded = !more && scanned == SEARCH_SCAN;
+            let next_after = if more {
+                hits.last().map(|id| parse_id(id)).transpose()?
+            } else if bounded {
+                last.as_deref().map(parse_id).transpose()?
+            } else {
+                None
+            };
+            let mut items = Vec::with_capacity(hits.len());
+            if !hits.is_empty() {
+                let marks = vec!["?"; hits.len()].join(", ");
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM executions WHERE id IN ({marks}) ORDER BY id DESC"
+                ))?;
+                let rows = stmt.query_map(params_from_iter(hits.iter()), raw_summary)?;
+                for row in rows {
+                    items.push(summary_from_raw(row?)?);
+                }
+            }
+            Ok(ExecutionPage {
+                items,
+                next_after,
+                search: Some(SearchScan { scanned, bounded }),
+            })
+        })
     }
 }
 
@@ -191,7 +339,10 @@ pub(crate) const SUMMARY_COLUMNS: &str = "id, action, status, dry_run, actor, st
 
 /// The expression `executions_by_node` indexes (migration 0019): a filter
 /// must spell it the same for SQLite to use the index.
-const NODE_PARAMETER: &str = "json_extract(parameters, '$.node')";
+const NODE_PARAMETER: &str = "json_extract(executions.parameters, '$.node')";
+
+/// [`SUMMARY_COLUMNS`] of `executions` in a join.
+const QUALIFIED_COLUMNS: &str = "executions.id, executions.action, executions.status, executions.dry_run, executions.actor, executions.started_at, executions.duration_us, json_extract(executions.parameters, '$.node')";
 
 type RawSummary = (
     String,
@@ -235,4 +386,207 @@ pub(crate) fn summary_from_raw(raw: RawSummary) -> Result<ExecutionSummary> {
         duration_us: duration_us as u64,
         node,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_core::{ExecStatus, Execution, ExecutionId};
+    use serde_json::json;
+
+    use super::*;
+
+    fn exec(actor: &str, parameters: serde_json::Value) -> Execution {
+        Execution {
+            id: ExecutionId::new(),
+            action: "core.echo".into(),
+            pack_version: "0.1.0".into(),
+            digest: "d".into(),
+            parameters,
+            status: ExecStatus::Succeeded,
+            result: None,
+            error: None,
+            dry_run: false,
+            plan: None,
+            logs: Vec::new(),
+            actor: actor.into(),
+            started_at_ms: 1,
+            finished_at_ms: 2,
+            duration_us: 3,
+        }
+    }
+
+    fn ids(page: &ExecutionPage) -> Vec<ExecutionId> {
+        page.items.iter().map(|e| e.id).collect()
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("d.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn top_level_actor_rule_time_and_child_counts() {
+        let (_dir, store) = store();
+        let root = exec("alice", json!({"node": "n1"}));
+        let child = exec("alice", json!({"node": "n1"}));
+        let other = exec("rule:p.r", json!({}));
+        for e in [&root, &child, &other] {
+            store.insert_execution(e.clone()).unwrap();
+        }
+        let (r, c, o) = (
+            root.id.to_string(),
+            child.id.to_string(),
+            other.id.to_string(),
+        );
+        store
+            .write(move |conn| {
+                conn.execute("UPDATE executions SET parent = ?1 WHERE id = ?2", [&r, &c])?;
+                conn.execute(
+                    "INSERT INTO trigger_instances (id, trigger_type, payload, source,
+                        received_at, state) VALUES ('T', 'p.t', '{}', 's', 0, 'processed')",
+                    [],
+                )?;
+                conn.execute(
+                    "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id,
+                        state, at) VALUES ('E1', 'T', 'p.r', ?1, 'scheduled', 0),
+                        ('E2', 'T', 'p.r', NULL, 'failed', 0)",
+                    [&o],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let page = |q: ExecutionQuery| store.execution_page(&ExecutionQuery { limit: 10, ..q });
+        let all = page(ExecutionQuery::default()).unwrap();
+        assert_eq!(all.items.len(), 3);
+        let top = page(ExecutionQuery {
+            top_level: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&top), vec![other.id, root.id]);
+        let alice = page(ExecutionQuery {
+            actor: Some("alice".into()),
+            top_level: true,
+            node: Some("n1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&alice), vec![root.id]);
+        let by_rule = page(ExecutionQuery {
+            rule: Some("p.r".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ids(&by_rule), vec![other.id]);
+        let none = page(ExecutionQuery {
+            rule: Some("p.r".into()),
+            max_id: Some(other.id.to_string()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(none.items.is_empty());
+        let counts = store.child_counts(&[root.id, other.id]).unwrap();
+        assert_eq!(counts.get(&root.id), Some(&1));
+        assert_eq!(counts.get(&other.id), None);
+    }
+
+    #[test]
+    fn search_is_literal_case_insensitive_and_bounded() {
+        let (_dir, store) = store();
+        let odd = exec("a", json!({"note": "50%_off\\ Disk FULL"}));
+        store.insert_execution(odd.clone()).unwrap();
+        for i in 0..5 {
+            store
+                .insert_execution(exec("a", json!({"note": format!("500 off {i}")})))
+                .unwrap();
+        }
+        let search = |s: &str| {
+            store
+                .execution_page(&ExecutionQuery {
+                    search: Some(s.into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+        assert_eq!(ids(&search("disk full")), vec![odd.id]);
+        // Wildcards are literal: `5%` does not match "500".
+        assert_eq!(ids(&search("0%_off")), vec![odd.id]);
+        assert_eq!(search("0%").items.len(), 1);
+        assert_eq!(search("_").items.len(), 1);
+        assert_eq!(search("\\").items.len(), 1);
+        assert_eq!(search("' OR 1=1 --").items.len(), 0);
+        let all = search("off");
+        assert_eq!(all.items.len(), 6);
+        assert_eq!(
+            all.search,
+            Some(SearchScan {
+                scanned: 6,
+                bounded: false
+            })
+        );
+        // A page of two continues below its last match.
+        let first = store
+            .execution_page(&ExecutionQuery {
+                search: Some("off".into()),
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(first.items.len(), 2);
+        assert_eq!(first.next_after, Some(first.items[1].id));
+    }
+
+    #[test]
+    fn every_filter_walks_an_index() {
+        let (_dir, store) = store();
+        let cases = [
+            ExecutionQuery {
+                top_level: true,
+                ..Default::default()
+            },
+            ExecutionQuery {
+                actor: Some("alice".into()),
+                top_level: true,
+                ..Default::default()
+            },
+            ExecutionQuery {
+                node: Some("n1".into()),
+                top_level: true,
+                ..Default::default()
+            },
+            ExecutionQuery {
+                rule: Some("p.r".into()),
+                top_level: true,
+                ..Default::default()
+            },
+        ];
+        for q in cases {
+            let (from, conds, args, order) = page_where(&q);
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT {QUALIFIED_COLUMNS} FROM {from} WHERE {} ORDER BY {order} DESC LIMIT 51",
+                conds.join(" AND ")
+            );
+            let plan = store
+                .read(|conn| {
+                    let mut stmt = conn.prepare(&sql)?;
+                    let rows =
+                        stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+                })
+                .unwrap();
+            assert!(!plan.contains("TEMP B-TREE"), "{q:?}: sorts: {plan}");
+            assert!(
+                !plan.contains("SCAN executions") || plan.contains("USING INDEX"),
+                "{q:?}: {plan}"
+            );
+            assert!(
+                !plan
+                    .split("; ")
+                    .any(|p| p == "SCAN e" || p.starts_with("SCAN e ")),
+                "{q:?}: {plan}"
+            );
+        }
+    }
 }

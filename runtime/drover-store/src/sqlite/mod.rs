@@ -57,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0017_retention.sql")),
         M::up(include_str!("migrations/0018_node_health.sql")),
         M::up(include_str!("migrations/0019_node_lookups.sql")),
+        M::up(include_str!("migrations/0020_execution_finding.sql")),
     ])
 }
 

@@ -1,5 +1,4 @@
-//! Executions: the list (filters, keyset pagination: "older" pages start
-//! below the last id shown, never at an OFFSET) and one execution with its
+//! Executions: the list is [`super::find`]'s; here is one execution with its
 //! parameters, result, logs, dry-run plan and, for a workflow, its graph
 //! coloured by task status (each task a link to its execution), its tasks
 //! with retries folded and their timeline ([`super::tasks`]), and the
@@ -9,100 +8,17 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use drover_core::{ExecStatus, Execution, ExecutionId};
+use drover_core::{Execution, ExecutionId};
 use drover_pack::Pack;
-use drover_store::{ExecutionQuery, Store};
+use drover_store::Store;
 use drover_workflow::{Workflow, WorkflowState};
 use serde::{Deserialize, Serialize};
 
-use super::{PAGE_SIZE, Page, non_empty};
+use super::Page;
 use crate::auth::{Page as Auth, need};
 use crate::{WebError, WebState};
 
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    action: Option<String>,
-    status: Option<String>,
-    node: Option<String>,
-    before: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Filters {
-    action: String,
-    status: String,
-    node: String,
-    before: String,
-    /// The query string of the filters (without `before`).
-    query: String,
-}
-
-fn filter(q: ListQuery) -> Result<(ExecutionQuery, Filters), WebError> {
-    let action = non_empty(q.action);
-    let node = non_empty(q.node);
-    let status = match non_empty(q.status) {
-        None => None,
-        Some(s) => Some(ExecStatus::parse(&s).ok_or_else(|| {
-            WebError::BadRequest(format!(
-                "status {s:?} is not one of succeeded, failed, denied, timeout"
-            ))
-        })?),
-    };
-    let before = match non_empty(q.before) {
-        None => None,
-        Some(b) => Some(
-            b.parse::<ExecutionId>()
-                .map_err(|e| WebError::BadRequest(format!("before: {e}")))?,
-        ),
-    };
-    let mut query = Vec::new();
-    if let Some(a) = &action {
-        query.push(format!("action={}", drover_api::path_segment(a)));
-    }
-    if let Some(s) = status {
-        query.push(format!("status={s}"));
-    }
-    if let Some(n) = &node {
-        query.push(format!("node={}", drover_api::path_segment(n)));
-    }
-    Ok((
-        ExecutionQuery {
-            action: action.clone(),
-            status,
-            after: before,
-            min_id: None,
-            node: node.clone(),
-            limit: PAGE_SIZE,
-        },
-        Filters {
-            action: action.unwrap_or_default(),
-            node: node.unwrap_or_default(),
-            status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            before: before.map(|b| b.to_string()).unwrap_or_default(),
-            query: query.join("&"),
-        },
-    ))
-}
-
-async fn rows_context(
-    state: &WebState,
-    q: ListQuery,
-) -> Result<(serde_json::Value, Filters), WebError> {
-    let (f, filters) = filter(q)?;
-    let (page, actions) = state
-        .blocking(move |store| {
-            // Built from the given filters only, so SQLite walks the
-            // primary key (or the action/status index) from the cursor.
-            let page = store.execution_page(&f)?;
-            Ok((page, action_names(store)?))
-        })
-        .await?;
-    let (rows, next) = (page.items, page.next_after.map(|id| id.to_string()));
-    Ok((
-        ctx! { rows, next, actions, statuses => ExecStatus::ALL.map(|s| s.as_str()) },
-        filters,
-    ))
-}
+pub use super::find::{children, list, rows};
 
 /// `pack.action` of every installed action, for the filter and run forms.
 pub fn action_names(store: &Store) -> Result<Vec<String>, WebError> {
@@ -119,33 +35,6 @@ pub fn action_names(store: &Store) -> Result<Vec<String>, WebError> {
     names.sort();
     names.dedup();
     Ok(names)
-}
-
-pub async fn list(
-    State(state): State<WebState>,
-    Auth(me, ..): Auth<need::Viewer>,
-    Query(q): Query<ListQuery>,
-) -> Page {
-    let (ctx, filters) = rows_context(&state, q).await?;
-    Ok(Html(state.templates.page(
-        "executions.html",
-        &me,
-        ctx! { page => "executions", filters, ..ctx },
-    )?))
-}
-
-/// The table body alone: what the live list re-fetches.
-pub async fn rows(
-    State(state): State<WebState>,
-    _: Auth<need::Viewer>,
-    Query(q): Query<ListQuery>,
-) -> Page {
-    let (ctx, filters) = rows_context(&state, q).await?;
-    Ok(Html(
-        state
-            .templates
-            .render("execution_rows.html", ctx! { filters, ..ctx })?,
-    ))
 }
 
 /// What the detail page shows.

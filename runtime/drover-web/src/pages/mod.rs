@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod executions;
+pub mod find;
 pub mod fleet;
 pub mod inquiries;
 pub mod nodes;
