@@ -474,17 +474,5 @@ fn the_storm_is_run_from_the_browser() {
             || (reboots(&d, n) == 1).then_some(()),
         );
     }
-    let audit = d.json(0, &["audit", "list", "--pack", "drover"]);
-    assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["capability"] == "fleet.brake"
-                && a["reason"]
-                    .as_str()
-                    .unwrap()
-                    .contains("why: storm over: switch r01 replaced")),
-        "{audit}"
-    );
+    assert!(d.brake_release_audited("why: storm over: switch r01 replaced"));
 }

@@ -358,14 +358,5 @@ fn the_storm_brake_refuses_a_plugin_reboot_until_released() {
     d.expect(0, &["brake", "release"]);
     let exec = d.json(0, &["run", "demo.reboot_node", "node=n161"]);
     assert_eq!(exec["result"]["outcome"], "accepted", "{exec}");
-    let audit = d.json(0, &["audit", "list", "--pack", "drover"]);
-    assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["capability"] == "fleet.brake"
-                && a["reason"].as_str().unwrap().contains("released")),
-        "{audit}"
-    );
+    assert!(d.brake_release_audited("released"));
 }

@@ -783,19 +783,7 @@ fn the_fleet_page_runs_a_storm_brake_release() {
     assert_eq!(d.json(0, &["brake", "status"])["engaged"], false);
     let exec = d.json(0, &["run", "demo.reboot_node", "node=n161"]);
     assert_eq!(exec["result"]["outcome"], "accepted", "{exec}");
-    let audit = d.json(0, &["audit", "list", "--pack", "drover"]);
-    assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["capability"] == "fleet.brake"
-                && a["reason"]
-                    .as_str()
-                    .unwrap()
-                    .contains("why: storm over: switch r03 replaced")),
-        "{audit}"
-    );
+    assert!(d.brake_release_audited("why: storm over: switch r03 replaced"));
 
     // Pause and resume, each audited.
     b.type_into("#pause-reason-input", "incident 4711");
@@ -878,16 +866,7 @@ fn screenshots_of_the_main_pages() {
         ("n047", "silent"),
         ("n090", "unreachable"),
     ] {
-        d.expect(
-            0,
-            &[
-                "run",
-                "demo.report_health",
-                &format!("node={node}"),
-                &format!("health={health}"),
-                "detail=monitoring: no heartbeat",
-            ],
-        );
+        d.report_health(node, health, "monitoring: no heartbeat");
     }
     let wf = d.json(0, &["run", "flows.remediate", "node=n031"]);
     // Inquiries: one answered, two waiting (one for another role).
@@ -958,16 +937,7 @@ fn silent_nodes_show_apart_from_their_state_with_one_count_everywhere() {
     let (d, s) = setup();
     d.grant("demo@0.1.0", "nodes.health", "*");
     let report = |node: &str, health: &str| {
-        d.expect(
-            0,
-            &[
-                "run",
-                "demo.report_health",
-                &format!("node={node}"),
-                &format!("health={health}"),
-                "detail=monitoring: no heartbeat",
-            ],
-        );
+        d.report_health(node, health, "monitoring: no heartbeat");
     };
     for n in ["n001", "n002", "n003"] {
         report(n, "silent");
@@ -1050,16 +1020,7 @@ fn a_node_has_its_own_page_with_its_story() {
     let (d, s) = setup();
     d.grant("demo@0.1.0", "nodes.health", "*");
     d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
-    d.expect(
-        0,
-        &[
-            "run",
-            "demo.report_health",
-            "node=n002",
-            "health=silent",
-            "detail=no heartbeat for 5 min",
-        ],
-    );
+    d.report_health("n002", "silent", "no heartbeat for 5 min");
     let reboot = d.json(0, &["run", "demo.reboot_node", "node=n002"]);
     let reboot_id = reboot["id"].as_str().unwrap().to_owned();
     d.expect(0, &["run", "demo.reboot_node", "node=n003"]);

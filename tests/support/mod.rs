@@ -157,6 +157,30 @@ impl Drover {
         let out = self.expect(0, &["grant", "add", pack, capability, "--scope", scope]);
         last_line(&out)
     }
+
+    /// Whether the audit log has a release of the storm brake whose reason
+    /// contains `said` (the operator's "why", or just "released").
+    pub fn brake_release_audited(&self, said: &str) -> bool {
+        let audit = self.json(0, &["audit", "list", "--pack", "drover"]);
+        audit.as_array().unwrap().iter().any(|a| {
+            a["capability"] == "fleet.brake" && a["reason"].as_str().unwrap_or("").contains(said)
+        })
+    }
+
+    /// Reports `node`'s health as monitoring would, through
+    /// `demo.report_health` (which needs the `nodes.health` grant).
+    pub fn report_health(&self, node: &str, health: &str, detail: &str) {
+        self.expect(
+            0,
+            &[
+                "run",
+                "demo.report_health",
+                &format!("node={node}"),
+                &format!("health={health}"),
+                &format!("detail={detail}"),
+            ],
+        );
+    }
 }
 
 /// The most nodes of one rack that were out of production at the same
