@@ -311,6 +311,50 @@ fn budgets_and_the_brake_through_the_server_as_locally() {
 }
 
 #[test]
+fn executions_are_listed_by_node_actor_and_rule_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core", "packs/demo"]);
+    // Without a grant each reboot is denied: still an execution about its node.
+    for node in ["n001", "n002", "n001"] {
+        r.d.expect(1, &["run", "demo.reboot_node", &format!("node={node}")]);
+    }
+    r.d.expect(0, &["run", "core.echo", "message=hi"]);
+    let local = r.d.json(0, &["exec", "list", "--node", "n001"]);
+    let ids: Vec<&Value> = local.as_array().unwrap().iter().collect();
+    assert_eq!(ids.len(), 2, "{local:#}");
+    assert!(ids.iter().all(|e| e["node"] == "n001"), "{local:#}");
+    let actor = ids[0]["actor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.d.json(0, &["exec", "list", "--actor", &actor])
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(
+        r.d.json(0, &["exec", "list", "--actor", "user:nobody"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        r.d.json(0, &["exec", "list", "--rule", "demo.no_such_rule"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The same rows through the API.
+    let remote = r.json(&r.viewer, 0, &["exec", "list", "--node", "n001"]);
+    let remote_ids: Vec<&Value> = remote
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    let local_ids: Vec<&Value> = local.as_array().unwrap().iter().map(|e| &e["id"]).collect();
+    assert_eq!(remote_ids, local_ids);
+}
+
+#[test]
 fn active_workflows_list_through_the_server_as_locally() {
     let r = Remote::start(&["packs/core", "packs/demo", "tests/packs/flows"]);
     let out = r.run(&r.viewer, 0, &["exec", "list", "--active"]);

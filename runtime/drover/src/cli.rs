@@ -380,6 +380,16 @@ pub enum ExecCmd {
         /// Only executions older than this id (the next page).
         #[arg(long, value_name = "ID")]
         before: Option<String>,
+        /// Only executions about this node (their `node` parameter).
+        #[arg(long)]
+        node: Option<String>,
+        /// Only executions started by this actor (`user:ann`,
+        /// `rule:batchops.on_no_contact`, ...).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only executions this rule's enforcements started (`pack.rule`).
+        #[arg(long)]
+        rule: Option<String>,
         /// Workflows that have not ended instead (running, paused, pending
         /// on an inquiry).
         #[arg(long)]

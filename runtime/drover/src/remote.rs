@@ -260,6 +260,9 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
             status,
             limit,
             before,
+            node,
+            actor,
+            rule,
             json,
             active,
         } => {
@@ -275,6 +278,9 @@ fn exec(remote: &Remote, cmd: ExecCmd) -> Result<ExitCode> {
                     ("status", status),
                     ("limit", Some(limit.clamp(1, 1000).to_string())),
                     ("after", before),
+                    ("node", node),
+                    ("actor", actor),
+                    ("rule", rule),
                 ])
             ))?;
             if json {

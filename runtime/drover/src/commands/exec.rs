@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use drover_core::{ExecStatus, ExecutionId};
-use drover_store::ExecutionFilter;
+use drover_store::ExecutionQuery;
 
 use crate::cli::ExecCmd;
 use crate::context::open_store;
@@ -26,6 +26,9 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
             status,
             limit,
             before,
+            node,
+            actor,
+            rule,
             active,
             json,
         } => {
@@ -40,13 +43,19 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
                     )
                 })?),
             };
-            let filter = ExecutionFilter {
+            // The API's and the web UI's query: keyset pages on the primary
+            // key, each filter by its index.
+            let page = store.execution_page(&ExecutionQuery {
                 action,
                 status,
-                before: before.map(|b| b.parse()).transpose()?,
+                after: before.map(|b| b.parse()).transpose()?,
+                node,
+                actor,
+                rule,
                 limit: limit.clamp(1, 1000),
-            };
-            let rows = store.list_executions(&filter)?;
+                ..Default::default()
+            })?;
+            let rows = page.items;
             if json {
                 output::json(&rows)?;
                 return Ok(ExitCode::SUCCESS);
@@ -74,10 +83,8 @@ pub fn run(db: &Path, cmd: ExecCmd) -> Result<ExitCode> {
                 ]);
             }
             output::table(&table);
-            if rows.len() as u32 == filter.limit
-                && let Some(last) = rows.last()
-            {
-                println!("more: drover exec list --before {}", last.id);
+            if let Some(next) = page.next_after {
+                println!("more: drover exec list --before {next}");
             }
             Ok(ExitCode::SUCCESS)
         }
