@@ -70,6 +70,20 @@ fn report(server: &Server, node: &str) {
     assert_eq!(answer.status, 202, "{answer:?}");
 }
 
+/// POSTs a monitoring report `{"node", "status"}` to the health sensor's
+/// webhook, as monitoring would; asserts it was accepted.
+fn health_report(server: &Server, node: &str, status: &str) {
+    let body = json!({"node": node, "status": status}).to_string();
+    let answer = post(
+        &agent(Duration::from_secs(30)),
+        &server.url("batchops.health"),
+        &[("x-drover-token", TOKEN)],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 202, "{answer:?}\n{}", server.log());
+}
+
 /// Times `node` entered `rebooting`, from its history.
 fn reboots(d: &Drover, node: &str) -> usize {
     let show = d.json(0, &["node", "show", node, "--history", "--limit", "500"]);
@@ -144,19 +158,8 @@ fn health_reports_posted_to_the_sensor_webhook_start_a_remediation_for_down_node
     d.expect(0, &["brake", "set", "--threshold", "50%"]);
     d.expect(0, &["sim", "hang", "b1s01"]);
     let server = Server::start(&d);
-    let health = |node: &str, status: &str| {
-        let body = json!({"node": node, "status": status}).to_string();
-        let answer = post(
-            &agent(Duration::from_secs(30)),
-            &server.url("batchops.health"),
-            &[("x-drover-token", TOKEN)],
-            body.as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(answer.status, 202, "{answer:?}\n{}", server.log());
-    };
-    health("b1s02", "ok");
-    health("b1s01", "down");
+    health_report(&server, "b1s02", "ok");
+    health_report(&server, "b1s01", "down");
     let done = wait_for("the remediation of b1s01", Duration::from_secs(120), || {
         let r = remediations(&d);
         (!r.is_empty()).then_some(r)
@@ -386,15 +389,7 @@ fn the_storm_is_run_from_the_browser() {
     for node in silent {
         // As monitoring reports it: to the health sensor, which marks the
         // node silent and raises batchops.no_contact.
-        let body = json!({"node": node, "status": "down"}).to_string();
-        let answer = post(
-            &agent(Duration::from_secs(30)),
-            &server.url("batchops.health"),
-            &[("x-drover-token", TOKEN)],
-            body.as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(answer.status, 202, "{answer:?}\n{}", server.log());
+        health_report(&server, node, "down");
     }
     wait_for("the brake to engage", Duration::from_secs(60), || {
         (d.json(0, &["brake", "status"])["engaged"] == true).then_some(())

@@ -1063,6 +1063,24 @@ fn a_node_has_its_own_page_with_its_story() {
     assert!(rows.contains("n003") && !rows.contains("n002"), "{rows}");
     assert_eq!(b.attr("input[name=node]", "value").as_deref(), Some("n003"));
 
+    // The anonymous are sent to the login page, from the node's page and
+    // from the grid's updates alike; a cursor that is not a number is 400.
+    let anonymous: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    for path in ["/ui/nodes/n002", "/ui/fleet/changes?after=0"] {
+        let r = anonymous.get(&s.url(path)).call().unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/login", "{path}");
+    }
+    let bad = b.eval(
+        "var x = new XMLHttpRequest(); x.open('GET', '/ui/fleet/changes?after=1%20OR%201', false);
+         x.send(); return x.status",
+    );
+    assert_eq!(bad, 400);
+
     // Unknown and hostile names: a 404 that shows the name as text.
     b.goto(&s.url("/ui/nodes/n9999"));
     assert!(
