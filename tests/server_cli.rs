@@ -747,3 +747,82 @@ fn tokens_grants_and_rules_through_the_server_as_locally() {
         );
     }
 }
+
+/// A trigger instance's trace, locally and through the server: the rule
+/// that matched with its execution, the rules that did not with the
+/// criterion that failed, and an enforcement that failed with its reason;
+/// an unknown id is an error naming it, and the API refuses the anonymous.
+#[test]
+fn a_trigger_is_traced_to_its_rules_and_runs_through_the_server_as_locally() {
+    use support::server as srv;
+    let r = Remote::start(&["packs/core", "tests/packs/events"]);
+    srv::set_secret(&r.d, "events.webhook", srv::HMAC_KEY);
+    let fired = srv::post_signed(&r.server, br#"{"node":"b7","message":"hi"}"#).accepted_id();
+    let refused = srv::post_signed(&r.server, br#"{"node":"x1","message":"hi"}"#).accepted_id();
+    let t = srv::processed(&r.d, &r.server, &fired);
+    let execution = srv::one_scheduled_echo(&t);
+    srv::processed(&r.d, &r.server, &refused);
+    srv::execution(&r.d, &r.server, &execution);
+
+    let local = r.d.json(0, &["trigger", "show", &fired]);
+    let rule = |trace: &Value, name: &str| -> Value {
+        trace["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {trace:#}"))
+            .clone()
+    };
+    let echo = rule(&local, "events.echo_ping");
+    assert_eq!(echo["verdict"], "scheduled", "{local:#}");
+    assert_eq!(echo["execution"]["id"], execution.as_str());
+    assert_eq!(echo["execution"]["status"], "succeeded", "{echo:#}");
+    let bad = rule(&local, "events.bad_param");
+    assert_eq!(bad["verdict"], "no_match", "{bad:#}");
+    assert_eq!(bad["misses"][0]["key"], "trigger.node", "{bad:#}");
+    assert_eq!(bad["misses"][0]["value"], "b7", "{bad:#}");
+    assert!(
+        bad["why"]
+            .as_str()
+            .unwrap()
+            .contains("trigger.node is \"b7\""),
+        "{bad:#}"
+    );
+    assert_eq!(rule(&local, "events.three_strikes")["verdict"], "no_match");
+
+    // The enforcement that failed says why, as recorded.
+    let x1 = r.d.json(0, &["trigger", "show", &refused]);
+    let failed = rule(&x1, "events.bad_param");
+    assert_eq!(failed["verdict"], "failed", "{x1:#}");
+    assert!(
+        failed["why"].as_str().unwrap().contains("secs"),
+        "{failed:#}"
+    );
+
+    // Through the server: the same trace, and the same text.
+    let remote = r.json(&r.viewer, 0, &["trigger", "show", &fired]);
+    assert_eq!(remote["rules"], local["rules"]);
+    let text = stdout(&r.run(&r.viewer, 0, &["trigger", "show", &fired]));
+    assert_eq!(text, stdout(&r.d.expect(0, &["trigger", "show", &fired])));
+    assert!(text.contains("rule events.echo_ping scheduled"), "{text}");
+    assert!(text.contains(&format!("execution {execution}")), "{text}");
+
+    // Unknown ids, and no token.
+    let out = r.d.run(&["trigger", "show", "01NOSUCHTRIGGER"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no trigger instance \"01NOSUCHTRIGGER\""));
+    let out = r.run(&r.viewer, 2, &["trigger", "show", "01NOSUCHTRIGGER"]);
+    assert!(
+        stderr(&out).contains("no trigger instance"),
+        "{}",
+        stderr(&out)
+    );
+    let anonymous = ureq::get(&format!("http://{}/api/v1/triggers/{fired}", r.server.addr))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

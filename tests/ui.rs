@@ -1707,3 +1707,104 @@ fn odd_id_actor(runs: &serde_json::Value, id: &str) -> String {
         .unwrap_or_else(|| panic!("no {id} in {runs:#}"))
         .to_owned()
 }
+
+/// Posts a signed `events.ping` with `body`; its trigger instance's id.
+fn ping(s: &Server, body: &[u8]) -> String {
+    use support::server as srv;
+    srv::post(
+        &srv::agent(Duration::from_secs(30)),
+        &s.url("/api/v1/webhooks/events.ping"),
+        &[("x-drover-signature", &srv::signature(body))],
+        body,
+    )
+    .unwrap()
+    .accepted_id()
+}
+
+/// An event is followed in the browser from its arrival to the rules it
+/// matched (or why not), the run it started, and back from the run to the
+/// event; the rule's page lists it among its recent matches. A payload is
+/// whatever the sender wrote: markup in it is shown, never run.
+#[test]
+fn an_event_is_traced_to_its_rules_and_runs_and_back() {
+    let d = Drover::new();
+    d.install(&["packs/core", "tests/packs/events"]);
+    support::server::set_secret(&d, "events.webhook", support::server::HMAC_KEY);
+    let s = Server::start(&d);
+
+    // The anonymous are sent to the login page.
+    let agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    for path in ["/ui/triggers", "/ui/triggers/01NOSUCH"] {
+        let answer = agent.get(&s.url(path)).call().unwrap();
+        assert!(answer.status().is_redirection(), "{path}: {answer:?}");
+        assert!(
+            answer.headers()["location"]
+                .to_str()
+                .unwrap()
+                .contains("/login"),
+            "{path}"
+        );
+    }
+
+    let hostile = r#"<script>document.title='owned'</script><img src=x onerror=alert(1)>"#;
+    let body = serde_json::json!({"node": "b7", "message": hostile}).to_string();
+    let id = ping(&s, body.as_bytes());
+    let t = support::server::wait_for("the event to be processed", support::server::SETTLE, || {
+        support::server::triggers(&d)
+            .into_iter()
+            .find(|t| t["id"] == id.as_str() && t["state"] == "processed")
+    });
+    let execution = support::server::one_scheduled_echo(&t);
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/triggers"));
+    b.click(&format!("a[href='/ui/triggers/{id}']"));
+    b.wait_text("h1", &id);
+    assert!(
+        b.text("main pre").contains("<script>"),
+        "the payload is shown as text"
+    );
+    assert_eq!(
+        b.eval("return document.querySelectorAll('main script, main img').length"),
+        0,
+        "markup in a payload is never rendered"
+    );
+    assert_ne!(b.eval("return document.title"), "owned");
+
+    // The rule that matched, with the run it started (wait for it to end).
+    let echo = "[id='rule-events.echo_ping']";
+    b.wait_for("the run to end", || {
+        b.goto(&s.url(&format!("/ui/triggers/{id}")));
+        b.text(echo).contains("succeeded").then_some(())
+    });
+    assert!(b.text(&format!("{echo} .verdict")).contains("scheduled"));
+    // The rules that did not match say which criterion failed.
+    let bad = b.text("[id='rule-events.bad_param']");
+    assert!(bad.contains("no match"), "{bad}");
+    assert!(
+        bad.contains("trigger.node is \"b7\"") && bad.contains("x1"),
+        "{bad}"
+    );
+
+    // From the event to its run, and back.
+    b.click(&format!("{echo} a[href='/ui/executions/{execution}']"));
+    let origin = b.wait_text("#exec-origin", "events.echo_ping");
+    assert!(origin.contains(&id), "{origin}");
+    b.click(&format!("#exec-origin a[href='/ui/triggers/{id}']"));
+    b.wait_text("h1", &id);
+
+    // The rule's page lists its recent matches.
+    b.goto(&s.url("/ui/rules/events.echo_ping"));
+    let matches = b.text("#matches");
+    assert!(
+        matches.contains(&id) && matches.contains(&execution),
+        "{matches}"
+    );
+    assert!(matches.contains("succeeded"), "{matches}");
+    b.goto(&s.url("/ui/rules/events.bad_param"));
+    assert!(b.text("#h-matches + p").contains("No event has matched"));
+}

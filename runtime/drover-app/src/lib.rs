@@ -20,7 +20,9 @@
 //! - [`retention`]: how long each kind of history is kept;
 //! - [`secrets`]: setting a secret (name grammar, size limit);
 //! - [`kv`]: operators' kv writes (scope grammar, size limits);
-//! - [`nodes`]: operators' node requests (a batch, all or nothing).
+//! - [`nodes`]: operators' node requests (a batch, all or nothing);
+//! - [`trace`]: from a trigger instance to rules, enforcements, executions
+//!   and effects, and back.
 
 pub mod access;
 pub mod catalog;
@@ -33,6 +35,7 @@ pub mod ports;
 pub mod retention;
 pub mod rules;
 pub mod secrets;
+pub mod trace;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -107,8 +107,24 @@ pub trait EventStore: Send + Sync {
     /// One stored trigger instance.
     fn get_trigger(&self, id: &str) -> Result<Option<TriggerInstance>>;
 
+    /// One stored trigger instance with its state and enforcements.
+    fn trigger_summary(&self, id: &str) -> Result<Option<TriggerSummary>>;
+
     /// The enforcements of one trigger instance.
     fn enforcements(&self, trigger_id: &str) -> Result<Vec<Enforcement>>;
+
+    /// The enforcement that requested an execution, if a rule did (the
+    /// way back from an execution to its rule and trigger instance).
+    fn enforcement_of_execution(&self, execution: ExecutionId) -> Result<Option<Enforcement>>;
+
+    /// A rule's enforcements, newest first, before enforcement id `before`
+    /// (exclusive) when given.
+    fn rule_enforcements(
+        &self,
+        rule_ref: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Enforcement>>;
 
     /// A rule's persisted throttle/threshold state, as JSON.
     fn rule_state(&self, rule_ref: &str) -> Result<Option<String>>;

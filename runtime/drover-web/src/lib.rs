@@ -132,6 +132,8 @@ pub fn router(state: WebState) -> Router {
             post(pages::run_control::run_again),
         )
         .route("/run", get(pages::run::form).post(pages::run::submit))
+        .route("/triggers", get(pages::triggers::list))
+        .route("/triggers/{id}", get(pages::triggers::detail))
         .route("/rules", get(pages::rules::list))
         .route("/rules/{reference}", get(pages::rules::detail))
         .route(

@@ -116,6 +116,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/fleet_macros.html"),
     ),
     (
+        "triggers.html",
+        include_str!("../../../web/templates/triggers.html"),
+    ),
+    (
+        "trigger.html",
+        include_str!("../../../web/templates/trigger.html"),
+    ),
+    (
         "fleet_changes.html",
         include_str!("../../../web/templates/fleet_changes.html"),
     ),

@@ -251,6 +251,15 @@ pub enum TriggerCmd {
         #[arg(long)]
         json: bool,
     },
+    /// One trigger instance's trace: every rule of its type, matched or
+    /// not and why (a rule without a match is evaluated now), the
+    /// executions the matches started and their effects.
+    Show {
+        /// The trigger instance's id (`drover trigger list`).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

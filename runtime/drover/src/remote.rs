@@ -207,6 +207,15 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
                 &["id", "trigger_type", "source", "state", "payload"],
             )
         }
+        Command::Trigger(TriggerCmd::Show { id, json }) => {
+            let trace = remote.get(&format!("/api/v1/triggers/{}", segment(&id)))?;
+            if json {
+                output::json(&trace)?;
+            } else {
+                crate::commands::trigger::print_trace(&trace);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
         Command::Node(cmd) => fleet::node(remote, cmd),

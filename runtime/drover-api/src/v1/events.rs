@@ -69,6 +69,54 @@ pub async fn triggers(
     }))
 }
 
+/// One trigger instance's trace: each rule of its type, matched or not and
+/// why, and what the matches did.
+#[derive(Serialize, ToSchema)]
+pub struct TriggerTrace {
+    /// The instance (id, trigger_type, payload, source, received_at_ms).
+    #[schema(value_type = Object)]
+    trigger: Value,
+    /// `pending` or `processed`.
+    state: String,
+    /// Per rule: `rule`, `enabled` (null: no longer installed), `verdict`
+    /// (scheduled / failed / suppressed as recorded; no_match /
+    /// matches_now / disabled / pending / unreadable evaluated now),
+    /// `why`, `misses` (criteria that did not pass), `enforcement`, and
+    /// `execution` with its `effects` (capability, target, decision, gate,
+    /// reason, planned).
+    #[schema(value_type = Vec<Object>)]
+    rules: Vec<Value>,
+}
+
+/// The trace of one trigger instance: from the event to the rules it
+/// matched (or why not), the enforcements, executions and their effects.
+#[utoipa::path(get, path = "/api/v1/triggers/{id}", tag = "events",
+    params(("id" = String, Path, description = "the trigger instance's id")),
+    responses((status = 200, body = TriggerTrace), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn trigger(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<TriggerTrace>, ApiError> {
+    let store = state.store().clone();
+    let trace = blocking(move || {
+        drover_app::trace::trace(&store, &id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no trigger instance {id:?}")))
+    })
+    .await?;
+    Ok(Json(TriggerTrace {
+        trigger: serde_json::to_value(&trace.trigger).map_err(internal)?,
+        state: trace.state,
+        rules: trace
+            .rules
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .map_err(internal)?,
+    }))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {

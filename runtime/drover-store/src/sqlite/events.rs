@@ -179,6 +179,58 @@ impl EventStore for SqliteStore {
         self.read(|conn| enforcements_of(conn, trigger_id))
     }
 
+    fn trigger_summary(&self, id: &str) -> Result<Option<TriggerSummary>> {
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(
+                    "SELECT id, trigger_type, payload, source, received_at, trigger_parameters,
+                            shadow, state
+                     FROM trigger_instances WHERE id = ?1",
+                )?
+                .query_row([id], |r| Ok((trigger_from_row(r)?, r.get::<_, String>(7)?)))
+                .optional()?;
+            let Some((instance, state)) = found else {
+                return Ok(None);
+            };
+            let instance = instance?;
+            let enforcements = enforcements_of(conn, &instance.id)?;
+            Ok(Some(TriggerSummary {
+                instance,
+                state,
+                enforcements,
+            }))
+        })
+    }
+
+    fn enforcement_of_execution(&self, execution: ExecutionId) -> Result<Option<Enforcement>> {
+        self.read(|conn| {
+            Ok(enforcements_where(
+                conn,
+                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
+                 FROM enforcements WHERE execution_id = ?1 LIMIT 1",
+                rusqlite::params![execution.to_string()],
+            )?
+            .pop())
+        })
+    }
+
+    fn rule_enforcements(
+        &self,
+        rule_ref: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Enforcement>> {
+        self.read(|conn| {
+            enforcements_where(
+                conn,
+                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
+                 FROM enforcements WHERE rule_ref = ?1 AND (?2 IS NULL OR id < ?2)
+                 ORDER BY id DESC LIMIT ?3",
+                rusqlite::params![rule_ref, before, limit.max(1)],
+            )
+        })
+    }
+
     fn rule_state(&self, rule_ref: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
         self.read(|conn| {
@@ -319,11 +371,23 @@ fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
 }
 
 fn enforcements_of(conn: &Connection, trigger_id: &str) -> Result<Vec<Enforcement>> {
-    let mut stmt = conn.prepare_cached(
+    enforcements_where(
+        conn,
         "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
          FROM enforcements WHERE trigger_instance_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([trigger_id], |r| {
+        rusqlite::params![trigger_id],
+    )
+}
+
+/// The enforcements a query selects (its columns in [`enforcements_of`]'s
+/// order).
+fn enforcements_where(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Enforcement>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,

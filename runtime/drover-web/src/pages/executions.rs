@@ -57,6 +57,8 @@ struct Detail {
     /// The buttons that apply (pause, cancel, run again, ...).
     actions: super::run_control::Actions,
     parent: Option<drover_store::ChildLink>,
+    /// The rule and event that started it (or the workflow it runs in).
+    origin: Option<drover_app::trace::Origin>,
     audit: Vec<drover_core::AuditRecord>,
     /// What an unfinished workflow waits on (`inquiry ID`, `paused`, a
     /// delay), and the inquiry's id when it is one.
@@ -131,6 +133,7 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
         .and_then(|w| w.strip_prefix("inquiry "))
         .map(str::to_owned);
     let parent = store.execution_link(id)?;
+    let origin = drover_app::trace::origin(store, id)?;
     let audit = store.list_audit(&drover_store::AuditFilter {
         execution_id: Some(id),
         limit: 200,
@@ -148,6 +151,7 @@ fn load(store: &Store, id: ExecutionId) -> Result<Detail, WebError> {
         timeline,
         actions,
         parent,
+        origin,
         audit,
         waiting_on,
         inquiry,

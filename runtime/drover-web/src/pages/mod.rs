@@ -14,6 +14,7 @@ pub mod rules;
 pub mod run;
 pub mod run_control;
 pub mod tasks;
+pub mod triggers;
 
 use axum::extract::State;
 use axum::http::StatusCode;

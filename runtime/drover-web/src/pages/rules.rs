@@ -3,12 +3,11 @@
 //! values, as `drover rule test` does with files).
 
 use std::path::Path as FsPath;
-use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use drover_rules::{Context, KvStore, Rule, TriggerInstance, test_rule};
+use drover_rules::{Rule, TriggerInstance, test_rule};
 use drover_store::{Store, StoredRule};
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +129,9 @@ fn as_applied(definition: &str, enabled: bool) -> String {
     out.join("\n")
 }
 
+/// How many of a rule's latest matches its page lists.
+const RECENT_MATCHES: u32 = 20;
+
 async fn render_detail(
     state: &WebState,
     me: &drover_api::auth::Principal,
@@ -137,7 +139,13 @@ async fn render_detail(
     payload: Option<String>,
     report: Option<serde_json::Value>,
 ) -> Page {
-    let stored = state.blocking(move |store| find(store, &reference)).await?;
+    let (stored, matches) = state
+        .blocking(move |store| {
+            let stored = find(store, &reference)?;
+            let matches = drover_app::trace::rule_matches(store, &reference, RECENT_MATCHES)?;
+            Ok((stored, matches))
+        })
+        .await?;
     let rule = row(&stored);
     let payload = payload.unwrap_or_else(|| "{}".to_owned());
     Ok(Html(state.templates.page(
@@ -146,7 +154,8 @@ async fn render_detail(
         ctx! {
             page => "rules", rule,
             definition => as_applied(&stored.definition, stored.enabled),
-            payload, report,
+            payload, report, matches,
+            recent => RECENT_MATCHES,
         },
     )?))
 }
@@ -221,13 +230,7 @@ pub async fn test(
                 id: None,
                 occurrence_time: None,
             };
-            let kv_store = store.clone();
-            // As under `drover serve`: `kv.*` reads the system scope, never
-            // the rule's pack's own keys (the first argument).
-            let kv: Arc<dyn KvStore> = Arc::new(move |_pack: &str, key: &str| {
-                kv_store.kv_get("system", key).ok().flatten()
-            });
-            let cx = Context::new(jiff::Timestamp::now()).with_kv(kv);
+            let cx = drover_app::trace::tester_context(store);
             Ok(Ok(test_rule(&rule, &instance, &cx)))
         })
         .await?;

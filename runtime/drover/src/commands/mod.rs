@@ -21,7 +21,7 @@ pub(crate) mod secret;
 mod sensor;
 mod serve;
 pub mod sim;
-mod trigger;
+pub mod trigger;
 mod workflow;
 
 use std::process::ExitCode;

@@ -1,21 +1,37 @@
-//! `drover trigger list`.
+//! `drover trigger list` and `drover trigger show` (a trigger instance's
+//! trace; its text form is shared with `--server`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use serde_json::Value;
 
 use crate::cli::TriggerCmd;
 use crate::context::open_store;
 use crate::output;
 
 pub fn run(db: &Path, cmd: TriggerCmd) -> Result<ExitCode> {
-    let TriggerCmd::List {
-        trigger_type,
-        limit,
-        before,
-        json,
-    } = cmd;
+    let (trigger_type, limit, before, json) = match cmd {
+        TriggerCmd::List {
+            trigger_type,
+            limit,
+            before,
+            json,
+        } => (trigger_type, limit, before, json),
+        TriggerCmd::Show { id, json } => {
+            let Some(trace) = drover_app::trace::trace(&open_store(db)?, &id)? else {
+                anyhow::bail!("no trigger instance {id:?} (`drover trigger list` shows them)");
+            };
+            let value = serde_json::to_value(&trace)?;
+            if json {
+                output::json(&value)?;
+            } else {
+                print_trace(&value);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let rows = open_store(db)?.list_triggers(
         trigger_type.as_deref(),
         before.as_deref(),
@@ -55,4 +71,77 @@ pub fn run(db: &Path, cmd: TriggerCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a trace (drover-app's `Trace` as JSON, the API's shape too).
+pub fn print_trace(t: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let trigger = &t["trigger"];
+    println!(
+        "{} {} {} from {} ({})",
+        s(&trigger["id"]),
+        output::time(trigger["received_at_ms"].as_i64().unwrap_or_default()),
+        s(&trigger["trigger_type"]),
+        s(&trigger["source"]),
+        s(&t["state"])
+    );
+    println!("  payload: {}", trigger["payload"]);
+    let rules = t["rules"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if rules.is_empty() {
+        println!("  no rule listens to {}", s(&trigger["trigger_type"]));
+    }
+    for r in rules {
+        let installed = match r["enabled"].as_bool() {
+            None => " [no longer installed]",
+            Some(false) => " [disabled now]",
+            Some(true) => "",
+        };
+        println!("  rule {} {}{installed}", s(&r["rule"]), s(&r["verdict"]));
+        if let Some(why) = r["why"].as_str() {
+            println!("    {why}");
+        }
+        let x = &r["execution"];
+        if x.is_object() {
+            let dry = if x["dry_run"].as_bool() == Some(true) {
+                " (dry run)"
+            } else {
+                ""
+            };
+            println!(
+                "    execution {} {} {}{dry}",
+                s(&x["id"]),
+                s(&x["action"]),
+                s(&x["status"])
+            );
+            if let Some(e) = x["error"].as_str() {
+                println!("      error: {e}");
+            }
+            for e in x["effects"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let gate = e["gate"]
+                    .as_str()
+                    .map(|g| format!(" by {g}"))
+                    .unwrap_or_default();
+                let planned = if e["planned"].as_bool() == Some(true) {
+                    " planned"
+                } else {
+                    ""
+                };
+                let task = e["task"]
+                    .as_str()
+                    .map(|t| format!("[{t}] "))
+                    .unwrap_or_default();
+                println!(
+                    "      {task}{} {}: {}{planned}{gate}: {}",
+                    s(&e["capability"]),
+                    s(&e["target"]),
+                    s(&e["decision"]),
+                    s(&e["reason"])
+                );
+            }
+        }
+    }
 }
