@@ -454,6 +454,44 @@ fn the_storm_is_run_from_the_browser() {
         }
     }
     assert!(!held.is_empty(), "{ended:#?}");
+
+    // The held remediations are one incident, not unrelated failures: the
+    // brake's, with their nodes and the runs they belong to, on the
+    // dashboard and the incidents page; each member links to its event,
+    // whose trace leads to the run.
+    b.goto(&format!("{base}/ui/"));
+    let card = b.text("#dashboard-incidents");
+    assert!(card.contains("The storm brake held or refused"), "{card}");
+    b.click("#dashboard-incidents a");
+    let incident = "article.incident.k-held";
+    let text = b.wait_text(incident, "storm brake");
+    let brake_incidents = b.eval(
+        "return [...document.querySelectorAll('article.incident.k-held')]\
+         .filter(a => a.textContent.includes('storm brake')).length",
+    );
+    assert_eq!(brake_incidents, 1, "one brake incident: {text}");
+    for id in &held {
+        assert!(
+            text.contains(id.as_str()),
+            "held run {id} is a member: {text}"
+        );
+    }
+    let node_of = |id: &str| d.json(0, &["exec", "get", id])["parameters"]["node"].clone();
+    for id in &held {
+        let node = node_of(id);
+        assert!(text.contains(node.as_str().unwrap()), "{node} in {text}");
+    }
+    assert!(
+        b.try_find("article.incident.k-failed").is_none(),
+        "no failure incident"
+    );
+    let first = &held[0];
+    b.click(&format!(
+        "{incident} tr:has(a[href='/ui/executions/{first}']) a[href^='/ui/triggers/']"
+    ));
+    b.wait_text("h1", "Event");
+    b.find(&format!("#trace a[href='/ui/executions/{first}']"));
+
     for id in &held {
         b.goto(&format!("{base}/ui/executions/{id}"));
         b.eval("window.confirm = function () { return true; }; return null");

@@ -826,3 +826,49 @@ fn a_trigger_is_traced_to_its_rules_and_runs_through_the_server_as_locally() {
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+/// Incidents through the server as locally; a range out of bounds is
+/// refused with the bounds, by the CLI, the API and the web page.
+#[test]
+fn incidents_list_through_the_server_as_locally_and_refuse_a_bad_range() {
+    let r = Remote::start(&["packs/core", "packs/demo"]);
+    // Three runs that fail the same way on three nodes: one incident.
+    for node in ["n001", "n002", "n003"] {
+        r.d.expect(1, &["run", "demo.reboot_node", &format!("node={node}")]);
+    }
+    let local = r.d.json(0, &["incident", "list"]);
+    let list = local.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{local:#}");
+    assert_eq!(list[0]["kind"], "failed");
+    assert_eq!(list[0]["members"].as_array().unwrap().len(), 3, "{local:#}");
+    assert_eq!(list[0]["nodes"], 3);
+    assert_eq!(list[0]["ongoing"], true);
+    let remote = r.json(&r.viewer, 0, &["incident", "list"]);
+    assert_eq!(remote[0]["id"], list[0]["id"]);
+    assert_eq!(remote[0]["members"], list[0]["members"]);
+    let text = stdout(&r.d.expect(0, &["incident", "list", "--members"]));
+    assert!(
+        text.contains("demo.reboot_node failed 3 times the same way"),
+        "{text}"
+    );
+    assert!(text.contains("n002"), "{text}");
+
+    for bad in ["99d", "soon"] {
+        let out = r.d.run(&["incident", "list", "--since", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(stderr(&out).contains("since:"), "{}", stderr(&out));
+        let out = r.run(&r.viewer, 2, &["incident", "list", "--since", bad]);
+        assert!(stderr(&out).contains("since:"), "{}", stderr(&out));
+    }
+    let page = ureq::get(&format!(
+        "http://{}/api/v1/incidents?since=31d",
+        r.server.addr
+    ))
+    .header("authorization", &format!("Bearer {}", r.viewer))
+    .config()
+    .http_status_as_error(false)
+    .build()
+    .call()
+    .unwrap();
+    assert_eq!(page.status().as_u16(), 400);
+}

@@ -878,7 +878,14 @@ fn screenshots_of_the_main_pages() {
     );
     d.json(3, &["run", "flows.change_window", "node=n033"]);
     d.json(3, &["run", "flows.approve", "node=n032"]);
+    support::server::set_secret(&d, "events.webhook", support::server::HMAC_KEY);
     let s = Server::start(&d);
+    let event = ping(&s, br#"{"node":"b12","message":"disk 93% full"}"#);
+    support::server::wait_for("the event to be processed", support::server::SETTLE, || {
+        support::server::triggers(&d)
+            .into_iter()
+            .find(|t| t["id"] == event.as_str() && t["state"] == "processed")
+    });
     let out = repo().join("target/ui-screenshots");
     let keep = std::env::var("DROVER_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1");
     let b = admin_browser(&s, 1280, 900);
@@ -918,6 +925,8 @@ fn screenshots_of_the_main_pages() {
         .unwrap()
         .to_owned();
     shoot(&b, "dry-run", &format!("/ui/executions/{dry_id}"), 900);
+    shoot(&b, "event-trace", &format!("/ui/triggers/{event}"), 1000);
+    shoot(&b, "incidents", "/ui/incidents", 900);
     drop(b);
     let phone = admin_browser(&s, 375, 800);
     shoot(&phone, "phone-dashboard", "/ui/", 1400);
@@ -1738,7 +1747,7 @@ fn an_event_is_traced_to_its_rules_and_runs_and_back() {
         .http_status_as_error(false)
         .build()
         .new_agent();
-    for path in ["/ui/triggers", "/ui/triggers/01NOSUCH"] {
+    for path in ["/ui/triggers", "/ui/triggers/01NOSUCH", "/ui/incidents"] {
         let answer = agent.get(&s.url(path)).call().unwrap();
         assert!(answer.status().is_redirection(), "{path}: {answer:?}");
         assert!(

@@ -22,11 +22,14 @@
 //! - [`kv`]: operators' kv writes (scope grammar, size limits);
 //! - [`nodes`]: operators' node requests (a batch, all or nothing);
 //! - [`trace`]: from a trigger instance to rules, enforcements, executions
-//!   and effects, and back.
+//!   and effects, and back;
+//! - [`incidents`]: remediations with one cause (a gate that held them, or
+//!   the same failure) grouped into one incident.
 
 pub mod access;
 pub mod catalog;
 pub mod grants;
+pub mod incidents;
 pub mod install;
 pub mod kv;
 pub mod nodes;

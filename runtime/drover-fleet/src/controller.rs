@@ -437,6 +437,21 @@ impl Fleet {
         })
     }
 
+    /// Requests made in `[since_ms, until_ms)`, oldest first, at most
+    /// `limit` (the newest when there are more).
+    pub fn requests_between(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Request>, FleetError> {
+        self.store
+            .fleet_read(|tx| tx.requests_between(since_ms, until_ms, limit))?
+            .into_iter()
+            .map(Request::from_row)
+            .collect()
+    }
+
     /// Submits requests (one transaction): each is accepted, queued (the
     /// detail names the budget and its holders), denied, or joins the
     /// node's open request.

@@ -253,6 +253,11 @@ pub struct Lifecycle {
     /// The phase's one-shot driver call has been recorded as issued.
     #[serde(default)]
     pub issued: bool,
+    /// The last gate that held or refused it (brake, pause, window,
+    /// intervention, budget), kept once it passes: related incidents are
+    /// grouped by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<Gate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -416,6 +416,7 @@ impl World {
             self.gates.insert(r.id.clone(), gate);
             r.status = Status::Denied;
             r.detail = format!("denied: {reason}");
+            r.life.held_by = Some(gate);
             self.effects.push(Effect {
                 at_ms: now,
                 node: r.node.clone(),
@@ -863,8 +864,12 @@ impl World {
         for (ri, gate, why, hold) in waits {
             self.gates.insert(self.requests[ri].id.clone(), gate);
             let r = &mut self.requests[ri];
-            if r.detail != why {
+            // Settling and waiting for the scheduled time are the normal
+            // course, not a hold worth grouping.
+            let held = (!matches!(gate, Gate::Settle | Gate::Schedule)).then_some(gate);
+            if r.detail != why || (held.is_some() && r.life.held_by != held) {
                 r.detail = why;
+                r.life.held_by = held.or(r.life.held_by);
                 r.updated_ms = now;
                 self.dirty_requests.insert(ri);
             }

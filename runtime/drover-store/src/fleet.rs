@@ -66,6 +66,11 @@ pub trait FleetTx {
     /// A node's requests, newest first.
     fn node_requests(&self, node: &str, limit: u32) -> Result<Vec<RequestRow>>;
 
+    /// Requests made at or after `since_ms` and before `until_ms`, oldest
+    /// first, at most `limit` (the newest ones when there are more).
+    fn requests_between(&self, since_ms: i64, until_ms: i64, limit: u32)
+    -> Result<Vec<RequestRow>>;
+
     fn upsert_request(&self, r: &RequestRow) -> Result<()>;
 
     /// Moves a node to `state`; false when there is no such node.

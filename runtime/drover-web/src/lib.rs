@@ -132,6 +132,7 @@ pub fn router(state: WebState) -> Router {
             post(pages::run_control::run_again),
         )
         .route("/run", get(pages::run::form).post(pages::run::submit))
+        .route("/incidents", get(pages::incidents::list))
         .route("/triggers", get(pages::triggers::list))
         .route("/triggers/{id}", get(pages::triggers::detail))
         .route("/rules", get(pages::rules::list))

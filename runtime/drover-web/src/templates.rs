@@ -116,6 +116,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/fleet_macros.html"),
     ),
     (
+        "incidents.html",
+        include_str!("../../../web/templates/incidents.html"),
+    ),
+    (
         "triggers.html",
         include_str!("../../../web/templates/triggers.html"),
     ),

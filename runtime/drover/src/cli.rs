@@ -68,6 +68,9 @@ pub enum Command {
     /// Inspect stored trigger instances and what the rules made of them.
     #[command(subcommand)]
     Trigger(TriggerCmd),
+    /// Remediations with one cause, grouped: `drover incident list --since 6h`.
+    #[command(subcommand)]
+    Incident(crate::commands::incident::IncidentCmd),
     /// The key-value store: `drover kv set maintenance.b7s01 true --ttl 3600`.
     #[command(subcommand)]
     Kv(KvCmd),

@@ -216,6 +216,22 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Incident(crate::commands::incident::IncidentCmd::List {
+            since,
+            members,
+            json,
+        }) => {
+            let page = remote.get(&format!(
+                "/api/v1/incidents{}",
+                query(&[("since", Some(since.clone()))])
+            ))?;
+            if json {
+                output::json(&page["items"])?;
+            } else {
+                crate::commands::incident::print(&page["items"], &since, members);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
         Command::Node(cmd) => fleet::node(remote, cmd),

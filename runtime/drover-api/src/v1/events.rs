@@ -119,6 +119,54 @@ pub async fn trigger(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct IncidentQuery {
+    /// How far back: a duration from `1m` to `30d` (default `24h`).
+    since: Option<String>,
+}
+
+/// Related incidents in a range, the most recent first.
+#[derive(Serialize, ToSchema)]
+pub struct IncidentList {
+    /// Each incident: `id`, `kind` (held / failed), `gate` or `action`,
+    /// `title`, `cause`, `first_ms`, `last_ms`, `ongoing`, `nodes`,
+    /// `rules` and `statuses` (name, count), and its `members` (at_ms,
+    /// node, request_id, execution_id, root, rule, trigger_id, status,
+    /// detail).
+    #[schema(value_type = Vec<Object>)]
+    items: Vec<Value>,
+}
+
+/// Remediations with one cause grouped into incidents: requests a gate
+/// (storm brake, pause, window, intervention) held or refused, and runs
+/// that failed the same way.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "events", params(IncidentQuery),
+    responses((status = 200, body = IncidentList), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn incidents(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let back = drover_app::incidents::range_ms(q.since.as_deref().unwrap_or("24h"))
+        .map_err(ApiError::BadRequest)?;
+    let store = state.store().clone();
+    let now = drover_core::now_ms();
+    let found = blocking(move || {
+        drover_app::incidents::incidents(&store, now - back, now + 1, now)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(Json(IncidentList {
+        items: found
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .map_err(internal)?,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only records of this execution.
     execution: Option<String>,

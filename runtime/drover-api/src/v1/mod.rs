@@ -124,6 +124,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::test))
         .routes(routes!(events::triggers))
         .routes(routes!(events::trigger))
+        .routes(routes!(events::incidents))
         .routes(routes!(events::audit))
         .routes(routes!(events::sensors))
         .routes(routes!(crate::stream::stream))

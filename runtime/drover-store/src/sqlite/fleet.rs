@@ -92,6 +92,24 @@ impl FleetTx for SqliteFleetTx<'_> {
         rows.into_iter().map(with_spec).collect()
     }
 
+    fn requests_between(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<RequestRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM fleet_requests
+             WHERE created_at >= ?1 AND created_at < ?2
+             ORDER BY created_at DESC, id DESC LIMIT ?3"
+        ))?;
+        let mut rows = stmt
+            .query_map(params![since_ms, until_ms, limit], request_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.reverse();
+        rows.into_iter().map(with_spec).collect()
+    }
+
     fn upsert_request(&self, r: &RequestRow) -> Result<()> {
         self.conn
             .prepare_cached(

@@ -1,5 +1,6 @@
 //! The dashboard: recent executions, the queue, inquiries waiting for an
-//! answer, failing rules, fleet health by rack and the storm brake. Every query is bounded (see `drover_store::web`).
+//! answer, ongoing incidents, failing rules, fleet health by rack and the
+//! storm brake. Every query is bounded (see `drover_store::web`).
 
 use std::collections::BTreeMap;
 
@@ -83,8 +84,19 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
             let out: u64 = racks.iter().map(|r| r.out).sum();
             let health_of = |h: &str| -> u64 { racks.iter().filter_map(|r| r.health.get(h)).sum() };
             let (silent, unreachable) = (health_of("silent"), health_of("unreachable"));
+            // Ongoing incidents of the last day, the newest first.
+            let now = drover_core::now_ms();
+            let incidents: Vec<serde_json::Value> =
+                drover_app::incidents::incidents(store, now - 86_400_000, now + 1, now)
+                    .map_err(|e| crate::WebError::Internal(e.to_string()))?
+                    .into_iter()
+                    .filter(|i| i.ongoing)
+                    .take(3)
+                    .map(|i| serde_json::json!({ "id": i.id, "title": i.title, "kind": i.kind }))
+                    .collect();
             Ok(ctx! {
                 recent, queued, running, inquiries, failing, racks, nodes, out, silent, unreachable, brake,
+                incidents,
                 rule_window => RULE_WINDOW,
             })
         })

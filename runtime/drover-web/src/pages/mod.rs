@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod executions;
 pub mod find;
 pub mod fleet;
+pub mod incidents;
 pub mod inquiries;
 pub mod nodes;
 pub mod packs;

@@ -10,6 +10,7 @@ pub mod exec_control;
 pub mod fleet;
 pub mod gc;
 pub mod grant;
+pub mod incident;
 pub mod inquiry;
 mod kv;
 pub mod node;
@@ -63,6 +64,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Workflow(cmd) => workflow::run(cmd),
         Command::Serve(args) => serve::run(&db, args),
         Command::Trigger(cmd) => trigger::run(&db, cmd),
+        Command::Incident(cmd) => incident::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
         Command::Node(cmd) => node::run(&db, cmd),
