@@ -31,11 +31,34 @@ use serde::Serialize;
 pub const GAP_MS: i64 = 15 * 60 * 1000;
 /// An incident whose last member is this recent is ongoing.
 const ONGOING_MS: i64 = GAP_MS;
-/// At most this many fleet requests, and this many failed runs per status,
-/// are read for one range.
-pub const SCAN: u32 = 2_000;
-/// Members whose event is looked up (the rest are listed without it).
-const TRACED: usize = 100;
+/// At most this many fleet requests, and this many failed runs per status
+/// (the newest), are read for one range.
+pub const SCAN: u32 = 1_000;
+
+/// Incidents in a range.
+#[derive(Clone, Debug, Serialize)]
+pub struct Incidents {
+    /// The most recent first.
+    pub items: Vec<Incident>,
+    /// More requests or failed runs than [`SCAN`] were in the range: only
+    /// the newest were grouped, and counts are lower than the truth.
+    pub truncated: bool,
+}
+
+/// How much of each member to look up.
+#[derive(Clone, Copy, Debug)]
+pub struct Depth {
+    /// Members per incident whose run and event are looked up (the rest
+    /// are listed without them); 0 for a summary.
+    pub traced: usize,
+}
+
+impl Depth {
+    /// Enough for a page: the first 20 members of each incident.
+    pub const PAGE: Depth = Depth { traced: 20 };
+    /// Counts and titles only (the dashboard).
+    pub const SUMMARY: Depth = Depth { traced: 0 };
+}
 
 /// The range `since` names (`1h`, `24h`, `7d`), in milliseconds back from
 /// now: a minute to 30 days.
@@ -112,21 +135,28 @@ pub fn incidents(
     since_ms: i64,
     until_ms: i64,
     now_ms: i64,
-) -> Result<Vec<Incident>, IncidentError> {
+    depth: Depth,
+) -> Result<Incidents, IncidentError> {
     let requests = Fleet::new(store.clone()).requests_between(since_ms, until_ms, SCAN)?;
-    let mut out = held(store, requests)?;
+    let mut truncated = requests.len() >= SCAN as usize;
+    let mut out = held(store, requests, depth)?;
     let counted: HashSet<ExecutionId> = out
         .iter()
         .flat_map(|i| i.members.iter())
         .flat_map(|m| [m.execution_id, m.root])
         .flatten()
         .collect();
-    out.extend(failed(store, since_ms, until_ms, &counted)?);
+    let (failures, more) = failed(store, since_ms, until_ms, &counted, depth)?;
+    out.extend(failures);
+    truncated |= more;
     for i in &mut out {
         i.ongoing = now_ms - i.last_ms < ONGOING_MS;
     }
     out.sort_by(|a, b| b.last_ms.cmp(&a.last_ms).then(a.id.cmp(&b.id)));
-    Ok(out)
+    Ok(Incidents {
+        items: out,
+        truncated,
+    })
 }
 
 /// The gates whose holds are incidents.
@@ -137,7 +167,11 @@ fn incident_gate(gate: Gate) -> bool {
     )
 }
 
-fn held(store: &Store, requests: Vec<Request>) -> Result<Vec<Incident>, IncidentError> {
+fn held(
+    store: &Store,
+    requests: Vec<Request>,
+    depth: Depth,
+) -> Result<Vec<Incident>, IncidentError> {
     let mut by_gate: BTreeMap<&'static str, Vec<Request>> = BTreeMap::new();
     for r in requests {
         if let Some(g) = r.life.held_by.filter(|g| incident_gate(*g)) {
@@ -172,7 +206,7 @@ fn held(store: &Store, requests: Vec<Request>) -> Result<Vec<Incident>, Incident
                         status: r.status.as_str().to_owned(),
                         detail: r.detail.clone(),
                     };
-                    if i < TRACED {
+                    if i < depth.traced {
                         trace_member(store, &mut m)?;
                     }
                     Ok(m)
@@ -214,8 +248,10 @@ fn failed(
     since_ms: i64,
     until_ms: i64,
     counted: &HashSet<ExecutionId>,
-) -> Result<Vec<Incident>, IncidentError> {
+    depth: Depth,
+) -> Result<(Vec<Incident>, bool), IncidentError> {
     let mut runs = Vec::new();
+    let mut truncated = false;
     for status in [ExecStatus::Failed, ExecStatus::Denied, ExecStatus::Timeout] {
         let page = store.execution_page(&ExecutionQuery {
             status: Some(status),
@@ -225,15 +261,15 @@ fn failed(
             limit: SCAN,
             ..Default::default()
         })?;
+        truncated |= page.next_after.is_some();
         runs.extend(page.items.into_iter().filter(|x| !counted.contains(&x.id)));
     }
+    let ids: Vec<ExecutionId> = runs.iter().map(|x| x.id).collect();
+    let errors = store.execution_errors(&ids)?;
     let mut by_cause: BTreeMap<(String, String), Vec<Member>> = BTreeMap::new();
     let mut causes: BTreeMap<(String, String), String> = BTreeMap::new();
-    for x in runs {
-        let error = store
-            .get_execution(x.id)?
-            .and_then(|e| e.error)
-            .unwrap_or_default();
+    for (x, error) in runs.into_iter().zip(errors) {
+        let error = error.unwrap_or_default();
         let key = (x.action.clone(), signature(&error));
         causes.entry(key.clone()).or_insert_with(|| error.clone());
         by_cause.entry(key).or_default().push(Member {
@@ -253,7 +289,7 @@ fn failed(
         let cause = causes.remove(&key).unwrap_or_default();
         let (action, shape) = key;
         for mut run in sessions(members, |m| m.at_ms) {
-            for m in run.iter_mut().take(TRACED) {
+            for m in run.iter_mut().take(depth.traced) {
                 trace_member(store, m)?;
             }
             let n = run.len();
@@ -277,7 +313,7 @@ fn failed(
             ));
         }
     }
-    Ok(out)
+    Ok((out, truncated))
 }
 
 /// Sorts `items` by time and splits them where two are more than

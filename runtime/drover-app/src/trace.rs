@@ -25,6 +25,9 @@ use serde::Serialize;
 const MAX_EFFECTS: usize = 100;
 /// At most this many children of a workflow are read for their effects.
 const MAX_CHILDREN: usize = 50;
+/// At most this many matches of one event are followed to their runs
+/// (one per rule that matched: more is not a real installation's).
+const MAX_FOLLOWED: usize = 50;
 
 /// What the pipeline made of one trigger instance.
 #[derive(Clone, Debug, Serialize)]
@@ -142,6 +145,7 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
     let cx = tester_context(store);
     let mut enforcements = summary.enforcements;
     let mut rules = Vec::new();
+    let mut followed = 0;
     for stored in store.list_rules()? {
         let parsed = Rule::parse(Path::new(&stored.reference), &stored.definition);
         let mine: Vec<Enforcement> =
@@ -154,7 +158,7 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
             Err(e) => {
                 if !mine.is_empty() {
                     for e in mine {
-                        rules.push(enforced(store, e, Some(stored.enabled))?);
+                        rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
                     }
                 } else if stored.definition.contains(&trigger.trigger_type) {
                     rules.push(unmatched(
@@ -170,13 +174,13 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
         };
         if rule.trigger.type_ != trigger.trigger_type {
             for e in mine {
-                rules.push(enforced(store, e, Some(stored.enabled))?);
+                rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
             }
             continue;
         }
         if !mine.is_empty() {
             for e in mine {
-                rules.push(enforced(store, e, Some(stored.enabled))?);
+                rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
             }
             continue;
         }
@@ -184,7 +188,7 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
     }
     // Rules that matched then and are gone now.
     for e in enforcements {
-        rules.push(enforced(store, e, None)?);
+        rules.push(enforced(store, e, None, &mut followed)?);
     }
     Ok(Some(Trace {
         trigger,
@@ -284,10 +288,18 @@ fn describe_miss(m: &Miss) -> String {
     text
 }
 
-fn enforced(store: &Store, e: Enforcement, enabled: Option<bool>) -> Result<RuleTrace, StoreError> {
+fn enforced(
+    store: &Store,
+    e: Enforcement,
+    enabled: Option<bool>,
+    followed: &mut usize,
+) -> Result<RuleTrace, StoreError> {
     let execution = match e.execution_id {
-        Some(id) => execution_trace(store, id)?,
-        None => None,
+        Some(id) if *followed < MAX_FOLLOWED => {
+            *followed += 1;
+            execution_trace(store, id)?
+        }
+        _ => None,
     };
     let why = match (e.state, &e.reason) {
         (_, Some(r)) => Some(r.clone()),

@@ -99,6 +99,10 @@ pub trait ExecutionStore: Send + Sync {
 
     fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>>;
 
+    /// The error of each execution in `ids` (in order; `None` when it has
+    /// none or is not stored), without reading the rest of the row.
+    fn execution_errors(&self, ids: &[ExecutionId]) -> Result<Vec<Option<String>>>;
+
     fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>>;
 
     /// Number of stored executions (for tests and benchmarks).

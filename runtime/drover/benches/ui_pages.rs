@@ -52,6 +52,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
     inventory(&sqlite, nodes);
+    held_by_the_brake(&store, 500);
     let cursor = one_node_changes(&sqlite);
     println!(
         "generated {n} executions, 200000 audit records, 100000 enforcements, 100000 \
@@ -221,6 +222,18 @@ fn main() {
             "/ui/executions?node=n001".to_owned(),
             50,
         ),
+        ("incidents, last 24 h", "/ui/incidents".to_owned(), 0),
+        ("events, first page", "/ui/triggers".to_owned(), 0),
+        (
+            "one event's trace (1,000 matches, 50 followed)",
+            "/ui/triggers/01BENCH0000000000000000000".to_owned(),
+            50,
+        ),
+        (
+            "one rule with its 20 recent matches",
+            "/ui/rules/pack.rule0".to_owned(),
+            0,
+        ),
         ("rules", "/ui/rules".to_owned(), 0),
         ("packs", "/ui/packs".to_owned(), 0),
         (
@@ -253,6 +266,12 @@ fn main() {
                 return;
             }
             assert!(body.contains("<main"), "{path}: not a page: {body}");
+            if path == "/ui/incidents" {
+                assert!(
+                    body.contains("The storm brake held or refused 500 requests"),
+                    "{path}: no brake incident"
+                );
+            }
             if path == "/ui/inquiries" {
                 let pending = body.matches("<article class=\"inquiry\"").count();
                 assert_eq!(pending, 50, "{path}: {pending} pending inquiries shown");
@@ -296,6 +315,17 @@ fn enforcements(store: &SqliteStore, n: u64) {
                 "INSERT INTO trigger_instances (id, trigger_type, payload, source, received_at,
                     state) VALUES ('01BENCH0000000000000000000', 'pack.t', '{}', 'bench', 0,
                     'processed')",
+                [],
+            )?;
+            // The ten rules, installed (their pages list recent matches).
+            conn.execute(
+                "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 9)
+                 INSERT INTO rules (ref, pack, definition, enabled, origin, updated_at)
+                 SELECT printf('pack.rule%d', i), 'pack',
+                        printf('name: rule%d\npack: pack\nenabled: true\ntrigger:\n  type: pack.t\n\
+criteria:\n  trigger.node:\n    type: equals\n    pattern: n%03d\naction:\n  ref: pack.a1\n', i, i),
+                        1, 'bench', 0
+                 FROM k",
                 [],
             )?;
             conn.execute(
@@ -364,6 +394,40 @@ fn inventory(store: &SqliteStore, n: u64) {
             Ok(())
         })
         .expect("generate the inventory");
+}
+
+/// A storm: the brake engaged, then `n` automatic reboots it refused (one
+/// incident of `n` members on the incidents page).
+fn held_by_the_brake(store: &Store, n: usize) {
+    let fleet = drover_fleet::Fleet::new(store.clone());
+    fleet
+        .edit_settings("bench", "engage the brake".to_owned(), |s| {
+            s.brake.engaged = true;
+            s.brake.engaged_at_ms = Some(drover_core::now_ms());
+            s.brake.reason = "bench: a storm".to_owned();
+            Ok(())
+        })
+        .expect("engage the brake");
+    let reqs = (0..n)
+        .map(|i| drover_fleet::NewRequest {
+            id: ulid::Ulid::new().to_string(),
+            node: format!("n{:03}", i + 10),
+            kind: drover_fleet::Kind::Reboot,
+            reason: "bench: silent".to_owned(),
+            actor: "rule:pack.rule0".to_owned(),
+            origin: drover_fleet::Origin::Automation,
+            execution_id: None,
+            grant: None,
+            policy: drover_fleet::Policy::Asap,
+            drain_timeout_ms: None,
+            reboot_timeout_ms: None,
+        })
+        .collect();
+    let answers = fleet.request(reqs).expect("the requests");
+    assert!(answers.iter().all(|a| {
+        a.as_ref()
+            .is_ok_and(|a| a.gate == Some(drover_fleet::Gate::Brake))
+    }));
 }
 
 /// The history cursor, then one node (n002) drained after it: what the

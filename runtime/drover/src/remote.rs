@@ -228,7 +228,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             if json {
                 output::json(&page["items"])?;
             } else {
-                crate::commands::incident::print(&page["items"], &since, members);
+                crate::commands::incident::print(&page, &since, members);
             }
             Ok(ExitCode::SUCCESS)
         }

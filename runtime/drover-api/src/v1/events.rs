@@ -134,6 +134,9 @@ pub struct IncidentList {
     /// detail).
     #[schema(value_type = Vec<Object>)]
     items: Vec<Value>,
+    /// More fleet requests or failed runs were in the range than are read
+    /// (1,000 of each kind, the newest): counts are lower than the truth.
+    truncated: bool,
 }
 
 /// Remediations with one cause grouped into incidents: requests a gate
@@ -152,12 +155,20 @@ pub async fn incidents(
     let store = state.store().clone();
     let now = drover_core::now_ms();
     let found = blocking(move || {
-        drover_app::incidents::incidents(&store, now - back, now + 1, now)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        drover_app::incidents::incidents(
+            &store,
+            now - back,
+            now + 1,
+            now,
+            drover_app::incidents::Depth::PAGE,
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
     Ok(Json(IncidentList {
+        truncated: found.truncated,
         items: found
+            .items
             .iter()
             .map(serde_json::to_value)
             .collect::<Result<_, _>>()

@@ -370,11 +370,13 @@ fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
     Ok(())
 }
 
+/// A trigger instance's enforcements, the first 1,000 (one per rule that
+/// matched: more is not a real installation's).
 fn enforcements_of(conn: &Connection, trigger_id: &str) -> Result<Vec<Enforcement>> {
     enforcements_where(
         conn,
         "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
-         FROM enforcements WHERE trigger_instance_id = ?1 ORDER BY id",
+         FROM enforcements WHERE trigger_instance_id = ?1 ORDER BY id LIMIT 1000",
         rusqlite::params![trigger_id],
     )
 }

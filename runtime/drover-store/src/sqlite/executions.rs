@@ -25,6 +25,20 @@ impl ExecutionStore for SqliteStore {
         })
     }
 
+    fn execution_errors(&self, ids: &[ExecutionId]) -> Result<Vec<Option<String>>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT error FROM executions WHERE id = ?1")?;
+            ids.iter()
+                .map(|id| {
+                    Ok(stmt
+                        .query_row([id.to_string()], |r| r.get::<_, Option<String>>(0))
+                        .optional()?
+                        .flatten())
+                })
+                .collect()
+        })
+    }
+
     fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!(

@@ -87,9 +87,16 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
             // Ongoing incidents of the last day, the newest first.
             let now = drover_core::now_ms();
             let incidents: Vec<serde_json::Value> =
-                drover_app::incidents::incidents(store, now - 86_400_000, now + 1, now)
-                    .map_err(|e| crate::WebError::Internal(e.to_string()))?
-                    .into_iter()
+                drover_app::incidents::incidents(
+                    store,
+                    now - 86_400_000,
+                    now + 1,
+                    now,
+                    drover_app::incidents::Depth::SUMMARY,
+                )
+                .map_err(|e| crate::WebError::Internal(e.to_string()))?
+                .items
+                .into_iter()
                     .filter(|i| i.ongoing)
                     .take(3)
                     .map(|i| serde_json::json!({ "id": i.id, "title": i.title, "kind": i.kind }))

@@ -13,8 +13,9 @@ use crate::{WebError, WebState};
 
 /// The ranges offered; any duration from a minute to 30 days is accepted.
 const RANGES: [&str; 5] = ["1h", "6h", "24h", "7d", "30d"];
-/// Members listed per incident (all are counted).
-const SHOWN: usize = 200;
+/// Members listed per incident (all are counted; the CLI and the API list
+/// them all).
+const SHOWN: usize = 20;
 
 #[derive(Deserialize, Default)]
 pub struct RangeQuery {
@@ -31,15 +32,22 @@ pub async fn list(
     let now = drover_core::now_ms();
     let incidents = state
         .blocking(move |store| {
-            drover_app::incidents::incidents(store, now - back, now + 1, now)
-                .map_err(|e| WebError::Internal(e.to_string()))
+            drover_app::incidents::incidents(
+                store,
+                now - back,
+                now + 1,
+                now,
+                drover_app::incidents::Depth::PAGE,
+            )
+            .map_err(|e| WebError::Internal(e.to_string()))
         })
         .await?;
     Ok(Html(state.templates.page(
         "incidents.html",
         &me,
         ctx! {
-            page => "incidents", incidents, since, ranges => RANGES, shown => SHOWN,
+            page => "incidents", incidents => incidents.items,
+            truncated => incidents.truncated, since, ranges => RANGES, shown => SHOWN,
         },
     )?))
 }

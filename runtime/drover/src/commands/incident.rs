@@ -37,19 +37,29 @@ pub fn run(db: &Path, cmd: IncidentCmd) -> Result<ExitCode> {
     } = cmd;
     let back = drover_app::incidents::range_ms(&since).map_err(|e| anyhow!(e))?;
     let now = drover_core::now_ms();
-    let found = drover_app::incidents::incidents(&open_store(db)?, now - back, now + 1, now)?;
+    let found = drover_app::incidents::incidents(
+        &open_store(db)?,
+        now - back,
+        now + 1,
+        now,
+        drover_app::incidents::Depth::PAGE,
+    )?;
     let value = serde_json::to_value(&found)?;
     if json {
-        output::json(&value)?;
+        output::json(&value["items"])?;
     } else {
         print(&value, &since, members);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints incidents (drover-app's, as JSON: the API's shape too).
+/// Prints incidents (drover-app's `Incidents` as JSON: the API's shape
+/// too).
 pub fn print(incidents: &Value, since: &str, members: bool) {
-    let list = incidents.as_array().map(Vec::as_slice).unwrap_or_default();
+    let list = incidents["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if list.is_empty() {
         println!("no incident in the last {since}");
     }
@@ -98,5 +108,11 @@ pub fn print(incidents: &Value, since: &str, members: bool) {
                 );
             }
         }
+    }
+    if incidents["truncated"].as_bool() == Some(true) {
+        println!(
+            "(more requests or failed runs than are read were in the range: \
+             only the newest were grouped; narrow it with --since)"
+        );
     }
 }
