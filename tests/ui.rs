@@ -1817,3 +1817,43 @@ fn an_event_is_traced_to_its_rules_and_runs_and_back() {
     b.goto(&s.url("/ui/rules/events.bad_param"));
     assert!(b.text("#h-matches + p").contains("No event has matched"));
 }
+
+/// The grid follows the inventory too: a node an import removes leaves the
+/// page, one it adds appears in its rack, one it moves changes rack, all
+/// without a reload.
+#[test]
+fn the_grid_follows_an_inventory_import_without_reload() {
+    let d = Drover::new();
+    let file = d.dir.path().join("fleet.csv");
+    let write = |rows: &[(&str, &str)]| {
+        let mut text = "name,driver,label.rack\n".to_owned();
+        for (name, rack) in rows {
+            text.push_str(&format!("{name},sim,{rack}\n"));
+        }
+        std::fs::write(&file, text).unwrap();
+    };
+    write(&[("a1", "r1"), ("a2", "r1"), ("b1", "r2")]);
+    d.expect(0, &["node", "import", file.to_str().unwrap()]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/fleet"));
+    b.find("#node-a2");
+    b.eval("window.droverMarker = 7; return null");
+
+    write(&[("a1", "r2"), ("b1", "r2"), ("b2", "r2"), ("a3", "r2")]);
+    d.expect(0, &["node", "import", file.to_str().unwrap(), "--replace"]);
+    b.wait_for("b2 to appear in r2", || {
+        b.try_find("#rack-r2 #node-b2").map(|_| ())
+    });
+    b.wait_for("a2 to leave", || {
+        b.try_find("#node-a2").is_none().then_some(())
+    });
+    b.find("#rack-r2 #node-a3");
+    b.find("#rack-r2 #node-a1");
+    assert_eq!(b.eval("return window.droverMarker"), 7, "not reloaded");
+    let history = d.json(0, &["node", "show", "b2", "--history"]);
+    assert!(
+        history.to_string().contains("added by an inventory import"),
+        "{history:#}"
+    );
+}

@@ -851,20 +851,41 @@ impl Fleet {
                 }
             }
             let now = now_ms();
-            let known: std::collections::HashSet<&str> = existing.iter().map(|n| n.name.as_str()).collect();
+            // Each node added, removed or changed gets a line of history:
+            // the web UI's grid follows the history, and redraws whole
+            // when the inventory changed.
+            let line = |node: &str, event: &str, state: &str, detail: String| HistoryRow {
+                id: 0,
+                node: node.to_owned(),
+                at_ms: now,
+                event: event.to_owned(),
+                from_state: state.to_owned(),
+                to_state: state.to_owned(),
+                request_id: None,
+                actor: actor.clone(),
+                detail,
+            };
             if replace {
                 for n in &existing {
                     if !wanted.contains(n.name.as_str()) {
                         tx.delete_node(&n.name)?;
+                        tx.add_history(&line(&n.name, "removed", &n.state, "removed by an inventory import".into()))?;
                         report.removed += 1;
                     }
                 }
             }
             for s in &specs {
-                if known.contains(s.name.as_str()) {
-                    report.updated += 1;
-                } else {
-                    report.added += 1;
+                match existing.iter().find(|n| n.name == s.name) {
+                    Some(n) => {
+                        report.updated += 1;
+                        if n.labels != s.labels || n.driver != s.driver || n.options != s.options {
+                            tx.add_history(&line(&s.name, "updated", &n.state, "labels, driver or options changed by an inventory import".into()))?;
+                        }
+                    }
+                    None => {
+                        report.added += 1;
+                        tx.add_history(&line(&s.name, "added", "production", "added by an inventory import".into()))?;
+                    }
                 }
                 tx.upsert_node(&NodeRow {
                     name: s.name.clone(),

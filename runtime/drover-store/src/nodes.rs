@@ -79,4 +79,9 @@ pub trait NodeStore: Send + Sync {
     /// The nodes with a line of history after `cursor` (at most `limit`
     /// names, by name), and the cursor after them.
     fn nodes_changed_since(&self, cursor: i64, limit: u32) -> Result<(Vec<String>, i64)>;
+
+    /// Whether a node was added, removed or relabelled (an inventory
+    /// import) after history line `cursor` and up to `upto`: a grid must
+    /// then be drawn again, not patched.
+    fn inventory_changed(&self, cursor: i64, upto: i64) -> Result<bool>;
 }

@@ -146,6 +146,17 @@ impl NodeStore for SqliteStore {
             Ok((nodes, end.max(cursor)))
         })
     }
+
+    fn inventory_changed(&self, cursor: i64, upto: i64) -> Result<bool> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM node_history WHERE id > ?1 AND id <= ?2
+                         AND event IN ('added', 'removed', 'updated'))",
+                )?
+                .query_row(params![cursor, upto], |r| r.get(0))?)
+        })
+    }
 }
 
 /// A node's health as the grid shows it: its latest report, unless the

@@ -230,17 +230,23 @@ pub struct ChangesQuery {
 /// the page's cursor, as out-of-band swaps (each changed chip, its rack's
 /// heading, the legend, the new cursor), so that a change costs a few
 /// hundred bytes per node rather than the whole grid; past
-/// [`MAX_CHANGED`] nodes, the whole grid.
+/// [`MAX_CHANGED`] nodes, or when the inventory changed, the whole grid.
 pub async fn changes(
     State(state): State<WebState>,
     _: Auth<need::Viewer>,
     Query(q): Query<ChangesQuery>,
 ) -> Page {
     let after = q.after;
-    let (changed, cursor) = state
-        .blocking(move |store| Ok(store.nodes_changed_since(after, MAX_CHANGED + 1)?))
+    let (changed, cursor, inventory) = state
+        .blocking(move |store| {
+            let (changed, cursor) = store.nodes_changed_since(after, MAX_CHANGED + 1)?;
+            let inventory = !changed.is_empty() && store.inventory_changed(after, cursor)?;
+            Ok((changed, cursor, inventory))
+        })
         .await?;
-    let whole = changed.len() > MAX_CHANGED as usize;
+    // Nodes added, removed or moved to another rack: the grid is drawn
+    // again (a chip cannot be patched into a rack it is not in).
+    let whole = changed.len() > MAX_CHANGED as usize || inventory;
     if changed.is_empty() {
         return Ok(Html(state.templates.render(
             "fleet_changes.html",
