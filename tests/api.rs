@@ -348,7 +348,14 @@ fn each_role_does_what_it_may_and_is_told_the_role_it_lacks() {
         ),
         ("GET", "/api/v1/packs", None, "viewer", 200),
         ("GET", "/api/v1/packs/demo", None, "viewer", 200),
-        ("POST", "/api/v1/packs/demo/promote", None, "admin", 200),
+        (
+            "POST",
+            "/api/v1/packs/demo/promote",
+            Some(r#"{"reason":"CHG-1: roles"}"#),
+            "admin",
+            200,
+        ),
+        ("GET", "/api/v1/changes", None, "viewer", 200),
         ("GET", "/api/v1/grants", None, "viewer", 200),
         ("POST", "/api/v1/grants", Some(grant_body), "admin", 201),
         ("GET", "/api/v1/rules", None, "viewer", 200),
@@ -1609,4 +1616,195 @@ fn executions_are_found_by_actor_rule_time_and_parameters() {
             .error(400);
         assert!(e.contains(says), "{query}: {e}");
     }
+}
+
+/// The change log through the API and `--server` (issue 16, part 5):
+/// reasons arrive in the JSON body (promotion refuses to go without one,
+/// an overlong one is refused by name), viewers read `GET
+/// /api/v1/changes` page by page, the anonymous read nothing and viewers
+/// change nothing, and the remote CLI lists and exports the same log.
+#[test]
+fn the_change_log_through_the_api_and_the_server_cli() {
+    let d = drover();
+    let bumped = d.copy_pack("packs/demo", "demo-0.2.0");
+    edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let server = Server::start(&d);
+    let (viewer, admin) = (token(&d, "viewer"), token(&d, "admin"));
+    let call = |method: &str, path: &str, tok: Option<&str>, body: Option<&str>| {
+        server.call(method, path, tok, &[], body)
+    };
+    let promote = "/api/v1/packs/demo/promote?version=0.2.0";
+
+    // Hostile: the anonymous and viewers change nothing, nor read anonymously.
+    call("GET", "/api/v1/changes", None, None).error(401);
+    call("POST", promote, None, Some(r#"{"reason":"x"}"#)).error(401);
+    let msg = call("POST", promote, Some(&viewer), Some(r#"{"reason":"x"}"#)).error(403);
+    assert!(msg.contains("admin"), "{msg}");
+    let msg = call(
+        "POST",
+        "/api/v1/rules/events.echo_ping/disable",
+        Some(&viewer),
+        Some(r#"{"reason":"x"}"#),
+    )
+    .error(403);
+    assert!(msg.contains("operator"), "{msg}");
+    // A promotion needs a reason; an overlong or multi-line one is refused.
+    let msg = call("POST", promote, Some(&admin), None).error(400);
+    assert!(
+        msg.contains("needs a reason") && msg.contains("reason"),
+        "{msg}"
+    );
+    let long = json!({ "reason": "x".repeat(501) }).to_string();
+    let msg = call("POST", promote, Some(&admin), Some(&long)).error(400);
+    assert!(msg.contains("more than the 500 kept"), "{msg}");
+    let msg = call("POST", promote, Some(&admin), Some(r#"{"reason":"a\nb"}"#)).error(400);
+    assert!(msg.contains("one line"), "{msg}");
+    call("POST", promote, Some(&admin), Some(r#"{"why":"x"}"#)).error(400);
+    let none = server
+        .get("/api/v1/changes?kind=pack.promote", &viewer)
+        .json();
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none:#}");
+
+    // Changes with their reasons in the body.
+    let done = call(
+        "POST",
+        promote,
+        Some(&admin),
+        Some(r#"{"reason":"CHG-9: via API"}"#),
+    );
+    assert_eq!(done.status, 200, "{done:?}");
+    let g = call(
+        "POST",
+        "/api/v1/grants",
+        Some(&admin),
+        Some(r#"{"pack":"demo@0.2.0","capability":"nodes.reboot","scope":"*","reason":"CHG-10"}"#),
+    );
+    assert_eq!(g.status, 201, "{g:?}");
+    let id = g.json()["id"].as_str().unwrap().to_owned();
+    let revoked = call(
+        "DELETE",
+        &format!("/api/v1/grants/{id}"),
+        Some(&admin),
+        Some(r#"{"reason":"CHG-11"}"#),
+    );
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let operator = token(&d, "operator");
+    // A bare POST (no body) still works where the reason is optional.
+    let bare = call(
+        "POST",
+        "/api/v1/rules/events.echo_ping/disable",
+        Some(&operator),
+        None,
+    );
+    assert_eq!(bare.status, 200, "{bare:?}");
+
+    let page = server.get("/api/v1/changes?limit=50", &viewer).json();
+    let items = page["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        &kinds[..4],
+        ["rule.disable", "grant.revoke", "grant.add", "pack.promote"],
+        "{page:#}"
+    );
+    assert!(
+        items[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:operator")
+    );
+    assert!(items[0]["reason"].is_null());
+    assert_eq!(items[1]["reason"], "CHG-11");
+    assert_eq!(items[2]["reason"], "CHG-10");
+    assert_eq!(items[3]["reason"], "CHG-9: via API");
+    assert!(
+        items[3]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:admin")
+    );
+    assert_eq!(items[3]["diff"][0], "live_version: 0.1.0 → 0.2.0");
+    // Keyset pages: one at a time, no overlap, to the end.
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/v1/changes?limit=2&before={b}"),
+            None => "/api/v1/changes?limit=2".to_owned(),
+        };
+        let p = server.get(&path, &viewer).json();
+        seen.extend(
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_i64().unwrap()),
+        );
+        match p["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let all: Vec<i64> = items.iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    assert_eq!(seen, all);
+    let msg = server.get("/api/v1/changes?kind=bogus", &viewer).error(400);
+    assert!(msg.contains("unknown kind"), "{msg}");
+    server
+        .get("/api/v1/changes?since=someday", &viewer)
+        .error(400);
+    let doc = server.get("/api/v1/openapi.json", &viewer).json();
+    assert!(doc["paths"]["/api/v1/changes"]["get"].is_object());
+
+    // The CLI over --server: the same log, listed and exported.
+    let base = server.base();
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--server", base.as_str(), "--token", viewer.as_str()];
+        all.extend_from_slice(args);
+        let other = d.dir.path().join("elsewhere.db");
+        let out = d
+            .cmd()
+            .env("DROVER_DB", &other)
+            .args(&all)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let listed: Value =
+        serde_json::from_str(&remote(&["changes", "list", "--json", "--kind", "grant"])).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed:#}");
+    let exported = remote(&["changes", "export"]);
+    let lines: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), all.len());
+    assert_eq!(
+        lines.last().unwrap()["kind"],
+        "rule.disable",
+        "oldest first"
+    );
+    // And a change through --server carries its reason.
+    let out = d
+        .cmd()
+        .env("DROVER_DB", d.dir.path().join("elsewhere.db"))
+        .args([
+            "--server",
+            &base,
+            "--token",
+            &operator,
+            "rule",
+            "enable",
+            "events.echo_ping",
+            "--reason",
+            "CHG-12: back on",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let c = &server
+        .get("/api/v1/changes?kind=rule.enable", &viewer)
+        .json()["items"][0];
+    assert_eq!(c["reason"], "CHG-12: back on");
+    assert_eq!(c["diff"][0], "enabled: false → true");
 }

@@ -116,7 +116,10 @@ fn version_bump_needs_a_new_grant() {
         exec["pack_version"], "0.1.0",
         "the trusted version stays live until the new one is promoted"
     );
-    d.expect(0, &["pack", "promote", "demo@0.2.0"]);
+    d.expect(
+        0,
+        &["pack", "promote", "demo@0.2.0", "--reason", "test: promote"],
+    );
 
     let exec = reboot(&d, 1, "n003");
     assert_eq!(

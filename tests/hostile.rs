@@ -309,6 +309,15 @@ fn undeclared_import_is_refused_at_install() {
         stderr(&out)
     );
     assert_eq!(d.json(0, &["exec", "list"]), json!([]));
-    assert_eq!(d.json(0, &["audit", "list"]), json!([]));
+    assert_eq!(d.json(0, &["audit", "list", "--pack", "greedy"]), json!([]));
+    // The change log has core's install, and no trace of the refused pack.
+    let changes = d.json(0, &["changes", "list"]);
+    let subjects: Vec<&str> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["subject"].as_str())
+        .collect();
+    assert_eq!(subjects, ["core@0.1.0"], "{changes:#}");
     noop_still_works(&d);
 }

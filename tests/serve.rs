@@ -797,7 +797,10 @@ fn a_shadow_packs_rules_start_dry_runs_until_it_is_promoted() {
     assert_eq!(exec["status"], "succeeded", "{exec:#}");
     drop(server);
 
-    let out = d.expect(0, &["pack", "promote", "events"]);
+    let out = d.expect(
+        0,
+        &["pack", "promote", "events", "--reason", "test: promote"],
+    );
     assert!(
         stdout(&out).contains("promoted events@0.1.0"),
         "{}",
@@ -822,7 +825,10 @@ fn trusted_installs_are_not_shadowed() {
     d.install(&["packs/core"]);
     let out = d.expect(0, &["pack", "install", "--trusted", pack.to_str().unwrap()]);
     assert!(!stdout(&out).contains("shadow"), "{}", stdout(&out));
-    let out = d.expect(0, &["pack", "promote", "events"]);
+    let out = d.expect(
+        0,
+        &["pack", "promote", "events", "--reason", "test: promote"],
+    );
     assert!(
         stdout(&out).contains("not in shadow mode"),
         "{}",

@@ -487,7 +487,11 @@ fn pack_promote_without_a_version_promotes_the_candidate_through_the_server() {
     };
     assert_eq!(live(&r).as_deref(), Some("0.1.0"), "the candidate waits");
 
-    let out = r.run(&r.admin, 0, &["pack", "promote", "demo"]);
+    let out = r.run(
+        &r.admin,
+        0,
+        &["pack", "promote", "demo", "--reason", "test: promote"],
+    );
     let printed = stdout(&out);
     assert!(
         printed.starts_with("demo@0.2.0: it now runs for real")
@@ -496,9 +500,17 @@ fn pack_promote_without_a_version_promotes_the_candidate_through_the_server() {
     );
     assert_eq!(live(&r).as_deref(), Some("0.2.0"));
     // Again: nothing waits now, and the live version is named.
-    let out = r.run(&r.admin, 0, &["pack", "promote", "demo"]);
+    let out = r.run(
+        &r.admin,
+        0,
+        &["pack", "promote", "demo", "--reason", "test: promote"],
+    );
     assert_eq!(stdout(&out).trim(), "demo@0.2.0: it was not in shadow mode");
-    let refused = r.run(&r.viewer, 2, &["pack", "promote", "demo"]);
+    let refused = r.run(
+        &r.viewer,
+        2,
+        &["pack", "promote", "demo", "--reason", "test: promote"],
+    );
     assert!(
         stderr(&refused).contains("needs the admin role"),
         "{}",

@@ -1857,3 +1857,106 @@ fn the_grid_follows_an_inventory_import_without_reload() {
         "{history:#}"
     );
 }
+
+/// The change log in the browser (issue 16, part 5): an admin promotes a
+/// shadowed candidate from its pack page, the confirmation asks for the
+/// reason (required), and the change log page shows who, what, the diff
+/// and the reason, escaped; its filters live in the URL. A stale form
+/// (wrong CSRF token) changes and records nothing; the anonymous are sent
+/// to the login page; a viewer reads the log.
+#[test]
+fn a_promotion_with_its_reason_shows_in_the_change_log() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo"]);
+    let bumped = d.copy_pack("packs/demo", "demo-0.2.0");
+    support::edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let s = Server::start(&d);
+
+    // The anonymous get the login page, not the log.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let anon = agent.get(&s.url("/ui/changes")).call().unwrap();
+    assert_eq!(anon.status().as_u16(), 303);
+    assert_eq!(anon.headers()["location"], "/login");
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/packs/demo?version=0.2.0"));
+    b.click("form[action=\"/ui/packs/demo/promote\"] button");
+    b.wait_text("h1", "Confirm the promotion");
+    assert_eq!(b.attr("#reason", "required").as_deref(), Some("true"));
+    // A stale form is refused: nothing promoted, nothing recorded.
+    b.eval("document.querySelector('#confirm-button').form.querySelector('input[name=csrf]').value = 'stale'; return null");
+    b.type_into("#reason", "stale");
+    b.click("#confirm-button");
+    b.wait_text("body", "CSRF token");
+    assert_eq!(
+        d.json(0, &["pack", "show", "demo"])["pack"]["version"],
+        "0.1.0"
+    );
+    assert!(
+        d.json(0, &["changes", "list", "--kind", "pack.promote"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    b.goto(&s.url("/ui/packs/demo?version=0.2.0"));
+    b.click("form[action=\"/ui/packs/demo/promote\"] button");
+    b.wait_text("h1", "Confirm the promotion");
+    b.type_into("#reason", "CHG-1234: <b>ssh</b> timeout raised");
+    b.click("#confirm-button");
+    b.wait_text("#notice", "Promoted");
+    assert_eq!(
+        d.json(0, &["pack", "show", "demo"])["pack"]["version"],
+        "0.2.0"
+    );
+
+    // The change log: from the nav, the promotion first with its diff.
+    b.click("nav a[href=\"/ui/changes\"]");
+    b.wait_text("h1", "Change log");
+    let row = b.text("#changes tbody tr.change");
+    assert!(
+        row.contains("pack.promote") && row.contains("demo@0.2.0"),
+        "{row}"
+    );
+    assert!(row.contains("user:admin"), "{row}");
+    assert!(row.contains("live_version: 0.1.0 → 0.2.0"), "{row}");
+    assert!(row.contains("shadow: true → false"), "{row}");
+    // The reason is text, not markup.
+    assert_eq!(
+        b.text("#changes tbody tr.change td.reason"),
+        "CHG-1234: <b>ssh</b> timeout raised"
+    );
+    assert!(b.try_find("#changes td.reason b").is_none());
+    // Filters are in the URL: a link to them shows the same rows.
+    b.select("select[name=kind]", "pack.install");
+    b.click("form.filters button[type=submit]");
+    b.wait_for("the filtered URL", || {
+        b.url().contains("kind=pack.install").then_some(())
+    });
+    let rows = b.eval("return document.querySelectorAll('#changes tr.change').length");
+    assert_eq!(rows, 3, "three installs");
+    b.goto(&s.url("/ui/changes?kind=pack.promote&subject=demo&since=1h"));
+    let rows = b.eval("return document.querySelectorAll('#changes tr.change').length");
+    assert_eq!(rows, 1);
+    b.goto(&s.url("/ui/changes?kind=nonsense"));
+    b.wait_text("body", "unknown kind");
+
+    // A viewer reads the log.
+    let out = d.expect(0, &["user", "add", "vera", "--role", "viewer"]);
+    let password = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let v = Browser::start(1280, 900);
+    login(&v, &s, "vera", &password);
+    v.goto(&s.url("/ui/changes"));
+    assert!(v.text("#changes").contains("pack.promote"));
+}

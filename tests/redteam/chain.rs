@@ -148,7 +148,10 @@ fn an_operator_running_a_shadow_packs_action_gets_a_dry_run_and_is_told_why() {
         );
     }
     // Promoted, it runs for real.
-    d.expect(0, &["pack", "promote", "shady"]);
+    d.expect(
+        0,
+        &["pack", "promote", "shady", "--reason", "test: promote"],
+    );
     let e = d.json(0, &["run", "shady.count", "key=k"]);
     assert_eq!(e["dry_run"], false, "{e:#}");
     let e = d.json(0, &["run", "shady.count", "key=k"]);

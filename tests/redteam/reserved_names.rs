@@ -62,7 +62,13 @@ fn a_pack_named_system_cannot_flip_a_maintenance_flag() {
     let install = d.run(&["pack", "install", &redteam_pack("system")]);
     if install.status.success() {
         // What an operator who reviewed the harmless counter would do.
-        d.run(&["pack", "promote", "system@0.1.0"]);
+        d.run(&[
+            "pack",
+            "promote",
+            "system@0.1.0",
+            "--reason",
+            "test: promote",
+        ]);
         d.run(&["run", "system.count", "key=maintenance.b7s01"]);
     }
     assert_eq!(
@@ -114,7 +120,16 @@ fn every_reserved_name_is_refused() {
 fn a_packs_own_keys_live_under_pack_and_rules_never_read_them() {
     let d = in_maintenance();
     d.install(&["tests/redteam/packs/maint"]);
-    d.expect(0, &["pack", "promote", "maint@0.1.0"]);
+    d.expect(
+        0,
+        &[
+            "pack",
+            "promote",
+            "maint@0.1.0",
+            "--reason",
+            "test: promote",
+        ],
+    );
     let exec = d.json(0, &["run", "maint.count", "key=maintenance.b7s01"]);
     assert_eq!(exec["result"]["count"], 1, "{exec}");
 
@@ -158,7 +173,16 @@ fn audit_of(d: &Drover, exec: &Value) -> Vec<Value> {
 fn another_scope_takes_a_kv_grant_and_every_use_is_audited() {
     let d = in_maintenance();
     d.expect(0, &["pack", "install", &redteam_pack("kvreach")]);
-    d.expect(0, &["pack", "promote", "kvreach@0.1.0"]);
+    d.expect(
+        0,
+        &[
+            "pack",
+            "promote",
+            "kvreach@0.1.0",
+            "--reason",
+            "test: promote",
+        ],
+    );
 
     // No grant: refused, audited, nothing written.
     let exec = reach(&d, 1, "set", Some("false"));

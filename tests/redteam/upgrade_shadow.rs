@@ -123,7 +123,10 @@ fn a_shadow_new_version_does_not_take_over_a_trusted_packs_name() {
     );
 
     // Promoted: it is live, its rule in force.
-    let out = d.expect(0, &["pack", "promote", "core@9.9.9"]);
+    let out = d.expect(
+        0,
+        &["pack", "promote", "core@9.9.9", "--reason", "test: promote"],
+    );
     assert!(
         stdout(&out).contains("it is now the live version (was core@0.1.0)"),
         "{}",

@@ -32,6 +32,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none (or `null`) is `T::default()`, for changes
+/// whose only input is an optional `reason`, so a bare `POST` keeps
+/// working. A body that is given must be the JSON expected.
+pub struct ApiBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ApiBody(T::default()));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value: Option<T> = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                ApiError::BadRequest(format!("the body is not the JSON expected: {inner}"))
+            } else {
+                ApiError::BadRequest(format!("body field `{path}`: {inner}"))
+            }
+        })?;
+        Ok(ApiBody(value.unwrap_or_default()))
+    }
+}
+
 /// Query parameters.
 pub struct ApiQuery<T>(pub T);
 

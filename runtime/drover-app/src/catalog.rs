@@ -151,6 +151,7 @@ mod tests {
                 },
                 Vec::new(),
                 drover_store::PackCatalog::default(),
+                &"test".into(),
             )
             .unwrap();
     }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_core::{Grant, GrantId, IdError, now_ms};
+use drover_core::{ChangeBy, Grant, GrantId, IdError, now_ms};
 use drover_pack::Pack;
 use drover_policy::{Capability, Scope};
 use drover_store::{Store, StoreError};
@@ -58,25 +58,27 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
-/// Revokes active grant `id` (it stops matching at once) and returns it.
-pub fn revoke_grant(store: &Store, id: &str) -> Result<Grant, RevokeError> {
+/// Revokes active grant `id` (it stops matching at once) and returns it;
+/// the change log records it, by `by`, in the same transaction.
+pub fn revoke_grant(store: &Store, id: &str, by: &ChangeBy) -> Result<Grant, RevokeError> {
     let id: GrantId = id.parse()?;
     store
-        .revoke_grant(id, now_ms())?
+        .revoke_grant(id, now_ms(), by)?
         .ok_or(RevokeError::NotActive(id))
 }
 
-/// Checks the request, stores the grant and returns it.
+/// Checks the request, stores the grant (given by `by`, with the change
+/// log's record in the same transaction) and returns it.
 pub fn give_grant(
     store: &Store,
     pack_ref: &str,
     capability: &str,
     scope: &str,
     only_plugin: Option<&str>,
-    actor: &str,
+    by: &ChangeBy,
 ) -> Result<Grant, GiveError> {
-    let grant = prepare_grant(store, pack_ref, capability, scope, only_plugin, actor)?;
-    store.insert_grant(grant.clone())?;
+    let grant = prepare_grant(store, pack_ref, capability, scope, only_plugin, &by.actor)?;
+    store.insert_grant(grant.clone(), by)?;
     Ok(grant)
 }
 
@@ -150,12 +152,13 @@ mod tests {
     fn revoking_needs_a_grant_id_of_an_active_grant() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("drover.db")).unwrap();
+        let by = ChangeBy::new("user:ann", Some("off-boarding")).unwrap();
         assert!(matches!(
-            revoke_grant(&store, "not-an-id"),
+            revoke_grant(&store, "not-an-id", &by),
             Err(RevokeError::Id(_))
         ));
         let unknown = GrantId::new();
-        let err = revoke_grant(&store, &unknown.to_string()).unwrap_err();
+        let err = revoke_grant(&store, &unknown.to_string(), &by).unwrap_err();
         assert!(matches!(err, RevokeError::NotActive(id) if id == unknown));
         assert!(err.to_string().contains("drover grant list --all"), "{err}");
         let grant = Grant {
@@ -169,15 +172,31 @@ mod tests {
             created_by: "user:test".into(),
             revoked_at_ms: None,
         };
-        store.insert_grant(grant.clone()).unwrap();
-        let revoked = revoke_grant(&store, &grant.id.to_string()).unwrap();
+        store.insert_grant(grant.clone(), &by).unwrap();
+        let revoked = revoke_grant(&store, &grant.id.to_string(), &by).unwrap();
         assert!(revoked.revoked_at_ms.is_some());
         assert!(
             matches!(
-                revoke_grant(&store, &grant.id.to_string()),
+                revoke_grant(&store, &grant.id.to_string(), &by),
                 Err(RevokeError::NotActive(_))
             ),
             "a second revocation is refused"
         );
+        let log = store
+            .list_changes(&drover_store::ChangeFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let kinds: Vec<&str> = log.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["grant.revoke", "grant.add"],
+            "refusals record nothing"
+        );
+        assert_eq!(log[0].subject, "demo@0.1.0 http");
+        assert_eq!(log[0].reason.as_deref(), Some("off-boarding"));
+        assert_eq!(log[0].after, serde_json::Value::Null);
+        assert_eq!(log[0].before["scope"], "*");
     }
 }

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use drover_core::now_ms;
+use drover_core::{ChangeBy, now_ms};
 use drover_host::{CheckError, InstalledPlugin};
 use drover_pack::{Pack, PackError, Parameters, PluginKind, load_pack_dir};
 use drover_store::{ComponentBlob, InstalledPack, PackCatalog, StoreError};
@@ -50,9 +50,15 @@ pub struct InstallReport {
 }
 
 impl App {
-    /// Installs the pack in `dir` (see the module doc).
-    pub fn install(&self, dir: &Path, actor: &str) -> Result<InstallReport, InstallError> {
-        self.install_as(dir, actor, false)
+    /// Installs the pack in `dir` (see the module doc), by `by` (an actor,
+    /// or a [`ChangeBy`] with the operator's reason); the change log
+    /// records it in the install's transaction.
+    pub fn install(
+        &self,
+        dir: &Path,
+        by: impl Into<ChangeBy>,
+    ) -> Result<InstallReport, InstallError> {
+        self.install_as(dir, by, false)
     }
 
     /// [`App::install`], in shadow mode when `shadow`: everything the
@@ -60,10 +66,10 @@ impl App {
     pub fn install_as(
         &self,
         dir: &Path,
-        actor: &str,
+        by: impl Into<ChangeBy>,
         shadow: bool,
     ) -> Result<InstallReport, InstallError> {
-        self.install_with(dir, actor, shadow, PackCatalog::default())
+        self.install_with(dir, by, shadow, PackCatalog::default())
     }
 
     /// [`App::install_as`] with the rules and policies the pack ships
@@ -71,10 +77,11 @@ impl App {
     pub fn install_with(
         &self,
         dir: &Path,
-        actor: &str,
+        by: impl Into<ChangeBy>,
         shadow: bool,
         catalog: PackCatalog,
     ) -> Result<InstallReport, InstallError> {
+        let by: ChangeBy = by.into();
         let mut source = load_pack_dir(dir)?;
         self.check_workflows(&source.dir, &mut source.pack)?;
         let checked = self.runtime.check_pack(&source)?;
@@ -101,13 +108,14 @@ impl App {
                 manifest,
                 source_dir: source_dir.display().to_string(),
                 installed_at_ms: now_ms(),
-                installed_by: actor.to_owned(),
+                installed_by: by.actor.clone(),
                 shadow,
                 live: false,
                 digests: Default::default(),
             },
             blobs,
             catalog,
+            &by,
         )?;
         self.runtime.forget_prepared();
         Ok(InstallReport {

@@ -3,7 +3,12 @@
 //! what it changed (the live version, and so whose rules and policies are
 //! in force). One implementation for `drover pack promote` (local and over
 //! `--server`), `POST /api/v1/packs/NAME/promote` and the web UI.
+//!
+//! A promotion needs a reason (`--reason`, the API's `reason`, the web
+//! form's field): it is recorded in the change log, in the promotion's
+//! own transaction.
 
+use drover_core::ChangeBy;
 use drover_store::{InstalledPack, Store, StoreError};
 use serde::Serialize;
 
@@ -11,6 +16,10 @@ use serde::Serialize;
 pub enum PromoteError {
     #[error("no pack {0:?} is installed (see `drover pack list`)")]
     NotInstalled(String),
+    #[error(
+        "promoting {0} needs a reason for the change log, e.g. --reason \"CHG-1234: ssh timeout raised\" (the API takes \"reason\" in the JSON body)"
+    )]
+    NoReason(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -75,25 +84,30 @@ fn target(
     Ok(newest_shadow.or_else(|| versions.into_iter().find(|p| p.live)))
 }
 
-/// Takes a pack version out of shadow mode (see [`target`] for which).
+/// Takes a pack version out of shadow mode (see [`target`] for which),
+/// by `by`, who must give a reason.
 pub fn promote(
     store: &Store,
     name: &str,
     version: Option<&str>,
+    by: &ChangeBy,
 ) -> Result<Promotion, PromoteError> {
+    let spec = match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_owned(),
+    };
+    if by.reason.is_none() {
+        return Err(PromoteError::NoReason(spec));
+    }
     let Some(installed) = target(store, name, version)? else {
-        let spec = match version {
-            Some(v) => format!("{name}@{v}"),
-            None => name.to_owned(),
-        };
         return Err(PromoteError::NotInstalled(spec));
     };
     let live = |store: &Store| -> Result<Option<String>, StoreError> {
         Ok(store.get_pack(name, None)?.map(|p| p.version))
     };
     let live_before = live(store)?;
-    let changed =
-        installed.shadow && store.set_pack_shadow(&installed.name, &installed.version, false)?;
+    let changed = installed.shadow
+        && store.set_pack_shadow(&installed.name, &installed.version, false, by)?;
     Ok(Promotion {
         name: installed.name,
         version: installed.version,
@@ -125,6 +139,7 @@ mod tests {
                 },
                 Vec::new(),
                 PackCatalog::default(),
+                &"user:test".into(),
             )
             .unwrap();
     }
@@ -140,7 +155,16 @@ mod tests {
             "0.1.0"
         );
 
-        let done = promote(&store, "demo", None).unwrap();
+        let by = ChangeBy::new("user:ann", Some("CHG-7")).unwrap();
+        let err = promote(&store, "demo", None, &"user:ann".into()).unwrap_err();
+        assert!(matches!(&err, PromoteError::NoReason(s) if s == "demo"));
+        assert!(err.to_string().contains("--reason"), "{err}");
+        assert_eq!(
+            store.get_pack("demo", None).unwrap().unwrap().version,
+            "0.1.0",
+            "refused: nothing changed"
+        );
+        let done = promote(&store, "demo", None, &by).unwrap();
         assert_eq!(
             done.version, "0.2.0",
             "the shadowed candidate, not the live one"
@@ -153,11 +177,11 @@ mod tests {
                 .contains("now the live version (was demo@0.1.0)")
         );
 
-        let again = promote(&store, "demo", None).unwrap();
+        let again = promote(&store, "demo", None, &by).unwrap();
         assert!(!again.changed);
         assert_eq!(again.note(), "it was not in shadow mode");
         assert!(matches!(
-            promote(&store, "demo", Some("9.9.9")),
+            promote(&store, "demo", Some("9.9.9"), &by),
             Err(PromoteError::NotInstalled(s)) if s == "demo@9.9.9"
         ));
     }

@@ -15,7 +15,10 @@ mod node;
 mod stop;
 mod time;
 
-pub use audit::{AuditRecord, Decision};
+pub use audit::{
+    AuditRecord, Change, ChangeBy, ChangeRecord, Decision, MAX_REASON_CHARS, ReasonError,
+    diff_lines, kinds,
+};
 pub use event::{Enforcement, EnforcementState, ExecutionRequest, TriggerInstance};
 pub use execution::{ExecStatus, Execution, LogLevel, LogLine, PlannedEffect};
 pub use grant::Grant;

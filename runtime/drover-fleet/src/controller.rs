@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use drover_core::{AuditRecord, Stop, now_ms};
+use drover_core::{AuditRecord, ChangeBy, Stop, kinds, now_ms};
 use drover_store::{BudgetRow, FleetTx, HealthReport, HistoryRow, NodeRow, Store, StoreError};
 use serde::Serialize;
 
@@ -181,7 +181,10 @@ fn save(tx: &dyn FleetTx, c: Changes) -> Result<(), FleetError> {
             pack: "drover".into(),
             plugin: "fleet".into(),
             capability: e.capability.clone(),
-            target: if e.node.is_empty() {
+            target: if e.change.is_some() && e.capability == kinds::FLEET_BRAKE {
+                // The operator's release: the change log's subject.
+                "brake".into()
+            } else if e.node.is_empty() {
                 "fleet".into()
             } else {
                 e.node.clone()
@@ -189,6 +192,7 @@ fn save(tx: &dyn FleetTx, c: Changes) -> Result<(), FleetError> {
             decision: e.decision,
             reason: e.reason.clone(),
             dry_run: false,
+            change: e.change.clone(),
         })?;
     }
     if let Some(s) = &c.settings {
@@ -201,11 +205,32 @@ fn save(tx: &dyn FleetTx, c: Changes) -> Result<(), FleetError> {
     Ok(())
 }
 
-fn audit_operator(
+/// Records an operator's change of the fleet's configuration in the
+/// audit log's change log (pack `drover`, plugin `fleet`), in `tx`.
+fn record_change(
+    tx: &dyn FleetTx,
+    by: &ChangeBy,
+    kind: &str,
+    subject: &str,
+    summary: String,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> Result<(), FleetError> {
+    let mut rec = AuditRecord::of_change(by, kind, subject, "drover", summary, before, after);
+    rec.plugin = "fleet".into();
+    tx.audit(&rec)?;
+    Ok(())
+}
+
+/// An operator's reason, checked (length, one line) as every change's is.
+fn change_by(actor: &str, reason: Option<&str>) -> Result<ChangeBy, FleetError> {
+    ChangeBy::new(actor, reason).map_err(|e| FleetError::Invalid(e.to_string()))
+}
+
+fn fleet_audit(
     tx: &dyn FleetTx,
     actor: &str,
     capability: &str,
-    target: &str,
     reason: String,
 ) -> Result<(), FleetError> {
     tx.audit(&AuditRecord {
@@ -216,10 +241,11 @@ fn audit_operator(
         pack: "drover".into(),
         plugin: "fleet".into(),
         capability: capability.into(),
-        target: target.into(),
+        target: "fleet".into(),
         decision: drover_core::Decision::Allowed,
         reason,
         dry_run: false,
+        change: None,
     })?;
     Ok(())
 }
@@ -567,7 +593,11 @@ impl Fleet {
 
     // ----- budgets ---------------------------------------------------------
 
-    pub fn set_budget(&self, budget: Budget, actor: &str) -> Result<(), FleetError> {
+    /// Creates or replaces a budget, by `by` (an actor, or a [`ChangeBy`]
+    /// with the operator's reason); the change log records the rule before
+    /// and after in the same transaction.
+    pub fn set_budget(&self, budget: Budget, by: impl Into<ChangeBy>) -> Result<(), FleetError> {
+        let by: ChangeBy = by.into();
         check_name("budget", &budget.name)?;
         match &budget.rule {
             Rule::GroupSemaphore { label, max } => {
@@ -591,31 +621,45 @@ impl Fleet {
                 }
             }
         }
-        let actor = actor.to_owned();
         self.txn(move |tx| {
             let total = tx.nodes()?.len();
+            let before = budget_spec(tx, &budget.name)?;
+            let spec = serde_json::to_value(&budget.rule).map_err(StoreError::from)?;
             tx.put_budget(&BudgetRow {
                 name: budget.name.clone(),
-                spec: serde_json::to_value(&budget.rule).map_err(StoreError::from)?,
+                spec: spec.clone(),
                 created_at_ms: now_ms(),
-                created_by: actor.clone(),
+                created_by: by.actor.clone(),
             })?;
-            audit_operator(
+            record_change(
                 tx,
-                &actor,
-                "fleet.budget",
+                &by,
+                kinds::FLEET_BUDGET,
                 &budget.name,
                 format!("budget set: {}", budget.describe(total)),
+                before,
+                spec,
             )
         })
     }
 
-    pub fn remove_budget(&self, name: &str, actor: &str) -> Result<bool, FleetError> {
-        let (name, actor) = (name.to_owned(), actor.to_owned());
+    /// Removes a budget (false when there is none), by `by`; the change
+    /// log records its rule in the same transaction.
+    pub fn remove_budget(&self, name: &str, by: impl Into<ChangeBy>) -> Result<bool, FleetError> {
+        let (name, by) = (name.to_owned(), by.into());
         self.txn(move |tx| {
+            let before = budget_spec(tx, &name)?;
             let gone = tx.remove_budget(&name)?;
             if gone {
-                audit_operator(tx, &actor, "fleet.budget", &name, "budget removed".into())?;
+                record_change(
+                    tx,
+                    &by,
+                    kinds::FLEET_BUDGET,
+                    &name,
+                    "budget removed".into(),
+                    before,
+                    serde_json::Value::Null,
+                )?;
             }
             Ok(gone)
         })
@@ -670,14 +714,16 @@ impl Fleet {
         self.release_brake_because(actor, None)
     }
 
-    /// [`Fleet::release_brake`] with the operator's reason, audited.
+    /// [`Fleet::release_brake`] with the operator's reason, audited as a
+    /// change (the brake before and after).
     pub fn release_brake_because(
         &self,
         actor: &str,
         why: Option<&str>,
     ) -> Result<bool, FleetError> {
-        let actor = actor.to_owned();
-        let why = why.map(str::to_owned);
+        let by = change_by(actor, why)?;
+        let actor = by.actor.clone();
+        let why = by.reason.clone();
         self.txn(move |tx| {
             let now = now_ms();
             let mut w = load_world(tx, now)?;
@@ -693,21 +739,40 @@ impl Fleet {
         Ok(self.world(now)?.unhealthy_nodes(now))
     }
 
-    /// Changes settings in one transaction, audited with `what`.
-    pub fn edit_settings<F>(&self, actor: &str, what: String, f: F) -> Result<Settings, FleetError>
+    /// Changes settings in one transaction, by `by`: the change log
+    /// records it as `subject` (`brake`, `pause`, `window NAME`...) summed
+    /// up by `what`, with `part` of the settings before and after.
+    pub fn edit_settings<F, P>(
+        &self,
+        by: impl Into<ChangeBy>,
+        subject: String,
+        what: String,
+        part: P,
+        f: F,
+    ) -> Result<Settings, FleetError>
     where
         F: FnOnce(&mut Settings) -> Result<(), FleetError> + Send + 'static,
+        P: Fn(&Settings) -> serde_json::Value + Send + 'static,
     {
-        let actor = actor.to_owned();
+        let by: ChangeBy = by.into();
         self.txn(move |tx| {
             let mut s = load_settings(tx)?;
+            let before = part(&s);
             f(&mut s)?;
             tx.set_setting(
                 SETTINGS_KEY,
                 &serde_json::to_value(&s).map_err(StoreError::from)?,
                 now_ms(),
             )?;
-            audit_operator(tx, &actor, "fleet.settings", "fleet", what)?;
+            record_change(
+                tx,
+                &by,
+                kinds::FLEET_SETTINGS,
+                &subject,
+                what,
+                before,
+                part(&s),
+            )?;
             Ok(s)
         })
     }
@@ -724,7 +789,7 @@ impl Fleet {
         threshold_percent: Option<f64>,
         window_ms: Option<i64>,
         settle_ms: Option<i64>,
-        actor: &str,
+        by: impl Into<ChangeBy>,
     ) -> Result<Settings, FleetError> {
         if let Some(t) = threshold_percent
             && !(t > 0.0 && t <= 100.0)
@@ -734,11 +799,19 @@ impl Fleet {
             )));
         }
         self.edit_settings(
-            actor,
+            by,
+            "brake".into(),
             format!(
                 "brake set: threshold {threshold_percent:?}%, window {window_ms:?} ms, \
                  settle {settle_ms:?} ms"
             ),
+            |s| {
+                serde_json::json!({
+                    "threshold_percent": s.brake.threshold_percent,
+                    "window_ms": s.brake.window_ms,
+                    "settle_ms": s.brake.settle_ms,
+                })
+            },
             move |s| {
                 if let Some(t) = threshold_percent {
                     s.brake.threshold_percent = t;
@@ -754,60 +827,98 @@ impl Fleet {
         )
     }
 
+    /// Pauses the fleet; `reason` is the pause's and the change's.
     pub fn pause(&self, actor: &str, reason: &str) -> Result<Settings, FleetError> {
+        let by = change_by(actor, Some(reason))?;
         let p = Pause {
             since_ms: now_ms(),
             by: actor.to_owned(),
             reason: reason.to_owned(),
         };
-        self.edit_settings(actor, format!("fleet paused: {reason}"), move |s| {
-            s.pause = Some(p);
-            Ok(())
-        })
+        self.edit_settings(
+            by,
+            "pause".into(),
+            format!("fleet paused: {reason}"),
+            pause_state,
+            move |s| {
+                s.pause = Some(p);
+                Ok(())
+            },
+        )
     }
 
-    pub fn resume(&self, actor: &str) -> Result<Settings, FleetError> {
-        self.edit_settings(actor, "fleet resumed".into(), |s| {
-            s.pause = None;
-            Ok(())
-        })
+    pub fn resume(&self, by: impl Into<ChangeBy>) -> Result<Settings, FleetError> {
+        self.edit_settings(
+            by,
+            "pause".into(),
+            "fleet resumed".into(),
+            pause_state,
+            |s| {
+                s.pause = None;
+                Ok(())
+            },
+        )
     }
 
-    pub fn add_window(&self, window: Window, actor: &str) -> Result<Settings, FleetError> {
+    pub fn add_window(
+        &self,
+        window: Window,
+        by: impl Into<ChangeBy>,
+    ) -> Result<Settings, FleetError> {
         check_name("window", &window.name)?;
         window.validate()?;
-        self.edit_settings(actor, format!("window {} added", window.name), move |s| {
-            s.windows.retain(|w| w.name != window.name);
-            s.windows.push(window);
-            Ok(())
-        })
+        let name = window.name.clone();
+        self.edit_settings(
+            by,
+            format!("window {name}"),
+            format!("window {name} added"),
+            window_state(name.clone()),
+            move |s| {
+                s.windows.retain(|w| w.name != window.name);
+                s.windows.push(window);
+                Ok(())
+            },
+        )
     }
 
-    pub fn remove_window(&self, name: &str, actor: &str) -> Result<Settings, FleetError> {
+    pub fn remove_window(
+        &self,
+        name: &str,
+        by: impl Into<ChangeBy>,
+    ) -> Result<Settings, FleetError> {
         let name = name.to_owned();
-        self.edit_settings(actor, format!("window {name} removed"), move |s| {
-            let before = s.windows.len();
-            s.windows.retain(|w| w.name != name);
-            if s.windows.len() == before {
-                return Err(FleetError::Invalid(format!(
-                    "no window named {name:?} (see `drover fleet window list`)"
-                )));
-            }
-            Ok(())
-        })
+        self.edit_settings(
+            by,
+            format!("window {name}"),
+            format!("window {name} removed"),
+            window_state(name.clone()),
+            move |s| {
+                let before = s.windows.len();
+                s.windows.retain(|w| w.name != name);
+                if s.windows.len() == before {
+                    return Err(FleetError::Invalid(format!(
+                        "no window named {name:?} (see `drover fleet window list`)"
+                    )));
+                }
+                Ok(())
+            },
+        )
     }
 
     pub fn set_ladder(
         &self,
         class: &str,
         rungs: Vec<Rung>,
-        actor: &str,
+        by: impl Into<ChangeBy>,
     ) -> Result<Settings, FleetError> {
         check_name("class", class)?;
         let class = class.to_owned();
+        let key = class.clone();
         self.edit_settings(
-            actor,
+            by,
+            format!("ladder {class}"),
             format!("escalation ladder for class {class} set"),
+            move |s| serde_json::to_value(s.ladders.get(&key)).unwrap_or_default(),
             move |s| {
                 s.ladders.insert(class, rungs);
                 Ok(())
@@ -898,11 +1009,10 @@ impl Fleet {
                 })?;
             }
             tx.set_setting(INVENTORY_KEY, &serde_json::json!({"imported_at_ms": now, "by": actor}), now)?;
-            audit_operator(
+            fleet_audit(
                 tx,
                 &actor,
                 "fleet.import",
-                "fleet",
                 format!("{} added, {} updated, {} removed", report.added, report.updated, report.removed),
             )?;
             Ok(report)
@@ -923,6 +1033,25 @@ impl Fleet {
             })
             .collect())
     }
+}
+
+/// A budget's stored rule, `null` when there is none.
+fn budget_spec(tx: &dyn FleetTx, name: &str) -> Result<serde_json::Value, FleetError> {
+    Ok(tx
+        .budgets()?
+        .into_iter()
+        .find(|b| b.name == name)
+        .map_or(serde_json::Value::Null, |b| b.spec))
+}
+
+/// The pause, for a change's before and after.
+fn pause_state(s: &Settings) -> serde_json::Value {
+    serde_json::to_value(&s.pause).unwrap_or_default()
+}
+
+/// Window `name`, for a change's before and after.
+fn window_state(name: String) -> impl Fn(&Settings) -> serde_json::Value + Send + 'static {
+    move |s| serde_json::to_value(s.windows.iter().find(|w| w.name == name)).unwrap_or_default()
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), FleetError> {

@@ -88,6 +88,10 @@ pub struct Effect {
     pub capability: String,
     pub decision: Decision,
     pub reason: String,
+    /// Set when the effect is an operator's change of configuration (the
+    /// brake's release): its reason and the state before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<drover_core::Change>,
 }
 
 /// A driver call the controller wants made.
@@ -426,6 +430,7 @@ impl World {
                 capability: format!("fleet.{}", r.kind.as_str()),
                 decision: Decision::Denied,
                 reason: reason.clone(),
+                change: None,
             });
             self.requests.push(r);
             let ri = self.requests.len() - 1;
@@ -473,6 +478,7 @@ impl World {
                 capability: "fleet.brake".into(),
                 decision: Decision::Denied,
                 reason: format!("storm brake engaged: {}", self.settings.brake.reason),
+                change: None,
             });
             tracing::warn!(reason = %self.settings.brake.reason, "storm brake engaged");
         }
@@ -508,6 +514,11 @@ impl World {
                 (false, None) => "storm brake reset (was not engaged)".into(),
                 (false, Some(why)) => format!("storm brake reset (was not engaged); why: {why}"),
             },
+            change: Some(drover_core::Change {
+                reason: why.map(str::to_owned),
+                before: serde_json::json!({"engaged": was, "reason": b.reason}),
+                after: serde_json::json!({"engaged": false, "reason": b.reason}),
+            }),
         });
         was
     }
@@ -554,6 +565,7 @@ impl World {
                 capability: "fleet.set-state".into(),
                 decision: Decision::Denied,
                 reason: why.clone(),
+                change: None,
             });
             return Ok(Answer {
                 node: node.to_owned(),
@@ -587,6 +599,7 @@ impl World {
             capability: "fleet.set-state".into(),
             decision: Decision::Allowed,
             reason: detail.clone(),
+            change: None,
         });
         Ok(Answer {
             node: node.to_owned(),
@@ -656,6 +669,7 @@ impl World {
                 capability: format!("fleet.{}", kind.as_str()),
                 decision: Decision::Denied,
                 reason,
+                change: None,
             });
         }
     }
@@ -1018,6 +1032,7 @@ impl World {
             capability: "fleet.intervention".into(),
             decision: Decision::Allowed,
             reason: why,
+            change: None,
         });
         self.signal(&r.node, now);
     }
@@ -1145,6 +1160,7 @@ impl World {
                     },
                     decision: Decision::Allowed,
                     reason: format!("request {}: {what}", r.id),
+                    change: None,
                 });
                 let actor = r.actor.clone();
                 self.note(ni, now, op.name(), Some(ri), &actor, &what);

@@ -221,6 +221,7 @@ impl CallCtx {
             decision: check.decision,
             reason: self.secrets.text(&check.reason),
             dry_run: self.dry_run,
+            change: None,
         };
         self.services.ports.audit(rec)
     }

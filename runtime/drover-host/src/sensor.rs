@@ -257,6 +257,7 @@ impl Runtime {
             decision: check.decision,
             reason: check.reason.clone(),
             dry_run: false,
+            change: None,
         })?;
         Ok(check)
     }

@@ -36,7 +36,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use audit::AuditFilter;
+pub use audit::{AuditFilter, ChangeFilter};
 pub use auth::{ApiToken, Role, SessionRow, User};
 pub use events::TriggerSummary;
 pub use executions::{

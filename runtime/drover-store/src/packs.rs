@@ -10,6 +10,7 @@
 //! trusted version live, its rules in force, until the candidate is
 //! promoted. Everything a pack brings is written in one transaction.
 
+use drover_core::ChangeBy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -59,12 +60,15 @@ pub trait PackStore: Send + Sync {
     /// changes), the stored rules and policies become the live version's.
     /// Installing the same version again replaces its record (a rebuilt
     /// component gets its new digest, and grants bound to the old one stop
-    /// matching).
+    /// matching). The change (`pack.install`, by `by`: the live version
+    /// and this version's mode and digests, before and after) is recorded
+    /// in the same transaction.
     fn install_pack(
         &self,
         pack: InstalledPack,
         components: Vec<ComponentBlob>,
         catalog: PackCatalog,
+        by: &ChangeBy,
     ) -> Result<()>;
 
     /// Every installed pack version, by name, the live version first, then
@@ -78,8 +82,16 @@ pub trait PackStore: Send + Sync {
     /// Takes a pack version out of shadow mode (or puts it back); false
     /// when it is not installed. The live version is chosen again: a
     /// promoted candidate newer than the trusted version becomes live, and
-    /// its rules and policies replace the old version's.
-    fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool>;
+    /// its rules and policies replace the old version's. When the mode
+    /// changes, the change (`pack.promote` or `pack.shadow`, with the live
+    /// version before and after) is recorded in the same transaction.
+    fn set_pack_shadow(
+        &self,
+        name: &str,
+        version: &str,
+        shadow: bool,
+        by: &ChangeBy,
+    ) -> Result<bool>;
 
     /// The rules and policies pack version `name@version` shipped with.
     fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>>;

@@ -2,6 +2,7 @@
 //! created through the CLI/API, and whether each is enabled; the rules
 //! whose recent enforcements went wrong (the web UI's dashboard).
 
+use drover_core::ChangeBy;
 use serde::Serialize;
 
 use crate::Result;
@@ -43,8 +44,11 @@ pub trait RuleStore: Send + Sync {
     /// Every stored rule, by reference.
     fn list_rules(&self) -> Result<Vec<StoredRule>>;
 
-    /// Enables or disables a rule; false when there is no such rule.
-    fn set_rule_enabled(&self, reference: &str, enabled: bool) -> Result<bool>;
+    /// Enables or disables a rule; false when there is no such rule. When
+    /// the rule's state changes, the change (`rule.enable` or
+    /// `rule.disable`) is recorded in the same transaction; setting the
+    /// state it already has records nothing.
+    fn set_rule_enabled(&self, reference: &str, enabled: bool, by: &ChangeBy) -> Result<bool>;
 
     /// Rules with failures among the newest `window` enforcements, most
     /// failures first.

@@ -159,6 +159,7 @@ pub fn router(state: WebState) -> Router {
         .route("/inquiries/live", get(pages::inquiries::live))
         .route("/inquiries/{id}", post(pages::inquiries::respond))
         .route("/audit", get(pages::audit::list))
+        .route("/changes", get(pages::changes::list))
         .route("/events", get(live::events))
         .route("/static/{file}", get(assets::serve))
         .fallback(pages::not_found)

@@ -104,6 +104,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/audit.html"),
     ),
     (
+        "changes.html",
+        include_str!("../../../web/templates/changes.html"),
+    ),
+    (
         "not_found.html",
         include_str!("../../../web/templates/not_found.html"),
     ),

@@ -401,12 +401,18 @@ fn inventory(store: &SqliteStore, n: u64) {
 fn held_by_the_brake(store: &Store, n: usize) {
     let fleet = drover_fleet::Fleet::new(store.clone());
     fleet
-        .edit_settings("bench", "engage the brake".to_owned(), |s| {
-            s.brake.engaged = true;
-            s.brake.engaged_at_ms = Some(drover_core::now_ms());
-            s.brake.reason = "bench: a storm".to_owned();
-            Ok(())
-        })
+        .edit_settings(
+            "bench",
+            "brake".to_owned(),
+            "engage the brake".to_owned(),
+            |s: &drover_fleet::Settings| serde_json::json!({ "engaged": s.brake.engaged }),
+            |s| {
+                s.brake.engaged = true;
+                s.brake.engaged_at_ms = Some(drover_core::now_ms());
+                s.brake.reason = "bench: a storm".to_owned();
+                Ok(())
+            },
+        )
         .expect("engage the brake");
     let reqs = (0..n)
         .map(|i| drover_fleet::NewRequest {

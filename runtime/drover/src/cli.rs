@@ -17,7 +17,7 @@ pub struct Cli {
 
     /// Work through a running drover's API instead of the database, e.g.
     /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote,
-    /// grant, audit, trigger, kv, secret, sensor, token, inquiry, node
+    /// grant, audit, changes, trigger, kv, secret, sensor, token, inquiry, node
     /// list|show|drain|reboot|undrain|set-state, budget, brake, fleet
     /// pause|resume.
     #[arg(long, global = true, env = "DROVER_SERVER", value_name = "URL")]
@@ -53,6 +53,11 @@ pub enum Command {
     /// Read the audit log of capability uses.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The change log: who installed, promoted, granted, revoked, enabled,
+    /// disabled or set a budget, when, why and the diff: `drover changes
+    /// list --since 7d`, `drover changes export > changes.jsonl`.
+    #[command(subcommand)]
+    Changes(crate::commands::changes::ChangesCmd),
     /// Set and list named secrets (values are write-only).
     #[command(subcommand)]
     Secret(SecretCmd),
@@ -286,6 +291,9 @@ pub enum PackCmd {
         /// becomes live at once, as if promoted).
         #[arg(long)]
         trusted: bool,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -296,6 +304,10 @@ pub enum PackCmd {
     Promote {
         /// `NAME` or `NAME@VERSION` (default: the newest shadowed version).
         pack: String,
+        /// Why, for the change log (required): e.g. "CHG-1234: ssh timeout
+        /// raised". One line, at most 500 characters.
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
     },
     /// List installed packs.
     List {
@@ -362,6 +374,9 @@ pub enum GrantCmd {
         /// Only this plugin of the pack (default: every plugin that declares the capability).
         #[arg(long)]
         plugin: Option<String>,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -375,7 +390,12 @@ pub enum GrantCmd {
         json: bool,
     },
     /// Revoke a grant by id.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -485,9 +505,19 @@ pub enum RuleCmd {
         json: bool,
     },
     /// Enable a rule (a running `drover serve` picks it up within about a second).
-    Enable { reference: String },
+    Enable {
+        reference: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Disable a rule (a running `drover serve` picks it up within about a second).
-    Disable { reference: String },
+    Disable {
+        reference: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Test a rule against a trigger instance, offline (like st2-rule-tester):
     /// prints each criterion's value, operator, pattern and verdict, then the
     /// rendered parameters. Exits 0 when the rule matches, 1 when it does not,

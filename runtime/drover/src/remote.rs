@@ -5,7 +5,7 @@
 //!
 //! Commands that work remotely: `exec` (with `list --active`), `run`,
 //! `rule list|show|enable|disable`, `pack list|show|promote`, `grant`,
-//! `audit list`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
+//! `audit list`, `changes list|export`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
 //! `node list|show|drain|reboot|undrain`, `budget`, `brake`, `inquiry`,
 //! `exec pause|resume|cancel|rerun` (the server queues the run), `policy`,
 //! `retention`, `gc` (without `--vacuum`). Answers
@@ -74,6 +74,11 @@ impl Remote {
         self.call("DELETE", path, None)
     }
 
+    /// A DELETE with a JSON body (the change's reason).
+    pub fn delete_with(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("DELETE", path, Some(body))
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
@@ -91,7 +96,18 @@ impl Remote {
                 }
                 req.send(body.as_bytes())
             }
-            ("DELETE", _) => {
+            ("DELETE", Some(body)) => {
+                let mut req = self
+                    .agent
+                    .delete(&url)
+                    .force_send_body()
+                    .header("content-type", "application/json");
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.send(body.to_string().as_bytes())
+            }
+            ("DELETE", None) => {
                 let mut req = self.agent.delete(&url);
                 if let Some(a) = &auth {
                     req = req.header("authorization", a);
@@ -135,7 +151,7 @@ impl Remote {
 
 pub use drover_api::path_segment as segment;
 
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v))))
@@ -187,6 +203,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
                 ],
             )
         }
+        Command::Changes(cmd) => crate::commands::changes::remote(remote, cmd),
         Command::Trigger(TriggerCmd::List {
             trigger_type,
             limit,
@@ -261,7 +278,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         other => bail!(
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
-             list|show|promote, grant, audit, trigger, kv, secret, sensor, token, node \
+             list|show|promote, grant, audit, changes, trigger, kv, secret, sensor, token, node \
              list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry, \
              policy, retention, gc); \
              got {}",
@@ -575,16 +592,21 @@ fn rule(remote: &Remote, cmd: RuleCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RuleCmd::Enable { reference } => toggle(remote, &reference, "enable"),
-        RuleCmd::Disable { reference } => toggle(remote, &reference, "disable"),
+        RuleCmd::Enable { reference, reason } => toggle(remote, &reference, "enable", reason),
+        RuleCmd::Disable { reference, reason } => toggle(remote, &reference, "disable", reason),
         RuleCmd::Test(_) => refuse("rule test"),
     }
 }
 
-fn toggle(remote: &Remote, reference: &str, verb: &str) -> Result<ExitCode> {
+fn toggle(
+    remote: &Remote,
+    reference: &str,
+    verb: &str,
+    reason: Option<String>,
+) -> Result<ExitCode> {
     let done: drover_app::rules::Toggled = answer(remote.post(
         &format!("/api/v1/rules/{}/{verb}", segment(reference)),
-        &Value::Null,
+        &json!({ "reason": reason }),
     )?)?;
     println!("{}", done.message());
     Ok(ExitCode::SUCCESS)
@@ -660,8 +682,8 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PackCmd::Promote { pack } => {
-            let done = remote.post(&pack_path(&pack, "/promote"), &Value::Null)?;
+        PackCmd::Promote { pack, reason } => {
+            let done = remote.post(&pack_path(&pack, "/promote"), &json!({ "reason": reason }))?;
             println!(
                 "{}@{}: {}",
                 done["name"].as_str().unwrap_or(""),
@@ -689,17 +711,22 @@ fn grant(remote: &Remote, cmd: GrantCmd) -> Result<ExitCode> {
             capability,
             scope,
             plugin,
+            reason,
             json,
         } => {
             let g = remote.post(
                 "/api/v1/grants",
-                &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin}),
+                &json!({"pack": pack, "capability": capability, "scope": scope, "plugin": plugin,
+                        "reason": reason}),
             )?;
             crate::commands::grant::print_given(&answer(g)?, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        GrantCmd::Revoke { id } => {
-            let g = remote.delete(&format!("/api/v1/grants/{}", segment(&id)))?;
+        GrantCmd::Revoke { id, reason } => {
+            let g = remote.delete_with(
+                &format!("/api/v1/grants/{}", segment(&id)),
+                &json!({ "reason": reason }),
+            )?;
             crate::commands::grant::print_revoked(&answer(g)?);
             Ok(ExitCode::SUCCESS)
         }

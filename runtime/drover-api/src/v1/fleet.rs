@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ErrorBody;
 use super::executions::{internal, parse_limit};
+use super::{ChangeReason, ErrorBody, change_by};
 use crate::auth::{Auth, need};
 use crate::error::blocking;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiBody, ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
 
 fn fleet_error(e: FleetError) -> ApiError {
@@ -324,6 +324,8 @@ pub struct BudgetSpec {
     label: Option<String>,
     max: Option<u32>,
     percent: Option<f64>,
+    /// Why, for the change log (optional).
+    reason: Option<String>,
 }
 
 /// Create or replace a budget (admin).
@@ -338,6 +340,7 @@ pub async fn set_budget(
     ApiPath(name): ApiPath<String>,
     ApiJson(spec): ApiJson<BudgetSpec>,
 ) -> Result<Json<Value>, ApiError> {
+    let by = change_by(&who, spec.reason.as_deref())?;
     let rule = match spec.strategy.as_str() {
         "groupsemaphore" => Rule::GroupSemaphore {
             label: spec.label.unwrap_or_default(),
@@ -370,7 +373,7 @@ pub async fn set_budget(
                     name: name.clone(),
                     rule,
                 },
-                &who.actor(),
+                &by,
             )
             .map_err(fleet_error)?;
         let view = fleet
@@ -383,22 +386,22 @@ pub async fn set_budget(
     .await
 }
 
-/// Remove a budget (admin).
+/// Remove a budget (admin). The body, optional, gives the reason.
 #[utoipa::path(delete, path = "/api/v1/budgets/{name}", tag = "fleet",
     params(("name" = String, Path, description = "budget name")),
+    request_body(content = Option<ChangeReason>, description = "why, for the change log"),
     responses((status = 204), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_budget(
     Auth(who, ..): Auth<need::Admin>,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    ApiBody(body): ApiBody<ChangeReason>,
 ) -> Result<StatusCode, ApiError> {
+    let by = change_by(&who, body.reason.as_deref())?;
     let fleet = state.app.fleet().clone();
     blocking(move || {
-        if fleet
-            .remove_budget(&name, &who.actor())
-            .map_err(fleet_error)?
-        {
+        if fleet.remove_budget(&name, &by).map_err(fleet_error)? {
             Ok(StatusCode::NO_CONTENT)
         } else {
             Err(ApiError::NotFound(format!(
@@ -437,6 +440,8 @@ pub struct BrakeSettings {
     window: Option<String>,
     /// How long automatic requests wait before they may start, e.g. `10s`.
     settle: Option<String>,
+    /// Why, for the change log (optional).
+    reason: Option<String>,
 }
 
 /// Configure the storm brake (admin): threshold, window, settle time.
@@ -452,10 +457,11 @@ pub async fn configure_brake(
 ) -> Result<Json<Value>, ApiError> {
     let window = duration_ms("window", &body.window)?;
     let settle = duration_ms("settle", &body.settle)?;
+    let by = change_by(&who, body.reason.as_deref())?;
     let fleet = state.app.fleet().clone();
     blocking(move || {
         let settings = fleet
-            .configure_brake(body.threshold_percent, window, settle, &who.actor())
+            .configure_brake(body.threshold_percent, window, settle, &by)
             .map_err(fleet_error)?;
         let mut status = json_value(fleet.brake_status().map_err(fleet_error)?)?;
         status["settle_ms"] = settings.brake.settle_ms.into();
@@ -471,17 +477,23 @@ pub struct Released {
 }
 
 /// Release the storm brake (admin): automatic requests are taken again.
+/// The body, optional, gives the reason.
 #[utoipa::path(post, path = "/api/v1/brake/release", tag = "fleet",
+    request_body(content = Option<ChangeReason>, description = "why, for the change log"),
     responses((status = 200, body = Released), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn release_brake(
     Auth(who, ..): Auth<need::Admin>,
     State(state): State<AppState>,
+    ApiBody(body): ApiBody<ChangeReason>,
 ) -> Result<Json<Released>, ApiError> {
+    let by = change_by(&who, body.reason.as_deref())?;
     let fleet = state.app.fleet().clone();
     blocking(move || {
         Ok(Json(Released {
-            was_engaged: fleet.release_brake(&who.actor()).map_err(fleet_error)?,
+            was_engaged: fleet
+                .release_brake_because(&by.actor, by.reason.as_deref())
+                .map_err(fleet_error)?,
         }))
     })
     .await
@@ -570,17 +582,20 @@ pub async fn pause(
 }
 
 /// Resume the fleet (operator): queued requests may start again. Answers
-/// the brake and pause status.
+/// the brake and pause status. The body, optional, gives the reason.
 #[utoipa::path(post, path = "/api/v1/fleet/resume", tag = "fleet",
+    request_body(content = Option<ChangeReason>, description = "why, for the change log"),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn resume(
     Auth(who, ..): Auth<need::Operator>,
     State(state): State<AppState>,
+    ApiBody(body): ApiBody<ChangeReason>,
 ) -> Result<Json<Value>, ApiError> {
+    let by = change_by(&who, body.reason.as_deref())?;
     let fleet = state.app.fleet().clone();
     blocking(move || {
-        fleet.resume(&who.actor()).map_err(fleet_error)?;
+        fleet.resume(&by).map_err(fleet_error)?;
         brake_status(&fleet)
     })
     .await

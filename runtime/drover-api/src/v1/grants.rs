@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ErrorBody;
+use super::{ChangeReason, ErrorBody, change_by};
 use crate::auth::{Auth, need};
 use crate::error::blocking;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiBody, ApiJson, ApiPath, ApiQuery};
 use crate::{ApiError, AppState};
 
 /// A grant: a capability given to one pack version, bound to the digests
@@ -83,6 +83,8 @@ pub struct GiveRequest {
     scope: String,
     /// Only this plugin of the pack (default: every plugin declaring it).
     plugin: Option<String>,
+    /// Why, for the change log (optional; one line, at most 500 characters).
+    reason: Option<String>,
 }
 
 /// Give a grant (admin).
@@ -94,6 +96,7 @@ pub async fn give(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<GiveRequest>,
 ) -> Result<(StatusCode, Json<GrantView>), ApiError> {
+    let by = change_by(&who, req.reason.as_deref())?;
     let store = state.store().clone();
     let grant = blocking(move || {
         drover_app::give_grant(
@@ -102,7 +105,7 @@ pub async fn give(
             &req.capability,
             &req.scope,
             req.plugin.as_deref(),
-            &who.actor(),
+            &by,
         )
         .map_err(|e| {
             if e.is_bad_request() {
@@ -116,20 +119,23 @@ pub async fn give(
     Ok((StatusCode::CREATED, Json(view(grant))))
 }
 
-/// Revoke a grant (admin).
+/// Revoke a grant (admin). The body, optional, gives the reason.
 #[utoipa::path(delete, path = "/api/v1/grants/{id}", tag = "grants",
     params(("id" = String, Path, description = "grant id")),
+    request_body(content = Option<ChangeReason>, description = "why, for the change log"),
     responses((status = 200, body = GrantView), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn revoke(
-    _: Auth<need::Admin>,
+    Auth(who, ..): Auth<need::Admin>,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    ApiBody(body): ApiBody<ChangeReason>,
 ) -> Result<Json<GrantView>, ApiError> {
+    let by = change_by(&who, body.reason.as_deref())?;
     let store = state.store().clone();
     blocking(move || {
-        drover_app::revoke_grant(&store, &id)
+        drover_app::revoke_grant(&store, &id, &by)
             .map(|g| Json(view(g)))
             .map_err(|e| match e {
                 RevokeError::Id(_) => ApiError::BadRequest(e.to_string()),

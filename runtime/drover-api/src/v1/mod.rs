@@ -10,6 +10,7 @@
 //! retention settings and collection rounds are `admin`. See [`crate::auth`].
 
 pub mod access;
+pub mod changes;
 pub mod control;
 pub mod events;
 pub mod executions;
@@ -24,7 +25,7 @@ pub mod retention;
 pub mod rules;
 pub mod workflows;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +37,26 @@ use crate::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// Why a change is made, for the change log (`GET /api/v1/changes`). The
+/// body is optional where the reason is (a bare request keeps working);
+/// promoting a pack needs one.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeReason {
+    /// One line, at most 500 characters, e.g. `CHG-1234: ssh timeout raised`.
+    pub reason: Option<String>,
+}
+
+/// Who makes a change (the caller) and why (`reason`, checked: one line,
+/// at most [`drover_core::MAX_REASON_CHARS`] characters).
+pub fn change_by(
+    who: &crate::auth::Principal,
+    reason: Option<&str>,
+) -> Result<drover_core::ChangeBy, crate::ApiError> {
+    drover_core::ChangeBy::new(&who.actor(), reason)
+        .map_err(|e| crate::ApiError::BadRequest(format!("body field `reason`: {e}")))
 }
 
 #[derive(OpenApi)]
@@ -56,6 +77,7 @@ pub struct ErrorBody {
         (name = "grants", description = "capabilities given to pack versions (admin)"),
         (name = "rules", description = "rules: list, enable/disable, test a payload"),
         (name = "events", description = "trigger instances, audit log, sensors, the SSE stream"),
+        (name = "changes", description = "the change log: who changed automation, when, why, and the diff"),
         (name = "kv", description = "the key-value store rules and packs read"),
         (name = "secrets", description = "names, and write-only values"),
         (name = "access", description = "who you are, sessions, API tokens"),
@@ -126,6 +148,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::trigger))
         .routes(routes!(events::incidents))
         .routes(routes!(events::audit))
+        .routes(routes!(changes::list))
         .routes(routes!(events::sensors))
         .routes(routes!(crate::stream::stream))
         .routes(routes!(kv::list))

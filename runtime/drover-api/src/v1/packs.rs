@@ -184,22 +184,26 @@ pub struct Promoted {
 /// Take a pack version out of shadow mode (admin): without `version`, the
 /// newest shadowed one (as `drover pack promote NAME` does). A running
 /// serve picks it up within about a second, and its rules start real
-/// executions.
+/// executions. The body's `reason` is required: it goes to the change log.
 #[utoipa::path(post, path = "/api/v1/packs/{name}/promote", tag = "packs",
     params(("name" = String, Path, description = "pack name"), VersionQuery),
+    request_body = crate::v1::ChangeReason,
     responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn promote(
-    _: Auth<need::Admin>,
+    Auth(who, ..): Auth<need::Admin>,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
+    crate::extract::ApiBody(body): crate::extract::ApiBody<crate::v1::ChangeReason>,
 ) -> Result<Json<Promoted>, ApiError> {
+    let by = crate::v1::change_by(&who, body.reason.as_deref())?;
     let store = state.store().clone();
     blocking(move || {
         let done =
-            app_packs::promote(&store, &name, q.version.as_deref()).map_err(|e| match e {
+            app_packs::promote(&store, &name, q.version.as_deref(), &by).map_err(|e| match e {
                 PromoteError::NotInstalled(_) => not_installed(&name, q.version.as_deref()),
+                PromoteError::NoReason(_) => ApiError::BadRequest(e.to_string()),
                 PromoteError::Store(e) => e.into(),
             })?;
         Ok(Json(Promoted {

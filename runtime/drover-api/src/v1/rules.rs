@@ -141,14 +141,16 @@ async fn set_enabled(
     state: AppState,
     reference: String,
     enabled: bool,
+    by: drover_core::ChangeBy,
 ) -> Result<Json<Toggled>, ApiError> {
     let store = state.store().clone();
     blocking(move || {
-        let done =
-            drover_app::rules::set_enabled(&store, &reference, enabled).map_err(|e| match e {
+        let done = drover_app::rules::set_enabled(&store, &reference, enabled, &by).map_err(
+            |e| match e {
                 RuleError::Unknown(_) => ApiError::NotFound(e.to_string()),
                 RuleError::Store(e) => e.into(),
-            })?;
+            },
+        )?;
         Ok(Json(Toggled {
             reference: done.reference,
             enabled: done.enabled,
@@ -158,30 +160,38 @@ async fn set_enabled(
     .await
 }
 
-/// Enable a rule (operator).
+/// Enable a rule (operator). The body, optional, gives the reason.
 #[utoipa::path(post, path = "/api/v1/rules/{ref}/enable", tag = "rules",
     params(("ref" = String, Path, description = "`pack.name`")),
-    responses((status = 200, body = Toggled), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body(content = Option<crate::v1::ChangeReason>, description = "why, for the change log"),
+    responses((status = 200, body = Toggled), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn enable(
-    _: Auth<need::Operator>,
+    Auth(who, ..): Auth<need::Operator>,
     State(state): State<AppState>,
     ApiPath(reference): ApiPath<String>,
+    crate::extract::ApiBody(body): crate::extract::ApiBody<crate::v1::ChangeReason>,
 ) -> Result<Json<Toggled>, ApiError> {
-    set_enabled(state, reference, true).await
+    let by = crate::v1::change_by(&who, body.reason.as_deref())?;
+    set_enabled(state, reference, true, by).await
 }
 
-/// Disable a rule (operator).
+/// Disable a rule (operator). The body, optional, gives the reason.
 #[utoipa::path(post, path = "/api/v1/rules/{ref}/disable", tag = "rules",
     params(("ref" = String, Path, description = "`pack.name`")),
-    responses((status = 200, body = Toggled), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body(content = Option<crate::v1::ChangeReason>, description = "why, for the change log"),
+    responses((status = 200, body = Toggled), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn disable(
-    _: Auth<need::Operator>,
+    Auth(who, ..): Auth<need::Operator>,
     State(state): State<AppState>,
     ApiPath(reference): ApiPath<String>,
+    crate::extract::ApiBody(body): crate::extract::ApiBody<crate::v1::ChangeReason>,
 ) -> Result<Json<Toggled>, ApiError> {
-    set_enabled(state, reference, false).await
+    let by = crate::v1::change_by(&who, body.reason.as_deref())?;
+    set_enabled(state, reference, false, by).await
 }
 
 /// A trigger instance to test a rule against, as st2-rule-tester reads it.

@@ -179,6 +179,7 @@ fn audit(store: &Store, what: &str, policy: &Policy, actor: &str) -> Result<(), 
         decision: Decision::Allowed,
         reason: format!("{} on {}", describe(&policy.kind), policy.resource_ref),
         dry_run: false,
+        change: None,
     })?;
     Ok(())
 }

@@ -2,12 +2,14 @@
 
 use crate::grants::*;
 use crate::{Result, SqliteStore, StoreError};
-use drover_core::{Grant, GrantId};
+use drover_core::{ChangeBy, Grant, GrantId, kinds};
 use rusqlite::{Connection, params};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 impl GrantStore for SqliteStore {
-    fn insert_grant(&self, grant: Grant) -> Result<()> {
+    fn insert_grant(&self, grant: Grant, by: &ChangeBy) -> Result<()> {
+        let by = by.clone();
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO grants (id, pack, version, capability, scope, digests, created_at,
@@ -24,6 +26,22 @@ impl GrantStore for SqliteStore {
                     grant.created_by,
                     grant.revoked_at_ms
                 ],
+            )?;
+            super::audit::record_change(
+                conn,
+                &by,
+                kinds::GRANT_ADD,
+                &subject(&grant),
+                &grant.pack_ref(),
+                format!(
+                    "granted {} to {} scope '{}' (grant {})",
+                    grant.capability,
+                    grant.pack_ref(),
+                    grant.scope,
+                    grant.id
+                ),
+                Value::Null,
+                state(&grant),
             )?;
             Ok(())
         })
@@ -47,7 +65,8 @@ impl GrantStore for SqliteStore {
         self.read(|conn| active_grants(conn, pack, version))
     }
 
-    fn revoke_grant(&self, id: GrantId, at_ms: i64) -> Result<Option<Grant>> {
+    fn revoke_grant(&self, id: GrantId, at_ms: i64, by: &ChangeBy) -> Result<Option<Grant>> {
+        let by = by.clone();
         self.write(move |conn| {
             let n = conn.execute(
                 "UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -61,9 +80,37 @@ impl GrantStore for SqliteStore {
                 &format!("SELECT {COLUMNS} FROM grants WHERE id = ?1"),
                 params![id.to_string()],
             )?;
+            if let Some(g) = &found.last() {
+                super::audit::record_change(
+                    conn,
+                    &by,
+                    kinds::GRANT_REVOKE,
+                    &subject(g),
+                    &g.pack_ref(),
+                    format!(
+                        "revoked grant {}: {} on {} scope '{}'",
+                        g.id,
+                        g.capability,
+                        g.pack_ref(),
+                        g.scope
+                    ),
+                    state(g),
+                    Value::Null,
+                )?;
+            }
             Ok(found.pop())
         })
     }
+}
+
+/// A grant's subject in the change log: `batchops@0.1.0 nodes.reboot`.
+fn subject(g: &Grant) -> String {
+    format!("{} {}", g.pack_ref(), g.capability)
+}
+
+/// What a grant is, for a change's before or after.
+fn state(g: &Grant) -> Value {
+    json!({"id": g.id.to_string(), "scope": g.scope, "plugins": g.digests})
 }
 
 const COLUMNS: &str =

@@ -59,6 +59,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0019_node_lookups.sql")),
         M::up(include_str!("migrations/0020_execution_finding.sql")),
         M::up(include_str!("migrations/0021_traces.sql")),
+        M::up(include_str!("migrations/0022_changes.sql")),
     ])
 }
 

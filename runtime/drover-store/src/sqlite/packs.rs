@@ -2,7 +2,9 @@
 
 use crate::packs::*;
 use crate::{Result, SqliteStore};
+use drover_core::{ChangeBy, kinds};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 impl PackStore for SqliteStore {
@@ -11,9 +13,12 @@ impl PackStore for SqliteStore {
         pack: InstalledPack,
         components: Vec<ComponentBlob>,
         catalog: PackCatalog,
+        by: &ChangeBy,
     ) -> Result<()> {
+        let by = by.clone();
         self.write(move |conn| {
             let before = live_version(conn, &pack.name)?;
+            let was = version_state(conn, &pack.name, &pack.version, before.as_deref())?;
             for c in &components {
                 conn.execute(
                     "INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)",
@@ -52,6 +57,29 @@ impl PackStore for SqliteStore {
             if before.as_deref() != Some(live.as_str()) || live == pack.version {
                 activate(conn, &pack.name, &live)?;
             }
+            let reference = format!("{}@{}", pack.name, pack.version);
+            let now = version_state(conn, &pack.name, &pack.version, Some(&live))?;
+            let verb = if was["installed"] == true {
+                "reinstalled"
+            } else {
+                "installed"
+            };
+            let mode = if pack.shadow { " in shadow mode" } else { "" };
+            let live_note = if live == pack.version {
+                "it is the live version".to_owned()
+            } else {
+                format!("{}@{live} stays the live version", pack.name)
+            };
+            super::audit::record_change(
+                conn,
+                &by,
+                kinds::PACK_INSTALL,
+                &reference,
+                &reference,
+                format!("{verb} {reference}{mode}; {live_note}"),
+                was,
+                now,
+            )?;
             super::policies::bump_generation(conn)
         })
     }
@@ -124,10 +152,17 @@ impl PackStore for SqliteStore {
         })
     }
 
-    fn set_pack_shadow(&self, name: &str, version: &str, shadow: bool) -> Result<bool> {
-        let (name, version) = (name.to_owned(), version.to_owned());
+    fn set_pack_shadow(
+        &self,
+        name: &str,
+        version: &str,
+        shadow: bool,
+        by: &ChangeBy,
+    ) -> Result<bool> {
+        let (name, version, by) = (name.to_owned(), version.to_owned(), by.clone());
         self.write(move |conn| {
             let before = live_version(conn, &name)?;
+            let was = version_state(conn, &name, &version, before.as_deref())?;
             let changed = conn.execute(
                 "UPDATE packs SET shadow = ?3 WHERE name = ?1 AND version = ?2",
                 params![name, version, shadow],
@@ -136,6 +171,28 @@ impl PackStore for SqliteStore {
                 let live = choose_live(conn, &name)?;
                 if before.as_deref() != Some(live.as_str()) {
                     activate(conn, &name, &live)?;
+                }
+                if was["shadow"] != shadow {
+                    let reference = format!("{name}@{version}");
+                    let (kind, what) = if shadow {
+                        (kinds::PACK_SHADOW, "put back into shadow mode")
+                    } else {
+                        (kinds::PACK_PROMOTE, "promoted out of shadow mode")
+                    };
+                    let live_note = match &before {
+                        Some(b) if *b != live => format!("live version {b} → {live}"),
+                        _ => format!("live version {live}"),
+                    };
+                    super::audit::record_change(
+                        conn,
+                        &by,
+                        kind,
+                        &reference,
+                        &reference,
+                        format!("{reference} {what}; {live_note}"),
+                        was,
+                        version_state(conn, &name, &version, Some(&live))?,
+                    )?;
                 }
             }
             super::policies::bump_generation(conn)?;
@@ -169,6 +226,32 @@ impl PackStore for SqliteStore {
                 .optional()?)
         })
     }
+}
+
+/// What a change to `name@version` shows of it: the pack's live version,
+/// whether this version is installed, its mode and component digests.
+fn version_state(
+    conn: &Connection,
+    name: &str,
+    version: &str,
+    live: Option<&str>,
+) -> Result<Value> {
+    let shadow: Option<bool> = conn
+        .prepare_cached("SELECT shadow FROM packs WHERE name = ?1 AND version = ?2")?
+        .query_row(params![name, version], |r| r.get(0))
+        .optional()?;
+    let digests: BTreeMap<String, String> = conn
+        .prepare_cached(
+            "SELECT plugin, digest FROM pack_components WHERE pack = ?1 AND version = ?2",
+        )?
+        .query_map(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(json!({
+        "live_version": live,
+        "installed": shadow.is_some(),
+        "shadow": shadow,
+        "digests": if shadow.is_some() { json!(digests) } else { Value::Null },
+    }))
 }
 
 /// The version of `name` marked live, if any.
@@ -225,6 +308,10 @@ mod tests {
         }
     }
 
+    fn by() -> ChangeBy {
+        ChangeBy::from("user:t")
+    }
+
     fn catalog(rule: &str) -> PackCatalog {
         PackCatalog {
             rules: vec![(format!("p.{rule}"), format!("name: {rule}"), true)],
@@ -244,10 +331,10 @@ mod tests {
     fn a_shadow_candidate_waits_aside_until_promoted() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("d.db")).unwrap();
-        s.install_pack(pack("1", false, 1), vec![], catalog("one"))
+        s.install_pack(pack("1", false, 1), vec![], catalog("one"), &by())
             .unwrap();
-        s.set_rule_enabled("p.one", false).unwrap();
-        s.install_pack(pack("2", true, 2), vec![], catalog("two"))
+        s.set_rule_enabled("p.one", false, &by()).unwrap();
+        s.install_pack(pack("2", true, 2), vec![], catalog("two"), &by())
             .unwrap();
         let (live, rules, policies) = active(&s);
         assert_eq!(live, "1", "the trusted version stays live");
@@ -263,7 +350,40 @@ mod tests {
             s.pack_catalog("p", "2").unwrap().unwrap().rules[0].0,
             "p.two"
         );
-        assert!(s.set_pack_shadow("p", "2", false).unwrap());
+        let promoter = ChangeBy::new("user:ann", Some("CHG-1")).unwrap();
+        assert!(s.set_pack_shadow("p", "2", false, &promoter).unwrap());
+        let changes = s
+            .list_changes(&crate::ChangeFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "pack.promote",
+                "pack.install",
+                "rule.disable",
+                "pack.install"
+            ],
+            "each change recorded with it, newest first"
+        );
+        let promoted = &changes[0];
+        assert_eq!(
+            (promoted.subject.as_str(), promoted.actor.as_str()),
+            ("p@2", "user:ann")
+        );
+        assert_eq!(promoted.reason.as_deref(), Some("CHG-1"));
+        assert_eq!(
+            promoted.diff_lines(),
+            ["live_version: 1 → 2", "shadow: true → false"]
+        );
+        assert!(
+            changes[1].summary.contains("p@1 stays the live version"),
+            "{:?}",
+            changes[1]
+        );
         let (live, rules, policies) = active(&s);
         assert_eq!(live, "2");
         assert_eq!(
@@ -271,8 +391,8 @@ mod tests {
             (vec!["p.two".into()], vec!["p.two_limit".into()])
         );
         // With no trusted version, the newest shadow one is live (it runs dry).
-        s.set_pack_shadow("p", "1", true).unwrap();
-        s.set_pack_shadow("p", "2", true).unwrap();
+        s.set_pack_shadow("p", "1", true, &by()).unwrap();
+        s.set_pack_shadow("p", "2", true, &by()).unwrap();
         assert_eq!(active(&s).0, "2");
     }
 
@@ -294,11 +414,16 @@ mod tests {
             bytes: vec![1],
         };
         assert!(
-            s.install_pack(pack("1", false, 1), vec![blob], catalog("one"))
+            s.install_pack(pack("1", false, 1), vec![blob], catalog("one"), &by())
                 .is_err()
         );
         assert!(s.list_packs().unwrap().is_empty());
         assert!(s.list_rules().unwrap().is_empty());
         assert_eq!(s.get_blob("sha256:x").unwrap(), None);
+        let changes = s.list_changes(&crate::ChangeFilter {
+            limit: 10,
+            ..Default::default()
+        });
+        assert!(changes.unwrap().is_empty(), "no change without the pack");
     }
 }

@@ -526,7 +526,7 @@ mod tests {
             .unwrap();
         s.replace_pack_rules("p", vec![("p.r".into(), "name: r".into(), true)])
             .unwrap();
-        s.set_rule_enabled("p.r", false).unwrap();
+        s.set_rule_enabled("p.r", false, &"user:t".into()).unwrap();
         assert_eq!(s.catalog_generation().unwrap(), g0 + 3);
         assert_eq!(s.list_policies().unwrap()[0].reference, "p.x");
     }

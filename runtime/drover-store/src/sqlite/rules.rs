@@ -2,8 +2,9 @@
 
 use crate::rules::*;
 use crate::{Result, SqliteStore};
-use drover_core::now_ms;
-use rusqlite::{Connection, params};
+use drover_core::{ChangeBy, kinds, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
 
 impl RuleStore for SqliteStore {
     fn replace_pack_rules(&self, pack: &str, rules: Vec<(String, String, bool)>) -> Result<()> {
@@ -33,15 +34,43 @@ impl RuleStore for SqliteStore {
         })
     }
 
-    fn set_rule_enabled(&self, reference: &str, enabled: bool) -> Result<bool> {
-        let reference = reference.to_owned();
+    fn set_rule_enabled(&self, reference: &str, enabled: bool, by: &ChangeBy) -> Result<bool> {
+        let (reference, by) = (reference.to_owned(), by.clone());
         self.write(move |conn| {
-            let changed = conn.execute(
+            let before: Option<(String, bool)> = conn
+                .prepare_cached("SELECT pack, enabled FROM rules WHERE ref = ?1")?
+                .query_row([&reference], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((pack, was)) = before else {
+                return Ok(false);
+            };
+            conn.execute(
                 "UPDATE rules SET enabled = ?2, updated_at = ?3 WHERE ref = ?1",
                 params![reference, enabled, now_ms()],
-            )? > 0;
+            )?;
             super::policies::bump_generation(conn)?;
-            Ok(changed)
+            if was != enabled {
+                let live: Option<String> = conn
+                    .prepare_cached("SELECT version FROM packs WHERE name = ?1 AND live = 1")?
+                    .query_row([&pack], |r| r.get(0))
+                    .optional()?;
+                let (kind, verb) = if enabled {
+                    (kinds::RULE_ENABLE, "enabled")
+                } else {
+                    (kinds::RULE_DISABLE, "disabled")
+                };
+                super::audit::record_change(
+                    conn,
+                    &by,
+                    kind,
+                    &reference,
+                    &live.map_or(pack.clone(), |v| format!("{pack}@{v}")),
+                    format!("rule {reference} {verb}"),
+                    json!({"enabled": was}),
+                    json!({"enabled": enabled}),
+                )?;
+            }
+            Ok(true)
         })
     }
 

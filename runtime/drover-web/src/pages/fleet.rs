@@ -164,7 +164,12 @@ where
 {
     let fleet = state.api.app.fleet().clone();
     state
-        .blocking(move |_| f(&fleet).map_err(|e| WebError::Internal(e.to_string())))
+        .blocking(move |_| {
+            f(&fleet).map_err(|e| match e {
+                drover_fleet::FleetError::Invalid(m) => WebError::BadRequest(m),
+                e => WebError::Internal(e.to_string()),
+            })
+        })
         .await?;
     Ok(Redirect::to(&format!("/ui/fleet?done={done}#controls")).into_response())
 }
@@ -199,13 +204,10 @@ pub async fn pause(
 /// `POST /ui/fleet/resume` (operator).
 pub async fn resume(
     State(state): State<WebState>,
-    Post(me, _form, ..): Post<need::Operator, ControlForm>,
+    Post(me, form, ..): Post<need::Operator, ControlForm>,
 ) -> Result<Response, WebError> {
-    let actor = me.actor();
-    control(&state, "resumed", move |fleet| {
-        fleet.resume(&actor).map(drop)
-    })
-    .await
+    let by = super::change_by(&me, &form.reason)?;
+    control(&state, "resumed", move |fleet| fleet.resume(&by).map(drop)).await
 }
 
 /// The grid alone.

@@ -3,6 +3,7 @@
 //! separate route rendered from the same data.
 
 pub mod audit;
+pub mod changes;
 pub mod dashboard;
 pub mod executions;
 pub mod find;
@@ -32,6 +33,16 @@ pub async fn not_found(State(state): State<WebState>) -> (StatusCode, Html<Strin
         .render("not_found.html", ctx! { page => "" })
         .unwrap_or_else(|_| "not found".to_owned());
     (StatusCode::NOT_FOUND, Html(body))
+}
+
+/// Who makes a change (the signed-in user) and why (the form's `reason`,
+/// checked as everywhere: one line, at most 500 characters).
+pub fn change_by(
+    me: &drover_api::auth::Principal,
+    reason: &str,
+) -> Result<drover_core::ChangeBy, WebError> {
+    drover_core::ChangeBy::new(&me.actor(), Some(reason))
+        .map_err(|e| WebError::BadRequest(format!("reason: {e}")))
 }
 
 /// An empty form field is an absent one.

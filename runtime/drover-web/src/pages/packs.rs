@@ -192,6 +192,9 @@ pub struct GrantForm {
     plugin: String,
     #[serde(default)]
     confirm: String,
+    /// Why, for the change log (optional; asked on the confirmation).
+    #[serde(default)]
+    reason: String,
 }
 
 /// The grant the form asks for, checked against the pack (drover-host's
@@ -220,12 +223,13 @@ pub async fn grant(
     Path(name): Path<String>,
     Post(me, form, ..): Post<need::Admin, GrantForm>,
 ) -> Result<Response, WebError> {
-    let (n, f, actor) = (name.clone(), form.clone(), me.actor());
+    let by = super::change_by(&me, &form.reason)?;
+    let (n, f) = (name.clone(), form.clone());
     let built = state
         .blocking(move |store| {
-            let grant = build_grant(store, &n, &f, &actor)?;
+            let grant = build_grant(store, &n, &f, &by.actor)?;
             if f.confirm == "yes" {
-                store.insert_grant(grant.clone())?;
+                store.insert_grant(grant.clone(), &by)?;
             }
             Ok(grant)
         })
@@ -278,9 +282,16 @@ pub async fn grant(
             ],
             button => format!("Grant {} scope {}", grant.capability, grant.scope),
             cancel => format!("/ui/packs/{name}?version={}", grant.version),
+            reason => ReasonField { required: false },
         },
     )?)
     .into_response())
+}
+
+/// The confirmation page's reason input.
+#[derive(Serialize)]
+struct ReasonField {
+    required: bool,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +299,8 @@ pub struct RevokeForm {
     id: String,
     #[serde(default)]
     confirm: String,
+    #[serde(default)]
+    reason: String,
 }
 
 pub async fn revoke(
@@ -310,9 +323,10 @@ pub async fn revoke(
         })
         .await?;
     if form.confirm == "yes" {
+        let by = super::change_by(&me, &form.reason)?;
         state
             .blocking(move |store| {
-                drover_app::revoke_grant(store, &id.to_string()).map_err(|e| match e {
+                drover_app::revoke_grant(store, &id.to_string(), &by).map_err(|e| match e {
                     RevokeError::NotActive(_) => {
                         WebError::Conflict(format!("grant {id} was revoked already"))
                     }
@@ -344,6 +358,7 @@ pub async fn revoke(
             fields => vec![("id", id.to_string()), ("confirm", "yes".to_owned())],
             button => format!("Revoke {} scope {}", grant.capability, grant.scope),
             cancel => format!("/ui/packs/{name}?version={}", grant.version),
+            reason => ReasonField { required: false },
         },
     )?)
     .into_response())
@@ -354,6 +369,9 @@ pub struct PromoteForm {
     version: String,
     #[serde(default)]
     confirm: String,
+    /// Why, for the change log: required to promote.
+    #[serde(default)]
+    reason: String,
 }
 
 pub async fn promote(
@@ -377,15 +395,20 @@ pub async fn promote(
                 fields => vec![("version", form.version.clone()), ("confirm", "yes".to_owned())],
                 button => format!("Promote {name}@{}", form.version),
                 cancel => format!("/ui/packs/{name}?version={}", form.version),
+                reason => ReasonField { required: true },
             },
         )?)
         .into_response());
     }
+    let by = super::change_by(&me, &form.reason)?;
     let (n, v) = (name.clone(), form.version.clone());
     state
         .blocking(move |store| {
-            drover_app::packs::promote(store, &n, Some(&v)).map_err(|e| match e {
+            drover_app::packs::promote(store, &n, Some(&v), &by).map_err(|e| match e {
                 drover_app::packs::PromoteError::Store(e) => e.into(),
+                drover_app::packs::PromoteError::NoReason(_) => {
+                    WebError::BadRequest(format!("reason: {e}"))
+                }
                 e => WebError::NotFound(e.to_string()),
             })
         })

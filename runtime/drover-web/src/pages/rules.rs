@@ -171,12 +171,15 @@ pub async fn detail(
 #[derive(Deserialize)]
 pub struct EnabledForm {
     enabled: String,
+    /// Why, for the change log (optional).
+    #[serde(default)]
+    reason: String,
 }
 
 pub async fn set_enabled(
     State(state): State<WebState>,
     Path(reference): Path<String>,
-    Post(_, form, ..): Post<need::Operator, EnabledForm>,
+    Post(me, form, ..): Post<need::Operator, EnabledForm>,
 ) -> Result<Response, WebError> {
     let enabled = match form.enabled.as_str() {
         "true" => true,
@@ -187,10 +190,11 @@ pub async fn set_enabled(
             )));
         }
     };
+    let by = super::change_by(&me, &form.reason)?;
     let r = reference.clone();
     state
         .blocking(move |store| {
-            drover_app::rules::set_enabled(store, &r, enabled).map_err(|e| match e {
+            drover_app::rules::set_enabled(store, &r, enabled, &by).map_err(|e| match e {
                 drover_app::rules::RuleError::Unknown(_) => WebError::NotFound(e.to_string()),
                 drover_app::rules::RuleError::Store(e) => e.into(),
             })

@@ -24,7 +24,11 @@ pub enum BrakeCmd {
     },
     /// Release the brake: automatic requests may start again, and the
     /// unhealthy count starts afresh.
-    Release,
+    Release {
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Configure the threshold and window.
     Set {
         /// Percentage of the inventory, e.g. 5%.
@@ -38,6 +42,9 @@ pub enum BrakeCmd {
         /// 0s: they start at once).
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
         settle: Option<std::time::Duration>,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
 }
 
@@ -48,15 +55,19 @@ pub fn run(db: &Path, cmd: BrakeCmd) -> Result<ExitCode> {
             let s = serde_json::to_value(fleet.brake_status()?)?;
             print_status(&s, json)?;
         }
-        BrakeCmd::Release => print_release(fleet.release_brake(&actor())?),
+        BrakeCmd::Release { reason } => {
+            print_release(fleet.release_brake_because(&actor(), reason.as_deref())?)
+        }
         BrakeCmd::Set {
             threshold,
             window,
             settle,
+            reason,
         } => {
             let t = parse_threshold(threshold)?;
             let ms = |d: std::time::Duration| d.as_millis() as i64;
-            let s = fleet.configure_brake(t, window.map(ms), settle.map(ms), &actor())?;
+            let by = drover_core::ChangeBy::new(&actor(), reason.as_deref())?;
+            let s = fleet.configure_brake(t, window.map(ms), settle.map(ms), by)?;
             print_settings(
                 s.brake.threshold_percent,
                 s.brake.window_ms,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Subcommand, ValueEnum};
+use drover_core::ChangeBy;
 use drover_fleet::{Budget, Fleet, Rule};
 use serde_json::Value;
 
@@ -33,6 +34,9 @@ pub enum BudgetCmd {
         /// A count (20) or a percentage of the inventory (2%; rounded down, at least 1).
         #[arg(long, value_name = "N|P%")]
         max_unavailable: Option<String>,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// List budgets with their current use.
     List {
@@ -41,7 +45,12 @@ pub enum BudgetCmd {
     },
     /// Remove a budget.
     #[command(visible_alias = "delete")]
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,16 +68,17 @@ pub fn run(db: &Path, cmd: BudgetCmd) -> Result<ExitCode> {
             label,
             max,
             max_unavailable,
+            reason,
         } => {
             let rule = rule_from_args(strategy, label, max, max_unavailable)?;
             let b = Budget { name, rule };
-            fleet.set_budget(b.clone(), &actor())?;
+            fleet.set_budget(b.clone(), ChangeBy::new(&actor(), reason.as_deref())?)?;
             let total = fleet.store().count_nodes()? as usize;
             println!("budget {}: {}", b.name, b.describe(total));
         }
         BudgetCmd::List { json } => print_list(&serde_json::to_value(fleet.budgets()?)?, json)?,
-        BudgetCmd::Remove { name } => {
-            if !fleet.remove_budget(&name, &actor())? {
+        BudgetCmd::Remove { name, reason } => {
+            if !fleet.remove_budget(&name, ChangeBy::new(&actor(), reason.as_deref())?)? {
                 bail!("no budget named {name:?} (see `drover budget list`)");
             }
             println!("budget {name} removed");

@@ -24,7 +24,11 @@ pub enum FleetCmd {
         reason: String,
     },
     /// Let queued requests start again.
-    Resume,
+    Resume {
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Maintenance windows for `--policy window` requests.
     #[command(subcommand)]
     Window(WindowCmd),
@@ -70,6 +74,9 @@ pub enum WindowCmd {
         /// Only nodes matching this label selector.
         #[arg(long)]
         selector: Option<String>,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     List {
         #[arg(long)]
@@ -77,13 +84,22 @@ pub enum WindowCmd {
     },
     Remove {
         name: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum LadderCmd {
     /// Set a class's ladder, e.g. `graceful-restart:10m,force-restart:5m`.
-    Set { class: String, steps: String },
+    Set {
+        class: String,
+        steps: String,
+        /// Why, for the change log (`drover changes list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     List {
         #[arg(long)]
         json: bool,
@@ -100,6 +116,11 @@ pub fn print_resumed() {
     println!("fleet resumed");
 }
 
+/// This user, giving `reason` (checked) for the change log.
+fn by(reason: Option<String>) -> Result<drover_core::ChangeBy> {
+    Ok(drover_core::ChangeBy::new(&actor(), reason.as_deref())?)
+}
+
 pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
     let store = open_store(db)?;
     let fleet = Fleet::new(store.clone());
@@ -108,8 +129,8 @@ pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
             fleet.pause(&actor(), &reason)?;
             print_paused();
         }
-        FleetCmd::Resume => {
-            fleet.resume(&actor())?;
+        FleetCmd::Resume { reason } => {
+            fleet.resume(by(reason)?)?;
             print_resumed();
         }
         FleetCmd::Window(WindowCmd::Add {
@@ -119,6 +140,7 @@ pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
             end,
             tz,
             selector,
+            reason,
         }) => {
             let w = Window {
                 name: name.clone(),
@@ -128,7 +150,7 @@ pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
                 tz,
                 selector,
             };
-            fleet.add_window(w, &actor())?;
+            fleet.add_window(w, by(reason)?)?;
             println!("window {name} added");
         }
         FleetCmd::Window(WindowCmd::List { json }) => {
@@ -161,13 +183,17 @@ pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
                 output::table(&rows);
             }
         }
-        FleetCmd::Window(WindowCmd::Remove { name }) => {
-            fleet.remove_window(&name, &actor())?;
+        FleetCmd::Window(WindowCmd::Remove { name, reason }) => {
+            fleet.remove_window(&name, by(reason)?)?;
             println!("window {name} removed");
         }
-        FleetCmd::Ladder(LadderCmd::Set { class, steps }) => {
+        FleetCmd::Ladder(LadderCmd::Set {
+            class,
+            steps,
+            reason,
+        }) => {
             let rungs = parse_ladder(&steps)?;
-            fleet.set_ladder(&class, rungs, &actor())?;
+            fleet.set_ladder(&class, rungs, by(reason)?)?;
             println!("ladder for class {class} set");
         }
         FleetCmd::Ladder(LadderCmd::List { json }) => {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use drover_core::Grant;
+use drover_core::{ChangeBy, Grant};
 
 use crate::cli::GrantCmd;
 use crate::context::{actor, open_store};
@@ -18,10 +18,16 @@ pub fn run(db: &Path, cmd: GrantCmd) -> Result<ExitCode> {
             capability,
             scope,
             plugin,
+            reason,
             json,
-        } => add(db, &pack, &capability, &scope, plugin.as_deref(), json),
+        } => {
+            let by = ChangeBy::new(&actor(), reason.as_deref())?;
+            add(db, &pack, &capability, &scope, plugin.as_deref(), &by, json)
+        }
         GrantCmd::List { pack, all, json } => list(db, pack.as_deref(), all, json),
-        GrantCmd::Revoke { id } => revoke(db, &id),
+        GrantCmd::Revoke { id, reason } => {
+            revoke(db, &id, &ChangeBy::new(&actor(), reason.as_deref())?)
+        }
     }
 }
 
@@ -31,10 +37,11 @@ fn add(
     capability: &str,
     scope: &str,
     only_plugin: Option<&str>,
+    by: &ChangeBy,
     as_json: bool,
 ) -> Result<ExitCode> {
     let store = open_store(db)?;
-    let grant = drover_app::give_grant(&store, pack_ref, capability, scope, only_plugin, &actor())?;
+    let grant = drover_app::give_grant(&store, pack_ref, capability, scope, only_plugin, by)?;
     print_given(&grant, as_json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -122,8 +129,8 @@ fn scope_problem(g: &drover_core::Grant) -> Option<String> {
     }
 }
 
-fn revoke(db: &Path, id: &str) -> Result<ExitCode> {
-    print_revoked(&drover_app::revoke_grant(&open_store(db)?, id)?);
+fn revoke(db: &Path, id: &str, by: &ChangeBy) -> Result<ExitCode> {
+    print_revoked(&drover_app::revoke_grant(&open_store(db)?, id, by)?);
     Ok(ExitCode::SUCCESS)
 }
 

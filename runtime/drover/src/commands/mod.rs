@@ -4,6 +4,7 @@ pub mod access;
 mod audit;
 pub mod brake;
 pub mod budget;
+pub mod changes;
 pub mod demo;
 pub mod exec;
 pub mod exec_control;
@@ -59,6 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Grant(cmd) => grant::run(&db, cmd),
         Command::Exec(cmd) => exec::run(&db, cmd),
         Command::Audit(cmd) => audit::run(&db, cmd),
+        Command::Changes(cmd) => changes::run(&db, cmd),
         Command::Secret(cmd) => secret::run(&db, cmd),
         Command::Rule(cmd) => rule::run(&db, cmd),
         Command::Workflow(cmd) => workflow::run(cmd),

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use drover_core::ChangeBy;
 use drover_pack::Pack;
 use drover_policy::Capability;
 use serde_json::json;
@@ -18,14 +19,18 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
             dirs,
             shadow,
             trusted,
+            reason,
             json,
         } => install(
             db,
             &dirs,
             shadow.then_some(true).or(trusted.then_some(false)),
+            &ChangeBy::new(&actor(), reason.as_deref())?,
             json,
         ),
-        PackCmd::Promote { pack } => promote(db, &pack),
+        PackCmd::Promote { pack, reason } => {
+            promote(db, &pack, &ChangeBy::new(&actor(), Some(&reason))?)
+        }
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
@@ -58,13 +63,13 @@ fn is_new_version(store: &drover_store::Store, name: &str, version: &str) -> Res
     Ok(!installed.is_empty() && !installed.iter().any(|v| v == version))
 }
 
-fn promote(db: &Path, spec: &str) -> Result<ExitCode> {
+fn promote(db: &Path, spec: &str, by: &ChangeBy) -> Result<ExitCode> {
     let store = open_store(db)?;
     let (name, version) = match spec.split_once('@') {
         Some((n, v)) => (n, Some(v)),
         None => (spec, None),
     };
-    let done = drover_app::packs::promote(&store, name, version)?;
+    let done = drover_app::packs::promote(&store, name, version, by)?;
     if done.changed {
         println!("promoted {}@{}: {}", done.name, done.version, done.note());
     } else {
@@ -77,6 +82,7 @@ fn install(
     db: &Path,
     dirs: &[std::path::PathBuf],
     shadow: Option<bool>,
+    by: &ChangeBy,
     as_json: bool,
 ) -> Result<ExitCode> {
     let app = open_app(db)?;
@@ -92,7 +98,7 @@ fn install(
         let shadow = shadow.unwrap_or_else(|| upgrade || shadow_by_default(dir));
         // Pack, components, rules and policies: one transaction.
         let report = app
-            .install_with(dir, &actor(), shadow, pack_rules.into_catalog())
+            .install_with(dir, by, shadow, pack_rules.into_catalog())
             .with_context(cannot)?;
         let live = app.store().get_pack(&name, None)?;
         if !as_json {

@@ -27,8 +27,12 @@ pub fn run(db: &Path, cmd: RuleCmd) -> Result<ExitCode> {
         RuleCmd::Test(args) => test(db, args),
         RuleCmd::List { pack, json } => list(db, pack.as_deref(), json),
         RuleCmd::Show { reference, json } => show(db, &reference, json),
-        RuleCmd::Enable { reference } => set_enabled(db, &reference, true),
-        RuleCmd::Disable { reference } => set_enabled(db, &reference, false),
+        RuleCmd::Enable { reference, reason } => {
+            set_enabled(db, &reference, true, reason.as_deref())
+        }
+        RuleCmd::Disable { reference, reason } => {
+            set_enabled(db, &reference, false, reason.as_deref())
+        }
     }
 }
 
@@ -122,11 +126,17 @@ fn show(db: &Path, reference: &str, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn set_enabled(db: &Path, reference: &str, enabled: bool) -> Result<ExitCode> {
+fn set_enabled(
+    db: &Path,
+    reference: &str,
+    enabled: bool,
+    reason: Option<&str>,
+) -> Result<ExitCode> {
+    let by = drover_core::ChangeBy::new(&crate::context::actor(), reason)?;
     let store = crate::context::open_store(db)?;
     println!(
         "{}",
-        drover_app::rules::set_enabled(&store, reference, enabled)?.message()
+        drover_app::rules::set_enabled(&store, reference, enabled, &by)?.message()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -115,21 +115,24 @@ pub(super) fn budget(remote: &Remote, cmd: BudgetCmd) -> Result<ExitCode> {
             label,
             max,
             max_unavailable,
+            reason,
         } => {
             let rule = budget::rule_from_args(strategy, label, max, max_unavailable)?;
             // A rule serializes as the API's budget spec (`strategy`, ...).
-            let view = remote.put(
-                &format!("/api/v1/budgets/{}", segment(&name)),
-                &serde_json::to_value(&rule)?,
-            )?;
+            let mut spec = serde_json::to_value(&rule)?;
+            spec["reason"] = json!(reason);
+            let view = remote.put(&format!("/api/v1/budgets/{}", segment(&name)), &spec)?;
             println!(
                 "budget {name}: {}",
                 view["description"].as_str().unwrap_or("")
             );
         }
         BudgetCmd::List { json } => budget::print_list(&remote.get("/api/v1/budgets")?, json)?,
-        BudgetCmd::Remove { name } => {
-            remote.delete(&format!("/api/v1/budgets/{}", segment(&name)))?;
+        BudgetCmd::Remove { name, reason } => {
+            remote.delete_with(
+                &format!("/api/v1/budgets/{}", segment(&name)),
+                &json!({ "reason": reason }),
+            )?;
             println!("budget {name} removed");
         }
     }
@@ -139,14 +142,15 @@ pub(super) fn budget(remote: &Remote, cmd: BudgetCmd) -> Result<ExitCode> {
 pub(super) fn brake(remote: &Remote, cmd: BrakeCmd) -> Result<ExitCode> {
     match cmd {
         BrakeCmd::Status { json } => brake::print_status(&remote.get("/api/v1/brake")?, json)?,
-        BrakeCmd::Release => {
-            let done = remote.post("/api/v1/brake/release", &json!({}))?;
+        BrakeCmd::Release { reason } => {
+            let done = remote.post("/api/v1/brake/release", &json!({ "reason": reason }))?;
             brake::print_release(done["was_engaged"] == true);
         }
         BrakeCmd::Set {
             threshold,
             window,
             settle,
+            reason,
         } => {
             let text = |d: Option<std::time::Duration>| {
                 d.map(|d| humantime::format_duration(d).to_string())
@@ -157,6 +161,7 @@ pub(super) fn brake(remote: &Remote, cmd: BrakeCmd) -> Result<ExitCode> {
                     "threshold_percent": brake::parse_threshold(threshold)?,
                     "window": text(window),
                     "settle": text(settle),
+                    "reason": reason,
                 }),
             )?;
             let ms = |v: &Value| v.as_i64().unwrap_or(0);
@@ -176,8 +181,8 @@ pub(super) fn fleet(remote: &Remote, cmd: FleetCmd) -> Result<ExitCode> {
             remote.post("/api/v1/fleet/pause", &json!({"reason": reason}))?;
             fleet::print_paused();
         }
-        FleetCmd::Resume => {
-            remote.post("/api/v1/fleet/resume", &json!({}))?;
+        FleetCmd::Resume { reason } => {
+            remote.post("/api/v1/fleet/resume", &json!({ "reason": reason }))?;
             fleet::print_resumed();
         }
         other => bail!(
