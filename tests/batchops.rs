@@ -280,6 +280,84 @@ fn twenty_dead_nodes_in_one_rack_are_rebooted_one_at_a_time() {
     );
 }
 
+/// An operator cancels the reboot a remediation waits on (it was queued
+/// behind the rack's budget): `wait_for_node` sees the request cancelled,
+/// answers at once instead of retrying, and the workflow ends; the node
+/// is never rebooted.
+#[test]
+fn a_cancelled_reboot_ends_the_remediation_waiting_on_it() {
+    let d = batchops(1, 2);
+    d.expect(
+        0,
+        &[
+            "budget",
+            "set",
+            "rack-one",
+            "--strategy",
+            "groupsemaphore",
+            "--label",
+            "rack",
+            "--max",
+            "1",
+        ],
+    );
+    d.expect(0, &["brake", "set", "--threshold", "100%"]);
+    // b1s02 holds the rack's one slot: b1s01's reboot will queue.
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "b1s02",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    d.expect(0, &["sim", "hang", "b1s01"]);
+    let server = Server::start(&d);
+    report(&server, "b1s01");
+    let request = wait_for("the reboot to queue", Duration::from_secs(60), || {
+        let q = d.json(0, &["fleet", "queue"]);
+        q.as_array()?
+            .iter()
+            .find(|r| r["node"] == "b1s01" && r["gate"] == "budget")
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+    });
+    let out = d.expect(
+        0,
+        &[
+            "fleet",
+            "cancel",
+            &request,
+            "--reason",
+            "replacing the board",
+        ],
+    );
+    assert!(stdout(&out).contains("cancelled"), "{}", stdout(&out));
+    let done = wait_for("the remediation to end", Duration::from_secs(60), || {
+        let r = remediations(&d);
+        (r.len() == 1).then_some(r)
+    });
+    let waited = executions(&d)
+        .into_iter()
+        .filter(|e| e["action"] == "batchops.wait_for_node" && e["status"] == "succeeded")
+        .map(|e| d.json(0, &["exec", "get", e["id"].as_str().unwrap()]))
+        .find(|e| e["result"]["back"] == false)
+        .unwrap_or_else(|| panic!("no final wait_for_node answer\n{}", server.log()));
+    let why = waited["result"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("cancelled") && why.contains("replacing the board"),
+        "{waited:#}"
+    );
+    assert_ne!(done[0]["status"], "succeeded", "{:#}", done[0]);
+    assert_eq!(
+        reboots(&d, "b1s01"),
+        0,
+        "the cancelled reboot never happened"
+    );
+}
+
 /// A receiver for the pack's reports: answers 201, hands each body over.
 fn report_sink() -> (String, std::sync::mpsc::Receiver<Value>) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();

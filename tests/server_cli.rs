@@ -459,7 +459,7 @@ fn set_state_and_the_fleet_pause_through_the_server_as_locally() {
     assert_eq!(stdout(&resumed).trim(), "fleet resumed");
     assert!(r.d.json(0, &["brake", "status"])["paused"].is_null());
     // What still needs the host says so.
-    let out = r.run(&r.admin, 2, &["fleet", "window", "list"]);
+    let out = r.run(&r.admin, 2, &["fleet", "ladder", "list"]);
     assert!(
         stderr(&out).contains("run it on the drover host"),
         "{}",
@@ -883,4 +883,151 @@ fn incidents_list_through_the_server_as_locally_and_refuse_a_bad_range() {
     .call()
     .unwrap();
     assert_eq!(page.status().as_u16(), 400);
+}
+/// The queue, a cancel, the budgets' holders and the maintenance windows
+/// through the server print what they print on the host, and a viewer
+/// may read but not change them.
+#[test]
+fn the_fleet_queue_cancel_and_windows_through_the_server_as_locally() {
+    let r = Remote::start(&["packs/core"]);
+    // Drains that take ten minutes: the queue holds still while we look.
+    let inventory = r.d.dir.path().join("nodes.yaml");
+    std::fs::write(
+        &inventory,
+        "nodes:
+  - {name: a1, labels: {rack: r1}, options: {drain_seconds: 600}}
+  - {name: a2, labels: {rack: r1}}
+  - {name: b1, labels: {rack: r2}, options: {drain_seconds: 600}}
+",
+    )
+    .unwrap();
+    r.d.expect(0, &["node", "import", inventory.to_str().unwrap()]);
+    r.d.expect(
+        0,
+        &[
+            "budget",
+            "set",
+            "rack-one",
+            "--strategy",
+            "groupsemaphore",
+            "--label",
+            "rack",
+            "--max",
+            "1",
+        ],
+    );
+    r.d.expect(0, &["node", "drain", "a1", "a2", "b1", "--reason", "disk"]);
+    for args in [
+        &["fleet", "queue"][..],
+        &["fleet", "queue", "--json"],
+        &["budget", "list"],
+        &["budget", "list", "--json"],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let budgets = stdout(&r.d.expect(0, &["budget", "list"]));
+    assert!(
+        budgets.contains("rack=r1 full (1 of 1): a1 (draining)"),
+        "{budgets}"
+    );
+    let queue = r.d.json(0, &["fleet", "queue"]);
+    // Asked in the same millisecond: the queue's order among them is the
+    // ids', which is random within a millisecond. Look them up by node.
+    let of = |node: &str| -> Value {
+        queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["node"] == node)
+            .unwrap_or_else(|| panic!("no request of {node}: {queue:#}"))
+            .clone()
+    };
+    assert_eq!(queue.as_array().unwrap().len(), 3, "{queue:#}");
+    assert_eq!(of("a2")["gate"], "budget", "{queue:#}");
+    assert_eq!(of("a1")["cancel"], "give_back", "{queue:#}");
+    let text = stdout(&r.d.expect(0, &["fleet", "queue"]));
+    assert!(
+        text.contains("a2") && text.contains("budget rack-one"),
+        "{text}"
+    );
+    let id = of("a2")["id"].as_str().unwrap().to_owned();
+
+    let cancel = ["fleet", "cancel", id.as_str(), "--reason", "wrong node"];
+    let out = r.run(&r.viewer, 2, &cancel);
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    let out = r.run(&r.operator, 0, &cancel);
+    assert!(
+        stdout(&out).contains(&format!("request {id} (drain of a2) cancelled")),
+        "{}",
+        stdout(&out)
+    );
+    let out = r.run(&r.operator, 2, &cancel);
+    assert!(stderr(&out).contains("already ended"), "{}", stderr(&out));
+    let out = r.run(
+        &r.operator,
+        2,
+        &["fleet", "cancel", "01NOSUCH", "--reason", "x"],
+    );
+    assert!(stderr(&out).contains("01NOSUCH"), "{}", stderr(&out));
+    // A draining node is given back, locally alike.
+    let b1 = of("b1")["id"].as_str().unwrap().to_owned();
+    let out = r.d.expect(0, &["fleet", "cancel", &b1, "--reason", "oops"]);
+    assert!(
+        stdout(&out).contains("b1 was draining and is given back to production"),
+        "{}",
+        stdout(&out)
+    );
+    wait_for("b1 back in production", SETTLE, || {
+        (r.state("b1") == "production").then_some(())
+    });
+
+    let add = [
+        "fleet",
+        "window",
+        "add",
+        "nights",
+        "--days",
+        "mon,tue",
+        "--start",
+        "22:00",
+        "--end",
+        "04:00",
+        "--tz",
+        "Europe/Zurich",
+    ];
+    let out = r.run(&r.viewer, 2, &add);
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    r.run(&r.operator, 0, &add);
+    for args in [
+        &["fleet", "window", "list"][..],
+        &["fleet", "window", "list", "--json"],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+    }
+    let listed = r.d.json(0, &["fleet", "window", "list"]);
+    assert_eq!(listed[0]["name"], "nights", "{listed:#}");
+    assert_eq!(listed[0]["nodes"], 3, "{listed:#}");
+    let out = r.run(
+        &r.operator,
+        2,
+        &[
+            "fleet", "window", "add", "odd", "--start", "25:00", "--end", "04:00",
+        ],
+    );
+    assert!(stderr(&out).contains("25:00"), "{}", stderr(&out));
+    let out = r.run(&r.operator, 2, &["fleet", "window", "remove", "nope"]);
+    assert!(stderr(&out).contains("no window named"), "{}", stderr(&out));
+    r.run(&r.operator, 0, &["fleet", "window", "remove", "nights"]);
+    assert_eq!(
+        r.d.json(0, &["fleet", "window", "list"]),
+        serde_json::json!([])
+    );
 }

@@ -1960,3 +1960,357 @@ fn a_promotion_with_its_reason_shows_in_the_change_log() {
     v.goto(&s.url("/ui/changes"));
     assert!(v.text("#changes").contains("pack.promote"));
 }
+/// A browser logged in as a new user `name` with `role`.
+fn browser_as(d: &Drover, s: &Server, name: &str, role: &str) -> Browser {
+    let out = d.expect(0, &["user", "add", name, "--role", role]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let password = stdout.lines().last().unwrap().trim().to_owned();
+    let b = Browser::start(1280, 900);
+    login(&b, s, name, &password);
+    b
+}
+
+/// `drover budget set rack-one --strategy groupsemaphore --label rack --max 1`.
+fn rack_one(d: &Drover) {
+    d.expect(
+        0,
+        &[
+            "budget",
+            "set",
+            "rack-one",
+            "--strategy",
+            "groupsemaphore",
+            "--label",
+            "rack",
+            "--max",
+            "1",
+        ],
+    );
+}
+
+/// Each budget says which nodes hold its slots, per rack for a rack
+/// budget (the full racks first, by whom), each linked to its node's
+/// page; the table follows the fleet without a reload.
+#[test]
+fn the_fleet_page_names_who_holds_each_budget() {
+    let (d, s) = setup();
+    rack_one(&d);
+    d.expect(0, &["budget", "set", "fleet", "--max-unavailable", "10"]);
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n001",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    d.expect(
+        0,
+        &["node", "set-state", "n041", "drained", "--reason", "disk"],
+    );
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/fleet"));
+    let rack = b.text("#budget-rack-one .holders");
+    assert!(
+        rack.contains("rack=r01 full (1 of 1): n001 intervention"),
+        "{rack}"
+    );
+    assert!(
+        rack.contains("rack=r02 full (1 of 1): n041 drained"),
+        "{rack}"
+    );
+    let whole = b.text("#budget-fleet .holders");
+    assert!(whole.contains("n001") && whole.contains("n041"), "{whole}");
+    assert_eq!(b.text("#budget-fleet td:nth-child(3)"), "2 of 10");
+    // A holder links to its node's page.
+    b.click("#budget-rack-one .holders a[href='/ui/nodes/n001']");
+    b.wait_for("the node page", || {
+        b.url().ends_with("/ui/nodes/n001").then_some(())
+    });
+    b.goto(&s.url("/ui/fleet"));
+    // Repaired: the rack is free, without a reload.
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n001",
+            "production",
+            "--reason",
+            "PSU swapped",
+        ],
+    );
+    b.wait_for("the budgets to follow", || {
+        (!b.text("#budget-rack-one .holders").contains("n001")).then_some(())
+    });
+    assert!(b.text("#budget-fleet td:nth-child(3)").contains("1 of 10"));
+}
+
+/// The open requests, each with who asked (an execution links to its
+/// run), since when and the gate it waits on; an operator cancels one
+/// with a reason, after a preview of what it does and a confirmation.
+/// The cancel is audited; a second try, or an unknown request, shows
+/// the refusal in the page.
+#[test]
+fn an_operator_cancels_a_queued_request_from_the_fleet_page() {
+    let (d, s) = setup();
+    d.grant("demo@0.1.0", "nodes.reboot", "*");
+    rack_one(&d);
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n001",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    let exec = d.json(0, &["run", "demo.reboot_node", "node=n002"]);
+    assert_eq!(exec["result"]["outcome"], "queued", "{exec}");
+    let id = exec["result"]["request"].as_str().unwrap().to_owned();
+    let exec_id = exec["id"].as_str().unwrap().to_owned();
+
+    let b = admin_browser(&s, 1280, 900);
+    b.goto(&s.url("/ui/fleet"));
+    let row = b.text(&format!("#req-{id}"));
+    for said in ["n002", "reboot", "queued", "budget", "rack-one", "n001"] {
+        assert!(row.contains(said), "{said}: {row}");
+    }
+    assert!(
+        b.try_find(&format!("#req-{id} a[href='/ui/executions/{exec_id}']"))
+            .is_some(),
+        "the asking execution is linked: {row}"
+    );
+    assert_eq!(b.text(&format!("#req-{id} .gate")), "budget");
+
+    b.click(&format!("#cancel-{id}"));
+    let note = b.text("#cancel-note");
+    assert!(note.contains("has not started"), "{note}");
+    b.type_into("#cancel-reason", "n002 is fine after all");
+    b.click("#cancel-button");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(
+        question.contains(&format!("Cancel request {id}")),
+        "{question}"
+    );
+    b.answer_dialog(false);
+    assert_eq!(
+        d.json(0, &["node", "show", "n002"])["requests"][0]["status"],
+        "queued"
+    );
+    b.click("#cancel-button");
+    b.wait_for("the confirmation", || b.dialog_text());
+    b.answer_dialog(true);
+    b.wait_text("#notice", "cancelled");
+    assert!(b.try_find(&format!("#req-{id}")).is_none());
+    let show = d.json(0, &["node", "show", "n002"]);
+    assert_eq!(show["requests"][0]["status"], "cancelled", "{show}");
+    assert!(
+        show["requests"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("n002 is fine after all")
+    );
+    let audit = d.json(0, &["audit", "list", "--pack", "drover", "--limit", "50"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["capability"] == "fleet.cancel"
+                && a["actor"] == "user:admin"
+                && a["target"] == "n002"
+                && a["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("n002 is fine after all")),
+        "{audit:#}"
+    );
+
+    // Again, and an unknown request: the refusal is in the page.
+    post_form(
+        &b,
+        &format!("/ui/fleet/requests/{id}/cancel"),
+        &[("reason", "again")],
+    );
+    let refused = b.wait_text("#cancel-error", "already ended");
+    assert!(refused.contains("cancelled"), "{refused}");
+    post_form(
+        &b,
+        "/ui/fleet/requests/01NOSUCHREQUEST/cancel",
+        &[("reason", "x")],
+    );
+    b.wait_text("#cancel-error", "01NOSUCHREQUEST");
+    b.goto(&s.url("/ui/fleet?cancel=01NOSUCHREQUEST"));
+    b.wait_text("#cancel-error", "no open fleet request");
+}
+
+/// Maintenance windows on the Fleet page: when, which nodes, whether open
+/// now; an operator adds one (a malformed time is refused in the page,
+/// what was typed kept) and removes one, each audited.
+#[test]
+fn maintenance_windows_are_added_and_removed_from_the_fleet_page() {
+    let (d, s) = setup();
+    let b = browser_as(&d, &s, "otto", "operator");
+    b.goto(&s.url("/ui/fleet"));
+    assert!(b.text("#windows-empty").contains("No maintenance window"));
+    b.type_into("#window-name", "nights");
+    b.click("#window-day-mon");
+    b.click("#window-day-tue");
+    b.type_into("#window-start", "25:00");
+    b.type_into("#window-end", "04:00");
+    b.clear("#window-tz");
+    b.type_into("#window-tz", "Europe/Zurich");
+    b.type_into("#window-selector", "rack=r01");
+    b.click("#window-add");
+    let error = b.wait_text("#window-error", "25:00");
+    assert!(error.contains("start"), "{error}");
+    assert_eq!(b.attr("#window-name", "value").as_deref(), Some("nights"));
+    assert_eq!(
+        b.eval("return document.getElementById('window-day-tue').checked"),
+        true
+    );
+    assert!(d.json(0, &["fleet", "window", "list"]) == serde_json::json!([]));
+    b.clear("#window-start");
+    b.type_into("#window-start", "22:00");
+    b.click("#window-add");
+    b.wait_text("#notice", "Window nights added");
+    let row = b.text("#window-nights");
+    for said in [
+        "mon, tue",
+        "22:00",
+        "04:00",
+        "Europe/Zurich",
+        "rack=r01",
+        "40 nodes",
+    ] {
+        assert!(row.contains(said), "{said}: {row}");
+    }
+    let now = b.text("#window-nights .open-now");
+    assert!(now == "open" || now == "closed", "{now}");
+    let listed = d.json(0, &["fleet", "window", "list"]);
+    assert_eq!(listed[0]["selector"], "rack=r01", "{listed}");
+
+    // An unknown window: refused in the page.
+    post_form(&b, "/ui/fleet/windows/nope/remove", &[]);
+    b.wait_text("#window-error", "no window named \"nope\"");
+
+    b.click("#remove-window-nights");
+    let question = b.wait_for("the confirmation", || b.dialog_text());
+    assert!(question.contains("Remove window nights"), "{question}");
+    b.answer_dialog(true);
+    b.wait_text("#notice", "Window nights removed");
+    assert!(b.try_find("#window-nights").is_none());
+    let audit = d.json(0, &["audit", "list", "--pack", "drover", "--limit", "50"]);
+    let said: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["actor"] == "user:otto")
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    assert!(said.contains(&"window nights added"), "{said:?}");
+    assert!(said.contains(&"window nights removed"), "{said:?}");
+}
+
+/// Every new route of the Fleet page refuses the anonymous (401, or the
+/// login page), a viewer (403 naming the operator role) and a form
+/// without this session's CSRF token; a viewer sees the queue and the
+/// windows but no control.
+#[test]
+fn the_queue_and_window_routes_refuse_the_anonymous_viewers_and_forged_forms() {
+    let (d, s) = setup();
+    rack_one(&d);
+    d.expect(
+        0,
+        &[
+            "node",
+            "set-state",
+            "n001",
+            "intervention",
+            "--reason",
+            "PSU",
+        ],
+    );
+    let answer = d.json(0, &["node", "drain", "n002", "--reason", "disk"]);
+    let id = answer[0]["request_id"].as_str().unwrap().to_owned();
+    d.expect(
+        0,
+        &[
+            "fleet", "window", "add", "nights", "--start", "22:00", "--end", "04:00",
+        ],
+    );
+    let routes = [
+        format!("/ui/fleet/requests/{id}/cancel"),
+        "/ui/fleet/windows".to_owned(),
+        "/ui/fleet/windows/nights/remove".to_owned(),
+    ];
+    let anonymous: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    for path in &routes {
+        let r = anonymous
+            .post(&s.url(path))
+            .content_type("application/x-www-form-urlencoded")
+            .send("reason=x&name=evil&start=00:00&end=23:59")
+            .unwrap();
+        let to_login = r.status() == 303 && r.headers()["location"] == "/login";
+        assert!(r.status() == 401 || to_login, "{path}: {}", r.status());
+    }
+
+    let b = browser_as(&d, &s, "vera", "viewer");
+    b.goto(&s.url("/ui/fleet"));
+    assert!(b.text(&format!("#req-{id}")).contains("n002"));
+    assert!(b.try_find(&format!("#cancel-{id}")).is_none());
+    assert!(b.try_find("#window-form").is_none());
+    assert!(b.try_find("#remove-window-nights").is_none());
+    for path in &routes {
+        post_form(
+            &b,
+            path,
+            &[
+                ("reason", "x"),
+                ("name", "evil"),
+                ("start", "00:00"),
+                ("end", "23:59"),
+            ],
+        );
+        let page = b.wait_text("body", "needs the");
+        assert!(page.contains("needs the operator role"), "{path}: {page}");
+        b.goto(&s.url("/ui/fleet"));
+    }
+
+    // An operator's session, but a forged form (no token of this session).
+    let o = browser_as(&d, &s, "otto", "operator");
+    o.goto(&s.url("/ui/fleet"));
+    for path in &routes {
+        o.eval(&format!(
+            "var f = document.createElement('form'); f.method = 'post'; f.action = '{path}';
+             [['csrf', 'forged'], ['reason', 'x'], ['name', 'evil'], ['start', '00:00'], ['end', '23:59']].forEach(function (kv) {{
+               var i = document.createElement('input'); i.name = kv[0]; i.value = kv[1]; f.appendChild(i); }});
+             document.body.appendChild(f); f.submit(); return null"
+        ));
+        o.wait_text("body", "CSRF");
+        o.goto(&s.url("/ui/fleet"));
+    }
+    // Nothing changed.
+    assert_eq!(
+        d.json(0, &["node", "show", "n002"])["requests"][0]["status"],
+        "queued"
+    );
+    let windows = d.json(0, &["fleet", "window", "list"]);
+    let names: Vec<&str> = windows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nights"]);
+}

@@ -349,3 +349,180 @@ async fn policies_retention_and_gc_are_the_admins_and_refusals_store_nothing() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert!(report["size_bytes"].as_u64().unwrap() > 0, "{report}");
 }
+
+/// The fleet's queue, cancel and maintenance windows: the anonymous get
+/// 401, a viewer reads but may not change (403 naming the operator
+/// role), and bad input is a 4xx naming what is wrong, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_queue_cancel_and_windows_keep_their_roles() {
+    let api = api();
+    let window =
+        serde_json::json!({"days": ["mon"], "start": "22:00", "end": "04:00", "tz": "UTC"});
+    let reason = serde_json::json!({"reason": "wrong node"});
+    for (method, uri, body) in [
+        (Method::GET, "/api/v1/fleet/requests", None),
+        (
+            Method::POST,
+            "/api/v1/fleet/requests/01X/cancel",
+            Some(reason.clone()),
+        ),
+        (Method::GET, "/api/v1/fleet/windows", None),
+        (
+            Method::PUT,
+            "/api/v1/fleet/windows/nights",
+            Some(window.clone()),
+        ),
+        (Method::DELETE, "/api/v1/fleet/windows/nights", None),
+    ] {
+        let (status, _, b) = call(&api, method.clone(), uri, None, body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}: {b}");
+        if method != Method::GET {
+            let (status, _, b) = call(&api, method.clone(), uri, Some(&api.viewer), body).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {b}");
+            assert!(error_of(&b).contains("needs the operator role"), "{b}");
+        }
+    }
+    let (status, _, body) = get(&api, "/api/v1/fleet/windows", &api.viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, serde_json::json!([]), "the viewer changed nothing");
+
+    // An operator: a window, listed with whether it is open and its nodes.
+    let (status, _, body) = call(
+        &api,
+        Method::PUT,
+        "/api/v1/fleet/windows/nights",
+        Some(&api.operator),
+        Some(window),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "nights", "{body}");
+    assert_eq!(body["nodes"], 1000, "{body}");
+    assert!(body["open_now"].is_boolean(), "{body}");
+    for (bad, field) in [
+        (
+            serde_json::json!({"start": "25:00", "end": "04:00"}),
+            "25:00",
+        ),
+        (
+            serde_json::json!({"start": "late", "end": "04:00"}),
+            "HH:MM",
+        ),
+        (
+            serde_json::json!({"start": "22:00", "end": "04:00", "tz": "Mars/Olympus"}),
+            "IANA",
+        ),
+        (
+            serde_json::json!({"start": "22:00", "end": "04:00", "days": ["someday"]}),
+            "someday",
+        ),
+    ] {
+        let (status, _, body) = call(
+            &api,
+            Method::PUT,
+            "/api/v1/fleet/windows/odd",
+            Some(&api.operator),
+            Some(bad),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(error_of(&body).contains(field), "{field}: {body}");
+    }
+    let (status, _, body) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/fleet/windows/nope",
+        Some(&api.operator),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(error_of(&body).contains("nope"), "{body}");
+    let (status, _, _) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/fleet/windows/nights",
+        Some(&api.operator),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let budget = serde_json::json!({"strategy": "groupsemaphore", "label": "rack", "max": 1});
+    let (status, _, body) = call(
+        &api,
+        Method::PUT,
+        "/api/v1/budgets/rack-one",
+        Some(&api.admin),
+        Some(budget),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A request to cancel: queued behind n001 in its rack.
+    for (node, path) in [("n001", "drain"), ("n002", "drain")] {
+        let (status, _, body) = call(
+            &api,
+            Method::POST,
+            &format!("/api/v1/nodes/{node}/{path}"),
+            Some(&api.operator),
+            Some(serde_json::json!({"reason": "disk"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, _, queue) = get(&api, "/api/v1/fleet/requests", &api.viewer).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    let queue = queue.as_array().unwrap().clone();
+    assert_eq!(queue.len(), 2, "{queue:?}");
+    // Oldest first, but two requests of one millisecond sort by id.
+    let of = |node: &str| queue.iter().find(|q| q["node"] == node).unwrap().clone();
+    assert_eq!(of("n001")["cancel"], "give_back", "{queue:?}");
+    assert_eq!(of("n002")["gate"], "budget", "{queue:?}");
+    let (_, _, budgets) = get(&api, "/api/v1/budgets", &api.viewer).await;
+    assert_eq!(budgets[0]["groups"][0]["group"], "rack=r01", "{budgets}");
+    assert_eq!(budgets[0]["holders"][0]["node"], "n001", "{budgets}");
+
+    let id = of("n002")["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/api/v1/fleet/requests/{id}/cancel");
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        &cancel,
+        Some(&api.operator),
+        Some(serde_json::json!({"reason": " "})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).contains("reason"), "{body}");
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        "/api/v1/fleet/requests/01NOSUCH/cancel",
+        Some(&api.operator),
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(error_of(&body).contains("01NOSUCH"), "{body}");
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        &cancel,
+        Some(&api.operator),
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["node"], "n002", "{body}");
+    assert_eq!(body["was"], "queued", "{body}");
+    let (status, _, body) = call(
+        &api,
+        Method::POST,
+        &cancel,
+        Some(&api.operator),
+        Some(reason),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_of(&body).contains("already ended"), "{body}");
+}

@@ -37,10 +37,13 @@ fn failed(e: StoreError) -> PortError {
 
 fn fleet_error(e: FleetError) -> PortError {
     match e {
-        FleetError::UnknownNode(_) => PortError::NotFound(e.to_string()),
-        FleetError::UnknownState(_) | FleetError::Invalid(_) | FleetError::Import(_) => {
-            PortError::Invalid(e.to_string())
-        }
+        FleetError::UnknownNode(_)
+        | FleetError::UnknownRequest(_)
+        | FleetError::UnknownWindow(_) => PortError::NotFound(e.to_string()),
+        FleetError::UnknownState(_)
+        | FleetError::Invalid(_)
+        | FleetError::Import(_)
+        | FleetError::Conflict(_) => PortError::Invalid(e.to_string()),
         FleetError::Store(e) => failed(e),
     }
 }

@@ -247,6 +247,19 @@ impl<'a> Usage<'a> {
         idx
     }
 
+    /// The name of group `g` of budget `b` (`rack=r07`; empty for max
+    /// unavailable, whose one group is the fleet).
+    pub fn group_name(&self, b: usize, g: u32) -> &str {
+        self.group_names[b]
+            .get(g as usize)
+            .map_or("", String::as_str)
+    }
+
+    /// The limit of budget `b` in this fleet.
+    pub fn limit_of(&self, b: usize) -> u32 {
+        self.limits[b]
+    }
+
     /// Like [`Usage::check`], explaining a refusal (one pass over the
     /// fleet; use [`Usage::hold_in`] for many).
     pub fn hold(&self, node: usize) -> Option<Hold> {

@@ -22,7 +22,9 @@ use crate::inventory::{ImportReport, NodeSpec};
 use crate::model::{Kind, Node, Origin, Request, State};
 use crate::settings::{Pause, Rung, Settings, Window};
 use crate::sim::Clock;
-use crate::world::{Action, ActionResult, Answer, Changes, NewRequest, Op, World};
+use crate::world::{
+    Action, ActionResult, Answer, Cancelled, Changes, NewRequest, Op, QueueEntry, World,
+};
 use crate::{FleetError, planner};
 
 const SETTINGS_KEY: &str = "settings";
@@ -310,7 +312,7 @@ pub struct BrakeStatus {
     pub paused: Option<Pause>,
 }
 
-/// A budget with how much of it is in use.
+/// A budget with how much of it is in use, and by whom.
 #[derive(Clone, Debug, Serialize)]
 pub struct BudgetView {
     pub name: String,
@@ -322,6 +324,48 @@ pub struct BudgetView {
     pub limit: u32,
     pub created_at_ms: i64,
     pub created_by: String,
+    /// The nodes holding its slots now (out of production and counted by
+    /// it), by name, at most [`MAX_HOLDERS_LISTED`]; `held_by` counts
+    /// them all.
+    pub holders: Vec<Holder>,
+    pub held_by: usize,
+    /// For a group semaphore: each group with a node out (full ones
+    /// first, then by name), with its holders. Empty for max unavailable.
+    pub groups: Vec<GroupUse>,
+}
+
+/// How many holders a budget view lists by name (per budget, and per
+/// group); the counts are always whole.
+pub const MAX_HOLDERS_LISTED: usize = 50;
+
+/// A node holding a budget's slot, and why it is out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Holder {
+    pub node: String,
+    pub state: State,
+}
+
+/// One group of a group semaphore (`rack=r07`) with nodes out.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupUse {
+    pub group: String,
+    pub used: u32,
+    pub limit: u32,
+    /// No other node of the group may go out now.
+    pub full: bool,
+    /// At most [`MAX_HOLDERS_LISTED`], by name.
+    pub holders: Vec<Holder>,
+}
+
+/// A maintenance window, whether it is open now and how many nodes it
+/// covers.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowView {
+    #[serde(flatten)]
+    pub window: Window,
+    pub open_now: bool,
+    /// Nodes its selector covers (all of them without one).
+    pub nodes: usize,
 }
 
 /// A dry run of requests: each answer, and the rolling schedule.
@@ -669,12 +713,40 @@ impl Fleet {
         let w = self.world(now_ms())?;
         let rows = self.store.fleet_read(|tx| tx.budgets())?;
         let total = w.nodes.len();
+        let holder = |i: usize| Holder {
+            node: w.nodes[i].name.clone(),
+            state: w.nodes[i].state,
+        };
         let mut out = Vec::new();
-        for (i, b) in w.budgets.iter().enumerate() {
+        for b in &w.budgets {
             let one = [b.clone()];
             let usage = Usage::new(&w.nodes, &one);
             let used = usage.max_used(0);
             let row = rows.iter().find(|r| r.name == b.name);
+            // Per group, the nodes out that it counts (by name: nodes are
+            // listed in name order).
+            let index = usage.holders_index();
+            let mut all: Vec<usize> = index.values().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            let mut groups: Vec<GroupUse> = match b.rule {
+                Rule::GroupSemaphore { .. } => index
+                    .iter()
+                    .map(|(&(_, g), nodes)| GroupUse {
+                        group: usage.group_name(0, g).to_owned(),
+                        used: nodes.len() as u32,
+                        limit: usage.limit_of(0),
+                        full: nodes.len() as u32 >= usage.limit_of(0),
+                        holders: nodes
+                            .iter()
+                            .take(MAX_HOLDERS_LISTED)
+                            .map(|&i| holder(i))
+                            .collect(),
+                    })
+                    .collect(),
+                Rule::MaxUnavailable { .. } => Vec::new(),
+            };
+            groups.sort_by(|a, b| b.full.cmp(&a.full).then_with(|| a.group.cmp(&b.group)));
             out.push(BudgetView {
                 name: b.name.clone(),
                 rule: b.rule.clone(),
@@ -683,8 +755,14 @@ impl Fleet {
                 limit: b.limit(total),
                 created_at_ms: row.map_or(0, |r| r.created_at_ms),
                 created_by: row.map(|r| r.created_by.clone()).unwrap_or_default(),
+                held_by: all.len(),
+                holders: all
+                    .into_iter()
+                    .take(MAX_HOLDERS_LISTED)
+                    .map(holder)
+                    .collect(),
+                groups,
             });
-            let _ = i;
         }
         Ok(out)
     }
@@ -896,13 +974,71 @@ impl Fleet {
                 let before = s.windows.len();
                 s.windows.retain(|w| w.name != name);
                 if s.windows.len() == before {
-                    return Err(FleetError::Invalid(format!(
-                        "no window named {name:?} (see `drover fleet window list`)"
-                    )));
+                    return Err(FleetError::UnknownWindow(name));
                 }
                 Ok(())
             },
         )
+    }
+
+    /// The maintenance windows, each with whether it is open now and how
+    /// many nodes it covers.
+    pub fn windows(&self) -> Result<Vec<WindowView>, FleetError> {
+        let now = now_ms();
+        let w = self.world(now)?;
+        Ok(w.settings
+            .windows
+            .iter()
+            .map(|win| WindowView {
+                open_now: win.is_open(now),
+                nodes: w.nodes.iter().filter(|n| win.covers(n)).count(),
+                window: win.clone(),
+            })
+            .collect())
+    }
+
+    // ----- the queue ---------------------------------------------------------
+
+    /// The open requests, oldest first, each with the gate it waits on
+    /// and what cancelling it would do ([`World::queue`]).
+    pub fn queue(&self) -> Result<Vec<QueueEntry>, FleetError> {
+        let now = now_ms();
+        Ok(self.world(now)?.queue(now))
+    }
+
+    /// Cancels an open request ([`World::cancel`]: a queued one is
+    /// dropped, a node being drained is given back, a rebooting one
+    /// refuses), in one transaction, audited as `fleet.cancel`. A request
+    /// that ended is named with how it ended.
+    pub fn cancel_request(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Cancelled, FleetError> {
+        let (id, actor, reason) = (id.to_owned(), actor.to_owned(), reason.to_owned());
+        self.txn(move |tx| {
+            let now = now_ms();
+            let mut w = load_world(tx, now)?;
+            let done = match w.cancel(&id, &actor, &reason, now) {
+                Err(FleetError::UnknownRequest(_)) if !id.is_empty() => match tx.request(&id)? {
+                    Some(r) => {
+                        let r = Request::from_row(r)?;
+                        return Err(FleetError::Conflict(format!(
+                            "request {id} ({} of {}) already ended ({}): nothing to cancel; {}",
+                            r.kind.as_str(),
+                            r.node,
+                            r.status.as_str(),
+                            r.detail
+                        )));
+                    }
+                    None => return Err(FleetError::UnknownRequest(id)),
+                },
+                other => other?,
+            };
+            save(tx, w.take_changes())?;
+            Ok(done)
+        })
     }
 
     pub fn set_ladder(

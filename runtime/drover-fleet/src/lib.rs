@@ -32,12 +32,12 @@ pub use budget::{Budget, Hold, Rule};
 pub use controller::{
     BrakeStatus, Controller, Fleet, NodeDetail, NodeHealth, NodeInfo, TickReport,
 };
-pub use controller::{BudgetView, DryRun};
+pub use controller::{BudgetView, DryRun, GroupUse, Holder, WindowView};
 pub use driver::{Driver, DriverError, Drivers, NodeTarget, PowerAction, SecretLookup};
 pub use model::{Gate, GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
 pub use planner::Schedule;
 pub use settings::Settings;
-pub use world::{Answer, NewRequest, World};
+pub use world::{Answer, CancelPlan, Cancelled, NewRequest, QueueEntry, World};
 
 use drover_store::StoreError;
 
@@ -55,6 +55,14 @@ pub const STATES: [&str; 6] = [
 pub enum FleetError {
     #[error("no node named {0:?} in the inventory (see `drover node list`)")]
     UnknownNode(String),
+    #[error("no fleet request {0:?} (`drover fleet queue` lists the open ones)")]
+    UnknownRequest(String),
+    #[error("no window named {0:?} (see `drover fleet window list`)")]
+    UnknownWindow(String),
+    /// The change does not fit the current state (a request that ended,
+    /// a node mid-reboot); the message says what to do instead.
+    #[error("{0}")]
+    Conflict(String),
     #[error("unknown node state {0:?} (expected one of: {states})", states = STATES.join(", "))]
     UnknownState(String),
     #[error("{0}")]

@@ -201,7 +201,7 @@ pub enum Status {
     /// A step failed or a deadline passed: a person must look.
     Intervention,
     Denied,
-    /// Ended by an operator's set-state.
+    /// Ended by an operator: a cancel, or a set-state of its node.
     Cancelled,
 }
 

@@ -2,7 +2,9 @@
 //! requests, budgets, settings, recent unhealthy signals) and the
 //! functions that move it — [`World::submit`] for new requests,
 //! [`World::step`] for deadlines, admission and the driver calls due now,
-//! [`World::apply`] for what the drivers answered. No I/O and no clock:
+//! [`World::apply`] for what the drivers answered, [`World::queue`] and
+//! [`World::cancel`] for the open requests an operator reads and ends.
+//! No I/O and no clock:
 //! `now` is an argument, so tests replay any timing. The store-backed
 //! controller (`controller.rs`) loads a World inside a transaction, runs
 //! these, and writes back what changed ([`World::take_changes`]).
@@ -60,6 +62,56 @@ pub struct Answer {
     /// Which of the fleet's gates delays or refuses it (none: accepted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<Gate>,
+}
+
+/// What cancelling an open request does ([`World::cancel`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelPlan {
+    /// Not started (or nothing to undo): the request is dropped.
+    Drop,
+    /// The drain has started: the node is given back (an undrain).
+    GiveBack,
+    /// Mid-reboot or already restoring: refused, with what to do instead.
+    Refused,
+}
+
+/// An open request as the queue shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueueEntry {
+    #[serde(flatten)]
+    pub request: Request,
+    /// The node's state now.
+    pub state: State,
+    /// The gate a queued request waits on (none: active, or it starts at
+    /// the controller's next tick).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+    /// The full budget and who holds it, when the gate is a budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+    /// Queued, but nothing holds it back: it starts at the next tick.
+    pub starts_next: bool,
+    /// What cancelling it would do, and why ([`CancelPlan`]).
+    pub cancel: CancelPlan,
+    pub cancel_note: String,
+}
+
+/// What [`World::cancel`] did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cancelled {
+    pub request_id: String,
+    pub node: String,
+    pub kind: Kind,
+    /// The request's status when it was cancelled.
+    pub was: Status,
+    /// The node's state when it was cancelled.
+    pub state: State,
+    /// The undrain request that gives the node back, if it was out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_back: Option<String>,
+    /// The cancelled request's final detail.
+    pub detail: String,
 }
 
 /// A line of a node's history, to be stored.
@@ -609,6 +661,216 @@ impl World {
             detail,
             hold: None,
             gate: None,
+        })
+    }
+
+    // ----- the queue and cancelling ------------------------------------------
+
+    /// What cancelling the open request `ri` would do, and why, in words
+    /// an operator can act on.
+    fn cancel_plan(&self, ri: usize) -> (CancelPlan, String) {
+        let r = &self.requests[ri];
+        let state = self
+            .node_index(&r.node)
+            .map_or(State::Production, |ni| self.nodes[ni].state);
+        let node = &r.node;
+        match (r.status, state) {
+            (Status::Queued, _) => (
+                CancelPlan::Drop,
+                format!("it has not started: cancelling drops it and leaves {node} {state}"),
+            ),
+            (Status::Active, State::Draining | State::Drained) => (
+                CancelPlan::GiveBack,
+                format!("{node} is {state}: cancelling gives it back to production (an undrain)"),
+            ),
+            (Status::Active, State::Rebooting) => (
+                CancelPlan::Refused,
+                format!(
+                    "{node} is rebooting and a power action cannot be taken back; the request \
+                     gives it back once it is up, or, if it is stuck, set its state by hand \
+                     (`drover node set-state {node} intervention --reason ...`)"
+                ),
+            ),
+            (Status::Active, State::Restoring) => (
+                CancelPlan::Refused,
+                format!(
+                    "{node} is already being given back to production (restoring); \
+                     the request ends on its own"
+                ),
+            ),
+            (Status::Active, _) => (
+                CancelPlan::Drop,
+                format!("{node} is {state}: cancelling ends the request and leaves the node so"),
+            ),
+            _ => (
+                CancelPlan::Refused,
+                format!("it already ended ({})", r.status.as_str()),
+            ),
+        }
+    }
+
+    /// The open requests, oldest first: each with its node's state, the
+    /// gate a queued one waits on (and the budget holding it), and what
+    /// cancelling it would do. Decided on a copy of the world, as the
+    /// next admission would see it: nothing is admitted or changed.
+    pub fn queue(&self, now: i64) -> Vec<QueueEntry> {
+        let mut probe = self.clone();
+        probe.admit(now);
+        let mut out = Vec::new();
+        for (ri, r) in self.requests.iter().enumerate() {
+            if !r.status.open() {
+                continue;
+            }
+            let Some(ni) = self.node_index(&r.node) else {
+                continue;
+            };
+            let (cancel, cancel_note) = self.cancel_plan(ri);
+            let mut request = r.clone();
+            let (gate, hold, starts_next) = if r.status == Status::Queued {
+                let p = &probe.requests[ri];
+                let starts = p.status != Status::Queued;
+                if !starts {
+                    request.detail = p.detail.clone();
+                }
+                (
+                    probe.gates.get(&r.id).copied(),
+                    probe.holds.get(&r.id).cloned(),
+                    starts,
+                )
+            } else {
+                (None, None, false)
+            };
+            out.push(QueueEntry {
+                request,
+                state: self.nodes[ni].state,
+                gate,
+                hold,
+                starts_next,
+                cancel,
+                cancel_note,
+            });
+        }
+        out
+    }
+
+    /// An operator cancels an open request, with a reason (audited as
+    /// `fleet.cancel`). A queued request is dropped and its node left as
+    /// it is. A request whose drain has started (draining, drained) gives
+    /// its node back: a new undrain request of `actor`'s starts at once,
+    /// whatever the budgets, pause or brake, since it only frees a slot.
+    /// A rebooting node refuses (a power action cannot be taken back), as
+    /// does one already restoring: [`FleetError::Conflict`] says what to
+    /// do instead. A driver answer still in flight for the cancelled
+    /// request is ignored by [`World::apply`] (it is no longer the node's
+    /// open request).
+    pub fn cancel(
+        &mut self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Cancelled, FleetError> {
+        let ri = self
+            .requests
+            .iter()
+            .position(|r| r.id == id && !id.is_empty())
+            .ok_or_else(|| FleetError::UnknownRequest(id.to_owned()))?;
+        let r = &self.requests[ri];
+        let what = format!("request {id} ({} of {})", r.kind.as_str(), r.node);
+        if !r.status.open() {
+            return Err(FleetError::Conflict(format!(
+                "{what} already ended ({}): nothing to cancel; {}",
+                r.status.as_str(),
+                r.detail
+            )));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(FleetError::Invalid(format!(
+                "cancelling {what} needs a reason (it is audited)"
+            )));
+        }
+        let (plan, why) = self.cancel_plan(ri);
+        if plan == CancelPlan::Refused {
+            return Err(FleetError::Conflict(format!(
+                "{what} cannot be cancelled now: {why}"
+            )));
+        }
+        let ni = self
+            .node_index(&r.node)
+            .ok_or_else(|| FleetError::UnknownNode(r.node.clone()))?;
+        let (node, kind, was, exec) = (r.node.clone(), r.kind, r.status, r.execution_id.clone());
+        let state = self.nodes[ni].state;
+        let undrain_id = (plan == CancelPlan::GiveBack).then(crate::new_request_id);
+        let mut detail = format!("cancelled by {actor}: {reason}");
+        if let Some(u) = &undrain_id {
+            detail.push_str(&format!(
+                "; {node} was {state} and is given back to production (undrain request {u})"
+            ));
+        }
+        self.close(ri, Status::Cancelled, detail.clone(), now);
+        self.note(
+            ni,
+            now,
+            "cancelled",
+            Some(ri),
+            actor,
+            &format!("{what}: {detail}"),
+        );
+        self.effects.push(Effect {
+            at_ms: now,
+            node: node.clone(),
+            request_id: Some(id.to_owned()),
+            execution_id: exec,
+            actor: actor.to_owned(),
+            capability: "fleet.cancel".into(),
+            decision: Decision::Allowed,
+            reason: format!("{what}, {}, cancelled: {reason}", was.as_str()),
+            change: None,
+        });
+        if let Some(u) = &undrain_id {
+            let give_back = Request {
+                id: u.clone(),
+                node: node.clone(),
+                kind: Kind::Undrain,
+                reason: format!("request {id} cancelled: {reason}"),
+                execution_id: None,
+                actor: actor.to_owned(),
+                origin: Origin::Operator,
+                grant: None,
+                policy: Policy::Asap,
+                drain_timeout_ms: self.settings.drain_timeout_ms,
+                reboot_timeout_ms: self.settings.reboot_timeout_ms,
+                status: Status::Queued,
+                detail: "queued".into(),
+                created_ms: now,
+                updated_ms: now,
+                life: Default::default(),
+            };
+            self.history.push(History {
+                node: node.clone(),
+                at_ms: now,
+                event: "request".into(),
+                from: state,
+                to: state,
+                request_id: Some(u.clone()),
+                actor: actor.to_owned(),
+                detail: format!("undrain requested (asap): {}", give_back.reason),
+            });
+            self.requests.push(give_back);
+            let gi = self.requests.len() - 1;
+            self.dirty_requests.insert(gi);
+            self.open.insert(ni, gi);
+            self.start(gi, now);
+        }
+        Ok(Cancelled {
+            request_id: id.to_owned(),
+            node,
+            kind,
+            was,
+            state,
+            given_back: undrain_id,
+            detail,
         })
     }
 

@@ -27,7 +27,7 @@ pub struct StreamEvent {
 }
 
 /// What changes on screen, cheap to read often: the newest stored
-/// execution, the queue, and the node states.
+/// execution, the queue, the node states and the fleet requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     pub newest_execution: Option<String>,
@@ -35,6 +35,9 @@ pub struct Changes {
     pub running: u64,
     /// Each node with its state and current health (`production/silent`).
     pub nodes: Vec<(String, String)>,
+    /// The fleet requests: how many are open, and the latest update of
+    /// any (the Fleet page's queue follows them).
+    pub requests: (u64, i64),
 }
 
 /// What changed: the event stream's tail and the UI's change marker.

@@ -154,6 +154,12 @@ pub fn router(state: WebState) -> Router {
         .route("/fleet/brake/release", post(pages::fleet::release_brake))
         .route("/fleet/pause", post(pages::fleet::pause))
         .route("/fleet/resume", post(pages::fleet::resume))
+        .route("/fleet/requests/{id}/cancel", post(pages::fleet::cancel))
+        .route("/fleet/windows", post(pages::fleet::add_window))
+        .route(
+            "/fleet/windows/{name}/remove",
+            post(pages::fleet::remove_window),
+        )
         .route("/nodes/{name}", get(pages::nodes::page))
         .route("/inquiries", get(pages::inquiries::list))
         .route("/inquiries/live", get(pages::inquiries::live))

@@ -3,8 +3,8 @@
 //! One thread reads [`Store::changes`] and the pending-inquiries marker
 //! every [`POLL`] while at least one browser is connected, and broadcasts
 //! what changed: `executions` (a new execution was stored, or the queue
-//! moved), `nodes` (a node changed state) or `inquiries` (an inquiry was
-//! asked or ended). `/ui/events` streams these as server-sent events;
+//! moved), `nodes` (a node changed state, or a fleet request was made,
+//! moved or ended) or `inquiries` (an inquiry was asked or ended). `/ui/events` streams these as server-sent events;
 //! htmx's SSE extension turns each into a re-fetch of the fragment that
 //! shows it, so what a browser shows is always rendered by the same code
 //! as a full page. Polling two cheap queries per interval costs the same
@@ -99,7 +99,7 @@ fn poll(store: Store, tx: Weak<broadcast::Sender<Change>>) {
                 prev.newest_execution != now.newest_execution
                     || prev.queued != now.queued
                     || prev.running != now.running,
-                prev.nodes != now.nodes,
+                prev.nodes != now.nodes || prev.requests != now.requests,
             ),
         };
         if executions {

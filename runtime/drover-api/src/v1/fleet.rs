@@ -1,6 +1,8 @@
-//! `/api/v1/nodes`, `/api/v1/budgets`, `/api/v1/brake`: the fleet
-//! controller's inventory, drain/reboot requests (with dry runs that show
-//! the budget decision), budgets and the storm brake, over
+//! `/api/v1/nodes`, `/api/v1/budgets`, `/api/v1/brake`, `/api/v1/fleet`:
+//! the fleet controller's inventory, drain/reboot requests (with dry runs
+//! that show the budget decision), the queue of open requests and their
+//! cancel, budgets with their holders, the storm brake, the pause and the
+//! maintenance windows, over
 //! [`drover_fleet::Fleet`]. Requests are decided here; `drover serve`'s
 //! controller carries them out.
 
@@ -22,10 +24,13 @@ use crate::{ApiError, AppState};
 
 fn fleet_error(e: FleetError) -> ApiError {
     match e {
-        FleetError::UnknownNode(_) => ApiError::NotFound(e.to_string()),
+        FleetError::UnknownNode(_)
+        | FleetError::UnknownRequest(_)
+        | FleetError::UnknownWindow(_) => ApiError::NotFound(e.to_string()),
         FleetError::UnknownState(_) | FleetError::Invalid(_) | FleetError::Import(_) => {
             ApiError::BadRequest(e.to_string())
         }
+        FleetError::Conflict(_) => ApiError::Conflict(e.to_string()),
         FleetError::Store(s) => ApiError::Internal(s.to_string()),
     }
 }
@@ -597,6 +602,149 @@ pub async fn resume(
     blocking(move || {
         fleet.resume(&by).map_err(fleet_error)?;
         brake_status(&fleet)
+    })
+    .await
+}
+
+/// The open fleet requests, oldest first: node, kind, who asked (actor,
+/// execution), since when, the node's state, the gate a queued one waits
+/// on (`schedule`, `window`, `pause`, `brake`, `settle`, `budget` with
+/// the budget's `hold`), and what cancelling it would do (`cancel`:
+/// `drop`, `give_back` or `refused`, explained in `cancel_note`).
+#[utoipa::path(get, path = "/api/v1/fleet/requests", tag = "fleet",
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
+pub async fn requests(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let fleet = state.app.fleet().clone();
+    blocking(move || Ok(Json(json_value(fleet.queue().map_err(fleet_error)?)?))).await
+}
+
+/// Why a request is cancelled.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Kept in the request, the node's history and the audit log.
+    reason: String,
+}
+
+/// Cancel an open fleet request (operator). A queued request is dropped;
+/// one whose drain has started gives its node back (an undrain request,
+/// `given_back`); a node rebooting or already restoring refuses (409,
+/// saying what to do instead), as does a request that already ended.
+#[utoipa::path(post, path = "/api/v1/fleet/requests/{id}/cancel", tag = "fleet",
+    params(("id" = String, Path, description = "request id")),
+    request_body = CancelRequest,
+    responses((status = 200, body = Object, description = "what the cancel did"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn cancel_request(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CancelRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "body field `reason`: say why the request is cancelled (it is audited)".into(),
+        ));
+    }
+    let fleet = state.app.fleet().clone();
+    blocking(move || {
+        let done = fleet
+            .cancel_request(&id, &who.actor(), &body.reason)
+            .map_err(fleet_error)?;
+        Ok(Json(json_value(done)?))
+    })
+    .await
+}
+
+/// The maintenance windows, each with `open_now` and how many `nodes` it
+/// covers.
+#[utoipa::path(get, path = "/api/v1/fleet/windows", tag = "fleet",
+    responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
+pub async fn windows(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let fleet = state.app.fleet().clone();
+    blocking(move || Ok(Json(json_value(fleet.windows().map_err(fleet_error)?)?))).await
+}
+
+/// A maintenance window: on `days` (default every day) from `start` to
+/// `end` (`HH:MM`, local time in `tz`; an end before the start runs past
+/// midnight), for the nodes `selector` matches (default all).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// `mon`, `tue`, ... `sun`.
+    #[serde(default)]
+    days: Vec<String>,
+    start: String,
+    end: String,
+    /// An IANA time zone (default `UTC`).
+    tz: Option<String>,
+    /// A label selector, e.g. `cluster=batch`.
+    selector: Option<String>,
+    /// Why, for the change log.
+    reason: Option<String>,
+}
+
+/// Add or replace a maintenance window (operator, audited): when
+/// `--policy window` requests may start. Answers the window as listed.
+#[utoipa::path(put, path = "/api/v1/fleet/windows/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "window name")),
+    request_body = WindowSpec,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_window(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(spec): ApiJson<WindowSpec>,
+) -> Result<Json<Value>, ApiError> {
+    let window = drover_fleet::settings::Window {
+        name: name.clone(),
+        days: spec.days,
+        start: spec.start,
+        end: spec.end,
+        tz: spec.tz.unwrap_or_else(|| "UTC".into()),
+        selector: spec.selector.filter(|s| !s.trim().is_empty()),
+    };
+    let by = change_by(&who, spec.reason.as_deref())?;
+    let fleet = state.app.fleet().clone();
+    blocking(move || {
+        fleet.add_window(window, by).map_err(fleet_error)?;
+        let view = fleet
+            .windows()
+            .map_err(fleet_error)?
+            .into_iter()
+            .find(|w| w.window.name == name);
+        Ok(Json(json_value(view)?))
+    })
+    .await
+}
+
+/// Remove a maintenance window (operator, audited). The body, optional,
+/// gives the reason.
+#[utoipa::path(delete, path = "/api/v1/fleet/windows/{name}", tag = "fleet",
+    params(("name" = String, Path, description = "window name")),
+    request_body(content = Option<ChangeReason>, description = "why, for the change log"),
+    responses((status = 204), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_window(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiBody(body): ApiBody<ChangeReason>,
+) -> Result<StatusCode, ApiError> {
+    let by = change_by(&who, body.reason.as_deref())?;
+    let fleet = state.app.fleet().clone();
+    blocking(move || {
+        fleet.remove_window(&name, by).map_err(fleet_error)?;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }

@@ -83,7 +83,7 @@ pub fn change_by(
         (name = "access", description = "who you are, sessions, API tokens"),
         (name = "workflows", description = "installed workflows, their text and graph"),
         (name = "inquiries", description = "questions workflows wait on, and answering them"),
-        (name = "fleet", description = "nodes, drain/reboot requests, budgets, the storm brake"),
+        (name = "fleet", description = "nodes, drain/reboot requests and their queue, budgets, the storm brake, maintenance windows"),
         (name = "policies", description = "concurrency and retry policies; the operator's own (admin)"),
         (name = "retention", description = "how long history is kept, and collecting it (admin)"),
     )
@@ -134,6 +134,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(fleet::set_budget, fleet::remove_budget))
         .routes(routes!(fleet::brake, fleet::configure_brake))
         .routes(routes!(fleet::release_brake))
+        .routes(routes!(fleet::requests))
+        .routes(routes!(fleet::cancel_request))
+        .routes(routes!(fleet::windows))
+        .routes(routes!(fleet::set_window, fleet::remove_window))
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))
         .routes(routes!(packs::promote))

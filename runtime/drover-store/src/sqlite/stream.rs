@@ -161,11 +161,20 @@ impl StreamStore for SqliteStore {
             let nodes = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
+            // Both by index: the open ones (status, created_at), the
+            // latest update (updated_at).
+            let requests = conn
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM fleet_requests WHERE status IN ('queued', 'active')),
+                            (SELECT coalesce(max(updated_at), 0) FROM fleet_requests)",
+                )?
+                .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)?)))?;
             Ok(Changes {
                 newest_execution,
                 queued,
                 running,
                 nodes,
+                requests,
             })
         })
     }

@@ -6,16 +6,23 @@
 //! and only then requested; likewise giving a repaired node back to
 //! production (a set-state, which cancels its open request). In an
 //! incident: the storm brake (why it engaged, which nodes it counts
-//! unhealthy, release with a reason), the budgets and their use, and
-//! fleet pause/resume.
+//! unhealthy, release with a reason), the budgets with their use and the
+//! nodes holding them (per group for a rack budget), and fleet
+//! pause/resume. Then the queue of open requests, each with the gate it
+//! waits on, and their cancel (previewed with what it would do: drop it,
+//! or give a node being drained back; then a reason and a confirmation);
+//! and the maintenance windows, added and removed by operators. The
+//! budgets and the queue follow the change feed with the grid.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use drover_app::nodes::{NodeRequestError, OperatorRequest};
-use drover_fleet::controller::{BrakeStatus, BudgetView};
-use drover_fleet::{Fleet, Kind, Origin};
+use drover_fleet::controller::{BrakeStatus, BudgetView, WindowView};
+use drover_fleet::settings::Window;
+use drover_fleet::{Fleet, FleetError, Kind, Origin, QueueEntry};
 use drover_store::NodeCell;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -88,24 +95,55 @@ async fn racks(state: &WebState) -> Result<Grid, WebError> {
 const HEALTHS: [&str; 3] = ["silent", "unreachable", "answering"];
 
 /// What an operator needs in an incident: the brake (and which nodes it
-/// counts unhealthy), the budgets with their use, and whether the fleet
-/// is paused.
+/// counts unhealthy), the budgets with their use and holders, whether the
+/// fleet is paused, the open requests and the maintenance windows.
 #[derive(Serialize)]
 struct Controls {
     brake: BrakeStatus,
     unhealthy: Vec<String>,
+    #[serde(flatten)]
+    live: LiveControls,
+    windows: Vec<WindowView>,
+}
+
+/// The parts of the controls that follow the change feed: the budgets
+/// (who holds them) and the queue.
+#[derive(Serialize)]
+struct LiveControls {
     budgets: Vec<BudgetView>,
+    /// The oldest [`MAX_QUEUE_SHOWN`] open requests.
+    queue: Vec<QueueEntry>,
+    /// How many are open in all.
+    queue_total: usize,
+}
+
+/// Most open requests the page lists (`drover fleet queue` lists all).
+const MAX_QUEUE_SHOWN: usize = 200;
+
+fn failed(e: FleetError) -> WebError {
+    WebError::Internal(e.to_string())
+}
+
+fn live_controls(fleet: &Fleet) -> Result<LiveControls, WebError> {
+    let mut queue = fleet.queue().map_err(failed)?;
+    let queue_total = queue.len();
+    queue.truncate(MAX_QUEUE_SHOWN);
+    Ok(LiveControls {
+        budgets: fleet.budgets().map_err(failed)?,
+        queue,
+        queue_total,
+    })
 }
 
 async fn controls(state: &WebState) -> Result<Controls, WebError> {
     let fleet = state.api.app.fleet().clone();
     state
         .blocking(move |_| {
-            let failed = |e: drover_fleet::FleetError| WebError::Internal(e.to_string());
             Ok(Controls {
                 brake: fleet.brake_status().map_err(failed)?,
                 unhealthy: fleet.unhealthy_nodes().map_err(failed)?,
-                budgets: fleet.budgets().map_err(failed)?,
+                live: live_controls(&fleet)?,
+                windows: fleet.windows().map_err(failed)?,
             })
         })
         .await
@@ -114,36 +152,102 @@ async fn controls(state: &WebState) -> Result<Controls, WebError> {
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
     node: Option<String>,
-    /// What the last control did (`released`, `paused`, `resumed`).
+    /// What the last control did (`released`, `paused`, `resumed`,
+    /// `cancelled`, `given-back`, `window-added`, `window-removed`).
     done: Option<String>,
+    /// The request (or window) it did it to.
+    what: Option<String>,
+    /// An open request to preview the cancel of.
+    cancel: Option<String>,
+}
+
+/// What the page shows besides the fleet: a notice of what was done, a
+/// cancel to preview, a refused form with what was typed.
+#[derive(Default)]
+struct Shown {
+    node: String,
+    notice: Option<String>,
+    cancel: Option<String>,
+    cancel_error: Option<String>,
+    window_error: Option<String>,
+    window_form: Option<WindowForm>,
 }
 
 pub async fn page(
     State(state): State<WebState>,
     Auth(me, ..): Auth<need::Viewer>,
     Query(q): Query<PageQuery>,
-) -> Page {
+) -> Result<Response, WebError> {
+    let what = non_empty(q.what).unwrap_or_default();
+    let notice = non_empty(q.done).and_then(|d| match d.as_str() {
+        "released" => Some("Brake released: automatic requests are admitted again.".to_owned()),
+        "paused" => Some("Fleet paused: no new request is admitted until resumed.".to_owned()),
+        "resumed" => Some("Fleet resumed.".to_owned()),
+        "cancelled" => Some(format!("Request {what} cancelled.")),
+        "given-back" => Some(format!(
+            "Request {what} cancelled: its node is given back to production."
+        )),
+        "window-added" => Some(format!("Window {what} added.")),
+        "window-removed" => Some(format!("Window {what} removed.")),
+        _ => None,
+    });
+    let shown = Shown {
+        node: non_empty(q.node).unwrap_or_default(),
+        notice,
+        cancel: non_empty(q.cancel),
+        ..Shown::default()
+    };
+    render(&state, &me, StatusCode::OK, shown).await
+}
+
+/// The Fleet page, with `status` (a refused form comes back as a 4xx with
+/// the page and the refusal in it, what was typed kept).
+async fn render(
+    state: &WebState,
+    me: &drover_api::auth::Principal,
+    mut status: StatusCode,
+    mut shown: Shown,
+) -> Result<Response, WebError> {
     let Grid {
         racks,
         totals,
         cursor,
-    } = racks(&state).await?;
-    let controls = controls(&state).await?;
-    let notice = non_empty(q.done).and_then(|d| match d.as_str() {
-        "released" => Some("Brake released: automatic requests are admitted again."),
-        "paused" => Some("Fleet paused: no new request is admitted until resumed."),
-        "resumed" => Some("Fleet resumed."),
-        _ => None,
+    } = racks(state).await?;
+    let controls = controls(state).await?;
+    if !crate::auth::Viewer::of(me).operator {
+        // Only operators cancel: nothing to preview for the others.
+        shown.cancel = None;
+    }
+    // The cancel to preview: an open request, else why not.
+    let cancelling = shown.cancel.as_ref().and_then(|id| {
+        let found = controls.live.queue.iter().find(|q| &q.request.id == id);
+        if found.is_none() && shown.cancel_error.is_none() {
+            shown.cancel_error = Some(format!(
+                "no open fleet request {id:?}: it ended or never was (the queue below lists the open ones)"
+            ));
+            if status == StatusCode::OK {
+                status = StatusCode::NOT_FOUND;
+            }
+        }
+        found.cloned()
     });
-    Ok(Html(state.templates.page(
+    let window_form = shown.window_form.take().unwrap_or_default();
+    let html = state.templates.page(
         "fleet.html",
-        &me,
+        me,
         ctx! {
-            page => "fleet", racks, totals, cursor, node => non_empty(q.node).unwrap_or_default(),
-            states => drover_fleet::STATES, healths => HEALTHS, controls, notice,
+            page => "fleet", racks, totals, cursor, node => shown.node,
+            states => drover_fleet::STATES, healths => HEALTHS, controls,
+            notice => shown.notice, cancel_id => shown.cancel, cancelling,
+            cancel_error => shown.cancel_error, window_error => shown.window_error,
+            window_form, days => DAYS,
         },
-    )?))
+    )?;
+    Ok((status, Html(html)).into_response())
 }
+
+/// The days a window may name, in the form's order.
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 #[derive(Deserialize)]
 pub struct ControlForm {
@@ -210,6 +314,169 @@ pub async fn resume(
     control(&state, "resumed", move |fleet| fleet.resume(&by).map(drop)).await
 }
 
+#[derive(Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /ui/fleet/requests/{id}/cancel` (operator, like the API): ends
+/// an open request with a reason (audited). A refusal (no reason, an
+/// unknown or ended request, a node mid-reboot) comes back in the page,
+/// at the cancel's preview, with its status.
+pub async fn cancel(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Post(me, form, ..): Post<need::Operator, CancelForm>,
+) -> Result<Response, WebError> {
+    let refused = |message: String, id: String| Shown {
+        cancel: Some(id),
+        cancel_error: Some(message),
+        ..Shown::default()
+    };
+    let reason = form.reason.trim().to_owned();
+    if reason.is_empty() {
+        let shown = refused(
+            "reason: say why you cancel the request (it is audited)".into(),
+            id,
+        );
+        return render(&state, &me, StatusCode::BAD_REQUEST, shown).await;
+    }
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    let done = {
+        let id = id.clone();
+        state
+            .blocking(move |_| Ok(fleet.cancel_request(&id, &actor, &reason)))
+            .await?
+    };
+    match done {
+        Ok(done) => {
+            let what = if done.given_back.is_some() {
+                "given-back"
+            } else {
+                "cancelled"
+            };
+            Ok(Redirect::to(&format!(
+                "/ui/fleet?done={what}&what={}#queue",
+                drover_api::path_segment(&done.request_id)
+            ))
+            .into_response())
+        }
+        Err(e) => {
+            let status = match &e {
+                FleetError::UnknownRequest(_) => StatusCode::NOT_FOUND,
+                FleetError::Conflict(_) => StatusCode::CONFLICT,
+                FleetError::Invalid(_) => StatusCode::BAD_REQUEST,
+                _ => return Err(failed(e)),
+            };
+            render(&state, &me, status, refused(e.to_string(), id)).await
+        }
+    }
+}
+
+/// The add-a-window form, as typed.
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct WindowForm {
+    #[serde(default)]
+    name: String,
+    /// Each ticked day (a repeated field).
+    #[serde(default)]
+    days: Vec<String>,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    end: String,
+    #[serde(default)]
+    tz: String,
+    #[serde(default)]
+    selector: String,
+}
+
+/// `POST /ui/fleet/windows` (operator, like the API): adds (or replaces)
+/// a maintenance window, audited. A bad field comes back in the page with
+/// what was typed.
+pub async fn add_window(
+    State(state): State<WebState>,
+    Post(me, form, ..): Post<need::Operator, Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    // Repeated `days` fields: read as pairs (serde_urlencoded has no
+    // sequences).
+    let mut f = WindowForm::default();
+    for (k, v) in form {
+        match k.as_str() {
+            "name" => f.name = v.trim().to_owned(),
+            "days" => f.days.push(v),
+            "start" => f.start = v.trim().to_owned(),
+            "end" => f.end = v.trim().to_owned(),
+            "tz" => f.tz = v.trim().to_owned(),
+            "selector" => f.selector = v.trim().to_owned(),
+            _ => {}
+        }
+    }
+    let window = Window {
+        name: f.name.clone(),
+        days: f.days.clone(),
+        start: f.start.clone(),
+        end: f.end.clone(),
+        tz: non_empty(Some(f.tz.clone())).unwrap_or_else(|| "UTC".into()),
+        selector: non_empty(Some(f.selector.clone())),
+    };
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    let added = state
+        .blocking(move |_| Ok(fleet.add_window(window, &actor)))
+        .await?;
+    match added {
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/ui/fleet?done=window-added&what={}#windows",
+            drover_api::path_segment(&f.name)
+        ))
+        .into_response()),
+        Err(FleetError::Invalid(why)) => {
+            let shown = Shown {
+                window_error: Some(why),
+                window_form: Some(f),
+                ..Shown::default()
+            };
+            render(&state, &me, StatusCode::BAD_REQUEST, shown).await
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// `POST /ui/fleet/windows/{name}/remove` (operator): removes a window,
+/// audited; an unknown one is a 404 in the page.
+pub async fn remove_window(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Post(me, _form, ..): Post<need::Operator, ControlForm>,
+) -> Result<Response, WebError> {
+    let fleet = state.api.app.fleet().clone();
+    let actor = me.actor();
+    let removed = {
+        let name = name.clone();
+        state
+            .blocking(move |_| Ok(fleet.remove_window(&name, &actor)))
+            .await?
+    };
+    match removed {
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/ui/fleet?done=window-removed&what={}#windows",
+            drover_api::path_segment(&name)
+        ))
+        .into_response()),
+        Err(e @ FleetError::UnknownWindow(_)) => {
+            let shown = Shown {
+                window_error: Some(e.to_string()),
+                ..Shown::default()
+            };
+            render(&state, &me, StatusCode::NOT_FOUND, shown).await
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// The grid alone.
 pub async fn grid(State(state): State<WebState>, _: Auth<need::Viewer>) -> Page {
     let Grid {
@@ -235,7 +502,7 @@ pub struct ChangesQuery {
 /// [`MAX_CHANGED`] nodes, or when the inventory changed, the whole grid.
 pub async fn changes(
     State(state): State<WebState>,
-    _: Auth<need::Viewer>,
+    Auth(me, ..): Auth<need::Viewer>,
     Query(q): Query<ChangesQuery>,
 ) -> Page {
     let after = q.after;
@@ -249,10 +516,16 @@ pub async fn changes(
     // Nodes added, removed or moved to another rack: the grid is drawn
     // again (a chip cannot be patched into a rack it is not in).
     let whole = changed.len() > MAX_CHANGED as usize || inventory;
+    // The budgets' holders and the queue move with the nodes and the
+    // requests (the feed's `nodes` event covers both): sent whole, each a
+    // few hundred bytes per row.
+    let fleet = state.api.app.fleet().clone();
+    let live = state.blocking(move |_| live_controls(&fleet)).await?;
+    let me = crate::auth::Viewer::of(&me);
     if changed.is_empty() {
         return Ok(Html(state.templates.render(
             "fleet_changes.html",
-            ctx! { whole, cursor, nodes => Vec::<NodeCell>::new() },
+            ctx! { whole, cursor, nodes => Vec::<NodeCell>::new(), live, me },
         )?));
     }
     let grid = racks(&state).await?;
@@ -286,7 +559,7 @@ pub async fn changes(
         "fleet_changes.html",
         ctx! {
             whole, cursor, nodes, racks, totals => grid.totals,
-            states => drover_fleet::STATES, healths => HEALTHS,
+            states => drover_fleet::STATES, healths => HEALTHS, live, me,
         },
     )?))
 }

@@ -38,7 +38,8 @@ pub enum BudgetCmd {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
-    /// List budgets with their current use.
+    /// List budgets with their current use and the nodes holding them
+    /// (per group for a group semaphore, full groups first).
     List {
         #[arg(long)]
         json: bool,
@@ -160,5 +161,65 @@ pub fn print_list(budgets: &Value, json: bool) -> Result<()> {
         ]);
     }
     output::table(&rows);
+    // Who holds each budget's slots now: per group for a group semaphore
+    // (full groups first), else the nodes out.
+    let names = |holders: &Value| -> Vec<String> {
+        holders
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        format!(
+                            "{} ({})",
+                            h["node"].as_str().unwrap_or(""),
+                            h["state"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut held = Vec::new();
+    for b in &budgets {
+        let name = b["name"].as_str().unwrap_or("");
+        let groups = b["groups"].as_array().cloned().unwrap_or_default();
+        if !groups.is_empty() {
+            for g in &groups {
+                let listed = names(&g["holders"]);
+                let more = g["used"].as_u64().unwrap_or(0) as usize;
+                held.push(format!(
+                    "  {name}: {}{} ({} of {}): {}{}",
+                    g["group"].as_str().unwrap_or(""),
+                    if g["full"] == true { " full" } else { "" },
+                    g["used"],
+                    g["limit"],
+                    listed.join(", "),
+                    and_more(more, listed.len())
+                ));
+            }
+        } else if b["held_by"].as_u64().unwrap_or(0) > 0 {
+            let listed = names(&b["holders"]);
+            let all = b["held_by"].as_u64().unwrap_or(0) as usize;
+            held.push(format!(
+                "  {name}: {}{}",
+                listed.join(", "),
+                and_more(all, listed.len())
+            ));
+        }
+    }
+    if !held.is_empty() {
+        println!("\nheld now by:");
+        for line in held {
+            println!("{line}");
+        }
+    }
     Ok(())
+}
+
+fn and_more(all: usize, listed: usize) -> String {
+    if all > listed {
+        format!(" and {} more", all - listed)
+    } else {
+        String::new()
+    }
 }

@@ -1,6 +1,7 @@
 //! `--server` for the fleet: `node`, `budget`, `brake` and `fleet
-//! pause|resume` through `/api/v1/nodes`, `/api/v1/node-requests`,
-//! `/api/v1/budgets`, `/api/v1/brake` and `/api/v1/fleet`. Requests, answers and their printing are the local
+//! queue|cancel|pause|resume|window` through `/api/v1/nodes`,
+//! `/api/v1/node-requests`, `/api/v1/budgets`, `/api/v1/brake` and
+//! `/api/v1/fleet` (`requests`, `windows`, `pause`, `resume`). Requests, answers and their printing are the local
 //! commands' own (`commands::node`, `budget`, `brake`), so both print the
 //! same and exit with the same code.
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use super::{Remote, name_of, query, segment};
 use crate::commands::brake::{self, BrakeCmd};
 use crate::commands::budget::{self, BudgetCmd};
-use crate::commands::fleet::{self, FleetCmd};
+use crate::commands::fleet::{self, FleetCmd, WindowCmd};
 use crate::commands::node::{self, ChangeArgs, NodeCmd};
 
 pub(super) fn node(remote: &Remote, cmd: NodeCmd) -> Result<ExitCode> {
@@ -177,6 +178,20 @@ pub(super) fn brake(remote: &Remote, cmd: BrakeCmd) -> Result<ExitCode> {
 
 pub(super) fn fleet(remote: &Remote, cmd: FleetCmd) -> Result<ExitCode> {
     match cmd {
+        FleetCmd::Queue { json } => {
+            fleet::print_queue(&remote.get("/api/v1/fleet/requests")?, json)?
+        }
+        FleetCmd::Cancel {
+            request,
+            reason,
+            json,
+        } => {
+            let done = remote.post(
+                &format!("/api/v1/fleet/requests/{}/cancel", segment(&request)),
+                &json!({"reason": reason}),
+            )?;
+            fleet::print_cancelled(&done, json)?;
+        }
         FleetCmd::Pause { reason } => {
             remote.post("/api/v1/fleet/pause", &json!({"reason": reason}))?;
             fleet::print_paused();
@@ -185,9 +200,35 @@ pub(super) fn fleet(remote: &Remote, cmd: FleetCmd) -> Result<ExitCode> {
             remote.post("/api/v1/fleet/resume", &json!({ "reason": reason }))?;
             fleet::print_resumed();
         }
+        FleetCmd::Window(WindowCmd::Add {
+            name,
+            days,
+            start,
+            end,
+            tz,
+            selector,
+            reason,
+        }) => {
+            remote.put(
+                &format!("/api/v1/fleet/windows/{}", segment(&name)),
+                &json!({"days": days, "start": start, "end": end, "tz": tz, "selector": selector,
+                        "reason": reason}),
+            )?;
+            fleet::print_window_added(&name);
+        }
+        FleetCmd::Window(WindowCmd::List { json }) => {
+            fleet::print_windows(&remote.get("/api/v1/fleet/windows")?, json)?
+        }
+        FleetCmd::Window(WindowCmd::Remove { name, reason }) => {
+            remote.delete_with(
+                &format!("/api/v1/fleet/windows/{}", segment(&name)),
+                &json!({ "reason": reason }),
+            )?;
+            fleet::print_window_removed(&name);
+        }
         other => bail!(
             "`drover fleet {}` does not work with --server yet; run it on the drover host \
-             (remote: fleet pause|resume)",
+             (remote: fleet queue|cancel|pause|resume|window)",
             name_of(&other)
         ),
     }
