@@ -236,20 +236,7 @@ fn a_storm_trips_the_brake_and_nothing_reboots() {
 #[test]
 fn twenty_dead_nodes_in_one_rack_are_rebooted_one_at_a_time() {
     let d = batchops(1, 20);
-    d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
+    d.budget_rack_one();
     // A whole rack silent would be a storm; here it is what we test.
     d.expect(0, &["brake", "set", "--threshold", "100%"]);
     let nodes: Vec<String> = (1..=20).map(|n| format!("b1s{n:02}")).collect();
@@ -287,20 +274,7 @@ fn twenty_dead_nodes_in_one_rack_are_rebooted_one_at_a_time() {
 #[test]
 fn a_cancelled_reboot_ends_the_remediation_waiting_on_it() {
     let d = batchops(1, 2);
-    d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
+    d.budget_rack_one();
     d.expect(0, &["brake", "set", "--threshold", "100%"]);
     // b1s02 holds the rack's one slot: b1s01's reboot will queue.
     d.expect(

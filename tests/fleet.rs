@@ -126,20 +126,7 @@ fn import_list_export_round_trip() {
 #[test]
 fn budgets_queue_a_reboot_behind_its_rack_and_the_controller_carries_both_through() {
     let d = with_inventory();
-    d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
+    d.budget_rack_one();
     d.expect(0, &["budget", "set", "fleet", "--max-unavailable", "75%"]);
 
     let plan = d.json(

@@ -902,20 +902,7 @@ fn the_fleet_queue_cancel_and_windows_through_the_server_as_locally() {
     )
     .unwrap();
     r.d.expect(0, &["node", "import", inventory.to_str().unwrap()]);
-    r.d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
+    r.d.budget_rack_one();
     r.d.expect(0, &["node", "drain", "a1", "a2", "b1", "--reason", "disk"]);
     for args in [
         &["fleet", "queue"][..],

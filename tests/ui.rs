@@ -283,7 +283,8 @@ fn a_node_state_change_appears_without_reload() {
     b.select("#change-form select", "production");
     b.type_into("#change-form input[name=reason]", "PSU swapped");
     b.click("#change-form button");
-    assert!(b.text("main h1").contains("give back to production"));
+    // The click returns before the preview page has replaced this one.
+    b.wait_text("main h1", "give back to production");
     let shown = d.json(0, &["node", "show", "n009"]);
     assert_eq!(
         shown["node"]["state"], "intervention",
@@ -714,20 +715,7 @@ fn the_fleet_page_runs_a_storm_brake_release() {
         0,
         &["brake", "set", "--threshold", "0.2%", "--window", "10m"],
     );
-    d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
+    d.budget_rack_one();
     for n in ["n001", "n041"] {
         d.expect(0, &["run", "demo.reboot_node", &format!("node={n}")]);
     }
@@ -1970,31 +1958,13 @@ fn browser_as(d: &Drover, s: &Server, name: &str, role: &str) -> Browser {
     b
 }
 
-/// `drover budget set rack-one --strategy groupsemaphore --label rack --max 1`.
-fn rack_one(d: &Drover) {
-    d.expect(
-        0,
-        &[
-            "budget",
-            "set",
-            "rack-one",
-            "--strategy",
-            "groupsemaphore",
-            "--label",
-            "rack",
-            "--max",
-            "1",
-        ],
-    );
-}
-
 /// Each budget says which nodes hold its slots, per rack for a rack
 /// budget (the full racks first, by whom), each linked to its node's
 /// page; the table follows the fleet without a reload.
 #[test]
 fn the_fleet_page_names_who_holds_each_budget() {
     let (d, s) = setup();
-    rack_one(&d);
+    d.budget_rack_one();
     d.expect(0, &["budget", "set", "fleet", "--max-unavailable", "10"]);
     d.expect(
         0,
@@ -2058,7 +2028,7 @@ fn the_fleet_page_names_who_holds_each_budget() {
 fn an_operator_cancels_a_queued_request_from_the_fleet_page() {
     let (d, s) = setup();
     d.grant("demo@0.1.0", "nodes.reboot", "*");
-    rack_one(&d);
+    d.budget_rack_one();
     d.expect(
         0,
         &[
@@ -2225,7 +2195,7 @@ fn maintenance_windows_are_added_and_removed_from_the_fleet_page() {
 #[test]
 fn the_queue_and_window_routes_refuse_the_anonymous_viewers_and_forged_forms() {
     let (d, s) = setup();
-    rack_one(&d);
+    d.budget_rack_one();
     d.expect(
         0,
         &[

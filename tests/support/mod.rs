@@ -158,6 +158,25 @@ impl Drover {
         last_line(&out)
     }
 
+    /// `drover budget set rack-one --strategy groupsemaphore --label rack
+    /// --max 1`: at most one node per rack out.
+    pub fn budget_rack_one(&self) {
+        self.expect(
+            0,
+            &[
+                "budget",
+                "set",
+                "rack-one",
+                "--strategy",
+                "groupsemaphore",
+                "--label",
+                "rack",
+                "--max",
+                "1",
+            ],
+        );
+    }
+
     /// Whether the audit log has a release of the storm brake whose reason
     /// contains `said` (the operator's "why", or just "released").
     pub fn brake_release_audited(&self, said: &str) -> bool {

@@ -369,6 +369,45 @@ pub struct WindowView {
 }
 
 /// A dry run of requests: each answer, and the rolling schedule.
+/// The Fleet page's controls, read together ([`Fleet::panel`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Panel {
+    pub brake: BrakeStatus,
+    /// The nodes the brake counts unhealthy now, by name.
+    pub unhealthy: Vec<String>,
+    pub budgets: Vec<BudgetView>,
+    pub queue: Vec<QueueEntry>,
+    pub windows: Vec<WindowView>,
+}
+
+fn brake_of(w: &World, now: i64) -> BrakeStatus {
+    let b = &w.settings.brake;
+    BrakeStatus {
+        engaged: b.engaged,
+        reason: b.reason.clone(),
+        engaged_at_ms: b.engaged_at_ms,
+        threshold_percent: b.threshold_percent,
+        window_ms: b.window_ms,
+        unhealthy: w.unhealthy_count(now),
+        total: w.nodes.len(),
+        released_at_ms: b.released_at_ms,
+        released_by: b.released_by.clone(),
+        paused: w.settings.pause.clone(),
+    }
+}
+
+fn windows_of(w: &World, now: i64) -> Vec<WindowView> {
+    w.settings
+        .windows
+        .iter()
+        .map(|win| WindowView {
+            open_now: win.is_open(now),
+            nodes: w.nodes.iter().filter(|n| win.covers(n)).count(),
+            window: win.clone(),
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct DryRun {
     pub answers: Vec<Result<Answer, String>>,
@@ -709,8 +748,26 @@ impl Fleet {
         })
     }
 
+    /// Everything the Fleet page's controls show, from one reading of the
+    /// fleet (each of [`Fleet::brake_status`], [`Fleet::budgets`],
+    /// [`Fleet::queue`], … reads it on its own).
+    pub fn panel(&self) -> Result<Panel, FleetError> {
+        let now = now_ms();
+        let w = self.world(now)?;
+        Ok(Panel {
+            brake: brake_of(&w, now),
+            unhealthy: w.unhealthy_nodes(now),
+            budgets: self.budgets_of(&w)?,
+            queue: w.queue(now),
+            windows: windows_of(&w, now),
+        })
+    }
+
     pub fn budgets(&self) -> Result<Vec<BudgetView>, FleetError> {
-        let w = self.world(now_ms())?;
+        self.budgets_of(&self.world(now_ms())?)
+    }
+
+    fn budgets_of(&self, w: &World) -> Result<Vec<BudgetView>, FleetError> {
         let rows = self.store.fleet_read(|tx| tx.budgets())?;
         let total = w.nodes.len();
         let holder = |i: usize| Holder {
@@ -771,20 +828,7 @@ impl Fleet {
 
     pub fn brake_status(&self) -> Result<BrakeStatus, FleetError> {
         let now = now_ms();
-        let w = self.world(now)?;
-        let b = &w.settings.brake;
-        Ok(BrakeStatus {
-            engaged: b.engaged,
-            reason: b.reason.clone(),
-            engaged_at_ms: b.engaged_at_ms,
-            threshold_percent: b.threshold_percent,
-            window_ms: b.window_ms,
-            unhealthy: w.unhealthy_count(now),
-            total: w.nodes.len(),
-            released_at_ms: b.released_at_ms,
-            released_by: b.released_by.clone(),
-            paused: w.settings.pause.clone(),
-        })
+        Ok(brake_of(&self.world(now)?, now))
     }
 
     /// Releases the brake; returns whether it was engaged.
@@ -985,16 +1029,7 @@ impl Fleet {
     /// many nodes it covers.
     pub fn windows(&self) -> Result<Vec<WindowView>, FleetError> {
         let now = now_ms();
-        let w = self.world(now)?;
-        Ok(w.settings
-            .windows
-            .iter()
-            .map(|win| WindowView {
-                open_now: win.is_open(now),
-                nodes: w.nodes.iter().filter(|n| win.covers(n)).count(),
-                window: win.clone(),
-            })
-            .collect())
+        Ok(windows_of(&self.world(now)?, now))
     }
 
     // ----- the queue ---------------------------------------------------------

@@ -32,7 +32,7 @@ pub use budget::{Budget, Hold, Rule};
 pub use controller::{
     BrakeStatus, Controller, Fleet, NodeDetail, NodeHealth, NodeInfo, TickReport,
 };
-pub use controller::{BudgetView, DryRun, GroupUse, Holder, WindowView};
+pub use controller::{BudgetView, DryRun, GroupUse, Holder, Panel, WindowView};
 pub use driver::{Driver, DriverError, Drivers, NodeTarget, PowerAction, SecretLookup};
 pub use model::{Gate, GrantRef, Kind, Node, Origin, Outcome, Policy, Request, State, Status};
 pub use planner::Schedule;

@@ -125,25 +125,32 @@ fn failed(e: FleetError) -> WebError {
 }
 
 fn live_controls(fleet: &Fleet) -> Result<LiveControls, WebError> {
-    let mut queue = fleet.queue().map_err(failed)?;
+    let p = fleet.panel().map_err(failed)?;
+    Ok(live_of(p.budgets, p.queue))
+}
+
+/// The parts of a panel that follow the fleet live.
+fn live_of(budgets: Vec<BudgetView>, mut queue: Vec<QueueEntry>) -> LiveControls {
     let queue_total = queue.len();
     queue.truncate(MAX_QUEUE_SHOWN);
-    Ok(LiveControls {
-        budgets: fleet.budgets().map_err(failed)?,
+    LiveControls {
+        budgets,
         queue,
         queue_total,
-    })
+    }
 }
 
 async fn controls(state: &WebState) -> Result<Controls, WebError> {
     let fleet = state.api.app.fleet().clone();
     state
         .blocking(move |_| {
+            // One reading of the fleet for every control.
+            let p = fleet.panel().map_err(failed)?;
             Ok(Controls {
-                brake: fleet.brake_status().map_err(failed)?,
-                unhealthy: fleet.unhealthy_nodes().map_err(failed)?,
-                live: live_controls(&fleet)?,
-                windows: fleet.windows().map_err(failed)?,
+                brake: p.brake,
+                unhealthy: p.unhealthy,
+                live: live_of(p.budgets, p.queue),
+                windows: p.windows,
             })
         })
         .await
