@@ -512,9 +512,10 @@ fn the_storm_is_run_from_the_browser() {
     // dashboard and the incidents page; each member links to its event,
     // whose trace leads to the run.
     b.goto(&format!("{base}/ui/"));
-    let card = b.text("#dashboard-incidents");
-    assert!(card.contains("The storm brake held or refused"), "{card}");
-    b.click("#dashboard-incidents a");
+    // The dashboard redraws live while runs end: read and click what is
+    // there at the time.
+    b.wait_text("#dashboard-incidents", "The storm brake held or refused");
+    b.click_fresh("#dashboard-incidents a");
     let incident = "article.incident.k-held";
     let text = b.wait_text(incident, "storm brake");
     let brake_incidents = b.eval(

@@ -45,19 +45,29 @@ pub struct Incidents {
     pub truncated: bool,
 }
 
-/// How much of each member to look up.
+/// How much to read: how many rows of each kind, and of each member.
 #[derive(Clone, Copy, Debug)]
 pub struct Depth {
+    /// Fleet requests, and failed runs per status, read (the newest).
+    pub scan: u32,
     /// Members per incident whose run and event are looked up (the rest
     /// are listed without them); 0 for a summary.
     pub traced: usize,
 }
 
 impl Depth {
-    /// Enough for a page: the first 20 members of each incident.
-    pub const PAGE: Depth = Depth { traced: 20 };
-    /// Counts and titles only (the dashboard).
-    pub const SUMMARY: Depth = Depth { traced: 0 };
+    /// Enough for a page: [`SCAN`] rows of each kind, the run and event
+    /// of the first 20 members of each incident.
+    pub const PAGE: Depth = Depth {
+        scan: SCAN,
+        traced: 20,
+    };
+    /// Titles of what is going on now (the dashboard, which redraws on
+    /// every change): the newest 200 rows of each kind, no member traced.
+    pub const SUMMARY: Depth = Depth {
+        scan: 200,
+        traced: 0,
+    };
 }
 
 /// The range `since` names (`1h`, `24h`, `7d`), in milliseconds back from
@@ -137,8 +147,8 @@ pub fn incidents(
     now_ms: i64,
     depth: Depth,
 ) -> Result<Incidents, IncidentError> {
-    let requests = Fleet::new(store.clone()).requests_between(since_ms, until_ms, SCAN)?;
-    let mut truncated = requests.len() >= SCAN as usize;
+    let requests = Fleet::new(store.clone()).requests_between(since_ms, until_ms, depth.scan)?;
+    let mut truncated = requests.len() >= depth.scan as usize;
     let mut out = held(store, requests, depth)?;
     let counted: HashSet<ExecutionId> = out
         .iter()
@@ -258,7 +268,7 @@ fn failed(
             top_level: true,
             min_id: Some(id_floor(since_ms)),
             max_id: Some(id_floor(until_ms)),
-            limit: SCAN,
+            limit: depth.scan,
             ..Default::default()
         })?;
         truncated |= page.next_after.is_some();

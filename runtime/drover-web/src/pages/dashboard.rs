@@ -84,17 +84,19 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
             let out: u64 = racks.iter().map(|r| r.out).sum();
             let health_of = |h: &str| -> u64 { racks.iter().filter_map(|r| r.health.get(h)).sum() };
             let (silent, unreachable) = (health_of("silent"), health_of("unreachable"));
-            // Ongoing incidents of the last day, the newest first.
+            // Ongoing incidents of the last day, the newest first (from
+            // the newest rows only: the Incidents page counts them all).
             let now = drover_core::now_ms();
-            let incidents: Vec<serde_json::Value> =
-                drover_app::incidents::incidents(
+            let found = drover_app::incidents::incidents(
                     store,
                     now - 86_400_000,
                     now + 1,
                     now,
                     drover_app::incidents::Depth::SUMMARY,
                 )
-                .map_err(|e| crate::WebError::Internal(e.to_string()))?
+                .map_err(|e| crate::WebError::Internal(e.to_string()))?;
+            let incidents_partial = found.truncated;
+            let incidents: Vec<serde_json::Value> = found
                 .items
                 .into_iter()
                     .filter(|i| i.ongoing)
@@ -103,7 +105,7 @@ async fn data(state: &WebState) -> Result<serde_json::Value, crate::WebError> {
                     .collect();
             Ok(ctx! {
                 recent, queued, running, inquiries, failing, racks, nodes, out, silent, unreachable, brake,
-                incidents,
+                incidents, incidents_partial,
                 rule_window => RULE_WINDOW,
             })
         })
