@@ -17,6 +17,15 @@ use crate::extract::ApiQuery;
 use crate::v1::executions::{internal, parse_id, parse_limit};
 use crate::{ApiError, AppState};
 
+/// Rows as JSON objects, for the lists whose items are documented as
+/// `Object`.
+fn json_rows<T: Serialize>(rows: &[T]) -> Result<Vec<Value>, ApiError> {
+    rows.iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(internal)
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TriggerQuery {
@@ -60,11 +69,7 @@ pub async fn triggers(
         .then(|| rows.last().map(|t| t.instance.id.clone()))
         .flatten();
     Ok(Json(TriggerList {
-        items: rows
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?,
+        items: json_rows(&rows)?,
         next_before,
     }))
 }
@@ -108,12 +113,7 @@ pub async fn trigger(
     Ok(Json(TriggerTrace {
         trigger: serde_json::to_value(&trace.trigger).map_err(internal)?,
         state: trace.state,
-        rules: trace
-            .rules
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?,
+        rules: json_rows(&trace.rules)?,
     }))
 }
 
@@ -167,12 +167,7 @@ pub async fn incidents(
     .await?;
     Ok(Json(IncidentList {
         truncated: found.truncated,
-        items: found
-            .items
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?,
+        items: json_rows(&found.items)?,
     }))
 }
 
@@ -237,11 +232,7 @@ pub async fn audit(
         .then(|| rows.last().map(|r| r.id))
         .flatten();
     Ok(Json(AuditList {
-        items: rows
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()
-            .map_err(internal)?,
+        items: json_rows(&rows)?,
         next_before,
     }))
 }
