@@ -1090,3 +1090,52 @@ fn triggers_count(d: &Drover) -> usize {
         .unwrap()
         .len()
 }
+
+/// One SQLite database has one `drover serve`: a second one on the same
+/// file refuses to start and names the first (two would both claim the
+/// same triggers: a non-idempotent action ran twice); once the first is
+/// killed, even with SIGKILL, the file can be served again. A database URL
+/// is refused, not taken for a directory.
+#[test]
+fn a_second_serve_on_one_sqlite_file_refuses_and_names_the_first() {
+    let d = events_drover();
+    let mut first = Server::start(&d);
+    let out = d
+        .cmd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("run a second drover serve");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("is already served by drover serve"), "{said}");
+    assert!(said.contains(&format!("pid {}", first.pid())), "{said}");
+    // The first still serves.
+    let one = post_signed(&first, br#"{"node":"b1","message":"still here"}"#).accepted_id();
+    processed(&d, &first, &one);
+
+    first.signal_and_wait(libc::SIGKILL, Duration::from_secs(10));
+    let second = Server::start(&d);
+    let two = post_signed(&second, br#"{"node":"b2","message":"taken over"}"#).accepted_id();
+    processed(&d, &second, &two);
+
+    let cwd = tempfile::tempdir().unwrap();
+    for url in ["postgres://drover@db1/drover", "mysql://db1/drover"] {
+        let out = d
+            .cmd()
+            .current_dir(cwd.path())
+            .args(["--db", url, "node", "list"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        assert!(
+            stderr(&out).contains("--db takes the path of a SQLite file"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_dir(cwd.path()).unwrap().count(),
+            0,
+            "{url}: nothing created"
+        );
+    }
+}
