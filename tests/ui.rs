@@ -1996,7 +1996,7 @@ fn the_fleet_page_names_who_holds_each_budget() {
     assert!(whole.contains("n001") && whole.contains("n041"), "{whole}");
     assert_eq!(b.text("#budget-fleet td:nth-child(3)"), "2 of 10");
     // A holder links to its node's page.
-    b.click("#budget-rack-one .holders a[href='/ui/nodes/n001']");
+    b.click_fresh("#budget-rack-one .holders a[href='/ui/nodes/n001']");
     b.wait_for("the node page", || {
         b.url().ends_with("/ui/nodes/n001").then_some(())
     });
@@ -2058,7 +2058,7 @@ fn an_operator_cancels_a_queued_request_from_the_fleet_page() {
     );
     assert_eq!(b.text(&format!("#req-{id} .gate")), "budget");
 
-    b.click(&format!("#cancel-{id}"));
+    b.click_fresh(&format!("#cancel-{id}"));
     let note = b.text("#cancel-note");
     assert!(note.contains("has not started"), "{note}");
     b.type_into("#cancel-reason", "n002 is fine after all");
