@@ -310,9 +310,9 @@ fn failed(
             };
             out.push(finish(
                 format!(
-                    "failed-{}-{:08x}",
+                    "failed-{}-{}",
                     run[0].at_ms,
-                    fnv(&(action.clone() + &shape))
+                    &crate::access::sha256_hex(&format!("{action} {shape}"))[..8]
                 ),
                 "failed",
                 None,
@@ -426,13 +426,6 @@ pub fn signature(error: &str) -> String {
         s.truncate(cut);
     }
     s
-}
-
-/// FNV-1a: a short, stable tag for an incident id (not a security hash).
-fn fnv(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 #[cfg(test)]

@@ -147,44 +147,32 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
     let mut rules = Vec::new();
     let mut followed = 0;
     for stored in store.list_rules()? {
-        let parsed = Rule::parse(Path::new(&stored.reference), &stored.definition);
-        let mine: Vec<Enforcement> =
-            take_where(&mut enforcements, |e| e.rule_ref == stored.reference);
-        let rule = match parsed {
-            Ok(mut rule) => {
-                rule.enabled = stored.enabled;
-                rule
-            }
-            Err(e) => {
-                if !mine.is_empty() {
-                    for e in mine {
-                        rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
-                    }
-                } else if stored.definition.contains(&trigger.trigger_type) {
-                    rules.push(unmatched(
-                        &stored.reference,
-                        stored.enabled,
-                        "unreadable",
-                        Some(format!("the stored rule does not parse: {e}")),
-                        Vec::new(),
-                    ));
-                }
-                continue;
-            }
-        };
-        if rule.trigger.type_ != trigger.trigger_type {
-            for e in mine {
-                rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
-            }
-            continue;
-        }
+        let mine = take_where(&mut enforcements, |e| e.rule_ref == stored.reference);
+        // What the pipeline recorded comes first; only a rule without a
+        // match is read and evaluated now.
         if !mine.is_empty() {
             for e in mine {
                 rules.push(enforced(store, e, Some(stored.enabled), &mut followed)?);
             }
             continue;
         }
-        rules.push(evaluate(&rule, &instance, &cx, &summary.state));
+        match Rule::parse(Path::new(&stored.reference), &stored.definition) {
+            Ok(mut rule) if rule.trigger.type_ == trigger.trigger_type => {
+                rule.enabled = stored.enabled;
+                rules.push(evaluate(&rule, &instance, &cx, &summary.state));
+            }
+            Ok(_) => {}
+            Err(e) if stored.definition.contains(&trigger.trigger_type) => {
+                rules.push(unmatched(
+                    &stored.reference,
+                    stored.enabled,
+                    "unreadable",
+                    Some(format!("the stored rule does not parse: {e}")),
+                    Vec::new(),
+                ));
+            }
+            Err(_) => {}
+        }
     }
     // Rules that matched then and are gone now.
     for e in enforcements {
@@ -426,17 +414,8 @@ fn performed(r: AuditRecord, task: Option<String>) -> EffectTrace {
 /// The fleet gate a refusal's reason names first (`brake: storm brake
 /// engaged …`), as the host writes it.
 fn gate_of(reason: &str) -> Option<String> {
-    const GATES: [&str; 7] = [
-        "brake",
-        "budget",
-        "window",
-        "pause",
-        "settle",
-        "schedule",
-        "intervention",
-    ];
     let (head, _) = reason.split_once(':')?;
-    GATES.contains(&head).then(|| head.to_owned())
+    drover_fleet::Gate::parse(head).map(|g| g.as_str().to_owned())
 }
 
 /// Where execution `id` came from, walking up to the workflow it runs in;

@@ -394,6 +394,21 @@ pub enum Gate {
 }
 
 impl Gate {
+    const ALL: [Gate; 7] = [
+        Gate::Schedule,
+        Gate::Window,
+        Gate::Pause,
+        Gate::Brake,
+        Gate::Settle,
+        Gate::Budget,
+        Gate::Intervention,
+    ];
+
+    /// The gate `as_str` names, if `text` is one.
+    pub fn parse(text: &str) -> Option<Gate> {
+        Gate::ALL.into_iter().find(|g| g.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Gate::Schedule => "schedule",
