@@ -562,3 +562,144 @@ fn the_storm_is_run_from_the_browser() {
     }
     assert!(d.brake_release_audited("why: storm over: switch r01 replaced"));
 }
+
+/// batchops 0.2.0, a candidate beside the trusted 0.1.0: its no-contact
+/// rule only takes rack 1 (`b1*`), and its remediation raises an alarm
+/// instead of rebooting a node that does not answer ping.
+fn batchops_next(d: &Drover) -> std::path::PathBuf {
+    let dir = d.copy_pack("packs/batchops", "batchops-0.2.0");
+    edit_manifest(&dir, "version: 0.1.0", "version: 0.2.0");
+    edit_file(
+        &dir.join("rules/on_no_contact.yaml"),
+        "pattern: \"b*\"",
+        "pattern: \"b1*\"",
+    );
+    edit_file(
+        &dir.join("workflows/handle_no_contact.yaml"),
+        "          - problem: \"no answer to ping\"\n        do: reboot",
+        "          - problem: \"no answer to ping\"\n        do: alarm",
+    );
+    dir
+}
+
+/// The same grants as [`batchops`] gives 0.1.0, for `version`.
+fn grant_all(d: &Drover, version: &str) {
+    let pack = format!("batchops@{version}");
+    d.grant(&pack, "nodes.reboot", "cluster=batch");
+    d.grant(&pack, "probe", "*");
+    d.grant(&pack, "nodes.health", "cluster=batch");
+    d.grant(&pack, "command", "cluster=batch: uptime");
+}
+
+#[test]
+fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_change() {
+    let d = batchops(2, 3);
+    d.expect(0, &["brake", "set", "--threshold", "50%"]);
+    let next = batchops_next(&d);
+    let out = d.expect(0, &["pack", "install", next.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("installed batchops@0.2.0 in shadow mode"),
+        "{}",
+        stdout(&out)
+    );
+    grant_all(&d, "0.2.0");
+    // Nothing seen yet: the report says so, not an empty success.
+    let none = d.json(0, &["shadow", "report", "batchops"]);
+    assert_eq!(none["triggers"], 0, "{none:#}");
+    let err = stderr(&d.expect(2, &["shadow", "report", "batchops@0.1.0"]));
+    assert!(
+        err.contains("batchops@0.1.0 is not a candidate: it is the live version"),
+        "{err}"
+    );
+    let err = stderr(&d.expect(2, &["shadow", "report", "batchops@9.9.9"]));
+    assert!(
+        err.contains("not installed") && err.contains("0.1.0, 0.2.0"),
+        "{err}"
+    );
+
+    d.expect(0, &["sim", "hang", "b1s01"]);
+    let server = Server::start(&d);
+    for node in ["b1s01", "b1s02", "b2s01"] {
+        report(&server, node);
+    }
+    // Three live remediations, two dry ones of the candidate (b2s01 is not
+    // its rule's any more).
+    let ended = wait_for(
+        "the runs of both versions to end",
+        Duration::from_secs(120),
+        || {
+            let r = remediations(&d);
+            (r.len() == 5).then_some(r)
+        },
+    );
+    let dry: Vec<&Value> = ended.iter().filter(|e| e["dry_run"] == true).collect();
+    assert_eq!(dry.len(), 2, "{ended:#?}");
+    assert_eq!(reboots(&d, "b1s01"), 1, "live rebooted the dead node once");
+    assert_eq!(reboots(&d, "b1s02"), 0);
+    let candidate_run = d.json(0, &["exec", "get", dry[0]["id"].as_str().unwrap()]);
+    assert_eq!(candidate_run["pack_version"], "0.2.0", "{candidate_run:#}");
+
+    let report_json = wait_for("the report to settle", Duration::from_secs(30), || {
+        let r = d.json(0, &["shadow", "report", "batchops"]);
+        (r["running"] == 0 && r["triggers"] == 3).then_some(r)
+    });
+    assert_eq!(report_json["live_version"], "0.1.0");
+    assert_eq!(report_json["candidate_version"], "0.2.0");
+    assert_eq!(report_json["differing"], 2, "{report_json:#}");
+    let items = report_json["items"].as_array().unwrap();
+    let differing: Vec<&str> = items
+        .iter()
+        .filter(|i| i["differs"] == true)
+        .map(|i| i["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        differing.contains(&"b1s01") && differing.contains(&"b2s01"),
+        "the dead node and the rack-2 node, first: {items:#?}"
+    );
+    assert_eq!(items[2]["node"], "b1s02", "the same outcome comes last");
+    let said = |node: &str| -> String {
+        items.iter().find(|i| i["node"] == node).unwrap()["differences"].to_string()
+    };
+    assert!(
+        said("b2s01").contains(
+            "live started batchops.handle_no_contact; the candidate's rules did not match"
+        ),
+        "{}",
+        said("b2s01")
+    );
+    assert!(
+        said("b1s01").contains("only live: nodes.reboot b1s01"),
+        "{}",
+        said("b1s01")
+    );
+
+    // The same through the server, in text.
+    let token = d.token("operator");
+    let text = stdout(&d.expect(
+        0,
+        &[
+            "--server",
+            &format!("http://{}", server.addr),
+            "--token",
+            &token,
+            "shadow",
+            "report",
+            "batchops@0.2.0",
+        ],
+    ));
+    assert!(
+        text.contains("batchops@0.2.0 (candidate, dry runs) beside batchops@0.1.0 (live): 3 triggers, 2 would act differently"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DIFFERS") && !text.contains("same "),
+        "{text}"
+    );
+    // The trace of the rack-2 trigger shows the candidate's side (nothing).
+    let b1 = items.iter().find(|i| i["node"] == "b1s01").unwrap();
+    let trace = d.json(0, &["trigger", "show", b1["trigger_id"].as_str().unwrap()]);
+    assert_eq!(
+        trace["candidates"][0]["enforcement"]["candidate"], "0.2.0",
+        "{trace:#}"
+    );
+}

@@ -708,6 +708,7 @@ fn requests_left_running_are_rerun_if_unstarted_or_idempotent_and_closed_otherwi
             actor: "rule:events.echo_ping".into(),
             enforcement_id: None,
             requested_at_ms: 1,
+            pack_version: None,
         };
         store
             .request_execution(request(echo, "core.echo", json!({"message": "again"})))

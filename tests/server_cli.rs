@@ -16,7 +16,7 @@ use support::*;
 
 /// `drover token create --role ROLE`: the token is the last line.
 fn token(d: &Drover, role: &str) -> String {
-    last_line(&d.expect(0, &["token", "create", "--role", role, "--name", role]))
+    d.token(role)
 }
 
 /// A serve and a token per role.

@@ -5,7 +5,8 @@
 //! core@0.1.0's. Upgrades do not inherit trust: a new version arrives
 //! shadowed (even from drover's own packs/), the trusted version stays live
 //! and its rules stay in force until the new one is promoted; the candidate
-//! is reached only dry, with `drover run --version`.
+//! is reached only dry: with `drover run --version`, and through its rules,
+//! which run beside the live ones as dry runs of the candidate.
 
 use serde_json::Value;
 
@@ -83,14 +84,28 @@ fn a_shadow_new_version_does_not_take_over_a_trusted_packs_name() {
     );
 
     // A trusted rule (events.echo_ping calls core.echo): the trusted
-    // version, and nothing from the candidate's rule.
+    // version. The candidate's rule sees the trigger too, beside it, but
+    // only ever as a dry run of the candidate (side-by-side shadow).
     let server = Server::start(&d);
     let id = post_signed(&server, br#"{"node":"b1","message":"live"}"#).accepted_id();
-    let t = processed(&d, &server, &id);
+    let mut t = processed(&d, &server, &id);
+    let all = t["enforcements"].as_array().unwrap().clone();
+    let (beside, live): (Vec<Value>, Vec<Value>) =
+        all.into_iter().partition(|e| e["candidate"].is_string());
+    t["enforcements"] = Value::Array(live);
     let e = execution(&d, &server, &one_scheduled_echo(&t));
     assert_eq!(e["pack_version"], "0.1.0", "{e:#}");
     assert_eq!(e["dry_run"], false, "{e:#}");
     assert_eq!(e["result"]["message"], "live", "{e:#}");
+    assert_eq!(beside.len(), 1, "{beside:#?}");
+    assert_eq!(beside[0]["rule_ref"], "core.takeover");
+    assert_eq!(beside[0]["candidate"], "9.9.9");
+    let shadow = execution(&d, &server, beside[0]["execution_id"].as_str().unwrap());
+    assert_eq!(shadow["pack_version"], "9.9.9", "{shadow:#}");
+    assert_eq!(
+        shadow["dry_run"], true,
+        "the candidate never acts: {shadow:#}"
+    );
     drop(server);
 
     // The candidate, on purpose: dry, with its plan.

@@ -132,15 +132,19 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 
 /// Rewrites one line of `<dir>/pack.yaml`: `from` must occur exactly once.
 pub fn edit_manifest(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("pack.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
+    edit_file(&dir.join("pack.yaml"), from, to);
+}
+
+/// Replaces `from`, which must occur exactly once in file `path`, by `to`.
+pub fn edit_file(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
     assert_eq!(
         text.matches(from).count(),
         1,
         "{from:?} in {}",
         path.display()
     );
-    std::fs::write(&path, text.replace(from, to)).unwrap();
+    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 impl Drover {
@@ -150,6 +154,12 @@ impl Drover {
         let dst = self.dir.path().join("packs").join(name);
         copy_dir(&pack_dir(rel), &dst);
         dst
+    }
+
+    /// `drover token create --role ROLE --name ROLE`: the token (alone on
+    /// the last line).
+    pub fn token(&self, role: &str) -> String {
+        last_line(&self.expect(0, &["token", "create", "--role", role, "--name", role]))
     }
 
     /// `drover grant add PACK CAP --scope SCOPE`; returns the grant id.

@@ -86,6 +86,22 @@ impl Installed {
         &self.versions
     }
 
+    /// The candidate of pack `name`: its newest shadowed version that is
+    /// not live, while a trusted version is live. Its rules run beside the
+    /// live version's as dry runs (side-by-side shadow) until it is
+    /// promoted. `None` when the live version is itself shadowed (then
+    /// its own rules run dry) or nothing waits.
+    pub fn candidate(&self, name: &str) -> Option<&CatalogPack> {
+        let live = self.get(name, None)?;
+        if live.record.shadow {
+            return None;
+        }
+        self.versions
+            .iter()
+            .filter(|v| v.record.name == name && v.record.shadow && !v.record.live)
+            .max_by_key(|v| v.record.installed_at_ms)
+    }
+
     /// The live version of each pack.
     pub fn live(&self) -> impl Iterator<Item = &CatalogPack> {
         self.live.values().map(|at| &self.versions[*at])

@@ -24,7 +24,9 @@
 //! - [`trace`]: from a trigger instance to rules, enforcements, executions
 //!   and effects, and back;
 //! - [`incidents`]: remediations with one cause (a gate that held them, or
-//!   the same failure) grouped into one incident.
+//!   the same failure) grouped into one incident;
+//! - [`shadow`]: a waiting candidate's dry runs beside the live version's
+//!   real ones, per trigger, the differences first.
 
 pub mod access;
 pub mod catalog;
@@ -38,6 +40,7 @@ pub mod ports;
 pub mod retention;
 pub mod rules;
 pub mod secrets;
+pub mod shadow;
 pub mod trace;
 
 use std::path::Path;

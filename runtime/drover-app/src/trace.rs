@@ -38,6 +38,10 @@ pub struct Trace {
     /// Each rule of the trigger's type installed now, then any rule that
     /// matched it but is no longer installed.
     pub rules: Vec<RuleTrace>,
+    /// What the rules of a shadowed candidate version did with it beside
+    /// them (side-by-side shadow: dry runs of that version); the
+    /// enforcement names the version.
+    pub candidates: Vec<RuleTrace>,
 }
 
 /// One rule's part in a trace.
@@ -143,7 +147,10 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
         occurrence_time: None,
     };
     let cx = tester_context(store);
-    let mut enforcements = summary.enforcements;
+    let (candidate_enforcements, mut enforcements): (Vec<_>, Vec<_>) = summary
+        .enforcements
+        .into_iter()
+        .partition(|e| e.candidate.is_some());
     let mut rules = Vec::new();
     let mut followed = 0;
     for stored in store.list_rules()? {
@@ -178,10 +185,15 @@ pub fn trace(store: &Store, id: &str) -> Result<Option<Trace>, StoreError> {
     for e in enforcements {
         rules.push(enforced(store, e, None, &mut followed)?);
     }
+    let candidates = candidate_enforcements
+        .into_iter()
+        .map(|e| enforced(store, e, None, &mut followed))
+        .collect::<Result<_, _>>()?;
     Ok(Some(Trace {
         trigger,
         state: summary.state,
         rules,
+        candidates,
     }))
 }
 
@@ -330,34 +342,11 @@ pub fn execution_trace(
     let (effects, truncated) = if exec.dry_run {
         planned(&exec)
     } else {
-        let mut effects = Vec::new();
-        let mut truncated = children.len() > MAX_CHILDREN;
-        let ids = std::iter::once((id, None)).chain(
-            children
-                .iter()
-                .take(MAX_CHILDREN)
-                .map(|c| (c.summary.id, Some(c.task.clone()))),
-        );
-        for (execution, task) in ids {
-            let left = MAX_EFFECTS.saturating_sub(effects.len());
-            if left == 0 {
-                truncated = true;
-                break;
-            }
-            let mut records = store.list_audit(&AuditFilter {
-                execution_id: Some(execution),
-                limit: left as u32 + 1,
-                ..Default::default()
-            })?;
-            if records.len() > left {
-                records.truncate(left);
-                truncated = true;
-            }
-            // The log lists newest first; a trace reads in order.
-            records.reverse();
-            effects.extend(records.into_iter().map(|r| performed(r, task.clone())));
-        }
-        (effects, truncated)
+        let tasks: Vec<_> = children
+            .iter()
+            .map(|c| (c.summary.id, c.task.clone()))
+            .collect();
+        audited_effects(store, id, &tasks)?
     };
     Ok(Some(ExecutionTrace {
         id,
@@ -372,7 +361,46 @@ pub fn execution_trace(
     }))
 }
 
-fn node_of(parameters: &serde_json::Value) -> Option<String> {
+/// The audit records of run `id` and of its workflow's `children` (id,
+/// task), in order: every host call's check, performed or (in a dry run)
+/// planned; at most [`MAX_EFFECTS`] from [`MAX_CHILDREN`] children, and
+/// whether more were left out.
+pub fn audited_effects(
+    store: &Store,
+    id: ExecutionId,
+    children: &[(ExecutionId, String)],
+) -> Result<(Vec<EffectTrace>, bool), StoreError> {
+    let mut effects = Vec::new();
+    let mut truncated = children.len() > MAX_CHILDREN;
+    let ids = std::iter::once((id, None)).chain(
+        children
+            .iter()
+            .take(MAX_CHILDREN)
+            .map(|(child, task)| (*child, Some(task.clone()))),
+    );
+    for (execution, task) in ids {
+        let left = MAX_EFFECTS.saturating_sub(effects.len());
+        if left == 0 {
+            truncated = true;
+            break;
+        }
+        let mut records = store.list_audit(&AuditFilter {
+            execution_id: Some(execution),
+            limit: left as u32 + 1,
+            ..Default::default()
+        })?;
+        if records.len() > left {
+            records.truncate(left);
+            truncated = true;
+        }
+        // The log lists newest first; a trace reads in order.
+        records.reverse();
+        effects.extend(records.into_iter().map(|r| performed(r, task.clone())));
+    }
+    Ok((effects, truncated))
+}
+
+pub(crate) fn node_of(parameters: &serde_json::Value) -> Option<String> {
     parameters
         .get("node")
         .and_then(|n| n.as_str())
@@ -413,7 +441,7 @@ fn performed(r: AuditRecord, task: Option<String>) -> EffectTrace {
 
 /// The fleet gate a refusal's reason names first (`brake: storm brake
 /// engaged …`), as the host writes it.
-fn gate_of(reason: &str) -> Option<String> {
+pub(crate) fn gate_of(reason: &str) -> Option<String> {
     let (head, _) = reason.split_once(':')?;
     drover_fleet::Gate::parse(head).map(|g| g.as_str().to_owned())
 }

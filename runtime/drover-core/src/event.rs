@@ -68,6 +68,11 @@ pub struct Enforcement {
     pub state: EnforcementState,
     pub reason: Option<String>,
     pub at_ms: i64,
+    /// The shadowed candidate version whose rule matched (side-by-side
+    /// shadow: its executions are dry runs of that version), or `None` for
+    /// a rule in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
 }
 
 /// An execution waiting in (or taken from) the queue.
@@ -83,4 +88,8 @@ pub struct ExecutionRequest {
     pub actor: String,
     pub enforcement_id: Option<String>,
     pub requested_at_ms: i64,
+    /// The version of the action's pack to run (a shadowed candidate's dry
+    /// run), or `None` for the live version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_version: Option<String>,
 }

@@ -59,8 +59,25 @@ pub enum CatalogError {
     },
 }
 
+/// A shadowed candidate version of a trusted pack, whose rules see every
+/// trigger beside the live version's and start dry runs of that version
+/// (side-by-side shadow).
+pub struct Candidate {
+    pub pack: String,
+    pub version: String,
+    pub rules: RuleSet,
+}
+
+impl Candidate {
+    /// `pack@version`.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.pack, self.version)
+    }
+}
+
 /// Trigger types, rules and policies of the installed packs (the live
-/// version of each pack: the newest trusted one, else the newest).
+/// version of each pack: the newest trusted one, else the newest), and the
+/// candidates waiting beside them.
 pub struct Catalog {
     triggers: HashMap<String, TriggerType>,
     /// Packs whose rules start dry runs only (shadow mode).
@@ -69,6 +86,7 @@ pub struct Catalog {
     owners: HashMap<String, String>,
     rules: RuleSet,
     policies: Arc<Policies>,
+    candidates: Vec<Candidate>,
     /// The store's catalog generation this was loaded at.
     generation: i64,
 }
@@ -85,7 +103,11 @@ impl Catalog {
         let mut triggers = HashMap::new();
         let mut shadow = std::collections::HashSet::new();
         let mut owners = HashMap::new();
+        let mut candidates = Vec::new();
         for live in installed.live() {
+            if let Some(candidate) = installed.candidate(&live.record.name) {
+                candidates.extend(load_candidate(app, &candidate.record));
+            }
             let (record, pack) = (&live.record, &live.pack);
             if record.shadow {
                 shadow.insert(record.name.clone());
@@ -132,8 +154,14 @@ impl Catalog {
             owners,
             rules: RuleSet::new(rules)?,
             policies: Arc::new(policies),
+            candidates,
             generation,
         })
+    }
+
+    /// The candidates waiting in shadow beside live versions.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
     }
 
     /// The store's catalog generation this catalog reflects.
@@ -179,6 +207,40 @@ impl Catalog {
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+}
+
+/// The rules of candidate `record`, or `None` (logged) when they cannot be
+/// read: a broken candidate must not stop the rules in force.
+fn load_candidate(app: &App, record: &drover_store::InstalledPack) -> Option<Candidate> {
+    let (pack, version) = (&record.name, &record.version);
+    let loaded = (|| -> Result<RuleSet, CatalogError> {
+        let shipped = app.store().pack_catalog(pack, version)?.unwrap_or_default();
+        let mut rules = Vec::with_capacity(shipped.rules.len());
+        for (reference, definition, enabled) in shipped.rules {
+            let mut rule = Rule::parse(Path::new(&reference), &definition).map_err(|e| {
+                CatalogError::StoredRule {
+                    reference: format!("{reference}@{version}"),
+                    message: e.to_string(),
+                }
+            })?;
+            rule.enabled = enabled;
+            rules.push(rule);
+        }
+        crate::timers::canonicalize(&mut rules);
+        Ok(RuleSet::new(rules)?)
+    })();
+    match loaded {
+        Ok(rules) => Some(Candidate {
+            pack: pack.clone(),
+            version: version.clone(),
+            rules,
+        }),
+        Err(e) => {
+            tracing::warn!(%pack, %version, error = %e,
+                "the shadowed candidate's rules cannot be loaded; they do not run beside the live version's");
+            None
+        }
     }
 }
 

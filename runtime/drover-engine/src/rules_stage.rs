@@ -6,6 +6,14 @@
 //! Rendered parameters are validated against the action's schema here, so
 //! a rule that cannot produce a valid request leaves a `failed`
 //! enforcement with the reason instead of a doomed execution.
+//!
+//! Side-by-side shadow: each trigger also goes through the rules of every
+//! candidate (a shadowed new version of a trusted pack, see
+//! [`crate::catalog::Candidate`]). Their enforcements are recorded with the
+//! trigger, marked with the candidate's version, and the executions they
+//! request are dry runs pinned to that version, so the live outcome and the
+//! candidate's plan can be set side by side. Candidates keep throttles and
+//! thresholds of their own, in memory: they never move the live rules'.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +24,10 @@ use drover_core::{
     Enforcement, EnforcementState, ExecutionId, ExecutionRequest, TriggerInstance, now_ms,
 };
 use drover_pack::{ActionRef, Plugin};
-use drover_rules::{Context, KvStore, Match, Outcome, StormState};
+use drover_rules::{Context, KvStore, Match, Outcome, RuleSet, StormState};
 use serde_json::Value;
 
+use crate::catalog::Candidate;
 use crate::{Catalog, Shared};
 
 /// Trigger instances taken per round.
@@ -38,11 +47,14 @@ struct Stage {
     /// Throttle and threshold memory, saved with each trigger whose rules
     /// use it and loaded at start, so windows and counts survive restarts.
     storm: StormState,
+    /// Each candidate's throttle and threshold memory, by `pack@version`
+    /// (not persisted: a restart starts their windows afresh).
+    candidate_storms: HashMap<String, StormState>,
     kv: Arc<dyn KvStore>,
     /// Each action's plugin (a Wasm action or a workflow, or why it cannot
-    /// run), looked up once; cleared when the catalog is reloaded (a
-    /// reinstalled pack changes them).
-    actions: HashMap<String, Result<Plugin, String>>,
+    /// run) by action and pinned version, looked up once; cleared when the
+    /// catalog is reloaded (a reinstalled pack changes them).
+    actions: HashMap<(String, Option<String>), Result<Plugin, String>>,
     generation: i64,
 }
 
@@ -55,6 +67,7 @@ impl Stage {
         Stage {
             shared,
             storm,
+            candidate_storms: HashMap::new(),
             kv,
             actions: HashMap::new(),
             generation: 0,
@@ -90,32 +103,28 @@ impl Stage {
         }
         // Forget windows that can no longer matter, so the state stays small.
         catalog.rules().prune_storm(&mut self.storm, now);
+        let storms = &mut self.candidate_storms;
+        storms.retain(|key, _| catalog.candidates().iter().any(|c| c.key() == *key));
+        for candidate in catalog.candidates() {
+            let storm = storms.entry(candidate.key()).or_default();
+            candidate.rules.prune_storm(storm, now);
+        }
         let mut records = Vec::with_capacity(batch.len());
         let mut requested = false;
         let mut stormy = false;
         for trigger in batch {
-            let rules = catalog.rules();
-            let matches = match &trigger.trigger_parameters {
-                // A parameterized trigger (a timer): only rules on the same
-                // parameters.
-                Some(params) => rules.evaluate_parameterized(
-                    &trigger.trigger_type,
-                    params,
-                    &trigger.payload,
-                    &cx,
-                    &mut self.storm,
-                ),
-                None => rules.evaluate(
-                    &trigger.trigger_type,
-                    &trigger.payload,
-                    &cx,
-                    &mut self.storm,
-                ),
-            };
+            let matches = evaluate(catalog.rules(), &trigger, &cx, &mut self.storm);
             stormy |= matches
                 .iter()
                 .any(|m| m.rule.throttle.is_some() || m.rule.threshold.is_some());
-            let (enforcements, requests) = self.enforce(&catalog, &trigger, matches);
+            let (mut enforcements, mut requests) = self.enforce(&catalog, &trigger, matches, None);
+            for candidate in catalog.candidates() {
+                let storm = self.candidate_storms.entry(candidate.key()).or_default();
+                let matches = evaluate(&candidate.rules, &trigger, &cx, storm);
+                let (e, r) = self.enforce(&catalog, &trigger, matches, Some(candidate));
+                enforcements.extend(e);
+                requests.extend(r);
+            }
             requested |= !requests.is_empty();
             records.push((trigger.id, enforcements, requests));
         }
@@ -126,7 +135,12 @@ impl Stage {
             .flatten();
         let counts: Vec<_> = records
             .iter()
-            .flat_map(|(_, enforcements, _)| enforcements.iter().map(|e| e.state))
+            .flat_map(|(_, enforcements, _)| {
+                enforcements
+                    .iter()
+                    .filter(|e| e.candidate.is_none())
+                    .map(|e| e.state)
+            })
             .collect();
         let triggers = records.len() as u64;
         // Wait for the write before the next round reads pending triggers
@@ -157,11 +171,14 @@ impl Stage {
         }
     }
 
+    /// The enforcements of `matches` and the executions they request; for
+    /// a `candidate`'s rules, dry runs of that version.
     fn enforce(
         &mut self,
         catalog: &Catalog,
         trigger: &TriggerInstance,
         matches: Vec<Match>,
+        candidate: Option<&Candidate>,
     ) -> (Vec<Enforcement>, Vec<ExecutionRequest>) {
         let mut enforcements = Vec::new();
         let mut requests = Vec::new();
@@ -176,11 +193,17 @@ impl Stage {
                 state: EnforcementState::Failed,
                 reason: None,
                 at_ms,
+                candidate: candidate.map(|c| c.version.clone()),
             };
             match m.outcome {
                 Outcome::Fired { parameters, .. } => {
                     let action = &m.rule.action.reference;
-                    match self.validate(action, Value::Object(parameters)) {
+                    // A candidate's own actions run at its version; another
+                    // pack's action at that pack's live one (dry all the same).
+                    let pin = candidate
+                        .filter(|c| action.split_once('.').map(|(p, _)| p) == Some(&c.pack))
+                        .map(|c| c.version.clone());
+                    match self.validate(action, pin.as_deref(), Value::Object(parameters)) {
                         Ok(parameters) => {
                             let exec = ExecutionId::new();
                             enforcement.state = EnforcementState::Scheduled;
@@ -194,12 +217,17 @@ impl Stage {
                                 // pack's action (the executor holds to it
                                 // too, whoever calls), and any rule on a
                                 // trigger a shadow pack produced.
-                                dry_run: catalog.is_shadow(&m.rule.pack)
+                                dry_run: candidate.is_some()
+                                    || catalog.is_shadow(&m.rule.pack)
                                     || catalog.is_shadow_action(action)
                                     || trigger.shadow,
-                                actor: format!("rule:{}", m.rule.reference),
+                                actor: match candidate {
+                                    Some(c) => format!("rule:{}@{}", m.rule.reference, c.version),
+                                    None => format!("rule:{}", m.rule.reference),
+                                },
                                 enforcement_id: Some(id),
                                 requested_at_ms: at_ms,
+                                pack_version: pin,
                             });
                         }
                         Err(reason) => enforcement.reason = Some(reason),
@@ -235,13 +263,20 @@ impl Stage {
         (enforcements, requests)
     }
 
-    /// The action's parameters with defaults, or why it cannot run.
-    fn validate(&mut self, action: &str, params: Value) -> Result<Value, String> {
+    /// The action's parameters with defaults (the schema of its pack's
+    /// `version`, else the live one's), or why it cannot run.
+    fn validate(
+        &mut self,
+        action: &str,
+        version: Option<&str>,
+        params: Value,
+    ) -> Result<Value, String> {
         let app = &self.shared.app;
-        let prepared = self.actions.entry(action.to_owned()).or_insert_with(|| {
+        let key = (action.to_owned(), version.map(str::to_owned));
+        let prepared = self.actions.entry(key).or_insert_with(|| {
             let reference: ActionRef = action.parse().map_err(|e| format!("{e}"))?;
             app.runtime()
-                .action_plugin(&reference)
+                .action_plugin_version(&reference, version)
                 .map(|(_, plugin)| plugin)
                 .map_err(|e| e.to_string())
         });
@@ -250,6 +285,22 @@ impl Stage {
             .parameters
             .validate(params)
             .map_err(|e| format!("{action}: {e}"))
+    }
+}
+
+/// The matches of `rules` for `trigger`: a parameterized trigger (a
+/// timer's) only those of rules on the same parameters.
+fn evaluate(
+    rules: &RuleSet,
+    trigger: &TriggerInstance,
+    cx: &Context,
+    storm: &mut StormState,
+) -> Vec<Match> {
+    match &trigger.trigger_parameters {
+        Some(params) => {
+            rules.evaluate_parameterized(&trigger.trigger_type, params, &trigger.payload, cx, storm)
+        }
+        None => rules.evaluate(&trigger.trigger_type, &trigger.payload, cx, storm),
     }
 }
 

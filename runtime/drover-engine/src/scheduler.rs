@@ -61,7 +61,10 @@ pub(crate) fn recover(shared: &Shared) {
             .action
             .parse::<ActionRef>()
             .ok()
-            .and_then(|a| shared.app.runtime().prepare(&a).ok())
+            .and_then(|a| {
+                let version = req.pack_version.as_deref();
+                shared.app.runtime().prepare_version(&a, version).ok()
+            })
             .is_some_and(|p| p.plugin.idempotent);
         if idempotent {
             requeue.push(req.id);
@@ -200,7 +203,7 @@ fn dispatch(shared: Arc<Shared>, tx: Sender<ExecutionRequest>, slots: usize) {
 }
 
 fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finished>) {
-    let mut prepared: HashMap<String, Result<Prepared, String>> = HashMap::new();
+    let mut prepared: Cache = HashMap::new();
     let mut workflows = crate::workflows::serve::Workflows::default();
     let mut generation = shared.catalog().generation();
     while let Ok(req) = rx.recv() {
@@ -225,7 +228,12 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
         }
         let exec = run_one(&shared, &mut prepared, &req);
         let status = exec.status;
-        let retry = catalog.policies().retry(&req.action, exec.dry_run);
+        // A candidate's dry run (pinned to its version) is not retried by
+        // the live version's policies.
+        let retry = match req.pack_version {
+            None => catalog.policies().retry(&req.action, exec.dry_run),
+            Some(_) => None,
+        };
         let write = shared.app.store().finish_request_retrying(exec, retry);
         if done.send(Finished { req, status, write }).is_err() {
             return;
@@ -233,15 +241,17 @@ fn work(shared: Arc<Shared>, rx: Receiver<ExecutionRequest>, done: Sender<Finish
     }
 }
 
-fn run_one(
-    shared: &Shared,
-    cache: &mut HashMap<String, Result<Prepared, String>>,
-    req: &ExecutionRequest,
-) -> Execution {
+/// Each action prepared once, by action and pinned pack version.
+type Cache = HashMap<(String, Option<String>), Result<Prepared, String>>;
+
+fn run_one(shared: &Shared, cache: &mut Cache, req: &ExecutionRequest) -> Execution {
     let app = &shared.app;
-    let prepared = cache.entry(req.action.clone()).or_insert_with(|| {
+    let key = (req.action.clone(), req.pack_version.clone());
+    let prepared = cache.entry(key).or_insert_with(|| {
         let reference: ActionRef = req.action.parse().map_err(|e| format!("{e}"))?;
-        app.runtime().prepare(&reference).map_err(|e| e.to_string())
+        app.runtime()
+            .prepare_version(&reference, req.pack_version.as_deref())
+            .map_err(|e| e.to_string())
     });
     let prepared = match prepared {
         Ok(p) => p,

@@ -117,12 +117,24 @@ pub trait EventStore: Send + Sync {
     /// way back from an execution to its rule and trigger instance).
     fn enforcement_of_execution(&self, execution: ExecutionId) -> Result<Option<Enforcement>>;
 
-    /// A rule's enforcements, newest first, before enforcement id `before`
-    /// (exclusive) when given.
+    /// The enforcements of a rule in force (not a candidate's), newest first,
+    /// before enforcement id `before` (exclusive) when given.
     fn rule_enforcements(
         &self,
         rule_ref: &str,
         before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Enforcement>>;
+
+    /// Side by side: the enforcements of pack `pack`'s rules in force and of
+    /// its candidate `version`'s rules, from the candidate's first
+    /// enforcement on and not before `since_ms`, newest first, at most
+    /// `limit`. Empty when the candidate never saw a trigger.
+    fn shadow_enforcements(
+        &self,
+        pack: &str,
+        version: &str,
+        since_ms: i64,
         limit: u32,
     ) -> Result<Vec<Enforcement>>;
 

@@ -50,6 +50,10 @@ pub struct WorkflowRun {
     pub digest: String,
     /// Deadline given to each child action (`drover run --timeout`).
     pub timeout_ms: Option<u64>,
+    /// The version of its pack it runs (it resumes with that one after a
+    /// promotion or a rollback); empty for runs stored before versions
+    /// were pinned.
+    pub pack_version: String,
 }
 
 /// A write of a run's state: its head and the list items that changed (see

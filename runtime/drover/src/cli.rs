@@ -76,6 +76,9 @@ pub enum Command {
     /// Remediations with one cause, grouped: `drover incident list --since 6h`.
     #[command(subcommand)]
     Incident(crate::commands::incident::IncidentCmd),
+    /// A candidate version beside the live one: `drover shadow report batchops`.
+    #[command(subcommand)]
+    Shadow(crate::commands::shadow::ShadowCmd),
     /// The key-value store: `drover kv set maintenance.b7s01 true --ttl 3600`.
     #[command(subcommand)]
     Kv(KvCmd),

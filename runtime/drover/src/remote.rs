@@ -249,6 +249,25 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Shadow(crate::commands::shadow::ShadowCmd::Report {
+            pack,
+            since,
+            all,
+            json,
+        }) => {
+            let (name, version) = crate::commands::shadow::split(&pack);
+            let report = remote.get(&format!(
+                "/api/v1/packs/{}/shadow-report{}",
+                segment(name),
+                query(&[("version", version.map(str::to_owned)), ("since", since)])
+            ))?;
+            if json {
+                output::json(&report)?;
+            } else {
+                crate::commands::shadow::print(&report, all);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
         Command::Node(cmd) => fleet::node(remote, cmd),

@@ -373,6 +373,7 @@ pub async fn run(
             actor,
             enforcement_id: None,
             requested_at_ms: now_ms(),
+            pack_version: None,
         })?;
         Ok((
             StatusCode::ACCEPTED,

@@ -23,6 +23,7 @@ pub mod packs;
 pub mod policies;
 pub mod retention;
 pub mod rules;
+pub mod shadow;
 pub mod workflows;
 
 use serde::{Deserialize, Serialize};
@@ -141,6 +142,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(packs::list))
         .routes(routes!(packs::get))
         .routes(routes!(packs::promote))
+        .routes(routes!(shadow::report))
         .routes(routes!(grants::list, grants::give))
         .routes(routes!(grants::revoke))
         .routes(routes!(rules::list))

@@ -20,6 +20,7 @@ fn request(action: &str, parameters: Value) -> ExecutionRequest {
         actor: "user:t".into(),
         enforcement_id: None,
         requested_at_ms: 1,
+        pack_version: None,
     }
 }
 

@@ -368,14 +368,19 @@ impl<'w> Driver<'_, 'w> {
         if let Some(r) = self.resolved.get(action) {
             return r.clone();
         }
+        // The workflow's own pack's actions run in the same version as the
+        // workflow (a candidate's, or the one it started with before a
+        // promotion); other packs' in their live version.
+        let own = &self.meta.pack;
+        let version = |a: &ActionRef| (a.pack == own.name).then_some(own.version.as_str());
         let r = Arc::new(match action.parse::<ActionRef>() {
             Err(e) => Resolved::Missing(format!("{e}")),
-            Ok(a) => match self.app.runtime().action_plugin(&a) {
+            Ok(a) => match self.app.runtime().action_plugin_version(&a, version(&a)) {
                 Err(e) => Resolved::Missing(e.to_string()),
                 Ok((pack, plugin)) if plugin.is_workflow() => {
                     Resolved::Workflow(pack, Box::new(plugin))
                 }
-                Ok(_) => match self.app.runtime().prepare(&a) {
+                Ok(_) => match self.app.runtime().prepare_version(&a, version(&a)) {
                     Ok(p) => Resolved::Wasm(Box::new(p)),
                     Err(e) => Resolved::Missing(e.to_string()),
                 },

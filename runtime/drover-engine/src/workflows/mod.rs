@@ -235,7 +235,21 @@ pub fn run_workflow_as(
 
 /// Whether `action` is an installed workflow.
 pub fn is_workflow(app: &App, action: &ActionRef) -> Result<bool, RunError> {
-    Ok(app.runtime().action_plugin(action)?.1.is_workflow())
+    is_workflow_version(app, action, None)
+}
+
+/// Whether `action`, in version `version` of its pack (the live one with
+/// `None`), is a workflow.
+pub fn is_workflow_version(
+    app: &App,
+    action: &ActionRef,
+    version: Option<&str>,
+) -> Result<bool, RunError> {
+    Ok(app
+        .runtime()
+        .action_plugin_version(action, version)?
+        .1
+        .is_workflow())
 }
 
 /// Drives the workflow of queued request `req` (claimed by the scheduler):
@@ -262,7 +276,8 @@ pub fn run_request(app: &App, req: &ExecutionRequest) -> Result<Outcome, Workflo
                 action: req.action.clone(),
                 message: format!("{e}"),
             })?;
-            let (pack, plugin) = app.runtime().action_plugin(&action)?;
+            let version = req.pack_version.as_deref();
+            let (pack, plugin) = app.runtime().action_plugin_version(&action, version)?;
             let params = validate(&action, &plugin, req.parameters.clone())?;
             let opts = RunOptions {
                 dry_run: req.dry_run,
@@ -321,6 +336,7 @@ pub fn recover_runs(app: &App) -> Result<usize, StoreError> {
             actor: run.actor.clone(),
             enforcement_id: None,
             requested_at_ms: now_ms(),
+            pack_version: Some(run.pack_version.clone()).filter(|v| !v.is_empty()),
         })?;
         queued += 1;
     }
@@ -478,6 +494,7 @@ pub(crate) fn begin(
             parked: None,
             digest: meta.digest.clone(),
             timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+            pack_version: meta.pack.version.clone(),
         },
         state,
     )?;
@@ -486,6 +503,28 @@ pub(crate) fn begin(
         return Ok(None);
     }
     driver::drive(app, &meta, c, Vec::new()).map(Some)
+}
+
+/// The workflow of stored run `run` in the pack version it started with
+/// (a promotion or a rollback since does not change a run under way), or
+/// the live version when that one is no longer installed or the run
+/// predates pinning.
+fn pinned_plugin(
+    app: &App,
+    action: &ActionRef,
+    run: &WorkflowRun,
+) -> Result<(Arc<Pack>, Plugin), RunError> {
+    if !run.pack_version.is_empty() {
+        match app
+            .runtime()
+            .action_plugin_version(action, Some(&run.pack_version))
+        {
+            Ok(found) => return Ok(found),
+            Err(e) => tracing::warn!(run = %run.id, version = %run.pack_version, error = %e,
+                "the version this workflow run started with is gone; it continues with the live one"),
+        }
+    }
+    app.runtime().action_plugin(action)
 }
 
 /// Continues stored run `run` (its conductor state and what was in flight).
@@ -498,7 +537,7 @@ pub(crate) fn resume(
         id: run.id,
         message: format!("{e}"),
     })?;
-    let (pack, plugin) = app.runtime().action_plugin(&action)?;
+    let (pack, plugin) = pinned_plugin(app, &action, &run)?;
     let wf = parse(&run.action, &plugin)?;
     let bad = |message: String| WorkflowError::State {
         id: run.id,

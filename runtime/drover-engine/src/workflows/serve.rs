@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use drover_core::{ExecStatus, Execution, ExecutionRequest, now_ms};
 use drover_pack::ActionRef;
 
-use super::{Outcome, is_workflow, run_request};
+use super::{Outcome, is_workflow_version, run_request};
 use crate::Shared;
 
 /// A worker's memory of which actions are workflows.
 #[derive(Default)]
 pub(crate) struct Workflows {
-    known: HashMap<String, bool>,
+    known: HashMap<(String, Option<String>), bool>,
 }
 
 impl Workflows {
@@ -22,11 +22,11 @@ impl Workflows {
     /// worker runs it as a Wasm action).
     pub(crate) fn handles(&mut self, shared: &Shared, req: &ExecutionRequest) -> bool {
         let app = &shared.app;
-        let is_wf = *self.known.entry(req.action.clone()).or_insert_with(|| {
-            req.action
-                .parse::<ActionRef>()
-                .ok()
-                .is_some_and(|a| is_workflow(app, &a).unwrap_or(false))
+        let key = (req.action.clone(), req.pack_version.clone());
+        let is_wf = *self.known.entry(key).or_insert_with(|| {
+            req.action.parse::<ActionRef>().ok().is_some_and(|a| {
+                is_workflow_version(app, &a, req.pack_version.as_deref()).unwrap_or(false)
+            })
         });
         if !is_wf {
             return false;

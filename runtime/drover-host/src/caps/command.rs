@@ -70,15 +70,18 @@ impl CallCtx {
         if !check.allowed() {
             return Err(denied(&check));
         }
+        // A simulated node's answer has no effect anywhere, so a dry run
+        // gets it too (the steps after it see what the live run would);
+        // a real node's command is not run: exit 0, no output.
+        if let Some(answers) = self.sim_node_answers(&row)? {
+            return Self::sim_command(answers, node, argv);
+        }
         if self.dry_run {
             return Ok(Output {
                 exit_code: 0,
                 stdout: String::new(),
                 stderr: String::new(),
             });
-        }
-        if let Some(answers) = self.sim_node_answers(&row)? {
-            return Self::sim_command(answers, node, argv);
         }
         let opts = NodeSsh::from_options(&row.options)
             .map_err(|e| PluginError::Failed(format!("node {node}: bad options: {e}")))?;

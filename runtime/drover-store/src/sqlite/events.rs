@@ -81,10 +81,10 @@ impl EventStore for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, action, parameters, dry_run, actor, enforcement_id, requested_at,
-                    started_at IS NOT NULL
+                    pack_version, started_at IS NOT NULL
                  FROM execution_requests WHERE state = 'running' ORDER BY id",
             )?;
-            let rows = stmt.query_map([], |r| Ok((request_from_row(r)?, r.get::<_, bool>(7)?)))?;
+            let rows = stmt.query_map([], |r| Ok((request_from_row(r)?, r.get::<_, bool>(8)?)))?;
             rows.map(|r| {
                 let (req, started) = r?;
                 Ok((req?, started))
@@ -206,7 +206,7 @@ impl EventStore for SqliteStore {
         self.read(|conn| {
             Ok(enforcements_where(
                 conn,
-                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
+                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at, candidate
                  FROM enforcements WHERE execution_id = ?1 LIMIT 1",
                 rusqlite::params![execution.to_string()],
             )?
@@ -223,10 +223,41 @@ impl EventStore for SqliteStore {
         self.read(|conn| {
             enforcements_where(
                 conn,
-                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
-                 FROM enforcements WHERE rule_ref = ?1 AND (?2 IS NULL OR id < ?2)
+                "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at, candidate
+                 FROM enforcements
+                 WHERE rule_ref = ?1 AND (?2 IS NULL OR id < ?2) AND candidate IS NULL
                  ORDER BY id DESC LIMIT ?3",
                 rusqlite::params![rule_ref, before, limit.max(1)],
+            )
+        })
+    }
+
+    fn shadow_enforcements(
+        &self,
+        pack: &str,
+        version: &str,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Enforcement>> {
+        self.read(|conn| {
+            // The rule references of a pack: `pack.` then the rule's name
+            // (compared as a prefix: `_` in a name is not a wildcard).
+            enforcements_where(
+                conn,
+                // Triggers are evaluated in id order, so every trigger from
+                // the first the candidate saw went through its rules too.
+                "WITH start AS (
+                     SELECT min(trigger_instance_id) AS id FROM enforcements
+                     WHERE candidate = ?2 AND substr(rule_ref, 1, length(?1) + 1) = ?1 || '.'
+                 )
+                 SELECT e.id, e.trigger_instance_id, e.rule_ref, e.execution_id, e.state,
+                     e.reason, e.at, e.candidate
+                 FROM enforcements e, start
+                 WHERE e.trigger_instance_id >= start.id AND e.at >= ?3
+                     AND substr(e.rule_ref, 1, length(?1) + 1) = ?1 || '.'
+                     AND (e.candidate IS NULL OR e.candidate = ?2)
+                 ORDER BY e.id DESC LIMIT ?4",
+                rusqlite::params![pack, version, since_ms, limit.max(1)],
             )
         })
     }
@@ -245,7 +276,8 @@ impl EventStore for SqliteStore {
         self.read(|conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT action, parameters, dry_run, actor, enforcement_id, requested_at, state
+                    "SELECT action, parameters, dry_run, actor, enforcement_id, requested_at, state,
+                        pack_version
                      FROM execution_requests WHERE id = ?1 AND state != 'done'",
                 )?
                 .query_row([id.to_string()], |r| {
@@ -257,12 +289,22 @@ impl EventStore for SqliteStore {
                         r.get::<_, Option<String>>(4)?,
                         r.get::<_, i64>(5)?,
                         r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
                     ))
                 })
                 .optional()?)
         })?
         .map(
-            |(action, parameters, dry_run, actor, enforcement_id, requested_at_ms, state)| {
+            |(
+                action,
+                parameters,
+                dry_run,
+                actor,
+                enforcement_id,
+                requested_at_ms,
+                state,
+                pack_version,
+            )| {
                 Ok((
                     ExecutionRequest {
                         id,
@@ -272,6 +314,7 @@ impl EventStore for SqliteStore {
                         actor,
                         enforcement_id,
                         requested_at_ms,
+                        pack_version,
                     },
                     state,
                 ))
@@ -333,7 +376,7 @@ fn record(
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO enforcements (id, trigger_instance_id, rule_ref, execution_id,
-            state, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            state, reason, at, candidate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for e in enforcements {
         insert.execute(params![
@@ -343,20 +386,27 @@ fn record(
             e.execution_id.map(|x| x.to_string()),
             e.state.as_str(),
             e.reason,
-            e.at_ms
+            e.at_ms,
+            e.candidate
         ])?;
     }
     conn.prepare_cached(
         "UPDATE trigger_instances SET state = 'processed', matched = ?2 WHERE id = ?1",
     )?
-    .execute(params![trigger_id, enforcements.len() as i64])?;
+    .execute(params![
+        trigger_id,
+        enforcements
+            .iter()
+            .filter(|e| e.candidate.is_none())
+            .count() as i64
+    ])?;
     Ok(())
 }
 
 fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO execution_requests (id, action, parameters, dry_run, actor, enforcement_id,
-            state, requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7)",
+            state, requested_at, pack_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?8)",
     )?
     .execute(params![
         r.id.to_string(),
@@ -365,7 +415,8 @@ fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
         r.dry_run,
         r.actor,
         r.enforcement_id,
-        r.requested_at_ms
+        r.requested_at_ms,
+        r.pack_version
     ])?;
     Ok(())
 }
@@ -375,7 +426,7 @@ fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
 fn enforcements_of(conn: &Connection, trigger_id: &str) -> Result<Vec<Enforcement>> {
     enforcements_where(
         conn,
-        "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at
+        "SELECT id, trigger_instance_id, rule_ref, execution_id, state, reason, at, candidate
          FROM enforcements WHERE trigger_instance_id = ?1 ORDER BY id LIMIT 1000",
         rusqlite::params![trigger_id],
     )
@@ -398,10 +449,11 @@ fn enforcements_where(
             r.get::<_, String>(4)?,
             r.get::<_, Option<String>>(5)?,
             r.get::<_, i64>(6)?,
+            r.get::<_, Option<String>>(7)?,
         ))
     })?;
     rows.map(|row| {
-        let (id, trigger_instance_id, rule_ref, exec, state, reason, at_ms) = row?;
+        let (id, trigger_instance_id, rule_ref, exec, state, reason, at_ms, candidate) = row?;
         Ok(Enforcement {
             id,
             trigger_instance_id,
@@ -411,6 +463,7 @@ fn enforcements_where(
                 .ok_or_else(|| StoreError::Corrupt(format!("enforcement state {state:?}")))?,
             reason,
             at_ms,
+            candidate,
         })
     })
     .collect()
@@ -439,8 +492,14 @@ pub(crate) fn request_from_row(
 ) -> rusqlite::Result<Result<ExecutionRequest>> {
     let id: String = r.get(0)?;
     let parameters: String = r.get(2)?;
-    let (action, dry_run, actor, enforcement_id, requested_at_ms) =
-        (r.get(1)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+    let (action, dry_run, actor, enforcement_id, requested_at_ms, pack_version) = (
+        r.get(1)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    );
     Ok((|| {
         Ok(ExecutionRequest {
             id: parse_id(&id)?,
@@ -450,6 +509,7 @@ pub(crate) fn request_from_row(
             actor,
             enforcement_id,
             requested_at_ms,
+            pack_version,
         })
     })())
 }
@@ -499,6 +559,7 @@ mod tests {
             actor: "rule:batch.r".into(),
             enforcement_id: Some("E1".into()),
             requested_at_ms: 2,
+            pack_version: None,
         };
         let enf = Enforcement {
             id: "E1".into(),
@@ -508,6 +569,7 @@ mod tests {
             state: EnforcementState::Scheduled,
             reason: None,
             at_ms: 2,
+            candidate: None,
         };
         s.record_enforcements(
             "01A".into(),
@@ -563,6 +625,7 @@ mod tests {
             actor: "user:t".into(),
             enforcement_id: None,
             requested_at_ms: 1,
+            pack_version: None,
         })
         .unwrap();
         assert_eq!(s.claim_requests(5).unwrap().len(), 1);

@@ -60,6 +60,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0020_execution_finding.sql")),
         M::up(include_str!("migrations/0021_traces.sql")),
         M::up(include_str!("migrations/0022_changes.sql")),
+        M::up(include_str!("migrations/0023_side_by_side.sql")),
     ])
 }
 

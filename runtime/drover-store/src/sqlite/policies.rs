@@ -92,7 +92,7 @@ impl PolicyStore for SqliteStore {
                 let queued: Vec<ExecutionRequest> = {
                     let mut stmt = conn.prepare_cached(
                         "SELECT id, action, parameters, dry_run, actor, enforcement_id,
-                            requested_at
+                            requested_at, pack_version
                          FROM execution_requests
                          WHERE state = 'requested' AND id > ?3
                             AND (not_before IS NULL OR not_before <= ?1)
@@ -281,18 +281,32 @@ fn queue_retry(
     exec: &Execution,
     rule: &RetryRule,
 ) -> Result<Option<ExecutionId>> {
-    /// parameters, actor, enforcement_id, retry_of, attempt
-    type Row = (String, String, Option<String>, Option<String>, i64);
+    /// parameters, actor, enforcement_id, retry_of, attempt, pack_version
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<String>,
+    );
     let row: Option<Row> = conn
         .prepare_cached(
-            "SELECT parameters, actor, enforcement_id, retry_of, attempt
+            "SELECT parameters, actor, enforcement_id, retry_of, attempt, pack_version
              FROM execution_requests WHERE id = ?1",
         )?
         .query_row([exec.id.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
-    let Some((parameters, actor, enforcement_id, retry_of, attempt)) = row else {
+    let Some((parameters, actor, enforcement_id, retry_of, attempt, pack_version)) = row else {
         return Ok(None);
     };
     if attempt as u32 >= rule.max_retries {
@@ -302,8 +316,8 @@ fn queue_retry(
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO execution_requests (id, action, parameters, dry_run, actor, enforcement_id,
-            state, requested_at, not_before, retry_of, attempt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?8, ?9, ?10)",
+            state, requested_at, not_before, retry_of, attempt, pack_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'requested', ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         id.to_string(),
@@ -315,7 +329,8 @@ fn queue_retry(
         now,
         now + rule.delay_ms,
         retry_of.unwrap_or_else(|| exec.id.to_string()),
-        attempt + 1
+        attempt + 1,
+        pack_version
     ])?;
     Ok(Some(id))
 }
@@ -370,6 +385,7 @@ mod tests {
             actor: "user:t".into(),
             enforcement_id: None,
             requested_at_ms: 1,
+            pack_version: None,
         })
         .unwrap();
         id

@@ -79,7 +79,7 @@ impl RuleStore for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "WITH recent AS (
                      SELECT e.id, e.rule_ref, e.state, e.reason, x.status, x.error
-                     FROM (SELECT * FROM enforcements ORDER BY id DESC LIMIT ?1) e
+                     FROM (SELECT * FROM enforcements WHERE candidate IS NULL ORDER BY id DESC LIMIT ?1) e
                      LEFT JOIN executions x ON x.id = e.execution_id
                  ),
                  bad AS (

@@ -13,8 +13,8 @@ impl WorkflowStore for SqliteStore {
             conn.execute(
                 "INSERT OR IGNORE INTO workflow_runs (id, action, parent, task, route, parameters,
                     dry_run, actor, started_at, state, inflight, finished, updated_at, owner_pid,
-                    digest, timeout_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15)",
+                    digest, timeout_ms, pack_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     run.id.to_string(),
                     run.action,
@@ -31,6 +31,7 @@ impl WorkflowStore for SqliteStore {
                     std::process::id(),
                     run.digest,
                     run.timeout_ms.map(|t| t as i64),
+                    run.pack_version,
                 ],
             )?;
             write_state(
@@ -450,6 +451,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
     let parked: Option<String> = r.get("parked")?;
     let digest: String = r.get("digest")?;
     let timeout_ms: Option<i64> = r.get("timeout_ms")?;
+    let pack_version: String = r.get("pack_version")?;
     Ok((|| {
         let link = match (parent, task, route) {
             (Some(p), Some(task), Some(route)) => Some(ChildLink {
@@ -475,6 +477,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<WorkflowRun>> 
             parked,
             digest,
             timeout_ms: timeout_ms.map(|t| t.max(0) as u64),
+            pack_version,
         })
     })())
 }
@@ -582,6 +585,7 @@ mod tests {
                     parked: None,
                     digest: String::new(),
                     timeout_ms: None,
+                    pack_version: String::new(),
                 },
                 StateWrite {
                     head: json!({"step": 0, "list": []}).to_string(),

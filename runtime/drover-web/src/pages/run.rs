@@ -220,6 +220,7 @@ pub(crate) fn queue(
         actor,
         enforcement_id: None,
         requested_at_ms: now_ms(),
+        pack_version: None,
     })?;
     Ok(id)
 }

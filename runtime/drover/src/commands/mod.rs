@@ -22,6 +22,7 @@ mod run;
 pub(crate) mod secret;
 mod sensor;
 mod serve;
+pub mod shadow;
 pub mod sim;
 pub mod trigger;
 mod workflow;
@@ -67,6 +68,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&db, args),
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Incident(cmd) => incident::run(&db, cmd),
+        Command::Shadow(cmd) => shadow::run(&db, cmd),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
         Command::Node(cmd) => node::run(&db, cmd),
