@@ -638,6 +638,17 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
     assert_eq!(reboots(&d, "b1s02"), 0);
     let candidate_run = d.json(0, &["exec", "get", dry[0]["id"].as_str().unwrap()]);
     assert_eq!(candidate_run["pack_version"], "0.2.0", "{candidate_run:#}");
+    // Its steps run the candidate's own actions too, dry.
+    let tree = d.json(
+        0,
+        &["exec", "get", dry[0]["id"].as_str().unwrap(), "--tree"],
+    );
+    let first = &tree["children"][0];
+    let child_id = first["id"].as_str().or(first["summary"]["id"].as_str());
+    let child = d.json(0, &["exec", "get", child_id.unwrap()]);
+    assert_eq!(child["action"], "batchops.facts", "{child:#}");
+    assert_eq!(child["pack_version"], "0.2.0", "{child:#}");
+    assert_eq!(child["dry_run"], true, "{child:#}");
 
     let report_json = wait_for("the report to settle", Duration::from_secs(30), || {
         let r = d.json(0, &["shadow", "report", "batchops"]);

@@ -884,3 +884,56 @@ fn under_serve_a_delay_parks_the_run_and_serve_wakes_it() {
         later.0 - now.1
     );
 }
+
+/// A promotion (or a rollback) while a workflow waits does not change the
+/// run under way: it resumes with the version it started with, and the
+/// next run takes the new one.
+#[test]
+fn a_run_under_way_finishes_on_the_version_it_started_with() {
+    let d = installed();
+    let (old_run, _) = run_parked(&d, &["flows.approve", "node=b7s01"]);
+    let old_q = pending_inquiry(&d)["id"].as_str().unwrap().to_owned();
+
+    let next = d.copy_pack("tests/packs/flows", "flows-0.2.0");
+    edit_manifest(&next, "version: 0.1.0", "version: 0.2.0");
+    edit_file(
+        &next.join("workflows/approve.yaml"),
+        "- decision: approved\n",
+        "- decision: approved by 0.2.0\n",
+    );
+    d.expect(0, &["pack", "install", "--trusted", next.to_str().unwrap()]);
+    let live = d.json(0, &["pack", "show", "flows"]);
+    assert_eq!(live["pack"]["version"], "0.2.0", "{live:#}");
+
+    let done = d.json(
+        0,
+        &[
+            "inquiry",
+            "respond",
+            &old_q,
+            "approve=true",
+            "--as",
+            "oncall",
+        ],
+    );
+    assert_eq!(done["id"], old_run.as_str());
+    assert_eq!(done["result"], json!({"decision": "approved"}), "{done:#}");
+    assert_eq!(done["pack_version"], "0.1.0", "{done:#}");
+
+    let (new_run, _) = run_parked(&d, &["flows.approve", "node=b7s02"]);
+    let new_q = pending_inquiry(&d)["id"].as_str().unwrap().to_owned();
+    let done = d.json(
+        0,
+        &[
+            "inquiry",
+            "respond",
+            &new_q,
+            "approve=true",
+            "--as",
+            "oncall",
+        ],
+    );
+    assert_eq!(done["id"], new_run.as_str());
+    assert_eq!(done["result"], json!({"decision": "approved by 0.2.0"}));
+    assert_eq!(done["pack_version"], "0.2.0", "{done:#}");
+}

@@ -147,6 +147,7 @@ pub fn router(state: WebState) -> Router {
         .route("/packs/{name}/grant", post(pages::packs::grant))
         .route("/packs/{name}/revoke", post(pages::packs::revoke))
         .route("/packs/{name}/promote", post(pages::packs::promote))
+        .route("/packs/{name}/shadow", get(pages::shadow::report))
         .route("/fleet", get(pages::fleet::page))
         .route("/fleet/grid", get(pages::fleet::grid))
         .route("/fleet/changes", get(pages::fleet::changes))

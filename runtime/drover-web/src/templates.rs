@@ -124,6 +124,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/incidents.html"),
     ),
     (
+        "shadow.html",
+        include_str!("../../../web/templates/shadow.html"),
+    ),
+    (
         "triggers.html",
         include_str!("../../../web/templates/triggers.html"),
     ),

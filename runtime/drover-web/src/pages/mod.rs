@@ -15,6 +15,7 @@ pub mod packs;
 pub mod rules;
 pub mod run;
 pub mod run_control;
+pub mod shadow;
 pub mod tasks;
 pub mod triggers;
 

@@ -90,11 +90,19 @@ pub fn print_trace(t: &Value) {
     if rules.is_empty() {
         println!("  no rule listens to {}", s(&trigger["trigger_type"]));
     }
-    for r in rules {
-        let installed = match r["enabled"].as_bool() {
-            None => " [no longer installed]",
-            Some(false) => " [disabled now]",
-            Some(true) => "",
+    let candidates = t["candidates"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for r in rules.iter().chain(candidates) {
+        let installed = match (
+            r["enforcement"]["candidate"].as_str(),
+            r["enabled"].as_bool(),
+        ) {
+            (Some(v), _) => format!(" [candidate {v}, beside the live rules: dry runs]"),
+            (None, None) => " [no longer installed]".to_owned(),
+            (None, Some(false)) => " [disabled now]".to_owned(),
+            (None, Some(true)) => String::new(),
         };
         println!("  rule {} {}{installed}", s(&r["rule"]), s(&r["verdict"]));
         if let Some(why) = r["why"].as_str() {
