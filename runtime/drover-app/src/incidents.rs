@@ -272,7 +272,13 @@ fn failed(
             ..Default::default()
         })?;
         truncated |= page.next_after.is_some();
-        runs.extend(page.items.into_iter().filter(|x| !counted.contains(&x.id)));
+        // A dry run that fails (a shadowed candidate's, a rehearsal)
+        // performed nothing: not an incident.
+        runs.extend(
+            page.items
+                .into_iter()
+                .filter(|x| !x.dry_run && !counted.contains(&x.id)),
+        );
     }
     let ids: Vec<ExecutionId> = runs.iter().map(|x| x.id).collect();
     let errors = store.execution_errors(&ids)?;
