@@ -10,9 +10,11 @@
 //! ```
 //!
 //! Fleet: 5,000 sim nodes in 200 racks (25 each), rebooting in 0.2 s;
-//! the dead nodes are spread 5 per rack. Two scenarios, each on a fresh
-//! database: `no budget` (the engine and controller alone) and `rack max
-//! 1` (each rack's five reboots in turn). The brake is set to 100% so the
+//! the dead nodes are spread 5 per rack. Three scenarios, each on a fresh
+//! database: `no budget` (the engine and controller alone), `rack max 1`
+//! (each rack's five reboots in turn) and `candidate` (no budget, with
+//! batchops 0.2.0 installed in shadow mode beside 0.1.0: every report also
+//! starts the candidate's dry run of the remediation, side by side). The brake is set to 100% so the
 //! storm is the point, not stopped. Printed per scenario: wall time from
 //! the first report to the last workflow's end, remediations/s, stored
 //! executions/s (workflows and their tasks), verdicts, reboots per node,
@@ -44,12 +46,16 @@ fn main() {
         RACKS * PER_RACK,
         loadavg()
     );
-    for (name, rack_budget) in [("no budget", false), ("rack max 1", true)] {
-        scenario(name, n, rack_budget);
+    for (name, rack_budget, candidate) in [
+        ("no budget", false, false),
+        ("rack max 1", true, false),
+        ("candidate", false, true),
+    ] {
+        scenario(name, n, rack_budget, candidate);
     }
 }
 
-fn scenario(name: &str, n: u32, rack_budget: bool) {
+fn scenario(name: &str, n: u32, rack_budget: bool, candidate: bool) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("drover.db");
     let drover = |args: &[&str]| {
@@ -80,6 +86,21 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
         ("nodes.reboot", "cluster=batch"),
     ] {
         drover(&["grant", "add", "batchops@0.1.0", cap, "--scope", scope]);
+    }
+    if candidate {
+        let next = dir.path().join("batchops-0.2.0");
+        copy_dir(&packs.join("batchops"), &next);
+        let manifest = next.join("pack.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("version: 0.1.0", "version: 0.2.0")).unwrap();
+        drover(&["pack", "install", next.to_str().unwrap()]);
+        for (cap, scope) in [
+            ("probe", "*"),
+            ("command", "uptime"),
+            ("nodes.reboot", "cluster=batch"),
+        ] {
+            drover(&["grant", "add", "batchops@0.2.0", cap, "--scope", scope]);
+        }
     }
     drover(&["brake", "set", "--threshold", "100%"]);
     if rack_budget {
@@ -125,6 +146,8 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
     report_all(&base, &dead);
     let reported = started.elapsed();
     let conn = rusqlite::Connection::open(&db).unwrap();
+    // The live remediations, and with a candidate its dry ones too.
+    let expected = if candidate { 2 * n } else { n };
     let ended = |conn: &rusqlite::Connection| -> u32 {
         conn.query_row(
             "SELECT count(*) FROM executions WHERE action = 'batchops.handle_no_contact'",
@@ -133,10 +156,10 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
         )
         .unwrap()
     };
-    while ended(&conn) < n {
+    while ended(&conn) < expected {
         assert!(
             started.elapsed() < DEADLINE,
-            "only {} of {n} remediations ended in {DEADLINE:?}\n{}",
+            "only {} of {expected} remediations ended in {DEADLINE:?}\n{}",
             ended(&conn),
             server.log()
         );
@@ -152,7 +175,8 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
     let rebooted: u32 = conn
         .query_row(
             "SELECT count(*) FROM executions WHERE action = 'batchops.handle_no_contact'
-             AND status = 'succeeded' AND json_extract(result, '$.verdict') LIKE 'rebooted%'",
+             AND status = 'succeeded' AND json_extract(result, '$.verdict') LIKE 'rebooted%'
+             AND dry_run = 0",
             [],
             |r| r.get(0),
         )
@@ -165,8 +189,13 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
             |r| r.get(0),
         )
         .unwrap();
+    let beside = if candidate {
+        format!(" (+ {n} dry runs of the candidate beside them)")
+    } else {
+        String::new()
+    };
     println!(
-        "{name:>10}: {n} remediations in {:.1} s (reports sent in {:.2} s): {:.1} remediations/s, \
+        "{name:>10}: {n} remediations{beside} in {:.1} s (reports sent in {:.2} s): {:.1} remediations/s, \
          {executions} executions stored ({:.0}/s); {rebooted} rebooted and back, at most \
          {most_reboots} reboot per node; server peak RSS {peak_rss_mib:.0} MiB; load {}",
         wall.as_secs_f64(),
@@ -177,6 +206,20 @@ fn scenario(name: &str, n: u32, rack_budget: bool) {
     );
     assert_eq!(rebooted, n, "every dead node rebooted and back");
     assert_eq!(most_reboots, 1, "no node rebooted twice");
+}
+
+/// Copies directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 /// `RACKS` racks of `PER_RACK` sim nodes named bRRRsSS.
