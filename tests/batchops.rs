@@ -619,20 +619,26 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
 
     d.expect(0, &["sim", "hang", "b1s01"]);
     let server = Server::start(&d);
-    for node in ["b1s01", "b1s02", "b2s01"] {
+    // A node name a page must show as text: both versions' rules take it
+    // (`b*`, `b1*`), and both remediations fail alike (no such node).
+    let hostile = "b1<script>window.pwned=1</script>";
+    for node in ["b1s01", "b1s02", "b2s01", hostile] {
         report(&server, node);
     }
-    // Three live remediations, two dry ones of the candidate (b2s01 is not
-    // its rule's any more).
+    // Four live remediations, three dry ones of the candidate (b2s01 is
+    // not its rule's any more).
     let ended = wait_for(
         "the runs of both versions to end",
         Duration::from_secs(120),
         || {
             let r = remediations(&d);
-            (r.len() == 5).then_some(r)
+            (r.len() == 7).then_some(r)
         },
     );
-    let dry: Vec<&Value> = ended.iter().filter(|e| e["dry_run"] == true).collect();
+    let dry: Vec<&Value> = ended
+        .iter()
+        .filter(|e| e["dry_run"] == true && e["node"] != hostile)
+        .collect();
     assert_eq!(dry.len(), 2, "{ended:#?}");
     assert_eq!(reboots(&d, "b1s01"), 1, "live rebooted the dead node once");
     assert_eq!(reboots(&d, "b1s02"), 0);
@@ -652,7 +658,7 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
 
     let report_json = wait_for("the report to settle", Duration::from_secs(30), || {
         let r = d.json(0, &["shadow", "report", "batchops"]);
-        (r["running"] == 0 && r["triggers"] == 3).then_some(r)
+        (r["running"] == 0 && r["triggers"] == 4).then_some(r)
     });
     assert_eq!(report_json["live_version"], "0.1.0");
     assert_eq!(report_json["candidate_version"], "0.2.0");
@@ -667,7 +673,14 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
         differing.contains(&"b1s01") && differing.contains(&"b2s01"),
         "the dead node and the rack-2 node, first: {items:#?}"
     );
-    assert_eq!(items[2]["node"], "b1s02", "the same outcome comes last");
+    let same: Vec<&str> = items[2..]
+        .iter()
+        .map(|i| i["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        same.contains(&"b1s02") && same.contains(&hostile),
+        "the same outcomes come last: {items:#?}"
+    );
     let said = |node: &str| -> String {
         items.iter().find(|i| i["node"] == node).unwrap()["differences"].to_string()
     };
@@ -699,7 +712,7 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
         ],
     ));
     assert!(
-        text.contains("batchops@0.2.0 (candidate, dry runs) beside batchops@0.1.0 (live): 3 triggers, 2 would act differently"),
+        text.contains("batchops@0.2.0 (candidate, dry runs) beside batchops@0.1.0 (live): 4 triggers, 2 would act differently"),
         "{text}"
     );
     assert!(
@@ -713,4 +726,36 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
         trace["candidates"][0]["enforcement"]["candidate"], "0.2.0",
         "{trace:#}"
     );
+
+    // In the browser: from the candidate's page to its shadow report.
+    let out = d.expect(0, &["user", "add", "ops", "--role", "admin"]);
+    let password = stdout(&out).lines().last().unwrap().trim().to_owned();
+    let b = browser::Browser::start(1400, 1000);
+    let base = format!("http://{}", server.addr);
+    b.login(&base, "ops", &password);
+    b.goto(&format!("{base}/ui/packs/batchops?version=0.2.0"));
+    b.click("#shadow-report");
+    let summary = b.wait_text("#shadow-summary", "would be handled differently");
+    assert!(summary.contains("2 of 4 triggers"), "{summary}");
+    let rows = b.text("#shadow-items");
+    assert!(rows.contains("only live: nodes.reboot b1s01"), "{rows}");
+    assert!(
+        rows.contains(hostile),
+        "the node's name shown as text: {rows}"
+    );
+    assert_eq!(b.eval("return window.pwned === undefined"), json!(true));
+    let first = b.attr("#shadow-items tbody tr", "class").unwrap();
+    assert_eq!(first, "differs", "the differences first");
+    // Viewers and up only.
+    let anonymous: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let r = anonymous
+        .get(&format!("{base}/ui/packs/batchops/shadow"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
 }

@@ -82,7 +82,7 @@ fn scenario(name: &str, n: u32, rack_budget: bool, candidate: bool) {
     drover(&["node", "import", inventory.to_str().unwrap()]);
     for (cap, scope) in [
         ("probe", "*"),
-        ("command", "uptime"),
+        ("command", "cluster=batch: uptime"),
         ("nodes.reboot", "cluster=batch"),
     ] {
         drover(&["grant", "add", "batchops@0.1.0", cap, "--scope", scope]);
@@ -96,7 +96,7 @@ fn scenario(name: &str, n: u32, rack_budget: bool, candidate: bool) {
         drover(&["pack", "install", next.to_str().unwrap()]);
         for (cap, scope) in [
             ("probe", "*"),
-            ("command", "uptime"),
+            ("command", "cluster=batch: uptime"),
             ("nodes.reboot", "cluster=batch"),
         ] {
             drover(&["grant", "add", "batchops@0.2.0", cap, "--scope", scope]);

@@ -559,7 +559,12 @@ impl<'w> Driver<'_, 'w> {
             {
                 continue;
             }
-            if let Some(delay) = task.delay.filter(|d| *d > 0 && !self.meta.opts.dry_run)
+            // `drover run --dry-run` shows its plan now, without waiting;
+            // under serve a dry run keeps time like a live one (a shadowed
+            // candidate's retries see the world the live run changes as it
+            // changes, instead of retrying in a hot loop).
+            let keeps_time = !self.meta.opts.dry_run || self.meta.park_delays;
+            if let Some(delay) = task.delay.filter(|d| *d > 0 && keeps_time)
                 && !self.waited.contains(&key)
             {
                 let due = Instant::now() + Duration::from_secs(delay);
