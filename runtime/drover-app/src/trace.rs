@@ -82,6 +82,8 @@ pub struct ExecutionTrace {
     pub error: Option<String>,
     /// Its `node` parameter, when it has one.
     pub node: Option<String>,
+    /// Its parameters, as validated (with defaults).
+    pub parameters: serde_json::Value,
     /// How many child executions a workflow ran.
     pub children: usize,
     pub effects: Vec<EffectTrace>,
@@ -321,6 +323,7 @@ pub fn execution_trace(
             dry_run: req.dry_run,
             error: None,
             node: node_of(&req.parameters),
+            parameters: req.parameters,
             children: 0,
             effects: Vec::new(),
             truncated: false,
@@ -366,6 +369,7 @@ pub fn execution_trace(
         dry_run: exec.dry_run,
         error: exec.error.clone(),
         node: node_of(&exec.parameters),
+        parameters: exec.parameters.clone(),
         children: children.len(),
         effects,
         truncated,
