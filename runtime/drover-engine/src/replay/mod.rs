@@ -297,14 +297,14 @@ pub fn replay(
         rule.enabled = *enabled;
         mine.push(rule);
     }
-    if let Some(only) = &spec.rule {
-        if !mine.iter().any(|r| &r.reference == only) {
-            return Err(ReplayError::UnknownRule {
-                rule: only.clone(),
-                candidate,
-                rules: mine.iter().map(|r| r.reference.clone()).collect(),
-            });
-        }
+    if let Some(only) = &spec.rule
+        && !mine.iter().any(|r| &r.reference == only)
+    {
+        return Err(ReplayError::UnknownRule {
+            rule: only.clone(),
+            candidate,
+            rules: mine.iter().map(|r| r.reference.clone()).collect(),
+        });
     }
     let types: Vec<String> = if !spec.types.is_empty() {
         spec.types.clone()
@@ -941,7 +941,7 @@ impl Tally {
                 reason,
             })
             .collect();
-        denials.sort_by(|a, b| b.count.cmp(&a.count));
+        denials.sort_by_key(|d| std::cmp::Reverse(d.count));
         self.s.denials = denials;
         self.s
     }
