@@ -246,11 +246,14 @@ pub fn compare(live: &[RuleOutcome], candidate: &[RuleOutcome]) -> Vec<Differenc
 fn pair(live: &RuleOutcome, candidate: &RuleOutcome) -> Vec<Difference> {
     let rule = live.rule.clone();
     let mut out = Vec::new();
-    if live.action != candidate.action {
+    // A live run collected by retention left no action to compare.
+    if let (Some(l), Some(c)) = (&live.action, &candidate.action)
+        && l != c
+    {
         out.push(Difference::Action {
             rule: rule.clone(),
-            live: live.action.clone().unwrap_or_default(),
-            candidate: candidate.action.clone().unwrap_or_default(),
+            live: l.clone(),
+            candidate: c.clone(),
         });
     } else if let (Some(l), Some(c)) = (&live.parameters, &candidate.parameters) {
         let changed = parameter_changes(l, c);
