@@ -682,17 +682,15 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
         "the same outcomes come last: {items:#?}"
     );
     let said = |node: &str| -> String {
-        items.iter().find(|i| i["node"] == node).unwrap()["differences"].to_string()
+        items.iter().find(|i| i["node"] == node).unwrap()["said"].to_string()
     };
     assert!(
-        said("b2s01").contains(
-            "live started batchops.handle_no_contact; the candidate's rules did not match"
-        ),
+        said("b2s01").contains("batchops.on_no_contact: live fired, candidate no_match"),
         "{}",
         said("b2s01")
     );
     assert!(
-        said("b1s01").contains("only live: nodes.reboot b1s01"),
+        said("b1s01").contains("effects only live [nodes.reboot b1s01]"),
         "{}",
         said("b1s01")
     );
@@ -738,7 +736,10 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
     let summary = b.wait_text("#shadow-summary", "would be handled differently");
     assert!(summary.contains("2 of 4 triggers"), "{summary}");
     let rows = b.text("#shadow-items");
-    assert!(rows.contains("only live: nodes.reboot b1s01"), "{rows}");
+    assert!(
+        rows.contains("effects only live [nodes.reboot b1s01]"),
+        "{rows}"
+    );
     assert!(
         rows.contains(hostile),
         "the node's name shown as text: {rows}"

@@ -23,6 +23,8 @@
 //! - [`nodes`]: operators' node requests (a batch, all or nothing);
 //! - [`trace`]: from a trigger instance to rules, enforcements, executions
 //!   and effects, and back;
+//! - [`compare`]: what a pack's live version did for a trigger next to
+//!   what a candidate version would do, and how they differ;
 //! - [`incidents`]: remediations with one cause (a gate that held them, or
 //!   the same failure) grouped into one incident;
 //! - [`shadow`]: a waiting candidate's dry runs beside the live version's
@@ -30,6 +32,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod compare;
 pub mod grants;
 pub mod incidents;
 pub mod install;
@@ -72,6 +75,31 @@ impl App {
         let packs = Arc::new(PackIndex::new(store.clone()));
         let ports = ports::StorePorts::new(store.clone(), fleet.clone(), packs.clone());
         let runtime = Runtime::new(Arc::new(ports), cache_dir)?.with_ssh(ssh);
+        Ok(App {
+            store,
+            fleet,
+            packs,
+            runtime,
+        })
+    }
+
+    /// [`App::new`] with the host's ports made by `wrap` from the store's
+    /// own: a replay answers some of them itself (the simulated fleet as
+    /// it was, no writes) and passes the rest on.
+    pub fn with_ports(
+        store: Store,
+        cache_dir: &Path,
+        ssh: SshSettings,
+        wrap: impl FnOnce(ports::StorePorts) -> Arc<dyn drover_host::ports::Ports>,
+    ) -> Result<App, RunError> {
+        let fleet = Fleet::new(store.clone());
+        let packs = Arc::new(PackIndex::new(store.clone()));
+        let ports = wrap(ports::StorePorts::new(
+            store.clone(),
+            fleet.clone(),
+            packs.clone(),
+        ));
+        let runtime = Runtime::new(ports, cache_dir)?.with_ssh(ssh);
         Ok(App {
             store,
             fleet,

@@ -86,6 +86,8 @@ pub struct ExecutionTrace {
     pub error: Option<String>,
     /// Its `node` parameter, when it has one.
     pub node: Option<String>,
+    /// Its parameters, as validated (with defaults).
+    pub parameters: serde_json::Value,
     /// How many child executions a workflow ran.
     pub children: usize,
     pub effects: Vec<EffectTrace>,
@@ -333,6 +335,7 @@ pub fn execution_trace(
             dry_run: req.dry_run,
             error: None,
             node: node_of(&req.parameters),
+            parameters: req.parameters,
             children: 0,
             effects: Vec::new(),
             truncated: false,
@@ -355,6 +358,7 @@ pub fn execution_trace(
         dry_run: exec.dry_run,
         error: exec.error.clone(),
         node: node_of(&exec.parameters),
+        parameters: exec.parameters.clone(),
         children: children.len(),
         effects,
         truncated,
@@ -365,7 +369,7 @@ pub fn execution_trace(
 /// task), in order: every host call's check, performed or (in a dry run)
 /// planned; at most [`MAX_EFFECTS`] from [`MAX_CHILDREN`] children, and
 /// whether more were left out.
-pub fn audited_effects(
+fn audited_effects(
     store: &Store,
     id: ExecutionId,
     children: &[(ExecutionId, String)],
@@ -441,7 +445,7 @@ fn performed(r: AuditRecord, task: Option<String>) -> EffectTrace {
 
 /// The fleet gate a refusal's reason names first (`brake: storm brake
 /// engaged …`), as the host writes it.
-pub(crate) fn gate_of(reason: &str) -> Option<String> {
+fn gate_of(reason: &str) -> Option<String> {
     let (head, _) = reason.split_once(':')?;
     drover_fleet::Gate::parse(head).map(|g| g.as_str().to_owned())
 }

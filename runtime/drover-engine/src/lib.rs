@@ -24,6 +24,8 @@
 //! - [`sensors`]: a thread per sensor (poll, NATS messages, backoff);
 //!   [`nats`]: the small NATS subscriber behind it;
 //! - [`timers`]: interval, cron and date timers (st2's `core.st2.*Timer`);
+//! - [`replay`]: stored trigger instances through a candidate pack version,
+//!   as dry runs on a scratch copy, next to what the live version did;
 //! - [`retention`]: the collector deleting history past its retention;
 //! - [`Pipeline`]: starts and stops them.
 
@@ -32,6 +34,7 @@ pub mod intake;
 pub mod metrics;
 pub mod nats;
 pub mod policies;
+pub mod replay;
 pub mod retention;
 mod rules_stage;
 mod scheduler;

@@ -104,6 +104,19 @@ pub trait EventStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<TriggerSummary>>;
 
+    /// Stored trigger instances in arrival order (oldest first) with their
+    /// state and enforcements: ids after `after` and before `upto` (both
+    /// exclusive; ids are ULIDs, so a time bound is an id bound), of the
+    /// types `types` (any type when empty), at most `limit`. The pages a
+    /// replay reads.
+    fn trigger_page(
+        &self,
+        types: &[String],
+        after: Option<&str>,
+        upto: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TriggerSummary>>;
+
     /// One stored trigger instance.
     fn get_trigger(&self, id: &str) -> Result<Option<TriggerInstance>>;
 

@@ -84,4 +84,9 @@ pub trait NodeStore: Send + Sync {
     /// import) after history line `cursor` and up to `upto`: a grid must
     /// then be drawn again, not patched.
     fn inventory_changed(&self, cursor: i64, upto: i64) -> Result<bool>;
+
+    /// Lines of the nodes' history after line `after` (exclusive), oldest
+    /// first, at most `limit`: how a replay rebuilds the fleet of a past
+    /// moment, a page at a time.
+    fn node_history_page(&self, after: i64, limit: u32) -> Result<Vec<crate::HistoryRow>>;
 }

@@ -73,6 +73,10 @@ pub enum Command {
     /// Inspect stored trigger instances and what the rules made of them.
     #[command(subcommand)]
     Trigger(TriggerCmd),
+    /// Past trigger instances through a candidate pack version, as dry
+    /// runs, next to what the live version did: `drover replay --pack
+    /// batchops@0.2.0 --since 7d`.
+    Replay(crate::commands::replay::ReplayArgs),
     /// Remediations with one cause, grouped: `drover incident list --since 6h`.
     #[command(subcommand)]
     Incident(crate::commands::incident::IncidentCmd),

@@ -162,6 +162,52 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn trigger_page(
+        &self,
+        types: &[String],
+        after: Option<&str>,
+        upto: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TriggerSummary>> {
+        // `?3` onwards are the types: a list of placeholders, one
+        // statement per count of types (a handful).
+        let types_sql = if types.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..types.len()).map(|i| format!("?{}", i + 4)).collect();
+            format!(" AND trigger_type IN ({})", marks.join(", "))
+        };
+        let sql = format!(
+            "SELECT id, trigger_type, payload, source, received_at, trigger_parameters, shadow,
+                    state
+             FROM trigger_instances
+             WHERE (?1 IS NULL OR id > ?1) AND (?2 IS NULL OR id < ?2){types_sql}
+             ORDER BY id LIMIT ?3"
+        );
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&after, &upto, &limit];
+            for t in types {
+                values.push(t);
+            }
+            let rows = stmt.query_map(values.as_slice(), |r| {
+                Ok((trigger_from_row(r)?, r.get::<_, String>(7)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (instance, state) = row?;
+                let instance = instance?;
+                let enforcements = enforcements_of(conn, &instance.id)?;
+                out.push(TriggerSummary {
+                    instance,
+                    state,
+                    enforcements,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     fn get_trigger(&self, id: &str) -> Result<Option<TriggerInstance>> {
         use rusqlite::OptionalExtension;
         self.read(|conn| {

@@ -83,6 +83,31 @@ struct Inner {
 /// Read connections at most.
 const READERS: usize = 4;
 
+/// The tables [`SqliteStore::rehearsal_copy`] leaves out: history, and
+/// what belongs to sessions and the running service, not to what a dry
+/// run reads.
+pub const REHEARSAL_SKIPS: &[&str] = &[
+    "trigger_instances",
+    "enforcements",
+    "execution_requests",
+    "executions",
+    "audit",
+    "workflow_runs",
+    "workflow_state_parts",
+    "inquiries",
+    "fleet_requests",
+    "node_history",
+    "node_health",
+    "semaphore_slots",
+    "rule_state",
+    "timer_state",
+    "sensor_status",
+    "sessions",
+    "api_tokens",
+    "users",
+    "webhook_signatures",
+];
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, brings its schema
     /// up to date and starts the writer thread. The secrets key is the
@@ -122,6 +147,65 @@ impl SqliteStore {
                 secrets,
             }),
         })
+    }
+
+    /// A scratch database at `dest` (which must not exist) holding what a
+    /// dry run reads of the database at `live`: packs and their
+    /// components, rules, policies, grants, kv, secrets (with `live`'s key
+    /// file), the fleet's nodes, budgets and settings, simulated faults.
+    /// History is left out ([`REHEARSAL_SKIPS`]: trigger instances,
+    /// executions, audit, workflow runs, fleet requests...), so the copy
+    /// stays small whatever the history, and what runs on it (a replay's
+    /// dry runs, with their workflow rows and audit records) is stored
+    /// there, never in `live`. Every table not skipped is copied, so a
+    /// table added later is copied too. `live` is read in one read
+    /// transaction (a consistent copy; its writers go on meanwhile).
+    pub fn rehearsal_copy(live: &Path, dest: &Path) -> Result<SqliteStore> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let live_key = key_path(live);
+        if live_key.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            let key = key_path(dest);
+            std::fs::copy(&live_key, &key).map_err(io(&key))?;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(io(&key))?;
+        }
+        // The schema, up to date, then the copy on a connection of its own
+        // (ATTACH cannot run inside the writer's transactions).
+        drop(SqliteStore::open(dest)?);
+        {
+            let live_text = live.to_str().ok_or_else(|| StoreError::Io {
+                path: live.to_owned(),
+                source: std::io::Error::other("the path is not UTF-8"),
+            })?;
+            let mut conn = open_connection(dest, false)?;
+            // Tables are copied in name order, components before packs.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            conn.execute("ATTACH DATABASE ?1 AS live", [live_text])?;
+            let tx = conn.transaction()?;
+            let tables: Vec<String> = tx
+                .prepare(
+                    "SELECT name FROM main.sqlite_master WHERE type = 'table'
+                     AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for table in tables
+                .iter()
+                .filter(|t| !REHEARSAL_SKIPS.contains(&t.as_str()))
+            {
+                tx.execute_batch(&format!(
+                    "DELETE FROM main.\"{table}\";
+                     INSERT INTO main.\"{table}\" SELECT * FROM live.\"{table}\";"
+                ))?;
+            }
+            tx.commit()?;
+            conn.execute("DETACH DATABASE live", [])?;
+        }
+        SqliteStore::open(dest)
     }
 
     /// The database file.

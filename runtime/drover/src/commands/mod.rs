@@ -17,6 +17,7 @@ mod kv;
 pub mod node;
 mod pack;
 pub mod policy;
+pub mod replay;
 mod rule;
 mod run;
 pub(crate) mod secret;
@@ -69,6 +70,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Trigger(cmd) => trigger::run(&db, cmd),
         Command::Incident(cmd) => incident::run(&db, cmd),
         Command::Shadow(cmd) => shadow::run(&db, cmd),
+        Command::Replay(args) => replay::run(&db, args),
         Command::Kv(cmd) => kv::run(&db, cmd),
         Command::Sensor(cmd) => sensor::run(&db, cmd),
         Command::Node(cmd) => node::run(&db, cmd),

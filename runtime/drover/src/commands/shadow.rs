@@ -116,7 +116,7 @@ pub fn print(report: &Value, all: bool) {
             s(&item["trigger_type"]),
             item["node"].as_str().unwrap_or("-")
         );
-        for d in item["differences"]
+        for d in item["said"]
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default()
