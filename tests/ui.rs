@@ -2374,6 +2374,22 @@ fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
     );
     assert!(b.try_find("#diff-rules script").is_none());
     assert_eq!(b.eval("return window.droverPwned === undefined"), true);
+    // Added and removed lines stay readable, in both schemes.
+    let diff_page = b.url();
+    let contrast = CONTRAST_JS.replace(
+        ".status, .tag,",
+        ".line.added, .line.removed, .change, .status, .tag,",
+    );
+    for scheme in ["dark", "light"] {
+        b.color_scheme(scheme);
+        b.goto(&diff_page);
+        b.find("#diff-rules .line.added");
+        assert_eq!(
+            b.eval(&contrast),
+            serde_json::json!([]),
+            "the diff in {scheme}: low contrast"
+        );
+    }
 
     // Promote, with a reason, from the diff.
     b.click("#promote-form button");

@@ -245,9 +245,13 @@ impl PackDiff {
 
     /// One line: what differs, by section.
     pub fn headline(&self) -> String {
-        let count = |items: &[ItemChange], what: &str| -> Option<String> {
-            (!items.is_empty()).then(|| format!("{} {what}", items.len()))
-        };
+        fn n(count: usize, one: &str, many: &str) -> Option<String> {
+            match count {
+                0 => None,
+                1 => Some(format!("1 {one}")),
+                _ => Some(format!("{count} {many}")),
+            }
+        }
         let added = self
             .capabilities
             .iter()
@@ -262,35 +266,48 @@ impl PackDiff {
                 c.missing_grant && (c.change == Change::Added || !c.granted_from.is_empty())
             })
             .count();
-        let parts: Vec<String> = [
-            (added > 0).then(|| format!("{added} new capabilities")),
-            (missing > 0).then(|| {
-                format!(
-                    "{missing} capabilities without a grant in {}",
-                    self.to.version
-                )
-            }),
-            count(&self.rules, "rules"),
-            (!self.workflows.is_empty()).then(|| format!("{} workflows", self.workflows.len())),
-            count(&self.plugins, "actions and sensors"),
-            count(&self.triggers, "trigger types"),
-            count(&self.policies, "policies"),
+        let to = &self.to.version;
+        let capabilities: Vec<String> = [
+            n(added, "new capability", "new capabilities"),
+            n(
+                missing,
+                "capability lacks its grant",
+                "capabilities lack their grant",
+            )
+            .map(|c| format!("{c} in {to}")),
         ]
         .into_iter()
         .flatten()
         .collect();
+        let changed: Vec<String> = [
+            n(self.rules.len(), "rule", "rules"),
+            n(self.workflows.len(), "workflow", "workflows"),
+            n(
+                self.plugins.len(),
+                "action or sensor",
+                "actions and sensors",
+            ),
+            n(self.triggers.len(), "trigger type", "trigger types"),
+            n(self.policies.len(), "policy", "policies"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut parts = capabilities;
+        if !changed.is_empty() {
+            parts.push(format!("changed: {}", changed.join(", ")));
+        }
         if parts.is_empty() {
             format!(
-                "{}@{} and {} declare the same: no difference",
-                self.name, self.from.version, self.to.version
+                "{}@{} and {to} declare the same: no difference",
+                self.name, self.from.version
             )
         } else {
             format!(
-                "{}@{} → {}: {} differ",
+                "{}@{} → {to}: {}",
                 self.name,
                 self.from.version,
-                self.to.version,
-                parts.join(", ")
+                parts.join("; ")
             )
         }
     }

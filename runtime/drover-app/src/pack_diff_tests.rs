@@ -277,8 +277,8 @@ fn workflows_actions_and_triggers_show_what_changed() {
     assert!(!d.is_empty());
     assert_eq!(
         d.headline(),
-        "ops@0.1.0 → 0.2.0: 1 new capabilities, 2 capabilities without a grant in 0.2.0, \
-         1 rules, 1 workflows, 2 actions and sensors differ"
+        "ops@0.1.0 → 0.2.0: 1 new capability; 2 capabilities lack their grant in 0.2.0; \
+         changed: 1 rule, 1 workflow, 2 actions and sensors"
     );
 }
 

@@ -606,7 +606,12 @@ pub async fn diff(
     let mut versions: Vec<String> = all.iter().map(|p| p.version.clone()).collect();
     versions.sort();
     let headline = d.headline();
-    let changed_capabilities = d.capability_changes().count();
+    // Those worth a look (new, dropped, granted differently) in the table,
+    // the rest folded away.
+    let (changed_capabilities, same_capabilities): (Vec<_>, Vec<_>) =
+        d.capabilities.iter().cloned().partition(|c| {
+            c.change != drover_app::pack_diff::Change::Unchanged || c.granted_from != c.granted_to
+        });
     Ok(Html(state.templates.page(
         "pack_diff.html",
         &me,
@@ -615,6 +620,7 @@ pub async fn diff(
             d,
             headline,
             changed_capabilities,
+            same_capabilities,
             versions,
             rollback_to => rollback_target(&all),
         },
