@@ -355,6 +355,15 @@ fn each_role_does_what_it_may_and_is_told_the_role_it_lacks() {
             "admin",
             200,
         ),
+        // One version installed: nothing to roll back to (409), but the
+        // role is checked first.
+        (
+            "POST",
+            "/api/v1/packs/demo/rollback",
+            Some(r#"{"reason":"CHG-2: roles"}"#),
+            "operator",
+            409,
+        ),
         ("GET", "/api/v1/changes", None, "viewer", 200),
         ("GET", "/api/v1/grants", None, "viewer", 200),
         ("POST", "/api/v1/grants", Some(grant_body), "admin", 201),

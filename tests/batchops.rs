@@ -591,8 +591,14 @@ fn grant_all(d: &Drover, version: &str) {
     d.grant(&pack, "command", "cluster=batch: uptime");
 }
 
+/// Issue 16's upgrade, end to end: batchops 0.2.0 (rack 1 only, an alarm
+/// instead of a reboot) beside 0.1.0 under a real serve; the shadow report
+/// and the replay both single out exactly the triggers 0.2.0 would handle
+/// differently; from the report to the diff to a promotion with a reason
+/// in a browser, then a rollback to 0.1.0 and its grants; the change log
+/// has both with their reasons.
 #[test]
-fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_change() {
+fn an_upgrade_is_watched_beside_the_live_version_replayed_promoted_and_rolled_back() {
     let d = batchops(2, 3);
     d.expect(0, &["brake", "set", "--threshold", "50%"]);
     let next = batchops_next(&d);
@@ -759,4 +765,89 @@ fn a_candidate_runs_beside_the_live_version_and_the_report_shows_what_would_chan
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login");
+
+    // The replay of the same triggers says the same: the dead node and
+    // the rack-2 node would be handled differently, and nothing else.
+    let replayed = d.json(0, &["replay", "--pack", "batchops@0.2.0", "--since", "1h"]);
+    assert_eq!(replayed["summary"]["triggers"], 4, "{replayed:#}");
+    assert_eq!(replayed["summary"]["differ"], 2, "{replayed:#}");
+    let mut replay_nodes: Vec<&str> = replayed["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["payload"]["node"].as_str().unwrap())
+        .collect();
+    replay_nodes.sort_unstable();
+    assert_eq!(replay_nodes, ["b1s01", "b2s01"], "{replayed:#}");
+
+    // From the report to what changed, promoted with a reason, in the
+    // change log.
+    b.goto(&format!("{base}/ui/packs/batchops/shadow"));
+    b.click("#shadow-diff");
+    b.wait_text("#diff-rules", "b1*");
+    b.click("#promote-form button");
+    b.wait_text("h1", "Confirm the promotion");
+    b.type_into("#reason", "CHG-77: rack 1 only, alarm before rebooting");
+    b.click("#confirm-button");
+    b.wait_text("#notice", "Promoted");
+    assert_eq!(
+        d.json(0, &["pack", "show", "batchops"])["pack"]["version"],
+        "0.2.0"
+    );
+    b.click("nav a[href=\"/ui/changes\"]");
+    b.wait_text("h1", "Change log");
+    assert_eq!(
+        b.text("#changes tbody tr.change td.reason"),
+        "CHG-77: rack 1 only, alarm before rebooting"
+    );
+    // No candidate waits any more: the report says so.
+    let err = stderr(&d.expect(2, &["shadow", "report", "batchops"]));
+    assert!(err.contains("no candidate of batchops waits"), "{err}");
+
+    // Rolled back: 0.1.0 is live again with its rule and its grants.
+    d.expect(
+        0,
+        &[
+            "pack",
+            "rollback",
+            "batchops",
+            "--reason",
+            "CHG-78: back to all racks",
+        ],
+    );
+    let shown = d.json(0, &["pack", "show", "batchops"]);
+    assert_eq!(shown["pack"]["version"], "0.1.0", "{shown:#}");
+    assert!(
+        shown["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["capability"] == "nodes.reboot"),
+        "{shown:#}"
+    );
+    let rule = d.json(0, &["rule", "show", "batchops.on_no_contact"]);
+    assert_eq!(
+        rule["criteria"]["trigger.node"]["pattern"], "b*",
+        "{rule:#}"
+    );
+    let changes = d.json(0, &["changes", "list", "--subject", "batchops"]);
+    let reason_of = |kind: &str| -> Value {
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .map(|c| c["reason"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        reason_of("pack.promote"),
+        "CHG-77: rack 1 only, alarm before rebooting"
+    );
+    assert_eq!(reason_of("pack.rollback"), "CHG-78: back to all racks");
+    assert_eq!(
+        reason_of("pack.install"),
+        Value::Null,
+        "installed without one"
+    );
 }

@@ -407,3 +407,165 @@ fn a_refused_change_records_nothing() {
     d.expect(2, &["pack", "promote", "demo@9.9.9", "--reason", "x"]);
     assert_eq!(changes(&d, &[]).len(), before);
 }
+
+/// batchops 0.1.0 installed (trusted, granted `nodes.reboot`) and a copy
+/// bumped to 0.2.0 that narrows the no-contact rule's criterion (`b*` →
+/// `b7*`) and asks for `nodes.drain` in fleet_health (not yet installed).
+fn batchops_and_candidate() -> (Drover, std::path::PathBuf) {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/batchops"]);
+    let bumped = d.copy_pack("packs/batchops", "batchops-0.2.0");
+    edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    edit_manifest(
+        &bumped,
+        "capabilities: [log, nodes.read]",
+        "capabilities: [log, nodes.read, nodes.drain]",
+    );
+    let rule = bumped.join("rules/on_no_contact.yaml");
+    let text = std::fs::read_to_string(&rule).unwrap();
+    assert_eq!(text.matches("pattern: \"b*\"").count(), 1);
+    std::fs::write(&rule, text.replace("pattern: \"b*\"", "pattern: \"b7*\"")).unwrap();
+    (d, bumped)
+}
+
+/// The no-contact rule's batch-worker pattern, as stored (live).
+fn node_pattern(d: &Drover) -> String {
+    let rule = d.json(0, &["rule", "show", "batchops.on_no_contact"]);
+    rule["criteria"]["trigger.node"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The rollback (issue 16, part 4): 0.2.0 promoted (its rule in force,
+/// and no grant: the reboot would be denied); `drover pack rollback`
+/// makes 0.1.0 live again, with its rule and its grant in force, in one
+/// change recorded with who, why and the live version before and after.
+#[test]
+fn a_rollback_restores_the_version_before_with_its_rules_and_grants() {
+    let (d, bumped) = batchops_and_candidate();
+    let grant = d.grant("batchops@0.1.0", "nodes.reboot", "*");
+    d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    d.expect(
+        0,
+        &["pack", "promote", "batchops", "--reason", "CHG-20: b7 only"],
+    );
+    assert_eq!(node_pattern(&d), "b7*", "0.2.0's rule in force");
+    let shown = stdout(&d.expect(0, &["pack", "show", "batchops"]));
+    assert!(
+        shown.contains("batchops@0.2.0") && shown.contains("capability nodes.reboot: NOT GRANTED"),
+        "{shown}"
+    );
+    // A dry run of the reboot: whatever its verdict, the version it ran.
+    let dry = |d: &Drover| -> Value {
+        let out = d.run(&[
+            "run",
+            "batchops.reboot",
+            "node=n001",
+            "reason=test",
+            "--dry-run",
+            "--json",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    };
+    let e = dry(&d);
+    assert_eq!(e["pack_version"], "0.2.0", "{e:#}");
+    assert_eq!(e["status"], "denied", "0.2.0 has no grant: {e:#}");
+
+    let out = d.expect(
+        0,
+        &[
+            "pack",
+            "rollback",
+            "batchops",
+            "--reason",
+            "CHG-21: 0.2.0 misses b8",
+        ],
+    );
+    assert!(
+        stdout(&out).starts_with("rolled back batchops: live version 0.2.0 → 0.1.0"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        node_pattern(&d),
+        "b*",
+        "0.1.0's rule is the stored rule again"
+    );
+    let shown = stdout(&d.expect(0, &["pack", "show", "batchops"]));
+    assert!(
+        shown.starts_with("batchops@0.1.0")
+            && shown.contains(&format!(
+                "capability nodes.reboot: granted '*' (grant {grant})"
+            )),
+        "{shown}"
+    );
+    let e = dry(&d);
+    assert_eq!(e["pack_version"], "0.1.0", "{e:#}");
+    assert_eq!(e["status"], "succeeded", "{e:#}");
+    assert!(
+        e["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["capability"] == "nodes.reboot" && p["decision"] == "allowed"),
+        "0.1.0's grant in force: {e:#}"
+    );
+    let candidate = d.json(0, &["pack", "show", "batchops@0.2.0"]);
+    assert_eq!(candidate["pack"]["shadow"], true, "a candidate again");
+
+    let c = newest(&d, "pack.rollback");
+    assert_eq!(c["subject"], "batchops@0.2.0", "{c:#}");
+    assert_eq!(c["actor"], "user:tester");
+    assert_eq!(c["reason"], "CHG-21: 0.2.0 misses b8");
+    assert_eq!(
+        diff(&c),
+        ["live_version: 0.2.0 → 0.1.0", "shadow: false → true"]
+    );
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back batchops: live version 0.2.0 → 0.1.0"),
+        "{c:#}"
+    );
+}
+
+/// `drover pack diff` on the batchops upgrade: the new capability first
+/// (and the grant 0.2.0 lacks), then the rule's changed criterion with a
+/// line diff.
+#[test]
+fn a_diff_shows_the_new_capability_first_and_the_changed_criterion() {
+    let (d, bumped) = batchops_and_candidate();
+    d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
+    d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let text = stdout(&d.expect(0, &["pack", "diff", "batchops"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "batchops 0.1.0 (live) → 0.2.0 (shadow)", "{text}");
+    let caps = lines
+        .iter()
+        .position(|l| *l == "Capabilities and grants")
+        .unwrap();
+    assert!(
+        lines[caps + 1].starts_with("  + fleet_health: nodes.drain  new in 0.2.0: needs a grant"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "reboot: nodes.reboot  0.1.0 has 'cluster=batch'; 0.2.0 has no grant: denied once \
+             0.2.0 is live"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ batchops.on_no_contact")
+            && text.contains("criteria.trigger.node.pattern: b* → b7*")
+            && text.contains("-    pattern: \"b*\"")
+            && text.contains("+    pattern: \"b7*\""),
+        "{text}"
+    );
+    assert!(
+        text.find("Capabilities and grants") < text.find("Rules"),
+        "{text}"
+    );
+}

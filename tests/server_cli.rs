@@ -1018,3 +1018,185 @@ fn the_fleet_queue_cancel_and_windows_through_the_server_as_locally() {
         serde_json::json!([])
     );
 }
+
+/// The live version of `name`, read from the database.
+fn live_version(d: &Drover, name: &str) -> Option<String> {
+    d.json(0, &["pack", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name && p["live"] == true)
+        .map(|p| p["version"].as_str().unwrap().to_owned())
+}
+
+/// `drover pack rollback` (issue 16, part 4), locally and through the
+/// server: refused, with the same message and exit 2, without a reason,
+/// for a version instead of a pack, for an unknown pack, with nothing
+/// earlier to go back to, and (through the server) for viewers and the
+/// anonymous; a refusal changes and records nothing. Then an operator
+/// rolls a promoted candidate back.
+#[test]
+fn pack_rollback_is_refused_alike_locally_and_through_the_server() {
+    let r = Remote::start(&["packs/core", "packs/demo"]);
+    let refused = |args: &[&str], says: &str| {
+        let local = stderr(&r.d.expect(2, args));
+        let remote = stderr(&r.run(&r.operator, 2, args));
+        assert!(local.contains(says), "local {args:?}: {local}");
+        assert!(remote.contains(says), "--server {args:?}: {remote}");
+    };
+    refused(
+        &["pack", "rollback", "demo", "--reason", "CHG-1: back"],
+        "cannot roll back demo: demo@0.1.0 is live and no earlier trusted version is installed \
+         to go back to (installed: 0.1.0 (live)); install the version to go back to",
+    );
+    refused(
+        &["pack", "rollback", "nope", "--reason", "CHG-1: back"],
+        "no pack \"nope\" is installed",
+    );
+    refused(
+        &["pack", "rollback", "demo", "--reason", "  "],
+        "needs a reason",
+    );
+    refused(
+        &["pack", "rollback", "demo@0.1.0", "--reason", "CHG-1: back"],
+        "a rollback takes a pack name (\"demo\"), not a version (demo@0.1.0)",
+    );
+    let out = r.d.expect(2, &["pack", "rollback", "demo"]);
+    assert!(stderr(&out).contains("--reason"), "{}", stderr(&out));
+
+    // A promoted candidate: viewers and the anonymous cannot roll it back.
+    let bumped = r.d.copy_pack("packs/demo", "demo-0.2.0");
+    edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    r.d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    r.d.expect(0, &["pack", "promote", "demo", "--reason", "CHG-2: up"]);
+    assert_eq!(live_version(&r.d, "demo").as_deref(), Some("0.2.0"));
+    let args = ["pack", "rollback", "demo", "--reason", "CHG-3: back"];
+    let out = r.run(&r.viewer, 2, &args);
+    assert!(
+        stderr(&out).contains("403") && stderr(&out).contains("needs the operator role"),
+        "{}",
+        stderr(&out)
+    );
+    let base = format!("http://{}", r.server.addr);
+    let out =
+        r.d.cmd()
+            .env_remove("DROVER_TOKEN")
+            .args(["--server", &base])
+            .args(args)
+            .output()
+            .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("pass --token"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        live_version(&r.d, "demo").as_deref(),
+        Some("0.2.0"),
+        "refused: nothing changed"
+    );
+    let none = r.d.json(0, &["changes", "list", "--kind", "pack.rollback"]);
+    assert!(none.as_array().unwrap().is_empty(), "{none:#}");
+
+    // An operator rolls it back through the server.
+    let out = r.run(&r.operator, 0, &args);
+    assert!(
+        stdout(&out).starts_with(
+            "rolled back demo: live version 0.2.0 → 0.1.0; demo@0.1.0 is the live version again"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(live_version(&r.d, "demo").as_deref(), Some("0.1.0"));
+    let c = &r.d.json(0, &["changes", "list", "--kind", "pack.rollback"])[0];
+    assert_eq!(c["subject"], "demo@0.2.0", "{c:#}");
+    assert_eq!(c["reason"], "CHG-3: back");
+    assert!(
+        c["actor"].as_str().unwrap().starts_with("token:operator"),
+        "{c:#}"
+    );
+    // Nothing earlier than 0.1.0 now.
+    refused(&args, "cannot roll back demo: demo@0.1.0 is live");
+}
+
+/// `drover pack diff` prints the same, locally and through the server,
+/// in text and JSON; a version that is not installed is refused (exit 2)
+/// naming it and the installed versions.
+#[test]
+fn pack_diff_is_the_same_locally_and_through_the_server() {
+    let r = Remote::start(&["packs/core", "packs/demo"]);
+    let refused = |args: &[&str], says: &[&str]| {
+        for out in [r.d.expect(2, args), r.run(&r.viewer, 2, args)] {
+            for s in says {
+                assert!(stderr(&out).contains(s), "{args:?}: {}", stderr(&out));
+            }
+        }
+    };
+    refused(
+        &["pack", "diff", "demo"],
+        &["demo has no shadowed candidate to compare with the live demo@0.1.0"],
+    );
+    let bumped = r.d.copy_pack("packs/demo", "demo-0.2.0");
+    edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    edit_manifest(
+        &bumped,
+        "capabilities: [log, nodes.reboot]",
+        "capabilities: [log, nodes.reboot, nodes.drain]",
+    );
+    r.d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    r.d.grant("demo@0.1.0", "nodes.reboot", "rack=r01");
+    refused(
+        &["pack", "diff", "demo", "0.1.0", "9.9.9"],
+        &[
+            "demo@9.9.9 is not installed",
+            "installed versions: 0.1.0 (live), 0.2.0 (shadow)",
+        ],
+    );
+    refused(
+        &["pack", "diff", "nope"],
+        &["no pack \"nope\" is installed"],
+    );
+
+    for args in [
+        &["pack", "diff", "demo"][..],
+        &["pack", "diff", "demo", "0.1.0", "0.2.0"][..],
+        &["pack", "diff", "demo", "0.2.0", "0.1.0"][..],
+    ] {
+        assert_eq!(
+            stdout(&r.run(&r.viewer, 0, args)),
+            stdout(&r.d.expect(0, args)),
+            "{args:?}"
+        );
+        let mut json = args.to_vec();
+        json.push("--json");
+        let local: Value = serde_json::from_slice(&r.d.expect(0, &json).stdout).unwrap();
+        assert_eq!(r.json(&r.viewer, 0, args), local, "{args:?}");
+    }
+    let d = r.d.json(0, &["pack", "diff", "demo"]);
+    assert_eq!(d["from"]["version"], "0.1.0");
+    assert_eq!(d["to"]["version"], "0.2.0");
+    let first = &d["capabilities"][0];
+    assert_eq!(first["capability"], "nodes.drain", "{d:#}");
+    assert_eq!(first["change"], "added");
+    assert_eq!(first["missing_grant"], true);
+    let reboot = d["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["capability"] == "nodes.reboot")
+        .unwrap();
+    assert_eq!(reboot["granted_from"], serde_json::json!(["rack=r01"]));
+    assert_eq!(reboot["granted_to"], serde_json::json!([]));
+    let text = stdout(&r.d.expect(0, &["pack", "diff", "demo"]));
+    let caps = text.find("Capabilities and grants").unwrap();
+    assert!(
+        text[caps..].lines().nth(1).unwrap().contains("+ ")
+            && text[caps..].lines().nth(1).unwrap().contains("nodes.drain"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0.1.0 has 'rack=r01'; 0.2.0 has no grant: denied once 0.2.0 is live"),
+        "{text}"
+    );
+}

@@ -2284,3 +2284,168 @@ fn the_queue_and_window_routes_refuse_the_anonymous_viewers_and_forged_forms() {
         .collect();
     assert_eq!(names, ["nights"]);
 }
+
+/// Changing automation safely in the browser (issue 16, parts 3 and 4):
+/// the pack page's version history links the shadowed candidate's diff
+/// against the live version; the diff shows the new capability first
+/// (and the grant the candidate lacks), then the rule's changed criterion
+/// as a line diff, a hostile rule's `<script>` as text; Promote with a
+/// reason; the change log shows it with the reason; then Roll back, with
+/// a reason, makes the version before live again.
+#[test]
+fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/batchops"]);
+    d.grant("batchops@0.1.0", "nodes.reboot", "cluster=batch");
+    let bumped = d.copy_pack("packs/batchops", "batchops-0.2.0");
+    support::edit_manifest(&bumped, "version: 0.1.0", "version: 0.2.0");
+    support::edit_manifest(
+        &bumped,
+        "capabilities: [log, nodes.read]",
+        "capabilities: [log, nodes.read, nodes.drain]",
+    );
+    let rule = bumped.join("rules/on_no_contact.yaml");
+    let text = std::fs::read_to_string(&rule)
+        .unwrap()
+        .replace("pattern: \"b*\"", "pattern: \"b7*\"");
+    let text = text.replace(
+        "description: Remediate batch workers",
+        "description: <script>window.droverPwned = 1</script> Remediate batch workers",
+    );
+    std::fs::write(&rule, text).unwrap();
+    d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+
+    // The pack page: its version history, the candidate's diff linked.
+    b.goto(&s.url("/ui/packs/batchops"));
+    let history = b.text("#versions");
+    assert!(
+        history.contains("0.1.0") && history.contains("0.2.0") && history.contains("shadow"),
+        "{history}"
+    );
+    b.click("#versions a.diff-link[href*=\"to=0.2.0\"]");
+    b.wait_text("h1", "batchops: 0.1.0 → 0.2.0");
+
+    // Capabilities first: the new one on top, needing a grant.
+    let first = b.text("#capability-diff tbody tr:first-child");
+    assert!(
+        first.contains("added") && first.contains("fleet_health") && first.contains("nodes.drain"),
+        "{first}"
+    );
+    assert!(first.contains("needs a grant"), "{first}");
+    let caps = b.text("#capability-diff");
+    assert!(
+        caps.contains("0.1.0 has 'cluster=batch'; 0.2.0 has no grant"),
+        "{caps}"
+    );
+    let order =
+        b.eval("return [...document.querySelectorAll('main section h2')].map(h => h.textContent)");
+    assert_eq!(order[0], "Capabilities and grants", "{order}");
+    assert_eq!(order[1], "Rules", "{order}");
+    // The rule's changed criterion, as fields and as a line diff.
+    let rules = b.text("#diff-rules");
+    assert!(
+        rules.contains("criteria.trigger.node.pattern: b* → b7*"),
+        "{rules}"
+    );
+    let added: Vec<String> = serde_json::from_value(b.eval(
+        "return [...document.querySelectorAll('#diff-rules .line.added')].map(l => l.textContent)",
+    ))
+    .unwrap();
+    assert!(
+        added.iter().any(|l| l == "+    pattern: \"b7*\""),
+        "{added:?}"
+    );
+    let removed: Vec<String> = serde_json::from_value(b.eval(
+        "return [...document.querySelectorAll('#diff-rules .line.removed')].map(l => l.textContent)",
+    ))
+    .unwrap();
+    assert!(
+        removed.iter().any(|l| l == "-    pattern: \"b*\""),
+        "{removed:?}"
+    );
+    // A hostile rule's markup is text.
+    assert!(
+        added
+            .iter()
+            .any(|l| l.contains("<script>window.droverPwned = 1</script>")),
+        "{added:?}"
+    );
+    assert!(b.try_find("#diff-rules script").is_none());
+    assert_eq!(b.eval("return window.droverPwned === undefined"), true);
+    // Added and removed lines stay readable, in both schemes.
+    let diff_page = b.url();
+    let contrast = CONTRAST_JS.replace(
+        ".status, .tag,",
+        ".line.added, .line.removed, .change, .status, .tag,",
+    );
+    for scheme in ["dark", "light"] {
+        b.color_scheme(scheme);
+        b.goto(&diff_page);
+        b.find("#diff-rules .line.added");
+        assert_eq!(
+            b.eval(&contrast),
+            serde_json::json!([]),
+            "the diff in {scheme}: low contrast"
+        );
+    }
+
+    // Promote, with a reason, from the diff.
+    b.click("#promote-form button");
+    b.wait_text("h1", "Confirm the promotion");
+    b.type_into("#reason", "CHG-31: b7 only <i>now</i>");
+    b.click("#confirm-button");
+    b.wait_text("#notice", "Promoted");
+    assert_eq!(
+        d.json(0, &["pack", "show", "batchops"])["pack"]["version"],
+        "0.2.0"
+    );
+    b.click("nav a[href=\"/ui/changes\"]");
+    b.wait_text("h1", "Change log");
+    let row = b.text("#changes tbody tr.change");
+    assert!(
+        row.contains("pack.promote") && row.contains("batchops@0.2.0"),
+        "{row}"
+    );
+    assert_eq!(
+        b.text("#changes tbody tr.change td.reason"),
+        "CHG-31: b7 only <i>now</i>"
+    );
+
+    // Roll back, with a reason: 0.1.0 is live again.
+    b.goto(&s.url("/ui/packs/batchops"));
+    b.click("#rollback-form button");
+    b.wait_text("h1", "Confirm the rollback");
+    assert!(
+        b.text("#confirm-q")
+            .contains("Roll batchops back from 0.2.0 to 0.1.0"),
+        "{}",
+        b.text("#confirm-q")
+    );
+    assert_eq!(b.attr("#reason", "required").as_deref(), Some("true"));
+    b.type_into("#reason", "CHG-32: b8 unattended");
+    b.click("#confirm-button");
+    b.wait_text("#notice", "Rolled back");
+    assert!(b.text("h1").contains("batchops@0.1.0"));
+    assert_eq!(
+        d.json(0, &["pack", "show", "batchops"])["pack"]["version"],
+        "0.1.0"
+    );
+    b.goto(&s.url("/ui/changes?kind=pack.rollback"));
+    let row = b.text("#changes tbody tr.change");
+    assert!(
+        row.contains("pack.rollback")
+            && row.contains("batchops@0.2.0")
+            && row.contains("live_version: 0.2.0 → 0.1.0"),
+        "{row}"
+    );
+    assert_eq!(
+        b.text("#changes tbody tr.change td.reason"),
+        "CHG-32: b8 unattended"
+    );
+    // Nothing earlier than 0.1.0: no Roll back button.
+    b.goto(&s.url("/ui/packs/batchops"));
+    b.find("#versions");
+    assert!(b.try_find("#rollback-form").is_none());
+}

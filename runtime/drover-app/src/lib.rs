@@ -12,7 +12,10 @@
 //!   and shared by the runtime and the pipeline;
 //! - [`ports`]: the host's ports over the store and the fleet;
 //! - [`install`]: installing a pack (checks, workflows, one transaction);
-//! - [`packs`]: promoting a pack version out of shadow mode;
+//! - [`packs`]: promoting a pack version out of shadow mode, and rolling a
+//!   pack back to the version live before;
+//! - [`pack_diff`]: the difference between two installed versions of a
+//!   pack, capabilities and grants first;
 //! - [`grants`]: giving a grant (checked against the installed pack) and
 //!   revoking one;
 //! - [`rules`]: enabling and disabling a rule;
@@ -38,6 +41,7 @@ pub mod incidents;
 pub mod install;
 pub mod kv;
 pub mod nodes;
+pub mod pack_diff;
 pub mod packs;
 pub mod ports;
 pub mod retention;

@@ -1,12 +1,21 @@
-//! Promoting a pack version out of shadow mode: which version `NAME`
-//! means (the newest shadowed one, else the live one), the promotion, and
-//! what it changed (the live version, and so whose rules and policies are
-//! in force). One implementation for `drover pack promote` (local and over
-//! `--server`), `POST /api/v1/packs/NAME/promote` and the web UI.
+//! Promoting a pack version out of shadow mode and rolling a pack back:
+//! which version `NAME` means (the newest shadowed one, else the live
+//! one), the promotion, the rollback, and what each changed (the live
+//! version, and so whose rules, policies, sensors and grants are in
+//! force). One implementation for `drover pack promote|rollback` (local
+//! and over `--server`), `POST /api/v1/packs/NAME/promote|rollback` and
+//! the web UI.
 //!
-//! A promotion needs a reason (`--reason`, the API's `reason`, the web
-//! form's field): it is recorded in the change log, in the promotion's
-//! own transaction.
+//! Both need a reason (`--reason`, the API's `reason`, the web form's
+//! field): it is recorded in the change log, in the change's own
+//! transaction.
+//!
+//! A rollback puts the live version back into shadow mode, so the live
+//! version is chosen again as always: the newest trusted version, which is
+//! the one that was live before (a version arrives shadowed, and only a
+//! promotion makes it trusted and live). The rolled-back version stays
+//! installed as a candidate, so it can be compared, replayed and promoted
+//! again once fixed. Runs already under way are not touched here.
 
 use drover_core::ChangeBy;
 use drover_store::{InstalledPack, Store, StoreError};
@@ -22,6 +31,124 @@ pub enum PromoteError {
     NoReason(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error("no pack {0:?} is installed (see `drover pack list`)")]
+    NotInstalled(String),
+    #[error(
+        "rolling back {0} needs a reason for the change log, e.g. --reason \"CHG-1235: 0.2.0 reboots too eagerly\" (the API takes \"reason\" in the JSON body)"
+    )]
+    NoReason(String),
+    #[error(
+        "a rollback takes a pack name ({0:?}), not a version ({0}@{1}): it puts the live version back into shadow mode and makes the trusted version before it live again"
+    )]
+    Versioned(String, String),
+    #[error(
+        "cannot roll back {name}: {name}@{live} is live and no earlier trusted version is installed to go back to (installed: {installed}); install the version to go back to with `drover pack install --trusted DIR`{shadow_hint}"
+    )]
+    NothingEarlier {
+        name: String,
+        live: String,
+        /// Each installed version and its state, e.g. `0.2.0 (live)`.
+        installed: String,
+        shadow_hint: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RollbackError {
+    /// Whether the caller asked for something that cannot be done (as
+    /// opposed to a store failure).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, RollbackError::Store(_))
+    }
+}
+
+/// What a rollback did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rollback {
+    pub name: String,
+    /// The version that was live, now in shadow mode.
+    pub from: String,
+    /// The version live again.
+    pub to: String,
+}
+
+impl Rollback {
+    /// What it means, in one sentence.
+    pub fn note(&self) -> String {
+        let Rollback { name, from, to } = self;
+        format!(
+            "{name}@{to} is the live version again, its rules, policies, sensors and grants in \
+             force; {name}@{from} is back in shadow mode (`drover pack promote {name}@{from}` \
+             makes it live again); a running `drover serve` picks this up within a second"
+        )
+    }
+}
+
+/// `0.1.0 (live), 0.2.0 (shadow)`: the installed versions of `name`,
+/// oldest first.
+pub fn describe_versions(versions: &[InstalledPack]) -> String {
+    let mut versions: Vec<&InstalledPack> = versions.iter().collect();
+    versions.sort_by_key(|p| p.installed_at_ms);
+    versions
+        .iter()
+        .map(|p| {
+            let state = match (p.live, p.shadow) {
+                (true, false) => "live",
+                (true, true) => "live, shadow",
+                (false, true) => "shadow",
+                (false, false) => "trusted, not live",
+            };
+            format!("{} ({state})", p.version)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The installed versions of pack `name`, live first, then newest first.
+pub fn versions(store: &Store, name: &str) -> Result<Vec<InstalledPack>, StoreError> {
+    Ok(store
+        .list_packs()?
+        .into_iter()
+        .filter(|p| p.name == name)
+        .collect())
+}
+
+/// Rolls pack `name` back to the trusted version live before the live one
+/// (see the module doc), by `by`, who must give a reason.
+pub fn rollback(store: &Store, name: &str, by: &ChangeBy) -> Result<Rollback, RollbackError> {
+    if let Some((n, v)) = name.split_once('@') {
+        return Err(RollbackError::Versioned(n.to_owned(), v.to_owned()));
+    }
+    if by.reason.is_none() {
+        return Err(RollbackError::NoReason(name.to_owned()));
+    }
+    if let Some(done) = store.rollback_pack(name, by)? {
+        return Ok(Rollback {
+            name: name.to_owned(),
+            from: done.from,
+            to: done.to,
+        });
+    }
+    // Refused: say why, from what is installed.
+    let installed = versions(store, name)?;
+    let Some(live) = installed.iter().find(|p| p.live) else {
+        return Err(RollbackError::NotInstalled(name.to_owned()));
+    };
+    Err(RollbackError::NothingEarlier {
+        name: name.to_owned(),
+        live: live.version.clone(),
+        installed: describe_versions(&installed),
+        shadow_hint: if live.shadow {
+            " (the live version is itself in shadow mode: it runs dry already)"
+        } else {
+            ""
+        },
+    })
 }
 
 /// What a promotion did.
@@ -71,11 +198,7 @@ fn target(
     if version.is_some() {
         return store.get_pack(name, version);
     }
-    let versions: Vec<InstalledPack> = store
-        .list_packs()?
-        .into_iter()
-        .filter(|p| p.name == name)
-        .collect();
+    let versions = versions(store, name)?;
     let newest_shadow = versions
         .iter()
         .filter(|p| p.shadow)
@@ -184,5 +307,51 @@ mod tests {
             promote(&store, "demo", Some("9.9.9"), &by),
             Err(PromoteError::NotInstalled(s)) if s == "demo@9.9.9"
         ));
+    }
+
+    #[test]
+    fn a_rollback_needs_a_reason_and_an_earlier_trusted_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("drover.db")).unwrap();
+        let by = ChangeBy::new("user:ann", Some("CHG-8")).unwrap();
+        assert!(matches!(
+            rollback(&store, "demo", &by),
+            Err(RollbackError::NotInstalled(n)) if n == "demo"
+        ));
+        install(&store, "0.1.0", false, 1);
+        let err = rollback(&store, "demo", &by).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains("cannot roll back demo: demo@0.1.0 is live and no earlier trusted")
+                && said.contains("(installed: 0.1.0 (live))"),
+            "{said}"
+        );
+        install(&store, "0.2.0", true, 2);
+        promote(&store, "demo", None, &by).unwrap();
+        let err = rollback(&store, "demo", &"user:ann".into()).unwrap_err();
+        assert!(matches!(&err, RollbackError::NoReason(n) if n == "demo"));
+        assert!(err.to_string().contains("--reason"), "{err}");
+        assert!(matches!(
+            rollback(&store, "demo@0.2.0", &by),
+            Err(RollbackError::Versioned(n, v)) if n == "demo" && v == "0.2.0"
+        ));
+        assert_eq!(
+            store.get_pack("demo", None).unwrap().unwrap().version,
+            "0.2.0",
+            "refused: nothing changed"
+        );
+
+        let done = rollback(&store, "demo", &by).unwrap();
+        assert_eq!((done.from.as_str(), done.to.as_str()), ("0.2.0", "0.1.0"));
+        assert!(
+            done.note()
+                .starts_with("demo@0.1.0 is the live version again")
+        );
+        assert_eq!(
+            store.get_pack("demo", None).unwrap().unwrap().version,
+            "0.1.0"
+        );
+        // The rolled-back version is the candidate again.
+        assert_eq!(promote(&store, "demo", None, &by).unwrap().version, "0.2.0");
     }
 }

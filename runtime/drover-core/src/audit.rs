@@ -112,6 +112,9 @@ pub mod kinds {
     pub const PACK_PROMOTE: &str = "pack.promote";
     /// A pack version put back into shadow mode.
     pub const PACK_SHADOW: &str = "pack.shadow";
+    /// A pack rolled back: its live version put back into shadow mode, so
+    /// the trusted version before it is live again.
+    pub const PACK_ROLLBACK: &str = "pack.rollback";
     pub const GRANT_ADD: &str = "grant.add";
     pub const GRANT_REVOKE: &str = "grant.revoke";
     pub const RULE_ENABLE: &str = "rule.enable";
@@ -129,6 +132,7 @@ pub mod kinds {
         PACK_INSTALL,
         PACK_PROMOTE,
         PACK_SHADOW,
+        PACK_ROLLBACK,
         GRANT_ADD,
         GRANT_REVOKE,
         RULE_ENABLE,

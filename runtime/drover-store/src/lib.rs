@@ -45,7 +45,7 @@ pub use executions::{
 pub use fleet::{BudgetRow, FleetTx, HistoryRow, RequestRow};
 pub use inquiries::{Inquiry, RespondError};
 pub use nodes::{FleetRequest, HealthReport, NodeCell, NodeRow};
-pub use packs::{ComponentBlob, InstalledPack, PackCatalog};
+pub use packs::{ComponentBlob, InstalledPack, PackCatalog, RolledBack};
 pub use policies::{Gate, RetryLink, RetryRule, SlotNeed, StoredPolicy};
 pub use retention::{History, Keep, RetentionSetting, Sweep, Tally};
 pub use rules::{FailingRule, StoredRule};

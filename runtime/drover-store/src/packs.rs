@@ -36,6 +36,14 @@ pub struct InstalledPack {
     pub digests: BTreeMap<String, String>,
 }
 
+/// What [`PackStore::rollback_pack`] did: the live version before (now in
+/// shadow mode) and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RolledBack {
+    pub from: String,
+    pub to: String,
+}
+
 /// A component to store with a pack: plugin name, digest, bytes.
 pub struct ComponentBlob {
     pub plugin: String,
@@ -92,6 +100,17 @@ pub trait PackStore: Send + Sync {
         shadow: bool,
         by: &ChangeBy,
     ) -> Result<bool>;
+
+    /// Rolls pack `name` back, in one transaction: its live version, when
+    /// trusted, goes back into shadow mode, so the newest trusted version
+    /// installed before it is live again, its rules and policies stored
+    /// again (its grants, bound to that version, are in force with it).
+    /// The change (`pack.rollback`, by `by`: the live version before and
+    /// after) is recorded in the same transaction. `None`, changing
+    /// nothing, when there is nothing to go back to: no version of `name`
+    /// is installed, the live one is itself in shadow mode, or no other
+    /// trusted version is installed.
+    fn rollback_pack(&self, name: &str, by: &ChangeBy) -> Result<Option<RolledBack>>;
 
     /// The rules and policies pack version `name@version` shipped with.
     fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>>;

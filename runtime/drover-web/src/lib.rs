@@ -148,6 +148,8 @@ pub fn router(state: WebState) -> Router {
         .route("/packs/{name}/revoke", post(pages::packs::revoke))
         .route("/packs/{name}/promote", post(pages::packs::promote))
         .route("/packs/{name}/shadow", get(pages::shadow::report))
+        .route("/packs/{name}/rollback", post(pages::packs::rollback))
+        .route("/packs/{name}/diff", get(pages::packs::diff))
         .route("/fleet", get(pages::fleet::page))
         .route("/fleet/grid", get(pages::fleet::grid))
         .route("/fleet/changes", get(pages::fleet::changes))

@@ -76,6 +76,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/pack.html"),
     ),
     (
+        "pack_diff.html",
+        include_str!("../../../web/templates/pack_diff.html"),
+    ),
+    (
         "fleet.html",
         include_str!("../../../web/templates/fleet.html"),
     ),
@@ -164,6 +168,15 @@ impl Templates {
                 minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
             })?;
             Ok(serde_json::to_string_pretty(&json).unwrap_or_default())
+        });
+        // A value in one line, as the change log shows it: text as is,
+        // nothing as `—`, anything else as compact JSON.
+        env.add_filter("shown", |v: Value| -> String {
+            match serde_json::to_value(&v).unwrap_or_default() {
+                serde_json::Value::Null => "—".into(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }
         });
         env.add_global("version", env!("CARGO_PKG_VERSION"));
         Ok(Templates { env })

@@ -16,7 +16,7 @@ pub struct Cli {
     pub db: Option<PathBuf>,
 
     /// Work through a running drover's API instead of the database, e.g.
-    /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote,
+    /// `http://127.0.0.1:8330`: exec, run, rule, pack list|show|promote|rollback|diff,
     /// grant, audit, changes, trigger, kv, secret, sensor, token, inquiry, node
     /// list|show|drain|reboot|undrain|set-state, budget, brake, fleet
     /// pause|resume.
@@ -315,6 +315,36 @@ pub enum PackCmd {
         /// raised". One line, at most 500 characters.
         #[arg(long, value_name = "TEXT", required = true)]
         reason: String,
+    },
+    /// Roll a pack back: its live version goes back into shadow mode, so
+    /// the trusted version live before it is live again, with its rules,
+    /// policies, sensors and grants, in one transaction (a running
+    /// `drover serve` applies it within about a second). Refused when no
+    /// earlier trusted version is installed.
+    Rollback {
+        /// The pack's `NAME` (not a version: it goes back to the one before
+        /// the live one).
+        pack: String,
+        /// Why, for the change log (required): e.g. "CHG-1235: 0.2.0
+        /// reboots too eagerly". One line, at most 500 characters.
+        #[arg(long, value_name = "TEXT", required = true)]
+        reason: String,
+    },
+    /// Compare two installed versions of a pack, statically: capabilities
+    /// and grants first (a capability the new version asks for, a grant it
+    /// lacks), then rules (criteria, action parameters, a line diff of each
+    /// changed one), workflows (tasks added, removed, changed), actions'
+    /// parameters, trigger types and policies. Runs nothing.
+    Diff {
+        /// The pack's `NAME`.
+        pack: String,
+        /// The version to compare from (default: the live one).
+        from: Option<String>,
+        /// The version to compare to (default: the newest shadowed
+        /// candidate).
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// List installed packs.
     List {

@@ -4,7 +4,7 @@
 //! own message (which says what to do).
 //!
 //! Commands that work remotely: `exec` (with `list --active`), `run`,
-//! `rule list|show|enable|disable`, `pack list|show|promote`, `grant`,
+//! `rule list|show|enable|disable`, `pack list|show|promote|rollback|diff`, `grant`,
 //! `audit list`, `changes list|export`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
 //! `node list|show|drain|reboot|undrain`, `budget`, `brake`, `inquiry`,
 //! `exec pause|resume|cancel|rerun` (the server queues the run), `policy`,
@@ -297,7 +297,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         other => bail!(
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
-             list|show|promote, grant, audit, changes, trigger, kv, secret, sensor, token, node \
+             list|show|promote|rollback|diff, grant, audit, changes, trigger, kv, secret, sensor, token, node \
              list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry, \
              policy, retention, gc); \
              got {}",
@@ -710,6 +710,33 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
                 done["note"].as_str().unwrap_or("")
             );
             Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Rollback { pack, reason } => {
+            let done = remote.post(
+                &format!("/api/v1/packs/{}/rollback", segment(&pack)),
+                &json!({ "reason": reason }),
+            )?;
+            println!(
+                "rolled back {}: live version {} → {}; {}",
+                done["name"].as_str().unwrap_or(""),
+                done["from"].as_str().unwrap_or(""),
+                done["to"].as_str().unwrap_or(""),
+                done["note"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Diff {
+            pack,
+            from,
+            to,
+            json,
+        } => {
+            let d = remote.get(&format!(
+                "/api/v1/packs/{}/diff{}",
+                segment(&pack),
+                query(&[("from", from), ("to", to)])
+            ))?;
+            crate::commands::pack::print_diff(&answer(d)?, json)
         }
         PackCmd::Install { .. } => refuse("pack install"),
     }

@@ -4,9 +4,9 @@
 //! `/api/v1/openapi.json` is generated from the code it describes.
 //!
 //! Roles: reading is `viewer`; running actions, enabling rules and
-//! writing kv, controlling workflows, answering inquiries and draining or
-//! rebooting nodes is `operator`; grants, promotions, secrets, tokens,
-//! budgets, the storm brake's release and settings, operator policies,
+//! writing kv, controlling workflows, answering inquiries, draining or
+//! rebooting nodes and rolling a pack back are `operator`; grants,
+//! promotions, secrets, tokens, budgets, the storm brake's release and settings, operator policies,
 //! retention settings and collection rounds are `admin`. See [`crate::auth`].
 
 pub mod access;
@@ -143,6 +143,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(packs::get))
         .routes(routes!(packs::promote))
         .routes(routes!(shadow::report))
+        .routes(routes!(packs::rollback))
+        .routes(routes!(packs::diff))
         .routes(routes!(grants::list, grants::give))
         .routes(routes!(grants::revoke))
         .routes(routes!(rules::list))

@@ -1,9 +1,11 @@
 //! `/api/v1/packs`: installed packs, each plugin's capabilities declared
-//! vs granted, and promotion out of shadow mode (admin).
+//! vs granted, the difference between two versions, promotion out of
+//! shadow mode (admin) and rollback to the version live before
+//! (operator).
 
 use axum::Json;
 use axum::extract::State;
-use drover_app::packs::{self as app_packs, PromoteError};
+use drover_app::packs::{self as app_packs, PromoteError, RollbackError};
 use drover_core::Grant;
 use drover_pack::Pack;
 use drover_store::InstalledPack;
@@ -212,6 +214,99 @@ pub async fn promote(
             version: done.version,
             changed: done.changed,
         }))
+    })
+    .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RolledBack {
+    name: String,
+    /// The version that was live, now back in shadow mode.
+    from: String,
+    /// The version live again.
+    to: String,
+    note: String,
+}
+
+/// Roll a pack back (operator): its live version goes back into shadow
+/// mode, so the trusted version live before it is live again, with its
+/// rules, policies, sensors and grants, in one transaction (as `drover
+/// pack rollback NAME` does). It brings back only what was live and
+/// granted before, so it takes the operator role, as an on-call undo.
+/// The body's `reason` is required: it goes to the change log. 409 when
+/// no earlier trusted version is installed.
+#[utoipa::path(post, path = "/api/v1/packs/{name}/rollback", tag = "packs",
+    params(("name" = String, Path, description = "pack name")),
+    request_body = crate::v1::ChangeReason,
+    responses((status = 200, body = RolledBack), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rollback(
+    Auth(who, ..): Auth<need::Operator>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    crate::extract::ApiBody(body): crate::extract::ApiBody<crate::v1::ChangeReason>,
+) -> Result<Json<RolledBack>, ApiError> {
+    let by = crate::v1::change_by(&who, body.reason.as_deref())?;
+    let store = state.store().clone();
+    blocking(move || {
+        let done = app_packs::rollback(&store, &name, &by).map_err(|e| match e {
+            RollbackError::NotInstalled(_) => not_installed(&name, None),
+            RollbackError::NoReason(_) | RollbackError::Versioned(..) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            RollbackError::NothingEarlier { .. } => ApiError::Conflict(e.to_string()),
+            RollbackError::Store(e) => e.into(),
+        })?;
+        Ok(Json(RolledBack {
+            note: done.note(),
+            name: done.name,
+            from: done.from,
+            to: done.to,
+        }))
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// The version to compare from (default: the live one).
+    from: Option<String>,
+    /// The version to compare to (default: the newest shadowed candidate).
+    to: Option<String>,
+}
+
+/// The difference between two installed versions of a pack (as `drover
+/// pack diff NAME FROM TO --json` prints it): `capabilities` first (each
+/// plugin's, added/removed/unchanged, with the grants each version has and
+/// `missing_grant` where the new one lacks what it needs), then `rules`,
+/// `workflows`, `plugins` (parameters, limits, components), `triggers` and
+/// `policies`, each changed item with its `fields` and a line diff. 404
+/// names the versions installed.
+#[utoipa::path(get, path = "/api/v1/packs/{name}/diff", tag = "packs",
+    params(("name" = String, Path, description = "pack name"), DiffQuery),
+    responses((status = 200, body = Object, description = "the difference, capabilities first"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn diff(
+    _: Auth<need::Viewer>,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<drover_app::pack_diff::PackDiff>, ApiError> {
+    let store = state.store().clone();
+    blocking(move || {
+        drover_app::pack_diff::diff_installed(&store, &name, q.from.as_deref(), q.to.as_deref())
+            .map(Json)
+            .map_err(|e| match e {
+                drover_app::pack_diff::DiffError::Store(e) => e.into(),
+                e if e.is_not_found() => ApiError::NotFound(
+                    e.to_string()
+                        .replace("`drover pack list`", "GET /api/v1/packs"),
+                ),
+                e => internal(e),
+            })
     })
     .await
 }

@@ -672,7 +672,13 @@ impl Runner<'_> {
             notes.push("pending: the live pipeline has not processed it yet".to_owned());
         }
         let mut live_side = Vec::new();
-        for e in &summary.enforcements {
+        // The rules in force; a waiting candidate's own dry runs beside
+        // them (side-by-side shadow) are not what live did.
+        for e in summary
+            .enforcements
+            .iter()
+            .filter(|e| e.candidate.is_none())
+        {
             let pack = e.rule_ref.split_once('.').map_or("", |(p, _)| p);
             if !wanted(&e.rule_ref, pack) {
                 continue;

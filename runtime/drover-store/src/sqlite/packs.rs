@@ -200,6 +200,46 @@ impl PackStore for SqliteStore {
         })
     }
 
+    fn rollback_pack(&self, name: &str, by: &ChangeBy) -> Result<Option<RolledBack>> {
+        let (name, by) = (name.to_owned(), by.clone());
+        self.write(move |conn| {
+            let Some(from) = live_version(conn, &name)? else {
+                return Ok(None);
+            };
+            let earlier: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM packs WHERE name = ?1 AND shadow = 0 AND version != ?2",
+                )?
+                .query_row(params![name, from], |r| r.get(0))?;
+            let was = version_state(conn, &name, &from, Some(&from))?;
+            if was["shadow"] != false || earlier == 0 {
+                return Ok(None);
+            }
+            conn.execute(
+                "UPDATE packs SET shadow = 1 WHERE name = ?1 AND version = ?2",
+                params![name, from],
+            )?;
+            let to = choose_live(conn, &name)?;
+            activate(conn, &name, &to)?;
+            let reference = format!("{name}@{from}");
+            super::audit::record_change(
+                conn,
+                &by,
+                kinds::PACK_ROLLBACK,
+                &reference,
+                &reference,
+                format!(
+                    "rolled back {name}: live version {from} → {to}; {reference} is back in \
+                     shadow mode"
+                ),
+                was,
+                version_state(conn, &name, &from, Some(&to))?,
+            )?;
+            super::policies::bump_generation(conn)?;
+            Ok(Some(RolledBack { from, to }))
+        })
+    }
+
     fn pack_catalog(&self, name: &str, version: &str) -> Result<Option<PackCatalog>> {
         self.read(|conn| {
             let row: Option<(String, String)> = conn
@@ -394,6 +434,58 @@ mod tests {
         s.set_pack_shadow("p", "1", true, &by()).unwrap();
         s.set_pack_shadow("p", "2", true, &by()).unwrap();
         assert_eq!(active(&s).0, "2");
+    }
+
+    #[test]
+    fn a_rollback_puts_the_live_version_back_in_shadow_and_the_one_before_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("d.db")).unwrap();
+        assert_eq!(s.rollback_pack("p", &by()).unwrap(), None, "no pack");
+        s.install_pack(pack("1", false, 1), vec![], catalog("one"), &by())
+            .unwrap();
+        assert_eq!(s.rollback_pack("p", &by()).unwrap(), None, "one version");
+        s.install_pack(pack("2", true, 2), vec![], catalog("two"), &by())
+            .unwrap();
+        assert_eq!(
+            s.rollback_pack("p", &by()).unwrap(),
+            None,
+            "the candidate is not live: nothing to undo"
+        );
+        s.set_pack_shadow("p", "2", false, &by()).unwrap();
+        assert_eq!(active(&s).0, "2");
+
+        let ann = ChangeBy::new("user:ann", Some("CHG-2: reboots too eagerly")).unwrap();
+        let done = s.rollback_pack("p", &ann).unwrap().unwrap();
+        assert_eq!((done.from.as_str(), done.to.as_str()), ("2", "1"));
+        let (live, rules, policies) = active(&s);
+        assert_eq!(
+            (live.as_str(), rules, policies),
+            ("1", vec!["p.one".into()], vec!["p.one_limit".into()]),
+            "the version before, its rules and policies in force"
+        );
+        let two = s.get_pack("p", Some("2")).unwrap().unwrap();
+        assert!(two.shadow && !two.live, "a candidate again");
+        let change = &s
+            .list_changes(&crate::ChangeFilter {
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap()[0];
+        assert_eq!(
+            (change.kind.as_str(), change.subject.as_str()),
+            ("pack.rollback", "p@2")
+        );
+        assert_eq!(change.actor, "user:ann");
+        assert_eq!(change.reason.as_deref(), Some("CHG-2: reboots too eagerly"));
+        assert_eq!(
+            change.diff_lines(),
+            ["live_version: 2 → 1", "shadow: false → true"]
+        );
+        assert_eq!(
+            s.rollback_pack("p", &ann).unwrap(),
+            None,
+            "nothing trusted before 1"
+        );
     }
 
     #[test]

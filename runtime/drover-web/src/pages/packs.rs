@@ -1,8 +1,10 @@
 //! Packs: each installed version with the capabilities its plugins declare
-//! next to the grants an operator gave; grant and revoke (each after a
-//! confirmation page that names the pack version, capability and scope)
-//! and promote a shadow pack. The confirmation is a page, not a script
-//! dialog, so it works without JavaScript and from the keyboard.
+//! next to the grants an operator gave, and the pack's version history;
+//! grant and revoke (each after a confirmation page that names the pack
+//! version, capability and scope), promote a shadow pack, roll a pack
+//! back, and the difference between two versions (`drover_app::pack_diff`).
+//! The confirmation is a page, not a script dialog, so it works without
+//! JavaScript and from the keyboard.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,7 @@ struct PackRow {
     version: String,
     description: String,
     shadow: bool,
+    live: bool,
     installed_at_ms: i64,
     installed_by: String,
     plugins: Vec<PluginRow>,
@@ -104,6 +107,7 @@ fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, Web
         version: installed.version,
         description: pack.description,
         shadow: installed.shadow,
+        live: installed.live,
         installed_at_ms: installed.installed_at_ms,
         installed_by: installed.installed_by,
         plugins,
@@ -112,12 +116,82 @@ fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, Web
     })
 }
 
-fn load(store: &Store, name: &str, version: Option<&str>) -> Result<PackRow, WebError> {
+/// One installed version of a pack, for its version history.
+#[derive(Serialize)]
+struct VersionRow {
+    version: String,
+    installed_at_ms: i64,
+    installed_by: String,
+    shadow: bool,
+    live: bool,
+}
+
+/// The pack page: one version, the pack's history, and what a rollback
+/// would go back to.
+#[derive(Serialize)]
+struct PackPage {
+    #[serde(flatten)]
+    row: PackRow,
+    /// Every installed version, newest install first.
+    versions: Vec<VersionRow>,
+    /// The live version.
+    live_version: String,
+    /// The version a rollback would make live, if one would.
+    rollback_to: Option<String>,
+}
+
+/// The version a rollback of the pack would make live: the newest trusted
+/// one besides the live one, when the live one is trusted (what
+/// `drover_store::PackStore::rollback_pack` chooses).
+fn rollback_target(versions: &[InstalledPack]) -> Option<String> {
+    versions.iter().find(|p| p.live && !p.shadow)?;
+    versions
+        .iter()
+        .filter(|p| !p.live && !p.shadow)
+        .max_by_key(|p| p.installed_at_ms)
+        .map(|p| p.version.clone())
+}
+
+fn load(store: &Store, name: &str, version: Option<&str>) -> Result<PackPage, WebError> {
     let installed = store
         .get_pack(name, version)?
-        .ok_or_else(|| WebError::NotFound(format!("no pack {name:?} is installed")))?;
+        .ok_or_else(|| not_installed(store, name, version))?;
     let grants = store.active_grants(&installed.name, &installed.version)?;
-    pack_row(installed, grants)
+    let mut all = drover_app::packs::versions(store, name)?;
+    all.sort_by_key(|p| std::cmp::Reverse(p.installed_at_ms));
+    let live_version = all
+        .iter()
+        .find(|p| p.live)
+        .map(|p| p.version.clone())
+        .unwrap_or_default();
+    Ok(PackPage {
+        row: pack_row(installed, grants)?,
+        rollback_to: rollback_target(&all),
+        live_version,
+        versions: all
+            .into_iter()
+            .map(|p| VersionRow {
+                version: p.version,
+                installed_at_ms: p.installed_at_ms,
+                installed_by: p.installed_by,
+                shadow: p.shadow,
+                live: p.live,
+            })
+            .collect(),
+    })
+}
+
+/// 404: the pack, or this version of it, is not installed (naming the
+/// versions that are).
+fn not_installed(store: &Store, name: &str, version: Option<&str>) -> WebError {
+    let installed = drover_app::packs::versions(store, name).unwrap_or_default();
+    match version {
+        Some(v) if !installed.is_empty() => WebError::NotFound(format!(
+            "{name}@{v} is not installed; installed versions: {}",
+            drover_app::packs::describe_versions(&installed)
+        )),
+        _ => WebError::NotFound(format!("no pack {name:?} is installed")),
+    }
 }
 
 pub async fn list(State(state): State<WebState>, Auth(me, ..): Auth<need::Viewer>) -> Page {
@@ -176,6 +250,10 @@ pub async fn detail(
         "revoked" => "Revoked. The next host call of this pack is checked without it.".to_owned(),
         "promoted" => "Promoted: a running `drover serve` picks it up within about a second, \
                        and its rules start real executions from then on."
+            .to_owned(),
+        "rolledback" => "Rolled back: this version is live again, its rules, policies, sensors \
+                         and grants in force; a running `drover serve` picks it up within about \
+                         a second."
             .to_owned(),
         other => other.to_owned(),
     });
@@ -418,4 +496,133 @@ pub async fn promote(
         form.version
     ))
     .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    #[serde(default)]
+    confirm: String,
+    /// Why, for the change log: required to roll back.
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn rollback(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Post(me, form, ..): Post<need::Operator, RollbackForm>,
+) -> Result<Response, WebError> {
+    if form.confirm != "yes" {
+        let n = name.clone();
+        let (live, target) = state
+            .blocking(move |store| {
+                let all = drover_app::packs::versions(store, &n)?;
+                let live = all
+                    .iter()
+                    .find(|p| p.live)
+                    .ok_or_else(|| WebError::NotFound(format!("no pack {n:?} is installed")))?;
+                let target = rollback_target(&all).ok_or_else(|| {
+                    WebError::Conflict(format!(
+                        "cannot roll back {n}: no earlier trusted version is installed to go \
+                         back to (installed: {})",
+                        drover_app::packs::describe_versions(&all)
+                    ))
+                })?;
+                Ok((live.version.clone(), target))
+            })
+            .await?;
+        return Ok(Html(state.templates.page(
+            "confirm.html",
+            &me,
+            ctx! {
+                page => "packs",
+                title => "Confirm the rollback",
+                question => format!("Roll {name} back from {live} to {target}?"),
+                facts => vec![
+                    ("Live now", format!("{name}@{live}: goes back into shadow mode")),
+                    ("Live after", format!("{name}@{target}: its rules, policies, sensors and grants in force")),
+                    ("Runs under way", "are not stopped".to_owned()),
+                ],
+                action => format!("/ui/packs/{name}/rollback"),
+                fields => vec![("confirm", "yes".to_owned())],
+                button => format!("Roll {name} back to {target}"),
+                cancel => format!("/ui/packs/{name}"),
+                reason => ReasonField { required: true },
+            },
+        )?)
+        .into_response());
+    }
+    let by = super::change_by(&me, &form.reason)?;
+    let n = name.clone();
+    let done = state
+        .blocking(move |store| {
+            drover_app::packs::rollback(store, &n, &by).map_err(|e| match e {
+                drover_app::packs::RollbackError::Store(e) => e.into(),
+                drover_app::packs::RollbackError::NoReason(_) => {
+                    WebError::BadRequest(format!("reason: {e}"))
+                }
+                drover_app::packs::RollbackError::NotInstalled(_) => {
+                    WebError::NotFound(e.to_string())
+                }
+                e => WebError::Conflict(e.to_string()),
+            })
+        })
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/ui/packs/{name}?version={}&done=rolledback",
+        done.to
+    ))
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `/ui/packs/{name}/diff?from=&to=`: two installed versions compared,
+/// capabilities and grants first (`drover_app::pack_diff`, as `drover pack
+/// diff` and the API show it), with Promote and Roll back.
+pub async fn diff(
+    State(state): State<WebState>,
+    Auth(me, ..): Auth<need::Viewer>,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Page {
+    let (from, to) = (non_empty(q.from), non_empty(q.to));
+    let (d, all) = state
+        .blocking(move |store| {
+            let d =
+                drover_app::pack_diff::diff_installed(store, &name, from.as_deref(), to.as_deref())
+                    .map_err(|e| match e {
+                        drover_app::pack_diff::DiffError::Store(e) => e.into(),
+                        e if e.is_not_found() => WebError::NotFound(e.to_string()),
+                        e => WebError::Internal(e.to_string()),
+                    })?;
+            Ok((d, drover_app::packs::versions(store, &name)?))
+        })
+        .await?;
+    let mut versions: Vec<String> = all.iter().map(|p| p.version.clone()).collect();
+    versions.sort();
+    let headline = d.headline();
+    // Those worth a look (new, dropped, granted differently) in the table,
+    // the rest folded away.
+    let (changed_capabilities, same_capabilities): (Vec<_>, Vec<_>) =
+        d.capabilities.iter().cloned().partition(|c| {
+            c.change != drover_app::pack_diff::Change::Unchanged || c.granted_from != c.granted_to
+        });
+    Ok(Html(state.templates.page(
+        "pack_diff.html",
+        &me,
+        ctx! {
+            page => "packs",
+            d,
+            headline,
+            changed_capabilities,
+            same_capabilities,
+            versions,
+            rollback_to => rollback_target(&all),
+        },
+    )?))
 }

@@ -15,7 +15,7 @@ pub mod incident;
 pub mod inquiry;
 mod kv;
 pub mod node;
-mod pack;
+pub mod pack;
 pub mod policy;
 pub mod replay;
 mod rule;

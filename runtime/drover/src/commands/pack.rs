@@ -1,4 +1,4 @@
-//! `drover pack install|list|show`.
+//! `drover pack install|list|show|promote|rollback|diff`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,9 +31,45 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
         PackCmd::Promote { pack, reason } => {
             promote(db, &pack, &ChangeBy::new(&actor(), Some(&reason))?)
         }
+        PackCmd::Rollback { pack, reason } => {
+            let by = ChangeBy::new(&actor(), Some(&reason))?;
+            let done = drover_app::packs::rollback(&open_store(db)?, &pack, &by)?;
+            println!(
+                "rolled back {}: live version {} → {}; {}",
+                done.name,
+                done.from,
+                done.to,
+                done.note()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCmd::Diff {
+            pack,
+            from,
+            to,
+            json,
+        } => {
+            let d = drover_app::pack_diff::diff_installed(
+                &open_store(db)?,
+                &pack,
+                from.as_deref(),
+                to.as_deref(),
+            )?;
+            print_diff(&d, json)
+        }
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
+}
+
+/// `drover pack diff`'s output, local and through `--server`.
+pub fn print_diff(d: &drover_app::pack_diff::PackDiff, as_json: bool) -> Result<ExitCode> {
+    if as_json {
+        output::json(d)?;
+    } else {
+        print!("{}", drover_app::pack_diff::render_text(d));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Packs shipped with this drover's source (its `packs/` and
