@@ -130,6 +130,28 @@ fn installed_hint(installed: &[String]) -> String {
     }
 }
 
+/// A replay's duty cycle: after each [`Pace::SLICE`] of work it rests as
+/// long as it worked, so that a `drover serve` on the same machine (two
+/// cores here) keeps at least a core and most of the other's time, and
+/// its latency barely moves; 100,000 triggers still replay well within a
+/// minute (docs/perf.md).
+#[derive(Default)]
+struct Pace {
+    worked: std::time::Duration,
+}
+
+impl Pace {
+    const SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+
+    fn worked(&mut self, spent: std::time::Duration) {
+        self.worked += spent;
+        if self.worked >= Self::SLICE {
+            std::thread::sleep(self.worked);
+            self.worked = std::time::Duration::ZERO;
+        }
+    }
+}
+
 /// A replay's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct Replay {
@@ -365,13 +387,16 @@ pub fn replay(
     let mut first_ms = None;
     let mut done = 0usize;
     let mut pages = Pages::new(&live, spec, &types);
+    let mut pace = Pace::default();
     while done < spec.limit {
         let Some(summary) = pages.next()? else {
             break;
         };
         let t = summary.instance.received_at_ms;
         first_ms.get_or_insert(t);
+        let started = std::time::Instant::now();
         let one = run.one(&rules, &mut storm, summary, &live)?;
+        pace.worked(started.elapsed());
         if one.notes.iter().any(|n| n.starts_with("pending")) {
             pending_live += 1;
         }
