@@ -39,7 +39,7 @@ use drover_host::{Prepared, RunError, RunOptions};
 use drover_pack::ActionRef;
 use drover_rules::{Context, KvStore, Outcome, Rule, RuleSet, StormState};
 use drover_store::{SqliteStore, Store, StoreError, TriggerSummary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use self::fleet::{AsOf, ReplayPorts};
@@ -131,7 +131,7 @@ fn installed_hint(installed: &[String]) -> String {
 }
 
 /// A replay's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Replay {
     /// `pack@version` replayed.
     pub candidate: String,
@@ -149,7 +149,7 @@ pub struct Replay {
 }
 
 /// One trigger instance replayed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TriggerReplay {
     pub id: String,
     pub trigger_type: String,
@@ -165,7 +165,7 @@ pub struct TriggerReplay {
 }
 
 /// The whole replay in numbers.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub triggers: usize,
     /// Triggers that would act differently.
@@ -194,13 +194,13 @@ pub struct Summary {
     pub elapsed_ms: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EffectCount {
     pub allowed: usize,
     pub denied: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BudgetUse {
     /// The rack (its `rack` label; empty for the whole fleet).
     pub rack: String,
@@ -209,7 +209,7 @@ pub struct BudgetUse {
     pub nodes: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Denial {
     pub capability: String,
     pub target: String,
