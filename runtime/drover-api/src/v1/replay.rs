@@ -134,33 +134,57 @@ pub async fn run(state: &AppState, spec: Spec) -> Result<Replay, ApiError> {
         ));
     };
     crate::error::blocking(move || {
-        let _running = match RUNNING.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                return Err(ApiError::Conflict(
-                    "a replay is running on this server; try again when it is done".into(),
-                ));
-            }
-        };
-        let data: PathBuf = db.parent().map(PathBuf::from).unwrap_or_default();
-        let setup = Setup {
-            db: &db,
-            cache_dir: &data.join("cache"),
-            ssh: drover_host::ssh::SshSettings::in_dir(data.join("ssh")),
-        };
-        replay::replay(&setup, &spec, |_| {}).map_err(|e| match e {
-            ReplayError::UnknownPack { .. } | ReplayError::UnknownVersion { .. } => {
-                ApiError::NotFound(e.to_string())
-            }
-            ReplayError::UnknownRule { .. }
-            | ReplayError::Invalid(_)
-            | ReplayError::CandidateRule { .. } => ApiError::BadRequest(e.to_string()),
-            ReplayError::Store(e) => e.into(),
-            e => ApiError::Internal(e.to_string()),
+        alone(|| {
+            let data: PathBuf = db.parent().map(PathBuf::from).unwrap_or_default();
+            let setup = Setup {
+                db: &db,
+                cache_dir: &data.join("cache"),
+                ssh: drover_host::ssh::SshSettings::in_dir(data.join("ssh")),
+            };
+            replay::replay(&setup, &spec, |_| {}).map_err(|e| match e {
+                ReplayError::UnknownPack { .. } | ReplayError::UnknownVersion { .. } => {
+                    ApiError::NotFound(e.to_string())
+                }
+                ReplayError::UnknownRule { .. }
+                | ReplayError::Invalid(_)
+                | ReplayError::CandidateRule { .. } => ApiError::BadRequest(e.to_string()),
+                ReplayError::Store(e) => e.into(),
+                e => ApiError::Internal(e.to_string()),
+            })
         })
     })
     .await
+}
+
+/// Runs `f` unless another replay is running (409).
+fn alone<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    let _running = match RUNNING.try_lock() {
+        Ok(guard) => guard,
+        // A replay that panicked left nothing half-done behind the lock.
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            return Err(ApiError::Conflict(
+                "a replay is running on this server; try again when it is done".into(),
+            ));
+        }
+    };
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_replay_meanwhile_is_refused_with_409_and_the_next_one_runs() {
+        let inner = alone(|| Ok(alone(|| Ok(()))));
+        let Ok(Err(e)) = inner else {
+            panic!("the nested replay ran: {inner:?}");
+        };
+        assert_eq!(e.status(), axum::http::StatusCode::CONFLICT);
+        assert!(e.to_string().contains("a replay is running"), "{e}");
+        assert!(alone(|| Ok(())).is_ok());
+    }
 }
 
 /// Replays stored trigger instances through a candidate version of the
