@@ -8,9 +8,11 @@
 //! trigger that would act differently, and changes nothing: no execution,
 //! no audit record, no reboot.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::server::*;
@@ -218,4 +220,204 @@ fn replay_shows_exactly_the_triggers_a_changed_rule_would_treat_differently_and_
         "{text}"
     );
     drop(server);
+}
+
+/// batchops 0.1.0 live and 0.2.0 (rack 1 only) beside it, granted, under
+/// `drover serve`, with the reports `nodes` remediated (or failed) by the
+/// live version; their trigger ids.
+fn served_candidate(nodes: &[&str]) -> (Drover, Server, Vec<String>) {
+    let d = batchops();
+    install_candidate(&d);
+    grant_batchops(&d, "0.2.0");
+    let server = Server::start(&d);
+    let ids: Vec<String> = nodes.iter().map(|n| report(&server, n)).collect();
+    // The candidate's shadow dry runs are executions too: all of them end.
+    let ended = |e: &Value| {
+        ["succeeded", "failed", "denied", "timeout", "canceled"]
+            .contains(&e["status"].as_str().unwrap_or(""))
+    };
+    let settled = poll(Duration::from_secs(90), Duration::from_millis(250), || {
+        let runs: Vec<Value> = executions(&d)
+            .into_iter()
+            .filter(|e| e["action"] == "batchops.handle_no_contact")
+            .collect();
+        (runs.len() >= nodes.len() && runs.iter().all(ended)).then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "the remediations did not end: {:#}\n{}",
+        Value::from(executions(&d)),
+        server.log()
+    );
+    (d, server, ids)
+}
+
+fn api_replay(server: &Server, token: Option<&str>, body: &Value) -> Answer {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    post(
+        &agent(Duration::from_secs(120)),
+        &format!("http://{}/api/v1/packs/batchops/replay", server.addr),
+        &headers,
+        body.to_string().as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("POST replay: {e}\n{}", server.log()))
+}
+
+/// The text without the elapsed time (`…; 0.4 s`), which differs per run.
+fn timeless(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find(" s") {
+            Some(_) if l.starts_with("  rules fired:") => l.rsplit_once(';').unwrap().0,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_replay_api_refuses_strangers_viewers_and_bad_fields_and_server_prints_what_local_prints() {
+    let (d, server, ids) = served_candidate(&["b1s02", "b2s01"]);
+    let viewer = d.token("viewer");
+    let operator = d.token("operator");
+    let ok = json!({"version": "0.2.0", "since": "1h"});
+
+    let a = api_replay(&server, None, &ok);
+    assert_eq!(a.status, 401, "{a:?}");
+    let a = api_replay(&server, Some(&viewer), &ok);
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("operator"), "{a:?}");
+    let a = api_replay(
+        &server,
+        Some(&operator),
+        &json!({"version": "0.2.0", "since": "lately"}),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(
+        a.json()["error"].as_str().unwrap().starts_with("since "),
+        "{a:?}"
+    );
+    let a = api_replay(
+        &server,
+        Some(&operator),
+        &json!({"version": "0.2.0", "limit": 10001}),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(
+        a.body.contains("limit 10001") && a.body.contains("1 to 10000"),
+        "{a:?}"
+    );
+    let a = api_replay(&server, Some(&operator), &json!({"version": "0.9.0"}));
+    assert_eq!(a.status, 404, "{a:?}");
+    assert!(
+        a.body.contains("batchops@0.9.0 is not installed") && a.body.contains("0.1.0 (live)"),
+        "{a:?}"
+    );
+    let a = api_replay(
+        &server,
+        Some(&operator),
+        &json!({"version": "0.2.0", "nodes": ["x"]}),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+
+    // The default version is the one waiting in shadow mode.
+    let a = api_replay(&server, Some(&operator), &json!({"since": "1h"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    let r = a.json();
+    assert_eq!(r["candidate"], "batchops@0.2.0", "{r:#}");
+    assert_eq!(r["summary"]["triggers"], 2, "{r:#}");
+    assert_eq!(r["summary"]["differ"], 1, "{r:#}");
+    assert_eq!(r["triggers"][0]["id"], ids[1].as_str(), "{r:#}");
+
+    // `--server` prints what the local command prints on this database.
+    let base = format!("http://{}", server.addr);
+    let args = [
+        "replay",
+        "--pack",
+        "batchops@0.2.0",
+        "--since",
+        "1h",
+        "--all",
+    ];
+    let local = stdout(&d.expect(0, &args));
+    let mut remote_args = vec!["--server", base.as_str(), "--token", operator.as_str()];
+    remote_args.extend_from_slice(&args);
+    let remote = stdout(&d.expect(0, &remote_args));
+    assert!(
+        local.contains("2 trigger(s): 1 would act differently"),
+        "{local}"
+    );
+    assert_eq!(timeless(&remote), timeless(&local));
+    let mut viewer_args = vec!["--server", base.as_str(), "--token", viewer.as_str()];
+    viewer_args.extend_from_slice(&args);
+    let out = d.expect(2, &viewer_args);
+    assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    drop(server);
+}
+
+#[test]
+fn the_replay_page_from_the_shadow_report_shows_the_summary_and_a_hostile_node_as_text() {
+    let hostile = "b2<script>window.pwned=1</script>";
+    let (d, server, ids) = served_candidate(&["b1s02", hostile]);
+    let log = server.log();
+    let password = log
+        .lines()
+        .find(|l| l.contains("created user \"admin\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no first-start password:\n{log}"))
+        .to_owned();
+    let b = browser::Browser::start(1400, 1000);
+    let base = format!("http://{}", server.addr);
+    b.login(&base, "admin", &password);
+    b.goto(&format!("{base}/ui/packs/batchops/shadow?version=0.2.0"));
+    b.click("#shadow-replay");
+    b.wait_for("the replay page", || {
+        b.url().contains("/ui/packs/batchops/replay").then_some(())
+    });
+    assert_eq!(
+        b.eval("return document.getElementById('replay-version').value"),
+        "0.2.0"
+    );
+    b.select("#replay-since", "1h");
+    b.click("#replay-run");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while b.try_find("#replay-summary").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no replay result:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(b.text("#replay-differ"), "1");
+    assert_eq!(b.text("#replay-triggers"), "2");
+    let row = b.text(&format!("#t-{}", ids[1]));
+    assert!(row.contains(hostile), "{row}");
+    assert!(row.contains("live fired, candidate no_match"), "{row}");
+    let link = b.attr(&format!("#t-{} a", ids[1]), "href").unwrap();
+    assert!(
+        link.ends_with(&format!("/ui/triggers/{}", ids[1])),
+        "{link}"
+    );
+    assert!(b.try_find(&format!("#t-{}", ids[0])).is_none());
+    assert_eq!(
+        b.eval(
+            "return [window.pwned === undefined, \
+             document.querySelectorAll('#replay-items script').length]"
+        ),
+        json!([true, 0])
+    );
+    assert!(b.text("#replay-approximations").contains("kv"));
+
+    // The pack page of the shadowed version links here too.
+    b.goto(&format!("{base}/ui/packs/batchops?version=0.2.0"));
+    let link = b.attr("#pack-replay", "href").unwrap();
+    assert!(
+        link.ends_with("/ui/packs/batchops/replay?version=0.2.0"),
+        "{link}"
+    );
+    drop(d);
 }

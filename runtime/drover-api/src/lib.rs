@@ -53,6 +53,10 @@ pub struct ApiConfig {
     pub metrics_auth: bool,
     /// Cookies get `Secure` (the server speaks TLS).
     pub secure_cookies: bool,
+    /// The database file, for work that reads it on its own connections
+    /// (a replay, with `cache/` and `ssh/` beside it); none: replays are
+    /// refused.
+    pub db: Option<std::path::PathBuf>,
 }
 
 /// What handlers share.

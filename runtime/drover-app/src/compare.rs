@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_core::{Enforcement, EnforcementState, ExecutionId, PlannedEffect};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::trace::ExecutionTrace;
@@ -44,7 +44,7 @@ use crate::trace::ExecutionTrace;
 pub const COMPARED: &[&str] = &["nodes.reboot", "nodes.drain", "nodes.set-state", "command"];
 
 /// One effect of a run: a host call's check (live) or a planned effect.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Effect {
     pub capability: String,
     pub target: String,
@@ -86,7 +86,7 @@ impl From<&PlannedEffect> for Effect {
 }
 
 /// What one rule made of a trigger, on one side.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleOutcome {
     /// The rule's reference (`pack.name`): a candidate's rule pairs with
     /// the live rule of the same reference.
@@ -177,7 +177,7 @@ impl RuleOutcome {
 }
 
 /// One way the candidate differs from the live version on a trigger.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// The rule fired on one side only; `live`/`candidate` say what the
@@ -252,7 +252,7 @@ impl std::fmt::Display for Difference {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ParameterChange {
     pub key: String,
     pub live: Value,

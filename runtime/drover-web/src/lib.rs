@@ -150,6 +150,10 @@ pub fn router(state: WebState) -> Router {
         .route("/packs/{name}/shadow", get(pages::shadow::report))
         .route("/packs/{name}/rollback", post(pages::packs::rollback))
         .route("/packs/{name}/diff", get(pages::packs::diff))
+        .route(
+            "/packs/{name}/replay",
+            get(pages::replay::form).post(pages::replay::run),
+        )
         .route("/fleet", get(pages::fleet::page))
         .route("/fleet/grid", get(pages::fleet::grid))
         .route("/fleet/changes", get(pages::fleet::changes))

@@ -132,6 +132,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/shadow.html"),
     ),
     (
+        "replay.html",
+        include_str!("../../../web/templates/replay.html"),
+    ),
+    (
         "triggers.html",
         include_str!("../../../web/templates/triggers.html"),
     ),

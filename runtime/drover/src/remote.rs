@@ -58,6 +58,21 @@ impl Remote {
         Ok(Remote { base, token, agent })
     }
 
+    /// This server with another overall timeout per request (a replay
+    /// may take minutes).
+    pub fn with_timeout(&self, timeout: Duration) -> Remote {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Remote {
+            base: self.base.clone(),
+            token: self.token.clone(),
+            agent,
+        }
+    }
+
     pub fn get(&self, path: &str) -> Result<Value> {
         self.call("GET", path, None)
     }
@@ -268,6 +283,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay(args) => crate::commands::replay::remote(remote, args),
         Command::Kv(cmd) => kv(remote, cmd),
         Command::Secret(cmd) => secret(remote, cmd),
         Command::Node(cmd) => fleet::node(remote, cmd),
@@ -297,7 +313,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         other => bail!(
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
-             list|show|promote|rollback|diff, grant, audit, changes, trigger, kv, secret, sensor, token, node \
+             list|show|promote|rollback|diff, replay, grant, audit, changes, trigger, kv, secret, sensor, token, node \
              list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry, \
              policy, retention, gc); \
              got {}",

@@ -21,6 +21,7 @@ pub mod inquiries;
 pub mod kv;
 pub mod packs;
 pub mod policies;
+pub mod replay;
 pub mod retention;
 pub mod rules;
 pub mod shadow;
@@ -143,6 +144,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(packs::get))
         .routes(routes!(packs::promote))
         .routes(routes!(shadow::report))
+        .routes(routes!(replay::replay))
         .routes(routes!(packs::rollback))
         .routes(routes!(packs::diff))
         .routes(routes!(grants::list, grants::give))

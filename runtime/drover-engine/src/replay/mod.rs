@@ -39,7 +39,7 @@ use drover_host::{Prepared, RunError, RunOptions};
 use drover_pack::ActionRef;
 use drover_rules::{Context, KvStore, Outcome, Rule, RuleSet, StormState};
 use drover_store::{SqliteStore, Store, StoreError, TriggerSummary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use self::fleet::{AsOf, ReplayPorts};
@@ -153,7 +153,7 @@ impl Pace {
 }
 
 /// A replay's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Replay {
     /// `pack@version` replayed.
     pub candidate: String,
@@ -171,7 +171,7 @@ pub struct Replay {
 }
 
 /// One trigger instance replayed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TriggerReplay {
     pub id: String,
     pub trigger_type: String,
@@ -187,7 +187,7 @@ pub struct TriggerReplay {
 }
 
 /// The whole replay in numbers.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub triggers: usize,
     /// Triggers that would act differently.
@@ -216,13 +216,13 @@ pub struct Summary {
     pub elapsed_ms: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EffectCount {
     pub allowed: usize,
     pub denied: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BudgetUse {
     /// The rack (its `rack` label; empty for the whole fleet).
     pub rack: String,
@@ -231,7 +231,7 @@ pub struct BudgetUse {
     pub nodes: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Denial {
     pub capability: String,
     pub target: String,

@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod inquiries;
 pub mod nodes;
 pub mod packs;
+pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod run_control;

@@ -67,17 +67,54 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
-    let Some((pack, version)) = args.pack.split_once('@') else {
+/// `--pack NAME@VERSION` split, or why not.
+pub fn split(pack: &str) -> Result<(&str, &str)> {
+    let Some((name, version)) = pack.split_once('@') else {
         bail!(
-            "--pack {:?}: give the candidate as NAME@VERSION, e.g. batchops@0.2.0 \
-             (`drover pack list` shows the installed versions)",
-            args.pack
+            "--pack {pack:?}: give the candidate as NAME@VERSION, e.g. batchops@0.2.0 \
+             (`drover pack list` shows the installed versions)"
         );
     };
-    if pack.is_empty() || version.is_empty() {
-        bail!("--pack {:?}: give NAME@VERSION", args.pack);
+    if name.is_empty() || version.is_empty() {
+        bail!("--pack {pack:?}: give NAME@VERSION");
     }
+    Ok((name, version))
+}
+
+/// `drover --server URL replay`: the server runs it (`POST
+/// /api/v1/packs/{name}/replay`, operator, at most 10000 triggers) and
+/// this prints what the local command prints.
+pub fn remote(remote: &crate::remote::Remote, args: ReplayArgs) -> Result<ExitCode> {
+    let (pack, version) = split(&args.pack)?;
+    let body = serde_json::json!({
+        "version": version,
+        "since": args.since,
+        "until": args.until,
+        "types": args.types,
+        "rule": args.rule,
+        "ids": args.ids,
+        "limit": args.limit,
+        "all": args.all,
+    });
+    let answer = remote.with_timeout(REMOTE_TIMEOUT).post(
+        &format!("/api/v1/packs/{}/replay", crate::remote::segment(pack)),
+        &body,
+    )?;
+    if args.json {
+        output::json(&answer)?;
+    } else {
+        let result: Replay = serde_json::from_value(answer)
+            .map_err(|e| anyhow::anyhow!("the server's replay is not the JSON expected: {e}"))?;
+        print(&result);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long `--server` waits for a replay's answer.
+const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
+    let (pack, version) = split(&args.pack)?;
     if args.limit == 0 || args.limit > replay::MAX_LIMIT {
         bail!(
             "--limit {}: give 1 to {} triggers",
@@ -145,7 +182,8 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print(r: &Replay) {
+/// The text of a replay's result, locally and through `--server`.
+pub fn print(r: &Replay) {
     let s = &r.summary;
     println!(
         "replay of {} (live: {}) over {} trigger(s){}: {} would act differently",

@@ -70,6 +70,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         config: Arc::new(drover_api::ApiConfig {
             metrics_auth: args.metrics_auth,
             secure_cookies: tls.is_some(),
+            db: Some(db.to_path_buf()),
         }),
         events: events.clone(),
     };
