@@ -219,6 +219,91 @@ fn replay_shows_exactly_the_triggers_a_changed_rule_would_treat_differently_and_
         text.contains("1 would act differently") && text.contains(&other_rack),
         "{text}"
     );
+
+    // A rule file tried on the live version, nothing installed: the same
+    // change as 0.2.0's, the same answer.
+    let live_rule =
+        std::fs::read_to_string(pack_dir("packs/batchops").join("rules/on_no_contact.yaml"))
+            .unwrap();
+    let file = d.dir.path().join("on_no_contact.yaml");
+    std::fs::write(
+        &file,
+        live_rule.replace("pattern: \"b*\"", "pattern: \"b1s*\""),
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap();
+    let r = d.json(
+        0,
+        &[
+            "replay",
+            "--pack",
+            "batchops@0.1.0",
+            "--rule-file",
+            file_arg,
+            "--since",
+            "1h",
+        ],
+    );
+    assert_eq!(r["summary"]["triggers"], 3, "{r:#}");
+    assert_eq!(r["summary"]["differ"], 1, "{r:#}");
+    assert_eq!(r["triggers"][0]["id"], other_rack.as_str());
+    assert!(
+        r["candidate"].as_str().unwrap().ends_with(file_arg),
+        "{r:#}"
+    );
+    // Hostile or broken files are refused, naming the file.
+    std::fs::write(&file, live_rule.replace("pack: batchops", "pack: core")).unwrap();
+    let out = d.expect(
+        2,
+        &[
+            "replay",
+            "--pack",
+            "batchops@0.1.0",
+            "--rule-file",
+            file_arg,
+        ],
+    );
+    assert!(
+        stderr(&out).contains(file_arg) && stderr(&out).contains("belongs to pack \"core\""),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&file, "name: x\npack: batchops\ntrigger: [unclosed\n").unwrap();
+    let out = d.expect(
+        2,
+        &[
+            "replay",
+            "--pack",
+            "batchops@0.1.0",
+            "--rule-file",
+            file_arg,
+        ],
+    );
+    assert!(
+        stderr(&out).contains(file_arg) && stderr(&out).contains("line"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.expect(
+        2,
+        &[
+            "replay",
+            "--pack",
+            "batchops@0.1.0",
+            "--rule-file",
+            "/nonexistent/rule.yaml",
+        ],
+    );
+    assert!(
+        stderr(&out).contains("/nonexistent/rule.yaml"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        before.0,
+        count(&d, &["exec", "list", "--limit", "1000"]),
+        "still nothing stored"
+    );
     drop(server);
 }
 

@@ -111,6 +111,7 @@ impl ReplayRequest {
             ids: self.ids,
             limit,
             all: self.all,
+            rule_file: None,
         })
     }
 }

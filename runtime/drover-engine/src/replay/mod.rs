@@ -81,6 +81,10 @@ pub struct Spec {
     /// List every trigger, not only those that act differently (up to
     /// [`MAX_LISTED`]).
     pub all: bool,
+    /// A rule file to try: (the path, as shown; its YAML). It replaces the
+    /// version's rule of the same reference, or joins its rules: "what
+    /// if this rule had been in force" without installing anything.
+    pub rule_file: Option<(String, String)>,
 }
 
 /// Why a replay could not run.
@@ -319,6 +323,23 @@ pub fn replay(
         rule.enabled = *enabled;
         mine.push(rule);
     }
+    let candidate = match &spec.rule_file {
+        Some((path, text)) => {
+            let rule = Rule::parse(Path::new(path), text)
+                .map_err(|e| ReplayError::Invalid(e.to_string()))?;
+            if rule.pack != spec.pack {
+                return Err(ReplayError::Invalid(format!(
+                    "{path}: pack: the rule belongs to pack {:?}, but the candidate is {candidate}; \
+                     replay it with --pack {}@VERSION",
+                    rule.pack, rule.pack
+                )));
+            }
+            mine.retain(|r| r.reference != rule.reference);
+            mine.push(rule);
+            format!("{candidate} + {path}")
+        }
+        None => candidate,
+    };
     if let Some(only) = &spec.rule
         && !mine.iter().any(|r| &r.reference == only)
     {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use drover_app::compare::RuleOutcome;
 use drover_engine::replay::{self, Replay, Setup, Spec, TriggerReplay};
@@ -53,6 +53,11 @@ pub struct ReplayArgs {
     /// counterpart.
     #[arg(long, value_name = "REF")]
     pub rule: Option<String>,
+    /// A rule file to try with the candidate: it replaces the candidate's
+    /// rule of the same name (or joins its rules). With the live version
+    /// as --pack: what a changed rule would have done, nothing installed.
+    #[arg(long, value_name = "FILE")]
+    pub rule_file: Option<std::path::PathBuf>,
     /// These trigger instances (comma-separated ids) instead of a window.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
     pub ids: Vec<String>,
@@ -157,6 +162,14 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
         cache_dir: &data.join("cache"),
         ssh: drover_host::ssh::SshSettings::in_dir(data.join("ssh")),
     };
+    let rule_file = match &args.rule_file {
+        Some(path) => Some((
+            path.display().to_string(),
+            drover_text::yaml::read_file(path)
+                .with_context(|| format!("--rule-file {}", path.display()))?,
+        )),
+        None => None,
+    };
     let spec = Spec {
         pack: pack.to_owned(),
         version: version.to_owned(),
@@ -167,6 +180,7 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
         ids: args.ids,
         limit: args.limit,
         all: args.all,
+        rule_file,
     };
     let progress = |n: usize| {
         if !args.json {
