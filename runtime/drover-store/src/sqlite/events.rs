@@ -147,18 +147,7 @@ impl EventStore for SqliteStore {
             let rows = stmt.query_map(params![trigger_type, before, limit.max(1)], |r| {
                 Ok((trigger_from_row(r)?, r.get::<_, String>(7)?))
             })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (instance, state) = row?;
-                let instance = instance?;
-                let enforcements = enforcements_of(conn, &instance.id)?;
-                out.push(TriggerSummary {
-                    instance,
-                    state,
-                    enforcements,
-                });
-            }
-            Ok(out)
+            with_enforcements(conn, rows)
         })
     }
 
@@ -193,18 +182,7 @@ impl EventStore for SqliteStore {
             let rows = stmt.query_map(values.as_slice(), |r| {
                 Ok((trigger_from_row(r)?, r.get::<_, String>(7)?))
             })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (instance, state) = row?;
-                let instance = instance?;
-                let enforcements = enforcements_of(conn, &instance.id)?;
-                out.push(TriggerSummary {
-                    instance,
-                    state,
-                    enforcements,
-                });
-            }
-            Ok(out)
+            with_enforcements(conn, rows)
         })
     }
 
@@ -465,6 +443,25 @@ fn insert_request(conn: &Connection, r: &ExecutionRequest) -> Result<()> {
         r.pack_version
     ])?;
     Ok(())
+}
+
+/// Each (instance, state) row, with the instance's enforcements.
+fn with_enforcements(
+    conn: &Connection,
+    rows: impl Iterator<Item = rusqlite::Result<(Result<TriggerInstance>, String)>>,
+) -> Result<Vec<TriggerSummary>> {
+    let mut out = Vec::new();
+    for row in rows {
+        let (instance, state) = row?;
+        let instance = instance?;
+        let enforcements = enforcements_of(conn, &instance.id)?;
+        out.push(TriggerSummary {
+            instance,
+            state,
+            enforcements,
+        });
+    }
+    Ok(out)
 }
 
 /// A trigger instance's enforcements, the first 1,000 (one per rule that
