@@ -278,19 +278,7 @@ impl FleetTx for SqliteFleetTx<'_> {
             "SELECT id, node, at, event, from_state, to_state, request_id, actor, detail
              FROM node_history WHERE node = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![node, limit], |r| {
-            Ok(HistoryRow {
-                id: r.get(0)?,
-                node: r.get(1)?,
-                at_ms: r.get(2)?,
-                event: r.get(3)?,
-                from_state: r.get(4)?,
-                to_state: r.get(5)?,
-                request_id: r.get(6)?,
-                actor: r.get(7)?,
-                detail: r.get(8)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![node, limit], history_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -301,4 +289,20 @@ impl FleetTx for SqliteFleetTx<'_> {
     fn audit(&self, rec: &AuditRecord) -> Result<i64> {
         super::audit::append(self.conn, rec)
     }
+}
+
+/// A `node_history` row selected as `id, node, at, event, from_state,
+/// to_state, request_id, actor, detail`.
+pub(crate) fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    Ok(HistoryRow {
+        id: r.get(0)?,
+        node: r.get(1)?,
+        at_ms: r.get(2)?,
+        event: r.get(3)?,
+        from_state: r.get(4)?,
+        to_state: r.get(5)?,
+        request_id: r.get(6)?,
+        actor: r.get(7)?,
+        detail: r.get(8)?,
+    })
 }

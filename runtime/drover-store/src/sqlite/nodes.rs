@@ -164,19 +164,7 @@ impl NodeStore for SqliteStore {
                 "SELECT id, node, at, event, from_state, to_state, request_id, actor, detail
                  FROM node_history WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit.max(1)], |r| {
-                Ok(crate::HistoryRow {
-                    id: r.get(0)?,
-                    node: r.get(1)?,
-                    at_ms: r.get(2)?,
-                    event: r.get(3)?,
-                    from_state: r.get(4)?,
-                    to_state: r.get(5)?,
-                    request_id: r.get(6)?,
-                    actor: r.get(7)?,
-                    detail: r.get(8)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![after, limit.max(1)], super::fleet::history_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
