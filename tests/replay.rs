@@ -299,6 +299,92 @@ fn replay_shows_exactly_the_triggers_a_changed_rule_would_treat_differently_and_
         "{}",
         stderr(&out)
     );
+
+    // A workflow file tried on the live version: a dead node gets an
+    // alarm instead of a reboot. Only the dead node's trigger differs,
+    // by its effects.
+    let live_workflow = std::fs::read_to_string(
+        pack_dir("packs/batchops").join("workflows/handle_no_contact.yaml"),
+    )
+    .unwrap();
+    let no_reboot = live_workflow.replace(
+        "- problem: \"no answer to ping\"\n        do: reboot",
+        "- problem: \"no answer to ping\"\n        do: alarm",
+    );
+    assert_ne!(no_reboot, live_workflow);
+    let wf_dir = d.dir.path().join("wf");
+    std::fs::create_dir_all(&wf_dir).unwrap();
+    let wf = wf_dir.join("handle_no_contact.yaml");
+    std::fs::write(&wf, &no_reboot).unwrap();
+    let wf_arg = wf.to_str().unwrap();
+    let replay_wf = |code: i32, arg: &str| {
+        d.expect(
+            code,
+            &[
+                "replay",
+                "--pack",
+                "batchops@0.1.0",
+                "--workflow-file",
+                arg,
+                "--since",
+                "1h",
+                "--json",
+            ],
+        )
+    };
+    let r: Value = serde_json::from_str(&stdout(&replay_wf(0, wf_arg))).unwrap();
+    assert_eq!(r["summary"]["triggers"], 3, "{r:#}");
+    assert_eq!(r["summary"]["differ"], 1, "{r:#}");
+    assert_eq!(r["summary"]["rebooted"], json!([]), "{r:#}");
+    assert_eq!(r["triggers"][0]["id"], dead.as_str(), "{r:#}");
+    assert!(
+        r["triggers"][0]["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "effects"),
+        "{r:#}"
+    );
+    assert!(r["candidate"].as_str().unwrap().ends_with(wf_arg), "{r:#}");
+    // Named by its action, whatever the file's name.
+    let renamed = wf_dir.join("candidate.yaml");
+    std::fs::write(&renamed, &no_reboot).unwrap();
+    let named = format!("batchops.handle_no_contact={}", renamed.display());
+    let r: Value = serde_json::from_str(&stdout(&replay_wf(0, &named))).unwrap();
+    assert_eq!(r["summary"]["differ"], 1, "{r:#}");
+    // Refused, naming the file: no workflow of that name, an action that
+    // is not a workflow, a step calling an action that does not exist,
+    // YAML that does not parse.
+    let said = |code: i32, arg: &str| stderr(&replay_wf(code, arg));
+    let err = said(2, renamed.to_str().unwrap());
+    assert!(
+        err.contains("candidate.yaml")
+            && err.contains("none of batchops@0.1.0's workflow files is named like it")
+            && err.contains("ACTION=FILE"),
+        "{err}"
+    );
+    let err = said(2, &format!("batchops.ping={}", renamed.display()));
+    assert!(
+        err.contains("has no workflow action \"batchops.ping\""),
+        "{err}"
+    );
+    std::fs::write(
+        &wf,
+        live_workflow.replace("action: batchops.reboot", "action: batchops.nope"),
+    )
+    .unwrap();
+    let err = said(2, wf_arg);
+    assert!(
+        err.contains(wf_arg) && err.contains("batchops.nope"),
+        "{err}"
+    );
+    std::fs::write(&wf, "version: 1.0\ntasks: [unclosed\n").unwrap();
+    let err = said(2, wf_arg);
+    assert!(
+        err.contains(&format!("{wf_arg}:3:1: invalid YAML")),
+        "{err}"
+    );
+
     assert_eq!(
         before.0,
         count(&d, &["exec", "list", "--limit", "1000"]),
@@ -440,6 +526,17 @@ fn the_replay_api_refuses_strangers_viewers_and_bad_fields_and_server_prints_wha
     viewer_args.extend_from_slice(&args);
     let out = d.expect(2, &viewer_args);
     assert!(stderr(&out).contains("operator"), "{}", stderr(&out));
+    // A file to try is read where the replay runs: refused, not ignored.
+    for flag in ["--rule-file", "--workflow-file"] {
+        let mut file_args = remote_args.clone();
+        file_args.extend_from_slice(&[flag, "on_no_contact.yaml"]);
+        let out = d.expect(2, &file_args);
+        assert!(
+            stderr(&out).contains("replay on the drover host itself"),
+            "{flag}: {}",
+            stderr(&out)
+        );
+    }
     drop(server);
 }
 

@@ -2313,6 +2313,13 @@ fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
         "description: <script>window.droverPwned = 1</script> Remediate batch workers",
     );
     std::fs::write(&rule, text).unwrap();
+    // The workflow: a node that does not answer ping gets ssh tried first,
+    // and a hostile label.
+    support::edit_file(
+        &bumped.join("workflows/handle_no_contact.yaml"),
+        "- problem: \"no answer to ping\"\n        do: reboot",
+        "- problem: \"no answer to ping <script>window.droverPwned = 2</script>\"\n        do: ssh_uptime",
+    );
     d.expect(0, &["pack", "install", bumped.to_str().unwrap()]);
     let s = Server::start(&d);
     let b = admin_browser(&s, 1280, 900);
@@ -2373,6 +2380,19 @@ fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
         "{added:?}"
     );
     assert!(b.try_find("#diff-rules script").is_none());
+    // The workflow in both versions, the changed task marked in each.
+    let graphs = "[id=\"workflows-batchops.handle_no_contact\"] figure.graph";
+    let titles: Vec<Vec<String>> = serde_json::from_value(b.eval(&format!(
+        "return [...document.querySelectorAll('{graphs}')].map(f => \
+         [...f.querySelectorAll('g > title')].map(t => t.textContent))"
+    )))
+    .unwrap();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    for side in &titles {
+        assert!(side.iter().any(|t| t == "ping (changed)"), "{titles:?}");
+        assert!(side.iter().any(|t| t == "facts"), "{titles:?}");
+    }
+    assert!(b.try_find(&format!("{graphs} script")).is_none());
     assert_eq!(b.eval("return window.droverPwned === undefined"), true);
     // Added and removed lines stay readable, in both schemes.
     let diff_page = b.url();
@@ -2394,6 +2414,12 @@ fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
     // Promote, with a reason, from the diff.
     b.click("#promote-form button");
     b.wait_text("h1", "Confirm the promotion");
+    // What the promotion lets the pack ask for, before the reason.
+    let facts = b.text("section.confirm dl");
+    assert!(
+        facts.contains("New capabilities") && facts.contains("fleet_health: nodes.drain"),
+        "{facts}"
+    );
     b.type_into("#reason", "CHG-31: b7 only <i>now</i>");
     b.click("#confirm-button");
     b.wait_text("#notice", "Promoted");

@@ -15,7 +15,7 @@ use std::path::Path;
 use drover_core::{ChangeBy, now_ms};
 use drover_host::{CheckError, InstalledPlugin};
 use drover_pack::{Pack, PackError, Parameters, PluginKind, load_pack_dir};
-use drover_store::{ComponentBlob, InstalledPack, PackCatalog, StoreError};
+use drover_store::{ComponentBlob, InstalledPack, PackCatalog, Store, StoreError};
 use serde::Serialize;
 
 use crate::App;
@@ -126,82 +126,85 @@ impl App {
         })
     }
 
-    /// Parses and validates every workflow of `pack` against the installed
-    /// packs plus `pack` itself, and gives a workflow without declared
-    /// parameters one per input.
     fn check_workflows(&self, dir: &Path, pack: &mut Pack) -> Result<(), InstallError> {
-        if !pack.plugins.iter().any(|p| p.is_workflow()) {
-            return Ok(());
+        check_workflows(&self.store, dir, pack)
+    }
+}
+
+/// Parses and validates every workflow of `pack` (files named from `dir`)
+/// against the installed packs plus `pack` itself, and gives a workflow
+/// without declared parameters one per input: what an install checks, and
+/// what a replay of a changed workflow file checks it against.
+pub fn check_workflows(store: &Store, dir: &Path, pack: &mut Pack) -> Result<(), InstallError> {
+    if !pack.plugins.iter().any(|p| p.is_workflow()) {
+        return Ok(());
+    }
+    let mut others = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for installed in store.list_packs()? {
+        // The live version first per name (what the workflow will
+        // call); the pack's own actions are checked against itself.
+        if installed.name == pack.name || !seen.insert(installed.name.clone()) {
+            continue;
         }
-        let mut others = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for installed in self.store.list_packs()? {
-            // The live version first per name (what the workflow will
-            // call); the pack's own actions are checked against itself.
-            if installed.name == pack.name || !seen.insert(installed.name.clone()) {
-                continue;
-            }
-            others.push(
-                serde_json::from_value::<Pack>(installed.manifest).map_err(StoreError::from)?,
-            );
-        }
-        // Parameters first (a workflow may call a sibling workflow).
-        for i in 0..pack.plugins.len() {
-            let plugin = &pack.plugins[i];
-            let Some(workflow) = &plugin.workflow else {
-                continue;
-            };
-            if !plugin.parameters.is_empty() {
-                continue;
-            }
-            let file = dir.join(&workflow.entry).display().to_string();
-            let wf =
-                drover_workflow::Workflow::parse(&file, &workflow.text, None).map_err(|error| {
-                    InstallError::Workflow {
-                        plugin: plugin.name.clone(),
-                        error,
-                    }
-                })?;
-            let params =
-                Parameters::new(wf.inputs().map(|(name, has_default)| {
-                    (name.to_owned(), !has_default, serde_json::json!({}))
-                }))
-                .map_err(|e| InstallError::WorkflowParams {
-                    plugin: plugin.name.clone(),
-                    message: e.to_string(),
-                })?;
-            pack.plugins[i].parameters = params;
-        }
-        let this: &Pack = pack;
-        let catalog = |reference: &str| {
-            if let Some(builtin) = drover_workflow::builtin::lookup(reference) {
-                return Some(builtin);
-            }
-            let (pack_name, plugin) = reference.split_once('.')?;
-            let found = if pack_name == this.name {
-                this.plugin(plugin)
-            } else {
-                others
-                    .iter()
-                    .find(|p| p.name == pack_name)
-                    .and_then(|p| p.plugin(plugin))
-            }?;
-            (found.kind == PluginKind::Action).then(|| drover_workflow::ActionInfo {
-                parameters: found.parameters.json_schema(),
-            })
+        others.push(serde_json::from_value::<Pack>(installed.manifest).map_err(StoreError::from)?);
+    }
+    // Parameters first (a workflow may call a sibling workflow).
+    for i in 0..pack.plugins.len() {
+        let plugin = &pack.plugins[i];
+        let Some(workflow) = &plugin.workflow else {
+            continue;
         };
-        for plugin in &this.plugins {
-            let Some(workflow) = &plugin.workflow else {
-                continue;
-            };
-            let file = dir.join(&workflow.entry).display().to_string();
-            drover_workflow::Workflow::parse(&file, &workflow.text, Some(&catalog)).map_err(
-                |error| InstallError::Workflow {
+        if !plugin.parameters.is_empty() {
+            continue;
+        }
+        let file = dir.join(&workflow.entry).display().to_string();
+        let wf =
+            drover_workflow::Workflow::parse(&file, &workflow.text, None).map_err(|error| {
+                InstallError::Workflow {
                     plugin: plugin.name.clone(),
                     error,
-                },
-            )?;
-        }
-        Ok(())
+                }
+            })?;
+        let params = Parameters::new(
+            wf.inputs()
+                .map(|(name, has_default)| (name.to_owned(), !has_default, serde_json::json!({}))),
+        )
+        .map_err(|e| InstallError::WorkflowParams {
+            plugin: plugin.name.clone(),
+            message: e.to_string(),
+        })?;
+        pack.plugins[i].parameters = params;
     }
+    let this: &Pack = pack;
+    let catalog = |reference: &str| {
+        if let Some(builtin) = drover_workflow::builtin::lookup(reference) {
+            return Some(builtin);
+        }
+        let (pack_name, plugin) = reference.split_once('.')?;
+        let found = if pack_name == this.name {
+            this.plugin(plugin)
+        } else {
+            others
+                .iter()
+                .find(|p| p.name == pack_name)
+                .and_then(|p| p.plugin(plugin))
+        }?;
+        (found.kind == PluginKind::Action).then(|| drover_workflow::ActionInfo {
+            parameters: found.parameters.json_schema(),
+        })
+    };
+    for plugin in &this.plugins {
+        let Some(workflow) = &plugin.workflow else {
+            continue;
+        };
+        let file = dir.join(&workflow.entry).display().to_string();
+        drover_workflow::Workflow::parse(&file, &workflow.text, Some(&catalog)).map_err(
+            |error| InstallError::Workflow {
+                plugin: plugin.name.clone(),
+                error,
+            },
+        )?;
+    }
+    Ok(())
 }

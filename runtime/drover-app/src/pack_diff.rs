@@ -436,7 +436,7 @@ pub fn diff(a: &Version, b: &Version) -> PackDiff {
 
 /// What a plugin declares: its capabilities, and `subscribe` for a sensor
 /// with subscriptions.
-fn declared(p: &Plugin) -> Vec<Capability> {
+pub(crate) fn declared(p: &Plugin) -> Vec<Capability> {
     let mut caps = p.capabilities.clone();
     if p.declares(Capability::Subscribe) && !caps.contains(&Capability::Subscribe) {
         caps.push(Capability::Subscribe);

@@ -10,6 +10,12 @@
 //! field): it is recorded in the change log, in the change's own
 //! transaction.
 //!
+//! Both take the operator role, the on-call's, except a promotion that
+//! makes a pack ask for more: a version declaring a capability that needs
+//! a grant and that the live version's same plugin does not declare (or
+//! any such capability, when no version is live yet) takes the admin role,
+//! who decides what a pack may do.
+//!
 //! A rollback puts the live version back into shadow mode, so the live
 //! version is chosen again as always: the newest trusted version, which is
 //! the one that was live before (a version arrives shadowed, and only a
@@ -18,7 +24,8 @@
 //! again once fixed. Runs already under way are not touched here.
 
 use drover_core::ChangeBy;
-use drover_store::{InstalledPack, Store, StoreError};
+use drover_pack::Pack;
+use drover_store::{InstalledPack, Role, Store, StoreError};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +36,17 @@ pub enum PromoteError {
         "promoting {0} needs a reason for the change log, e.g. --reason \"CHG-1234: ssh timeout raised\" (the API takes \"reason\" in the JSON body)"
     )]
     NoReason(String),
+    #[error(
+        "promoting {spec} takes the admin role: it asks for capabilities the live version does not declare ({}); an operator may promote a version that asks for nothing new (see `drover pack diff`)",
+        .new.join(", ")
+    )]
+    NeedsAdmin {
+        spec: String,
+        /// `plugin: capability`, each new capability that needs a grant.
+        new: Vec<String>,
+    },
+    #[error("the stored manifest of {0} cannot be read: {1}")]
+    Manifest(String, serde_json::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -207,13 +225,52 @@ fn target(
     Ok(newest_shadow.or_else(|| versions.into_iter().find(|p| p.live)))
 }
 
+/// The capabilities needing a grant that `candidate` declares and the
+/// live version's same plugin does not, as `plugin: capability` (every
+/// one of them when no trusted version is live; none when `candidate` is
+/// the trusted live version).
+pub fn new_capabilities(
+    store: &Store,
+    candidate: &InstalledPack,
+) -> Result<Vec<String>, PromoteError> {
+    let manifest = |p: &InstalledPack| -> Result<Pack, PromoteError> {
+        serde_json::from_value(p.manifest.clone())
+            .map_err(|e| PromoteError::Manifest(format!("{}@{}", p.name, p.version), e))
+    };
+    // A pack with no trusted version has its newest shadowed one as
+    // "live": that grants nothing, so it counts as none.
+    let live = match store.get_pack(&candidate.name, None)? {
+        Some(live) if live.shadow => None,
+        Some(live) if live.version == candidate.version => return Ok(Vec::new()),
+        Some(live) => Some(manifest(&live)?),
+        None => None,
+    };
+    let mut new = Vec::new();
+    for plugin in &manifest(candidate)?.plugins {
+        let before = live
+            .as_ref()
+            .and_then(|l| l.plugin(&plugin.name))
+            .map(crate::pack_diff::declared)
+            .unwrap_or_default();
+        new.extend(
+            crate::pack_diff::declared(plugin)
+                .into_iter()
+                .filter(|c| c.needs_grant() && !before.contains(c))
+                .map(|c| format!("{}: {c}", plugin.name)),
+        );
+    }
+    Ok(new)
+}
+
 /// Takes a pack version out of shadow mode (see [`target`] for which),
-/// by `by`, who must give a reason.
+/// by `by` holding `role`, who must give a reason (and be an admin when
+/// the version asks for new capabilities: see the module doc).
 pub fn promote(
     store: &Store,
     name: &str,
     version: Option<&str>,
     by: &ChangeBy,
+    role: Role,
 ) -> Result<Promotion, PromoteError> {
     let spec = match version {
         Some(v) => format!("{name}@{v}"),
@@ -225,6 +282,15 @@ pub fn promote(
     let Some(installed) = target(store, name, version)? else {
         return Err(PromoteError::NotInstalled(spec));
     };
+    if role < Role::Admin && installed.shadow {
+        let new = new_capabilities(store, &installed)?;
+        if !new.is_empty() {
+            return Err(PromoteError::NeedsAdmin {
+                spec: format!("{}@{}", installed.name, installed.version),
+                new,
+            });
+        }
+    }
     let live = |store: &Store| -> Result<Option<String>, StoreError> {
         Ok(store.get_pack(name, None)?.map(|p| p.version))
     };
@@ -247,12 +313,44 @@ mod tests {
     use super::*;
 
     fn install(store: &Store, version: &str, shadow: bool, at: i64) {
+        install_manifest(
+            store,
+            version,
+            shadow,
+            at,
+            serde_json::json!({"name": "demo", "version": version}),
+        );
+    }
+
+    /// Installs demo@`version` whose one plugin, `reboot`, declares `caps`.
+    fn install_declaring(store: &Store, version: &str, shadow: bool, at: i64, caps: &str) {
+        let yaml = format!(
+            "name: demo\nversion: {version}\nplugins:\n  reboot:\n    kind: action\n    \
+             component: c.wasm\n    capabilities: [{caps}]\n"
+        );
+        let pack = drover_pack::parse_manifest(std::path::Path::new("pack.yaml"), &yaml).unwrap();
+        install_manifest(
+            store,
+            version,
+            shadow,
+            at,
+            serde_json::to_value(pack).unwrap(),
+        );
+    }
+
+    fn install_manifest(
+        store: &Store,
+        version: &str,
+        shadow: bool,
+        at: i64,
+        manifest: serde_json::Value,
+    ) {
         store
             .install_pack(
                 InstalledPack {
                     name: "demo".into(),
                     version: version.into(),
-                    manifest: serde_json::json!({"name": "demo", "version": version}),
+                    manifest,
                     source_dir: "/tmp/demo".into(),
                     installed_at_ms: at,
                     installed_by: "user:test".into(),
@@ -279,7 +377,7 @@ mod tests {
         );
 
         let by = ChangeBy::new("user:ann", Some("CHG-7")).unwrap();
-        let err = promote(&store, "demo", None, &"user:ann".into()).unwrap_err();
+        let err = promote(&store, "demo", None, &"user:ann".into(), Role::Admin).unwrap_err();
         assert!(matches!(&err, PromoteError::NoReason(s) if s == "demo"));
         assert!(err.to_string().contains("--reason"), "{err}");
         assert_eq!(
@@ -287,7 +385,7 @@ mod tests {
             "0.1.0",
             "refused: nothing changed"
         );
-        let done = promote(&store, "demo", None, &by).unwrap();
+        let done = promote(&store, "demo", None, &by, Role::Admin).unwrap();
         assert_eq!(
             done.version, "0.2.0",
             "the shadowed candidate, not the live one"
@@ -300,11 +398,11 @@ mod tests {
                 .contains("now the live version (was demo@0.1.0)")
         );
 
-        let again = promote(&store, "demo", None, &by).unwrap();
+        let again = promote(&store, "demo", None, &by, Role::Admin).unwrap();
         assert!(!again.changed);
         assert_eq!(again.note(), "it was not in shadow mode");
         assert!(matches!(
-            promote(&store, "demo", Some("9.9.9"), &by),
+            promote(&store, "demo", Some("9.9.9"), &by, Role::Admin),
             Err(PromoteError::NotInstalled(s)) if s == "demo@9.9.9"
         ));
     }
@@ -327,7 +425,7 @@ mod tests {
             "{said}"
         );
         install(&store, "0.2.0", true, 2);
-        promote(&store, "demo", None, &by).unwrap();
+        promote(&store, "demo", None, &by, Role::Admin).unwrap();
         let err = rollback(&store, "demo", &"user:ann".into()).unwrap_err();
         assert!(matches!(&err, RollbackError::NoReason(n) if n == "demo"));
         assert!(err.to_string().contains("--reason"), "{err}");
@@ -352,6 +450,56 @@ mod tests {
             "0.1.0"
         );
         // The rolled-back version is the candidate again.
-        assert_eq!(promote(&store, "demo", None, &by).unwrap().version, "0.2.0");
+        assert_eq!(
+            promote(&store, "demo", None, &by, Role::Admin)
+                .unwrap()
+                .version,
+            "0.2.0"
+        );
+    }
+
+    #[test]
+    fn an_operator_may_promote_a_version_that_asks_for_nothing_new_and_only_an_admin_one_that_does()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("drover.db")).unwrap();
+        let by = ChangeBy::new("user:olga", Some("CHG-9")).unwrap();
+        install_declaring(&store, "0.1.0", true, 1, "log, nodes.drain");
+        // Nothing is live yet: everything needing a grant is new.
+        let err = promote(&store, "demo", None, &by, Role::Operator).unwrap_err();
+        assert!(
+            matches!(&err, PromoteError::NeedsAdmin { new, .. } if new == &["reboot: nodes.drain"]),
+            "{err}"
+        );
+        promote(&store, "demo", None, &by, Role::Admin).unwrap();
+
+        // Same capabilities, other code: the on-call's decision.
+        install_declaring(&store, "0.2.0", true, 2, "nodes.drain, log");
+        assert_eq!(
+            promote(&store, "demo", None, &by, Role::Operator)
+                .unwrap()
+                .live_after
+                .as_deref(),
+            Some("0.2.0")
+        );
+
+        // A new capability: refused for the operator, nothing changed.
+        install_declaring(&store, "0.3.0", true, 3, "log, nodes.drain, nodes.reboot");
+        let err = promote(&store, "demo", None, &by, Role::Operator).unwrap_err();
+        let said = err.to_string();
+        assert!(
+            said.contains("promoting demo@0.3.0 takes the admin role")
+                && said.contains("(reboot: nodes.reboot)"),
+            "{said}"
+        );
+        assert_eq!(
+            store.get_pack("demo", None).unwrap().unwrap().version,
+            "0.2.0"
+        );
+        promote(&store, "demo", None, &by, Role::Admin).unwrap();
+
+        // Dropping a capability asks for nothing new.
+        install_declaring(&store, "0.4.0", true, 4, "log");
+        promote(&store, "demo", None, &by, Role::Operator).unwrap();
     }
 }

@@ -14,8 +14,10 @@ use crate::Result;
 ///
 /// - `viewer`: read everything but secret values;
 /// - `operator`: also run actions, approve, enable and disable rules,
-///   write kv;
-/// - `admin`: also grants, promotions, budgets, secrets, tokens.
+///   write kv, promote a pack version that asks for nothing new, roll
+///   back;
+/// - `admin`: also grants, promotions that bring new capabilities,
+///   budgets, secrets, tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -9,6 +9,10 @@ pub enum WebError {
     /// 400: the form or query is wrong; the message says which field.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: the viewer's role does not allow this change; the message
+    /// says which role does and why.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such page or object.
     #[error("{0}")]
     NotFound(String),
@@ -36,6 +40,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Internal(detail) => {

@@ -19,6 +19,34 @@ use crate::conductor::WorkflowState;
 use crate::spec::{ENGINE_COMMANDS, Join, Workflow};
 use crate::status::Status;
 
+/// How a task differs from its version in another version of the
+/// workflow (`drover pack diff`'s pictures): drawn in its own colour,
+/// and said in its tooltip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskMark {
+    Added,
+    Removed,
+    Changed,
+}
+
+impl TaskMark {
+    fn fill(self) -> &'static str {
+        match self {
+            TaskMark::Added => "#c8e6c9",
+            TaskMark::Removed => "#ffcdd2",
+            TaskMark::Changed => "#fff9c4",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            TaskMark::Added => "added",
+            TaskMark::Removed => "removed",
+            TaskMark::Changed => "changed",
+        }
+    }
+}
+
 /// A node of the picture.
 #[derive(Debug, Clone)]
 struct PNode {
@@ -27,6 +55,7 @@ struct PNode {
     join: bool,
     engine: bool,
     status: Option<Status>,
+    mark: Option<TaskMark>,
 }
 
 /// An edge of the picture.
@@ -79,6 +108,7 @@ fn picture(wf: &Workflow, state: Option<&WorkflowState>) -> Picture {
             join: t.join().is_some(),
             engine: false,
             status: latest.get(t.name()).copied().flatten(),
+            mark: None,
         });
     }
     let mut edges = Vec::new();
@@ -107,6 +137,7 @@ fn picture(wf: &Workflow, state: Option<&WorkflowState>) -> Picture {
                             join: false,
                             engine: true,
                             status: None,
+                            mark: None,
                         });
                         nodes.len() - 1
                     }
@@ -273,7 +304,21 @@ pub fn to_svg_linked(
     state: Option<&WorkflowState>,
     link: &dyn Fn(&str) -> Option<String>,
 ) -> String {
-    let p = picture(wf, state);
+    svg(wf, picture(wf, state), link)
+}
+
+/// The workflow as SVG, each task `mark` names drawn in the colour of how
+/// it differs in the version it is compared with (added green, removed
+/// red, changed yellow; its tooltip says which).
+pub fn to_svg_marked(wf: &Workflow, mark: &dyn Fn(&str) -> Option<TaskMark>) -> String {
+    let mut p = picture(wf, None);
+    for nd in p.nodes.iter_mut().filter(|nd| !nd.engine) {
+        nd.mark = mark(&nd.name);
+    }
+    svg(wf, p, &|_| None)
+}
+
+fn svg(wf: &Workflow, p: Picture, link: &dyn Fn(&str) -> Option<String>) -> String {
     let n = p.nodes.len();
     let (mut layer, back) = layers(n, &p.edges);
     let forward =
@@ -426,8 +471,13 @@ pub fn to_svg_linked(
     for (v, nd) in p.nodes.iter().enumerate() {
         let (x, y) = xy[v];
         let (w, h) = size[v];
-        let color = fill(nd.status);
-        let status = nd.status.map_or(String::new(), |s| format!(" ({s})"));
+        let (color, status) = match nd.mark {
+            Some(m) => (m.fill(), format!(" ({})", m.word())),
+            None => (
+                fill(nd.status),
+                nd.status.map_or(String::new(), |s| format!(" ({s})")),
+            ),
+        };
         let href = if nd.engine { None } else { link(&nd.name) };
         if let Some(href) = &href {
             let _ = writeln!(
@@ -516,6 +566,24 @@ mod tests {
             "{dot}"
         );
         assert!(dot.contains("\"b\" -> \"d\";"), "{dot}");
+    }
+
+    #[test]
+    fn a_marked_svg_colours_and_names_each_difference_and_only_those() {
+        let wf = Workflow::parse("wf.yaml", WF, None).unwrap();
+        let svg = to_svg_marked(&wf, &|task| match task {
+            "b" => Some(TaskMark::Added),
+            "d" => Some(TaskMark::Changed),
+            // Engine commands are never marked, whatever is asked.
+            t if t.starts_with("fail") => Some(TaskMark::Removed),
+            _ => None,
+        });
+        assert!(svg.contains("<title>b (added)</title>"), "{svg}");
+        assert!(svg.contains("<title>d (changed)</title>"), "{svg}");
+        assert!(svg.contains("<title>a</title>"), "{svg}");
+        assert!(!svg.contains("(removed)"), "{svg}");
+        assert_eq!(svg.matches("fill=\"#c8e6c9\"").count(), 1, "{svg}");
+        assert!(!svg.contains("<a href"), "no links: {svg}");
     }
 
     #[test]

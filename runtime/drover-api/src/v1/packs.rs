@@ -183,17 +183,20 @@ pub struct Promoted {
     note: String,
 }
 
-/// Take a pack version out of shadow mode (admin): without `version`, the
-/// newest shadowed one (as `drover pack promote NAME` does). A running
-/// serve picks it up within about a second, and its rules start real
-/// executions. The body's `reason` is required: it goes to the change log.
+/// Take a pack version out of shadow mode (operator; admin when it asks
+/// for a capability needing a grant that the live version does not
+/// declare: 403 lists them): without `version`, the newest shadowed one
+/// (as `drover pack promote NAME` does). A running serve picks it up
+/// within about a second, and its rules start real executions. The body's
+/// `reason` is required: it goes to the change log.
 #[utoipa::path(post, path = "/api/v1/packs/{name}/promote", tag = "packs",
     params(("name" = String, Path, description = "pack name"), VersionQuery),
     request_body = crate::v1::ChangeReason,
-    responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Promoted), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn promote(
-    Auth(who, ..): Auth<need::Admin>,
+    Auth(who, ..): Auth<need::Operator>,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
@@ -202,12 +205,15 @@ pub async fn promote(
     let by = crate::v1::change_by(&who, body.reason.as_deref())?;
     let store = state.store().clone();
     blocking(move || {
-        let done =
-            app_packs::promote(&store, &name, q.version.as_deref(), &by).map_err(|e| match e {
+        let done = app_packs::promote(&store, &name, q.version.as_deref(), &by, who.role).map_err(
+            |e| match e {
                 PromoteError::NotInstalled(_) => not_installed(&name, q.version.as_deref()),
                 PromoteError::NoReason(_) => ApiError::BadRequest(e.to_string()),
+                PromoteError::NeedsAdmin { .. } => ApiError::Forbidden(e.to_string()),
+                PromoteError::Manifest(..) => ApiError::Internal(e.to_string()),
                 PromoteError::Store(e) => e.into(),
-            })?;
+            },
+        )?;
         Ok(Json(Promoted {
             note: done.note(),
             name: done.name,

@@ -112,6 +112,7 @@ impl ReplayRequest {
             limit,
             all: self.all,
             rule_file: None,
+            workflow_file: None,
         })
     }
 }

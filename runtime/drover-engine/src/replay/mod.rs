@@ -85,6 +85,22 @@ pub struct Spec {
     /// version's rule of the same reference, or joins its rules: "what
     /// if this rule had been in force" without installing anything.
     pub rule_file: Option<(String, String)>,
+    /// A workflow file to try with the candidate: it replaces the
+    /// workflow of one of the version's workflow actions, in the scratch
+    /// copy the dry runs run on.
+    pub workflow_file: Option<WorkflowFile>,
+}
+
+/// `--workflow-file [ACTION=]FILE`.
+#[derive(Clone, Debug)]
+pub struct WorkflowFile {
+    /// The workflow action it replaces (`NAME` or `PACK.NAME`); without
+    /// one, the action whose workflow file has the same file name.
+    pub action: Option<String>,
+    /// The path, as shown.
+    pub path: String,
+    /// Its YAML.
+    pub text: String,
 }
 
 /// Why a replay could not run.
@@ -340,6 +356,13 @@ pub fn replay(
         }
         None => candidate,
     };
+    let (manifest, candidate) = match &spec.workflow_file {
+        Some(file) => (
+            Some(workflow_manifest(&live, record, file, &candidate)?),
+            format!("{candidate} + {}", file.path),
+        ),
+        None => (None, candidate),
+    };
     if let Some(only) = &spec.rule
         && !mine.iter().any(|r| &r.reference == only)
     {
@@ -396,6 +419,7 @@ pub fn replay(
         candidate: candidate.clone(),
         owner,
         asof: asof.clone(),
+        manifest,
         scratch: None,
         runs_on_scratch: 0,
         prepared: HashMap::new(),
@@ -472,6 +496,83 @@ pub fn replay(
         approximations,
         triggers: listed,
     })
+}
+
+/// The candidate's manifest with `file`'s workflow in place of its
+/// action's, checked as an install checks workflows (errors name `file`).
+fn workflow_manifest(
+    store: &Store,
+    record: &drover_store::InstalledPack,
+    file: &WorkflowFile,
+    candidate: &str,
+) -> Result<Value, ReplayError> {
+    let invalid = |m: String| ReplayError::Invalid(format!("--workflow-file {}: {m}", file.path));
+    let mut pack: drover_pack::Pack = serde_json::from_value(record.manifest.clone())
+        .map_err(|e| invalid(format!("{candidate}'s stored manifest cannot be read: {e}")))?;
+    let listed = pack
+        .plugins
+        .iter()
+        .filter_map(|p| {
+            let w = p.workflow.as_ref()?;
+            Some(format!("{}.{} ({})", pack.name, p.name, w.entry))
+        })
+        .collect::<Vec<_>>();
+    let listed = if listed.is_empty() {
+        "it has none".to_owned()
+    } else {
+        format!("its workflows: {}", listed.join(", "))
+    };
+    let file_name = Path::new(&file.path).file_name();
+    let index = match &file.action {
+        Some(action) => {
+            let own = format!("{}.", pack.name);
+            let name = action.strip_prefix(&own).unwrap_or(action);
+            pack.plugins
+                .iter()
+                .position(|p| p.name == name && p.is_workflow())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "{candidate} has no workflow action {action:?}; {listed}"
+                    ))
+                })?
+        }
+        None => {
+            let same: Vec<usize> = (0..pack.plugins.len())
+                .filter(|&i| {
+                    pack.plugins[i]
+                        .workflow
+                        .as_ref()
+                        .is_some_and(|w| Path::new(&w.entry).file_name() == file_name)
+                })
+                .collect();
+            match same[..] {
+                [i] => i,
+                _ => {
+                    return Err(invalid(format!(
+                        "{} of {candidate}'s workflow files is named like it ({listed}); name \
+                         the action it replaces: --workflow-file ACTION=FILE",
+                        if same.is_empty() {
+                            "none"
+                        } else {
+                            "more than one"
+                        }
+                    )));
+                }
+            }
+        }
+    };
+    let workflow = pack.plugins[index]
+        .workflow
+        .as_mut()
+        .expect("a workflow action");
+    let entry = std::mem::replace(&mut workflow.entry, file.path.clone());
+    workflow.text = file.text.clone();
+    drover_app::install::check_workflows(store, Path::new(""), &mut pack)
+        .map_err(|e| ReplayError::Invalid(e.to_string()))?;
+    if let Some(workflow) = pack.plugins[index].workflow.as_mut() {
+        workflow.entry = entry;
+    }
+    serde_json::to_value(&pack).map_err(|e| invalid(e.to_string()))
 }
 
 /// The triggers to replay, a page at a time, oldest first.
@@ -553,6 +654,8 @@ struct Runner<'a> {
     candidate: String,
     owner: String,
     asof: Arc<Mutex<AsOf>>,
+    /// The candidate's manifest with `--workflow-file`'s workflow in it.
+    manifest: Option<Value>,
     scratch: Option<Scratch>,
     runs_on_scratch: usize,
     /// Each Wasm action's prepared component, on the current scratch.
@@ -594,7 +697,11 @@ impl Runner<'_> {
                     message: e.to_string(),
                 })?;
             let db = dir.path().join("scratch.db");
-            let store = Store::new(SqliteStore::rehearsal_copy(self.setup.db, &db)?);
+            let copy = SqliteStore::rehearsal_copy(self.setup.db, &db)?;
+            if let Some(manifest) = &self.manifest {
+                copy.rehearse_manifest(&self.spec.pack, &self.spec.version, manifest)?;
+            }
+            let store = Store::new(copy);
             if self.racks.is_empty() {
                 self.racks = store
                     .list_nodes()?

@@ -208,6 +208,27 @@ impl SqliteStore {
         SqliteStore::open(dest)
     }
 
+    /// In a scratch copy made by [`SqliteStore::rehearsal_copy`]: gives
+    /// pack version `name@version` another manifest, so that what runs on
+    /// the copy runs it (`drover replay --workflow-file`: a changed
+    /// workflow tried on past triggers, nothing installed). False when the
+    /// version is not there. A live database's manifests change only by
+    /// installing, which checks them; the caller checks this one.
+    pub fn rehearse_manifest(
+        &self,
+        name: &str,
+        version: &str,
+        manifest: &serde_json::Value,
+    ) -> Result<bool> {
+        let (name, version, manifest) = (name.to_owned(), version.to_owned(), manifest.to_string());
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE packs SET manifest = ?3 WHERE name = ?1 AND version = ?2",
+                rusqlite::params![name, version, manifest],
+            )? > 0)
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path

@@ -455,9 +455,43 @@ pub struct PromoteForm {
 pub async fn promote(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    Post(me, form, ..): Post<need::Admin, PromoteForm>,
+    Post(me, form, ..): Post<need::Operator, PromoteForm>,
 ) -> Result<Response, WebError> {
+    let refused = |e: drover_app::packs::PromoteError| {
+        use drover_app::packs::PromoteError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::NoReason(_) => WebError::BadRequest(format!("reason: {e}")),
+            E::NeedsAdmin { .. } => WebError::Forbidden(e.to_string()),
+            E::Manifest(..) => WebError::Internal(e.to_string()),
+            E::NotInstalled(_) => WebError::NotFound(e.to_string()),
+        }
+    };
     if form.confirm != "yes" {
+        // Shown before asking: what the promotion lets the pack ask for
+        // (and refused here already when it takes a role the viewer lacks).
+        let (n, v, role) = (name.clone(), form.version.clone(), me.role);
+        let new = state
+            .blocking(move |store| {
+                let Some(installed) = store.get_pack(&n, Some(&v))? else {
+                    return Err(WebError::NotFound(format!("{n}@{v} is not installed")));
+                };
+                let new =
+                    drover_app::packs::new_capabilities(store, &installed).map_err(refused)?;
+                if role < drover_store::Role::Admin && !new.is_empty() {
+                    return Err(refused(drover_app::packs::PromoteError::NeedsAdmin {
+                        spec: format!("{n}@{v}"),
+                        new,
+                    }));
+                }
+                Ok(new)
+            })
+            .await?;
+        let asks = if new.is_empty() {
+            "nothing the live version does not".to_owned()
+        } else {
+            new.join(", ")
+        };
         return Ok(Html(state.templates.page(
             "confirm.html",
             &me,
@@ -468,6 +502,7 @@ pub async fn promote(
                 facts => vec![
                     ("Pack version", format!("{name}@{}", form.version)),
                     ("Effect", "its rules start real executions instead of dry runs".to_owned()),
+                    ("New capabilities", asks),
                 ],
                 action => format!("/ui/packs/{name}/promote"),
                 fields => vec![("version", form.version.clone()), ("confirm", "yes".to_owned())],
@@ -479,16 +514,10 @@ pub async fn promote(
         .into_response());
     }
     let by = super::change_by(&me, &form.reason)?;
-    let (n, v) = (name.clone(), form.version.clone());
+    let (n, v, role) = (name.clone(), form.version.clone(), me.role);
     state
         .blocking(move |store| {
-            drover_app::packs::promote(store, &n, Some(&v), &by).map_err(|e| match e {
-                drover_app::packs::PromoteError::Store(e) => e.into(),
-                drover_app::packs::PromoteError::NoReason(_) => {
-                    WebError::BadRequest(format!("reason: {e}"))
-                }
-                e => WebError::NotFound(e.to_string()),
-            })
+            drover_app::packs::promote(store, &n, Some(&v), &by, role).map_err(refused)
         })
         .await?;
     Ok(Redirect::to(&format!(
@@ -606,6 +635,7 @@ pub async fn diff(
     let mut versions: Vec<String> = all.iter().map(|p| p.version.clone()).collect();
     versions.sort();
     let headline = d.headline();
+    let graphs = workflow_graphs(&d, &all);
     // Those worth a look (new, dropped, granted differently) in the table,
     // the rest folded away.
     let (changed_capabilities, same_capabilities): (Vec<_>, Vec<_>) =
@@ -622,7 +652,57 @@ pub async fn diff(
             changed_capabilities,
             same_capabilities,
             versions,
+            graphs,
             rollback_to => rollback_target(&all),
         },
     )?))
+}
+
+/// A changed workflow drawn in both versions (absent where it does not
+/// exist or does not parse), each task that differs coloured by how.
+#[derive(Serialize)]
+struct WorkflowGraphs {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The pictures of each workflow `d` lists, by its reference.
+fn workflow_graphs(
+    d: &drover_app::pack_diff::PackDiff,
+    all: &[InstalledPack],
+) -> BTreeMap<String, WorkflowGraphs> {
+    use drover_app::pack_diff::Change;
+    use drover_workflow::graph::{TaskMark, to_svg_marked};
+    let manifest = |version: &str| -> Option<Pack> {
+        let p = all.iter().find(|p| p.version == version)?;
+        serde_json::from_value(p.manifest.clone()).ok()
+    };
+    let (from, to) = (manifest(&d.from.version), manifest(&d.to.version));
+    let draw = |pack: Option<&Pack>, name: &str, mark: &dyn Fn(&str) -> Option<TaskMark>| {
+        let plugin = name.split_once('.').map_or(name, |(_, p)| p);
+        let entry = pack?.plugin(plugin)?.workflow.clone()?;
+        let wf = drover_workflow::Workflow::parse(&entry.entry, &entry.text, None).ok()?;
+        Some(to_svg_marked(&wf, mark))
+    };
+    d.workflows
+        .iter()
+        .map(|w| {
+            let mark = |side: Change| {
+                move |task: &str| {
+                    let t = w.tasks.iter().find(|t| t.name == task)?;
+                    match t.change {
+                        Change::Changed => Some(TaskMark::Changed),
+                        c if c == side && c == Change::Added => Some(TaskMark::Added),
+                        c if c == side && c == Change::Removed => Some(TaskMark::Removed),
+                        _ => None,
+                    }
+                }
+            };
+            let graphs = WorkflowGraphs {
+                from: draw(from.as_ref(), &w.name, &mark(Change::Removed)),
+                to: draw(to.as_ref(), &w.name, &mark(Change::Added)),
+            };
+            (w.name.clone(), graphs)
+        })
+        .collect()
 }

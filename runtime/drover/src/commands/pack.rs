@@ -105,7 +105,8 @@ fn promote(db: &Path, spec: &str, by: &ChangeBy) -> Result<ExitCode> {
         Some((n, v)) => (n, Some(v)),
         None => (spec, None),
     };
-    let done = drover_app::packs::promote(&store, name, version, by)?;
+    // The local CLI is the database's owner: it holds every role.
+    let done = drover_app::packs::promote(&store, name, version, by, drover_store::Role::Admin)?;
     if done.changed {
         println!("promoted {}@{}: {}", done.name, done.version, done.note());
     } else {

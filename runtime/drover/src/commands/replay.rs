@@ -58,6 +58,13 @@ pub struct ReplayArgs {
     /// as --pack: what a changed rule would have done, nothing installed.
     #[arg(long, value_name = "FILE")]
     pub rule_file: Option<std::path::PathBuf>,
+    /// A workflow file to try with the candidate: it replaces the workflow
+    /// of the candidate's action whose workflow file has the same name
+    /// (`ACTION=FILE` names the action, e.g.
+    /// `handle_no_contact=./new.yaml`). Checked as an install checks
+    /// workflows; the action's parameters stay the version's.
+    #[arg(long, value_name = "[ACTION=]FILE")]
+    pub workflow_file: Option<String>,
     /// These trigger instances (comma-separated ids) instead of a window.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID")]
     pub ids: Vec<String>,
@@ -91,6 +98,13 @@ pub fn split(pack: &str) -> Result<(&str, &str)> {
 /// this prints what the local command prints.
 pub fn remote(remote: &crate::remote::Remote, args: ReplayArgs) -> Result<ExitCode> {
     let (pack, version) = split(&args.pack)?;
+    if args.rule_file.is_some() || args.workflow_file.is_some() {
+        bail!(
+            "--rule-file and --workflow-file replay on the drover host itself (the file is read \
+             here, and the server replays only installed versions): run `drover replay` there \
+             without --server, or install the change as a new version and replay that"
+        );
+    }
     let body = serde_json::json!({
         "version": version,
         "since": args.since,
@@ -170,6 +184,11 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
         )),
         None => None,
     };
+    let workflow_file = args
+        .workflow_file
+        .as_deref()
+        .map(read_workflow_file)
+        .transpose()?;
     let spec = Spec {
         pack: pack.to_owned(),
         version: version.to_owned(),
@@ -181,6 +200,7 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
         limit: args.limit,
         all: args.all,
         rule_file,
+        workflow_file,
     };
     let progress = |n: usize| {
         if !args.json {
@@ -194,6 +214,24 @@ pub fn run(db: &Path, args: ReplayArgs) -> Result<ExitCode> {
         print(&result);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--workflow-file [ACTION=]FILE` read. A path with `=` in it is taken
+/// whole when it exists.
+fn read_workflow_file(arg: &str) -> Result<replay::WorkflowFile> {
+    let (action, path) = match arg.split_once('=') {
+        Some((action, path)) if !Path::new(arg).exists() && !action.is_empty() => {
+            (Some(action.to_owned()), path)
+        }
+        _ => (None, arg),
+    };
+    let text = drover_text::yaml::read_file(Path::new(path))
+        .with_context(|| format!("--workflow-file {path}"))?;
+    Ok(replay::WorkflowFile {
+        action,
+        path: path.to_owned(),
+        text,
+    })
 }
 
 /// The text of a replay's result, locally and through `--server`.
