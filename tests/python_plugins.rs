@@ -111,12 +111,8 @@ fn a_new_python_pack_builds_installs_and_runs() {
         exec["result"],
         json!({"greeting": "hello, world", "dry_run": false})
     );
-    let shown = d.expect(0, &["exec", "show", exec["id"].as_str().unwrap()]);
-    assert!(
-        stdout(&shown).contains("hello, world"),
-        "the log line: {}",
-        stdout(&shown)
-    );
+    assert_eq!(exec["logs"][0]["level"], "info", "{exec}");
+    assert_eq!(exec["logs"][0]["message"], "hello, world", "{exec}");
     let exec = d.json(0, &["run", "--dry-run", "hellopy.hello", "name=dry"]);
     assert_eq!(
         exec["result"],
@@ -126,15 +122,19 @@ fn a_new_python_pack_builds_installs_and_runs() {
     // An exception is a failed execution carrying the traceback, not a crash.
     let exec = d.json(1, &["run", "hellopy.hello", "name=boom"]);
     assert_eq!(exec["status"], "failed", "{exec}");
-    let error = exec["error"].to_string();
+    let error = exec["error"].as_str().unwrap().to_owned();
     for want in [
         "uncaught ValueError: no greeting for boom",
         "Traceback (most recent call last)",
         "hello.py",
-        "raise ValueError",
+        "hello.py\", line 14, in run",
     ] {
         assert!(error.contains(want), "{want:?} not in {error}");
     }
+    assert!(
+        !error.contains("drover/__init__.py"),
+        "the SDK's frame: {error}"
+    );
 }
 
 /// batchops (Rust) and batchops_py (its Python port) installed side by
@@ -166,10 +166,18 @@ fn the_python_port_of_ping_answers_as_the_rust_action() {
     let (rust, python) = run_both(&d, 1, &["node=b1", "host=127.0.0.1"]);
     assert_eq!(rust["status"], "denied", "{rust}");
     assert_eq!(python["status"], rust["status"], "{python}");
-    assert_eq!(python["error"], rust["error"]);
+    // The same refusal, each naming its own pack.
+    assert_eq!(
+        python["error"]
+            .as_str()
+            .unwrap()
+            .replace("batchops_py@", "batchops@"),
+        rust["error"].as_str().unwrap()
+    );
 
-    d.grant("batchops@0.1.0", "probe", "*");
-    d.grant("batchops_py@0.1.0", "probe", "*");
+    // Loopback is reachable only when named by address; .invalid never resolves.
+    d.grant("batchops@0.1.0", "probe", "127.0.0.1, nothing.invalid");
+    d.grant("batchops_py@0.1.0", "probe", "127.0.0.1, nothing.invalid");
     // Reachable: the same result but for the measured latency.
     let (mut rust, mut python) = run_both(&d, 0, &["node=b1", "host=127.0.0.1"]);
     assert_eq!(rust["result"]["reachable"], true, "{rust}");
@@ -180,7 +188,11 @@ fn the_python_port_of_ping_answers_as_the_rust_action() {
     }
     assert_eq!(python["result"], rust["result"]);
     // Unreachable: the very same result.
-    let (rust, python) = run_both(&d, 0, &["node=b1", "host=192.0.2.1", "timeout_ms=300"]);
+    let (rust, python) = run_both(
+        &d,
+        0,
+        &["node=b1", "host=nothing.invalid", "timeout_ms=300"],
+    );
     assert_eq!(rust["result"]["reachable"], false, "{rust}");
     assert_eq!(python["status"], "succeeded", "{python}");
     assert_eq!(python["result"], rust["result"]);

@@ -372,7 +372,11 @@ def _fail(exc):
     if isinstance(exc, (HostError, Failure)):
         variant = _VARIANTS.get(exc.kind, _types.Error_Failed)
         return _Err(variant(exc.message))
-    text = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tb = exc.__traceback__
+    # The SDK's own frame (the call into the author's function) is noise.
+    if tb is not None and tb.tb_next is not None and __name__ in tb.tb_frame.f_globals.get("__name__", ""):
+        tb = tb.tb_next
+    text = "".join(_traceback.format_exception(type(exc), exc, tb))
     return _Err(_types.Error_Failed(f"uncaught {type(exc).__name__}: {exc}\n{text}".rstrip()))
 
 
