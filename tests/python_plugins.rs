@@ -4,7 +4,8 @@
 //! install check, unchanged) → `drover run`, dry and real; the Python port
 //! of `batchops.ping` (examples/batchops_py) against the Rust original on
 //! the same inputs; an exception becoming a failed execution with its
-//! traceback; an undeclared host interface refused at build and at install.
+//! traceback; an undeclared host interface refused at build and at install;
+//! and the Rust scaffold through the same commands.
 //!
 //! Each test builds at most one Python component (13-18 s) and installs it
 //! once (~10 s compile): nextest runs tests in separate processes, so
@@ -272,5 +273,49 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
              componentize-py==0.25.1`",
             dir.display()
         )
+    );
+}
+
+/// The Rust scaffold, through the same commands: cargo builds the crate
+/// `source:` names (wit-bindgen from crates.io; about a minute the first
+/// time, in the pack's own target/).
+#[test]
+fn a_new_rust_pack_builds_installs_and_runs() {
+    let d = Drover::new();
+    let dir = d.dir.path().join("hellors");
+    d.expect(
+        0,
+        &[
+            "pack",
+            "new",
+            "hellors",
+            "--lang",
+            "rust",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    let out = d
+        .cmd()
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["pack", "build", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("built hello (rust)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.expect(0, &["pack", "install", dir.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("imports: drover:plugin/log@0.1.0\n"),
+        "{}",
+        stdout(&out)
+    );
+    let exec = d.json(0, &["run", "hellors.hello", "name=rust"]);
+    assert_eq!(
+        exec["result"],
+        json!({"greeting": "hello, rust", "dry_run": true})
     );
 }

@@ -54,8 +54,7 @@ pub fn build(root: &Path, plugin: &Plugin, krate: &Path, out: &Path) -> Result<(
             let rest = &l[start..];
             Some(rest[..rest.find('"')?].to_owned())
         })
-        .filter(|f| f.ends_with(".wasm"))
-        .next_back()
+        .rfind(|f| f.ends_with(".wasm"))
         .ok_or_else(|| BuildError::ToolFailed {
             plugin: plugin.name.clone(),
             tool: CARGO.program,

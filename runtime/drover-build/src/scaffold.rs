@@ -216,8 +216,8 @@ wit_bindgen::generate!({{
     world: "action",
 }});
 
+// `Context` and `Error` come with the world (its `use types.{{...}}`).
 use drover::plugin::log;
-use drover::plugin::types::{{Context, Error}};
 
 struct Hello;
 

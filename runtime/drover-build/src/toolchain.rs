@@ -59,7 +59,14 @@ impl Tool {
             return Ok(stdout);
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let mut text = format!("{}\n{}", stderr.trim_end(), stdout.trim_end())
+        // cargo's machine-readable lines (`--message-format=json-*`) are
+        // for the build, not for people: its diagnostics are on stderr.
+        let human: String = stdout
+            .lines()
+            .filter(|l| !l.starts_with("{\"reason\":"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut text = format!("{}\n{}", stderr.trim_end(), human.trim_end())
             .trim()
             .to_owned();
         if text.len() > MAX_OUTPUT {
