@@ -45,7 +45,7 @@
 //!     bad.unwrap_err().to_string(),
 //!     "pack.yaml:5:5: plugins.echo.knd: unknown key \"knd\"; did you mean \"kind\"? (valid keys: \
 //!      kind, description, component, source, timeout, memory, output, idempotent, parameters, capabilities, \
-//!      poll_interval, subscriptions, config, runner, entry)",
+//!      poll_interval, subscriptions, config, runner, entry, max_steps)",
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
