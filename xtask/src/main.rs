@@ -34,7 +34,7 @@ tasks:
   plugins          add the wasm32-wasip2 target if missing, build plugins/,
                    copy each component into the packs that name it
   peers            install the programs the tests start when missing (NATS
-                   server, sshd, Chromium + chromedriver, sushy-tools,
+                   server, sshd, Chromium + chromedriver, sushy-tools, componentize-py,
                    schemathesis, ...) with apt-get and pip
   test [args...]   peers, build, drover-sdk unit tests, then the workspace
                    tests (cargo nextest when installed, else cargo test);

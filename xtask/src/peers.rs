@@ -1,6 +1,6 @@
 //! The test peers: the real programs drover's tests start (a NATS server,
 //! sshd, Chromium and chromedriver, the sushy-tools Redfish emulator,
-//! schemathesis, …), and their installation when missing.
+//! schemathesis, componentize-py, …), and their installation when missing.
 //!
 //! `cargo xtask test` calls [`ensure`] before it builds anything, so
 //! README's test command passes on a fresh machine by itself; `.ci/run`
@@ -79,6 +79,12 @@ const PEERS: &[Peer] = &[
         program: "sushy-emulator",
         source: Source::PyPi("sushy-tools"),
         used_by: "drover-fleet's tests/redfish.rs (a Redfish BMC emulator)",
+    },
+    Peer {
+        program: "componentize-py",
+        // Pinned: the version `drover pack build` names in its install hint.
+        source: Source::PyPi("componentize-py==0.25.1"),
+        used_by: "tests/python_plugins.rs (drover pack build of Python plugins)",
     },
     Peer {
         program: "schemathesis",

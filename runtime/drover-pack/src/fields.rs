@@ -15,7 +15,7 @@ use drover_policy::Capability;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::pack::{Limits, MAX_NAME_LEN, is_name};
+use crate::pack::{Language, Limits, MAX_NAME_LEN, PluginSource, is_name};
 use crate::params::JSON_TYPES;
 use drover_text::closest;
 
@@ -243,6 +243,71 @@ fn parse_component_path(s: &str) -> Result<ComponentPath, String> {
             "component path {s:?} {problem}: write a path relative to the pack directory ({EXAMPLE})"
         )),
     }
+}
+
+/// A plugin's source (`source:`): a `.py` or `.js` file, or a Rust crate
+/// directory (no extension), relative and inside the pack. The language
+/// follows from the name.
+#[derive(Debug, Clone)]
+pub(crate) struct SourcePath(pub PluginSource);
+
+from_str_field!(
+    SourcePath,
+    "a path such as actions/ping_many.py",
+    parse_source_path
+);
+
+/// Module names a Python source may not take: the SDK's and the build's own.
+const PYTHON_TAKEN: &[&str] = &[
+    "drover",
+    "drover_entry",
+    "wit_world",
+    "componentize_py_types",
+];
+
+fn parse_source_path(s: &str) -> Result<SourcePath, String> {
+    const EXAMPLE: &str = "e.g. actions/ping_many.py, actions/ping_many.js or a Rust crate directory such as plugins/ping_many";
+    let path = parse_component_path(s).map_err(|e| {
+        e.replacen("component path", "source path", 1)
+            .replace("e.g. components/core_echo.wasm", EXAMPLE)
+    })?;
+    let trimmed = path.0.trim_end_matches('/');
+    let file = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    let language = match file.rsplit_once('.') {
+        None => Language::Rust,
+        Some((_, "py")) => Language::Python,
+        Some((_, "js")) => Language::JavaScript,
+        Some((_, ext)) => {
+            return Err(format!(
+                "source {s:?} has an unknown extension .{ext}: write a .py (Python) or .js \
+                 (JavaScript) file, or a Rust crate directory ({EXAMPLE})"
+            ));
+        }
+    };
+    if language == Language::Python {
+        let stem = file.trim_end_matches(".py");
+        let module_name = stem
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !module_name {
+            return Err(format!(
+                "source {s:?}: {stem:?} is not a Python module name: use letters, digits and _ \
+                 (e.g. actions/ping_many.py)"
+            ));
+        }
+        if PYTHON_TAKEN.contains(&stem) {
+            return Err(format!(
+                "source {s:?}: the module name {stem:?} is taken by the SDK or the build: \
+                 rename the file"
+            ));
+        }
+    }
+    Ok(SourcePath(PluginSource {
+        path: trimmed.to_owned(),
+        language,
+    }))
 }
 
 /// A workflow file of a `runner: workflow` action: relative, inside the

@@ -44,8 +44,8 @@
 //! assert_eq!(
 //!     bad.unwrap_err().to_string(),
 //!     "pack.yaml:5:5: plugins.echo.knd: unknown key \"knd\"; did you mean \"kind\"? (valid keys: \
-//!      kind, description, component, timeout, memory, output, idempotent, parameters, capabilities, \
-//!      poll_interval, subscriptions, config, runner, entry)",
+//!      kind, description, component, source, timeout, memory, output, idempotent, parameters, capabilities, \
+//!      poll_interval, subscriptions, config, runner, entry, max_steps)",
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -63,8 +63,8 @@ pub use digest::{Digest, DigestError};
 pub use error::PackError;
 pub use manifest::parse_manifest;
 pub use pack::{
-    Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, RESERVED_NAMES, SensorSpec, Subscription,
-    TriggerType, WebhookAuth, WorkflowEntry, is_name, reserved_name,
+    Language, Limits, MAX_NAME_LEN, Pack, Plugin, PluginKind, PluginSource, RESERVED_NAMES,
+    SensorSpec, Subscription, TriggerType, WebhookAuth, WorkflowEntry, is_name, reserved_name,
 };
 pub use params::{JSON_TYPES, ParamError, Parameter, Parameters};
 pub use reference::{ActionRef, ActionRefError};

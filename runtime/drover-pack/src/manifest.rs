@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::error::PackError;
 use crate::fields::{
     Capabilities, ComponentPath, EntryPath, KeyKind, MemorySize, Name, NamedMap, OutputSize,
-    SchemaType, Timeout, Version,
+    SchemaType, SourcePath, Timeout, Version,
 };
 use crate::pack::{
     Limits, Pack, Plugin, PluginKind, SensorSpec, Subscription, TriggerType, WebhookAuth,
@@ -67,6 +67,9 @@ struct RawPlugin {
     description: Option<String>,
     /// Exactly one of `component` and `runner: workflow` + `entry`.
     component: Option<ComponentPath>,
+    /// What `drover pack build` builds `component` from: a `.py` or `.js`
+    /// file, or a Rust crate directory.
+    source: Option<SourcePath>,
     timeout: Option<Timeout>,
     memory: Option<MemorySize>,
     output: Option<OutputSize>,
@@ -513,6 +516,12 @@ fn resolve_runner(
 fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plugin, PackError> {
     let defaults = Limits::default();
     let (component, workflow) = resolve_runner(cx, &name, &raw)?;
+    if workflow.is_some() && raw.source.is_some() {
+        return Err(cx.invalid(
+            &["plugins", name.as_str(), "source"],
+            "`source` is for component plugins: a workflow is its `entry` file".into(),
+        ));
+    }
     let parameters = resolve_params(
         cx,
         &["plugins", name.as_str(), "parameters"],
@@ -540,6 +549,7 @@ fn resolve_plugin(cx: &Context<'_>, name: String, raw: RawPlugin) -> Result<Plug
         idempotent: raw.idempotent.unwrap_or(false),
         parameters: Parameters::from_checked(parameters),
         capabilities: raw.capabilities.unwrap_or_default().0,
+        source: raw.source.map(|s| s.0),
         name,
     })
 }

@@ -5,6 +5,7 @@ use drover_policy::Capability;
 use serde_json::json;
 
 use super::*;
+use crate::{Language, PluginSource};
 
 const GOOD: &str = "\
 name: core
@@ -189,7 +190,7 @@ fn unknown_keys_are_named_with_a_suggestion() {
     assert_eq!(
         err_with("    timeout: 30s", "    timout: 30s"),
         "packs/core/pack.yaml:9:5: plugins.echo.timout: unknown key \"timout\"; did you mean \
-         \"timeout\"? (valid keys: kind, description, component, timeout, memory, output, \
+         \"timeout\"? (valid keys: kind, description, component, source, timeout, memory, output, \
          idempotent, parameters, capabilities, poll_interval, subscriptions, config, runner, \
          entry, max_steps)"
     );
@@ -681,5 +682,87 @@ fn workflow_actions_need_exactly_one_of_component_and_entry() {
     assert_starts(
         &with("runner: workflow", "runner: python"),
         "packs/core/pack.yaml:6:13: plugins.handle.runner: unknown value \"python\"",
+    );
+}
+
+/// `GOOD` with `source: SRC` added to the echo action, after `component:`.
+fn with_source(src: &str) -> Result<Pack, PackError> {
+    let line = "    component: components/core_echo.wasm\n";
+    parse(&GOOD.replacen(line, &format!("{line}    source: {src}\n"), 1))
+}
+
+#[test]
+fn sources_name_their_language_by_extension() {
+    for (src, language, path) in [
+        ("actions/echo.py", Language::Python, "actions/echo.py"),
+        ("actions/echo.js", Language::JavaScript, "actions/echo.js"),
+        ("plugins/echo", Language::Rust, "plugins/echo"),
+        ("plugins/echo/", Language::Rust, "plugins/echo"),
+    ] {
+        let pack = with_source(src).unwrap();
+        let source = pack.plugin("echo").unwrap().source.clone().unwrap();
+        assert_eq!(
+            source,
+            PluginSource {
+                path: path.into(),
+                language
+            },
+            "{src}"
+        );
+    }
+    assert_eq!(parse(GOOD).unwrap().plugin("echo").unwrap().source, None);
+}
+
+#[test]
+fn hostile_sources_are_refused_naming_the_line_and_field() {
+    let err = |src: &str| with_source(src).unwrap_err().to_string();
+    assert_eq!(
+        err("actions/../../../etc/passwd.py"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source path \
+         \"actions/../../../etc/passwd.py\" contains .. and so may leave the pack directory: \
+         write a path relative to the pack directory (e.g. actions/ping_many.py, \
+         actions/ping_many.js or a Rust crate directory such as plugins/ping_many)"
+    );
+    assert_starts(
+        &err("/tmp/evil.py"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source path \"/tmp/evil.py\" is absolute",
+    );
+    assert_starts(
+        &err("'actions\\evil.py'"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source path \"actions\\\\evil.py\" contains \\",
+    );
+    assert_starts(
+        &err("actions/echo.rb"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source \"actions/echo.rb\" has an unknown \
+         extension .rb: write a .py (Python) or .js (JavaScript) file, or a Rust crate directory",
+    );
+    assert_starts(
+        &err("actions/ping-many.py"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source \"actions/ping-many.py\": \
+         \"ping-many\" is not a Python module name",
+    );
+    assert_starts(
+        &err("actions/drover.py"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source \"actions/drover.py\": the module \
+         name \"drover\" is taken",
+    );
+    assert_starts(
+        &err("''"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: source path \"\" is empty",
+    );
+    assert_starts(
+        &err("[a, b]"),
+        "packs/core/pack.yaml:9:13: plugins.echo.source: invalid type",
+    );
+}
+
+#[test]
+fn a_workflow_has_no_source() {
+    let text = "name: p\nversion: 0.1.0\nplugins:\n  wf:\n    kind: action\n    runner: workflow\n    \
+                entry: workflows/wf.yaml\n    source: actions/wf.py\n";
+    assert_eq!(
+        parse(text).unwrap_err().to_string(),
+        "packs/core/pack.yaml:8:5: plugins.wf.source: `source` is for component plugins: a \
+         workflow is its `entry` file"
     );
 }

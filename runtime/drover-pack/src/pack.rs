@@ -104,6 +104,43 @@ pub struct Plugin {
     /// a plugin has no component (`component` is empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowEntry>,
+    /// Where the component is built from (`source:`), when the pack
+    /// carries its sources; `drover pack build` writes `component` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PluginSource>,
+}
+
+/// A plugin's source: what `drover pack build` compiles into its component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginSource {
+    /// Relative to the pack directory, without `..` or a trailing `/`.
+    pub path: String,
+    /// From the name: `.py`, `.js`, or a directory (a Rust crate).
+    pub language: Language,
+}
+
+/// The language a plugin's source is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// A `.py` module built with componentize-py.
+    Python,
+    /// A `.js` module built with componentize-js.
+    #[serde(rename = "js")]
+    JavaScript,
+    /// A cargo crate built for `wasm32-wasip2`.
+    Rust,
+}
+
+impl Language {
+    /// `python`, `js` or `rust`, as `drover pack new --lang` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "js",
+            Language::Rust => "rust",
+        }
+    }
 }
 
 impl Plugin {

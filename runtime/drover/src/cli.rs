@@ -277,6 +277,13 @@ pub enum TriggerCmd {
     },
 }
 
+/// `drover pack new --lang`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Lang {
+    Python,
+    Rust,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum PackCmd {
     /// Check a pack directory, store its components by digest and record
@@ -345,6 +352,32 @@ pub enum PackCmd {
         to: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Build every plugin of a pack that names a `source:` (a `.py` file,
+    /// or a Rust crate directory) into the component its `component:`
+    /// names: against a WIT world narrowed to the plugin's declared
+    /// capabilities, with componentize-py (Python) or cargo (Rust). Needs
+    /// no database.
+    Build {
+        /// The pack directory (with pack.yaml; default: the current one).
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new pack that builds, installs and runs as generated: one
+    /// action (`hello`, with the `log` capability), a trigger type, a rule,
+    /// a test trigger instance, a README and a .gitignore. Never
+    /// overwrites: DIR must not exist. Needs no database.
+    New {
+        /// The pack's name: lowercase letters, digits and _ (e.g. netcheck).
+        name: String,
+        /// The language of its action.
+        #[arg(long, value_enum, default_value = "python")]
+        lang: Lang,
+        /// Where to create it (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// List installed packs.
     List {

@@ -755,6 +755,9 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
             crate::commands::pack::print_diff(&answer(d)?, json)
         }
         PackCmd::Install { .. } => refuse("pack install"),
+        PackCmd::Build { .. } | PackCmd::New { .. } => {
+            unreachable!("offline: dispatched before --server")
+        }
     }
 }
 

@@ -48,6 +48,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Workflow(cmd) => return workflow::run(cmd),
         // Its own database in --dir, set up and served in this process.
         Command::Demo(args) => return demo::run(args),
+        // Offline: they read and write a pack directory, never a drover.
+        Command::Pack(
+            cmd @ (crate::cli::PackCmd::Build { .. } | crate::cli::PackCmd::New { .. }),
+        ) => {
+            return pack::run_offline(cmd);
+        }
         Command::Rule(crate::cli::RuleCmd::Test(args)) => {
             return rule::run(&db, crate::cli::RuleCmd::Test(args));
         }

@@ -57,9 +57,87 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
             )?;
             print_diff(&d, json)
         }
+        PackCmd::Build { .. } | PackCmd::New { .. } => run_offline(cmd),
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
+}
+
+/// `drover pack build` and `drover pack new`: a pack directory, no database.
+pub fn run_offline(cmd: PackCmd) -> Result<ExitCode> {
+    match cmd {
+        PackCmd::Build { dir, json } => build(&dir, json),
+        PackCmd::New { name, lang, dir } => new(&name, lang, dir),
+        _ => unreachable!("only build and new are offline"),
+    }
+}
+
+/// `drover pack build`: compile the pack's sources (more steps, such as
+/// the install checks and an archive, are added around this call).
+fn build(dir: &Path, as_json: bool) -> Result<ExitCode> {
+    let built = compile_sources(dir, as_json)?;
+    if as_json {
+        output::json(&built)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds every plugin of the pack in `dir` that has a `source:`, saying
+/// what it built unless `quiet`.
+pub fn compile_sources(dir: &Path, quiet: bool) -> Result<Vec<serde_json::Value>> {
+    let built = drover_build::compile_sources(dir)
+        .with_context(|| format!("cannot build the pack in {}", dir.display()))?;
+    if built.is_empty() && !quiet {
+        println!(
+            "no plugin in {} names a source: nothing to build",
+            dir.display()
+        );
+    }
+    Ok(built
+        .iter()
+        .map(|b| {
+            if !quiet {
+                println!(
+                    "built {} ({}) → {}  {} bytes in {:.1}s",
+                    b.plugin,
+                    b.language.as_str(),
+                    b.component.display(),
+                    b.bytes,
+                    b.took.as_secs_f64()
+                );
+            }
+            json!({
+                "plugin": b.plugin,
+                "language": b.language.as_str(),
+                "component": b.component,
+                "bytes": b.bytes,
+                "seconds": b.took.as_secs_f64(),
+            })
+        })
+        .collect())
+}
+
+/// `drover pack new`.
+fn new(name: &str, lang: crate::cli::Lang, dir: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    let lang = match lang {
+        crate::cli::Lang::Python => drover_pack::Language::Python,
+        crate::cli::Lang::Rust => drover_pack::Language::Rust,
+    };
+    let dir = dir.unwrap_or_else(|| Path::new(name).to_owned());
+    let files = drover_build::scaffold::new_pack(name, lang, &dir)?;
+    println!(
+        "created pack {name} ({}) in {}:",
+        lang.as_str(),
+        dir.display()
+    );
+    for f in &files {
+        println!("  {}", f.strip_prefix(&dir).unwrap_or(f).display());
+    }
+    println!(
+        "next: cd {} && drover pack build && drover pack install .",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `drover pack diff`'s output, local and through `--server`.
