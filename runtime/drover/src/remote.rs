@@ -755,6 +755,8 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
             crate::commands::pack::print_diff(&answer(d)?, json)
         }
         PackCmd::Install { .. } => refuse("pack install"),
+        // Runs here, on a scratch database: the server plays no part.
+        PackCmd::Test(args) => crate::commands::pack_test::run(std::path::Path::new(""), args),
     }
 }
 
