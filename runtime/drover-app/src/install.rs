@@ -10,9 +10,11 @@
 //! parameters are the manifest's `parameters` when given, else one per
 //! workflow `input` (any JSON value; required unless it has a default).
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use drover_core::{ChangeBy, now_ms};
+use drover_host::cache::SweepReport;
 use drover_host::{CheckError, InstalledPlugin};
 use drover_pack::{Pack, PackError, Parameters, PluginKind, load_pack_dir};
 use drover_store::{ComponentBlob, InstalledPack, PackCatalog, Store, StoreError};
@@ -37,6 +39,15 @@ pub enum InstallError {
     Store(#[from] StoreError),
 }
 
+/// Why the compiled cache could not be swept.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the compiled-component cache: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// What an install did.
 #[derive(Debug, Serialize)]
 pub struct InstallReport {
@@ -47,6 +58,9 @@ pub struct InstallReport {
     /// Installed in shadow mode.
     pub shadow: bool,
     pub plugins: Vec<InstalledPlugin>,
+    /// Components compiled by this install: one per new digest, however
+    /// many plugins share it; none for digests already compiled.
+    pub compiled: usize,
 }
 
 impl App {
@@ -92,6 +106,7 @@ impl App {
             .is_some();
         let manifest = serde_json::to_value(pack).map_err(StoreError::from)?;
         let source_dir = std::fs::canonicalize(&source.dir).unwrap_or(source.dir.clone());
+        let compiled = checked.compiled;
         let blobs = checked
             .components
             .into_iter()
@@ -101,7 +116,7 @@ impl App {
                 bytes: c.bytes,
             })
             .collect();
-        self.store.install_pack(
+        let stored = self.store.install_pack(
             InstalledPack {
                 name: pack.name.clone(),
                 version: pack.version.clone(),
@@ -116,14 +131,34 @@ impl App {
             blobs,
             catalog,
             &by,
-        )?;
+        );
+        if let Err(e) = stored {
+            // Not installed after all: what this install compiled goes.
+            self.runtime.discard_compiled(&compiled);
+            return Err(e.into());
+        }
         self.runtime.forget_prepared();
         Ok(InstallReport {
             pack: pack.reference(),
             replaced,
             shadow,
             plugins: checked.plugins,
+            compiled: compiled.len(),
         })
+    }
+
+    /// Removes the compiled components no installed pack version
+    /// references (`drover gc`): the component bytes stay in the store,
+    /// so a removed file is only compiled again if a version using it is
+    /// installed again. With `dry_run`, only says which.
+    pub fn sweep_compiled(&self, dry_run: bool) -> Result<SweepReport, SweepError> {
+        let keep: HashSet<String> = self
+            .store
+            .list_packs()?
+            .into_iter()
+            .flat_map(|p| p.digests.into_values())
+            .collect();
+        Ok(self.runtime.sweep_cache(&keep, dry_run)?)
     }
 
     fn check_workflows(&self, dir: &Path, pack: &mut Pack) -> Result<(), InstallError> {

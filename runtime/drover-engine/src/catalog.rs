@@ -246,6 +246,7 @@ fn load_candidate(app: &App, record: &drover_store::InstalledPack) -> Option<Can
 
 /// The rules and policies a pack directory ships, checked, ready to be
 /// stored with the pack ([`PackRules::into_catalog`]).
+#[derive(Clone, Debug)]
 pub struct PackRules {
     pack: String,
     version: String,
@@ -267,6 +268,11 @@ impl PackRules {
     /// The rules' references.
     pub fn references(&self) -> Vec<String> {
         self.rules.iter().map(|(r, _, _)| r.clone()).collect()
+    }
+
+    /// The rules: (reference, YAML source, enabled).
+    pub fn rules(&self) -> &[(String, String, bool)] {
+        &self.rules
     }
 
     /// The policies' references.

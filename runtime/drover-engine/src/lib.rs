@@ -26,6 +26,8 @@
 //! - [`timers`]: interval, cron and date timers (st2's `core.st2.*Timer`);
 //! - [`replay`]: stored trigger instances through a candidate pack version,
 //!   as dry runs on a scratch copy, next to what the live version did;
+//! - [`pack_test`]: `drover pack test`, a pack's own tests on a scratch
+//!   database;
 //! - [`retention`]: the collector deleting history past its retention;
 //! - [`Pipeline`]: starts and stops them.
 
@@ -33,6 +35,7 @@ pub mod catalog;
 pub mod intake;
 pub mod metrics;
 pub mod nats;
+pub mod pack_test;
 pub mod policies;
 pub mod replay;
 pub mod retention;

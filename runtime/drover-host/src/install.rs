@@ -2,15 +2,23 @@
 //! the compiled cache), refuse one that imports more than its manifest
 //! declares or does not export its world. The application records the pack
 //! only when every plugin passes (`drover-app`'s install).
+//!
+//! A component is compiled once per digest, however many plugins share it,
+//! and not at all when the cache already holds it (a reinstall, another
+//! version with the same component); a refused pack leaves none of the
+//! files it compiled behind ([`Runtime::discard_compiled`]).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use drover_pack::{PackSource, PluginKind};
 use serde::Serialize;
+use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use crate::bindings::ActionPre;
 use crate::bindings::sensor::SensorPre;
+use crate::cache::CacheOutcome;
 use crate::executor::Runtime;
 
 /// Why a pack's component is refused.
@@ -60,16 +68,62 @@ pub struct CheckedComponent {
 pub struct CheckedPack {
     pub plugins: Vec<InstalledPlugin>,
     pub components: Vec<CheckedComponent>,
+    /// Digests compiled by this check (not found in the cache), once each.
+    pub compiled: Vec<String>,
 }
 
 impl Runtime {
     /// Checks every component of `source` (see the module doc). Nothing is
     /// recorded; compiled components stay in the cache.
     pub fn check_pack(&self, source: &PackSource) -> Result<CheckedPack, CheckError> {
+        let mut compiled = Vec::new();
+        let checked = self.check_components(source, &mut compiled);
+        if checked.is_err() {
+            // Nothing of a refused pack will run: its fresh files go.
+            self.discard_compiled(&compiled);
+        }
+        checked.map(|(plugins, components)| CheckedPack {
+            plugins,
+            components,
+            compiled,
+        })
+    }
+
+    /// Removes the compiled files of `digests` (those a check compiled,
+    /// when the install did not happen after all).
+    pub fn discard_compiled(&self, digests: &[String]) {
+        for digest in digests {
+            self.cache.remove(digest);
+        }
+    }
+
+    /// The cache's compile count (see [`crate::cache::ComponentCache::compiles`]).
+    pub fn compiles(&self) -> u64 {
+        self.cache.compiles()
+    }
+
+    /// Sweeps the compiled cache, keeping `keep`'s digests (see
+    /// [`crate::cache::ComponentCache::sweep`]).
+    pub fn sweep_cache(
+        &self,
+        keep: &std::collections::HashSet<String>,
+        dry_run: bool,
+    ) -> std::io::Result<crate::cache::SweepReport> {
+        self.cache.sweep(keep, dry_run)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn check_components(
+        &self,
+        source: &PackSource,
+        compiled: &mut Vec<String>,
+    ) -> Result<(Vec<InstalledPlugin>, Vec<CheckedComponent>), CheckError> {
         let pack = &source.pack;
         let engine = self.engine.engine();
         let mut plugins = Vec::new();
         let mut components = Vec::new();
+        // One compile (or cache load) per digest, shared by its plugins.
+        let mut loaded: HashMap<String, Component> = HashMap::new();
         for plugin in &pack.plugins {
             if plugin.is_workflow() {
                 plugins.push(InstalledPlugin {
@@ -81,13 +135,24 @@ impl Runtime {
                 continue;
             }
             let file = &source.components[&plugin.name];
-            let component = self
-                .cache
-                .compile(engine, file.digest.as_str(), &file.bytes)
-                .map_err(|e| CheckError::Corrupt {
-                    path: file.path.clone(),
-                    message: format!("{e:#}"),
-                })?;
+            let digest = file.digest.to_string();
+            let component = match loaded.get(&digest) {
+                Some(c) => c.clone(),
+                None => {
+                    let (c, outcome) = self
+                        .cache
+                        .load(engine, &digest, || Ok(file.bytes.clone()))
+                        .map_err(|e| CheckError::Corrupt {
+                            path: file.path.clone(),
+                            message: format!("{e:#}"),
+                        })?;
+                    if outcome == CacheOutcome::Compiled {
+                        compiled.push(digest.clone());
+                    }
+                    loaded.insert(digest.clone(), c.clone());
+                    c
+                }
+            };
             let mut imports = Vec::new();
             let mut extra = Vec::new();
             for (name, item) in component.component_type().imports(engine) {
@@ -160,9 +225,6 @@ impl Runtime {
                 bytes: file.bytes.clone(),
             });
         }
-        Ok(CheckedPack {
-            plugins,
-            components,
-        })
+        Ok((plugins, components))
     }
 }

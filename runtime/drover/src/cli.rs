@@ -379,6 +379,14 @@ pub enum PackCmd {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Run a pack's own tests (`tests/*.yaml`): rule tests (a trigger
+    /// instance: which rules match, their rendered parameters) and action
+    /// and workflow tests (a dry run against fixture nodes and kv: status,
+    /// result, planned effects), on a scratch database with the pack
+    /// installed; your database is not touched. Exit 0 all passed, 1 a
+    /// test failed, 2 bad input (the pack or a test file). The format:
+    /// docs/pack-authoring.md, "Testing a pack".
+    Test(crate::commands::pack_test::PackTestArgs),
     /// List installed packs.
     List {
         #[arg(long)]

@@ -758,6 +758,8 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
         PackCmd::Build { .. } | PackCmd::New { .. } => {
             unreachable!("offline: dispatched before --server")
         }
+        // Runs here, on a scratch database: the server plays no part.
+        PackCmd::Test(args) => crate::commands::pack_test::run(std::path::Path::new(""), args),
     }
 }
 

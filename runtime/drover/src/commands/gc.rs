@@ -1,6 +1,7 @@
 //! `drover retention show|set|reset` (how long each kind of history is
 //! kept) and `drover gc [--dry-run] [--vacuum]` (delete what is past it
-//! now; `drover serve` also does this every `--gc-every`). The operations
+//! now; `drover serve` also does this every `--gc-every`; `drover gc` also
+//! removes compiled components no installed version uses). The operations
 //! are `drover_app::retention` and `drover_engine::retention`'s, shared
 //! with the API; with `--server` (`remote.rs`) the same print functions
 //! show the API's answers.
@@ -14,7 +15,7 @@ use clap::{Args, Subcommand};
 use drover_app::retention::{self, Setting};
 use drover_engine::retention::{GcPreview, GcReport, Pace, gc_preview, gc_round};
 
-use crate::context::{actor, open_store};
+use crate::context::{actor, open_app, open_store};
 use crate::output;
 
 #[derive(Subcommand, Debug)]
@@ -97,12 +98,39 @@ pub(crate) fn age_ms(d: Duration) -> i64 {
 }
 
 pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
-    let store = open_store(db)?;
-    if args.dry_run {
-        print_preview(&gc_preview(&store)?, args.json)?;
+    let app = open_app(db)?;
+    let store = app.store().clone();
+    // Compiled components no installed version references (the cache
+    // beside the database; not part of `drover serve`'s rounds).
+    let swept = app.sweep_compiled(args.dry_run)?;
+    let mut value = if args.dry_run {
+        let preview = gc_preview(&store)?;
+        if !args.json {
+            print_preview(&preview, false)?;
+        }
+        serde_json::to_value(preview)?
     } else {
         let report = gc_round(&store, Pace::FOREGROUND, args.vacuum, &|| false)?;
-        print_report(&report, args.vacuum, args.json)?;
+        if !args.json {
+            print_report(&report, args.vacuum, false)?;
+        }
+        serde_json::to_value(report)?
+    };
+    if args.json {
+        value["compiled_cache"] = serde_json::to_value(&swept)?;
+        output::json(&value)?;
+    } else {
+        println!(
+            "compiled components no installed version uses: {} {} ({}); {} kept",
+            swept.removed.len(),
+            if args.dry_run {
+                "would be removed"
+            } else {
+                "removed"
+            },
+            bytes(swept.removed_bytes),
+            swept.kept
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,6 +16,7 @@ pub mod inquiry;
 mod kv;
 pub mod node;
 pub mod pack;
+pub mod pack_test;
 pub mod policy;
 pub mod replay;
 mod rule;

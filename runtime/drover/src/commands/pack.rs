@@ -1,4 +1,5 @@
-//! `drover pack install|list|show|promote|rollback|diff`.
+//! `drover pack install|list|show|promote|rollback|diff` (`pack test`:
+//! [`super::pack_test`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,6 +59,7 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
             print_diff(&d, json)
         }
         PackCmd::Build { .. } | PackCmd::New { .. } => run_offline(cmd),
+        PackCmd::Test(args) => super::pack_test::run(db, args),
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
