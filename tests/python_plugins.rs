@@ -90,6 +90,18 @@ fn a_new_python_pack_builds_installs_and_runs() {
         .unwrap();
     assert!(rule.status.success(), "{}{}", stdout(&rule), stderr(&rule));
     assert!(stdout(&rule).contains("world"), "{}", stdout(&rule));
+    let tested = d
+        .cmd()
+        .current_dir(&dir)
+        .args(["pack", "test"])
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success() && stdout(&tested).contains("2 passed"),
+        "{}{}",
+        stdout(&tested),
+        stderr(&tested)
+    );
 
     // Outside this drover's packs/: installed shadowed, so runs are dry.
     let out = d.expect(0, &["pack", "install", dir.to_str().unwrap()]);

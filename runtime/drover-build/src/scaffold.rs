@@ -88,6 +88,30 @@ pub fn files(name: &str, lang: Language) -> Result<Vec<(String, String)>, BuildE
     let test = format!(
         "{{\n  \"trigger\": \"{name}.hello\",\n  \"payload\": {{\n    \"name\": \"world\"\n  }}\n}}\n"
     );
+    let pack_test = format!(
+        "# The pack's tests, run by `drover pack test` on a scratch database\n\
+         # (docs/pack-authoring.md, \"Testing a pack\"); `drover pack build` runs\n\
+         # them too.\n\
+         description: The hello rule and action.\n\
+         \n\
+         tests:\n  \
+           - name: a hello event greets whoever it names\n    \
+             trigger:\n      \
+               type: {name}.hello\n      \
+               payload: {{name: world}}\n    \
+             expect:\n      \
+               matches:\n        \
+                 - rule: on_hello\n          \
+                   action: {name}.hello\n          \
+                   parameters: {{name: world}}\n\
+         \n  \
+           - name: hello greets, as a dry run\n    \
+             run: hello\n    \
+             parameters: {{name: world}}\n    \
+             expect:\n      \
+               status: succeeded\n      \
+               result: {{greeting: \"hello, world\", dry_run: true}}\n"
+    );
     let build_dirs = match lang {
         Language::Rust => "/components/\n/dist/\n/target/\n",
         _ => "/components/\n/dist/\n__pycache__/\n",
@@ -96,6 +120,7 @@ pub fn files(name: &str, lang: Language) -> Result<Vec<(String, String)>, BuildE
         ("pack.yaml".to_owned(), manifest),
         ("rules/on_hello.yaml".to_owned(), rule),
         ("tests/hello.json".to_owned(), test),
+        ("tests/hello.yaml".to_owned(), pack_test),
         ("README.md".to_owned(), readme(name, lang, source)),
         (
             ".gitignore".to_owned(),
@@ -252,6 +277,7 @@ Building needs {toolchain}.
 
 ```sh
 drover pack build                 # components/hello.wasm from {source}
+drover pack test                  # tests/hello.yaml: the rule matches, the action greets (dry run)
 drover rule test --rule rules/on_hello.yaml --trigger-instance tests/hello.json
 drover pack install .             # shadowed: its runs are dry runs until promoted
 drover run {name}.hello name=world
