@@ -259,6 +259,7 @@ mod tests {
                     shadow,
                     live: false,
                     digests: Default::default(),
+                    signer: None,
                 },
                 Vec::new(),
                 PackCatalog::default(),

@@ -47,6 +47,14 @@ pub enum Command {
     /// Give, list and revoke capability grants (admin).
     #[command(subcommand)]
     Grant(GrantCmd),
+    /// Signing keys for pack archives: `drover key new --name batch-team`.
+    #[command(subcommand)]
+    Key(crate::commands::key::KeyCmd),
+    /// Publisher keys this drover trusts to sign packs: `drover trust add
+    /// batch-team.pub --name batch-team --packs 'batch*'` (on the drover
+    /// host's database; each an audited change).
+    #[command(subcommand)]
+    Trust(crate::commands::trust::TrustCmd),
     /// Inspect executions.
     #[command(subcommand, name = "exec")]
     Exec(ExecCmd),
@@ -279,13 +287,22 @@ pub enum TriggerCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum PackCmd {
-    /// Check a pack directory, store its components by digest and record
-    /// it. Refuses a component that imports more than its manifest
-    /// declares.
+    /// Check a pack (a signed `.dpk` archive, or a directory while
+    /// developing), store its components by digest and record it. Refuses
+    /// a component that imports more than its manifest declares. An
+    /// archive must be intact (a changed file is refused, named) and
+    /// signed by a key trusted for the pack's name (`drover trust add`),
+    /// unless --allow-unsigned.
     Install {
-        /// Pack directories (each with a pack.yaml).
-        #[arg(required = true, value_name = "DIR")]
+        /// Pack archives (`NAME-VERSION.dpk`, from `drover pack build`) or
+        /// pack directories (each with a pack.yaml).
+        #[arg(required = true, value_name = "FILE.dpk|DIR")]
         dirs: Vec<PathBuf>,
+        /// Install an archive that is unsigned, or signed by a key not
+        /// trusted for it, anyway: always in shadow mode (so not with
+        /// --trusted). A changed archive is refused all the same.
+        #[arg(long, conflicts_with = "trusted")]
+        allow_unsigned: bool,
         /// Shadow mode: the pack's rules fire, but every execution they
         /// start, and every run of its actions and workflows, is a dry run,
         /// until `drover pack promote`. The default for packs from outside
@@ -343,6 +360,40 @@ pub enum PackCmd {
         /// The version to compare to (default: the newest shadowed
         /// candidate).
         to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a pack directory into `dist/NAME-VERSION.dpk`: the pack's
+    /// checks that need no database (pack.yaml, rules, policies, every
+    /// component a component of its world importing only what it
+    /// declares), then the archive (pack.yaml, components, rules,
+    /// policies, workflows, tests and a manifest of their digests).
+    Build {
+        /// The pack directory (default: the current directory).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Where to write the archive (default: DIR/dist).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Sign a pack archive (an SSH signature over its manifest, inside the
+    /// archive): `drover pack sign dist/netcheck-0.1.0.dpk --key batch-team`.
+    Sign {
+        /// The archive (`NAME-VERSION.dpk`).
+        #[arg(value_name = "FILE.dpk")]
+        archive: PathBuf,
+        /// A key made by `drover key new` (its NAME, from the keys
+        /// directory) or the PATH of an OpenSSH ed25519 private key.
+        #[arg(long, value_name = "NAME|PATH")]
+        key: String,
+    },
+    /// Check a pack archive: every file against the manifest, the
+    /// signature against the manifest, and who signed it (the trusted key's
+    /// name, if this drover's database trusts it). Exits non-zero when a
+    /// file or the signature does not match.
+    Verify {
+        #[arg(value_name = "FILE.dpk")]
+        archive: PathBuf,
         #[arg(long)]
         json: bool,
     },

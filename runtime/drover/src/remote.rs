@@ -755,6 +755,10 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
             crate::commands::pack::print_diff(&answer(d)?, json)
         }
         PackCmd::Install { .. } => refuse("pack install"),
+        // Offline: dispatched before --server is looked at.
+        PackCmd::Build { .. } | PackCmd::Sign { .. } | PackCmd::Verify { .. } => {
+            unreachable!("pack build, sign and verify run locally")
+        }
     }
 }
 
