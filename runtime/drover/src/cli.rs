@@ -39,7 +39,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Install, list and inspect packs.
+    /// Build, sign, verify, install, list and inspect packs.
     #[command(subcommand)]
     Pack(PackCmd),
     /// Run an action: `drover run core.echo message=hello`.
