@@ -164,6 +164,7 @@ mod tests {
                     shadow: false,
                     live: false,
                     digests: BTreeMap::new(),
+                    signer: None,
                 },
                 Vec::new(),
                 drover_store::PackCatalog::default(),

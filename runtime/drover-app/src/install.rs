@@ -61,6 +61,19 @@ pub struct InstallReport {
     /// Components compiled by this install: one per new digest, however
     /// many plugins share it; none for digests already compiled.
     pub compiled: usize,
+    /// Who signed the archive it came from (see
+    /// [`drover_store::InstalledPack::signer`]); `None` for a directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+/// Where a pack version comes from when it is not a pack directory: the
+/// archive it was verified from (recorded as its source) and its signer.
+#[derive(Clone, Debug)]
+pub struct ArchiveOrigin {
+    pub archive: std::path::PathBuf,
+    /// `NAME SHA256:…` or `unsigned`.
+    pub signer: String,
 }
 
 impl App {
@@ -95,6 +108,19 @@ impl App {
         shadow: bool,
         catalog: PackCatalog,
     ) -> Result<InstallReport, InstallError> {
+        self.install_from(dir, by, shadow, catalog, None)
+    }
+
+    /// [`App::install_with`] of a pack extracted from a verified archive
+    /// (`origin`): the archive is recorded as its source, with its signer.
+    pub fn install_from(
+        &self,
+        dir: &Path,
+        by: impl Into<ChangeBy>,
+        shadow: bool,
+        catalog: PackCatalog,
+        origin: Option<&ArchiveOrigin>,
+    ) -> Result<InstallReport, InstallError> {
         let by: ChangeBy = by.into();
         let mut source = load_pack_dir(dir)?;
         self.check_workflows(&source.dir, &mut source.pack)?;
@@ -105,7 +131,11 @@ impl App {
             .get_pack(&pack.name, Some(&pack.version))?
             .is_some();
         let manifest = serde_json::to_value(pack).map_err(StoreError::from)?;
-        let source_dir = std::fs::canonicalize(&source.dir).unwrap_or(source.dir.clone());
+        let source_dir = match origin {
+            Some(o) => std::fs::canonicalize(&o.archive).unwrap_or(o.archive.clone()),
+            None => std::fs::canonicalize(&source.dir).unwrap_or(source.dir.clone()),
+        };
+        let signer = origin.map(|o| o.signer.clone());
         let compiled = checked.compiled;
         let blobs = checked
             .components
@@ -127,6 +157,7 @@ impl App {
                 shadow,
                 live: false,
                 digests: Default::default(),
+                signer: signer.clone(),
             },
             blobs,
             catalog,
@@ -144,6 +175,7 @@ impl App {
             shadow,
             plugins: checked.plugins,
             compiled: compiled.len(),
+            signer,
         })
     }
 
@@ -159,6 +191,15 @@ impl App {
             .flat_map(|p| p.digests.into_values())
             .collect();
         Ok(self.runtime.sweep_cache(&keep, dry_run)?)
+    }
+
+    /// The install checks that need no database, for `drover pack build`:
+    /// the pack directory loads, and every component is a component of
+    /// its world importing only what its plugin declares. (Workflows are
+    /// checked at install, against the packs installed there.)
+    pub fn check_components(&self, dir: &Path) -> Result<Vec<InstalledPlugin>, InstallError> {
+        let source = load_pack_dir(dir)?;
+        Ok(self.runtime.check_pack(&source)?.plugins)
     }
 
     fn check_workflows(&self, dir: &Path, pack: &mut Pack) -> Result<(), InstallError> {

@@ -49,6 +49,7 @@ pub mod rules;
 pub mod secrets;
 pub mod shadow;
 pub mod trace;
+pub mod trust;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ use drover_store::{Store, StoreError};
 use crate::catalog::PackIndex;
 
 pub use grants::{GiveError, RevokeError, give_grant, prepare_grant, revoke_grant};
-pub use install::{InstallError, InstallReport};
+pub use install::{ArchiveOrigin, InstallError, InstallReport};
 
 /// The application: store, fleet and plugin runtime of one process.
 pub struct App {

@@ -93,6 +93,7 @@ fn installed(p: &Pack, live: bool, shadow: bool) -> InstalledPack {
             ("ping".to_owned(), "sha256:ping".to_owned()),
         ]
         .into(),
+        signer: None,
     }
 }
 

@@ -357,6 +357,7 @@ mod tests {
                     shadow,
                     live: false,
                     digests: Default::default(),
+                    signer: None,
                 },
                 Vec::new(),
                 PackCatalog::default(),

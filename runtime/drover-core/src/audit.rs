@@ -126,6 +126,10 @@ pub mod kinds {
     pub const FLEET_SETTINGS: &str = "fleet.settings";
     /// The storm brake released by an operator.
     pub const FLEET_BRAKE: &str = "fleet.brake";
+    /// A publisher key trusted to sign pack archives.
+    pub const TRUST_ADD: &str = "trust.add";
+    /// A publisher key no longer trusted.
+    pub const TRUST_REMOVE: &str = "trust.remove";
 
     /// Every kind, for help texts and checking a filter.
     pub const ALL: &[&str] = &[
@@ -140,6 +144,8 @@ pub mod kinds {
         FLEET_BUDGET,
         FLEET_SETTINGS,
         FLEET_BRAKE,
+        TRUST_ADD,
+        TRUST_REMOVE,
     ];
 }
 

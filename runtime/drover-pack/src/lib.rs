@@ -11,7 +11,9 @@
 //!   checking each is a WebAssembly *component*, and their [`Digest`]s;
 //! - plugin parameters ([`Parameters`]): JSON Schema validation with
 //!   defaults, and `key=value` command-line parsing;
-//! - plugin references, `core.echo` ([`ActionRef`]).
+//! - plugin references, `core.echo` ([`ActionRef`]);
+//! - pack archives, `NAME-VERSION.dpk` ([`archive`]), and their SSH
+//!   signatures ([`signing`]).
 //!
 //! It does not compile or run components, check their imports against the
 //! declared capabilities (that needs wasmtime: `drover-host`), or store
@@ -50,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod archive;
 mod digest;
 mod error;
 mod fields;
@@ -57,6 +60,7 @@ mod manifest;
 mod pack;
 mod params;
 mod reference;
+pub mod signing;
 mod source;
 
 pub use digest::{Digest, DigestError};

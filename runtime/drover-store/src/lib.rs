@@ -29,6 +29,7 @@ mod sim;
 pub mod sqlite;
 mod stream;
 mod timers;
+mod trust;
 mod webhooks;
 mod workflows;
 
@@ -54,6 +55,7 @@ pub use sensors::SensorStatus;
 pub use sim::SimFault;
 pub use stream::{Changes, StreamCursor, StreamEvent};
 pub use timers::TimerState;
+pub use trust::TrustedKey;
 pub use workflows::{
     ChildLink, ChildRow, ChildrenHead, Progress, StatePart, StateWrite, WorkflowRun,
 };
@@ -82,6 +84,7 @@ pub mod prelude {
     pub use crate::sim::SimStore;
     pub use crate::stream::StreamStore;
     pub use crate::timers::TimerStore;
+    pub use crate::trust::TrustStore;
     pub use crate::webhooks::WebhookStore;
     pub use crate::workflows::WorkflowStore;
 }
@@ -137,6 +140,7 @@ pub trait Storage:
     + SimStore
     + StreamStore
     + TimerStore
+    + TrustStore
     + WebhookStore
     + WorkflowStore
 {

@@ -34,6 +34,10 @@ pub struct InstalledPack {
     pub live: bool,
     /// Plugin name -> component digest.
     pub digests: BTreeMap<String, String>,
+    /// Who signed the archive it was installed from: `None` for a pack
+    /// directory, `unsigned` (installed with `--allow-unsigned`), or the
+    /// trusted key's name and fingerprint (`batch-team SHA256:…`).
+    pub signer: Option<String>,
 }
 
 /// What [`PackStore::rollback_pack`] did: the live version before (now in

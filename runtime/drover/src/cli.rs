@@ -39,7 +39,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Install, list and inspect packs.
+    /// Build, sign, verify, install, list and inspect packs.
     #[command(subcommand)]
     Pack(PackCmd),
     /// Run an action: `drover run core.echo message=hello`.
@@ -47,6 +47,14 @@ pub enum Command {
     /// Give, list and revoke capability grants (admin).
     #[command(subcommand)]
     Grant(GrantCmd),
+    /// Signing keys for pack archives: `drover key new --name batch-team`.
+    #[command(subcommand)]
+    Key(crate::commands::key::KeyCmd),
+    /// Publisher keys this drover trusts to sign packs: `drover trust add
+    /// batch-team.pub --name batch-team --packs 'batch*'` (on the drover
+    /// host's database; each an audited change).
+    #[command(subcommand)]
+    Trust(crate::commands::trust::TrustCmd),
     /// Inspect executions.
     #[command(subcommand, name = "exec")]
     Exec(ExecCmd),
@@ -286,13 +294,22 @@ pub enum Lang {
 
 #[derive(Subcommand, Debug)]
 pub enum PackCmd {
-    /// Check a pack directory, store its components by digest and record
-    /// it. Refuses a component that imports more than its manifest
-    /// declares.
+    /// Check a pack (a signed `.dpk` archive, or a directory while
+    /// developing), store its components by digest and record it. Refuses
+    /// a component that imports more than its manifest declares. An
+    /// archive must be intact (a changed file is refused, named) and
+    /// signed by a key trusted for the pack's name (`drover trust add`),
+    /// unless --allow-unsigned.
     Install {
-        /// Pack directories (each with a pack.yaml).
-        #[arg(required = true, value_name = "DIR")]
+        /// Pack archives (`NAME-VERSION.dpk`, from `drover pack build`) or
+        /// pack directories (each with a pack.yaml).
+        #[arg(required = true, value_name = "FILE.dpk|DIR")]
         dirs: Vec<PathBuf>,
+        /// Install an archive that is unsigned, or signed by a key not
+        /// trusted for it, anyway: always in shadow mode (so not with
+        /// --trusted). A changed archive is refused all the same.
+        #[arg(long, conflicts_with = "trusted")]
+        allow_unsigned: bool,
         /// Shadow mode: the pack's rules fire, but every execution they
         /// start, and every run of its actions and workflows, is a dry run,
         /// until `drover pack promote`. The default for packs from outside
@@ -353,15 +370,28 @@ pub enum PackCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Build every plugin of a pack that names a `source:` (a `.py` file,
-    /// or a Rust crate directory) into the component its `component:`
-    /// names: against a WIT world narrowed to the plugin's declared
-    /// capabilities, with componentize-py (Python) or cargo (Rust). Needs
-    /// no database.
+    /// Build a pack directory into `dist/NAME-VERSION.dpk`, in steps:
+    /// every plugin that names a `source:` (a `.py` file, or a Rust crate
+    /// directory) is built into the component its `component:` names,
+    /// against a WIT world narrowed to its declared capabilities
+    /// (componentize-py, cargo); then the checks that need no database
+    /// (pack.yaml, rules, policies, every component a component of its
+    /// world importing only what it declares); then the pack's own tests
+    /// (`tests/*.yaml`, as `drover pack test`: a failing test writes no
+    /// archive, exit 1); then the archive (pack.yaml, components, rules,
+    /// policies, workflows, tests and a manifest of their digests).
+    /// Needs no database.
     Build {
         /// The pack directory (with pack.yaml; default: the current one).
         #[arg(value_name = "DIR", default_value = ".")]
         dir: PathBuf,
+        /// Where to write the archive (default: DIR/dist).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Do not run the pack's tests (`drover pack test` still does).
+        #[arg(long)]
+        skip_tests: bool,
+        /// Print what each step did as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -387,6 +417,27 @@ pub enum PackCmd {
     /// test failed, 2 bad input (the pack or a test file). The format:
     /// docs/pack-authoring.md, "Testing a pack".
     Test(crate::commands::pack_test::PackTestArgs),
+    /// Sign a pack archive (an SSH signature over its manifest, inside the
+    /// archive): `drover pack sign dist/netcheck-0.1.0.dpk --key batch-team`.
+    Sign {
+        /// The archive (`NAME-VERSION.dpk`).
+        #[arg(value_name = "FILE.dpk")]
+        archive: PathBuf,
+        /// A key made by `drover key new` (its NAME, from the keys
+        /// directory) or the PATH of an OpenSSH ed25519 private key.
+        #[arg(long, value_name = "NAME|PATH")]
+        key: String,
+    },
+    /// Check a pack archive: every file against the manifest, the
+    /// signature against the manifest, and who signed it (the trusted key's
+    /// name, if this drover's database trusts it). Exits non-zero when a
+    /// file or the signature does not match.
+    Verify {
+        #[arg(value_name = "FILE.dpk")]
+        archive: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// List installed packs.
     List {
         #[arg(long)]

@@ -755,8 +755,12 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
             crate::commands::pack::print_diff(&answer(d)?, json)
         }
         PackCmd::Install { .. } => refuse("pack install"),
-        PackCmd::Build { .. } | PackCmd::New { .. } => {
-            unreachable!("offline: dispatched before --server")
+        // Offline: dispatched before --server is looked at.
+        PackCmd::Build { .. }
+        | PackCmd::New { .. }
+        | PackCmd::Sign { .. }
+        | PackCmd::Verify { .. } => {
+            unreachable!("pack build, new, sign and verify run locally")
         }
         // Runs here, on a scratch database: the server plays no part.
         PackCmd::Test(args) => crate::commands::pack_test::run(std::path::Path::new(""), args),

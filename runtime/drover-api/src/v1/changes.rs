@@ -53,7 +53,7 @@ pub struct ChangeView {
     actor: String,
     /// `pack.install`, `pack.promote`, `grant.add`, `grant.revoke`,
     /// `rule.enable`, `rule.disable`, `fleet.budget`, `fleet.settings`,
-    /// `fleet.brake`.
+    /// `fleet.brake`, `trust.add`, `trust.remove`.
     kind: String,
     /// What changed: `batchops@0.2.0`, `batchops@0.1.0 nodes.reboot`,
     /// `batchops.on_no_contact`, a budget's name, `brake`, `pause`...

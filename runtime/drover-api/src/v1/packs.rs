@@ -36,6 +36,11 @@ pub struct PackItem {
     /// The version rules, workflows and runs use (the newest trusted one,
     /// else the newest).
     live: bool,
+    /// Who signed the archive it was installed from: the trusted key's
+    /// name and fingerprint (`batch-team SHA256:…`), `unsigned` or
+    /// `untrusted SHA256:…` (installed with --allow-unsigned); null for a
+    /// pack directory.
+    signer: Option<String>,
 }
 
 fn item(p: &InstalledPack) -> PackItem {
@@ -48,6 +53,7 @@ fn item(p: &InstalledPack) -> PackItem {
         installed_by: p.installed_by.clone(),
         shadow: p.shadow,
         live: p.live,
+        signer: p.signer.clone(),
     }
 }
 

@@ -23,6 +23,7 @@ mod sensors;
 mod sim;
 mod stream;
 mod timers;
+mod trust;
 mod webhooks;
 mod workflows;
 mod writer;
@@ -61,6 +62,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0021_traces.sql")),
         M::up(include_str!("migrations/0022_changes.sql")),
         M::up(include_str!("migrations/0023_side_by_side.sql")),
+        M::up(include_str!("migrations/0024_pack_signers.sql")),
     ])
 }
 

@@ -31,8 +31,8 @@ impl PackStore for SqliteStore {
             )?;
             conn.execute(
                 "INSERT INTO packs (name, version, manifest, source_dir, installed_at, installed_by,
-                    shadow, rules, policies)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    shadow, rules, policies, signer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     pack.name,
                     pack.version,
@@ -43,6 +43,7 @@ impl PackStore for SqliteStore {
                     pack.shadow,
                     serde_json::to_string(&catalog.rules)?,
                     serde_json::to_string(&catalog.policies)?,
+                    pack.signer,
                 ],
             )?;
             for c in &components {
@@ -65,6 +66,11 @@ impl PackStore for SqliteStore {
                 "installed"
             };
             let mode = if pack.shadow { " in shadow mode" } else { "" };
+            let signed = match &pack.signer {
+                None => String::new(),
+                Some(s) if s == "unsigned" => " from an unsigned archive".to_owned(),
+                Some(s) => format!(" signed by {s}"),
+            };
             let live_note = if live == pack.version {
                 "it is the live version".to_owned()
             } else {
@@ -76,7 +82,7 @@ impl PackStore for SqliteStore {
                 kinds::PACK_INSTALL,
                 &reference,
                 &reference,
-                format!("{verb} {reference}{mode}; {live_note}"),
+                format!("{verb} {reference}{signed}{mode}; {live_note}"),
                 was,
                 now,
             )?;
@@ -102,7 +108,7 @@ impl PackStore for SqliteStore {
             let row = conn
                 .prepare_cached(
                     "SELECT name, version, manifest, source_dir, installed_at, installed_by, shadow,
-                        live
+                        live, signer
                      FROM packs WHERE name = ?1 AND (?2 IS NULL OR version = ?2)
                      ORDER BY live DESC, installed_at DESC, rowid DESC LIMIT 1",
                 )?
@@ -116,6 +122,7 @@ impl PackStore for SqliteStore {
                         r.get::<_, String>(5)?,
                         r.get::<_, bool>(6)?,
                         r.get::<_, bool>(7)?,
+                        r.get::<_, Option<String>>(8)?,
                     ))
                 })
                 .optional()?;
@@ -128,6 +135,7 @@ impl PackStore for SqliteStore {
                 installed_by,
                 shadow,
                 live,
+                signer,
             )) = row
             else {
                 return Ok(None);
@@ -148,6 +156,7 @@ impl PackStore for SqliteStore {
                 shadow,
                 live,
                 digests,
+                signer,
             }))
         })
     }
@@ -276,10 +285,14 @@ fn version_state(
     version: &str,
     live: Option<&str>,
 ) -> Result<Value> {
-    let shadow: Option<bool> = conn
-        .prepare_cached("SELECT shadow FROM packs WHERE name = ?1 AND version = ?2")?
-        .query_row(params![name, version], |r| r.get(0))
+    let row: Option<(bool, Option<String>)> = conn
+        .prepare_cached("SELECT shadow, signer FROM packs WHERE name = ?1 AND version = ?2")?
+        .query_row(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    let (shadow, signer) = match row {
+        Some((shadow, signer)) => (Some(shadow), signer),
+        None => (None, None),
+    };
     let digests: BTreeMap<String, String> = conn
         .prepare_cached(
             "SELECT plugin, digest FROM pack_components WHERE pack = ?1 AND version = ?2",
@@ -291,6 +304,7 @@ fn version_state(
         "installed": shadow.is_some(),
         "shadow": shadow,
         "digests": if shadow.is_some() { json!(digests) } else { Value::Null },
+        "signer": signer,
     }))
 }
 
@@ -345,6 +359,7 @@ mod tests {
             shadow,
             live: false,
             digests: Default::default(),
+            signer: None,
         }
     }
 

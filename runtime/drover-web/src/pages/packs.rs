@@ -31,6 +31,10 @@ struct PackRow {
     live: bool,
     installed_at_ms: i64,
     installed_by: String,
+    /// Who signed the archive it came from; `None` for a pack directory.
+    signer: Option<String>,
+    /// Installed with --allow-unsigned (unsigned, or by an untrusted key).
+    signer_unverified: bool,
     plugins: Vec<PluginRow>,
     /// Capabilities needing a grant that some plugin declares.
     grantable: Vec<CapRow>,
@@ -110,6 +114,11 @@ fn pack_row(installed: InstalledPack, grants: Vec<Grant>) -> Result<PackRow, Web
         live: installed.live,
         installed_at_ms: installed.installed_at_ms,
         installed_by: installed.installed_by,
+        signer_unverified: installed
+            .signer
+            .as_deref()
+            .is_some_and(|s| s == "unsigned" || s.starts_with("untrusted ")),
+        signer: installed.signer,
         plugins,
         grantable: grantable.into_values().collect(),
         grants,

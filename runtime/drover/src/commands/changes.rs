@@ -53,8 +53,8 @@ pub struct FilterArgs {
     #[arg(long, value_name = "AGE|TIME")]
     since: Option<String>,
     /// Only this kind (pack.install, pack.promote, grant.add, grant.revoke,
-    /// rule.enable, rule.disable, fleet.budget, fleet.settings, fleet.brake)
-    /// or a prefix (pack, grant, rule, fleet).
+    /// rule.enable, rule.disable, fleet.budget, fleet.settings, fleet.brake,
+    /// trust.add, trust.remove) or a prefix (pack, grant, rule, fleet, trust).
     #[arg(long)]
     kind: Option<String>,
     /// Only this subject or what is under it (`batchops` covers

@@ -13,9 +13,11 @@ pub mod gc;
 pub mod grant;
 pub mod incident;
 pub mod inquiry;
+pub mod key;
 mod kv;
 pub mod node;
 pub mod pack;
+pub mod pack_archive;
 pub mod pack_test;
 pub mod policy;
 pub mod replay;
@@ -27,6 +29,7 @@ mod serve;
 pub mod shadow;
 pub mod sim;
 pub mod trigger;
+pub mod trust;
 mod workflow;
 
 use std::process::ExitCode;
@@ -47,12 +50,18 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) if remote.is_none() => return access::user(&db, cmd),
         // Offline: they read files, never a drover, so --server changes nothing.
         Command::Workflow(cmd) => return workflow::run(cmd),
+        // Offline: files and keys on this machine (verify reads the local
+        // database's trusted keys when there is one).
+        Command::Key(cmd) => return key::run(cmd),
+        Command::Pack(
+            cmd @ (crate::cli::PackCmd::Build { .. }
+            | crate::cli::PackCmd::Sign { .. }
+            | crate::cli::PackCmd::Verify { .. }),
+        ) => return pack_archive::run(&db, cmd),
         // Its own database in --dir, set up and served in this process.
         Command::Demo(args) => return demo::run(args),
-        // Offline: they read and write a pack directory, never a drover.
-        Command::Pack(
-            cmd @ (crate::cli::PackCmd::Build { .. } | crate::cli::PackCmd::New { .. }),
-        ) => {
+        // Offline: it writes a pack directory, never a drover.
+        Command::Pack(cmd @ crate::cli::PackCmd::New { .. }) => {
             return pack::run_offline(cmd);
         }
         Command::Rule(crate::cli::RuleCmd::Test(args)) => {
@@ -67,6 +76,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Pack(cmd) => pack::run(&db, cmd),
         Command::Run(args) => run::run(&db, args),
         Command::Grant(cmd) => grant::run(&db, cmd),
+        Command::Trust(cmd) => trust::run(&db, cmd),
         Command::Exec(cmd) => exec::run(&db, cmd),
         Command::Audit(cmd) => audit::run(&db, cmd),
         Command::Changes(cmd) => changes::run(&db, cmd),
@@ -89,7 +99,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Policy(cmd) => policy::run(&db, cmd),
         Command::Retention(cmd) => gc::retention_cmd(&db, cmd),
         Command::Gc(args) => gc::gc(&db, args),
-        Command::Token(_) | Command::User(_) | Command::Demo(_) => {
+        Command::Token(_) | Command::User(_) | Command::Demo(_) | Command::Key(_) => {
             unreachable!("dispatched above")
         }
     }

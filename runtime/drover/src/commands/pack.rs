@@ -1,5 +1,11 @@
 //! `drover pack install|list|show|promote|rollback|diff` (`pack test`:
-//! [`super::pack_test`]).
+//! [`super::pack_test`]; `pack build|sign|verify`: [`super::pack_archive`]).
+//!
+//! Install takes pack directories (local development) and `.dpk`
+//! archives: an archive is verified (every file against its manifest, the
+//! signature against the manifest) and must be signed by a key trusted for
+//! the pack's name, unless `--allow-unsigned`, which installs it in shadow
+//! mode.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,6 +24,7 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
     match cmd {
         PackCmd::Install {
             dirs,
+            allow_unsigned,
             shadow,
             trusted,
             reason,
@@ -26,6 +33,7 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
             db,
             &dirs,
             shadow.then_some(true).or(trusted.then_some(false)),
+            allow_unsigned,
             &ChangeBy::new(&actor(), reason.as_deref())?,
             json,
         ),
@@ -58,8 +66,11 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
             )?;
             print_diff(&d, json)
         }
-        PackCmd::Build { .. } | PackCmd::New { .. } => run_offline(cmd),
+        PackCmd::New { .. } => run_offline(cmd),
         PackCmd::Test(args) => super::pack_test::run(db, args),
+        PackCmd::Build { .. } | PackCmd::Sign { .. } | PackCmd::Verify { .. } => {
+            crate::commands::pack_archive::run(db, cmd)
+        }
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
@@ -68,20 +79,9 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
 /// `drover pack build` and `drover pack new`: a pack directory, no database.
 pub fn run_offline(cmd: PackCmd) -> Result<ExitCode> {
     match cmd {
-        PackCmd::Build { dir, json } => build(&dir, json),
         PackCmd::New { name, lang, dir } => new(&name, lang, dir),
-        _ => unreachable!("only build and new are offline"),
+        _ => unreachable!("only new is offline here"),
     }
-}
-
-/// `drover pack build`: compile the pack's sources (more steps, such as
-/// the install checks and an archive, are added around this call).
-fn build(dir: &Path, as_json: bool) -> Result<ExitCode> {
-    let built = compile_sources(dir, as_json)?;
-    if as_json {
-        output::json(&built)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Builds every plugin of the pack in `dir` that has a `source:`, saying
@@ -195,27 +195,111 @@ fn promote(db: &Path, spec: &str, by: &ChangeBy) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `path` is a pack archive (a file; a pack is otherwise a
+/// directory).
+fn is_archive(path: &Path) -> bool {
+    path.is_file()
+        || path
+            .extension()
+            .is_some_and(|e| e == drover_pack::archive::ARCHIVE_EXTENSION)
+}
+
+/// Verifies the archive at `path` against the trusted keys and decides
+/// whether it may be installed: its extracted pack (dropped: removed),
+/// its origin, and the shadow mode it must have (`Some(true)` when only
+/// `--allow-unsigned` lets it in).
+fn open_archive(
+    app: &drover_app::App,
+    path: &Path,
+    allow_unsigned: bool,
+) -> Result<(
+    drover_pack::archive::OpenedArchive,
+    drover_app::ArchiveOrigin,
+    Option<bool>,
+)> {
+    use drover_app::trust::Signer;
+    let trusted = app.store().list_trusted_keys()?;
+    let verified = drover_app::trust::verify_archive(path, &trusted)?;
+    let pack = &verified.opened.manifest.name;
+    let shown = path.display();
+    let refusal = match &verified.signer {
+        Signer::Trusted { .. } => None,
+        Signer::Unsigned => Some(format!(
+            "{shown}: the archive is unsigned; ask its publisher for a signed one (`drover pack \
+             sign`) and trust their key (`drover trust add KEY.pub --name NAME --packs \
+             '{pack}'`), or install it in shadow mode with --allow-unsigned"
+        )),
+        Signer::Untrusted { fingerprint } => Some(format!(
+            "{shown}: signed by key {fingerprint}, which this drover does not trust; if you \
+             trust its publisher, `drover trust add KEY.pub --name NAME --packs '{pack}'` with \
+             their public key, or install it in shadow mode with --allow-unsigned"
+        )),
+        Signer::NotForPack {
+            name,
+            fingerprint,
+            packs,
+        } => Some(format!(
+            "{shown}: signed by {name} ({fingerprint}), which is trusted only for packs '{}', \
+             not for {pack}; to trust it for {pack} too, `drover trust remove {name}` and `drover \
+             trust add` it again with --packs covering {pack}, or install it in shadow mode with \
+             --allow-unsigned",
+            packs.join(",")
+        )),
+    };
+    let force_shadow = match refusal {
+        Some(why) if !allow_unsigned => bail!(why),
+        Some(_) => Some(true),
+        None => None,
+    };
+    let signer = match &verified.signer {
+        Signer::Untrusted { fingerprint } | Signer::NotForPack { fingerprint, .. } => {
+            format!("untrusted {fingerprint}")
+        }
+        other => other.recorded(),
+    };
+    let origin = drover_app::ArchiveOrigin {
+        archive: path.to_owned(),
+        signer,
+    };
+    Ok((verified.opened, origin, force_shadow))
+}
+
 fn install(
     db: &Path,
     dirs: &[std::path::PathBuf],
     shadow: Option<bool>,
+    allow_unsigned: bool,
     by: &ChangeBy,
     as_json: bool,
 ) -> Result<ExitCode> {
     let app = open_app(db)?;
     let mut reports = Vec::new();
-    for dir in dirs {
-        let cannot = || format!("cannot install the pack in {}", dir.display());
+    for given in dirs {
+        let cannot = || format!("cannot install the pack in {}", given.display());
+        // An archive is verified and extracted; its pack is installed from
+        // the extracted directory (removed when `opened` is dropped).
+        let (opened, origin, forced) = if is_archive(given) {
+            let (opened, origin, forced) =
+                open_archive(&app, given, allow_unsigned).with_context(cannot)?;
+            (Some(opened), Some(origin), forced)
+        } else {
+            (None, None, None)
+        };
+        let dir = opened.as_ref().map_or(given.as_path(), |o| o.dir());
         // Rules are checked first: a bad rule refuses the whole pack.
         let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
         let rules = pack_rules.references();
         let policies = pack_rules.policy_references();
         let name = pack_rules.pack().to_owned();
         let upgrade = is_new_version(app.store(), &name, pack_rules.version())?;
-        let shadow = shadow.unwrap_or_else(|| upgrade || shadow_by_default(dir));
+        // An archive is shadowed unless the operator says otherwise (its
+        // extracted directory is never one of this drover's own packs).
+        let shadow = forced
+            .or(shadow)
+            .unwrap_or_else(|| upgrade || shadow_by_default(dir));
         // Pack, components, rules and policies: one transaction.
         let report = app
-            .install_with(dir, by, shadow, pack_rules.into_catalog())
+            .install_from(dir, by, shadow, pack_rules.into_catalog(), origin.as_ref())
             .with_context(cannot)?;
         let live = app.store().get_pack(&name, None)?;
         if !as_json {
@@ -234,6 +318,9 @@ fn install(
                 String::new()
             };
             println!("{verb} {}{mode}", report.pack);
+            if let Some(signer) = &report.signer {
+                println!("  signer: {signer}");
+            }
             if let Some(live) = live.filter(|l| format!("{}@{}", l.name, l.version) != report.pack)
             {
                 println!(
@@ -281,6 +368,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
                     "shadow": p.shadow,
                     "live": p.live,
                     "source_dir": p.source_dir,
+                    "signer": p.signer,
                 })
             })
             .collect();
@@ -297,6 +385,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
         "STATE".into(),
         "PLUGINS".into(),
         "INSTALLED".into(),
+        "SIGNER".into(),
         "DESCRIPTION".into(),
     ]];
     for p in &packs {
@@ -312,6 +401,7 @@ fn list(db: &Path, as_json: bool) -> Result<ExitCode> {
             .into(),
             p.digests.keys().cloned().collect::<Vec<_>>().join(","),
             output::time(p.installed_at_ms),
+            signer_text(p.signer.as_deref()).into(),
             p.manifest["description"].as_str().unwrap_or("").to_owned(),
         ]);
     }
@@ -344,6 +434,7 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
         installed.installed_by,
         installed.source_dir
     );
+    println!("signer: {}", signer_text(installed.signer.as_deref()));
     if installed.live {
         println!("LIVE: rules, workflows and `drover run` use this version");
     } else if let Some(live) = store.get_pack(&pack.name, None)? {
@@ -387,6 +478,12 @@ fn show(db: &Path, spec: &str, as_json: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who signed an installed version, for people: the recorded signer, or
+/// that it came from a directory.
+pub fn signer_text(signer: Option<&str>) -> &str {
+    signer.unwrap_or("none (a pack directory)")
 }
 
 /// "granted (scope)", "needs no grant", or "not granted".

@@ -1,0 +1,216 @@
+//! `drover pack build|sign|verify`: a pack directory into a `.dpk`
+//! archive, an SSH signature into the archive, and checking one. All three
+//! work on files of this machine (verify also reads the local database's
+//! trusted keys, when there is a database).
+//!
+//! `pack build` is a list of steps, each its own function, so steps can be
+//! added before the checks (building plugin sources) or after them
+//! (running the pack's tests).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use drover_pack::archive::{self, BuiltArchive};
+use serde_json::json;
+
+use crate::cli::PackCmd;
+use crate::output;
+
+pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
+    match cmd {
+        PackCmd::Build {
+            dir,
+            out,
+            skip_tests,
+            json,
+        } => build(&dir, out, skip_tests, json),
+        PackCmd::Sign { archive, key } => sign(&archive, &key),
+        PackCmd::Verify { archive, json } => verify(db, &archive, json),
+        _ => unreachable!("only build, sign and verify come here"),
+    }
+}
+
+/// `drover pack build`: the steps, in order; each says what it did
+/// (unless `as_json`: then one object at the end).
+fn build(dir: &Path, out: Option<PathBuf>, skip_tests: bool, as_json: bool) -> Result<ExitCode> {
+    let out = out.unwrap_or_else(|| dir.join("dist"));
+    let sources = super::pack::compile_sources(dir, as_json)?;
+    build_check_rules(dir)?;
+    let checked = build_check_components(dir, as_json)?;
+    let tests = if skip_tests {
+        None
+    } else {
+        let report = build_run_tests(dir)?;
+        if !as_json && !report.files.is_empty() {
+            println!("{report}");
+        }
+        if !report.ok() {
+            if as_json {
+                output::json(&json!({"built": sources, "checked": checked, "tests": report}))?;
+            }
+            eprintln!(
+                "error: {} of the pack's tests failed: no archive written (fix them, or build \
+                 with --skip-tests)",
+                report.failed
+            );
+            return Ok(ExitCode::from(1));
+        }
+        Some(report)
+    };
+    let built = build_write_archive(dir, &out)?;
+    if as_json {
+        output::json(&json!({
+            "built": sources,
+            "checked": checked,
+            "tests": tests,
+            "archive": {
+                "path": built.path,
+                "name": built.manifest.name,
+                "version": built.manifest.version,
+                "files": built.manifest.files.len(),
+            },
+        }))?;
+    } else {
+        build_report(&built);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// pack.yaml, rules and policies parse and check (what install checks
+/// first).
+fn build_check_rules(dir: &Path) -> Result<()> {
+    drover_engine::read_pack_rules(dir)
+        .with_context(|| format!("cannot build the pack in {}", dir.display()))?;
+    Ok(())
+}
+
+/// Every component is a component of its world and imports only what its
+/// plugin declares: the install's checks, in a throwaway database and
+/// cache (they need none of the host's state).
+fn build_check_components(dir: &Path, quiet: bool) -> Result<Vec<serde_json::Value>> {
+    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let store = drover_store::Store::open(&scratch.path().join("build.db"))?;
+    let app = drover_app::App::with_defaults(store, &scratch.path().join("cache"))?;
+    let plugins = app
+        .check_components(dir)
+        .with_context(|| format!("cannot build the pack in {}", dir.display()))?;
+    let mut checked = Vec::new();
+    for p in plugins {
+        if !quiet {
+            let imports = if p.imports.is_empty() {
+                "no host imports".to_owned()
+            } else {
+                p.imports.join(", ")
+            };
+            println!(
+                "checked {} ({}) {}  imports: {imports}",
+                p.name, p.kind, p.digest
+            );
+        }
+        checked.push(
+            json!({"plugin": p.name, "kind": p.kind, "digest": p.digest, "imports": p.imports}),
+        );
+    }
+    Ok(checked)
+}
+
+/// The pack's own tests (`tests/*.yaml`), as `drover pack test` runs them.
+fn build_run_tests(dir: &Path) -> Result<drover_engine::pack_test::Report> {
+    let opts = drover_engine::pack_test::Options {
+        filter: None,
+        cache_dir: None,
+    };
+    drover_engine::pack_test::test_pack(dir, &opts)
+        .with_context(|| format!("cannot build the pack in {}", dir.display()))
+}
+
+/// Writes `out/NAME-VERSION.dpk`.
+fn build_write_archive(dir: &Path, out: &Path) -> Result<BuiltArchive> {
+    Ok(archive::write_archive(dir, out)?)
+}
+
+fn build_report(built: &BuiltArchive) {
+    let bytes: u64 = built.manifest.files.iter().map(|f| f.size).sum();
+    println!(
+        "built {} ({}@{}: {} files, {bytes} bytes, unsigned; sign it with `drover pack sign {} \
+         --key NAME`)",
+        built.path.display(),
+        built.manifest.name,
+        built.manifest.version,
+        built.manifest.files.len(),
+        built.path.display()
+    );
+}
+
+/// `drover pack sign`: signs the manifest of a checked archive and puts
+/// the signature in it.
+fn sign(path: &Path, key: &str) -> Result<ExitCode> {
+    let key_path = crate::commands::key::find_private_key(key)?;
+    let text = read_private_key(&key_path)?;
+    let opened = archive::read_archive(path, &archive::Limits::default())?;
+    let what = key_path.display().to_string();
+    let signature = drover_pack::signing::sign(&what, &text, &opened.manifest_bytes)?;
+    let signer = drover_pack::signing::verify(&opened.manifest_bytes, &signature)?;
+    drop(opened);
+    archive::add_signature(path, &signature)?;
+    println!(
+        "signed {} with {} ({})",
+        path.display(),
+        key_path.display(),
+        drover_pack::signing::fingerprint(&signer)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A private key file: a regular file, small, readable by its owner only
+/// (as ssh insists).
+fn read_private_key(path: &Path) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        anyhow::bail!(
+            "{}: not a private key file (an OpenSSH private key is a small text file)",
+            path.display()
+        );
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "{}: other users can read this private key; `chmod 600 {}` first",
+            path.display(),
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `drover pack verify`.
+fn verify(db: &Path, path: &Path, as_json: bool) -> Result<ExitCode> {
+    // The trusted keys, if this machine has a drover database.
+    let trusted = if db.exists() {
+        crate::context::open_store(db)?.list_trusted_keys()?
+    } else {
+        Vec::new()
+    };
+    let verified = drover_app::trust::verify_archive(path, &trusted)?;
+    let m = &verified.opened.manifest;
+    if as_json {
+        output::json(&json!({
+            "archive": path.display().to_string(),
+            "pack": m.name,
+            "version": m.version,
+            "files": m.files.iter().map(|f| json!({
+                "path": f.path, "size": f.size, "sha256": f.sha256, "ok": true,
+            })).collect::<Vec<_>>(),
+            "signer": verified.signer,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}: pack {}@{}", path.display(), m.name, m.version);
+    for f in &m.files {
+        println!("  OK  {}  {} bytes  sha256:{}", f.path, f.size, f.sha256);
+    }
+    println!("signer: {}", verified.signer.describe());
+    Ok(ExitCode::SUCCESS)
+}
