@@ -352,7 +352,7 @@ fn each_role_does_what_it_may_and_is_told_the_role_it_lacks() {
             "POST",
             "/api/v1/packs/demo/promote",
             Some(r#"{"reason":"CHG-1: roles"}"#),
-            "admin",
+            "operator",
             200,
         ),
         // One version installed: nothing to roll back to (409), but the
