@@ -512,7 +512,7 @@ fn pack_promote_without_a_version_promotes_the_candidate_through_the_server() {
         &["pack", "promote", "demo", "--reason", "test: promote"],
     );
     assert!(
-        stderr(&refused).contains("needs the admin role"),
+        stderr(&refused).contains("needs the operator role"),
         "{}",
         stderr(&refused)
     );
