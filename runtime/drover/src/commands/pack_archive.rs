@@ -37,11 +37,15 @@ fn build(dir: &Path, out: Option<PathBuf>, skip_tests: bool, as_json: bool) -> R
     let out = out.unwrap_or_else(|| dir.join("dist"));
     let sources = super::pack::compile_sources(dir, as_json)?;
     build_check_rules(dir)?;
-    let checked = build_check_components(dir, as_json)?;
+    // One throwaway cache for the checks and the tests: each component is
+    // compiled once (a Python one takes ~10 s).
+    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let cache = scratch.path().join("cache");
+    let checked = build_check_components(dir, scratch.path(), &cache, as_json)?;
     let tests = if skip_tests {
         None
     } else {
-        let report = build_run_tests(dir)?;
+        let report = build_run_tests(dir, &cache)?;
         if !as_json && !report.files.is_empty() {
             println!("{report}");
         }
@@ -88,10 +92,14 @@ fn build_check_rules(dir: &Path) -> Result<()> {
 /// Every component is a component of its world and imports only what its
 /// plugin declares: the install's checks, in a throwaway database and
 /// cache (they need none of the host's state).
-fn build_check_components(dir: &Path, quiet: bool) -> Result<Vec<serde_json::Value>> {
-    let scratch = tempfile::tempdir().context("cannot make a temporary directory")?;
-    let store = drover_store::Store::open(&scratch.path().join("build.db"))?;
-    let app = drover_app::App::with_defaults(store, &scratch.path().join("cache"))?;
+fn build_check_components(
+    dir: &Path,
+    scratch: &Path,
+    cache: &Path,
+    quiet: bool,
+) -> Result<Vec<serde_json::Value>> {
+    let store = drover_store::Store::open(&scratch.join("build.db"))?;
+    let app = drover_app::App::with_defaults(store, cache)?;
     let plugins = app
         .check_components(dir)
         .with_context(|| format!("cannot build the pack in {}", dir.display()))?;
@@ -116,10 +124,10 @@ fn build_check_components(dir: &Path, quiet: bool) -> Result<Vec<serde_json::Val
 }
 
 /// The pack's own tests (`tests/*.yaml`), as `drover pack test` runs them.
-fn build_run_tests(dir: &Path) -> Result<drover_engine::pack_test::Report> {
+fn build_run_tests(dir: &Path, cache: &Path) -> Result<drover_engine::pack_test::Report> {
     let opts = drover_engine::pack_test::Options {
         filter: None,
-        cache_dir: None,
+        cache_dir: Some(cache.to_owned()),
     };
     drover_engine::pack_test::test_pack(dir, &opts)
         .with_context(|| format!("cannot build the pack in {}", dir.display()))
