@@ -367,6 +367,9 @@ fn each_role_does_what_it_may_and_is_told_the_role_it_lacks() {
         ("GET", "/api/v1/changes", None, "viewer", 200),
         ("GET", "/api/v1/grants", None, "viewer", 200),
         ("POST", "/api/v1/grants", Some(grant_body), "admin", 201),
+        ("GET", "/api/v1/trust", None, "viewer", 200),
+        // No such key (404), but the role is checked first.
+        ("DELETE", "/api/v1/trust/nobody", None, "admin", 404),
         ("GET", "/api/v1/rules", None, "viewer", 200),
         ("GET", "/api/v1/rules/events.echo_ping", None, "viewer", 200),
         (

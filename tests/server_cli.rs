@@ -1207,3 +1207,181 @@ fn pack_diff_is_the_same_locally_and_through_the_server() {
         "{text}"
     );
 }
+
+/// `drover trust add|list|remove` through the server: what the local
+/// commands print, on the same database; viewers list, only admins change
+/// what is trusted, and a hostile key or name is refused before or by the
+/// server, naming it, with nothing stored.
+#[test]
+fn trusted_keys_through_the_server_as_locally() {
+    let r = Remote::start(&[]);
+    let keys = r.d.dir.path().join("keys");
+    r.d.expect(
+        0,
+        &[
+            "key",
+            "new",
+            "--name",
+            "ci-team",
+            "--dir",
+            keys.to_str().unwrap(),
+        ],
+    );
+    let public = keys.join("ci-team.pub");
+    let public = public.to_str().unwrap();
+
+    // Only an admin may trust a key; the refusal names the role.
+    let out = r.run(&r.operator, 2, &["trust", "add", public, "--name", "ci"]);
+    assert!(stderr(&out).contains("admin"), "{}", stderr(&out));
+    let none = r.run(&r.viewer, 0, &["trust", "list"]);
+    assert!(
+        stdout(&none).contains("no trusted keys"),
+        "{}",
+        stdout(&none)
+    );
+
+    let added = r.json(
+        &r.admin,
+        0,
+        &[
+            "trust",
+            "add",
+            public,
+            "--name",
+            "ci-team",
+            "--packs",
+            "ev*,ops",
+            "--reason",
+            "CHG-9: CI publishes events",
+        ],
+    );
+    assert_eq!(added["name"], "ci-team");
+    assert_eq!(added["packs"], serde_json::json!(["ev*", "ops"]));
+    let fingerprint = added["fingerprint"].as_str().unwrap().to_owned();
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+    assert!(
+        added["added_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:admin"),
+        "{added}"
+    );
+
+    // The remote list prints what the local one prints.
+    let remote = stdout(&r.run(&r.viewer, 0, &["trust", "list"]));
+    let local = stdout(&r.d.expect(0, &["trust", "list"]));
+    assert_eq!(remote, local);
+    assert!(
+        remote.contains("ci-team") && remote.contains(&fingerprint),
+        "{remote}"
+    );
+
+    // Taken name or key: 409's message; bad patterns, names and keys: 400's.
+    let out = r.run(&r.admin, 2, &["trust", "add", public, "--name", "ci-team"]);
+    assert!(stderr(&out).contains("already trusted"), "{}", stderr(&out));
+    let out = r.run(&r.admin, 2, &["trust", "add", public, "--name", "other"]);
+    assert!(
+        stderr(&out).contains("is already trusted as \"ci-team\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(
+        &r.admin,
+        2,
+        &["trust", "add", public, "--name", "x", "--packs", "ops-*"],
+    );
+    assert!(
+        stderr(&out).contains("--packs pattern \"ops-*\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(&r.admin, 2, &["trust", "add", public, "--name", "../up"]);
+    assert!(
+        stderr(&out).contains("key name \"../up\""),
+        "{}",
+        stderr(&out)
+    );
+    // A file that is no key is named before anything is sent.
+    let bad = r.d.dir.path().join("bad.pub");
+    std::fs::write(&bad, "ssh-ed25519 AAAAnot-a-key\n").unwrap();
+    let out = r.run(
+        &r.admin,
+        2,
+        &["trust", "add", bad.to_str().unwrap(), "--name", "y"],
+    );
+    assert!(
+        stderr(&out).contains("bad.pub: not an OpenSSH public key"),
+        "{}",
+        stderr(&out)
+    );
+    // The API itself refuses a hostile body (no CLI in between).
+    let base = format!("http://{}", r.server.addr);
+    let api = |body: serde_json::Value| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(&format!("{base}/api/v1/trust"))
+            .header("authorization", &format!("Bearer {}", r.admin))
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+    };
+    let huge = api(serde_json::json!({"name": "big", "public_key": "x".repeat(64 * 1024)}));
+    assert_eq!(huge.status(), 400);
+    let private = std::fs::read_to_string(keys.join("ci-team")).unwrap();
+    let mut wrong = api(serde_json::json!({"name": "priv", "public_key": private}));
+    assert_eq!(wrong.status(), 400);
+    let said = wrong.body_mut().read_to_string().unwrap();
+    assert!(said.contains("public_key"), "{said}");
+    assert!(
+        !said.contains("PRIVATE KEY"),
+        "the error echoes the private key: {said}"
+    );
+    let extra = api(serde_json::json!({"name": "e", "public_key": "k", "grant": "all"}));
+    assert_eq!(extra.status(), 400);
+    assert_eq!(r.d.json(0, &["trust", "list"]).as_array().unwrap().len(), 1);
+
+    // Removing: admin only, 404's message for an unknown name, reason kept.
+    let out = r.run(&r.operator, 2, &["trust", "remove", "ci-team"]);
+    assert!(stderr(&out).contains("admin"), "{}", stderr(&out));
+    let out = r.run(&r.admin, 2, &["trust", "remove", "nobody"]);
+    assert!(
+        stderr(&out).contains("no trusted key is named \"nobody\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(
+        &r.admin,
+        0,
+        &[
+            "trust",
+            "remove",
+            "ci-team",
+            "--reason",
+            "CHG-10: key rotated",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("no longer trusting key ci-team"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        r.d.json(0, &["trust", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let changes = r.d.json(0, &["changes", "list", "--kind", "trust"]);
+    let reasons: Vec<&str> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        reasons,
+        ["CHG-10: key rotated", "CHG-9: CI publishes events"]
+    );
+}

@@ -4,12 +4,12 @@
 //! recorded in the change log in the same transaction.
 
 use drover_core::ChangeBy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
 /// A trusted publisher key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustedKey {
     /// The operator's name for it (unique).
     pub name: String,

@@ -4,7 +4,7 @@
 //! own message (which says what to do).
 //!
 //! Commands that work remotely: `exec` (with `list --active`), `run`,
-//! `rule list|show|enable|disable`, `pack list|show|promote|rollback|diff`, `grant`,
+//! `rule list|show|enable|disable`, `pack list|show|promote|rollback|diff`, `grant`, `trust`,
 //! `audit list`, `changes list|export`, `trigger list`, `kv`, `secret`, `sensor list`, `token`,
 //! `node list|show|drain|reboot|undrain`, `budget`, `brake`, `inquiry`,
 //! `exec pause|resume|cancel|rerun` (the server queues the run), `policy`,
@@ -186,6 +186,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         Command::Rule(cmd) => rule(remote, cmd),
         Command::Pack(cmd) => pack(remote, cmd),
         Command::Grant(cmd) => grant(remote, cmd),
+        Command::Trust(cmd) => crate::commands::trust::remote(remote, cmd),
         Command::Audit(AuditCmd::List {
             execution,
             pack,
@@ -313,7 +314,7 @@ pub fn dispatch(remote: &Remote, command: Command) -> Result<ExitCode> {
         other => bail!(
             "this command does not work with --server: it needs the drover host's files or is \
              the host; run it there (remote: exec, run, rule list|show|enable|disable, pack \
-             list|show|promote|rollback|diff, replay, grant, audit, changes, trigger, kv, secret, sensor, token, node \
+             list|show|promote|rollback|diff, replay, grant, trust, audit, changes, trigger, kv, secret, sensor, token, node \
              list|show|drain|reboot|undrain|set-state, budget, brake, fleet pause|resume, inquiry, \
              policy, retention, gc); \
              got {}",
@@ -886,7 +887,7 @@ fn secret(remote: &Remote, cmd: SecretCmd) -> Result<ExitCode> {
 }
 
 /// The API's answer as `T` (what the local command prints from).
-fn answer<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
+pub fn answer<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
     serde_json::from_value(value).context("the server sent an answer this drover cannot read")
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Roles: reading is `viewer`; running actions, enabling rules and
 //! writing kv, controlling workflows, answering inquiries, draining or
-//! rebooting nodes and rolling a pack back are `operator`; grants,
+//! rebooting nodes and rolling a pack back are `operator`; grants, trusted keys,
 //! promotions, secrets, tokens, budgets, the storm brake's release and settings, operator policies,
 //! retention settings and collection rounds are `admin`. See [`crate::auth`].
 
@@ -25,6 +25,7 @@ pub mod replay;
 pub mod retention;
 pub mod rules;
 pub mod shadow;
+pub mod trust;
 pub mod workflows;
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,7 @@ pub fn change_by(
         (name = "executions", description = "runs of actions, with plans and workflow trees"),
         (name = "packs", description = "installed packs; capabilities declared vs granted"),
         (name = "grants", description = "capabilities given to pack versions (admin)"),
+        (name = "trust", description = "publisher keys trusted to sign pack archives (admin)"),
         (name = "rules", description = "rules: list, enable/disable, test a payload"),
         (name = "events", description = "trigger instances, audit log, sensors, the SSE stream"),
         (name = "changes", description = "the change log: who changed automation, when, why, and the diff"),
@@ -149,6 +151,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(packs::diff))
         .routes(routes!(grants::list, grants::give))
         .routes(routes!(grants::revoke))
+        .routes(routes!(trust::list, trust::add))
+        .routes(routes!(trust::remove))
         .routes(routes!(rules::list))
         .routes(routes!(rules::get))
         .routes(routes!(rules::enable))

@@ -1,6 +1,7 @@
 //! `drover trust add|list|remove`: the publisher keys this drover trusts
 //! to sign pack archives, each for the pack names its patterns match.
-//! Adding and removing are changes in the change log.
+//! Adding and removing are changes in the change log. With `--server`,
+//! the same through the API.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,9 +9,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use drover_core::ChangeBy;
+use drover_store::TrustedKey;
+use serde_json::json;
 
 use crate::context::{actor, open_store};
 use crate::output;
+use crate::remote::{Remote, answer, segment};
 
 #[derive(Subcommand, Debug)]
 pub enum TrustCmd {
@@ -64,58 +68,100 @@ pub fn run(db: &Path, cmd: TrustCmd) -> Result<ExitCode> {
             let what = key.display().to_string();
             let trusted =
                 drover_app::trust::add_trust(&store, &what, &text, &name, packs.as_deref(), &by)?;
-            if json {
-                output::json(&trusted)?;
-            } else {
-                println!(
-                    "trusted key {} ({}) to sign packs '{}'",
-                    trusted.name,
-                    trusted.fingerprint,
-                    trusted.packs.join(",")
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            print_added(&trusted, json)?;
         }
-        TrustCmd::List { json } => {
-            let keys = open_store(db)?.list_trusted_keys()?;
-            if json {
-                output::json(&keys)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            if keys.is_empty() {
-                println!(
-                    "no trusted keys; archives are installed only with --allow-unsigned (in \
-                     shadow mode) until you `drover trust add KEY.pub --name NAME`"
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut rows = vec![vec![
-                "NAME".into(),
-                "FINGERPRINT".into(),
-                "PACKS".into(),
-                "ADDED".into(),
-            ]];
-            for k in &keys {
-                rows.push(vec![
-                    k.name.clone(),
-                    k.fingerprint.clone(),
-                    k.packs.join(","),
-                    format!("{} by {}", output::time(k.added_at_ms), k.added_by),
-                ]);
-            }
-            output::table(&rows);
-            Ok(ExitCode::SUCCESS)
-        }
+        TrustCmd::List { json } => print_list(&open_store(db)?.list_trusted_keys()?, json)?,
         TrustCmd::Remove { name, reason } => {
             let by = ChangeBy::new(&actor(), reason.as_deref())?;
             let key = drover_app::trust::remove_trust(&open_store(db)?, &name, &by)?;
-            println!(
-                "no longer trusting key {} ({}); archives it signs are refused from now on",
-                key.name, key.fingerprint
-            );
-            Ok(ExitCode::SUCCESS)
+            print_removed(&key);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drover --server URL trust …`: the same through the API (admin to add
+/// or remove). `add` reads the key file here and sends its text.
+pub fn remote(remote: &Remote, cmd: TrustCmd) -> Result<ExitCode> {
+    match cmd {
+        TrustCmd::Add {
+            key,
+            name,
+            packs,
+            reason,
+            json,
+        } => {
+            let text = read_public_key(&key)?;
+            // A file that is no key is this machine's mistake: say so by name.
+            drover_pack::signing::parse_public_key(&key.display().to_string(), &text)?;
+            let added = remote.post(
+                "/api/v1/trust",
+                &json!({"name": name, "public_key": text, "packs": packs, "reason": reason}),
+            )?;
+            print_added(&answer(added)?, json)?;
+        }
+        TrustCmd::List { json } => {
+            let keys: Vec<TrustedKey> = answer(remote.get("/api/v1/trust")?)?;
+            print_list(&keys, json)?
+        }
+        TrustCmd::Remove { name, reason } => {
+            let removed = remote.delete_with(
+                &format!("/api/v1/trust/{}", segment(&name)),
+                &json!({ "reason": reason }),
+            )?;
+            print_removed(&answer(removed)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_added(trusted: &TrustedKey, json: bool) -> Result<()> {
+    if json {
+        return output::json(trusted);
+    }
+    println!(
+        "trusted key {} ({}) to sign packs '{}'",
+        trusted.name,
+        trusted.fingerprint,
+        trusted.packs.join(",")
+    );
+    Ok(())
+}
+
+fn print_list(keys: &[TrustedKey], json: bool) -> Result<()> {
+    if json {
+        return output::json(&keys);
+    }
+    if keys.is_empty() {
+        println!(
+            "no trusted keys; archives are installed only with --allow-unsigned (in shadow mode) \
+             until you `drover trust add KEY.pub --name NAME`"
+        );
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "FINGERPRINT".into(),
+        "PACKS".into(),
+        "ADDED".into(),
+    ]];
+    for k in keys {
+        rows.push(vec![
+            k.name.clone(),
+            k.fingerprint.clone(),
+            k.packs.join(","),
+            format!("{} by {}", output::time(k.added_at_ms), k.added_by),
+        ]);
+    }
+    output::table(&rows);
+    Ok(())
+}
+
+fn print_removed(key: &TrustedKey) {
+    println!(
+        "no longer trusting key {} ({}); archives it signs are refused from now on",
+        key.name, key.fingerprint
+    );
 }
 
 /// A public key file's text: small, and a regular file.
