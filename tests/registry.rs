@@ -127,7 +127,7 @@ fn a_signed_pack_goes_through_the_registry_and_installs_shadowed_then_offline_fr
         "{text}"
     );
     assert!(text.contains("signer: ci SHA256:"), "{text}");
-    let packs = operator.json(0, &["pack", "list", "--json"]);
+    let packs = operator.json(0, &["pack", "list"]);
     assert_eq!(packs[0]["shadow"], true, "{packs}");
     assert_eq!(packs[0]["source_dir"], reference.as_str(), "{packs}");
 
@@ -185,7 +185,7 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
         err.contains(&format!("its manifest says {digest}")) && err.contains("was changed"),
         "{err}"
     );
-    let packs = operator.json(0, &["pack", "list", "--json"]);
+    let packs = operator.json(0, &["pack", "list"]);
     assert_eq!(packs, json!([]), "nothing installed");
 
     // An unsigned archive is pushed (with a warning) but not installed
@@ -360,7 +360,7 @@ fn a_signed_pack_directory_installs_from_git_and_changed_ones_are_refused() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(fresh.json(0, &["pack", "list", "--json"]), json!([]));
+    assert_eq!(fresh.json(0, &["pack", "list"]), json!([]));
 
     // A ref that does not exist.
     let out = fresh.expect(2, &["pack", "install", &git_source(&bare, "v9")]);
