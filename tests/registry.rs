@@ -33,7 +33,14 @@ fn new_key(d: &Drover, name: &str) -> PathBuf {
     let keys = d.dir.path().join("keys");
     d.expect(
         0,
-        &["key", "new", "--name", name, "--dir", keys.to_str().unwrap()],
+        &[
+            "key",
+            "new",
+            "--name",
+            name,
+            "--dir",
+            keys.to_str().unwrap(),
+        ],
     );
     keys.join(name)
 }
@@ -74,10 +81,7 @@ fn signed_archive() -> (Drover, PathBuf, Drover) {
 }
 
 fn push(d: &Drover, archive: &Path, reference: &str) -> std::process::Output {
-    d.expect(
-        0,
-        &["pack", "push", archive.to_str().unwrap(), reference],
-    )
+    d.expect(0, &["pack", "push", archive.to_str().unwrap(), reference])
 }
 
 /// The artifact's manifest, straight from the registry.
@@ -107,7 +111,10 @@ fn a_signed_pack_goes_through_the_registry_and_installs_shadowed_then_offline_fr
     // An OCI artifact of drover's own types; the layer is the archive.
     let m = manifest(&reg, "packs/events", "0.1.0");
     assert_eq!(m["artifactType"], "application/vnd.drover.pack.v1+json");
-    assert_eq!(m["config"]["mediaType"], "application/vnd.drover.pack.v1+json");
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.drover.pack.v1+json"
+    );
     let layer = &m["layers"][0];
     assert_eq!(
         layer["mediaType"],
@@ -135,7 +142,13 @@ fn a_signed_pack_goes_through_the_registry_and_installs_shadowed_then_offline_fr
     let pulled = operator.dir.path().join("pulled");
     let out = operator.expect(
         0,
-        &["pack", "pull", &reference, "--out", pulled.to_str().unwrap()],
+        &[
+            "pack",
+            "pull",
+            &reference,
+            "--out",
+            pulled.to_str().unwrap(),
+        ],
     );
     let file = pulled.join("events-0.1.0.dpk");
     assert!(stdout(&out).contains("pulled "), "{}", stdout(&out));
@@ -152,7 +165,11 @@ fn a_signed_pack_goes_through_the_registry_and_installs_shadowed_then_offline_fr
     let key = publisher.dir.path().join("keys/ci");
     trust(&offline, &key);
     let out = offline.expect(0, &["pack", "install", file.to_str().unwrap()]);
-    assert!(stdout(&out).contains("installed events@0.1.0"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("installed events@0.1.0"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -161,7 +178,10 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
     let (publisher, archive, operator) = signed_archive();
 
     // A missing tag names what is missing.
-    let out = operator.expect(2, &["pack", "install", &reg.reference("packs/events:9.9.9")]);
+    let out = operator.expect(
+        2,
+        &["pack", "install", &reg.reference("packs/events:9.9.9")],
+    );
     assert!(
         stderr(&out).contains("no such artifact") && stderr(&out).contains("9.9.9"),
         "{}",
@@ -218,7 +238,13 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
     assert_eq!(resp.status(), 201, "{}", reg.log());
     let out = operator.expect(
         2,
-        &["pack", "pull", &reg.reference("packs/events:huge"), "--out", "/tmp"],
+        &[
+            "pack",
+            "pull",
+            &reg.reference("packs/events:huge"),
+            "--out",
+            "/tmp",
+        ],
     );
     assert!(
         stderr(&out).contains("5368709120 bytes, more than the 1073741824")
@@ -238,7 +264,10 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
         .send(serde_json::to_vec(&other).unwrap())
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", reg.log());
-    let out = operator.expect(2, &["pack", "install", &reg.reference("packs/events:other")]);
+    let out = operator.expect(
+        2,
+        &["pack", "install", &reg.reference("packs/events:other")],
+    );
     assert!(
         stderr(&out).contains("not a drover pack"),
         "{}",
@@ -246,7 +275,10 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
     );
 
     // Not a reference at all.
-    let out = operator.expect(2, &["pack", "push", archive.to_str().unwrap(), "oci://x/Bad:1"]);
+    let out = operator.expect(
+        2,
+        &["pack", "push", archive.to_str().unwrap(), "oci://x/Bad:1"],
+    );
     assert!(
         stderr(&out).contains("not a repository name"),
         "{}",
@@ -258,7 +290,12 @@ fn the_registry_refuses_tampered_unsigned_missing_and_oversized_artifacts() {
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
@@ -288,7 +325,10 @@ fn commit_tag_push(work: &Path, bare: &Path, tag: &str) {
     git(work, &["add", "-A"]);
     git(work, &["commit", "--quiet", "-m", tag]);
     git(work, &["tag", tag]);
-    git(work, &["push", "--quiet", bare.to_str().unwrap(), "HEAD:main", tag]);
+    git(
+        work,
+        &["push", "--quiet", bare.to_str().unwrap(), "HEAD:main", tag],
+    );
 }
 
 fn git_source(bare: &Path, tag: &str) -> String {
@@ -303,7 +343,13 @@ fn a_signed_pack_directory_installs_from_git_and_changed_ones_are_refused() {
     let key = new_key(&publisher, "ci");
     let out = publisher.expect(
         0,
-        &["pack", "sign", src.to_str().unwrap(), "--key", key.to_str().unwrap()],
+        &[
+            "pack",
+            "sign",
+            src.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
     );
     assert!(
         stdout(&out).contains("commit drover-archive.json and drover-archive.json.sig"),
@@ -332,13 +378,19 @@ fn a_signed_pack_directory_installs_from_git_and_changed_ones_are_refused() {
     commit_tag_push(&work, &bare, "v0.1.1-changed");
     let fresh = Drover::new();
     trust(&fresh, &key);
-    let out = fresh.expect(2, &["pack", "install", &git_source(&bare, "v0.1.1-changed")]);
+    let out = fresh.expect(
+        2,
+        &["pack", "install", &git_source(&bare, "v0.1.1-changed")],
+    );
     assert!(
         stderr(&out).contains("rules/echo_ping.yaml differs from the manifest"),
         "{}",
         stderr(&out)
     );
-    git(&work, &["checkout", "--quiet", "v0.1.0", "--", "packs/events/rules"]);
+    git(
+        &work,
+        &["checkout", "--quiet", "v0.1.0", "--", "packs/events/rules"],
+    );
 
     // A file the manifest does not list: refused, naming it.
     std::fs::write(work.join("packs/events/rules/extra.yaml"), "x: 1\n").unwrap();

@@ -763,8 +763,12 @@ pub fn archive_checkout(dir: &Path, out: &Path, limits: &Limits) -> Result<(), A
         header.set_mtime(0);
         header
     };
-    tar.append_data(&mut header(manifest.len() as u64), ARCHIVE_MANIFEST, &manifest[..])
-        .map_err(io_err)?;
+    tar.append_data(
+        &mut header(manifest.len() as u64),
+        ARCHIVE_MANIFEST,
+        &manifest[..],
+    )
+    .map_err(io_err)?;
     if let Some(sig) = &signature {
         tar.append_data(&mut header(sig.len() as u64), SIGNATURE_ENTRY, &sig[..])
             .map_err(io_err)?;
@@ -846,9 +850,7 @@ fn walk_checkout(
         if rel.as_os_str().is_empty() && name == ".git" {
             continue;
         }
-        if rel.as_os_str().is_empty()
-            && (name == ARCHIVE_MANIFEST || name == SIGNATURE_ENTRY)
-        {
+        if rel.as_os_str().is_empty() && (name == ARCHIVE_MANIFEST || name == SIGNATURE_ENTRY) {
             continue;
         }
         let refuse = |problem: &str| ArchiveError::BadEntry {

@@ -406,7 +406,10 @@ fn a_checkout_with_a_changed_unlisted_or_linked_file_is_refused_by_name() {
     let dir = checkout();
     std::fs::write(dir.path().join("rules/r.yaml"), "name: changed\n").unwrap();
     let err = read_checkout(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("rules/r.yaml differs from the manifest"), "{err}");
+    assert!(
+        err.contains("rules/r.yaml differs from the manifest"),
+        "{err}"
+    );
 
     let dir = checkout();
     std::fs::write(dir.path().join("rules/extra.yaml"), "x: 1\n").unwrap();
@@ -424,7 +427,10 @@ fn a_checkout_with_a_changed_unlisted_or_linked_file_is_refused_by_name() {
     let dir = checkout();
     std::fs::remove_file(dir.path().join("rules/r.yaml")).unwrap();
     let err = read_checkout(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("rules/r.yaml is listed in the manifest but missing"), "{err}");
+    assert!(
+        err.contains("rules/r.yaml is listed in the manifest but missing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -433,7 +439,12 @@ fn a_checkout_without_a_manifest_is_an_unsigned_archive_of_every_file() {
     let opened = read_checkout(dir.path()).unwrap();
     assert_eq!(opened.signature, None);
     assert_eq!(opened.manifest.name, "tiny");
-    let paths: Vec<_> = opened.manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let paths: Vec<_> = opened
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
     assert!(paths.contains(&"notes.txt"), "{paths:?}");
 
     let limits = Limits {

@@ -52,9 +52,7 @@ impl GitSource {
             .iter()
             .any(|s| rest.starts_with(s));
         if !scheme_ok {
-            bail!(
-                "{text:?}: git sources are fetched over https, http, ssh or file only; {usage}"
-            );
+            bail!("{text:?}: git sources are fetched over https, http, ssh or file only; {usage}");
         }
         let Some((url, reference)) = rest.rsplit_once('@') else {
             bail!("{text:?}: no @REF (a tag, branch or commit); {usage}");

@@ -108,9 +108,9 @@ impl Reference {
             && repository.split('/').all(|part| {
                 !part.is_empty()
                     && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                    && part.chars().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)
-                    })
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
             });
         if !repo_ok {
             bail!(
@@ -292,7 +292,10 @@ impl Client {
             )
         })?;
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            bail!("{}: the registry's token realm {realm:?} is not an HTTP URL", self.reference);
+            bail!(
+                "{}: the registry's token realm {realm:?} is not an HTTP URL",
+                self.reference
+            );
         }
         let mut url = realm;
         let mut sep = if url.contains('?') { '&' } else { '?' };
@@ -399,8 +402,8 @@ impl Client {
     /// Pushes the archive at `archive` (read and checked by the caller,
     /// whose manifest `config` describes) as this reference.
     pub fn push(&mut self, archive: &Path, config: &PackConfig) -> Result<String> {
-        let layer = std::fs::read(archive)
-            .with_context(|| format!("cannot read {}", archive.display()))?;
+        let layer =
+            std::fs::read(archive).with_context(|| format!("cannot read {}", archive.display()))?;
         let config_bytes = serde_json::to_vec(config)?;
         let config_digest = sha256(&config_bytes);
         let layer_digest = sha256(&layer);
@@ -466,7 +469,9 @@ impl Client {
             .limit(MAX_MANIFEST_BYTES)
             .read_to_vec()
             .map_err(|e| anyhow!("{r}: the manifest: {e}"))?;
-        if self.reference.reference.starts_with("sha256:") && sha256(&bytes) != self.reference.reference {
+        if self.reference.reference.starts_with("sha256:")
+            && sha256(&bytes) != self.reference.reference
+        {
             bail!("{r}: the registry sent a manifest with another digest");
         }
         let manifest: Value =
@@ -605,8 +610,16 @@ mod tests {
         assert_eq!(r.reference, "0.1.0");
         assert!(r.is_loopback());
         assert_eq!(r.to_string(), "oci://127.0.0.1:5000/packs/netcheck:0.1.0");
-        assert!(!Reference::parse("oci://registry.example/p:1").unwrap().is_loopback());
-        assert!(Reference::parse("oci://[::1]:5000/p:1").unwrap().is_loopback());
+        assert!(
+            !Reference::parse("oci://registry.example/p:1")
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            Reference::parse("oci://[::1]:5000/p:1")
+                .unwrap()
+                .is_loopback()
+        );
         for bad in [
             "https://x/p:1",
             "oci://x/p",

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use drover_pack::archive::{self, BuiltArchive};
-use sha2::Digest as _;
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::cli::PackCmd;
 use crate::output;
@@ -124,7 +124,11 @@ pub fn pull_archive(
 }
 
 /// `drover pack pull`.
-fn pull(reference: &str, out: Option<PathBuf>, args: &crate::cli::RegistryArgs) -> Result<ExitCode> {
+fn pull(
+    reference: &str,
+    out: Option<PathBuf>,
+    args: &crate::cli::RegistryArgs,
+) -> Result<ExitCode> {
     let r = crate::oci::Reference::parse(reference)?;
     let options = registry_options(args)?;
     let out = out.unwrap_or_else(|| PathBuf::from("."));
