@@ -450,7 +450,7 @@ fn an_unsigned_checkout_is_refused_unless_allowed_and_hostile_git_sources_run_no
         format!("git+file://{bare_s}@--upload-pack=touch {m}"),
         format!("git+file://--upload-pack=touch {m}@v1"),
         format!("git+file://{bare_s}@v0.1.0#subdir=../../.."),
-        format!("git+fd::0@v1"),
+        "git+fd::0@v1".to_owned(),
     ] {
         let out = d.run(&["pack", "install", &hostile]);
         assert_eq!(out.status.code(), Some(2), "{hostile}: {}", stdout(&out));

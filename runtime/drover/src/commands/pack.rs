@@ -225,11 +225,20 @@ fn is_remote(given: &str) -> bool {
 /// against its digest), or a git checkout made into an archive of all its
 /// files ([`drover_pack::archive::archive_checkout`]). Either is then
 /// verified by [`open_archive`] like a local `.dpk`.
-fn fetch_remote(given: &str, registry: &crate::cli::RegistryArgs) -> Result<Fetched> {
+/// `options`: the registry options, read once (a password from standard
+/// input can be read only once) when the first `oci://` source needs them.
+fn fetch_remote(
+    given: &str,
+    registry: &crate::cli::RegistryArgs,
+    options: &mut Option<crate::oci::Options>,
+) -> Result<Fetched> {
     if given.starts_with("oci://") {
         let r = crate::oci::Reference::parse(given)?;
-        let options = crate::commands::pack_archive::registry_options(registry)?;
-        let (archive, tmp) = crate::commands::pack_archive::pull_archive(&r, &options, None)?;
+        if options.is_none() {
+            *options = Some(crate::commands::pack_archive::registry_options(registry)?);
+        }
+        let options = options.as_ref().expect("set above");
+        let (archive, tmp) = crate::commands::pack_archive::pull_archive(&r, options, None)?;
         return Ok(Fetched {
             archive,
             _tmp: tmp.expect("a temporary directory when none is given"),
@@ -323,13 +332,14 @@ fn install(
 ) -> Result<ExitCode> {
     let app = open_app(db)?;
     let mut reports = Vec::new();
+    let mut registry_options = None;
     for given in dirs {
         let cannot = || format!("cannot install the pack in {}", given.display());
         // An archive is verified and extracted; its pack is installed from
         // the extracted directory (removed when `opened` is dropped).
         let text = given.to_string_lossy();
         let fetched = if is_remote(&text) {
-            Some(fetch_remote(&text, registry).with_context(cannot)?)
+            Some(fetch_remote(&text, registry, &mut registry_options).with_context(cannot)?)
         } else {
             None
         };
