@@ -1,6 +1,6 @@
 //! The test peers: the real programs drover's tests start (a NATS server,
 //! sshd, Chromium and chromedriver, the sushy-tools Redfish emulator,
-//! schemathesis, componentize-py, …), and their installation when missing.
+//! schemathesis, componentize-py, an OCI registry, git, …), and their installation when missing.
 //!
 //! `cargo xtask test` calls [`ensure`] before it builds anything, so
 //! README's test command passes on a fresh machine by itself; `.ci/run`
@@ -90,6 +90,16 @@ const PEERS: &[Peer] = &[
         program: "schemathesis",
         source: Source::PyPi("schemathesis"),
         used_by: "tests/api.rs (fuzzes the API from its OpenAPI document)",
+    },
+    Peer {
+        program: "docker-registry",
+        source: Source::Debian("docker-registry"),
+        used_by: "tests/registry.rs (pack push/pull/install against a real OCI registry)",
+    },
+    Peer {
+        program: "git",
+        source: Source::Debian("git"),
+        used_by: "tests/registry.rs (pack install git+file://…)",
     },
 ];
 

@@ -186,6 +186,34 @@ pub struct BuiltArchive {
 /// Writes `out_dir/NAME-VERSION.dpk` from the pack directory `pack_dir`
 /// (read and validated first), unsigned, replacing an older one.
 pub fn write_archive(pack_dir: &Path, out_dir: &Path) -> Result<BuiltArchive, ArchiveError> {
+    let (manifest, manifest_bytes, files, contents) = collect(pack_dir)?;
+    std::fs::create_dir_all(out_dir).map_err(|source| ArchiveError::Io {
+        path: out_dir.to_owned(),
+        source,
+    })?;
+    let path = out_dir.join(manifest.file_name());
+    let entries = files
+        .iter()
+        .map(String::as_str)
+        .zip(contents.iter().map(Vec::as_slice));
+    write_tar(&path, &manifest_bytes, None, entries)?;
+    Ok(BuiltArchive { path, manifest })
+}
+
+/// The manifest `write_archive` would write for the pack directory
+/// `pack_dir`, and its exact bytes (what `drover pack sign DIR` signs and
+/// writes into the directory as [`ARCHIVE_MANIFEST`]).
+pub fn dir_manifest(pack_dir: &Path) -> Result<(ArchiveManifest, Vec<u8>), ArchiveError> {
+    let (manifest, bytes, _, _) = collect(pack_dir)?;
+    Ok((manifest, bytes))
+}
+
+/// A pack directory's manifest, its bytes, and its files' paths and
+/// contents (in the manifest's order).
+#[allow(clippy::type_complexity)]
+fn collect(
+    pack_dir: &Path,
+) -> Result<(ArchiveManifest, Vec<u8>, Vec<String>, Vec<Vec<u8>>), ArchiveError> {
     let source = crate::load_pack_dir(pack_dir)?;
     let files = pack_files(pack_dir, &source.pack)?;
     let mut listed = Vec::new();
@@ -211,17 +239,7 @@ pub fn write_archive(pack_dir: &Path, out_dir: &Path) -> Result<BuiltArchive, Ar
     };
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
     manifest_bytes.push(b'\n');
-    std::fs::create_dir_all(out_dir).map_err(|source| ArchiveError::Io {
-        path: out_dir.to_owned(),
-        source,
-    })?;
-    let path = out_dir.join(manifest.file_name());
-    let entries = files
-        .iter()
-        .map(String::as_str)
-        .zip(contents.iter().map(Vec::as_slice));
-    write_tar(&path, &manifest_bytes, None, entries)?;
-    Ok(BuiltArchive { path, manifest })
+    Ok((manifest, manifest_bytes, files, contents))
 }
 
 /// Adds `signature` (an armored SSH signature over the manifest) to the
@@ -675,6 +693,211 @@ impl Write for HashWriter<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// Writes an archive at `out` of a signed pack directory (a git
+/// checkout): [`ARCHIVE_MANIFEST`] and [`SIGNATURE_ENTRY`] as committed,
+/// then every other regular file under `dir` but its top-level `.git`,
+/// whether the manifest lists it or not. [`read_archive`] then checks it
+/// like any archive (an unlisted, changed or missing file is refused by
+/// name), so a checkout gets exactly an archive's verification. Without a
+/// committed manifest, the archive is unsigned with a manifest of every
+/// file found. Symbolic links and special files are refused here;
+/// `limits` bound the walk.
+pub fn archive_checkout(dir: &Path, out: &Path, limits: &Limits) -> Result<(), ArchiveError> {
+    let source_err = |message: String| ArchiveError::Source {
+        dir: dir.to_owned(),
+        message,
+    };
+    let read_small = |name: &str| -> Result<Option<Vec<u8>>, ArchiveError> {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ArchiveError::Io { path, source }),
+            Ok(m) if !m.is_file() => {
+                return Err(source_err(format!("{name}: not a regular file")));
+            }
+            Ok(m) if m.len() > limits.max_manifest_bytes => {
+                return Err(source_err(format!(
+                    "{name}: {} bytes, more than {}",
+                    m.len(),
+                    limits.max_manifest_bytes
+                )));
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path)
+            .map(Some)
+            .map_err(|source| ArchiveError::Io { path, source })
+    };
+    let committed = read_small(ARCHIVE_MANIFEST)?;
+    let signature = read_small(SIGNATURE_ENTRY)?;
+    let mut files = BTreeMap::new();
+    let mut total = 0u64;
+    walk_checkout(dir, Path::new(""), limits, &mut files, &mut total)?;
+    // Unsigned (no manifest committed): a manifest of what is there, so
+    // the archive reads like any unsigned one (refused unless the
+    // operator allows unsigned packs).
+    let manifest = match committed {
+        Some(m) => m,
+        None if signature.is_some() => {
+            return Err(source_err(format!(
+                "{SIGNATURE_ENTRY} without {ARCHIVE_MANIFEST}: commit both (`drover pack sign \
+                 DIR` writes them)"
+            )));
+        }
+        None => unsigned_manifest(dir, &files)?,
+    };
+    let io_err = |source| ArchiveError::Io {
+        path: out.to_owned(),
+        source,
+    };
+    let file = File::create(out).map_err(io_err)?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    let header = |size: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header
+    };
+    tar.append_data(
+        &mut header(manifest.len() as u64),
+        ARCHIVE_MANIFEST,
+        &manifest[..],
+    )
+    .map_err(io_err)?;
+    if let Some(sig) = &signature {
+        tar.append_data(&mut header(sig.len() as u64), SIGNATURE_ENTRY, &sig[..])
+            .map_err(io_err)?;
+    }
+    for (rel, size) in files {
+        let path = dir.join(&rel);
+        let f = File::open(&path).map_err(|source| ArchiveError::Io { path, source })?;
+        // `take`: a file that grew since the walk cannot overrun its header.
+        tar.append_data(&mut header(size), &rel, f.take(size))
+            .map_err(io_err)?;
+    }
+    tar.into_inner().map_err(io_err)?.finish().map_err(io_err)?;
+    Ok(())
+}
+
+/// The manifest of the files found in `dir` (path -> size), named as its
+/// pack.yaml says.
+fn unsigned_manifest(dir: &Path, files: &BTreeMap<String, u64>) -> Result<Vec<u8>, ArchiveError> {
+    let pack_yaml = dir.join(MANIFEST_FILE);
+    if !files.contains_key(MANIFEST_FILE) {
+        return Err(ArchiveError::Source {
+            dir: dir.to_owned(),
+            message: format!("no {MANIFEST_FILE}: not a pack directory"),
+        });
+    }
+    let text = drover_text::yaml::read_file(&pack_yaml).map_err(|source| PackError::Io {
+        path: pack_yaml.clone(),
+        source,
+    })?;
+    let pack = parse_manifest(Path::new(MANIFEST_FILE), &text)?;
+    let mut listed = Vec::new();
+    for (rel, size) in files {
+        let path = dir.join(rel);
+        let f = File::open(&path).map_err(|source| ArchiveError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut hasher = Sha256::new();
+        io::copy(&mut BufReader::new(f).take(*size), &mut hasher)
+            .map_err(|source| ArchiveError::Io { path, source })?;
+        listed.push(ArchivedFile {
+            path: rel.clone(),
+            size: *size,
+            sha256: hex::encode(hasher.finalize()),
+        });
+    }
+    let manifest = ArchiveManifest {
+        format: ARCHIVE_FORMAT.into(),
+        name: pack.name,
+        version: pack.version,
+        files: listed,
+    };
+    Ok(serde_json::to_vec_pretty(&manifest).expect("a manifest serializes"))
+}
+
+/// Adds the regular files under `dir/rel` to `files` (path -> size),
+/// refusing links and special files, bounded by `limits`.
+fn walk_checkout(
+    dir: &Path,
+    rel: &Path,
+    limits: &Limits,
+    files: &mut BTreeMap<String, u64>,
+    total: &mut u64,
+) -> Result<(), ArchiveError> {
+    let full = dir.join(rel);
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ArchiveError::Io { path, source }
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(&full)
+        .map_err(io_err(&full))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(&full))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let child = rel.join(&name);
+        let shown = child.to_string_lossy().replace('\\', "/");
+        if rel.as_os_str().is_empty() && name == ".git" {
+            continue;
+        }
+        if rel.as_os_str().is_empty() && (name == ARCHIVE_MANIFEST || name == SIGNATURE_ENTRY) {
+            continue;
+        }
+        let refuse = |problem: &str| ArchiveError::BadEntry {
+            archive: dir.to_owned(),
+            entry: shown.clone(),
+            problem: problem.to_owned(),
+        };
+        if name.to_str().is_none() {
+            return Err(refuse("a file name that is not UTF-8"));
+        }
+        // Not followed: a link could name any file of this machine.
+        let meta = std::fs::symlink_metadata(entry.path()).map_err(io_err(&entry.path()))?;
+        if meta.file_type().is_symlink() {
+            return Err(refuse(
+                "a symbolic link; a signed pack directory holds regular files only",
+            ));
+        }
+        if meta.is_dir() {
+            walk_checkout(dir, &child, limits, files, total)?;
+            continue;
+        }
+        if !meta.is_file() {
+            return Err(refuse("not a regular file or directory"));
+        }
+        if files.len() + 2 >= limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                archive: dir.to_owned(),
+                max: limits.max_entries,
+            });
+        }
+        if meta.len() > limits.max_entry_bytes {
+            return Err(refuse(&format!(
+                "{} bytes, more than the {} a file of a pack may have",
+                meta.len(),
+                limits.max_entry_bytes
+            )));
+        }
+        *total += meta.len() + 512;
+        if *total > limits.max_total_bytes {
+            return Err(ArchiveError::TooLarge {
+                archive: dir.to_owned(),
+                max: limits.max_total_bytes,
+            });
+        }
+        files.insert(shown, meta.len());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -369,3 +369,91 @@ fn a_component_outside_the_pack_is_not_archived() {
         "{err}"
     );
 }
+
+/// `pack_dir()` with its manifest written in place (as `pack sign DIR`
+/// writes it, without the signature) and its stray notes removed.
+fn checkout() -> tempfile::TempDir {
+    let dir = pack_dir();
+    std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
+    let (_, bytes) = dir_manifest(dir.path()).unwrap();
+    std::fs::write(dir.path().join(ARCHIVE_MANIFEST), bytes).unwrap();
+    std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
+    std::fs::write(dir.path().join(".git/HEAD"), "ref: x\n").unwrap();
+    dir
+}
+
+fn read_checkout(dir: &Path) -> Result<OpenedArchive, ArchiveError> {
+    let out = tempfile::tempdir().unwrap();
+    let archive = out.path().join("c.dpk");
+    archive_checkout(dir, &archive, &Limits::default())?;
+    read_archive(&archive, &Limits::default())
+}
+
+#[test]
+fn a_checkout_with_its_manifest_reads_as_the_archive_of_the_same_directory() {
+    let dir = checkout();
+    let opened = read_checkout(dir.path()).unwrap();
+    let (manifest, bytes) = dir_manifest(dir.path()).unwrap();
+    assert_eq!(opened.manifest, manifest);
+    assert_eq!(opened.manifest_bytes, bytes);
+    assert_eq!(opened.signature, None);
+    assert!(opened.dir().join("components/x.wasm").is_file());
+    assert!(!opened.dir().join(".git").exists(), ".git stays out");
+}
+
+#[test]
+fn a_checkout_with_a_changed_unlisted_or_linked_file_is_refused_by_name() {
+    let dir = checkout();
+    std::fs::write(dir.path().join("rules/r.yaml"), "name: changed\n").unwrap();
+    let err = read_checkout(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("rules/r.yaml differs from the manifest"),
+        "{err}"
+    );
+
+    let dir = checkout();
+    std::fs::write(dir.path().join("rules/extra.yaml"), "x: 1\n").unwrap();
+    let err = read_checkout(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("\"rules/extra.yaml\": not listed in the manifest"),
+        "{err}"
+    );
+
+    let dir = checkout();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("rules/p.yaml")).unwrap();
+    let err = read_checkout(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("\"rules/p.yaml\": a symbolic link"), "{err}");
+
+    let dir = checkout();
+    std::fs::remove_file(dir.path().join("rules/r.yaml")).unwrap();
+    let err = read_checkout(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("rules/r.yaml is listed in the manifest but missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_checkout_without_a_manifest_is_an_unsigned_archive_of_every_file() {
+    let dir = pack_dir();
+    let opened = read_checkout(dir.path()).unwrap();
+    assert_eq!(opened.signature, None);
+    assert_eq!(opened.manifest.name, "tiny");
+    let paths: Vec<_> = opened
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert!(paths.contains(&"notes.txt"), "{paths:?}");
+
+    let limits = Limits {
+        max_entries: 3,
+        ..Limits::default()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let err = archive_checkout(dir.path(), &out.path().join("c.dpk"), &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 3 entries"), "{err}");
+}

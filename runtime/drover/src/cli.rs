@@ -299,12 +299,19 @@ pub enum PackCmd {
     /// a component that imports more than its manifest declares. An
     /// archive must be intact (a changed file is refused, named) and
     /// signed by a key trusted for the pack's name (`drover trust add`),
-    /// unless --allow-unsigned.
+    /// unless --allow-unsigned. `oci://REGISTRY/REPO:TAG` pulls the archive
+    /// from an OCI registry (`drover pack push`) and `git+URL@REF`
+    /// (`#subdir=PATH`) fetches a signed pack directory (`drover pack sign
+    /// DIR`) from git; both are verified exactly as a `.dpk` file is, and
+    /// installed in shadow mode unless --trusted.
     Install {
-        /// Pack archives (`NAME-VERSION.dpk`, from `drover pack build`) or
-        /// pack directories (each with a pack.yaml).
-        #[arg(required = true, value_name = "FILE.dpk|DIR")]
+        /// Pack archives (`NAME-VERSION.dpk`, from `drover pack build`),
+        /// `oci://…` artifacts, `git+…@REF` sources, or pack directories
+        /// (each with a pack.yaml).
+        #[arg(required = true, value_name = "FILE.dpk|oci://…|git+…|DIR")]
         dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Install an archive that is unsigned, or signed by a key not
         /// trusted for it, anyway: always in shadow mode (so not with
         /// --trusted). A changed archive is refused all the same.
@@ -419,9 +426,12 @@ pub enum PackCmd {
     Test(crate::commands::pack_test::PackTestArgs),
     /// Sign a pack archive (an SSH signature over its manifest, inside the
     /// archive): `drover pack sign dist/netcheck-0.1.0.dpk --key batch-team`.
+    /// Given a pack directory, writes its manifest and signature into it
+    /// (drover-archive.json, drover-archive.json.sig): commit both, and the
+    /// directory installs from git (`drover pack install git+…@REF`).
     Sign {
-        /// The archive (`NAME-VERSION.dpk`).
-        #[arg(value_name = "FILE.dpk")]
+        /// The archive (`NAME-VERSION.dpk`) or pack directory.
+        #[arg(value_name = "FILE.dpk|DIR")]
         archive: PathBuf,
         /// A key made by `drover key new` (its NAME, from the keys
         /// directory) or the PATH of an OpenSSH ed25519 private key.
@@ -438,6 +448,31 @@ pub enum PackCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Push a pack archive to an OCI registry as an OCI artifact (its
+    /// signature is inside the archive): `drover pack push
+    /// dist/netcheck-0.1.0.dpk oci://registry.example:5000/packs/netcheck:0.1.0`.
+    /// Credentials: DROVER_REGISTRY_USERNAME and DROVER_REGISTRY_PASSWORD,
+    /// or --username with --password-stdin.
+    Push {
+        #[arg(value_name = "FILE.dpk")]
+        archive: PathBuf,
+        #[arg(value_name = "oci://REGISTRY/REPO:TAG")]
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Download a pack archive from an OCI registry into a `.dpk` file
+    /// (checked against the artifact's digest and as an archive; install
+    /// it later, offline, with `drover pack install FILE.dpk`).
+    Pull {
+        #[arg(value_name = "oci://REGISTRY/REPO:TAG")]
+        reference: String,
+        /// Directory for NAME-VERSION.dpk (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// List installed packs.
     List {
         #[arg(long)]
@@ -450,6 +485,22 @@ pub enum PackCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How to reach an OCI registry (`oci://…`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Plain HTTP to a registry that is not on this machine (loopback
+    /// registries always get plain HTTP, others HTTPS).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// The registry user (default: DROVER_REGISTRY_USERNAME).
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Read the registry password from standard input (default:
+    /// DROVER_REGISTRY_PASSWORD). Never put it on the command line.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 #[derive(Args, Debug)]

@@ -11,6 +11,8 @@
 mod cli;
 mod commands;
 mod context;
+mod git_source;
+mod oci;
 mod output;
 mod remote;
 

@@ -760,8 +760,10 @@ fn pack(remote: &Remote, cmd: PackCmd) -> Result<ExitCode> {
         PackCmd::Build { .. }
         | PackCmd::New { .. }
         | PackCmd::Sign { .. }
-        | PackCmd::Verify { .. } => {
-            unreachable!("pack build, new, sign and verify run locally")
+        | PackCmd::Verify { .. }
+        | PackCmd::Push { .. }
+        | PackCmd::Pull { .. } => {
+            unreachable!("pack build, new, sign, verify, push and pull run locally")
         }
         // Runs here, on a scratch database: the server plays no part.
         PackCmd::Test(args) => crate::commands::pack_test::run(std::path::Path::new(""), args),

@@ -51,12 +51,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         // Offline: they read files, never a drover, so --server changes nothing.
         Command::Workflow(cmd) => return workflow::run(cmd),
         // Offline: files and keys on this machine (verify reads the local
-        // database's trusted keys when there is one).
+        // database's trusted keys when there is one; push and pull talk to
+        // an OCI registry, never a drover).
         Command::Key(cmd) => return key::run(cmd),
         Command::Pack(
             cmd @ (crate::cli::PackCmd::Build { .. }
             | crate::cli::PackCmd::Sign { .. }
-            | crate::cli::PackCmd::Verify { .. }),
+            | crate::cli::PackCmd::Verify { .. }
+            | crate::cli::PackCmd::Push { .. }
+            | crate::cli::PackCmd::Pull { .. }),
         ) => return pack_archive::run(&db, cmd),
         // Its own database in --dir, set up and served in this process.
         Command::Demo(args) => return demo::run(args),

@@ -5,7 +5,8 @@
 //! archives: an archive is verified (every file against its manifest, the
 //! signature against the manifest) and must be signed by a key trusted for
 //! the pack's name, unless `--allow-unsigned`, which installs it in shadow
-//! mode.
+//! mode. `oci://…` and `git+…` sources are fetched into an archive file
+//! first (`fetch_remote`) and then verified exactly as a local one.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
     match cmd {
         PackCmd::Install {
             dirs,
+            registry,
             allow_unsigned,
             shadow,
             trusted,
@@ -32,6 +34,7 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
         } => install(
             db,
             &dirs,
+            &registry,
             shadow.then_some(true).or(trusted.then_some(false)),
             allow_unsigned,
             &ChangeBy::new(&actor(), reason.as_deref())?,
@@ -68,9 +71,11 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
         }
         PackCmd::New { .. } => run_offline(cmd),
         PackCmd::Test(args) => super::pack_test::run(db, args),
-        PackCmd::Build { .. } | PackCmd::Sign { .. } | PackCmd::Verify { .. } => {
-            crate::commands::pack_archive::run(db, cmd)
-        }
+        PackCmd::Build { .. }
+        | PackCmd::Sign { .. }
+        | PackCmd::Verify { .. }
+        | PackCmd::Push { .. }
+        | PackCmd::Pull { .. } => crate::commands::pack_archive::run(db, cmd),
         PackCmd::List { json } => list(db, json),
         PackCmd::Show { pack, json } => show(db, &pack, json),
     }
@@ -204,13 +209,65 @@ fn is_archive(path: &Path) -> bool {
             .is_some_and(|e| e == drover_pack::archive::ARCHIVE_EXTENSION)
 }
 
-/// Verifies the archive at `path` against the trusted keys and decides
-/// whether it may be installed: its extracted pack (dropped: removed),
-/// its origin, and the shadow mode it must have (`Some(true)` when only
+/// A pack from elsewhere (`oci://…`, `git+…`), fetched as an archive
+/// file in a temporary directory (dropped: removed).
+struct Fetched {
+    archive: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+/// Whether `given` names a pack elsewhere rather than a file or directory.
+fn is_remote(given: &str) -> bool {
+    given.starts_with("oci://") || given.starts_with("git+")
+}
+
+/// Fetches `given` into an archive file: an OCI artifact's layer (checked
+/// against its digest), or a git checkout made into an archive of all its
+/// files ([`drover_pack::archive::archive_checkout`]). Either is then
+/// verified by [`open_archive`] like a local `.dpk`.
+/// `options`: the registry options, read once (a password from standard
+/// input can be read only once) when the first `oci://` source needs them.
+fn fetch_remote(
+    given: &str,
+    registry: &crate::cli::RegistryArgs,
+    options: &mut Option<crate::oci::Options>,
+) -> Result<Fetched> {
+    if given.starts_with("oci://") {
+        let r = crate::oci::Reference::parse(given)?;
+        if options.is_none() {
+            *options = Some(crate::commands::pack_archive::registry_options(registry)?);
+        }
+        let options = options.as_ref().expect("set above");
+        let (archive, tmp) = crate::commands::pack_archive::pull_archive(&r, options, None)?;
+        return Ok(Fetched {
+            archive,
+            _tmp: tmp.expect("a temporary directory when none is given"),
+        });
+    }
+    let source = crate::git_source::GitSource::parse(given)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("drover-git-")
+        .tempdir()
+        .context("cannot make a temporary directory")?;
+    let dir = source.fetch(&tmp.path().join("checkout"))?;
+    let archive = tmp.path().join("checkout.dpk");
+    drover_pack::archive::archive_checkout(
+        &dir,
+        &archive,
+        &drover_pack::archive::Limits::default(),
+    )?;
+    Ok(Fetched { archive, _tmp: tmp })
+}
+
+/// Verifies the archive at `path` (shown as `shown`: its file, or where
+/// it was fetched from) against the trusted keys and decides whether it
+/// may be installed: its extracted pack (dropped: removed), its origin,
+/// and the shadow mode it must have (`Some(true)` when only
 /// `--allow-unsigned` lets it in).
 fn open_archive(
     app: &drover_app::App,
     path: &Path,
+    shown: &str,
     allow_unsigned: bool,
 ) -> Result<(
     drover_pack::archive::OpenedArchive,
@@ -221,7 +278,6 @@ fn open_archive(
     let trusted = app.store().list_trusted_keys()?;
     let verified = drover_app::trust::verify_archive(path, &trusted)?;
     let pack = &verified.opened.manifest.name;
-    let shown = path.display();
     let refusal = match &verified.signer {
         Signer::Trusted { .. } => None,
         Signer::Unsigned => Some(format!(
@@ -258,15 +314,17 @@ fn open_archive(
         other => other.recorded(),
     };
     let origin = drover_app::ArchiveOrigin {
-        archive: path.to_owned(),
+        archive: std::path::PathBuf::from(shown),
         signer,
     };
     Ok((verified.opened, origin, force_shadow))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn install(
     db: &Path,
     dirs: &[std::path::PathBuf],
+    registry: &crate::cli::RegistryArgs,
     shadow: Option<bool>,
     allow_unsigned: bool,
     by: &ChangeBy,
@@ -274,13 +332,25 @@ fn install(
 ) -> Result<ExitCode> {
     let app = open_app(db)?;
     let mut reports = Vec::new();
+    let mut registry_options = None;
     for given in dirs {
         let cannot = || format!("cannot install the pack in {}", given.display());
         // An archive is verified and extracted; its pack is installed from
         // the extracted directory (removed when `opened` is dropped).
-        let (opened, origin, forced) = if is_archive(given) {
+        let text = given.to_string_lossy();
+        let fetched = if is_remote(&text) {
+            Some(fetch_remote(&text, registry, &mut registry_options).with_context(cannot)?)
+        } else {
+            None
+        };
+        let (opened, origin, forced) = if let Some(f) = &fetched {
             let (opened, origin, forced) =
-                open_archive(&app, given, allow_unsigned).with_context(cannot)?;
+                open_archive(&app, &f.archive, &text, allow_unsigned).with_context(cannot)?;
+            (Some(opened), Some(origin), forced)
+        } else if is_archive(given) {
+            let shown = given.display().to_string();
+            let (opened, origin, forced) =
+                open_archive(&app, given, &shown, allow_unsigned).with_context(cannot)?;
             (Some(opened), Some(origin), forced)
         } else {
             (None, None, None)

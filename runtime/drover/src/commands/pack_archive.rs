@@ -1,7 +1,8 @@
-//! `drover pack build|sign|verify`: a pack directory into a `.dpk`
-//! archive, an SSH signature into the archive, and checking one. All three
-//! work on files of this machine (verify also reads the local database's
-//! trusted keys, when there is a database).
+//! `drover pack build|sign|verify|push|pull`: a pack directory into a
+//! `.dpk` archive, an SSH signature into the archive (or into a pack
+//! directory, for git), checking one, and moving one to and from an OCI
+//! registry ([`crate::oci`]). None needs a drover (verify reads the local
+//! database's trusted keys, when there is a database).
 //!
 //! `pack build` is a list of steps, each its own function, so steps can be
 //! added before the checks (building plugin sources) or after them
@@ -10,9 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use drover_pack::archive::{self, BuiltArchive};
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::cli::PackCmd;
 use crate::output;
@@ -27,8 +29,116 @@ pub fn run(db: &Path, cmd: PackCmd) -> Result<ExitCode> {
         } => build(&dir, out, skip_tests, json),
         PackCmd::Sign { archive, key } => sign(&archive, &key),
         PackCmd::Verify { archive, json } => verify(db, &archive, json),
-        _ => unreachable!("only build, sign and verify come here"),
+        PackCmd::Push {
+            archive,
+            reference,
+            registry,
+        } => push(&archive, &reference, &registry),
+        PackCmd::Pull {
+            reference,
+            out,
+            registry,
+        } => pull(&reference, out, &registry),
+        _ => unreachable!("only build, sign, verify, push and pull come here"),
     }
+}
+
+/// The registry options of `--plain-http`, `--username`,
+/// `--password-stdin` and the environment.
+pub fn registry_options(args: &crate::cli::RegistryArgs) -> Result<crate::oci::Options> {
+    crate::oci::Options::from_flags(args.plain_http, args.username.clone(), args.password_stdin)
+}
+
+/// `drover pack push`: the archive is read and checked first (a broken
+/// one is not published); an unsigned one is pushed, with a warning (an
+/// install refuses it all the same).
+fn push(path: &Path, reference: &str, args: &crate::cli::RegistryArgs) -> Result<ExitCode> {
+    let r = crate::oci::Reference::parse(reference)?;
+    let options = registry_options(args)?;
+    let opened = archive::read_archive(path, &archive::Limits::default())?;
+    let config = crate::oci::PackConfig {
+        name: opened.manifest.name.clone(),
+        version: opened.manifest.version.clone(),
+        archive_manifest_sha256: hex::encode(sha2::Sha256::digest(&opened.manifest_bytes)),
+        signed: opened.signature.is_some(),
+    };
+    drop(opened);
+    let digest = crate::oci::Client::new(&r, &options).push(path, &config)?;
+    println!(
+        "pushed {} ({}@{}) to {r} ({digest})",
+        path.display(),
+        config.name,
+        config.version
+    );
+    if !config.signed {
+        eprintln!(
+            "warning: the archive is unsigned: `drover pack install {r}` refuses it unless              --allow-unsigned (sign it with `drover pack sign {} --key NAME` and push again)",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Downloads `reference`'s archive into a new file in `dir`, checked
+/// against the artifact (size, digest) and read as an archive (every file
+/// against its manifest). Returns the file and the temporary directory
+/// it was downloaded into (dropped: removed), when `dir` is `None`.
+pub fn pull_archive(
+    reference: &crate::oci::Reference,
+    options: &crate::oci::Options,
+    dir: Option<&Path>,
+) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let limits = archive::Limits::default();
+    let (tmp, dir) = match dir {
+        Some(d) => (None, d.to_owned()),
+        None => {
+            let t = tempfile::tempdir().context("cannot make a temporary directory")?;
+            let d = t.path().to_owned();
+            (Some(t), d)
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let partial = tempfile::Builder::new()
+        .prefix(".drover-pull-")
+        .tempdir_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let file = partial.path().join("pack.dpk");
+    // A gzip stream is not much larger than what it holds: the archive
+    // reader's limit on the decompressed total bounds the layer too.
+    let (name, version) =
+        crate::oci::Client::new(reference, options).pull(&file, limits.max_total_bytes)?;
+    let opened = archive::read_archive(&file, &limits)
+        .with_context(|| format!("{reference}: the artifact's archive"))?;
+    if opened.manifest.name != name || opened.manifest.version != version {
+        bail!(
+            "{reference}: the artifact says {name}@{version}, its archive holds {}@{}; refused",
+            opened.manifest.name,
+            opened.manifest.version
+        );
+    }
+    let target = dir.join(opened.manifest.file_name());
+    drop(opened);
+    std::fs::rename(&file, &target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok((target, tmp))
+}
+
+/// `drover pack pull`.
+fn pull(
+    reference: &str,
+    out: Option<PathBuf>,
+    args: &crate::cli::RegistryArgs,
+) -> Result<ExitCode> {
+    let r = crate::oci::Reference::parse(reference)?;
+    let options = registry_options(args)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("."));
+    let (path, _) = pull_archive(&r, &options, Some(out.as_path()))?;
+    println!(
+        "pulled {r} into {} (install it with `drover pack install {}`)",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `drover pack build`: the steps, in order; each says what it did
@@ -156,6 +266,9 @@ fn build_report(built: &BuiltArchive) {
 fn sign(path: &Path, key: &str) -> Result<ExitCode> {
     let key_path = crate::commands::key::find_private_key(key)?;
     let text = read_private_key(&key_path)?;
+    if path.is_dir() {
+        return sign_dir(path, &key_path, &text);
+    }
     let opened = archive::read_archive(path, &archive::Limits::default())?;
     let what = key_path.display().to_string();
     let signature = drover_pack::signing::sign(&what, &text, &opened.manifest_bytes)?;
@@ -167,6 +280,33 @@ fn sign(path: &Path, key: &str) -> Result<ExitCode> {
         path.display(),
         key_path.display(),
         drover_pack::signing::fingerprint(&signer)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drover pack sign DIR`: the manifest an archive of `dir` would have,
+/// signed, both written into `dir` (for publishing the directory in git).
+fn sign_dir(dir: &Path, key_path: &Path, key_text: &str) -> Result<ExitCode> {
+    let (manifest, bytes) = archive::dir_manifest(dir)?;
+    let what = key_path.display().to_string();
+    let signature = drover_pack::signing::sign(&what, key_text, &bytes)?;
+    let signer = drover_pack::signing::verify(&bytes, &signature)?;
+    let manifest_path = dir.join(archive::ARCHIVE_MANIFEST);
+    let sig_path = dir.join(archive::SIGNATURE_ENTRY);
+    std::fs::write(&manifest_path, &bytes)
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    std::fs::write(&sig_path, signature.as_bytes())
+        .with_context(|| format!("cannot write {}", sig_path.display()))?;
+    println!(
+        "signed {} ({}@{}, {} files) with {} ({}): commit {} and {} with the pack",
+        dir.display(),
+        manifest.name,
+        manifest.version,
+        manifest.files.len(),
+        key_path.display(),
+        drover_pack::signing::fingerprint(&signer),
+        archive::ARCHIVE_MANIFEST,
+        archive::SIGNATURE_ENTRY
     );
     Ok(ExitCode::SUCCESS)
 }
