@@ -215,7 +215,11 @@ fn an_undeclared_host_interface_fails_the_build() {
         "import { action, log,\n  http } from \"drover\";\n",
         "import { action, log } from \"drover\";\n",
     );
-    edit_manifest(&dir, "capabilities: [log, wasi:filesystem]", "capabilities: [log]");
+    edit_manifest(
+        &dir,
+        "capabilities: [log, wasi:filesystem]",
+        "capabilities: [log]",
+    );
     let out = d.expect(2, &["pack", "build", dir.to_str().unwrap()]);
     let err = stderr(&out);
     assert!(

@@ -124,11 +124,7 @@ fn npm_prefix() -> Option<PathBuf> {
 /// path), or for an npm package in [`npm_prefix`].
 fn installed(peer: &Peer) -> bool {
     if matches!(peer.source, Source::Npm(_))
-        && npm_prefix().is_some_and(|p| {
-            p.join("node_modules/.bin")
-                .join(peer.program)
-                .is_file()
-        })
+        && npm_prefix().is_some_and(|p| p.join("node_modules/.bin").join(peer.program).is_file())
     {
         return true;
     }
@@ -263,7 +259,10 @@ fn install_debian(packages: &[&str]) -> Result<()> {
 /// first when missing): per user, no root, nothing global.
 fn install_npm(packages: &[&str]) -> Result<()> {
     let Some(prefix) = npm_prefix() else {
-        bail!("HOME is not set: cannot choose where to install {}", packages.join(" "));
+        bail!(
+            "HOME is not set: cannot choose where to install {}",
+            packages.join(" ")
+        );
     };
     step(&format!(
         "installing npm packages for the tests into {}: {}",

@@ -330,8 +330,9 @@ fn check_js(cx: &Site<'_>, plugin: &Plugin, src: &Path) -> Result<(), BuildError
             format!("{rel} cannot be read as UTF-8 text ({e})"),
         )
     })?;
-    if let Some((line, interface, capability)) =
-        js::undeclared_imports(&text, &plugin.capabilities).into_iter().next()
+    if let Some((line, interface, capability)) = js::undeclared_imports(&text, &plugin.capabilities)
+        .into_iter()
+        .next()
     {
         return Err(BuildError::Manifest {
             manifest: src.to_owned(),
@@ -522,7 +523,11 @@ plugins:
             let manifest = MANIFEST
                 .replace("actions/hello.py", "actions/hello.js")
                 .replace(", wasi:sockets", "");
-            fs::write(dir.path().join(MANIFEST_FILE), manifest.replacen(from, to, 1)).unwrap();
+            fs::write(
+                dir.path().join(MANIFEST_FILE),
+                manifest.replacen(from, to, 1),
+            )
+            .unwrap();
             compile_sources(dir.path()).unwrap_err().to_string()
         };
         let source = fs::canonicalize(dir.path().join("actions/hello.js")).unwrap();
@@ -545,7 +550,10 @@ plugins:
             "{e}"
         );
         let e = js("kind: action", "kind: sensor");
-        assert!(e.contains("plugins.hello.source: JavaScript sensors cannot be built yet"), "{e}");
+        assert!(
+            e.contains("plugins.hello.source: JavaScript sensors cannot be built yet"),
+            "{e}"
+        );
         fs::write(dir.path().join("actions/drover.js"), "").unwrap();
         let e = js("actions/hello.js", "actions/drover.js");
         assert!(

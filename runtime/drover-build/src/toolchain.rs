@@ -59,7 +59,12 @@ impl Tool {
     /// (`npm install` run in or above the pack); drover's own npm prefix
     /// ([`npm_prefix`], where the install hint and `cargo xtask` put it);
     /// `PATH`.
-    pub fn find_npm(self, plugin: &str, env: &str, pack_root: &Path) -> Result<PathBuf, BuildError> {
+    pub fn find_npm(
+        self,
+        plugin: &str,
+        env: &str,
+        pack_root: &Path,
+    ) -> Result<PathBuf, BuildError> {
         if let Some(named) = std::env::var_os(env).filter(|v| !v.is_empty()) {
             let named = PathBuf::from(named);
             return if is_executable(&named) {
