@@ -22,7 +22,7 @@ action((params) => {
     nodes.reportHealth(node, health, seen);
   } catch (e) {
     if (!(e instanceof HostError)) throw e;
-    log.warn(`cannot report the health of ${node}: ${e.hostMessage}`);
+    log.warn(`cannot report the health of ${node}: ${e.message}`);
   }
   return {
     node,
