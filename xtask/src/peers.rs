@@ -1,16 +1,18 @@
 //! The test peers: the real programs drover's tests start (a NATS server,
 //! sshd, Chromium and chromedriver, the sushy-tools Redfish emulator,
-//! schemathesis, componentize-py, an OCI registry, git, …), and their installation when missing.
+//! schemathesis, componentize-py, componentize-js, an OCI registry, git,
+//! …), and their installation when missing.
 //!
 //! `cargo xtask test` calls [`ensure`] before it builds anything, so
 //! README's test command passes on a fresh machine by itself; `.ci/run`
 //! only calls `cargo xtask test`. Each peer is looked for first and
 //! installed only when absent, with the machine's own package tools
-//! (`apt-get` for Debian packages, `pip` for PyPI ones), saying what it
+//! (`apt-get` for Debian packages, `pip` for PyPI ones, `npm` for npm
+//! ones: into drover's per-user npm prefix, not globally), saying what it
 //! installs. `DROVER_NO_INSTALL=1` turns installing off: missing peers
 //! are then listed with the command that would install them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Result, bail};
@@ -23,6 +25,9 @@ enum Source {
     Debian(&'static str),
     /// A PyPI package (installed with the machine's `python3 -m pip`).
     PyPi(&'static str),
+    /// An npm package, installed with `npm install --prefix` into
+    /// [`npm_prefix`], where `drover pack build` looks for it.
+    Npm(&'static str),
 }
 
 /// One program a test starts, and the package that brings it.
@@ -87,6 +92,22 @@ const PEERS: &[Peer] = &[
         used_by: "tests/python_plugins.rs (drover pack build of Python plugins)",
     },
     Peer {
+        program: "node",
+        source: Source::Debian("nodejs"),
+        used_by: "tests/js_plugins.rs (componentize-js runs on Node.js)",
+    },
+    Peer {
+        program: "npm",
+        source: Source::Debian("npm"),
+        used_by: "installing componentize-js",
+    },
+    Peer {
+        program: "componentize-js",
+        // Pinned: the version `drover pack build` names in its install hint.
+        source: Source::Npm("@bytecodealliance/componentize-js@0.23.0"),
+        used_by: "tests/js_plugins.rs (drover pack build of JavaScript plugins)",
+    },
+    Peer {
         program: "schemathesis",
         source: Source::PyPi("schemathesis"),
         used_by: "tests/api.rs (fuzzes the API from its OpenAPI document)",
@@ -103,6 +124,23 @@ const PEERS: &[Peer] = &[
     },
 ];
 
+/// drover's per-user npm prefix (`drover_build::toolchain::npm_prefix`).
+fn npm_prefix() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty())?;
+    Some(Path::new(&home).join(".cache/drover/npm"))
+}
+
+/// Whether `peer` is installed: its program on `PATH` (or at its absolute
+/// path), or for an npm package in [`npm_prefix`].
+fn installed(peer: &Peer) -> bool {
+    if matches!(peer.source, Source::Npm(_))
+        && npm_prefix().is_some_and(|p| p.join("node_modules/.bin").join(peer.program).is_file())
+    {
+        return true;
+    }
+    found(peer.program)
+}
+
 /// Whether `program` (a name on `PATH` or an absolute path) exists.
 fn found(program: &str) -> bool {
     if program.starts_with('/') {
@@ -117,13 +155,14 @@ fn found(program: &str) -> bool {
 /// Installs every missing test peer (or, with `DROVER_NO_INSTALL=1`,
 /// fails naming them and how to install them).
 pub fn ensure() -> Result<()> {
-    let missing: Vec<&Peer> = PEERS.iter().filter(|p| !found(p.program)).collect();
+    let missing: Vec<&Peer> = PEERS.iter().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         step("test peers: all present");
         return Ok(());
     }
     let mut debian: Vec<&str> = Vec::new();
     let mut pypi: Vec<&str> = Vec::new();
+    let mut npm: Vec<&str> = Vec::new();
     for peer in &missing {
         let package = match peer.source {
             Source::Debian(p) => {
@@ -135,6 +174,12 @@ pub fn ensure() -> Result<()> {
             Source::PyPi(p) => {
                 if !pypi.contains(&p) {
                     pypi.push(p);
+                }
+                p
+            }
+            Source::Npm(p) => {
+                if !npm.contains(&p) {
+                    npm.push(p);
                 }
                 p
             }
@@ -152,6 +197,12 @@ pub fn ensure() -> Result<()> {
         if !pypi.is_empty() {
             how.push(format!("python3 -m pip install {}", pypi.join(" ")));
         }
+        if !npm.is_empty() {
+            how.push(format!(
+                "npm install --prefix ~/.cache/drover/npm {}",
+                npm.join(" ")
+            ));
+        }
         bail!(
             "test peers missing and DROVER_NO_INSTALL=1: install them with `{}`",
             how.join(" && ")
@@ -163,9 +214,12 @@ pub fn ensure() -> Result<()> {
     if !pypi.is_empty() {
         install_pypi(&pypi)?;
     }
+    if !npm.is_empty() {
+        install_npm(&npm)?;
+    }
     let still: Vec<&str> = missing
         .iter()
-        .filter(|p| !found(p.program))
+        .filter(|p| !installed(p))
         .map(|p| p.program)
         .collect();
     if !still.is_empty() {
@@ -209,6 +263,28 @@ fn install_debian(packages: &[&str]) -> Result<()> {
     let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
     install.args(packages);
     run_cmd(&mut install)
+}
+
+/// `npm install --prefix PREFIX PACKAGES` (Debian's `npm` was installed
+/// first when missing): per user, no root, nothing global.
+fn install_npm(packages: &[&str]) -> Result<()> {
+    let Some(prefix) = npm_prefix() else {
+        bail!(
+            "HOME is not set: cannot choose where to install {}",
+            packages.join(" ")
+        );
+    };
+    step(&format!(
+        "installing npm packages for the tests into {}: {}",
+        prefix.display(),
+        packages.join(" ")
+    ));
+    std::fs::create_dir_all(&prefix)?;
+    let mut cmd = Command::new("npm");
+    cmd.args(["install", "--no-fund", "--no-audit", "--prefix"])
+        .arg(&prefix)
+        .args(packages);
+    run_cmd(&mut cmd)
 }
 
 /// `python3 -m pip install PACKAGES`, retried with

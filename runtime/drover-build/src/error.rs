@@ -24,12 +24,14 @@ pub enum BuildError {
     },
     /// The toolchain a plugin needs is not installed.
     #[error(
-        "plugin {plugin} needs {tool}, which is not installed (not on PATH): install it with \
+        "plugin {plugin} needs {tool}, which is not installed ({looked}): install it with \
          `{install}`"
     )]
     ToolMissing {
         plugin: String,
         tool: &'static str,
+        /// Where it was looked for.
+        looked: String,
         install: &'static str,
     },
     /// The toolchain ran and failed.

@@ -7,11 +7,12 @@
 //!
 //! - [`compile_sources`]: for every plugin with a `source:`, generate the
 //!   WIT world narrowed to its declared capabilities ([`world`]), run the
-//!   language's toolchain ([`toolchain`]: componentize-py for `.py`, cargo
-//!   for a Rust crate directory) in a temporary build directory, and write
+//!   language's toolchain ([`toolchain`]: componentize-py for `.py`,
+//!   componentize-js for `.js`/`.mjs`, cargo for a Rust crate directory) in a temporary build directory, and write
 //!   the component where `component:` says.
-//! - The Python SDK ([`python::SDK_FILES`]), embedded in the binary so a
-//!   build needs nothing from drover's source tree.
+//! - The Python and JavaScript SDKs ([`python::SDK_FILES`], [`js::SDK`]),
+//!   embedded in the binary so a build needs nothing from drover's source
+//!   tree.
 //! - [`scaffold::new_pack`]: `drover pack new`, a pack that builds, installs
 //!   and runs as generated.
 //!
@@ -21,6 +22,7 @@
 //! only.
 
 mod error;
+pub mod js;
 pub mod python;
 mod rust;
 pub mod scaffold;
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use drover_pack::{Language, MANIFEST_FILE, Pack, Plugin};
+use drover_policy::Capability;
 
 pub use error::BuildError;
 
@@ -228,24 +231,37 @@ fn build_plugin(cx: &Site<'_>, pack: &Pack, plugin: &Plugin) -> Result<Built, Bu
                 .into(),
         ));
     }
-    if source.language == Language::Python {
-        let missing: Vec<&str> = python::WASI_CAPABILITIES
-            .iter()
-            .filter(|c| !plugin.capabilities.contains(c))
-            .map(|c| c.name())
-            .collect();
-        if !missing.is_empty() {
-            return Err(cx.invalid(
-                &plugin.name,
-                "capabilities",
-                format!(
-                    "a Python plugin's runtime imports wasi:filesystem and wasi:sockets \
-                     (inert in drover's sandbox: no directory is preopened, no socket \
-                     opens); add {} to its capabilities",
-                    missing.join(" and ")
-                ),
-            ));
-        }
+    if source.language == Language::JavaScript {
+        check_js(cx, plugin, &src)?;
+    }
+    let wasi: &[Capability] = match source.language {
+        Language::Python => &python::WASI_CAPABILITIES,
+        Language::JavaScript => &js::WASI_CAPABILITIES,
+        Language::Rust => &[],
+    };
+    let missing: Vec<&str> = wasi
+        .iter()
+        .filter(|c| !plugin.capabilities.contains(c))
+        .map(|c| c.name())
+        .collect();
+    if !missing.is_empty() {
+        let (language, imports, inert) = match source.language {
+            Language::JavaScript => ("JavaScript", "wasi:filesystem", "no directory is preopened"),
+            _ => (
+                "Python",
+                "wasi:filesystem and wasi:sockets",
+                "no directory is preopened, no socket opens",
+            ),
+        };
+        return Err(cx.invalid(
+            &plugin.name,
+            "capabilities",
+            format!(
+                "a {language} plugin's runtime imports {imports} (inert in drover's sandbox: \
+                 {inert}); add {} to its capabilities",
+                missing.join(" and ")
+            ),
+        ));
     }
     let out = cx.output(plugin)?;
     let workdir = tempfile::Builder::new()
@@ -261,15 +277,7 @@ fn build_plugin(cx: &Site<'_>, pack: &Pack, plugin: &Plugin) -> Result<Built, Bu
     match source.language {
         Language::Python => python::build(workdir.path(), plugin, &src, &staged)?,
         Language::Rust => rust::build(cx.root, plugin, &src, &staged)?,
-        Language::JavaScript => {
-            return Err(cx.invalid(
-                &plugin.name,
-                "source",
-                "JavaScript plugins are not built by this drover yet: write the plugin in \
-                 Python (.py) or Rust (a crate directory)"
-                    .into(),
-            ));
-        }
+        Language::JavaScript => js::build(workdir.path(), cx.root, plugin, &src, &staged)?,
     }
     let took = started.elapsed();
     // Copy then rename, so a failed copy never leaves half a component.
@@ -290,6 +298,66 @@ fn build_plugin(cx: &Site<'_>, pack: &Pack, plugin: &Plugin) -> Result<Built, Bu
         bytes,
         took,
     })
+}
+
+/// The checks of a JavaScript source before its build: a kind this drover
+/// builds, a file name the build's own files do not take, and no
+/// `import {…} from "drover"` of an undeclared host interface.
+fn check_js(cx: &Site<'_>, plugin: &Plugin, src: &Path) -> Result<(), BuildError> {
+    let rel = &plugin.source.as_ref().expect("a source").path;
+    if !js::builds(plugin.kind) {
+        return Err(cx.invalid(
+            &plugin.name,
+            "source",
+            "JavaScript sensors cannot be built yet: write the sensor in Rust".into(),
+        ));
+    }
+    let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if js::RESERVED.contains(&name) {
+        return Err(cx.invalid(
+            &plugin.name,
+            "source",
+            format!(
+                "{rel}: the build writes its own {name} beside the plugin's module; rename \
+                 the file"
+            ),
+        ));
+    }
+    let text = fs::read_to_string(src).map_err(|e| {
+        cx.invalid(
+            &plugin.name,
+            "source",
+            format!("{rel} cannot be read as UTF-8 text ({e})"),
+        )
+    })?;
+    if let Some((line, interface, capability)) = js::undeclared_imports(&text, &plugin.capabilities)
+        .into_iter()
+        .next()
+    {
+        return Err(BuildError::Manifest {
+            manifest: src.to_owned(),
+            line: Some(line),
+            field: format!("import {{ {interface} }} from \"drover\""),
+            message: format!(
+                "plugin {} does not declare the `{capability}` capability; add {capability} \
+                 to plugins.{}.capabilities in pack.yaml, or drop the import",
+                plugin.name, plugin.name
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `text` to `dir/rel`, creating the directories on the way.
+pub(crate) fn write_file(dir: &Path, rel: &str, text: &str) -> Result<(), BuildError> {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|source| BuildError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    fs::write(&path, text).map_err(|source| BuildError::Io { path, source })
 }
 
 #[cfg(test)]
@@ -438,6 +506,58 @@ plugins:
                 dir.path(),
                 "6: plugins.hello.source: Python sensors cannot be built yet"
             )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn js_sources_are_checked_before_any_toolchain_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("actions")).unwrap();
+        fs::write(
+            dir.path().join("actions/hello.js"),
+            "// hi\nimport { action,\n  log, kv } from \"drover\";\n",
+        )
+        .unwrap();
+        let js = |from: &str, to: &str| {
+            let manifest = MANIFEST
+                .replace("actions/hello.py", "actions/hello.js")
+                .replace(", wasi:sockets", "");
+            fs::write(
+                dir.path().join(MANIFEST_FILE),
+                manifest.replacen(from, to, 1),
+            )
+            .unwrap();
+            compile_sources(dir.path()).unwrap_err().to_string()
+        };
+        let source = fs::canonicalize(dir.path().join("actions/hello.js")).unwrap();
+        assert_eq!(
+            js("", ""),
+            format!(
+                "{}:2: import {{ kv }} from \"drover\": plugin hello does not declare the `kv` \
+                 capability; add kv to plugins.hello.capabilities in pack.yaml, or drop the import",
+                source.display()
+            )
+        );
+        let e = js("[log, wasi:filesystem]", "[log, kv]");
+        assert!(
+            e.starts_with(&at(
+                dir.path(),
+                "8: plugins.hello.capabilities: a JavaScript plugin's runtime imports \
+                 wasi:filesystem (inert in drover's sandbox: no directory is preopened); add \
+                 wasi:filesystem to its capabilities"
+            )),
+            "{e}"
+        );
+        let e = js("kind: action", "kind: sensor");
+        assert!(
+            e.contains("plugins.hello.source: JavaScript sensors cannot be built yet"),
+            "{e}"
+        );
+        fs::write(dir.path().join("actions/drover.js"), "").unwrap();
+        let e = js("actions/hello.js", "actions/drover.js");
+        assert!(
+            e.contains("actions/drover.js: the build writes its own drover.js beside"),
             "{e}"
         );
     }

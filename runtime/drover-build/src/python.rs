@@ -7,7 +7,6 @@
 //! runs the module's imports at build time (so an import of an undeclared
 //! host interface fails the build) and snapshots the result.
 
-use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -15,7 +14,7 @@ use drover_pack::{Plugin, PluginKind};
 use drover_policy::Capability;
 
 use crate::toolchain::COMPONENTIZE_PY;
-use crate::{BuildError, world};
+use crate::{BuildError, world, write_file};
 
 /// The SDK's files, relative to the directory put on the module path.
 pub const SDK_FILES: &[(&str, &str)] = &[(
@@ -53,16 +52,7 @@ fn entry(kind: PluginKind, module: &str) -> String {
 /// componentize-py, writing the component to `out`.
 pub fn build(workdir: &Path, plugin: &Plugin, src: &Path, out: &Path) -> Result<(), BuildError> {
     let tool = COMPONENTIZE_PY.find(&plugin.name)?;
-    let write = |rel: &str, text: &str| {
-        let path = workdir.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|source| BuildError::Io {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        fs::write(&path, text).map_err(|source| BuildError::Io { path, source })
-    };
+    let write = |rel: &str, text: &str| write_file(workdir, rel, text);
     write(
         "wit/plugin.wit",
         &world::narrowed(plugin.kind, &plugin.capabilities),

@@ -1,4 +1,4 @@
-//! `drover pack new NAME --lang python|rust`: a pack that builds, installs
+//! `drover pack new NAME --lang python|js|rust`: a pack that builds, installs
 //! and runs as generated.
 //!
 //! One action (`hello`, with the `log` capability), a trigger type and a
@@ -30,19 +30,24 @@ pub fn files(name: &str, lang: Language) -> Result<Vec<(String, String)>, BuildE
                 ("wit/plugin.wit".into(), crate::world::PLUGIN_WIT.into()),
             ],
         ),
-        Language::JavaScript => {
-            return Err(BuildError::Scaffold(
-                "--lang js is not supported by this drover yet: use --lang python or --lang rust"
-                    .into(),
-            ));
-        }
+        Language::JavaScript => (
+            "actions/hello.js",
+            "[log, wasi:filesystem]",
+            vec![("actions/hello.js".into(), js_action(name))],
+        ),
     };
-    let python_note = if lang == Language::Python {
-        "    # Python's runtime imports wasi:filesystem and wasi:sockets; both are\n    \
-         # inert in drover's sandbox (no directory, no socket), declared so the\n    \
-         # install check lets the component in.\n"
-    } else {
-        ""
+    let python_note = match lang {
+        Language::Python => {
+            "    # Python's runtime imports wasi:filesystem and wasi:sockets; both are\n    \
+             # inert in drover's sandbox (no directory, no socket), declared so the\n    \
+             # install check lets the component in.\n"
+        }
+        Language::JavaScript => {
+            "    # The JavaScript runtime imports wasi:filesystem; it is inert in\n    \
+             # drover's sandbox (no directory), declared so the install check lets\n    \
+             # the component in.\n"
+        }
+        Language::Rust => "",
     };
     let manifest = format!(
         "name: {name}\n\
@@ -114,6 +119,7 @@ pub fn files(name: &str, lang: Language) -> Result<Vec<(String, String)>, BuildE
     );
     let build_dirs = match lang {
         Language::Rust => "/components/\n/dist/\n/target/\n",
+        Language::JavaScript => "/components/\n/dist/\n/node_modules/\n",
         _ => "/components/\n/dist/\n__pycache__/\n",
     };
     let mut out = vec![
@@ -206,6 +212,25 @@ def run(params, ctx):
     )
 }
 
+fn js_action(name: &str) -> String {
+    format!(
+        r#"// {name}.hello: greets someone, and logs it.
+//
+// Parameters arrive validated as an object (see pack.yaml); the return value
+// is the execution's result. A thrown error fails the execution with its
+// stack. Import host interfaces from "drover": only those pack.yaml declares.
+
+import {{ action, log }} from "drover";
+
+action((params, ctx) => {{
+  const greeting = `hello, ${{params.name}}`;
+  log.info(greeting);
+  return {{ greeting, dry_run: ctx.dryRun }};
+}});
+"#
+    )
+}
+
 fn rust_cargo(name: &str) -> String {
     format!(
         r#"[package]
@@ -265,6 +290,11 @@ export!(Hello);
 fn readme(name: &str, lang: Language, source: &str) -> String {
     let toolchain = match lang {
         Language::Python => "componentize-py (`python3 -m pip install componentize-py==0.25.1`)",
+        Language::JavaScript => {
+            "componentize-js and Node.js (`npm install --prefix ~/.cache/drover/npm \
+             @bytecodealliance/componentize-js@0.23.0`, or `npm install` it in or above this \
+             directory, or name it with DROVER_COMPONENTIZE_JS)"
+        }
         _ => "cargo with the wasm32-wasip2 target (`rustup target add wasm32-wasip2`)",
     };
     format!(
@@ -297,7 +327,7 @@ mod tests {
 
     #[test]
     fn the_generated_manifest_is_valid_and_names_its_source() {
-        for lang in [Language::Python, Language::Rust] {
+        for lang in [Language::Python, Language::JavaScript, Language::Rust] {
             let files = files("netcheck", lang).unwrap();
             let manifest = &files.iter().find(|(p, _)| p == "pack.yaml").unwrap().1;
             let pack = drover_pack::parse_manifest(Path::new("pack.yaml"), manifest).unwrap();

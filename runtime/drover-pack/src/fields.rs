@@ -276,7 +276,7 @@ fn parse_source_path(s: &str) -> Result<SourcePath, String> {
     let language = match file.rsplit_once('.') {
         None => Language::Rust,
         Some((_, "py")) => Language::Python,
-        Some((_, "js")) => Language::JavaScript,
+        Some((_, "js" | "mjs")) => Language::JavaScript,
         Some((_, ext)) => {
             return Err(format!(
                 "source {s:?} has an unknown extension .{ext}: write a .py (Python) or .js \

@@ -696,6 +696,7 @@ fn sources_name_their_language_by_extension() {
     for (src, language, path) in [
         ("actions/echo.py", Language::Python, "actions/echo.py"),
         ("actions/echo.js", Language::JavaScript, "actions/echo.js"),
+        ("actions/echo.mjs", Language::JavaScript, "actions/echo.mjs"),
         ("plugins/echo", Language::Rust, "plugins/echo"),
         ("plugins/echo/", Language::Rust, "plugins/echo"),
     ] {

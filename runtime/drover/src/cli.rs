@@ -289,6 +289,7 @@ pub enum TriggerCmd {
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum Lang {
     Python,
+    Js,
     Rust,
 }
 

@@ -128,6 +128,7 @@ pub fn compile_sources(dir: &Path, quiet: bool) -> Result<Vec<serde_json::Value>
 fn new(name: &str, lang: crate::cli::Lang, dir: Option<std::path::PathBuf>) -> Result<ExitCode> {
     let lang = match lang {
         crate::cli::Lang::Python => drover_pack::Language::Python,
+        crate::cli::Lang::Js => drover_pack::Language::JavaScript,
         crate::cli::Lang::Rust => drover_pack::Language::Rust,
     };
     let dir = dir.unwrap_or_else(|| Path::new(name).to_owned());
