@@ -110,14 +110,17 @@ mod tests {
         let mut c = Component::new();
         c.section(&ModuleSection(&Module::new()));
         let mut types = ComponentTypeSection::new();
-        types.function().params([] as [(&str, _); 0]).result(None);
+        types
+            .function()
+            .params(std::iter::empty::<(&str, wasm_encoder::ComponentValType)>())
+            .result(None);
         c.section(&types);
         let mut imports = ComponentImportSection::new();
         imports.import("f", ComponentTypeRef::Func(0));
         c.section(&imports);
         let mut section = ComponentExportSection::new();
         for name in exports {
-            section.export(name, ComponentExportKind::Func, 0, None);
+            section.export(*name, ComponentExportKind::Func, 0, None);
         }
         c.section(&section);
         c.finish()
