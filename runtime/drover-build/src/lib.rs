@@ -24,6 +24,7 @@
 mod error;
 pub mod js;
 pub mod python;
+pub mod rename;
 mod rust;
 pub mod scaffold;
 pub mod toolchain;
@@ -219,17 +220,6 @@ fn build_plugin(cx: &Site<'_>, pack: &Pack, plugin: &Plugin) -> Result<Built, Bu
             ));
         }
         _ => {}
-    }
-    if source.language == Language::Python && plugin.kind == drover_pack::PluginKind::Sensor {
-        // Seen with componentize-py 0.25.1: a world exporting `poll` panics
-        // its linker ("duplicate items"); `on-message` alone builds.
-        return Err(cx.invalid(
-            &plugin.name,
-            "source",
-            "Python sensors cannot be built yet: componentize-py 0.25.1 fails to link a world \
-             that exports `poll` (the sensor world does); write the sensor in Rust"
-                .into(),
-        ));
     }
     if source.language == Language::JavaScript {
         check_js(cx, plugin, &src)?;
@@ -491,21 +481,6 @@ plugins:
         );
         assert!(
             e.ends_with("add wasi:filesystem and wasi:sockets to its capabilities"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn python_sensors_are_refused_until_componentize_py_links_them() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("actions")).unwrap();
-        fs::write(dir.path().join("actions/hello.py"), "").unwrap();
-        let e = err(dir.path(), "kind: action", "kind: sensor");
-        assert!(
-            e.starts_with(&at(
-                dir.path(),
-                "6: plugins.hello.source: Python sensors cannot be built yet"
-            )),
             "{e}"
         );
     }

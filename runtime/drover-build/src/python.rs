@@ -6,7 +6,12 @@
 //! SDK, which calls the function the author decorated. componentize-py
 //! runs the module's imports at build time (so an import of an undeclared
 //! host interface fails the build) and snapshots the result.
+//!
+//! A sensor's `poll` is built under a stand-in name and renamed in the
+//! finished component ([`crate::rename`]): componentize-py 0.25.1 cannot
+//! link a top-level export named like a libc function.
 
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -14,7 +19,7 @@ use drover_pack::{Plugin, PluginKind};
 use drover_policy::Capability;
 
 use crate::toolchain::COMPONENTIZE_PY;
-use crate::{BuildError, world, write_file};
+use crate::{BuildError, rename, world, write_file};
 
 /// The SDK's files, relative to the directory put on the module path.
 pub const SDK_FILES: &[(&str, &str)] = &[(
@@ -30,6 +35,10 @@ pub const WASI_CAPABILITIES: [Capability; 2] =
 /// The module componentize-py is pointed at.
 const ENTRY: &str = "drover_entry";
 
+/// What the sensor world's `poll` export is called while componentize-py
+/// builds it: not a C symbol of the libraries it links.
+const POLL_STAND_IN: &str = "drover-sensor-poll";
+
 /// The entry module for `module` (the author's file, without `.py`).
 fn entry(kind: PluginKind, module: &str) -> String {
     let exports = match kind {
@@ -37,7 +46,7 @@ fn entry(kind: PluginKind, module: &str) -> String {
             "    def run(self, input, ctx):\n        return drover._run(input, ctx)\n"
         }
         PluginKind::Sensor => {
-            "    def poll(self, config):\n        return drover._poll(config)\n\n    \
+            "    def drover_sensor_poll(self, config):\n        return drover._poll(config)\n\n    \
              def on_message(self, source, payload):\n        \
              return drover._on_message(source, payload)\n"
         }
@@ -48,15 +57,24 @@ fn entry(kind: PluginKind, module: &str) -> String {
     )
 }
 
+/// The world componentize-py builds against: the narrowed world, with a
+/// sensor's `poll` under [`POLL_STAND_IN`].
+fn wit(kind: PluginKind, capabilities: &[Capability]) -> String {
+    let text = world::narrowed(kind, capabilities);
+    if kind != PluginKind::Sensor {
+        return text;
+    }
+    let renamed = text.replacen("export poll:", &format!("export {POLL_STAND_IN}:"), 1);
+    assert_ne!(renamed, text, "the sensor world exports poll");
+    renamed
+}
+
 /// Writes the world, the SDK and the entry module under `workdir` and runs
 /// componentize-py, writing the component to `out`.
 pub fn build(workdir: &Path, plugin: &Plugin, src: &Path, out: &Path) -> Result<(), BuildError> {
     let tool = COMPONENTIZE_PY.find(&plugin.name)?;
     let write = |rel: &str, text: &str| write_file(workdir, rel, text);
-    write(
-        "wit/plugin.wit",
-        &world::narrowed(plugin.kind, &plugin.capabilities),
-    )?;
+    write("wit/plugin.wit", &wit(plugin.kind, &plugin.capabilities))?;
     for (rel, text) in SDK_FILES {
         write(&format!("sdk/{rel}"), text)?;
     }
@@ -66,6 +84,7 @@ pub fn build(workdir: &Path, plugin: &Plugin, src: &Path, out: &Path) -> Result<
         .expect("a checked .py source has a UTF-8 stem");
     write(&format!("entry/{ENTRY}.py"), &entry(plugin.kind, module))?;
     let src_dir = src.parent().expect("a source file has a directory");
+    let built = workdir.join("componentize-py.wasm");
     let mut cmd = Command::new(tool);
     cmd.arg("-d")
         .arg(workdir.join("wit"))
@@ -76,9 +95,57 @@ pub fn build(workdir: &Path, plugin: &Plugin, src: &Path, out: &Path) -> Result<
         .arg("-p")
         .arg(src_dir)
         .arg("-o")
-        .arg(out)
+        .arg(&built)
         // No stray __pycache__ in the author's tree.
         .env("PYTHONDONTWRITEBYTECODE", "1");
     COMPONENTIZE_PY.run(&plugin.name, &mut cmd)?;
+    if plugin.kind == PluginKind::Sensor {
+        let bytes = fs::read(&built).map_err(|source| BuildError::Io {
+            path: built.clone(),
+            source,
+        })?;
+        let renamed = rename::rename_export(&bytes, POLL_STAND_IN, "poll").map_err(|e| {
+            BuildError::ToolFailed {
+                plugin: plugin.name.clone(),
+                tool: COMPONENTIZE_PY.program,
+                status: "its component could not be finished".into(),
+                output: e.to_string(),
+            }
+        })?;
+        fs::write(out, renamed).map_err(|source| BuildError::Io {
+            path: out.to_owned(),
+            source,
+        })?;
+    } else {
+        fs::rename(&built, out).map_err(|source| BuildError::Io {
+            path: out.to_owned(),
+            source,
+        })?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sensor_is_built_with_poll_under_its_stand_in() {
+        let text = wit(PluginKind::Sensor, &[Capability::Kv]);
+        assert!(
+            text.contains("export drover-sensor-poll: func(config: json)"),
+            "{text}"
+        );
+        assert!(!text.contains("export poll:"), "{text}");
+        assert!(text.contains("export on-message:"), "{text}");
+        assert!(
+            entry(PluginKind::Sensor, "watch").contains("def drover_sensor_poll(self, config)")
+        );
+        // Actions are built against the narrowed world as is.
+        let action = wit(PluginKind::Action, &[Capability::Kv]);
+        assert_eq!(
+            action,
+            world::narrowed(PluginKind::Action, &[Capability::Kv])
+        );
+    }
 }

@@ -50,6 +50,7 @@ pub struct PluginEngine {
 
 impl PluginEngine {
     pub fn new() -> wasmtime::Result<PluginEngine> {
+        let keep_resident = memory_keep_resident();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_CONCURRENT_CALLS)
             .total_core_instances(MAX_CONCURRENT_CALLS * 8)
@@ -57,7 +58,7 @@ impl PluginEngine {
             .total_tables(MAX_CONCURRENT_CALLS * 8)
             .max_memories_per_component(4)
             .max_memory_size(MAX_PLUGIN_MEMORY as usize)
-            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+            .linear_memory_keep_resident(keep_resident)
             .table_keep_resident(TABLE_KEEP_RESIDENT)
             // Needs Linux 6.7+; elsewhere the kept part is zeroed whole.
             .pagemap_scan(Enabled::Auto);
@@ -90,6 +91,25 @@ impl PluginEngine {
     /// Stops the ticker now rather than when the engine is dropped.
     pub fn shutdown(&self) {
         self.ticker.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// [`MEMORY_KEEP_RESIDENT`], or `DROVER_MEMORY_KEEP_RESIDENT_MIB` when set
+/// to a number of MiB (at most the largest plugin memory): a knob to
+/// measure with (docs/perf.md), read once per engine.
+fn memory_keep_resident() -> usize {
+    let Ok(text) = std::env::var("DROVER_MEMORY_KEEP_RESIDENT_MIB") else {
+        return MEMORY_KEEP_RESIDENT;
+    };
+    match text.trim().parse::<u64>() {
+        Ok(mib) if mib << 20 <= MAX_PLUGIN_MEMORY => (mib << 20) as usize,
+        _ => {
+            tracing::warn!(
+                value = %text,
+                "DROVER_MEMORY_KEEP_RESIDENT_MIB is not a number of MiB up to 512: ignored"
+            );
+            MEMORY_KEEP_RESIDENT
+        }
     }
 }
 

@@ -19,8 +19,8 @@ the build, naming the capability to add.
   sent back as JSON.
 - `@sensor`: a class with `poll(self, config)` and/or
   `on_message(self, source, payload)`, each returning a list of
-  `trigger("pack.name", {...})`. (Not buildable yet: componentize-py
-  0.25.1 fails to link the sensor world's `poll` export.)
+  `trigger("pack.name", {...})`. `config` is the manifest's `config`,
+  `payload` the message as JSON (a string when it is not JSON).
 - Host calls return plain Python values (dicts, lists, strings) and raise
   `HostError` (`.kind`: denied, unsupported, invalid, not-found, failed)
   when the host refuses. Left uncaught, a `HostError` fails the call with
