@@ -18,9 +18,11 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::registry::Registry;
+use support::server::agent;
 use support::{Drover, stderr, stdout};
 
 /// One language's scaffold and the action the author adds to it.
@@ -130,6 +132,50 @@ fn repack(archive: &Path, out: &Path, change: impl FnOnce(&Path)) {
     assert!(ok.success());
 }
 
+/// Through the registry's own API (no drover involved): uploads `layer`
+/// and tags under `to` the manifest of `from` with that layer instead.
+fn retag_with_layer(reg: &Registry, repo: &str, from: &str, to: &str, layer: &[u8]) {
+    use sha2::Digest;
+    let http = agent(Duration::from_secs(30));
+    let base = format!("http://{}/v2/{repo}", reg.addr);
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(layer)));
+    let started = http
+        .post(&format!("{base}/blobs/uploads/"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let upload = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{}{location}", reg.addr)
+    };
+    let sep = if upload.contains('?') { '&' } else { '?' };
+    let put = http
+        .put(&format!("{upload}{sep}digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .send(layer)
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let media = "application/vnd.oci.image.manifest.v1+json";
+    let mut got = http
+        .get(&format!("{base}/manifests/{from}"))
+        .header("accept", media)
+        .call()
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    let mut manifest: Value =
+        serde_json::from_slice(&got.body_mut().read_to_vec().unwrap()).unwrap();
+    manifest["layers"][0]["digest"] = json!(digest);
+    manifest["layers"][0]["size"] = json!(layer.len());
+    let put = http
+        .put(&format!("{base}/manifests/{to}"))
+        .header("content-type", media)
+        .send(manifest.to_string())
+        .unwrap();
+    assert_eq!(put.status(), 201);
+}
+
 fn walk(lang: &Lang, name: &str) {
     let reg = Registry::start();
     let publisher = Drover::new();
@@ -206,8 +252,16 @@ fn walk(lang: &Lang, name: &str) {
         )
         .unwrap();
     });
+    // `drover pack push` checks what it publishes, so the attacker writes
+    // the registry directly: the same artifact, its layer swapped.
     let evil_ref = reg.reference(&format!("packs/{name}:evil"));
-    publisher.expect(0, &["pack", "push", evil.to_str().unwrap(), &evil_ref]);
+    retag_with_layer(
+        &reg,
+        &format!("packs/{name}"),
+        "0.1.0",
+        "evil",
+        &std::fs::read(&evil).unwrap(),
+    );
 
     // The drover host: a fresh database that trusts the team's key.
     let host = Drover::new();
