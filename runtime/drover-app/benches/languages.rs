@@ -142,7 +142,7 @@ fn calls() {
         let prepared = env
             .app
             .runtime()
-            .prepare(&ActionRef::new(&format!("bench_{}", language.name), "p0"))
+            .prepare(&ActionRef::new(format!("bench_{}", language.name), "p0"))
             .expect("prepare the no-op");
         rows.push((format!("{} noop", language.name), prepared));
     }
