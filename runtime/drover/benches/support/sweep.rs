@@ -84,6 +84,11 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The `drover serve` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Peak resident set of the server so far, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
