@@ -29,37 +29,6 @@ fn built(d: &Drover) -> (PathBuf, PathBuf) {
     (src, archive)
 }
 
-/// `drover key new --name NAME --dir DIR/keys`: the private key's path.
-fn new_key(d: &Drover, name: &str) -> PathBuf {
-    let keys = d.dir.path().join("keys");
-    d.expect(
-        0,
-        &[
-            "key",
-            "new",
-            "--name",
-            name,
-            "--dir",
-            keys.to_str().unwrap(),
-        ],
-    );
-    keys.join(name)
-}
-
-fn sign(d: &Drover, archive: &Path, key: &Path) {
-    let out = d.expect(
-        0,
-        &[
-            "pack",
-            "sign",
-            archive.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-    assert!(stdout(&out).contains("signed "), "{}", stdout(&out));
-}
-
 fn trust(d: &Drover, key: &Path, name: &str, packs: &str) {
     let public = format!("{}.pub", key.display());
     d.expect(
@@ -93,7 +62,7 @@ fn untar(archive: &Path, dir: &Path) {
 fn a_signed_archive_is_built_verified_trusted_installed_and_shows_its_signer() {
     let d = Drover::new();
     let (_src, archive) = built(&d);
-    let key = new_key(&d, "ci-team");
+    let key = d.new_key("ci-team");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the private key is the owner's only");
@@ -127,7 +96,7 @@ fn a_signed_archive_is_built_verified_trusted_installed_and_shows_its_signer() {
         "{}",
         stdout(&out)
     );
-    sign(&d, &archive, &key);
+    d.sign(&archive, &key);
     let out = d.expect(0, &["pack", "verify", archive.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(text.contains("  OK  components/core_noop.wasm"), "{text}");
@@ -244,8 +213,8 @@ fn a_signed_archive_is_built_verified_trusted_installed_and_shows_its_signer() {
 fn a_changed_component_is_refused_naming_it() {
     let d = Drover::new();
     let (_src, archive) = built(&d);
-    let key = new_key(&d, "ci-team");
-    sign(&d, &archive, &key);
+    let key = d.new_key("ci-team");
+    d.sign(&archive, &key);
     trust(&d, &key, "ci-team", "*");
     // Unpack, change one byte of the component, pack again in order.
     let dir = d.dir.path().join("tamper");
@@ -354,8 +323,8 @@ fn an_unsigned_archive_is_refused_then_installed_shadowed_when_allowed() {
 fn a_key_trusted_for_other_packs_or_no_longer_trusted_is_refused() {
     let d = Drover::new();
     let (_src, archive) = built(&d);
-    let key = new_key(&d, "ci-team");
-    sign(&d, &archive, &key);
+    let key = d.new_key("ci-team");
+    d.sign(&archive, &key);
     trust(&d, &key, "ci-team", "other*");
     let out = install_archive(&d, &archive, &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -406,7 +375,7 @@ fn hostile_keys_and_patterns_are_refused_naming_them() {
         "{}",
         stderr(&out)
     );
-    let key = new_key(&d, "ok");
+    let key = d.new_key("ok");
     let public = format!("{}.pub", key.display());
     let out = d.run(&[
         "trust",

@@ -210,31 +210,10 @@ fn walk(lang: &Lang, name: &str) {
     );
 
     // Sign and push; the unsigned copy goes to another tag.
-    let keys = publisher.dir.path().join("keys");
-    publisher.expect(
-        0,
-        &[
-            "key",
-            "new",
-            "--name",
-            "net-team",
-            "--dir",
-            keys.to_str().unwrap(),
-        ],
-    );
     let unsigned = publisher.dir.path().join(format!("{name}-unsigned.dpk"));
     std::fs::copy(&archive, &unsigned).unwrap();
-    let key = keys.join("net-team");
-    publisher.expect(
-        0,
-        &[
-            "pack",
-            "sign",
-            archive.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let key = publisher.new_key("net-team");
+    publisher.sign(&archive, &key);
     let reference = reg.reference(&format!("packs/{name}:0.1.0"));
     publisher.expect(0, &["pack", "push", archive.to_str().unwrap(), &reference]);
     let unsigned_ref = reg.reference(&format!("packs/{name}:unsigned"));

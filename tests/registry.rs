@@ -28,36 +28,6 @@ fn built(d: &Drover) -> (PathBuf, PathBuf) {
     (src.clone(), src.join("dist/events-0.1.0.dpk"))
 }
 
-/// A new key in the test's directory: its private key's path.
-fn new_key(d: &Drover, name: &str) -> PathBuf {
-    let keys = d.dir.path().join("keys");
-    d.expect(
-        0,
-        &[
-            "key",
-            "new",
-            "--name",
-            name,
-            "--dir",
-            keys.to_str().unwrap(),
-        ],
-    );
-    keys.join(name)
-}
-
-fn sign(d: &Drover, target: &Path, key: &Path) {
-    d.expect(
-        0,
-        &[
-            "pack",
-            "sign",
-            target.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-}
-
 /// `drover trust add KEY.pub` for packs `events` in `d`'s database.
 fn trust(d: &Drover, key: &Path) {
     let public = format!("{}.pub", key.display());
@@ -73,8 +43,8 @@ fn trust(d: &Drover, key: &Path) {
 fn signed_archive() -> (Drover, PathBuf, Drover) {
     let publisher = Drover::new();
     let (_, archive) = built(&publisher);
-    let key = new_key(&publisher, "ci");
-    sign(&publisher, &archive, &key);
+    let key = publisher.new_key("ci");
+    publisher.sign(&archive, &key);
     let operator = Drover::new();
     trust(&operator, &key);
     (publisher, archive, operator)
@@ -340,7 +310,7 @@ fn a_signed_pack_directory_installs_from_git_and_changed_ones_are_refused() {
     let publisher = Drover::new();
     let (src, _) = built(&publisher);
     let _ = std::fs::remove_dir_all(src.join("dist"));
-    let key = new_key(&publisher, "ci");
+    let key = publisher.new_key("ci");
     let out = publisher.expect(
         0,
         &[

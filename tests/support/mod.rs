@@ -163,6 +163,41 @@ impl Drover {
         last_line(&self.expect(0, &["token", "create", "--role", role, "--name", role]))
     }
 
+    /// `drover key new --name NAME --dir DIR/keys`: the private key's path
+    /// (the public one is beside it, `NAME.pub`).
+    #[allow(dead_code)]
+    pub fn new_key(&self, name: &str) -> PathBuf {
+        let keys = self.dir.path().join("keys");
+        self.expect(
+            0,
+            &[
+                "key",
+                "new",
+                "--name",
+                name,
+                "--dir",
+                keys.to_str().unwrap(),
+            ],
+        );
+        keys.join(name)
+    }
+
+    /// `drover pack sign TARGET --key KEY` (an archive or a directory).
+    #[allow(dead_code)]
+    pub fn sign(&self, target: &Path, key: &Path) {
+        let out = self.expect(
+            0,
+            &[
+                "pack",
+                "sign",
+                target.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        );
+        assert!(stdout(&out).contains("signed "), "{}", stdout(&out));
+    }
+
     /// `drover grant add PACK CAP --scope SCOPE`; returns the grant id.
     pub fn grant(&self, pack: &str, capability: &str, scope: &str) -> String {
         let out = self.expect(0, &["grant", "add", pack, capability, "--scope", scope]);
