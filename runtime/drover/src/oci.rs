@@ -297,6 +297,16 @@ impl Client {
                 self.reference
             );
         }
+        // A registry reached over HTTPS must not send the credentials to
+        // a plain-HTTP token service, where anyone on the path reads them.
+        if self.base.starts_with("https://") && realm.starts_with("http://") {
+            bail!(
+                "{}: the registry's token realm {realm:?} is plain HTTP while the registry \
+                 is HTTPS; refusing to send credentials in clear (fix the registry's \
+                 token service, or pass --plain-http if the whole registry is plain HTTP)",
+                self.reference
+            );
+        }
         let mut url = realm;
         let mut sep = if url.contains('?') { '&' } else { '?' };
         for key in ["service", "scope"] {
@@ -634,5 +644,22 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_https_registry_never_sends_credentials_to_a_plain_http_token_realm() {
+        let reference = Reference::parse("oci://registry.example/packs/p:1").unwrap();
+        let options = Options {
+            plain_http: false,
+            username: Some("ci".into()),
+            password: Some("s3cret".into()),
+        };
+        let client = Client::new(&reference, &options);
+        let e = client
+            .answer(r#"Bearer realm="http://evil.example/token",service="r""#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refusing to send credentials in clear"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }
