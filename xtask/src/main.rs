@@ -327,6 +327,11 @@ fn components(manifest: &Path) -> Result<BTreeMap<String, Result<PathBuf, String
             // A workflow action (`runner: workflow`): no component.
             continue;
         }
+        if plugin.get("source").is_some() {
+            // Python or JavaScript: `drover pack build` compiles `source:`
+            // into the component; plugins/ builds only Rust crates.
+            continue;
+        }
         let component = match plugin.get("component").and_then(Value::as_str) {
             None => Err("no `component:` string".to_owned()),
             Some(c)
