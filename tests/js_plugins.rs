@@ -335,3 +335,15 @@ fn a_spinning_or_greedy_js_plugin_is_stopped() {
     let exec = d.json(0, &["run", "hostilejs.hello", "name=after"]);
     assert_eq!(exec["status"], "succeeded", "{exec}");
 }
+
+/// A JavaScript sensor (tests/packs/jssensor) through the same walk as the
+/// Python one: `poll` on its interval with the manifest's config, counting
+/// through kv, and `onMessage` for a signed webhook.
+#[test]
+fn a_js_sensor_polls_and_handles_webhook_messages() {
+    let d = Drover::new();
+    let dir = d.dir.path().join("jssensor");
+    copy_dir(&repo().join("tests/packs/jssensor"), &dir);
+    build(&d, &dir);
+    support::server::a_sensor_polls_and_handles_webhooks(&d, &dir, "jssensor");
+}

@@ -340,71 +340,9 @@ fn a_new_rust_pack_builds_installs_and_runs() {
 /// check and host.
 #[test]
 fn a_python_sensor_polls_and_handles_webhook_messages() {
-    use std::time::Duration;
-    use support::server::{Server, agent, post, set_secret, wait_for};
-    const KEY: &str = "pysensor-hook-key";
     let d = Drover::new();
     let dir = d.dir.path().join("pysensor");
     copy_dir(&repo().join("tests/packs/pysensor"), &dir);
     build(&d, &dir);
-    d.expect(0, &["pack", "install", dir.to_str().unwrap()]);
-    // Shadowed (outside packs/): kv writes would only be planned.
-    d.expect(0, &["pack", "promote", "pysensor", "--reason", "reviewed"]);
-    d.grant("pysensor@0.1.0", "subscribe", "webhook:report");
-    set_secret(&d, "pysensor.hook", KEY);
-    let server = Server::start_with(&d, &["--grace", "5s"]);
-    let of_type = |t: &str| -> Vec<Value> {
-        let v = d.json(0, &["trigger", "list", "--type", t, "--limit", "1000"]);
-        v.as_array().expect("trigger list is an array").clone()
-    };
-
-    let ticks = wait_for(
-        "two pysensor.tick triggers",
-        Duration::from_secs(60),
-        || {
-            let list = of_type("pysensor.tick");
-            (list.len() >= 2).then_some(list)
-        },
-    );
-    let mut counts: Vec<i64> = ticks
-        .iter()
-        .map(|t| {
-            assert_eq!(t["source"], "sensor:pysensor.watch", "{t}");
-            assert_eq!(t["payload"]["label"], "from-config", "{t}");
-            t["payload"]["count"].as_i64().unwrap()
-        })
-        .collect();
-    counts.sort();
-    assert_eq!(&counts[..2], [1, 2], "kv counted across polls: {ticks:?}");
-
-    let agent = agent(Duration::from_secs(30));
-    let url = server.url("pysensor.report");
-    let sign = |body: &[u8]| drover_api::webhooks::sign(KEY.as_bytes(), body);
-    let up = br#"{"host": "node-8", "status": "up"}"#;
-    let down = br#"{"host": "node-9", "status": "down"}"#;
-    for body in [&up[..], &down[..]] {
-        let a = post(&agent, &url, &[("x-drover-signature", &sign(body))], body).unwrap();
-        assert_eq!(a.status, 202, "{a:?}");
-    }
-    let found = wait_for(
-        "a pysensor.no_contact trigger",
-        Duration::from_secs(60),
-        || of_type("pysensor.no_contact").into_iter().next(),
-    );
-    assert_eq!(found["payload"]["node"], "node-9", "{found}");
-    assert_eq!(found["payload"]["source"], "webhook:report", "{found}");
-    assert_eq!(of_type("pysensor.no_contact").len(), 1, "the `up` made one");
-
-    let sensors = d.json(0, &["sensor", "list"]);
-    let status = sensors
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "pysensor.watch")
-        .cloned()
-        .unwrap_or_else(|| panic!("{sensors}"));
-    assert_eq!(status["state"], "running", "{status}");
-    assert_eq!(status["messages"], 2, "{status}");
-    assert_eq!(status["failures"], 0, "{status}");
-    drop(server);
+    support::server::a_sensor_polls_and_handles_webhooks(&d, &dir, "pysensor");
 }

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -342,4 +342,69 @@ pub fn queue_depth(d: &Drover) -> (u64, u64) {
         .unwrap()
         .queue_depth()
         .unwrap()
+}
+
+/// The walk a sensor pack written in another language passes
+/// (tests/packs/pysensor, tests/packs/jssensor), built at `dir`: its plugin
+/// `watch` ticks on every poll (`PACK.tick`, counting through kv, the
+/// config's `label`), and turns a signed `report` webhook saying "down"
+/// into one `PACK.no_contact`; `sensor list` counts both messages.
+pub fn a_sensor_polls_and_handles_webhooks(d: &Drover, dir: &Path, pack: &str) {
+    let key = format!("{pack}-hook-key");
+    d.expect(0, &["pack", "install", dir.to_str().unwrap()]);
+    // Shadowed (outside packs/): kv writes would only be planned.
+    d.expect(0, &["pack", "promote", pack, "--reason", "reviewed"]);
+    d.grant(&format!("{pack}@0.1.0"), "subscribe", "webhook:report");
+    set_secret(d, &format!("{pack}.hook"), &key);
+    let server = Server::start_with(d, &["--grace", "5s"]);
+    let of_type = |t: &str| -> Vec<Value> {
+        let t = format!("{pack}.{t}");
+        let v = d.json(0, &["trigger", "list", "--type", &t, "--limit", "1000"]);
+        v.as_array().expect("trigger list is an array").clone()
+    };
+
+    let ticks = wait_for("two tick triggers", Duration::from_secs(60), || {
+        let list = of_type("tick");
+        (list.len() >= 2).then_some(list)
+    });
+    let mut counts: Vec<i64> = ticks
+        .iter()
+        .map(|t| {
+            assert_eq!(t["source"], format!("sensor:{pack}.watch"), "{t}");
+            assert_eq!(t["payload"]["label"], "from-config", "{t}");
+            t["payload"]["count"].as_i64().unwrap()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(&counts[..2], [1, 2], "kv counted across polls: {ticks:?}");
+
+    let agent = agent(Duration::from_secs(30));
+    let url = server.url(&format!("{pack}.report"));
+    let sign = |body: &[u8]| drover_api::webhooks::sign(key.as_bytes(), body);
+    let up = br#"{"host": "node-8", "status": "up"}"#;
+    let down = br#"{"host": "node-9", "status": "down"}"#;
+    for body in [&up[..], &down[..]] {
+        let a = post(&agent, &url, &[("x-drover-signature", &sign(body))], body).unwrap();
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    let found = wait_for("a no_contact trigger", Duration::from_secs(60), || {
+        of_type("no_contact").into_iter().next()
+    });
+    assert_eq!(found["payload"]["node"], "node-9", "{found}");
+    assert_eq!(found["payload"]["source"], "webhook:report", "{found}");
+    assert_eq!(of_type("no_contact").len(), 1, "the `up` made none");
+
+    let sensors = d.json(0, &["sensor", "list"]);
+    let name = format!("{pack}.watch");
+    let status = sensors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{sensors}"));
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["messages"], 2, "{status}");
+    assert_eq!(status["failures"], 0, "{status}");
+    drop(server);
 }

@@ -290,18 +290,11 @@ fn build_plugin(cx: &Site<'_>, pack: &Pack, plugin: &Plugin) -> Result<Built, Bu
     })
 }
 
-/// The checks of a JavaScript source before its build: a kind this drover
-/// builds, a file name the build's own files do not take, and no
-/// `import {…} from "drover"` of an undeclared host interface.
+/// The checks of a JavaScript source before its build: a file name the
+/// build's own files do not take, and no `import {…} from "drover"` of an
+/// undeclared host interface.
 fn check_js(cx: &Site<'_>, plugin: &Plugin, src: &Path) -> Result<(), BuildError> {
     let rel = &plugin.source.as_ref().expect("a source").path;
-    if !js::builds(plugin.kind) {
-        return Err(cx.invalid(
-            &plugin.name,
-            "source",
-            "JavaScript sensors cannot be built yet: write the sensor in Rust".into(),
-        ));
-    }
     let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if js::RESERVED.contains(&name) {
         return Err(cx.invalid(
@@ -522,11 +515,6 @@ plugins:
                  wasi:filesystem (inert in drover's sandbox: no directory is preopened); add \
                  wasi:filesystem to its capabilities"
             )),
-            "{e}"
-        );
-        let e = js("kind: action", "kind: sensor");
-        assert!(
-            e.contains("plugins.hello.source: JavaScript sensors cannot be built yet"),
             "{e}"
         );
         fs::write(dir.path().join("actions/drover.js"), "").unwrap();

@@ -24,6 +24,9 @@
 //   `new Failure("why")` to fail it on purpose. Anything else thrown fails
 //   the call with its stack: never a crash.
 // - `console.log` and friends write to drover's log when `log` is declared.
+// - `sensor({ poll(config), onMessage(source, payload) })` (either may be
+//   left out; a class is instantiated): each returns a list of
+//   `trigger("pack.type", payload)`.
 // - The plugin is one module (its imports: "drover" only); bundle first
 //   to use more.
 
@@ -214,6 +217,7 @@ if (bindings.log) {
 }
 
 let registered = null;
+let registeredSensor = null;
 
 /** Makes `fn(params, ctx)` this plugin's action (one per plugin). */
 export function action(fn) {
@@ -228,6 +232,32 @@ export function action(fn) {
   }
   registered = fn;
   return fn;
+}
+
+/** Makes `impl` this plugin's sensor (one per plugin): an object, or a
+ * class to instantiate, with `poll(config)` and/or
+ * `onMessage(source, payload)`, each returning a list of triggers. */
+export function sensor(impl) {
+  const instance = typeof impl === "function" ? new impl() : impl;
+  if (!instance || typeof instance !== "object") {
+    throw new TypeError(`sensor(impl) takes an object or a class, not ${typeof impl}`);
+  }
+  if (typeof instance.poll !== "function" && typeof instance.onMessage !== "function") {
+    throw new TypeError("sensor(impl): impl has neither poll(config) nor onMessage(source, payload)");
+  }
+  if (registeredSensor) {
+    throw new Error("two sensor(...) calls: a plugin has one");
+  }
+  registeredSensor = instance;
+  return impl;
+}
+
+/** A trigger for a sensor to return: `trigger("mypack.tick", {...})`. */
+export function trigger(type, payload) {
+  if (typeof type !== "string") {
+    throw new TypeError(`trigger(type, payload): type is a string like "mypack.tick", not ${typeof type}`);
+  }
+  return { triggerType: type, payload: JSON.stringify(payload ?? {}) };
 }
 
 /** A thrown value as the world's error (a plain object: componentize-js
@@ -263,4 +293,46 @@ export function _run(input, ctx) {
   } catch (e) {
     throw fail(e);
   }
+}
+
+/** A sensor method's result as the world's list of triggers. */
+function triggers(result, method) {
+  if (result && typeof result.then === "function") {
+    throw new Error(`the sensor's ${method} returned a Promise: sensors are synchronous; drop async`);
+  }
+  if (result === undefined || result === null) return [];
+  if (!Array.isArray(result)) {
+    throw new TypeError(`the sensor's ${method} returns a list of trigger(...) values, not ${text(result)}`);
+  }
+  return result.map((item) => {
+    if (item && typeof item.triggerType === "string" && typeof item.payload === "string") {
+      return item;
+    }
+    if (item && typeof item.type === "string") return trigger(item.type, item.payload);
+    throw new TypeError(`the sensor's ${method} returns trigger(...) values, not ${text(item)}`);
+  });
+}
+
+/** Calls the registered sensor's `method`, if it has one. */
+function callSensor(method, args) {
+  try {
+    if (!registeredSensor) {
+      throw new Error("no sensor in this plugin: pass it to sensor(...) from \"drover\"");
+    }
+    const fn = registeredSensor[method];
+    if (typeof fn !== "function") return [];
+    return triggers(fn.apply(registeredSensor, args), method);
+  } catch (e) {
+    throw fail(e);
+  }
+}
+
+/** The world's `poll` export (called by the generated entry module). */
+export function _poll(config) {
+  return callSensor("poll", [JSON.parse(config)]);
+}
+
+/** The world's `on-message` export (called by the generated entry module). */
+export function _onMessage(source, payload) {
+  return callSensor("onMessage", [source, JSON.parse(payload)]);
 }
