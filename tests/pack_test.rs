@@ -378,6 +378,11 @@ fn gc_removes_only_compiled_files_no_installed_version_uses() {
     );
     assert!(!cache.join(&dead).exists() && !cache.join(&stale).exists());
     assert!(cache.join("README").exists());
+    // The functions compiles share: all used today, so all kept.
+    let functions = &done["compiled_cache"]["functions"];
+    assert_eq!(functions["removed"], 0, "{done:#}");
+    assert!(functions["kept"].as_u64().unwrap() > 0, "{done:#}");
+    assert!(cache.join("functions.sqlite").is_file());
     for f in &used {
         assert!(cache.join(f).exists(), "{f} is used and was removed");
     }

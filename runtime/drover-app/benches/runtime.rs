@@ -72,10 +72,11 @@ struct Floor {
 
 impl Floor {
     fn new(env: &Env) -> Floor {
-        // drover's own engine configuration (pooling allocator, epochs).
-        let owner = PluginEngine::new().expect("wasmtime engine");
+        // drover's own engine configuration (pooling allocator, epochs);
+        // the function cache changes compiles only.
+        let owner = PluginEngine::new(None).expect("wasmtime engine");
         let engine = owner.engine().clone();
-        let cache = ComponentCache::new(&env.cache_dir, &engine).expect("component cache");
+        let cache = ComponentCache::new(&env.cache_dir, &engine, None).expect("component cache");
         let (component, outcome) = cache
             .load(&engine, &env.noop.digest, || {
                 Err(wasmtime::format_err!("core.noop should be in the cache"))
@@ -136,11 +137,12 @@ fn per_call(c: &mut Criterion) {
 
 fn component_cache(c: &mut Criterion) {
     let env = Env::new();
-    let owner = PluginEngine::new().expect("wasmtime engine");
+    // Without the function cache: every round is a cold compile.
+    let owner = PluginEngine::new(None).expect("wasmtime engine");
     let engine = owner.engine();
     // A cache of its own, so `compile` does not touch the runtime's files.
-    let cache =
-        ComponentCache::new(&env.dir.path().join("bench-cache"), engine).expect("component cache");
+    let cache = ComponentCache::new(&env.dir.path().join("bench-cache"), engine, None)
+        .expect("component cache");
     let wasm =
         std::fs::read(repo_root().join("packs/core/components/core_noop.wasm")).expect("read");
     let digest = &env.noop.digest;

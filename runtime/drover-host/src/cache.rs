@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +20,8 @@ use serde::Serialize;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::functions::{FunctionCache, FunctionSweep};
 
 /// Where a component came from on load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +41,9 @@ pub struct ComponentCache {
     /// Components compiled by this process: install-time compile-once is
     /// observed through it (tests, the install report), not by timing.
     compiles: AtomicU64,
+    /// The engine's incremental cache, when it has one: written after each
+    /// compile, swept with the files.
+    functions: Option<Arc<FunctionCache>>,
 }
 
 /// What [`ComponentCache::sweep`] removed (or, dry, would remove).
@@ -50,6 +56,9 @@ pub struct SweepReport {
     pub removed_bytes: u64,
     /// Compiled files kept (referenced, this engine's).
     pub kept: usize,
+    /// Functions shared between compiles (the incremental cache) that no
+    /// compile used for 30 days.
+    pub functions: FunctionSweep,
 }
 
 /// A temporary file older than this is a leftover of a compile that was
@@ -57,7 +66,13 @@ pub struct SweepReport {
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 impl ComponentCache {
-    pub fn new(dir: &Path, engine: &Engine) -> std::io::Result<ComponentCache> {
+    /// The cache in `dir` for `engine`, whose incremental cache (in the
+    /// same directory) is `functions` if it has one.
+    pub fn new(
+        dir: &Path,
+        engine: &Engine,
+        functions: Option<Arc<FunctionCache>>,
+    ) -> std::io::Result<ComponentCache> {
         std::fs::create_dir_all(dir)?;
         #[cfg(unix)]
         {
@@ -72,6 +87,7 @@ impl ComponentCache {
             dir: dir.to_owned(),
             engine_key: format!("{:016x}", h.finish()),
             compiles: AtomicU64::new(0),
+            functions,
         })
     }
 
@@ -140,6 +156,11 @@ impl ComponentCache {
             report.removed_bytes += meta.len();
             report.removed.push(name);
         }
+        if let Some(functions) = &self.functions {
+            report.functions = functions.sweep(dry_run).map_err(|e| {
+                std::io::Error::other(format!("{}: {e}", functions.path().display()))
+            })?;
+        }
         Ok(report)
     }
 
@@ -156,9 +177,23 @@ impl ComponentCache {
         digest: &str,
         wasm: &[u8],
     ) -> wasmtime::Result<Component> {
-        let component = Component::new(engine, wasm)?;
+        let before = self.functions.as_ref().map(|f| f.counts());
+        let component = Component::new(engine, wasm);
+        if let Some(functions) = &self.functions {
+            functions.finish();
+        }
+        let component = component?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(digest, bytes = wasm.len(), "compiled a component");
+        match (before, self.functions.as_ref().map(|f| f.counts())) {
+            (Some((hits, misses)), Some((hits_now, misses_now))) => tracing::info!(
+                digest,
+                bytes = wasm.len(),
+                functions_reused = hits_now - hits,
+                functions_compiled = misses_now - misses,
+                "compiled a component"
+            ),
+            _ => tracing::info!(digest, bytes = wasm.len(), "compiled a component"),
+        }
         let bytes = component.serialize()?;
         let path = self.path(digest);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -218,7 +253,7 @@ mod tests {
 
     fn cache(dir: &Path) -> (ComponentCache, Engine) {
         let engine = Engine::default();
-        (ComponentCache::new(dir, &engine).unwrap(), engine)
+        (ComponentCache::new(dir, &engine, None).unwrap(), engine)
     }
 
     /// The smallest component.

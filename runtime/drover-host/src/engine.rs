@@ -12,6 +12,8 @@
 //!   multi-threaded process flushes the TLB of every core with an IPI,
 //!   which was half of a `core.noop` call and three quarters of the CPU of
 //!   durable executions under load (docs/perf.md);
+//! - Cranelift's incremental cache ([`crate::functions`]): components that
+//!   share an interpreter (Python, JavaScript) share compiled functions;
 //! - WASI p2 linked in full but each store's `WasiCtx` is empty (no
 //!   preopens, env, args, network), so filesystem and socket calls fail
 //!   inside the guest.
@@ -25,6 +27,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use crate::bindings::Action;
 use crate::call::{CallCtx, HostState};
+use crate::functions::FunctionCache;
 
 /// Deadline precision: a call is stopped at most one tick after its
 /// deadline.
@@ -49,7 +52,8 @@ pub struct PluginEngine {
 }
 
 impl PluginEngine {
-    pub fn new() -> wasmtime::Result<PluginEngine> {
+    /// An engine compiling through `functions` when given.
+    pub fn new(functions: Option<Arc<FunctionCache>>) -> wasmtime::Result<PluginEngine> {
         let keep_resident = memory_keep_resident();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_CONCURRENT_CALLS)
@@ -66,6 +70,9 @@ impl PluginEngine {
         config
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(functions) = functions {
+            config.enable_incremental_compilation(functions)?;
+        }
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);

@@ -22,6 +22,7 @@ use crate::bindings::{ActionPre, Context};
 use crate::cache::ComponentCache;
 use crate::call::{CallCtx, CallSpec, HostState, Services, classify};
 use crate::engine::{EPOCH_TICK, MAX_CONCURRENT_CALLS, PluginEngine};
+use crate::functions::FunctionCache;
 use crate::grants::GrantSet;
 use crate::limits::{CallLimiter, Permits};
 use crate::ports::{PortError, Ports};
@@ -123,11 +124,13 @@ impl Runtime {
     /// A runtime over `ports` (storage and the fleet), caching compiled
     /// components in `cache_dir`.
     pub fn new(ports: Arc<dyn Ports>, cache_dir: &Path) -> Result<Runtime, RunError> {
-        let engine =
-            PluginEngine::new().map_err(|e| RunError::Setup(format!("wasmtime engine: {e:#}")))?;
-        let cache = ComponentCache::new(cache_dir, engine.engine()).map_err(|e| {
-            RunError::Setup(format!("component cache {}: {e}", cache_dir.display()))
-        })?;
+        let functions = Arc::new(FunctionCache::new(cache_dir));
+        let engine = PluginEngine::new(Some(functions.clone()))
+            .map_err(|e| RunError::Setup(format!("wasmtime engine: {e:#}")))?;
+        let cache =
+            ComponentCache::new(cache_dir, engine.engine(), Some(functions)).map_err(|e| {
+                RunError::Setup(format!("component cache {}: {e}", cache_dir.display()))
+            })?;
         Ok(Runtime {
             services: Arc::new(Services {
                 ports,

@@ -30,6 +30,7 @@ pub mod call;
 mod caps;
 pub mod engine;
 pub mod executor;
+pub mod functions;
 pub mod grants;
 pub mod install;
 mod limits;

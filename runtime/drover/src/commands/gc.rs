@@ -131,6 +131,17 @@ pub fn gc(db: &Path, args: GcArgs) -> Result<ExitCode> {
             bytes(swept.removed_bytes),
             swept.kept
         );
+        println!(
+            "compiled functions no compile used for 30 days: {} {} ({}); {} kept",
+            swept.functions.removed,
+            if args.dry_run {
+                "would be removed"
+            } else {
+                "removed"
+            },
+            bytes(swept.functions.removed_bytes),
+            swept.functions.kept
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
