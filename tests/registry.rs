@@ -7,12 +7,13 @@
 //! git+file://…@TAG`. And the refusals: a tampered layer, an unsigned
 //! artifact, a missing tag, a layer larger than an archive may be, an
 //! unsigned checkout, a changed or unlisted or linked file in a checkout,
-//! and hostile git URLs and refs (nothing runs).
+//! and hostile git URLs and refs (nothing runs). A registry behind a login
+//! takes it from standard input or the environment and never shows it.
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -426,4 +427,108 @@ fn an_unsigned_checkout_is_refused_unless_allowed_and_hostile_git_sources_run_no
         assert_eq!(out.status.code(), Some(2), "{hostile}: {}", stdout(&out));
         assert!(!marker.exists(), "{hostile} ran a command");
     }
+}
+
+/// `drover ARGS` with `stdin` on its standard input and `envs` set.
+fn run_with(d: &Drover, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut child = d
+        .cmd()
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run drover");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
+    const USER: &str = "publisher";
+    const PASSWORD: &str = "correct horse 7";
+    let reg = Registry::with_login(USER, PASSWORD);
+    let (publisher, archive, operator) = signed_archive();
+    let reference = reg.reference("packs/events:0.1.0");
+    let push = ["pack", "push", archive.to_str().unwrap(), &reference];
+    let with_stdin = [&push[..], &["--username", USER, "--password-stdin"]].concat();
+    let shown = |out: &Output| format!("{}{}", stdout(out), stderr(out));
+
+    // No credentials: refused, naming both ways to give them.
+    let out = run_with(&publisher, &push, "", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains(
+            "the registry asks for credentials: set DROVER_REGISTRY_USERNAME and \
+             DROVER_REGISTRY_PASSWORD, or pass --username NAME --password-stdin"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A wrong password: the registry's refusal, and what to check.
+    let out = run_with(&publisher, &with_stdin, "not it\n", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("refused the credentials"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!shown(&out).contains("not it"), "{}", shown(&out));
+    // A password without a user name is a usage mistake, said before
+    // anything is sent.
+    let env_password = [("DROVER_REGISTRY_PASSWORD", PASSWORD)];
+    let out = run_with(&publisher, &push, "", &env_password);
+    assert!(
+        stderr(&out).contains("a registry password needs a user name"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The right one on standard input (a trailing newline is not part of it).
+    let out = run_with(&publisher, &with_stdin, &format!("{PASSWORD}\n"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(!shown(&out).contains(PASSWORD), "{}", shown(&out));
+
+    // The operator installs and pulls with the environment's login; without
+    // it, nothing is installed.
+    let out = run_with(&operator, &["pack", "install", &reference], "", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert_eq!(operator.json(0, &["pack", "list"]), json!([]));
+    let login = [
+        ("DROVER_REGISTRY_USERNAME", USER),
+        ("DROVER_REGISTRY_PASSWORD", PASSWORD),
+    ];
+    let out = run_with(&operator, &["pack", "install", &reference], "", &login);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        stdout(&out).contains("installed events@0.1.0 in shadow mode"),
+        "{}",
+        stdout(&out)
+    );
+    let pulled = operator.dir.path().join("pulled");
+    let out = run_with(
+        &operator,
+        &[
+            "pack",
+            "pull",
+            &reference,
+            "--out",
+            pulled.to_str().unwrap(),
+        ],
+        "",
+        &login,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        std::fs::read(pulled.join("events-0.1.0.dpk")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    assert!(!shown(&out).contains(PASSWORD), "{}", shown(&out));
 }

@@ -1,6 +1,7 @@
 //! A real OCI registry for the tests: Debian's `docker-registry`
 //! (distribution 2.8) on 127.0.0.1 at a free port, with a generated config
-//! and filesystem storage in a temporary directory; stopped on drop.
+//! and filesystem storage in a temporary directory, open or behind a login
+//! (htpasswd: Basic auth); stopped on drop.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,21 +19,39 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An open registry: anyone may push and pull.
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that answers only `user` with `password` (401 with a
+    /// Basic challenge otherwise).
+    pub fn with_login(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: \
-                 {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                storage.display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: \
+             {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            storage.display()
+        );
+        if let Some((user, password)) = login {
+            // The lowest cost bcrypt allows: the registry checks every request.
+            let hash = bcrypt::hash(password, 4).unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: drover-tests\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -53,11 +72,13 @@ impl Registry {
         };
         let http = agent(Duration::from_secs(2));
         let url = format!("http://{}/v2/", registry.addr);
+        // 401 is an answer too (the login registry's, without credentials).
+        let ready = if login.is_some() { 401 } else { 200 };
         wait_for("docker-registry to answer", Duration::from_secs(20), || {
             http.get(&url)
                 .call()
                 .ok()
-                .filter(|r| r.status() == 200)
+                .filter(|r| r.status() == ready)
                 .map(|_| ())
         });
         registry

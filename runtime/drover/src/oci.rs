@@ -370,8 +370,17 @@ impl Client {
                 ))
             })
             .unwrap_or_else(|| text.chars().take(200).collect());
+        // Credentials were sent (a 401 without them is answered in `send`).
+        let hint = if status == 401 {
+            format!(
+                "; it refused the credentials given (--username/--password-stdin or \
+                 {USERNAME_ENV}/{PASSWORD_ENV}): check them"
+            )
+        } else {
+            String::new()
+        };
         anyhow!(
-            "{}: {what}: the registry answered {status} ({detail})",
+            "{}: {what}: the registry answered {status} ({detail}){hint}",
             self.reference
         )
     }
