@@ -427,3 +427,27 @@ fn build_runs_the_install_checks_first() {
     );
     assert!(!src.join("dist").exists(), "no archive of a refused pack");
 }
+
+/// A bad file inside an archive is named inside the archive
+/// (`flows-0.1.0.dpk:workflows/greet.yaml:8:13`), not in the temporary
+/// directory it was extracted to (gone by the time the operator looks).
+#[test]
+fn a_bad_file_of_an_archive_is_named_inside_it() {
+    let d = Drover::new();
+    let src = d.dir.path().join("src/flows");
+    copy_dir(&pack_dir("tests/packs/flows"), &src);
+    d.expect(0, &["pack", "build", src.to_str().unwrap(), "--skip-tests"]);
+    let archive = src.join("dist/flows-0.1.0.dpk");
+    // core, which its workflows call, is not installed here.
+    let out = install_archive(&d, &archive, &["--allow-unsigned"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "{}:workflows/greet.yaml:8:13: tasks.first.action: action `core.echo` does not exist",
+            archive.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("drover-pack-"), "{text}");
+}

@@ -2475,3 +2475,66 @@ fn a_diff_then_promote_then_roll_back_from_the_pack_page() {
     b.find("#versions");
     assert!(b.try_find("#rollback-form").is_none());
 }
+
+/// `tests/packs/NAME` built into an archive in `d`'s directory.
+fn archive_of(d: &Drover, name: &str) -> std::path::PathBuf {
+    let dir = d.copy_pack(&format!("tests/packs/{name}"), name);
+    d.expect(0, &["pack", "build", dir.to_str().unwrap(), "--skip-tests"]);
+    dir.join(format!("dist/{name}-0.1.0.dpk"))
+}
+
+/// Each pack's page says who signed it: a trusted publisher's key, an
+/// unsigned archive installed with --allow-unsigned (marked), or a pack
+/// directory (no signer).
+#[test]
+fn a_pack_page_shows_who_signed_it() {
+    let d = Drover::new();
+    d.install(&["packs/core", "packs/demo"]);
+    let signed = archive_of(&d, "events");
+    let key = d.new_key("batch-team");
+    d.sign(&signed, &key);
+    let public = format!("{}.pub", key.display());
+    d.expect(
+        0,
+        &[
+            "trust",
+            "add",
+            &public,
+            "--name",
+            "batch-team",
+            "--packs",
+            "events",
+        ],
+    );
+    d.expect(0, &["pack", "install", signed.to_str().unwrap()]);
+    let unsigned = archive_of(&d, "flows");
+    d.expect(
+        0,
+        &[
+            "pack",
+            "install",
+            unsigned.to_str().unwrap(),
+            "--allow-unsigned",
+        ],
+    );
+    let s = Server::start(&d);
+    let b = admin_browser(&s, 1280, 900);
+
+    b.goto(&s.url("/ui/packs/events"));
+    let signer = b.text("#signer");
+    assert!(signer.starts_with("batch-team SHA256:"), "{signer}");
+    assert!(!signer.contains("allow-unsigned"), "{signer}");
+    b.goto(&s.url("/ui/packs/flows"));
+    let signer = b.text("#signer");
+    assert!(
+        signer.contains("unsigned") && signer.contains("installed with --allow-unsigned"),
+        "{signer}"
+    );
+    assert!(b.try_find("#signer .status").is_some(), "marked: {signer}");
+    b.goto(&s.url("/ui/packs/core"));
+    let signer = b.text("#signer");
+    assert!(
+        signer.contains("none: installed from a pack directory"),
+        "{signer}"
+    );
+}

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use drover_core::ChangeBy;
 use drover_pack::Pack;
 use drover_policy::Capability;
@@ -357,8 +357,21 @@ fn install(
             (None, None, None)
         };
         let dir = opened.as_ref().map_or(given.as_path(), |o| o.dir());
+        // A file of an archive is named inside it (`x.dpk:workflows/a.yaml`),
+        // not in the temporary directory it was extracted to.
+        let shown_in = |e: anyhow::Error| match (&opened, &origin) {
+            (Some(o), Some(origin)) => {
+                let inside = format!("{}/", o.dir().display());
+                let archive = format!("{}:", origin.archive.display());
+                anyhow!("{}", format!("{e:#}").replace(&inside, &archive))
+            }
+            _ => e,
+        };
         // Rules are checked first: a bad rule refuses the whole pack.
-        let pack_rules = drover_engine::read_pack_rules(dir).with_context(cannot)?;
+        let pack_rules = drover_engine::read_pack_rules(dir)
+            .map_err(anyhow::Error::from)
+            .map_err(shown_in)
+            .with_context(cannot)?;
         let rules = pack_rules.references();
         let policies = pack_rules.policy_references();
         let name = pack_rules.pack().to_owned();
@@ -371,6 +384,8 @@ fn install(
         // Pack, components, rules and policies: one transaction.
         let report = app
             .install_from(dir, by, shadow, pack_rules.into_catalog(), origin.as_ref())
+            .map_err(anyhow::Error::from)
+            .map_err(shown_in)
             .with_context(cannot)?;
         let live = app.store().get_pack(&name, None)?;
         if !as_json {
