@@ -1092,8 +1092,8 @@ fn triggers_count(d: &Drover) -> usize {
         .len()
 }
 
-/// One SQLite database has one `drover serve`: a second one on the same
-/// file refuses to start and names the first (two would both claim the
+/// One SQLite database has one `drover serve`: a second one, or a `drover
+/// fleet run`, on the same file refuses to start and names the first (two would both claim the
 /// same triggers: a non-idempotent action ran twice); once the first is
 /// killed, even with SIGKILL, the file can be served again. A database URL
 /// is refused, not taken for a directory.
@@ -1110,6 +1110,17 @@ fn a_second_serve_on_one_sqlite_file_refuses_and_names_the_first() {
     let said = stderr(&out);
     assert!(said.contains("is already served by drover serve"), "{said}");
     assert!(said.contains(&format!("pid {}", first.pid())), "{said}");
+    // Nor may a second fleet controller run beside it.
+    let out = d.run(&["fleet", "run", "--until-idle"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "is already served by drover serve (pid {}",
+            first.pid()
+        )),
+        "{}",
+        stderr(&out)
+    );
     // The first still serves.
     let one = post_signed(&first, br#"{"node":"b1","message":"still here"}"#).accepted_id();
     processed(&d, &first, &one);

@@ -40,16 +40,18 @@ fn check_not_a_url(p: &Path) -> Result<()> {
     )
 }
 
-/// The one `drover serve` of a SQLite database: an exclusive lock on
-/// `DB.serve.lock` beside it, released when the process ends (however it
-/// ends), naming its holder. Two servers on one file would each claim the
-/// same triggers and run an action twice.
+/// The one `drover serve` (or `drover fleet run`) of a SQLite database: an
+/// exclusive lock on `DB.serve.lock` beside it, released when the process
+/// ends (however it ends), naming its holder. Two servers on one file
+/// would each claim the same triggers and run an action twice; two fleet
+/// controllers would each call the driver for the same request.
 pub struct ServeLock {
     _file: std::fs::File,
 }
 
-/// Takes `db`'s serve lock, or says who holds it.
-pub fn lock_for_serving(db: &Path) -> Result<ServeLock> {
+/// Takes `db`'s serve lock for `command` (`drover serve`, `drover fleet
+/// run`), or says who holds it.
+pub fn lock_for_serving(db: &Path, command: &str) -> Result<ServeLock> {
     use std::io::{Read, Seek, Write};
     let path = PathBuf::from(format!("{}.serve.lock", db.display()));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -71,7 +73,8 @@ pub fn lock_for_serving(db: &Path) -> Result<ServeLock> {
             let holder = holder.trim();
             anyhow::bail!(
                 "the database {} is already served by {}; one SQLite database has one \
-                 `drover serve` (stop that one first, or give this one its own --db)",
+                 `drover serve` or `drover fleet run` at a time (stop that one first, or give \
+                 this one its own --db)",
                 db.display(),
                 if holder.is_empty() {
                     "another drover serve"
@@ -88,7 +91,7 @@ pub fn lock_for_serving(db: &Path) -> Result<ServeLock> {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "this host".to_owned());
     let who = format!(
-        "drover serve (pid {} on {host}, since {})",
+        "{command} (pid {} on {host}, since {})",
         std::process::id(),
         drover_core::fmt_time(drover_core::now_ms())
     );

@@ -358,6 +358,9 @@ pub fn run(db: &Path, cmd: FleetCmd) -> Result<ExitCode> {
             until_idle,
             timeout,
         } => {
+            // The controller of a `drover serve` on this file would act on
+            // the same requests.
+            let _only = crate::context::lock_for_serving(db, "drover fleet run")?;
             let c = Controller::standard(store);
             let end = std::time::Instant::now() + timeout;
             loop {

@@ -28,7 +28,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<ExitCode> {
         _ => None,
     };
     // Before anything is opened: a second serve on this file stops here.
-    let _serving = crate::context::lock_for_serving(db)?;
+    let _serving = crate::context::lock_for_serving(db, "drover serve")?;
     let app = Arc::new(open_app(db)?);
     if let Some(password) = drover_api::auth::bootstrap_admin(app.store())
         .context("cannot create the first admin user")?
