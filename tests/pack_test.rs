@@ -242,11 +242,13 @@ fn hostile_and_broken_test_files_are_refused_with_exit_2() {
 
 // ----- install-time hygiene ----------------------------------------------
 
-/// The compiled files in the test's cache.
+/// The compiled components in the test's cache (not the function cache
+/// beside them).
 fn compiled(d: &Drover) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(d.dir.path().join("cache"))
         .map(|rd| {
             rd.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|name| name.ends_with(".cwasm"))
                 .collect()
         })
         .unwrap_or_default();
