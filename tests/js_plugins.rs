@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::ports::Port;
 use support::{Drover, copy_dir, edit_file, edit_manifest, repo, stderr, stdout};
 
 /// `drover pack build DIR`, asserting it succeeded.
@@ -113,54 +114,12 @@ fn a_new_js_pack_builds_tests_installs_and_runs() {
     assert!(!error.contains("trap"), "{error}");
 }
 
-/// batchops (Rust) and batchops_js (its JavaScript port) installed side by
-/// side, the port built from examples/batchops_js.
-fn port() -> (Drover, std::path::PathBuf) {
-    let d = Drover::new();
-    let dir = d.dir.path().join("batchops_js");
-    copy_dir(&repo().join("examples/batchops_js"), &dir);
-    let _ = std::fs::remove_dir_all(dir.join("components"));
-    build(&d, &dir);
-    d.install(&["packs/core", "packs/batchops"]);
-    d.expect(0, &["pack", "install", "--trusted", dir.to_str().unwrap()]);
-    (d, dir)
-}
-
-fn run_both(d: &Drover, code: i32, args: &[&str]) -> (Value, Value) {
-    let mut rust = vec!["run", "batchops.ping"];
-    rust.extend(args);
-    let mut js = vec!["run", "batchops_js.ping"];
-    js.extend(args);
-    (d.json(code, &rust), d.json(code, &js))
-}
-
 #[test]
 fn the_js_port_of_ping_answers_as_the_rust_action() {
-    let (d, dir) = port();
-
-    // Not granted: both fail with the host's refusal, the same way.
-    let (rust, js) = run_both(&d, 1, &["node=b1", "host=127.0.0.1"]);
-    assert_eq!(rust["status"], "denied", "{rust}");
-    assert_eq!(js["status"], rust["status"], "{js}");
-    assert_eq!(
-        js["error"]
-            .as_str()
-            .unwrap()
-            .replace("batchops_js@", "batchops@"),
-        rust["error"].as_str().unwrap()
-    );
-
-    d.grant("batchops@0.1.0", "probe", "127.0.0.1, nothing.invalid");
-    d.grant("batchops_js@0.1.0", "probe", "127.0.0.1, nothing.invalid");
-    // Reachable: the same result but for the measured latency.
-    let (mut rust, mut js) = run_both(&d, 0, &["node=b1", "host=127.0.0.1"]);
-    assert_eq!(rust["result"]["reachable"], true, "{rust}");
-    for r in [&mut rust, &mut js] {
-        let result = r["result"].as_object_mut().unwrap();
-        assert!(result.remove("latency_ms").unwrap().is_u64(), "{result:?}");
-        result.remove("detail");
-    }
-    assert_eq!(js["result"], rust["result"]);
+    let port = Port::build("batchops_js");
+    port.denied_alike();
+    port.grant_both();
+    let (rust, js) = port.reachable_alike();
     // The same logs (the health report refused the same way), but for when.
     let logs = |r: &Value| -> Vec<(Value, Value)> {
         r["logs"]
@@ -171,29 +130,8 @@ fn the_js_port_of_ping_answers_as_the_rust_action() {
             .collect()
     };
     assert_eq!(logs(&js), logs(&rust), "{js}");
-    // Unreachable: the very same result (latency_ms a JSON null in both).
-    let (rust, js) = run_both(
-        &d,
-        0,
-        &["node=b1", "host=nothing.invalid", "timeout_ms=300"],
-    );
-    assert_eq!(rust["result"]["reachable"], false, "{rust}");
-    assert_eq!(js["status"], "succeeded", "{js}");
-    assert_eq!(js["result"], rust["result"]);
-
-    // The component as built imports exactly what it declares.
-    let edited = d.dir.path().join("edited");
-    copy_dir(&dir, &edited);
-    edit_manifest(&edited, "version: 0.1.0", "version: 0.1.1");
-    edit_manifest(
-        &edited,
-        "capabilities: [log, probe, nodes.health,",
-        "capabilities: [log, nodes.health,",
-    );
-    let out = d.expect(2, &["pack", "install", edited.to_str().unwrap()]);
-    let err = stderr(&out);
-    assert!(err.contains("imports drover:plugin/probe"), "{err}");
-    assert!(err.contains("plugins.ping.capabilities"), "{err}");
+    port.unreachable_alike();
+    port.imports_only_what_it_declares();
 }
 
 #[test]

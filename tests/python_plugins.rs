@@ -15,8 +15,9 @@ mod support;
 
 use std::path::Path;
 
-use serde_json::{Value, json};
-use support::{Drover, copy_dir, edit_file, edit_manifest, repo, stderr, stdout};
+use serde_json::json;
+use support::ports::Port;
+use support::{Drover, copy_dir, edit_file, repo, stderr, stdout};
 
 /// `drover pack build DIR`, asserting it succeeded.
 fn build(d: &Drover, dir: &Path) {
@@ -150,80 +151,14 @@ fn a_new_python_pack_builds_installs_and_runs() {
     );
 }
 
-/// batchops (Rust) and batchops_py (its Python port) installed side by
-/// side, the port built from examples/batchops_py.
-fn port() -> (Drover, std::path::PathBuf) {
-    let d = Drover::new();
-    let dir = d.dir.path().join("batchops_py");
-    copy_dir(&repo().join("examples/batchops_py"), &dir);
-    let _ = std::fs::remove_dir_all(dir.join("components"));
-    build(&d, &dir);
-    d.install(&["packs/core", "packs/batchops"]);
-    d.expect(0, &["pack", "install", "--trusted", dir.to_str().unwrap()]);
-    (d, dir)
-}
-
-fn run_both(d: &Drover, code: i32, args: &[&str]) -> (Value, Value) {
-    let mut rust = vec!["run", "batchops.ping"];
-    rust.extend(args);
-    let mut python = vec!["run", "batchops_py.ping"];
-    python.extend(args);
-    (d.json(code, &rust), d.json(code, &python))
-}
-
 #[test]
 fn the_python_port_of_ping_answers_as_the_rust_action() {
-    let (d, dir) = port();
-
-    // Not granted: both fail with the host's refusal, the same way.
-    let (rust, python) = run_both(&d, 1, &["node=b1", "host=127.0.0.1"]);
-    assert_eq!(rust["status"], "denied", "{rust}");
-    assert_eq!(python["status"], rust["status"], "{python}");
-    // The same refusal, each naming its own pack.
-    assert_eq!(
-        python["error"]
-            .as_str()
-            .unwrap()
-            .replace("batchops_py@", "batchops@"),
-        rust["error"].as_str().unwrap()
-    );
-
-    // Loopback is reachable only when named by address; .invalid never resolves.
-    d.grant("batchops@0.1.0", "probe", "127.0.0.1, nothing.invalid");
-    d.grant("batchops_py@0.1.0", "probe", "127.0.0.1, nothing.invalid");
-    // Reachable: the same result but for the measured latency.
-    let (mut rust, mut python) = run_both(&d, 0, &["node=b1", "host=127.0.0.1"]);
-    assert_eq!(rust["result"]["reachable"], true, "{rust}");
-    for r in [&mut rust, &mut python] {
-        let result = r["result"].as_object_mut().unwrap();
-        assert!(result.remove("latency_ms").unwrap().is_u64(), "{result:?}");
-        result.remove("detail");
-    }
-    assert_eq!(python["result"], rust["result"]);
-    // Unreachable: the very same result.
-    let (rust, python) = run_both(
-        &d,
-        0,
-        &["node=b1", "host=nothing.invalid", "timeout_ms=300"],
-    );
-    assert_eq!(rust["result"]["reachable"], false, "{rust}");
-    assert_eq!(python["status"], "succeeded", "{python}");
-    assert_eq!(python["result"], rust["result"]);
-
-    // The component as built imports exactly what it declares: a manifest
-    // that stops declaring `probe` is refused at install, naming it.
-    let edited = d.dir.path().join("edited");
-    copy_dir(&dir, &edited);
-    edit_manifest(&edited, "version: 0.1.0", "version: 0.1.1");
-    edit_manifest(
-        &edited,
-        "capabilities: [log, probe, nodes.health,",
-        "capabilities: [log, nodes.health,",
-    );
-    let out = d.expect(2, &["pack", "install", edited.to_str().unwrap()]);
-    let err = stderr(&out);
-    assert!(err.contains("imports drover:plugin/probe"), "{err}");
-    assert!(err.contains("plugins.ping.capabilities"), "{err}");
+    let port = Port::build("batchops_py");
+    port.denied_alike();
+    port.grant_both();
+    port.reachable_alike();
+    port.unreachable_alike();
+    port.imports_only_what_it_declares();
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::process::Output;
 use serde_json::Value;
 
 pub mod history;
+pub mod ports;
 pub mod registry;
 pub mod server;
 
