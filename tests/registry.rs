@@ -13,7 +13,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -429,27 +429,6 @@ fn an_unsigned_checkout_is_refused_unless_allowed_and_hostile_git_sources_run_no
     }
 }
 
-/// `drover ARGS` with `stdin` on its standard input and `envs` set.
-fn run_with(d: &Drover, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
-    use std::io::Write;
-    let mut child = d
-        .cmd()
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run drover");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
     const USER: &str = "publisher";
@@ -462,7 +441,7 @@ fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
     let shown = |out: &Output| format!("{}{}", stdout(out), stderr(out));
 
     // No credentials: refused, naming both ways to give them.
-    let out = run_with(&publisher, &push, "", &[]);
+    let out = publisher.run_with_input(&push, "", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
     assert!(
         stderr(&out).contains(
@@ -473,7 +452,7 @@ fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
         stderr(&out)
     );
     // A wrong password: the registry's refusal, and what to check.
-    let out = run_with(&publisher, &with_stdin, "not it\n", &[]);
+    let out = publisher.run_with_input(&with_stdin, "not it\n", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
     assert!(
         stderr(&out).contains("401") && stderr(&out).contains("refused the credentials"),
@@ -484,7 +463,7 @@ fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
     // A password without a user name is a usage mistake, said before
     // anything is sent.
     let env_password = [("DROVER_REGISTRY_PASSWORD", PASSWORD)];
-    let out = run_with(&publisher, &push, "", &env_password);
+    let out = publisher.run_with_input(&push, "", &env_password);
     assert!(
         stderr(&out).contains("a registry password needs a user name"),
         "{}",
@@ -492,20 +471,20 @@ fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
     );
 
     // The right one on standard input (a trailing newline is not part of it).
-    let out = run_with(&publisher, &with_stdin, &format!("{PASSWORD}\n"), &[]);
+    let out = publisher.run_with_input(&with_stdin, &format!("{PASSWORD}\n"), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert!(!shown(&out).contains(PASSWORD), "{}", shown(&out));
 
     // The operator installs and pulls with the environment's login; without
     // it, nothing is installed.
-    let out = run_with(&operator, &["pack", "install", &reference], "", &[]);
+    let out = operator.run_with_input(&["pack", "install", &reference], "", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
     assert_eq!(operator.json(0, &["pack", "list"]), json!([]));
     let login = [
         ("DROVER_REGISTRY_USERNAME", USER),
         ("DROVER_REGISTRY_PASSWORD", PASSWORD),
     ];
-    let out = run_with(&operator, &["pack", "install", &reference], "", &login);
+    let out = operator.run_with_input(&["pack", "install", &reference], "", &login);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert!(
         stdout(&out).contains("installed events@0.1.0 in shadow mode"),
@@ -513,8 +492,7 @@ fn a_registry_login_comes_from_stdin_or_the_environment_and_is_never_shown() {
         stdout(&out)
     );
     let pulled = operator.dir.path().join("pulled");
-    let out = run_with(
-        &operator,
+    let out = operator.run_with_input(
         &[
             "pack",
             "pull",

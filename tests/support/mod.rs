@@ -62,6 +62,29 @@ impl Drover {
         self.cmd().args(args).output().expect("run drover")
     }
 
+    /// Runs drover with `input` on its standard input and `envs` set;
+    /// returns the output whatever the exit code.
+    pub fn run_with_input(&self, args: &[&str], input: &str, envs: &[(&str, &str)]) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run drover");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("run drover")
+    }
+
     /// Runs drover and asserts it exited with `code`.
     pub fn expect(&self, code: i32, args: &[&str]) -> Output {
         let out = self.run(args);

@@ -3,7 +3,6 @@
 //! work. Every wait is a poll with a deadline; every server is killed when
 //! its guard drops, even when the test panics.
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
@@ -37,21 +36,7 @@ pub fn events_drover() -> Drover {
 
 /// `printf VALUE | drover secret set NAME`.
 pub fn set_secret(d: &Drover, name: &str, value: &str) {
-    let mut child = d
-        .cmd()
-        .args(["secret", "set", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drover secret set");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(value.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = d.run_with_input(&["secret", "set", name], value, &[]);
     assert!(
         out.status.success(),
         "drover secret set {name}: {}\n{}",
